@@ -1,0 +1,120 @@
+"""zounds_xr: organizing machine-learning experiments with sound, on xarray, dask and zarr.
+
+Everything public lives in this flat namespace (``import zounds_xr as zx``); names are
+imported on first use, so ``import zounds_xr`` is cheap and never imports torch,
+matplotlib or distributed. Importing the package registers the ``.zx`` accessor on
+``xarray.DataArray`` and ``xarray.Dataset``.
+
+Time and rates
+    Hours, Minutes, Seconds, Milliseconds, Microseconds, Nanoseconds, Picoseconds,
+    SampleRate, AudioSampleRate, SR8000 ... SR96000, audio_sample_rate, HalfLapped,
+    TimeSlice, TimeDimension, TimeIndex
+Frequency
+    Hertz, FrequencyBand, LinearScale, GeometricScale, MelScale, BarkScale, ChromaScale,
+    ExplicitScale, FrequencyDimension, ExplicitFrequencyDimension, FrequencyIndex
+Arrays and audio
+    ArrayWithUnits, IdentityDimension, AudioSamples, load, stream, open_audio, resample
+Transforms
+    sliding_window, fft, stft, dct, dctiv, mdct, mel_spectrogram, mfcc, chroma, ...
+Documents and batch
+    Document, Feature, FeatureStore, zarr_settings, simple_in_memory_settings, ingest
+"""
+import importlib
+
+from . import accessor as _accessor  # noqa: F401  (registers .zx)
+from ._version import __version__
+from .errors import (
+    AudioDecodeError,
+    AudioFileNotFoundError,
+    DocumentNotFoundError,
+    ParameterError,
+    SampleRateError,
+    StoreError,
+    ZoundsError,
+)
+
+# public name -> module that defines it (relative to this package)
+_EXPORTS = {
+    # time
+    **dict.fromkeys(
+        ["Hours", "Minutes", "Seconds", "Milliseconds", "Microseconds", "Nanoseconds",
+         "Picoseconds"], ".timeseries.durations"),
+    **dict.fromkeys(
+        ["SampleRate", "AudioSampleRate", "SR8000", "SR11025", "SR16000", "SR22050",
+         "SR44100", "SR48000", "SR96000", "audio_sample_rate", "HalfLapped"],
+        ".timeseries.samplerate"),
+    "TimeSlice": ".timeseries.timeslice",
+    "TimeIndex": ".timeseries.index",
+    "TimeDimension": ".timeseries.dimension",
+    # frequency
+    "Hertz": ".frequency.band",
+    "FrequencyBand": ".frequency.band",
+    **dict.fromkeys(
+        ["FrequencyScale", "LinearScale", "GeometricScale", "MelScale", "BarkScale",
+         "ChromaScale", "ExplicitScale"], ".frequency.scales"),
+    "FrequencyIndex": ".frequency.index",
+    "FrequencyDimension": ".frequency.dimension",
+    "ExplicitFrequencyDimension": ".frequency.dimension",
+    # arrays and audio
+    "Dimension": ".dimensions",
+    "IdentityDimension": ".dimensions",
+    "ArrayWithUnits": ".arrays",
+    "AudioSamples": ".audio",
+    **dict.fromkeys(
+        ["WindowingFunc", "HanningWindowingFunc", "OggVorbisWindowingFunc",
+         "IdentityWindowingFunc"], ".windowing"),
+    # I/O
+    "AudioMetaData": ".io.metadata",
+    "ChunkSizeBytes": ".io.metadata",
+    "load": ".io.decode",
+    "stream": ".io.decode",
+    "open_audio": ".io.decode",
+    "encode": ".io.encode",
+    "save": ".io.encode",
+    "resample": ".resample",
+    # synthesis
+    **dict.fromkeys(
+        ["SineSynthesizer", "NoiseSynthesizer", "TickSynthesizer", "SilenceSynthesizer"],
+        ".synthesize.simple"),
+    **dict.fromkeys(
+        ["FFTSynthesizer", "DCTSynthesizer", "DCTIVSynthesizer", "MDCTSynthesizer",
+         "FrequencyAdaptiveDCTSynthesizer", "FrequencyAdaptiveFFTSynthesizer"],
+        ".synthesize.inverse"),
+    # spectral
+    "sliding_window": ".spectral.sliding",
+    **dict.fromkeys(["fft", "stft", "dct", "dctiv", "mdct"], ".spectral.transforms"),
+    **dict.fromkeys(["frequency_adaptive", "square", "FrequencyAdaptive"],
+                    ".spectral.adaptive"),
+    **dict.fromkeys(
+        ["bark_bands", "chroma", "mel_spectrogram", "mfcc", "spectral_centroid",
+         "spectral_flatness"], ".spectral.features"),
+    **dict.fromkeys(["AWeighting", "FrequencyWeighting", "weight"], ".spectral.weighting"),
+    "morlet_filter_bank": ".spectral.filters",
+    # documents and batch
+    **dict.fromkeys(["Document", "Feature"], ".documents.document"),
+    "FeatureStore": ".documents.store",
+    **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
+    **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
+    **dict.fromkeys(
+        ["Directory", "CompositeDataset", "FreeSoundSearch", "InternetArchive",
+         "PhatDrumLoops"], ".datasets"),
+}
+
+__all__ = sorted(
+    [*_EXPORTS, "__version__", "ZoundsError", "ParameterError", "SampleRateError",
+     "AudioDecodeError", "AudioFileNotFoundError", "StoreError", "DocumentNotFoundError"]
+)
+
+
+def __getattr__(name):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'zounds_xr' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # resolve once
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,98 @@
+"""``ArrayWithUnits``: a labelled DataArray from raw data and zounds dimension objects."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from .dimensions import Dimension, IdentityDimension
+from .errors import ParameterError
+
+__all__ = ["ArrayWithUnits", "with_labels"]
+
+
+def _dim_names(dimensions: Sequence[Dimension]) -> list[str]:
+    names: list[str] = []
+    for i, dimension in enumerate(dimensions):
+        name = dimension.default_dim or f"dim_{i}"
+        if name == "time" and "time" in names:
+            name = "window"  # a second time axis is the position inside a window
+        if name in names:
+            name = f"{name}_{i}"
+        names.append(name)
+    return names
+
+
+def ArrayWithUnits(array, dimensions: Sequence[Dimension], dims: Sequence[str] | None = None,
+                   name=None, attrs=None) -> xr.DataArray:  # noqa: N802  (zounds' name)
+    """A DataArray whose axes carry the indexes of zounds dimension objects.
+
+    Parameters
+    ----------
+    array : array_like or dask.array.Array
+        The data (kept lazy when it is a dask array).
+    dimensions : sequence of Dimension
+        One per axis: ``TimeDimension`` -> ``time`` (a second one -> ``window``),
+        ``FrequencyDimension`` -> ``frequency``, ``IdentityDimension`` -> ``dim_<i>``.
+    dims : sequence of str, optional
+        Explicit dim names, overriding the defaults.
+
+    Returns
+    -------
+    xarray.DataArray
+
+    Raises
+    ------
+    ParameterError
+        When the number of dimensions does not match ``array.ndim``, or a dimension does
+        not fit its axis.
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> awu = zx.ArrayWithUnits(np.zeros(100), [zx.TimeDimension(zx.Seconds(1))])
+    >>> awu.sel(time=zx.TimeSlice(zx.Seconds(10))).shape
+    (10,)
+    """
+    if isinstance(array, xr.DataArray):
+        array = array.data
+    if not hasattr(array, "ndim"):
+        array = np.asarray(array)
+    dimensions = list(dimensions)
+    if len(dimensions) != array.ndim:
+        raise ParameterError(
+            f"{len(dimensions)} dimensions given for an array of {array.ndim} axes "
+            f"(shape {array.shape})")
+    for i, d in enumerate(dimensions):
+        if not isinstance(d, Dimension):
+            raise ParameterError(f"dimension {i} must be a Dimension object, got {d!r}")
+    names = list(dims) if dims is not None else _dim_names(dimensions)
+    if len(names) != array.ndim or len(set(names)) != len(names):
+        raise ParameterError(f"dims must be {array.ndim} distinct names, got {names!r}")
+    out = xr.DataArray(array, dims=names, name=name, attrs=attrs)
+    for dimension, dim, size in zip(dimensions, names, array.shape):
+        if not isinstance(dimension, IdentityDimension):
+            out = out.assign_coords(dimension.coords(size, dim))
+    return out
+
+
+def with_labels(data, like: xr.DataArray, dims: Sequence[str], coords=(), name=None,
+                attrs=None) -> xr.DataArray:
+    """Wrap ``data`` with ``dims``, keeping ``like``'s coordinates on the dims they share.
+
+    ``coords`` are extra ``xr.Coordinates`` (e.g. a new frequency axis) assigned after.
+    Custom indexes survive because coordinates are moved as ``Coordinates`` objects,
+    never as plain dicts.
+    """
+    dims = list(dims)
+    out = xr.DataArray(data, dims=dims, name=like.name if name is None else name,
+                       attrs=attrs)
+    keep = [k for k, v in like.coords.items()
+            if set(v.dims) <= set(dims)
+            and all(like.sizes[d] == out.sizes[d] for d in v.dims)]
+    dropped = like.drop_vars([k for k in like.coords if k not in keep])
+    out = out.assign_coords(dropped.coords)
+    for extra in coords if isinstance(coords, (list, tuple)) else [coords]:
+        out = out.assign_coords(extra)
+    return out

@@ -1,0 +1,59 @@
+"""``AudioSamples``: audio as a DataArray with an exact, lazy ``time`` axis."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .errors import ParameterError, SampleRateError
+from .timeseries.index import time_coords
+from .timeseries.samplerate import AudioSampleRate
+
+__all__ = ["AudioSamples"]
+
+
+def AudioSamples(array, samplerate: AudioSampleRate, start=0,  # noqa: N802  (zounds' name)
+                 name=None) -> xr.DataArray:
+    """Constant-rate audio samples as a DataArray.
+
+    Parameters
+    ----------
+    array : array_like or dask.array.Array, shape (time,) or (time, channel)
+        The samples; any number of channels. Kept lazy when it is a dask array.
+    samplerate : AudioSampleRate
+        The audio rate, e.g. ``zx.SR44100()``.
+    start : np.timedelta64 or Fraction, optional
+        Time of the first sample (streamed chunks start where they start).
+
+    Returns
+    -------
+    xarray.DataArray [dims=("time",) or ("time", "channel")]
+
+    Raises
+    ------
+    SampleRateError
+        When ``samplerate`` is not an ``AudioSampleRate`` (a ``TypeError``).
+    ParameterError
+        When ``array`` has more than two axes.
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> samples = zx.AudioSamples(np.zeros(44100 * 10), zx.SR44100())
+    >>> samples.zx.samples_per_second, samples.zx.channels
+    (44100, 1)
+    >>> samples.sel(time=zx.TimeSlice(zx.Seconds(2))).shape
+    (88200,)
+    """
+    if not isinstance(samplerate, AudioSampleRate):
+        raise SampleRateError(
+            f"samplerate must be an AudioSampleRate such as zx.SR44100(), got {samplerate!r}")
+    if isinstance(array, xr.DataArray):
+        array = array.data
+    if not hasattr(array, "ndim"):
+        array = np.asarray(array)
+    if array.ndim not in (1, 2):
+        raise ParameterError(
+            f"audio samples must have shape (time,) or (time, channel), got {array.shape}")
+    dims = ("time",) if array.ndim == 1 else ("time", "channel")
+    coords = time_coords(array.shape[0], samplerate, start=start)
+    return xr.DataArray(array, coords=coords, dims=dims, name=name)

@@ -1,0 +1,139 @@
+"""Durations as ``np.timedelta64`` and exact conversions to ``Fraction`` seconds.
+
+zounds spelled durations as ``Seconds(3)``; here they are plain ``np.timedelta64``
+values. Floats are accepted (``Seconds(2.5)``) and kept exact whenever a coarser unit
+can hold them. Internally every time is a :class:`fractions.Fraction` of a second, so
+that 1/44100 s never drifts (see :func:`to_fraction`).
+"""
+from __future__ import annotations
+
+import datetime
+import numbers
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError
+
+__all__ = [
+    "Hours",
+    "Minutes",
+    "Seconds",
+    "Milliseconds",
+    "Microseconds",
+    "Nanoseconds",
+    "Picoseconds",
+    "to_fraction",
+    "to_timedelta",
+]
+
+#: length of one unit of each numpy timedelta unit, in seconds
+_UNIT_SECONDS = {
+    "h": Fraction(3600),
+    "m": Fraction(60),
+    "s": Fraction(1),
+    "ms": Fraction(1, 10**3),
+    "us": Fraction(1, 10**6),
+    "ns": Fraction(1, 10**9),
+    "ps": Fraction(1, 10**12),
+    "fs": Fraction(1, 10**15),
+    "as": Fraction(1, 10**18),
+    "D": Fraction(86400),
+    "W": Fraction(7 * 86400),
+}
+#: finer units tried, in order, to hold a fractional count exactly
+_FINER = ["h", "m", "s", "ms", "us", "ns", "ps"]
+
+
+def _duration(count, unit: str) -> np.timedelta64:
+    if isinstance(count, np.timedelta64) or isinstance(count, bool):
+        raise ParameterError(f"a duration count must be a number, got {count!r}")
+    if isinstance(count, numbers.Integral):
+        return np.timedelta64(int(count), unit)
+    if isinstance(count, numbers.Real):
+        if not np.isfinite(float(count)):
+            raise ParameterError(f"a duration must be finite, got {count!r}")
+        exact = Fraction(count) if not isinstance(count, float) else Fraction(repr(count))
+        seconds = exact * _UNIT_SECONDS[unit]
+        for finer in _FINER[_FINER.index(unit):]:
+            n = seconds / _UNIT_SECONDS[finer]
+            if n.denominator == 1:
+                return np.timedelta64(int(n), finer)
+        return np.timedelta64(round(seconds / _UNIT_SECONDS["ps"]), "ps")
+    raise ParameterError(f"a duration count must be a number, got {type(count).__name__} {count!r}")
+
+
+def _factory(unit: str, name: str, word: str):
+    def make(count=1) -> np.timedelta64:
+        return _duration(count, unit)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"""A duration of ``count`` {word} as ``np.timedelta64``.
+
+    Floats are accepted and kept exact when a finer unit can hold them.
+
+    Examples
+    --------
+    >>> import zounds_xr as zx
+    >>> zx.{name}(3)
+    np.timedelta64(3,'{unit}')
+    """
+    return make
+
+
+Hours = _factory("h", "Hours", "hours")
+Minutes = _factory("m", "Minutes", "minutes")
+Seconds = _factory("s", "Seconds", "seconds")
+Milliseconds = _factory("ms", "Milliseconds", "milliseconds")
+Microseconds = _factory("us", "Microseconds", "microseconds")
+Nanoseconds = _factory("ns", "Nanoseconds", "nanoseconds")
+Picoseconds = _factory("ps", "Picoseconds", "picoseconds")
+
+
+def to_fraction(value, *, name: str = "time") -> Fraction:
+    """Exact seconds of a duration-like value.
+
+    Accepts ``np.timedelta64`` (any unit), ``pd.Timedelta``, ``datetime.timedelta``,
+    timedelta strings (``"3s"``, ``"1.5 ms"``) and ``Fraction`` (taken as seconds).
+    Plain numbers are refused: whether ``5`` means seconds or samples is ambiguous.
+
+    Raises
+    ------
+    ParameterError
+        When ``value`` is not a duration; the message uses ``name``.
+    """
+    if isinstance(value, Fraction):
+        return value
+    # np.timedelta64 is a subclass of np.signedinteger: test it before numbers
+    if isinstance(value, np.timedelta64):
+        if np.isnat(value):
+            raise ParameterError(f"{name} must not be NaT")
+        unit, step = np.datetime_data(value.dtype)
+        if unit == "generic":
+            raise ParameterError(f"{name}={value!r} has no unit; use e.g. zx.Seconds(1)")
+        return Fraction(int(value.astype(np.int64))) * step * _UNIT_SECONDS[unit]
+    if isinstance(value, pd.Timedelta):
+        if pd.isna(value):
+            raise ParameterError(f"{name} must not be NaT")
+        return Fraction(int(value.value), 10**9)
+    if isinstance(value, datetime.timedelta):
+        return Fraction(int(pd.Timedelta(value).value), 10**9)
+    if isinstance(value, str):
+        try:
+            parsed = pd.Timedelta(value)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(f"{name}={value!r} is not a duration ({exc})") from None
+        if pd.isna(parsed):
+            raise ParameterError(f"{name}={value!r} is not a duration")
+        return Fraction(int(parsed.value), 10**9)
+    raise ParameterError(
+        f"{name} must be a duration such as zx.Seconds(1) or np.timedelta64, "
+        f"got {type(value).__name__} {value!r}"
+    )
+
+
+def to_timedelta(seconds: Fraction) -> np.timedelta64:
+    """``np.timedelta64[ns]`` nearest to an exact number of seconds (halves round up)."""
+    ns = Fraction(seconds) * 10**9
+    return np.timedelta64(int((ns + Fraction(1, 2)) // 1), "ns")

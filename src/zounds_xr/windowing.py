@@ -1,0 +1,115 @@
+"""Windowing functions: callables of a size that multiply with arrays (zounds style).
+
+``np.ones(5) * HanningWindowingFunc()`` multiplies the last axis by a window of its
+size; windows are cached per size.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import xarray as xr
+
+from .errors import ParameterError
+
+__all__ = ["WindowingFunc", "HanningWindowingFunc", "OggVorbisWindowingFunc",
+           "IdentityWindowingFunc"]
+
+
+class WindowingFunc:
+    """A window made by ``windowing_func(size)``, applied by multiplication.
+
+    Parameters
+    ----------
+    windowing_func : callable
+        Takes a size and returns a 1-D array of that size (e.g. ``np.hanning``).
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> wf = zx.WindowingFunc(lambda size: np.hanning(size))
+    >>> np.ones(5) * wf
+    array([0. , 0.5, 1. , 0.5, 0. ])
+    """
+
+    # make ndarray * wf defer to wf.__rmul__ instead of broadcasting elementwise
+    __array_ufunc__ = None
+
+    def __init__(self, windowing_func=None):
+        if windowing_func is not None and not callable(windowing_func):
+            raise ParameterError(f"windowing_func must be callable, got {windowing_func!r}")
+        self.windowing_func = windowing_func
+
+    def __call__(self, size: int) -> np.ndarray:
+        """The window of ``size`` samples (``None`` for no window)."""
+        return self._window(int(size))
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019  (instances are few and long-lived)
+    def _window(self, size: int):
+        if self.windowing_func is None:
+            return None
+        w = np.asarray(self.windowing_func(size), dtype=np.float64)
+        if w.shape != (size,):
+            raise ParameterError(f"windowing function returned shape {w.shape} for size {size}")
+        w.setflags(write=False)
+        return w
+
+    def __mul__(self, other):
+        if isinstance(other, xr.DataArray):
+            window = self._window(other.shape[-1])
+            if window is None:
+                return other
+            return other * xr.DataArray(window, dims=other.dims[-1])
+        other = other if hasattr(other, "shape") else np.asarray(other)
+        window = self._window(other.shape[-1])
+        return other if window is None else other * window
+
+    __rmul__ = __mul__
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.windowing_func == other.windowing_func
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.windowing_func))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class IdentityWindowingFunc(WindowingFunc):
+    """No window: multiplication leaves the input unchanged."""
+
+    def __init__(self):
+        super().__init__(None)
+
+
+def _hann_symmetric(size):
+    return np.hanning(size)
+
+
+def _hann_periodic(size):
+    # periodic Hann, as scipy.signal.get_window("hann", size) and librosa
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size)
+
+
+class HanningWindowingFunc(WindowingFunc):
+    """The Hann window: symmetric (``np.hanning``, zounds) or ``periodic=True`` (librosa)."""
+
+    def __init__(self, periodic: bool = False):
+        self.periodic = bool(periodic)
+        super().__init__(_hann_periodic if self.periodic else _hann_symmetric)
+
+    def __repr__(self) -> str:
+        return f"HanningWindowingFunc(periodic={self.periodic})"
+
+
+def _vorbis(size):
+    n = np.arange(size)
+    return np.sin(np.pi / 2 * np.sin(np.pi * (n + 0.5) / size) ** 2)
+
+
+class OggVorbisWindowingFunc(WindowingFunc):
+    """The Vorbis window ``sin(π/2 · sin²(π(n + ½)/N))``, power-complementary at half overlap."""
+
+    def __init__(self):
+        super().__init__(_vorbis)
