@@ -382,7 +382,7 @@ class TimeIndex(CoordinateTransformIndex):
                                                  size=max(0, hi - lo)))
 
     def reindex_like(self, other, method=None, tolerance=None):
-        offset = -self._offset_of(other)  # other's frame j is self's frame j + offset
+        offset = self._offset_of(other)  # other's frame j is self's frame j + offset
         positions = np.arange(other.size, dtype=np.int64) + offset
         positions[(positions < 0) | (positions >= self.size)] = -1
         return {self.dim: positions}

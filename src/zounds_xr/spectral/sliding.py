@@ -1,0 +1,307 @@
+"""``sliding_window``: cut a constant-rate signal (or feature) into overlapping frames.
+
+Conventions
+-----------
+- The scheme's hop and window are rounded *up* to whole samples (frames) of the input
+  rate: ``hop = ceil(wscheme.frequency / rate)``, ``window = ceil(wscheme.duration / rate)``.
+- Frames start at the first sample (no centring, unlike librosa's ``center=True``);
+  frame ``i`` covers input samples ``[i*hop, i*hop + window)``.
+- The end is padded with ``padwith`` so that every sample is in a frame:
+  ``n_frames = 1 + ceil(max(n - window, 0) / hop)`` (an empty input gives no frames).
+- Dims: ``window`` is inserted right after ``time``; other dims keep their order:
+  audio ``(time,)`` -> ``(time, window)``, ``(time, channel)`` ->
+  ``(time, window, channel)``, a feature ``(time, frequency)`` ->
+  ``(time, window, frequency)``.
+- Labels: ``time`` becomes a :class:`~zounds_xr.timeseries.index.TimeIndex` of frames
+  (``frequency`` = hop, ``duration`` = extent of the window, ``start`` = the input's
+  start); ``window`` is a ``TimeIndex`` at the input's rate starting at 0 (for a
+  feature input, at the feature's frame rate and frame duration).
+
+The helpers :func:`frame_layout` and :func:`map_frame_blocks` are shared with
+:mod:`zounds_xr.spectral.transforms` (``stft``) and with the spectral features: they
+build a lazy dask array whose output blocks each read only the input span (with the
+halo a window needs) of their frames.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from ..arrays import with_labels
+from ..errors import ParameterError
+from ..timeseries.index import TimeIndex, time_coords
+from ..timeseries.samplerate import SampleRate
+
+__all__ = ["sliding_window", "FrameLayout", "frame_layout", "map_frame_blocks",
+           "frame_view", "n_frames_for"]
+
+#: target number of input samples read by one output block when the input chunks are
+#: not a good guide (numpy input framed lazily, or tiny chunks)
+_MIN_BLOCK_SAMPLES = 2**16
+
+
+def n_frames_for(n: int, hop: int, win: int) -> int:
+    """Frames needed so every one of ``n`` samples is in one: ``1 + ceil(max(n-win,0)/hop)``."""
+    if n <= 0:
+        return 0
+    return 1 + -(-max(n - win, 0) // hop)
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """How a time axis is cut into frames (all sizes in samples of the input rate)."""
+
+    index: TimeIndex  #: the input's time index
+    hop: int
+    win: int
+    n: int  #: input samples
+    n_frames: int
+
+    @property
+    def padded_length(self) -> int:
+        """Input samples plus end padding: ``(n_frames - 1) * hop + win`` (0 if empty)."""
+        return 0 if self.n_frames == 0 else (self.n_frames - 1) * self.hop + self.win
+
+    @property
+    def sample_period(self) -> Fraction:
+        return self.index.frequency
+
+    def time_coords(self, dim: str = "time") -> xr.Coordinates:
+        """The frames' time axis: hop apart, each spanning the window."""
+        f, d = self.index.frequency, self.index.duration
+        return time_coords(self.n_frames, self.hop * f, (self.win - 1) * f + d,
+                           start=self.index.start, dim=dim)
+
+    def window_coords(self, dim: str = "window") -> xr.Coordinates:
+        """Positions inside a window, at the input's rate, from 0."""
+        return time_coords(self.win, self.index.frequency, self.index.duration, dim=dim)
+
+
+def _time_index(x: xr.DataArray) -> TimeIndex:
+    if not isinstance(x, xr.DataArray):
+        raise ParameterError(f"expected an xarray.DataArray, got {type(x).__name__}")
+    index = x.xindexes.get("time")
+    if not isinstance(index, TimeIndex):
+        raise ParameterError(
+            f"expected a DataArray with a TimeIndex on 'time' (e.g. zx.AudioSamples); "
+            f"dims are {x.dims}")
+    return index
+
+
+def frame_layout(x: xr.DataArray, wscheme: SampleRate) -> FrameLayout:
+    """Hop, window and frame count for cutting ``x``'s ``time`` axis with ``wscheme``."""
+    index = _time_index(x)
+    if not isinstance(wscheme, SampleRate):
+        raise ParameterError(
+            f"wscheme must be a SampleRate such as zx.SampleRate(hop, window) or "
+            f"zx.HalfLapped(), got {wscheme!r}")
+    hop = math.ceil(wscheme.exact_frequency / index.frequency)
+    win = math.ceil(wscheme.exact_duration / index.frequency)
+    if hop < 1 or win < 1:
+        raise ParameterError(f"wscheme {wscheme!r} gives hop={hop}, window={win} samples")
+    n = x.sizes["time"]
+    return FrameLayout(index, hop, win, n, n_frames_for(n, hop, win))
+
+
+def frame_view(padded: np.ndarray, hop: int, win: int) -> np.ndarray:
+    """Read-only strided view of the frames of ``padded`` (time on axis 0).
+
+    Shape ``(n_frames, *rest, win)``: the window axis is last, as
+    ``numpy.lib.stride_tricks.sliding_window_view`` puts it.
+    """
+    if padded.shape[0] < win:
+        return np.empty((0, *padded.shape[1:], win), dtype=padded.dtype)
+    return np.lib.stride_tricks.sliding_window_view(padded, win, axis=0)[::hop]
+
+
+def pad_end(data: np.ndarray, length: int, padwith) -> np.ndarray:
+    """``data`` (time on axis 0) cut or padded with ``padwith`` to ``length`` samples."""
+    n = data.shape[0]
+    if n >= length:
+        return data[:length]
+    out = np.empty((length, *data.shape[1:]), dtype=data.dtype)
+    out[:n] = data
+    out[n:] = padwith
+    return out
+
+
+def _segment_apply(pieces, offset, length, padwith, block_fn):
+    """One output block: join input chunks, cut the span, pad the end, apply."""
+    joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0)
+    return block_fn(pad_end(joined[offset:], length, padwith))
+
+
+def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tuple,
+                     dtype, *, padwith=0, frames_per_block: int | None = None,
+                     name: str = "frames") -> da.Array:
+    """A lazy array of shape ``(n_frames, *out_tail)`` computed frame block by block.
+
+    Output block ``b`` holds frames ``[f0, f1)``; its task reads only the input chunks
+    that overlap samples ``[f0*hop, (f1-1)*hop + win)`` (the block's span plus the halo
+    a window needs), pads the end with ``padwith`` past the input and calls
+    ``block_fn(segment)``, where ``segment`` has ``(f1-f0-1)*hop + win`` samples on
+    axis 0 and must give an array of shape ``(f1-f0, *out_tail)``.
+
+    ``data`` has time on axis 0; its other axes are merged into one chunk. By default a
+    block has as many frames as fit in the median input chunk (at least
+    ``2**16`` samples' worth), so each task reads about one or two input chunks.
+    """
+    hop, win, nf = layout.hop, layout.win, layout.n_frames
+    if data.ndim > 1 and any(len(c) > 1 for c in data.chunks[1:]):
+        data = data.rechunk({i: -1 for i in range(1, data.ndim)})
+    out_tail = tuple(int(s) for s in out_tail)
+    if frames_per_block is None:
+        chunk = int(np.median(data.chunks[0])) if data.chunks[0] else 0
+        frames_per_block = max(1, max(chunk, _MIN_BLOCK_SAMPLES) // hop)
+    frames_per_block = int(frames_per_block)
+    if frames_per_block < 1:
+        raise ParameterError(f"frames_per_block must be positive, got {frames_per_block}")
+    starts = list(range(0, nf, frames_per_block))
+    out_chunks = (tuple(min(frames_per_block, nf - f0) for f0 in starts) or (0,),
+                  *((s,) for s in out_tail))
+    bounds = np.concatenate([[0], np.cumsum(data.chunks[0])]).astype(np.int64)
+    n = int(bounds[-1])
+    token = tokenize(data, hop, win, nf, block_fn, out_tail, np.dtype(dtype), padwith,
+                     frames_per_block)
+    out_name = f"{name}-{token}"
+    rest = (0,) * (data.ndim - 1)
+    zeros_tail = (0,) * len(out_tail)
+    dsk = {}
+    for b, f0 in enumerate(starts):
+        f1 = min(nf, f0 + frames_per_block)
+        s0, s1 = f0 * hop, (f1 - 1) * hop + win
+        lo = int(np.searchsorted(bounds, min(s0, n), side="right")) - 1
+        hi = int(np.searchsorted(bounds, min(s1, n), side="left"))
+        lo = min(max(lo, 0), len(data.chunks[0]) - 1)
+        hi = max(hi, lo + 1)
+        pieces = [(data.name, j, *rest) for j in range(lo, hi)]
+        dsk[(out_name, b, *zeros_tail)] = (
+            _segment_apply, pieces, int(s0 - bounds[lo]), int(s1 - s0), padwith, block_fn)
+    if not starts:  # no frames: one empty block
+        empty = np.empty((0, *out_tail), dtype=dtype)
+        dsk[(out_name, 0, *zeros_tail)] = (np.array, empty)
+    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=[data])
+    return da.Array(graph, out_name, chunks=out_chunks, dtype=dtype)
+
+
+class _Framer:
+    """``block_fn`` for sliding_window: frames of a segment times the window.
+
+    A class (not a closure) so that dask tokenizes and pickles it deterministically.
+    """
+
+    def __init__(self, hop: int, win: int, window: np.ndarray | None, dtype):
+        self.hop, self.win, self.window, self.dtype = hop, win, window, np.dtype(dtype)
+
+    def __call__(self, segment: np.ndarray) -> np.ndarray:
+        view = frame_view(segment, self.hop, self.win)  # (nf, *rest, win)
+        view = np.moveaxis(view, -1, 1)  # (nf, win, *rest)
+        out = np.empty(view.shape, dtype=self.dtype)
+        if self.window is None:
+            out[...] = view
+        else:
+            w = self.window.reshape((self.win,) + (1,) * (view.ndim - 2))
+            np.multiply(view, w, out=out)
+        return out
+
+    def __dask_tokenize__(self):
+        return (type(self).__name__, self.hop, self.win, str(self.dtype),
+                None if self.window is None else self.window.tobytes())
+
+
+def float_dtype(dtype) -> np.dtype:
+    """Floating (or complex) dtype a transform computes in: ints become float64."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def window_array(wfunc, size: int, dtype) -> np.ndarray | None:
+    """``wfunc(size)`` as ``dtype`` (None for no window)."""
+    if wfunc is None:
+        return None
+    if not callable(wfunc):
+        raise ParameterError(f"wfunc must be a WindowingFunc (or callable of a size), "
+                             f"got {wfunc!r}")
+    w = wfunc(size)
+    if w is None:
+        return None
+    w = np.asarray(w)
+    if w.shape != (size,):
+        raise ParameterError(f"wfunc returned shape {w.shape} for a window of {size}")
+    return w.astype(np.dtype(dtype).type(0).real.dtype, copy=False)
+
+
+def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
+                   *, frames_per_block: int | None = None) -> xr.DataArray:
+    """Overlapping windows of ``x`` along ``time``, each multiplied by ``wfunc``.
+
+    Parameters
+    ----------
+    x : xarray.DataArray [dims=("time", ...)]
+        Audio (``zx.AudioSamples``, mono or multi-channel) or a feature with a
+        ``TimeIndex`` on ``time`` (e.g. ``(time, frequency)``): windows then slide over
+        the feature's frames.
+    wscheme : SampleRate
+        Hop (``frequency``) and window extent (``duration``), e.g.
+        ``zx.SampleRate(zx.Milliseconds(250), zx.Milliseconds(500))`` or
+        ``zx.HalfLapped()``; both are rounded up to whole samples of ``x``'s rate.
+    wfunc : WindowingFunc, optional
+        Multiplies every window (``None``: no windowing).
+    padwith : scalar, default 0
+        Value the end is padded with so that the last samples are in a frame.
+    frames_per_block : int, optional
+        Dask input only: frames per output chunk (default: about one input chunk).
+
+    Returns
+    -------
+    xarray.DataArray [dims=("time", "window", ...)]
+        Frames on ``time`` (hop apart, each spanning the window), positions inside a
+        window on ``window`` (a ``TimeIndex`` at the input rate). Integer input becomes
+        float64; float32 stays float32. Numpy in, numpy out (a new array, not a view);
+        dask in, lazy dask out chunked along ``time`` only.
+
+    Raises
+    ------
+    ParameterError
+        When ``x`` has no ``TimeIndex`` on ``time``, already has a ``window`` dim, or the
+        scheme is not a ``SampleRate``.
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> audio = zx.AudioSamples(np.zeros(5 * 11025), zx.SR11025())
+    >>> scheme = zx.SampleRate(zx.Milliseconds(250), zx.Milliseconds(500))
+    >>> windowed = zx.sliding_window(audio, scheme, zx.OggVorbisWindowingFunc())
+    >>> windowed.dims, windowed.shape
+    (('time', 'window'), (19, 5513))
+    """
+    layout = frame_layout(x, wscheme)
+    if "window" in x.dims:
+        raise ParameterError("x already has a 'window' dim; rename it before windowing again")
+    x = x.transpose("time", ...)
+    rest_dims = list(x.dims[1:])
+    dtype = float_dtype(x.dtype)
+    window = window_array(wfunc, layout.win, dtype)
+    framer = _Framer(layout.hop, layout.win, window, dtype)
+    data = x.data
+    rest_shape = tuple(data.shape[1:])
+    if isinstance(data, da.Array):
+        out = map_frame_blocks(data, layout, framer, (layout.win, *rest_shape), dtype,
+                               padwith=padwith, frames_per_block=frames_per_block,
+                               name="sliding-window")
+    else:
+        data = np.asarray(data)
+        if layout.n_frames == 0:
+            out = np.empty((0, layout.win, *rest_shape), dtype=dtype)
+        else:
+            out = framer(pad_end(data, layout.padded_length, padwith))
+    like = x.drop_vars([k for k, v in x.coords.items() if "time" in v.dims])
+    return with_labels(out, like, ["time", "window", *rest_dims],
+                       coords=[layout.time_coords(), layout.window_coords()])
