@@ -97,7 +97,7 @@ _EXPORTS = {
     **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
     **dict.fromkeys(
         ["Directory", "CompositeDataset", "FreeSoundSearch", "InternetArchive",
-         "PhatDrumLoops"], ".datasets"),
+         "PhatDrumLoops", "DatasetError"], ".datasets"),
 }
 
 __all__ = sorted(

@@ -193,8 +193,13 @@ class FrequencyScale:
 
     def _slice(self, r: range) -> FrequencyScale:
         """The scale of positions ``r`` (non-empty, not the whole scale)."""
+        return self._explicit(np.asarray(r, dtype=np.int64))
+
+    def _explicit(self, positions: np.ndarray) -> ExplicitScale:
+        # keep the centres: for mel, Bark and chroma they are not the band midpoints
         starts, stops = self._edges()
-        return ExplicitScale(list(zip(starts[list(r)].tolist(), stops[list(r)].tolist())))
+        return ExplicitScale(list(zip(starts[positions].tolist(), stops[positions].tolist())),
+                             centers=self.center_frequencies[positions].tolist())
 
     def to_dict(self) -> dict:
         """JSON-safe parameters, ``{"type": <class name>, ...}``; see :meth:`from_dict`."""
@@ -313,8 +318,7 @@ class FrequencyScale:
         r = _as_range(positions)
         if r is not None:
             return self._take(r)
-        starts, stops = self._edges()
-        return ExplicitScale(list(zip(starts[positions].tolist(), stops[positions].tolist())))
+        return self._explicit(positions)
 
     def _take(self, r: range) -> FrequencyScale:
         if len(r) == 0:
@@ -376,7 +380,10 @@ class FrequencyScale:
         >>> from zounds_xr import GeometricScale
         >>> GeometricScale(100, 5000, bandwidth_ratio=0.089, n_bands=100).ensure_overlap_ratio(0.5)
         """
-        ratio_required = _hz(required_ratio, "required_ratio")  # a finite real number
+        if isinstance(required_ratio, bool) or not isinstance(required_ratio, numbers.Real) \
+                or not math.isfinite(required_ratio):
+            raise ParameterError(f"required_ratio must be a finite number, got {required_ratio!r}")
+        ratio_required = float(required_ratio)
         starts, stops = self._edges()
         if len(starts) < 2:
             return
@@ -593,8 +600,8 @@ class LinearScale(FrequencyScale):
     --------
     >>> from zounds_xr import FrequencyBand, LinearScale
     >>> scale = LinearScale(FrequencyBand(20, 20000), 10)
-    >>> scale.Q[:3].round(4)
-    array([0.51  , 1.51  , 2.5101])
+    >>> scale.Q[:3].round(6)
+    array([0.51001, 1.51001, 2.51001])
     >>> scale[2:4]
     LinearScale(band=FrequencyBand(start_hz=4016.0, stop_hz=8012.0, center=6014.0, bandwidth=3996.0), n_bands=2)
     """
@@ -1154,6 +1161,10 @@ class ExplicitScale(FrequencyScale):
     ----------
     bands : iterable of FrequencyBand
         The bands (``(start_hz, stop_hz)`` pairs are accepted too).
+    centers : sequence of float, optional
+        The centre frequency (axis label) of each band, when it is not the midpoint of
+        the band: selecting bands of a mel, Bark or chroma scale irregularly gives an
+        ``ExplicitScale`` that keeps their centres. Each must lie in its band.
 
     Examples
     --------
@@ -1163,7 +1174,7 @@ class ExplicitScale(FrequencyScale):
     array([150., 275.])
     """
 
-    def __init__(self, bands):
+    def __init__(self, bands, centers=None):
         pairs = []
         for i, b in enumerate(bands):
             if not isinstance(b, FrequencyBand):
@@ -1174,6 +1185,18 @@ class ExplicitScale(FrequencyScale):
                         from None
             pairs.append((b.start_hz, b.stop_hz))
         self._pairs = tuple(pairs)
+        self._centers = None
+        if centers is not None:
+            centers = tuple(_hz(c, f"centers[{i}]") for i, c in enumerate(centers))
+            if len(centers) != len(pairs):
+                raise ParameterError(
+                    f"{len(centers)} centers given for {len(pairs)} bands")
+            for i, (c, (a, b)) in enumerate(zip(centers, pairs)):
+                if not a <= c <= b:
+                    raise ParameterError(f"centers[{i}] = {c!r} is outside band [{a}, {b})")
+            midpoints = tuple(a + (b - a) / 2 for a, b in pairs)
+            # centres equal to the midpoints are the default: keep one spelling of a scale
+            self._centers = None if centers == midpoints else centers
 
     def _compute_edges(self):
         if not self._pairs:
@@ -1181,14 +1204,23 @@ class ExplicitScale(FrequencyScale):
         a = np.asarray(self._pairs, dtype=np.float64)
         return a[:, 0], a[:, 1]
 
+    def _compute_centers(self):
+        if self._centers is None:
+            return super()._compute_centers()
+        return np.asarray(self._centers, dtype=np.float64)
+
     def _params(self):
-        return self._pairs
+        return (self._pairs, self._centers)
 
     def to_dict(self) -> dict:
-        """``{"type": "ExplicitScale", "bands": [[start_hz, stop_hz], ...]}``."""
-        return {"type": "ExplicitScale", "bands": [list(p) for p in self._pairs]}
+        """``{"type": "ExplicitScale", "bands": [[start_hz, stop_hz], ...]}`` (plus
+        ``"centers"`` when they are not the midpoints)."""
+        out = {"type": "ExplicitScale", "bands": [list(p) for p in self._pairs]}
+        if self._centers is not None:
+            out["centers"] = list(self._centers)
+        return out
 
     def __repr__(self) -> str:
-        if len(self._pairs) <= 4:
+        if len(self._pairs) <= 4 and self._centers is None:
             return f"ExplicitScale(bands={self.bands!r})"
         return f"ExplicitScale(band={self.frequency_band!r}, n_bands={len(self._pairs)})"

@@ -208,13 +208,9 @@ def _blocks(handle: sf.SoundFile, name: str, block: int) -> Iterator[np.ndarray]
     while True:
         out = np.empty((block, channels), dtype=np.float32)
         n = _readf(handle, out, name)
-        if n <= 0:
+        if n <= 0:  # a short read is not the end (some decoders return them mid-stream)
             return
         yield out[:n] if n < block else out
-        if n < block:
-            # libsndfile returns short reads only at the end; one more call confirms it
-            # (some decoders return short blocks mid-stream), handled by looping again
-            continue
 
 
 def _shape(data: np.ndarray, mono: bool) -> np.ndarray:
@@ -420,16 +416,13 @@ def _read_block(path: str, start: int, stop: int, channels: int, squeeze: bool) 
                     from exc
         got = 0
         while got < want:
-            # reads of >= 65536 frames keep MP3 output independent of the block layout
-            view = out[got:] if want - got >= READ_BLOCK else None
-            if view is None:
-                tmp = np.empty((READ_BLOCK, channels), dtype=np.float32)
-                n = _readf(handle, tmp, name)
-                n = min(n, want - got)
-                out[got:got + n] = tmp[:n]
+            if want - got >= READ_BLOCK:
+                n = _readf(handle, out[got:], name)
             else:
-                n = _readf(handle, np.ascontiguousarray(view), name) if not view.flags[
-                    "C_CONTIGUOUS"] else _readf(handle, view, name)
+                # reads of >= 65536 frames keep MP3 output independent of the block layout
+                tmp = np.empty((READ_BLOCK, channels), dtype=np.float32)
+                n = min(_readf(handle, tmp, name), want - got)
+                out[got:got + n] = tmp[:n]
             if n <= 0:
                 raise AudioDecodeError(
                     f"cannot decode {name}: frames {start + got}..{stop} are missing "

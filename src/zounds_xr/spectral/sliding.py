@@ -44,7 +44,7 @@ __all__ = ["sliding_window", "FrameLayout", "frame_layout", "map_frame_blocks",
 
 #: target number of input samples read by one output block when the input chunks are
 #: not a good guide (numpy input framed lazily, or tiny chunks)
-_MIN_BLOCK_SAMPLES = 2**16
+_MIN_BLOCK_SAMPLES = 2**14
 
 
 def n_frames_for(n: int, hop: int, win: int) -> int:
@@ -151,7 +151,7 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
 
     ``data`` has time on axis 0; its other axes are merged into one chunk. By default a
     block has as many frames as fit in the median input chunk (at least
-    ``2**16`` samples' worth), so each task reads about one or two input chunks.
+    ``2**14`` samples' worth), so each task reads about one or two input chunks.
     """
     hop, win, nf = layout.hop, layout.win, layout.n_frames
     if data.ndim > 1 and any(len(c) > 1 for c in data.chunks[1:]):

@@ -1,0 +1,475 @@
+"""``Document``: a declared graph of features, processed into one Zarr group per sound.
+
+>>> import numpy as np, zounds_xr as zx
+>>> @zx.simple_in_memory_settings
+... class Sound(zx.Document):
+...     louder = zx.Feature(lambda x, gain: x * gain, needs=zx.Document.audio,
+...                         gain=2.0, store=True)
+...     rectified = zx.Feature(np.abs, needs=louder)      # computed on access
+>>> samples = zx.AudioSamples(np.full(11025, 0.25, "f4"), zx.SR11025())
+>>> doc_id = Sound.process(meta=samples.zx.encode(), chunksize=zx.Seconds(0.25))
+>>> snd = Sound(doc_id)
+>>> type(snd.louder.data).__name__, float(snd.rectified.max())
+('Array', 0.5)
+
+Processing (:meth:`Document.process`) streams the source chunk by chunk through the
+graph (see :mod:`zounds_xr.documents.streaming`) and appends every ``store=True``
+feature to its own array in the document's group; the group's status attribute
+becomes ``"complete"`` last, so a killed writer leaves nothing visible and the next
+``process`` redoes it. Reading (``Sound(doc_id).feature``) gives lazy dask-backed
+DataArrays with their TimeIndex/FrequencyIndex rebuilt; a feature that is not stored (or
+is stale) is computed on access from its nearest stored, current ancestors.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import uuid
+
+import numpy as np
+import xarray as xr
+
+from ..errors import ParameterError, StoreError, ZoundsError
+from ..io.metadata import AudioMetaData
+from ..timeseries.durations import to_fraction
+from .feature import AudioFeature, Feature, MetaFeature, canonical, version_hash
+from .store import DOCUMENT, LAYOUT, META, FeatureStore, validate_id
+from .streaming import Pipeline, make_node
+
+__all__ = ["Document", "Feature", "AudioFeature", "DocumentMeta"]
+
+_DEFAULT_CHUNK = np.timedelta64(30, "s")
+
+
+def _resolve_graph(cls, features: dict) -> tuple[dict, list]:
+    """Needs by name (resolved through the class: overrides win) and a topological order."""
+    roots = {f.root: name for name, f in features.items() if f.root}
+    graph = {}
+    for name, f in features.items():
+        needs = []
+        for need in f.needs:
+            found = next((k for k, v in features.items() if v is need), None)
+            if found is None and need.root:
+                found = roots.get(need.root)
+            if found is None and need.name in features:
+                found = need.name
+            if found is None:
+                raise ParameterError(
+                    f"{cls.__name__}.{name} needs {need!r}, which is not a feature of "
+                    f"{cls.__name__}")
+            needs.append(found)
+        graph[name] = tuple(needs)
+    order, state = [], {}
+
+    def visit(name, path):
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            raise ParameterError(f"{cls.__name__}: features depend on each other in a cycle: "
+                                 f"{' -> '.join(path + [name])}")
+        state[name] = "visiting"
+        for need in graph[name]:
+            visit(need, path + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in features:
+        visit(name, [])
+    return graph, order
+
+
+class DocumentMeta(type):
+    """Collects a document class's features and resolves its graph; class-level
+    collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``)."""
+
+    def __new__(mcls, name, bases, namespace, **kwargs):
+        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        features = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Feature):
+                    features[key] = value
+        roots = [f.root for f in features.values() if f.root]
+        for role in ("audio", "meta"):
+            if roots.count(role) > 1:
+                raise ParameterError(f"{name} declares more than one {role} root feature")
+        cls._features = features
+        cls._graph, cls._order = _resolve_graph(cls, features)
+        return cls
+
+    def __iter__(cls):
+        store = cls._store_for(None)
+        for doc_id in store.ids():
+            yield cls(doc_id)
+
+    def __len__(cls):
+        return len(cls._store_for(None).ids())
+
+    def __bool__(cls):
+        return True
+
+    def __contains__(cls, doc_id):
+        return cls.exists(doc_id)
+
+    def __getitem__(cls, doc_id):
+        return cls(doc_id)
+
+    def __delitem__(cls, doc_id):
+        cls.delete(doc_id)
+
+
+def _as_meta(meta) -> AudioMetaData:
+    if meta is None:
+        raise ParameterError("process() needs meta=: a path, URL, bytes, file-like or "
+                             "AudioMetaData")
+    m = meta if isinstance(meta, AudioMetaData) else AudioMetaData(uri=meta)
+    uri = m.uri_string
+    if uri is not None and "://" not in uri:
+        absolute = os.path.abspath(os.path.expanduser(uri))
+        if absolute != uri:
+            m = AudioMetaData.from_dict({**m.to_dict(), "uri": absolute})
+    return m
+
+
+def _json_safe(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
+
+
+class Document(metaclass=DocumentMeta):
+    """A sound and its features, persisted in a :class:`FeatureStore`.
+
+    Subclass it and declare :class:`Feature` attributes; bind a store with
+    ``@zarr_settings(path_or_url)`` or ``@simple_in_memory_settings`` (or pass ``store=``
+    to each call). Root features: ``Document.meta`` (the source's ``AudioMetaData``) and
+    ``Document.audio`` (the decoded samples; not stored unless a subclass declares
+    ``audio = AudioFeature(store=True)``).
+
+    Parameters
+    ----------
+    _id : str
+        The id of a complete document.
+    store : FeatureStore, str or os.PathLike, optional
+        Overrides the class's store.
+
+    Raises
+    ------
+    DocumentNotFoundError
+        When the store holds no complete document with that id (a ``KeyError``).
+    """
+
+    meta = MetaFeature()
+    audio = AudioFeature()
+    _store: FeatureStore | None = None
+
+    def __init__(self, _id: str, store=None):
+        self._fstore = type(self)._store_for(store)
+        self._id = validate_id(_id)
+        self._group = self._fstore.document(self._id)
+        self._cache: dict = {}
+
+    # ------------------------------------------------------------------ instance side
+    @property
+    def id(self) -> str:
+        """The document id."""
+        return self._id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._id!r})"
+
+    def __eq__(self, other) -> bool:
+        return (type(other) is type(self) and other._id == self._id
+                and other._fstore.url == self._fstore.url)
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._id))
+
+    def _feature(self, name: str):
+        if name in self._cache:
+            return self._cache[name]
+        cls = type(self)
+        feature = cls._features[name]
+        if feature.root == "meta":
+            value = AudioMetaData.from_dict(self._group.attrs.get(META, {}))
+        else:
+            value = self._compute(name, feature)
+        self._cache[name] = value
+        return value
+
+    def _compute(self, name: str, feature: Feature):
+        cls = type(self)
+        info = self._fstore.feature_info(self._group, name)
+        if info is not None and info.get("version") == cls._versions()[name]:
+            stored = self._fstore.read(self._group, name)
+            if stored is not None:
+                return stored
+        if feature.root == "audio":
+            uri = self._feature(cls._root_name("meta")).uri_string
+            if uri is None:
+                raise StoreError(
+                    f"document {self._id!r}: the audio is not stored and its source cannot "
+                    f"be opened again (it was not a path or URL)")
+            from ..io.decode import open_audio
+
+            return open_audio(uri).rename(name)
+        inputs = [self._feature(need) for need in cls._graph[name]]
+        out = feature.func(*inputs, **feature.params)
+        return out.rename(name) if isinstance(out, xr.DataArray) else out
+
+    # ------------------------------------------------------------------ class side
+    @classmethod
+    def _store_for(cls, store) -> FeatureStore:
+        if store is None:
+            store = cls._store
+        if store is None:
+            raise StoreError(
+                f"{cls.__name__} is bound to no store: decorate it with "
+                f"@zarr_settings(path) or @simple_in_memory_settings, or pass store=")
+        if isinstance(store, FeatureStore):
+            return store
+        return FeatureStore(store)
+
+    @classmethod
+    def _name_of(cls, feature: Feature) -> str:
+        for key, value in cls._features.items():
+            if value is feature:
+                return key
+        if feature.root:
+            return cls._root_name(feature.root)
+        raise AttributeError(f"{feature!r} is not a feature of {cls.__name__}")
+
+    @classmethod
+    def _root_name(cls, role: str) -> str:
+        return next(k for k, f in cls._features.items() if f.root == role)
+
+    @classmethod
+    def _versions(cls) -> dict[str, str]:
+        """Every feature's version (hash of function, parameters, storage, upstream)."""
+        cached = cls.__dict__.get("_version_cache")
+        if cached is not None:
+            return cached
+        versions: dict[str, str] = {}
+        for name in cls._order:
+            versions[name] = version_hash({
+                "feature": cls._features[name].identity(),
+                "needs": [versions[n] for n in cls._graph[name]]})
+        cls._version_cache = versions
+        return versions
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        """The version of each feature, by name."""
+        return dict(cls._versions())
+
+    @classmethod
+    def _stored_names(cls) -> list[str]:
+        return [n for n in cls._order if cls._features[n].store and cls._features[n].root
+                != "meta"]
+
+    @classmethod
+    def id_for(cls, meta) -> str | None:
+        """The default id of a source: derived from its URI (a path or URL), else ``None``
+        (then :meth:`process` draws a random one).
+
+        Local paths are made absolute first, so the same file always maps to the same
+        id: 32 hex digits of the SHA-256 of the URI.
+        """
+        if meta is None:
+            return None
+        uri = _as_meta(meta).uri_string
+        if uri is None:
+            return None
+        return hashlib.sha256(uri.encode("utf-8")).hexdigest()[:32]
+
+    @classmethod
+    def ids(cls, store=None) -> list[str]:
+        """Ids of the complete documents in the store."""
+        return cls._store_for(store).ids()
+
+    @classmethod
+    def exists(cls, _id: str, store=None) -> bool:
+        """Whether a complete document ``_id`` is in the store."""
+        return cls._store_for(store).exists(_id)
+
+    @classmethod
+    def delete(cls, _id: str, store=None) -> None:
+        """Remove a document (:class:`DocumentNotFoundError` if there is none)."""
+        cls._store_for(store).delete(_id)
+
+    @classmethod
+    def stale_features(cls, _id: str, store=None) -> list[str]:
+        """Stored features of ``_id`` that are missing or whose version changed."""
+        fstore = cls._store_for(store)
+        group = fstore.document(_id)
+        versions = cls._versions()
+        out = []
+        for name in cls._stored_names():
+            info = fstore.feature_info(group, name)
+            if info is None or info.get("version") != versions[name]:
+                out.append(name)
+        return out
+
+    @classmethod
+    def _feature_info(cls, name: str) -> dict:
+        f = cls._features[name]
+        return {"version": cls._versions()[name], "function": f.identity()["func"],
+                "params": canonical(f.params), "needs": list(cls._graph[name]),
+                "store_as": f.store_as}
+
+    @classmethod
+    def _document_attrs(cls) -> dict:
+        versions = cls._versions()
+        return {"class": f"{cls.__module__}.{cls.__qualname__}", "layout": LAYOUT,
+                "features": {n: versions[n] for n in cls._stored_names()}}
+
+    @classmethod
+    def process(cls, meta=None, _id: str | None = None, chunksize=_DEFAULT_CHUNK,
+                store=None, overwrite: bool = False) -> str:
+        """Decode ``meta``, stream it through the graph, persist the stored features.
+
+        Parameters
+        ----------
+        meta : str, os.PathLike, bytes, file-like or AudioMetaData
+            The source (an ``AudioMetaData``'s ``uri`` is decoded).
+        _id : str, optional
+            The document id; default :meth:`id_for` (derived from the source's path or
+            URL) or, for in-memory sources, a random ``uuid4().hex``.
+        chunksize : np.timedelta64, optional
+            Duration of the chunks the source is decoded and processed in; memory is
+            bounded by it, whatever the file's length.
+        store : FeatureStore or path/URL, optional
+            Overrides the class's store.
+        overwrite : bool, default False
+            Rewrite a complete document from scratch. By default a complete document is
+            only brought up to date (missing or stale features are computed).
+
+        Returns
+        -------
+        str
+            The document id.
+
+        Raises
+        ------
+        AudioDecodeError, AudioFileNotFoundError
+            When the source cannot be decoded; nothing is left in the store.
+        """
+        fstore = cls._store_for(store)
+        m = _as_meta(meta)
+        doc_id = validate_id(_id) if _id is not None else (cls.id_for(m) or uuid.uuid4().hex)
+        if not overwrite and fstore.exists(doc_id):
+            cls._update_one(fstore, doc_id, chunksize)
+            return doc_id
+        cls._write_new(fstore, doc_id, m, chunksize)
+        return doc_id
+
+    @classmethod
+    def update(cls, _id: str | None = None, chunksize=_DEFAULT_CHUNK, store=None) -> dict:
+        """Compute the stored features that are missing or stale (graph changed).
+
+        Stale features are recomputed from their nearest stored, current ancestors; the
+        audio is decoded again from ``meta.uri`` only when it is needed and not stored.
+
+        Returns
+        -------
+        dict
+            ``{doc_id: [feature names recomputed]}``.
+        """
+        fstore = cls._store_for(store)
+        ids = [_id] if _id is not None else fstore.ids()
+        return {doc_id: cls._update_one(fstore, doc_id, chunksize) for doc_id in ids}
+
+    # ------------------------------------------------------------------ processing
+    @classmethod
+    def _write_new(cls, fstore: FeatureStore, doc_id: str, m: AudioMetaData, chunksize):
+        from ..io.decode import stream
+
+        chunks = iter(stream(m.uri, chunksize=chunksize))
+        first = next(chunks)  # decoding errors surface here, before anything is written
+        index = first.xindexes["time"]
+        if m.samplerate is None:
+            m.samplerate = int(round(1 / index.frequency))
+        if m.channels is None:
+            m.channels = first.shape[1] if first.ndim == 2 else 1
+        audio = cls._root_name("audio")
+        group = fstore.begin(doc_id, {META: _json_safe(m.to_dict()),
+                                      DOCUMENT: cls._document_attrs()})
+        try:
+            cls._run(fstore, group, cls._stored_names(),
+                     {audio: itertools.chain([first], chunks)})
+            fstore.commit(group)
+        except BaseException:
+            try:
+                fstore.delete(doc_id)
+            except (ZoundsError, OSError, KeyError):  # pragma: no cover - best effort
+                pass
+            raise
+
+    @classmethod
+    def _update_one(cls, fstore: FeatureStore, doc_id: str, chunksize) -> list[str]:
+        stale = cls.stale_features(doc_id, store=fstore)
+        if not stale:
+            return []
+        group = fstore.document(doc_id)
+        versions = cls._versions()
+        current = {n for n in cls._stored_names() if n not in stale
+                   and (fstore.feature_info(group, n) or {}).get("version") == versions[n]}
+        audio = cls._root_name("audio")
+        sources: set[str] = set()
+
+        def reach(name):
+            for need in cls._graph[name]:
+                if need in current:
+                    sources.add(need)
+                elif need == audio:
+                    sources.add(audio)
+                else:
+                    reach(need)
+
+        for name in stale:
+            if name == audio:
+                sources.add(audio)
+            else:
+                reach(name)
+        seconds = to_fraction(chunksize, name="chunksize")
+        iterables = {}
+        for name in sources:
+            if name in current:
+                iterables[name] = fstore.iter_chunks(group, name, seconds)
+            else:
+                meta = AudioMetaData.from_dict(group.attrs.get(META, {}))
+                uri = meta.uri_string
+                if uri is None:
+                    raise StoreError(
+                        f"document {doc_id!r}: cannot compute {stale}: the audio is not "
+                        f"stored and its source cannot be opened again (not a path or URL)")
+                from ..io.decode import stream
+
+                iterables[name] = stream(uri, chunksize=chunksize)
+        cls._run(fstore, group, stale, iterables)
+        attrs = dict(group.attrs.get(DOCUMENT, {}))
+        attrs["features"] = {**attrs.get("features", {}),
+                             **{n: versions[n] for n in stale}}
+        group.attrs.update({DOCUMENT: attrs})
+        return stale
+
+    @classmethod
+    def _run(cls, fstore, group, targets: list[str], sources: dict) -> None:
+        needed: set[str] = set()
+
+        def reach(name):
+            if name in needed or name in sources:
+                return
+            needed.add(name)
+            for need in cls._graph[name]:
+                reach(need)
+
+        for name in targets:
+            reach(name)
+        nodes = {n: make_node(n, cls._features[n]) for n in cls._order if n in needed}
+        writers = {n: fstore.begin_feature(group, n, cls._feature_info(n)) for n in targets}
+        pipeline = Pipeline(nodes, {n: cls._graph[n] for n in nodes}, writers)
+        pipeline.run(sources)
+        for writer in writers.values():
+            writer.close()
+

@@ -1,0 +1,299 @@
+"""Streaming a document's graph chunk by chunk, in bounded memory.
+
+The model
+---------
+A *chunk* is a DataArray whose ``time`` axis carries the exact :class:`TimeIndex` of
+where it lies in the document (its ``start`` is the time of its first frame). Sources
+(the decoder, or a stored feature read back from Zarr) yield consecutive chunks; every
+feature node turns the chunks of its input(s) into chunks of its output, and stored
+features append them to their Zarr array. Four kinds of node:
+
+``MapNode``
+    a frame-local function (output frame ``i`` depends on input frame ``i``): ``fft``,
+    ``np.abs``, a user function that scales audio. Applied to each chunk as it comes.
+``WindowNode``
+    a function that takes ``wscheme=`` (``sliding_window``, ``stft``, any function
+    framing like them): frame ``k`` covers input frames ``[k*hop, k*hop + window)`` with
+    ``hop``/``window`` the scheme rounded *up* to whole input frames. The node keeps a
+    carry-over buffer: it emits only the frames whose window is complete and keeps the
+    input from the first frame it has not emitted (``k*hop``) on. At the end it frames
+    what is left (the function pads the end as it does on a whole signal), unless those
+    samples are already inside the last frame. The frames are identical to the
+    one-piece result, whatever the chunk boundaries.
+``StatefulNode``
+    a function with a stateful streaming counterpart (``resample``: the resampler's
+    filter state crosses chunk boundaries). Registered with :func:`register_streaming`
+    or found as ``func.__zounds_stream__(**params)``: an object with ``push(chunk)``
+    and ``flush()``, both returning a chunk or ``None``.
+``AlignNode``
+    a function of several features at the same time rate: it buffers each input and
+    calls the function on the span they all cover.
+
+Memory: each node holds at most one input chunk plus a window's tail; each stored
+feature buffers at most one Zarr shard. A 2-hour file costs what its first chunk costs.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator
+
+import xarray as xr
+
+from ..errors import ParameterError, StoreError
+from ..timeseries.index import TimeIndex
+from .feature import Feature, _qualified
+
+__all__ = ["MapNode", "WindowNode", "StatefulNode", "AlignNode", "Pipeline", "make_node",
+           "register_streaming", "time_index_of"]
+
+_STREAMING: dict[str, Callable] = {}
+
+
+def register_streaming(func, factory: Callable) -> None:
+    """Declare the stateful streaming counterpart of ``func``.
+
+    ``factory(**params)`` must return an object with ``push(chunk) -> DataArray | None``
+    and ``flush() -> DataArray | None``; chunks out must carry exact TimeIndexes.
+    """
+    _STREAMING[_qualified(func)] = factory
+
+
+def _streaming_factory(func):
+    factory = getattr(func, "__zounds_stream__", None)
+    if factory is not None:
+        return factory
+    name = _qualified(func)
+    if name == "zounds_xr.resample.resample":
+        import importlib
+
+        return _resample_adapter(importlib.import_module("zounds_xr.resample"))
+    return _STREAMING.get(name)
+
+
+def _resample_adapter(module):
+    """``resample``'s stateful counterpart: :class:`zounds_xr.resample.Resampler`."""
+    return module.Resampler
+
+
+def time_index_of(chunk: xr.DataArray, feature: str = "?") -> TimeIndex:
+    if not isinstance(chunk, xr.DataArray) or "time" not in chunk.dims:
+        raise StoreError(
+            f"feature {feature!r}: expected a DataArray with a 'time' axis from its function, "
+            f"got {type(chunk).__name__}"
+            + (f" with dims {chunk.dims}" if isinstance(chunk, xr.DataArray) else ""))
+    index = chunk.xindexes.get("time")
+    if not isinstance(index, TimeIndex):
+        raise StoreError(f"feature {feature!r}: its 'time' axis has no TimeIndex")
+    return index
+
+
+def _concat(pieces: list[xr.DataArray]) -> xr.DataArray:
+    if len(pieces) == 1:
+        return pieces[0]
+    return xr.concat(pieces, dim="time", coords="minimal", compat="override",
+                     join="override", combine_attrs="override")
+
+
+class MapNode:
+    """A frame-local function, applied chunk by chunk."""
+
+    def __init__(self, name: str, func, params: dict):
+        self.name, self.func, self.params = name, func, params
+        self._emitted = False
+
+    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+        if chunk.sizes["time"] == 0 and self._emitted:
+            return []
+        self._emitted = True
+        return [self.func(chunk, **self.params)]
+
+    def flush(self) -> list[xr.DataArray]:
+        return []
+
+
+class WindowNode:
+    """A framing function (``wscheme=``) with a carry-over buffer (see module docs)."""
+
+    def __init__(self, name: str, func, params: dict):
+        self.name, self.func, self.params = name, func, params
+        wscheme = params["wscheme"]
+        self._hop_s = getattr(wscheme, "exact_frequency", None)
+        self._win_s = getattr(wscheme, "exact_duration", None)
+        if self._hop_s is None or self._win_s is None:
+            raise ParameterError(f"feature {name!r}: wscheme must be a SampleRate, "
+                                 f"got {wscheme!r}")
+        self._buffer: list[xr.DataArray] = []
+        self._frames = 0  # frames emitted so far
+        self._hop = self._win = None
+
+    def _layout(self, index: TimeIndex):
+        if self._hop is None:
+            self._hop = math.ceil(self._hop_s / index.frequency)
+            self._win = math.ceil(self._win_s / index.frequency)
+
+    def _call(self, data: xr.DataArray, expected: int | None) -> xr.DataArray:
+        out = self.func(data, **self.params)
+        n = time_index_of(out, self.name).size
+        if expected is not None and n != expected:
+            raise StoreError(
+                f"feature {self.name!r}: {_qualified(self.func)} made {n} frames of "
+                f"{data.sizes['time']} samples, {expected} expected from hop={self._hop}, "
+                f"window={self._win}; functions with a wscheme must frame like "
+                f"sliding_window (no centring)")
+        return out
+
+    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+        self._layout(time_index_of(chunk, self.name))
+        if chunk.sizes["time"]:
+            self._buffer.append(chunk)
+        buffered = sum(c.sizes["time"] for c in self._buffer)
+        if buffered < self._win:
+            return []
+        k = 1 + (buffered - self._win) // self._hop  # frames with a complete window
+        data = _concat(self._buffer)
+        out = self._call(data.isel(time=slice(0, (k - 1) * self._hop + self._win)), k)
+        self._buffer = [data.isel(time=slice(k * self._hop, None))]
+        self._frames += k
+        return [out]
+
+    def flush(self) -> list[xr.DataArray]:
+        if not self._buffer:
+            return []
+        data = _concat(self._buffer)
+        self._buffer = []
+        left = data.sizes["time"]
+        # samples from the next frame's start on; already covered by the last frame?
+        if left == 0 or (self._frames and left <= self._win - self._hop):
+            return []
+        return [self._call(data, 1 + -(-max(left - self._win, 0) // self._hop))]
+
+
+class StatefulNode:
+    """A function with a stateful streaming counterpart (e.g. ``resample``).
+
+    The state object has ``push(chunk)`` (or ``process(chunk)``, as
+    :class:`zounds_xr.resample.Resampler`) and ``flush()``.
+    """
+
+    def __init__(self, name: str, factory, params: dict):
+        self.name = name
+        self.state = factory(**params)
+        self._push = getattr(self.state, "push", None) or self.state.process
+
+    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+        out = self._push(chunk)
+        return [] if out is None else [out]
+
+    def flush(self) -> list[xr.DataArray]:
+        out = self.state.flush()
+        return [] if out is None else [out]
+
+
+class AlignNode:
+    """A function of several same-rate features: called on the span all inputs cover."""
+
+    def __init__(self, name: str, func, params: dict, n_inputs: int):
+        self.name, self.func, self.params = name, func, params
+        self._buffers: list[xr.DataArray | None] = [None] * n_inputs
+        self._emitted = False
+
+    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+        buf = self._buffers[port]
+        self._buffers[port] = chunk if buf is None else _concat([buf, chunk])
+        if any(b is None for b in self._buffers):
+            return []
+        indexes = [time_index_of(b, self.name) for b in self._buffers]
+        first = indexes[0]
+        for ix in indexes[1:]:
+            if ix.frequency != first.frequency or ix.duration != first.duration:
+                raise StoreError(
+                    f"feature {self.name!r} needs features at different time rates; "
+                    f"streaming needs them at one rate (compute it on access: store=False)")
+        start = max(ix.start for ix in indexes)
+        end = min(ix.start + ix.size * ix.frequency for ix in indexes)
+        n = int((end - start) / first.frequency)
+        if n <= 0 and self._emitted:
+            return []
+        parts = []
+        for i, (b, ix) in enumerate(zip(self._buffers, indexes)):
+            offset = (start - ix.start) / ix.frequency
+            if offset.denominator != 1:
+                raise StoreError(f"feature {self.name!r}: its inputs' frames do not line up")
+            offset = int(offset)
+            parts.append(b.isel(time=slice(offset, offset + max(n, 0))))
+            self._buffers[i] = b.isel(time=slice(offset + max(n, 0), None))
+        self._emitted = True
+        return [self.func(*parts, **self.params)]
+
+    def flush(self) -> list[xr.DataArray]:
+        return []
+
+
+def make_node(name: str, feature: Feature):
+    """The streaming node for a computed feature (see the module docs)."""
+    if len(feature.needs) > 1:
+        return AlignNode(name, feature.func, feature.params, len(feature.needs))
+    factory = _streaming_factory(feature.func)
+    if factory is not None:
+        return StatefulNode(name, factory, feature.params)
+    if feature.windowing:
+        return WindowNode(name, feature.func, feature.params)
+    return MapNode(name, feature.func, feature.params)
+
+
+class Pipeline:
+    """Push chunks from sources through nodes into sinks.
+
+    Parameters
+    ----------
+    nodes : dict name -> node
+        The computed features to run, in topological order.
+    inputs : dict name -> tuple of names
+        What each node needs (sources or other nodes).
+    sinks : dict name -> callable(chunk)
+        Writers of stored features (sources may have sinks too).
+    """
+
+    def __init__(self, nodes: dict, inputs: dict, sinks: dict):
+        self.nodes, self.sinks = nodes, sinks
+        self.consumers: dict[str, list[tuple[str, int]]] = {}
+        for name, needs in inputs.items():
+            for port, need in enumerate(needs):
+                self.consumers.setdefault(need, []).append((name, port))
+
+    def feed(self, name: str, chunk: xr.DataArray) -> None:
+        time_index_of(chunk, name)
+        sink = self.sinks.get(name)
+        if sink is not None:
+            sink(chunk)
+        for consumer, port in self.consumers.get(name, ()):
+            for out in self.nodes[consumer].push(port, chunk):
+                self.feed(consumer, out)
+
+    def finish(self) -> None:
+        for name, node in self.nodes.items():
+            for out in node.flush():
+                self.feed(name, out)
+
+    def run(self, sources: dict[str, Iterable[xr.DataArray]]) -> None:
+        """Feed every source to the end, in time order across sources, then flush."""
+        heap = []
+        counter = itertools.count()
+        iterators: dict[str, Iterator] = {k: iter(v) for k, v in sources.items()}
+
+        def advance(name):
+            chunk = next(iterators[name], None)
+            if chunk is not None:
+                start = time_index_of(chunk, name).start
+                heapq.heappush(heap, (start, next(counter), name, chunk))
+
+        for name in iterators:
+            advance(name)
+        while heap:
+            _, _, name, chunk = heapq.heappop(heap)
+            self.feed(name, chunk)
+            advance(name)
+        self.finish()
+

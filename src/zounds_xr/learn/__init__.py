@@ -1,0 +1,62 @@
+"""Learning on corpora of features: torch modules, preprocessing pipelines, trainers,
+sampling, hashing and search. Needs the ``[learn]`` extra (torch, scikit-learn).
+
+Modules (``torch.nn.Module``; CPU and CUDA)
+    FilterBank, SincLayer, PerceptualLoss (pure functions in ``learn.functional``)
+Preprocessing pipelines
+    PreprocessingPipeline, Preprocessor, PreprocessResult, MeanStdNormalization, UnitNorm,
+    Log, Multiply, Slicer, Reshape, InstanceScaling, KMeans, SklearnModel, PyTorchNetwork,
+    Binarize, register_preprocessor; persistence: save_pipeline, load_pipeline
+Sampling
+    ShuffledSamples
+Trainers
+    SupervisedTrainer, TripletEmbeddingTrainer, WassersteinGanTrainer
+Hashing and search
+    SimHash, HammingIndex, SearchResult
+"""
+from .._optional import optional_import
+
+optional_import("torch")  # a clear install hint when the [learn] extra is missing
+
+from . import functional  # noqa: E402
+from .hashing import HammingIndex, SearchResult, SimHash, hamming_distance, pack_bits, unpack_bits  # noqa: E402,E501
+from .modules import FilterBank, PerceptualLoss, SincLayer  # noqa: E402
+from .persist import load_pipeline, save_pipeline  # noqa: E402
+from .preprocess import (  # noqa: E402
+    Binarize,
+    InstanceScaling,
+    KMeans,
+    Log,
+    MeanStdNormalization,
+    Multiply,
+    NotFittedError,
+    NotInvertibleError,
+    PreprocessingPipeline,
+    Preprocessor,
+    PreprocessResult,
+    PyTorchNetwork,
+    Reshape,
+    SklearnModel,
+    Slicer,
+    UnitNorm,
+    register_preprocessor,
+)
+from .sampling import ShuffledSamples  # noqa: E402
+from .trainers import (  # noqa: E402
+    SupervisedTrainer,
+    Trainer,
+    TripletEmbeddingTrainer,
+    WassersteinGanTrainer,
+)
+
+__all__ = [
+    "functional",
+    "FilterBank", "SincLayer", "PerceptualLoss",
+    "PreprocessingPipeline", "Preprocessor", "PreprocessResult", "MeanStdNormalization",
+    "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
+    "SklearnModel", "PyTorchNetwork", "Binarize", "register_preprocessor",
+    "NotFittedError", "NotInvertibleError", "save_pipeline", "load_pipeline",
+    "ShuffledSamples",
+    "Trainer", "SupervisedTrainer", "TripletEmbeddingTrainer", "WassersteinGanTrainer",
+    "SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits", "hamming_distance",
+]

@@ -1,0 +1,291 @@
+"""Pure functions behind the learn modules: filter design (numpy) and tensor ops (torch).
+
+The ``nn.Module`` classes of :mod:`zounds_xr.learn.modules` only hold configuration and
+buffers and call these functions (torchaudio's functional/transforms split). Filter
+design is plain numpy (it runs once, at construction); the tensor ops are
+device-agnostic: they run wherever their inputs live (CPU or CUDA) and support autograd.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._optional import optional_import
+from ..errors import ParameterError
+
+torch = optional_import("torch")
+F = torch.nn.functional
+
+__all__ = [
+    "scale_edges",
+    "as_samples_per_second",
+    "morlet",
+    "morlet_filter_bank",
+    "a_weighting_gain",
+    "fir_filter_bank",
+    "sinc_filters",
+    "filter_bank_conv",
+    "perceptual_features",
+    "perceptual_loss",
+]
+
+
+# -- parameters --------------------------------------------------------------------------
+def as_samples_per_second(samplerate) -> float:
+    """Samples per second of an ``AudioSampleRate`` (or a plain positive number)."""
+    value = getattr(samplerate, "samples_per_second", samplerate)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"samplerate must be an audio sample rate, got {samplerate!r}") \
+            from None
+    if not value > 0 or not math.isfinite(value):
+        raise ParameterError(f"samplerate must be positive, got {samplerate!r}")
+    return value
+
+
+def scale_edges(scale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(centers, starts, stops)`` in Hz of the bands of a frequency scale.
+
+    Accepts a :class:`~zounds_xr.frequency.scales.FrequencyScale` (``center_frequencies``,
+    ``band_starts``/``band_stops`` or ``bandwidths``), or any sequence of
+    ``FrequencyBand``-like objects with ``start_hz``/``stop_hz``.
+    """
+    if hasattr(scale, "center_frequencies"):
+        centers = np.asarray(scale.center_frequencies, dtype=np.float64)
+        if hasattr(scale, "band_starts") and hasattr(scale, "band_stops"):
+            starts = np.asarray(scale.band_starts, dtype=np.float64)
+            stops = np.asarray(scale.band_stops, dtype=np.float64)
+        else:
+            half = np.asarray(scale.bandwidths, dtype=np.float64) / 2
+            starts, stops = centers - half, centers + half
+    else:
+        try:
+            bands = list(scale)
+            starts = np.array([b.start_hz for b in bands], dtype=np.float64)
+            stops = np.array([b.stop_hz for b in bands], dtype=np.float64)
+        except (TypeError, AttributeError):
+            raise ParameterError(f"scale must be a FrequencyScale, got {scale!r}") from None
+        centers = (starts + stops) / 2
+    if centers.ndim != 1 or centers.size == 0:
+        raise ParameterError(f"scale must have at least one band, got {scale!r}")
+    return centers, starts, stops
+
+
+# -- filter design (numpy) ---------------------------------------------------------------
+def morlet(kernel_size: int, w: float = 5.0, s: float = 1.0, complete: bool = True) -> np.ndarray:
+    """Complex Morlet wavelet (the definition of the former ``scipy.signal.morlet``).
+
+    ``x = linspace(-2πs, 2πs, kernel_size)``;
+    ``ψ(x) = π^(-1/4) · (exp(i w x) - exp(-w²/2)) · exp(-x²/2)``. Its fundamental
+    frequency is ``2 s w r / kernel_size`` for a sampling rate ``r``.
+    """
+    x = np.linspace(-s * 2 * np.pi, s * 2 * np.pi, int(kernel_size))
+    out = np.exp(1j * w * x)
+    if complete:
+        out -= np.exp(-0.5 * w ** 2)
+    return out * np.exp(-0.5 * x ** 2) * np.pi ** -0.25
+
+
+def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factors,
+                       normalize: bool = True) -> np.ndarray:
+    """Complex Morlet filters centred on the scale's band centres.
+
+    Parameters
+    ----------
+    samplerate : AudioSampleRate or float
+    kernel_size : int
+        Length of every filter, in samples.
+    scale : FrequencyScale
+    scaling_factors : float or sequence of float
+        One per band (or one for all), in (0, 1]: smaller means better frequency
+        resolution, larger better time resolution.
+    normalize : bool
+        Give every filter unit L2 norm.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(n_bands, kernel_size), complex128]
+    """
+    sr = as_samples_per_second(samplerate)
+    kernel_size = int(kernel_size)
+    if kernel_size < 2:
+        raise ParameterError(f"kernel_size must be at least 2, got {kernel_size}")
+    centers, _, _ = scale_edges(scale)
+    factors = np.broadcast_to(np.asarray(scaling_factors, dtype=np.float64), centers.shape)
+    if np.any(factors <= 0):
+        raise ParameterError(f"scaling_factors must be positive, got {scaling_factors!r}")
+    basis = np.zeros((len(centers), kernel_size), dtype=np.complex128)
+    for i, (center, s) in enumerate(zip(centers, factors)):
+        w = center / (s * 2 * sr / kernel_size)
+        basis[i] = morlet(kernel_size, w=w, s=s)
+    if normalize:
+        basis /= np.linalg.norm(basis, axis=-1, keepdims=True) + 1e-8
+    return basis
+
+
+def a_weighting_gain(frequencies) -> np.ndarray:
+    """IEC 61672-1 A-weighting as a linear amplitude gain (1.0 at 1 kHz).
+
+    ``R_A(f) = 12194² f⁴ / ((f² + 20.6²) √((f² + 107.7²)(f² + 737.9²)) (f² + 12194²))``
+    and ``A(f) = 20 log10 R_A(f) + 2.00 dB``.
+    """
+    f2 = np.asarray(frequencies, dtype=np.float64) ** 2
+    ra = (12194.0 ** 2 * f2 ** 2) / (
+        (f2 + 20.6 ** 2) * np.sqrt((f2 + 107.7 ** 2) * (f2 + 737.9 ** 2)) * (f2 + 12194.0 ** 2))
+    return ra * 10 ** (2.0 / 20)
+
+
+def fir_filter_bank(scale, taps: int, samplerate, frequency_window=None) -> np.ndarray:
+    """Real FIR band-pass filters designed in the frequency domain.
+
+    For each band, ``frequency_window`` is stretched over the FFT bins of
+    ``[start_hz, stop_hz)`` (at least one bin), the response is turned into a zero-phase
+    impulse response with ``irfft``, centred, tapered with a Hann window and given unit
+    norm.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(n_bands, taps), float64]
+    """
+    sr = as_samples_per_second(samplerate)
+    taps = int(taps)
+    if taps < 4:
+        raise ParameterError(f"taps must be at least 4, got {taps}")
+    if frequency_window is None:
+        from scipy.signal.windows import gaussian
+
+        frequency_window = gaussian(100, 3)
+    window = np.asarray(frequency_window, dtype=np.float64)
+    if window.ndim != 1 or window.size < 2:
+        raise ParameterError("frequency_window must be a 1-D array of at least two values")
+    _, starts, stops = scale_edges(scale)
+    n_bins = taps // 2 + 1
+    bin_hz = sr / taps
+    grid = np.linspace(0, 1, window.size)
+    taper = np.hanning(taps)
+    out = np.zeros((len(starts), taps))
+    for i, (a, b) in enumerate(zip(starts, stops)):
+        first = int(np.clip(np.floor(max(a, 0) / bin_hz), 0, n_bins - 1))
+        last = int(np.clip(np.ceil(b / bin_hz), first + 1, n_bins))
+        response = np.zeros(n_bins)
+        response[first:last] = np.interp(np.linspace(0, 1, last - first), grid, window)
+        kernel = np.fft.fftshift(np.fft.irfft(response, n=taps)) * taper
+        norm = np.linalg.norm(kernel)
+        out[i] = kernel / norm if norm > 0 else kernel
+    return out
+
+
+# -- tensor ops (torch) -------------------------------------------------------------------
+def sinc_filters(low_hz, band_hz, taps: int, samplerate, *, min_low_hz: float = 1.0,
+                 min_band_hz: float = 1.0):
+    """SincNet band-pass filters from learnable cutoffs (Ravanelli & Bengio, 2018).
+
+    Band ``i`` passes ``[f1, f2]`` with ``f1 = min_low_hz + |low_hz[i]|`` and
+    ``f2 = clamp(f1 + min_band_hz + |band_hz[i]|, max=nyquist)``: the difference of two
+    windowed sinc low-pass filters, Hamming-tapered (unit gain in the pass band).
+    Differentiable in ``low_hz`` and ``band_hz``.
+
+    Parameters
+    ----------
+    low_hz, band_hz : torch.Tensor [shape=(n_bands,)]
+    taps : int
+        Filter length (odd lengths are symmetric around the centre sample).
+    samplerate : AudioSampleRate or float
+
+    Returns
+    -------
+    torch.Tensor [shape=(n_bands, taps)]
+    """
+    sr = as_samples_per_second(samplerate)
+    taps = int(taps)
+    if taps < 3:
+        raise ParameterError(f"taps must be at least 3, got {taps}")
+    device, dtype = low_hz.device, low_hz.dtype
+    f1 = min_low_hz + torch.abs(low_hz)
+    f2 = torch.clamp(f1 + min_band_hz + torch.abs(band_hz), max=sr / 2)
+    n = torch.arange(taps, device=device, dtype=dtype) - (taps - 1) / 2  # samples
+    window = torch.hamming_window(taps, periodic=False, device=device, dtype=dtype)
+    # ideal low-pass at normalised cutoff c (cycles/sample): 2 c sinc(2 c n), unit DC gain
+    c1, c2 = (f1 / sr)[:, None], (f2 / sr)[:, None]
+    low = 2 * c1 * torch.sinc(2 * c1 * n[None, :])
+    high = 2 * c2 * torch.sinc(2 * c2 * n[None, :])
+    return (high - low) * window[None, :]
+
+
+def _as_batch_channel(x):
+    """``x`` as ``(batch, 1, time)``: accepts ``(time,)``, ``(batch, time)``, ``(batch, 1, time)``."""
+    if x.ndim == 1:
+        return x[None, None, :]
+    if x.ndim == 2:
+        return x[:, None, :]
+    if x.ndim == 3 and x.shape[1] == 1:
+        return x
+    raise ParameterError(
+        f"expected a signal of shape (time,), (batch, time) or (batch, 1, time), got "
+        f"{tuple(x.shape)}")
+
+
+def filter_bank_conv(x, filters, *, stride: int = 1, padding: str | int = "same"):
+    """Convolve 1-D signals with a bank of real filters.
+
+    Parameters
+    ----------
+    x : torch.Tensor [shape=(time,) or (batch, time) or (batch, 1, time)]
+    filters : torch.Tensor [shape=(n_bands, taps)]
+    stride : int
+    padding : "same" or int
+        ``"same"`` pads ``taps // 2`` on both sides, so that with ``stride=1`` the
+        output has as many samples as the input (for odd ``taps``).
+
+    Returns
+    -------
+    torch.Tensor [shape=(batch, n_bands, frames)]
+    """
+    x = _as_batch_channel(x)
+    taps = filters.shape[-1]
+    pad = taps // 2 if padding == "same" else int(padding)
+    out = F.conv1d(x, filters[:, None, :].to(x.dtype), stride=int(stride), padding=pad)
+    if padding == "same" and stride == 1 and out.shape[-1] > x.shape[-1]:
+        out = out[..., :x.shape[-1]]
+    return out
+
+
+def perceptual_features(x, filters, *, lap: int = 2, log_factor: float = 100.0,
+                        weights=None):
+    """Filter-bank, half-wave rectified, log-compressed band energies.
+
+    ``log(1 + log_factor · relu(filters * x))``, optionally times per-band ``weights``.
+
+    Returns
+    -------
+    torch.Tensor [shape=(batch, n_bands, frames)]
+    """
+    bands = filter_bank_conv(x, filters, stride=lap)
+    bands = torch.log1p(log_factor * F.relu(bands))
+    if weights is not None:
+        bands = bands * weights.to(bands.dtype)[None, :, None]
+    return bands
+
+
+def perceptual_loss(input, target, filters, *, lap: int = 2, log_factor: float = 100.0,
+                    weights=None, cosine_similarity: bool = True):
+    """Distance between two batches of signals in a perceptual feature space.
+
+    With ``cosine_similarity=True``: ``mean(1 - cos(feat(input), feat(target)))`` over
+    examples (0 for identical features); else the mean squared error of the features.
+    """
+    if input.shape != target.shape:
+        raise ParameterError(
+            f"input and target must have the same shape, got {tuple(input.shape)} and "
+            f"{tuple(target.shape)}")
+    n = input.shape[0] if input.ndim > 1 else 1
+    a = perceptual_features(input.reshape(n, -1), filters, lap=lap, log_factor=log_factor,
+                            weights=weights)
+    b = perceptual_features(target.reshape(n, -1), filters, lap=lap, log_factor=log_factor,
+                            weights=weights)
+    if cosine_similarity:
+        return (1 - F.cosine_similarity(a.reshape(n, -1), b.reshape(n, -1), dim=-1,
+                                        eps=1e-8)).mean()
+    return F.mse_loss(a, b)

@@ -1,0 +1,195 @@
+"""Torch modules: thin wrappers that hold filters as buffers (or parameters) and delegate
+to :mod:`zounds_xr.learn.functional`. Device-agnostic: ``module.to("cuda")`` moves the
+buffers, and ``forward`` runs wherever its input lives.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._optional import optional_import
+from ..errors import ParameterError
+from . import functional as Fz
+
+torch = optional_import("torch")
+nn = torch.nn
+
+__all__ = ["FilterBank", "SincLayer", "PerceptualLoss"]
+
+
+class FilterBank(nn.Module):
+    """Convolve a 1-D signal with a bank of (real) Morlet filters.
+
+    Args:
+        samplerate (AudioSampleRate): the rate of the input signal.
+        kernel_size (int): length of each filter in samples.
+        scale (FrequencyScale): band centres give each filter's frequency.
+        scaling_factors (float or sequence of float): per-band time/frequency trade-off
+            in (0, 1] (smaller: sharper in frequency).
+        normalize_filters (bool): give every filter unit norm.
+        a_weighting (bool): multiply each filter by the IEC 61672 A-weighting gain at
+            its band centre.
+
+    ``forward(x)``: ``x`` of shape ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``
+    -> ``(batch, n_bands, time)`` (``"same"`` padding). The filters are the ``filters``
+    buffer, shape ``(n_bands, kernel_size)``.
+
+    .. devices:: CPU CUDA
+    .. properties:: Autograd
+    """
+
+    def __init__(self, samplerate, kernel_size, scale, scaling_factors,
+                 normalize_filters=True, a_weighting=True):
+        super().__init__()
+        self.samplerate = samplerate
+        self.scale = scale
+        self.kernel_size = int(kernel_size)
+        basis = Fz.morlet_filter_bank(samplerate, kernel_size, scale, scaling_factors,
+                                      normalize=normalize_filters).real
+        if a_weighting:
+            centers, _, _ = Fz.scale_edges(scale)
+            basis = basis * Fz.a_weighting_gain(centers)[:, None]
+        self.register_buffer("filters", torch.from_numpy(np.ascontiguousarray(basis))
+                             .to(torch.get_default_dtype()))
+
+    @property
+    def n_bands(self) -> int:
+        return self.filters.shape[0]
+
+    def forward(self, x):
+        return Fz.filter_bank_conv(x, self.filters, padding="same")
+
+    def extra_repr(self) -> str:
+        return f"n_bands={self.n_bands}, kernel_size={self.kernel_size}"
+
+
+class SincLayer(nn.Module):
+    """SincNet's first layer: band-pass filters with learnable low/high cutoffs.
+
+    "Speaker Recognition from raw waveform with SincNet" (Ravanelli & Bengio, 2018): only
+    each band's low cutoff and bandwidth are learned (parameters ``low_hz`` and
+    ``band_hz``, initialised from the scale's band edges), the filters are rebuilt from
+    them at every ``forward``.
+
+    Args:
+        scale (FrequencyScale): initial band-pass filters.
+        taps (int): filter length in samples.
+        samplerate (AudioSampleRate): rate of the incoming samples.
+
+    ``forward(x)``: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
+    ``(batch, n_bands, time)``.
+
+    .. devices:: CPU CUDA
+    .. properties:: Autograd
+    """
+
+    def __init__(self, scale, taps, samplerate, min_low_hz=1.0, min_band_hz=1.0):
+        super().__init__()
+        self.taps = int(taps)
+        self.samplerate = samplerate
+        self.min_low_hz = float(min_low_hz)
+        self.min_band_hz = float(min_band_hz)
+        sr = Fz.as_samples_per_second(samplerate)
+        _, starts, stops = Fz.scale_edges(scale)
+        starts = np.clip(starts, 0, sr / 2)
+        stops = np.clip(stops, 0, sr / 2)
+        low = np.maximum(starts - self.min_low_hz, 0.0)
+        band = np.maximum(stops - starts - self.min_band_hz, 0.0)
+        dtype = torch.get_default_dtype()
+        self.low_hz = nn.Parameter(torch.as_tensor(low, dtype=dtype))
+        self.band_hz = nn.Parameter(torch.as_tensor(band, dtype=dtype))
+
+    @property
+    def n_bands(self) -> int:
+        return self.low_hz.shape[0]
+
+    def cutoffs(self):
+        """``(low, high)`` cutoff frequencies in Hz as tensors (what the filters use)."""
+        sr = Fz.as_samples_per_second(self.samplerate)
+        f1 = self.min_low_hz + torch.abs(self.low_hz)
+        f2 = torch.clamp(f1 + self.min_band_hz + torch.abs(self.band_hz), max=sr / 2)
+        return f1, f2
+
+    def filters(self):
+        """The current filters, shape ``(n_bands, taps)``."""
+        return Fz.sinc_filters(self.low_hz, self.band_hz, self.taps, self.samplerate,
+                               min_low_hz=self.min_low_hz, min_band_hz=self.min_band_hz)
+
+    def forward(self, x):
+        return Fz.filter_bank_conv(x, self.filters(), padding="same")
+
+    def extra_repr(self) -> str:
+        return f"n_bands={self.n_bands}, taps={self.taps}"
+
+
+class PerceptualLoss(nn.Module):
+    """Loss in a feature space that roughly models early auditory processing.
+
+    The signals are split into bands by an FIR filter bank centred on the scale's bands
+    (:func:`~zounds_xr.learn.functional.fir_filter_bank`), half-wave rectified,
+    log-compressed (``log(1 + log_factor · x)``), optionally re-weighted per band, and
+    compared with cosine distance (``1 - cos``) or mean squared error.
+
+    Args:
+        scale (FrequencyScale): band layout of the filter bank.
+        samplerate (AudioSampleRate): rate of the signals.
+        frequency_window (ndarray): shape of each filter's frequency response
+            (default: ``scipy.signal.windows.gaussian(100, 3)``).
+        basis_size (int): filter taps.
+        lap (int): filter stride.
+        log_factor (float): log compression.
+        frequency_weighting: ``None``, an object with a ``weights``/``gain`` method or
+            a callable mapping band centres (Hz) to linear gains (e.g.
+            :func:`~zounds_xr.learn.functional.a_weighting_gain`, ``zx.AWeighting()``).
+        cosine_similarity (bool): cosine distance (True) or MSE (False).
+
+    ``forward(input, target)``: two tensors of the same shape ``(batch, time)`` (or
+    ``(batch, 1, time)``) -> a scalar.
+
+    .. devices:: CPU CUDA
+    .. properties:: Autograd
+    """
+
+    def __init__(self, scale, samplerate, frequency_window=None, basis_size=512, lap=2,
+                 log_factor=100, frequency_weighting=None, cosine_similarity=True):
+        super().__init__()
+        self.lap = int(lap)
+        self.log_factor = float(log_factor)
+        self.cosine_similarity = bool(cosine_similarity)
+        filters = Fz.fir_filter_bank(scale, basis_size, samplerate, frequency_window)
+        dtype = torch.get_default_dtype()
+        self.register_buffer("filters", torch.from_numpy(filters).to(dtype))
+        if frequency_weighting is None:
+            self.weights = None
+        else:
+            centers, _, _ = Fz.scale_edges(scale)
+            gains = np.asarray(_weighting_gains(frequency_weighting, centers), dtype=float)
+            if gains.shape != centers.shape:
+                raise ParameterError(
+                    f"frequency_weighting must give one gain per band ({centers.size}), got "
+                    f"shape {gains.shape}")
+            self.register_buffer("weights", torch.from_numpy(gains).to(dtype))
+
+    def features(self, x):
+        """The perceptual features of ``x``: ``(batch, n_bands, frames)``."""
+        return Fz.perceptual_features(x, self.filters, lap=self.lap,
+                                      log_factor=self.log_factor, weights=self.weights)
+
+    def forward(self, input, target):
+        return Fz.perceptual_loss(input, target, self.filters, lap=self.lap,
+                                  log_factor=self.log_factor, weights=self.weights,
+                                  cosine_similarity=self.cosine_similarity)
+
+
+def _weighting_gains(weighting, centers: np.ndarray):
+    """Linear gains of a frequency weighting at ``centers`` (several duck types)."""
+    for method in ("gain", "gains", "weights"):
+        fn = getattr(weighting, method, None)
+        if callable(fn):
+            try:
+                return fn(centers)
+            except TypeError:
+                continue
+    if callable(weighting):
+        return weighting(centers)
+    raise ParameterError(
+        f"frequency_weighting must be callable on frequencies (Hz), got {weighting!r}")

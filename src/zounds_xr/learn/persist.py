@@ -1,0 +1,194 @@
+"""Saving and loading fitted pipelines without pickled bytecode.
+
+A pipeline is stored as a *manifest* (JSON: format name and version, the zounds_xr
+version, a content hash, and per step its registered class name, module and JSON
+constructor parameters) plus the steps' learned arrays (numpy arrays; a torch module's
+``state_dict`` tensors as arrays). Classes are found again through the preprocessor
+registry (and, for :class:`~zounds_xr.learn.PyTorchNetwork` /
+:class:`~zounds_xr.learn.SklearnModel`, the module's import path), never unpickled.
+
+Two layouts:
+
+- a directory: ``pipeline.json`` + ``arrays/<step>/<n>.npy``;
+- a Zarr group (a ``zarr.Group``, a store, or a path or URL ending in ``.zarr``):
+  the manifest in the group attribute ``"zounds_xr:pipeline"``, the arrays as zarr
+  arrays ``step_<i>/a<n>``.
+
+The content hash (sha256 of the steps' parameters and array bytes) is checked on load:
+a mismatch raises :class:`~zounds_xr.StoreError`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import ParameterError, StoreError
+
+__all__ = ["save_pipeline", "load_pipeline", "pipeline_state", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "zounds_xr.PreprocessingPipeline"
+FORMAT_VERSION = 1
+ATTRS_KEY = "zounds_xr:pipeline"
+MANIFEST = "pipeline.json"
+
+
+def _digest(steps: list[dict], arrays: list[dict[str, np.ndarray]]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(steps, sort_keys=True, separators=(",", ":")).encode())
+    for step_arrays in arrays:
+        for key in sorted(step_arrays):
+            a = np.ascontiguousarray(step_arrays[key])
+            h.update(json.dumps([key, a.dtype.str, list(a.shape)]).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def pipeline_state(pipeline) -> tuple[list[dict], str, list[dict[str, np.ndarray]]]:
+    """``(step descriptions, content hash, arrays per step)`` of a fitted pipeline."""
+    steps, arrays = [], []
+    for i, step in enumerate(pipeline.steps):
+        if not step.fitted:
+            raise ParameterError(f"step {i} ({type(step).__name__}) is not fitted")
+        name = step.registry_name or type(step).__name__
+        from .preprocess import preprocessor_class
+
+        if preprocessor_class(name) is not type(step):
+            raise ParameterError(f"{type(step).__name__} is not registered: decorate it with "
+                                 "@register_preprocessor")
+        config = step.get_config()
+        try:
+            json.dumps(config)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"parameters of step {i} are not JSON-safe: {exc}") from None
+        step_arrays = {k: np.asarray(v) for k, v in step.get_arrays().items() if v is not None}
+        for k, v in step_arrays.items():
+            if v.dtype == object:
+                raise ParameterError(f"array {k!r} of step {i} has dtype object")
+        steps.append({"type": name, "module": type(step).__module__, "config": config})
+        arrays.append(step_arrays)
+    return steps, _digest(steps, arrays), arrays
+
+
+def _is_zarr_target(target) -> bool:
+    if isinstance(target, (str, os.PathLike)):
+        return os.fspath(target).rstrip("/").endswith(".zarr")
+    return True  # a zarr Group or store object
+
+
+def _open_group(target, mode: str):
+    import zarr
+
+    if isinstance(target, zarr.Group):
+        return target
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    return zarr.open_group(target, mode=mode, zarr_format=3) if mode == "w" else \
+        zarr.open_group(target, mode=mode)
+
+
+def save_pipeline(pipeline, target, *, overwrite: bool = True) -> str:
+    """Save a fitted pipeline to a directory or a Zarr group; returns its content hash."""
+    steps, digest, arrays = pipeline_state(pipeline)
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "zounds_xr_version": __version__, "content_hash": digest, "steps": []}
+    if _is_zarr_target(target):
+        import zarr
+
+        if isinstance(target, zarr.Group):
+            group = target
+            if not overwrite and ATTRS_KEY in group.attrs:
+                raise StoreError(f"{group} already holds a pipeline")
+            for name in list(group.keys()):
+                if name.startswith("step_"):
+                    del group[name]
+        else:
+            if not overwrite:
+                try:
+                    existing = _open_group(target, "r")
+                    if ATTRS_KEY in existing.attrs:
+                        raise StoreError(f"{target} already holds a pipeline")
+                except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+                    pass
+            group = _open_group(target, "w")
+        for i, (step, step_arrays) in enumerate(zip(steps, arrays)):
+            sub = group.create_group(f"step_{i}", overwrite=True)
+            names = {}
+            for n, key in enumerate(sorted(step_arrays)):
+                a = np.ascontiguousarray(step_arrays[key])
+                sub.create_array(f"a{n}", shape=a.shape, dtype=a.dtype, overwrite=True)[...] = a
+                names[key] = f"step_{i}/a{n}"
+            manifest["steps"].append({**step, "arrays": names})
+        group.attrs[ATTRS_KEY] = manifest  # written last: a partial save is not loadable
+        return digest
+    path = os.fspath(target)
+    if os.path.exists(os.path.join(path, MANIFEST)):
+        if not overwrite:
+            raise StoreError(f"{path} already holds a pipeline")
+        os.remove(os.path.join(path, MANIFEST))
+        shutil.rmtree(os.path.join(path, "arrays"), ignore_errors=True)
+    os.makedirs(os.path.join(path, "arrays"), exist_ok=True)
+    for i, (step, step_arrays) in enumerate(zip(steps, arrays)):
+        os.makedirs(os.path.join(path, "arrays", str(i)), exist_ok=True)
+        names = {}
+        for n, key in enumerate(sorted(step_arrays)):
+            rel = f"arrays/{i}/{n}.npy"
+            np.save(os.path.join(path, rel), np.ascontiguousarray(step_arrays[key]),
+                    allow_pickle=False)
+            names[key] = rel
+        manifest["steps"].append({**step, "arrays": names})
+    tmp = os.path.join(path, MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(tmp, os.path.join(path, MANIFEST))  # written last
+    return digest
+
+
+def _read(source):
+    """``(manifest, reader)``: reader(name) -> numpy array."""
+    if isinstance(source, (str, os.PathLike)) and os.path.isfile(
+            os.path.join(os.fspath(source), MANIFEST)):
+        path = os.fspath(source)
+        with open(os.path.join(path, MANIFEST)) as f:
+            manifest = json.load(f)
+        return manifest, lambda rel: np.load(os.path.join(path, rel), allow_pickle=False)
+    try:
+        group = _open_group(source, "r")
+    except Exception as exc:  # noqa: BLE001  (zarr raises several kinds)
+        raise StoreError(f"no saved pipeline at {source!r}: {exc}") from exc
+    manifest = group.attrs.get(ATTRS_KEY)
+    if manifest is None:
+        raise StoreError(f"{source!r} does not hold a saved pipeline")
+    return dict(manifest), lambda name: np.asarray(group[name][...])
+
+
+def load_pipeline(source):
+    """Load a pipeline saved by :func:`save_pipeline` (directory or Zarr group)."""
+    from . import hashing  # noqa: F401  (registers SimHash)
+    from .preprocess import PreprocessingPipeline, preprocessor_class
+
+    manifest, read = _read(source)
+    if manifest.get("format") != FORMAT:
+        raise StoreError(f"{source!r} does not hold a {FORMAT}")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise StoreError(f"pipeline format version {version!r} is newer than this zounds_xr "
+                         f"supports ({FORMAT_VERSION}); upgrade zounds_xr")
+    steps, arrays, descriptions = [], [], []
+    for spec in manifest["steps"]:
+        step_arrays = {key: read(name) for key, name in spec["arrays"].items()}
+        description = {"type": spec["type"], "module": spec["module"], "config": spec["config"]}
+        descriptions.append(description)
+        arrays.append(step_arrays)
+    digest = _digest(descriptions, arrays)
+    if digest != manifest.get("content_hash"):
+        raise StoreError(f"content hash mismatch for the pipeline at {source!r}: the saved "
+                         "data is corrupt or was modified")
+    for description, step_arrays in zip(descriptions, arrays):
+        cls = preprocessor_class(description["type"], description["module"])
+        steps.append(cls.from_state(description["config"], step_arrays))
+    return PreprocessingPipeline(steps)

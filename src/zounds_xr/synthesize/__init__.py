@@ -1,0 +1,2 @@
+"""Synthesis: simple signals (``simple``: sines, noise, ticks, silence) and inverses of
+transforms (``inverse``). Public names are exported from ``zounds_xr``."""

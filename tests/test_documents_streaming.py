@@ -1,0 +1,88 @@
+"""The streaming model: chunked processing equals processing the whole signal."""
+import numpy as np
+import pytest
+import xarray as xr
+
+import zounds_xr as zx
+from zounds_xr.documents.feature import Feature
+from zounds_xr.documents.streaming import AlignNode, Pipeline, WindowNode, make_node
+
+from _documents_helpers import tone
+
+
+def _chunks(samples, sizes):
+    out, start = [], 0
+    for size in sizes:
+        out.append(samples.isel(time=slice(start, start + size)))
+        start += size
+    if start < samples.sizes["time"]:
+        out.append(samples.isel(time=slice(start, None)))
+    return out
+
+
+def _run_node(node, chunks):
+    outs = []
+    for c in chunks:
+        outs.extend(node.push(0, c))
+    outs.extend(node.flush())
+    outs = [o for o in outs if o.sizes["time"]]
+    return xr.concat(outs, dim="time", coords="minimal", compat="override") if outs else None
+
+
+@pytest.mark.parametrize("n", [0, 1, 319, 320, 480, 640, 1000, 4321])
+@pytest.mark.parametrize("sizes", [[7] * 1000, [160] * 50, [333, 1, 1, 500, 2], [10_000]])
+def test_window_node_frames_equal_one_piece(n, sizes):
+    # hop 160, window 320 at 8 kHz; covers n = window, n = window + hop, ragged chunks
+    samples = zx.AudioSamples(tone(1, 8000)[:n], zx.SR8000())
+    scheme = zx.SampleRate(zx.Milliseconds(20), zx.Milliseconds(40))
+    node = WindowNode("w", zx.sliding_window, {"wscheme": scheme,
+                                               "wfunc": zx.HanningWindowingFunc()})
+    got = _run_node(node, _chunks(samples, sizes))
+    expected = zx.sliding_window(samples, scheme, zx.HanningWindowingFunc())
+    if expected.sizes["time"] == 0:
+        assert got is None
+        return
+    assert got.sizes["time"] == expected.sizes["time"]
+    np.testing.assert_array_equal(got.values, expected.values)
+    assert got.xindexes["time"].equals(expected.xindexes["time"])
+
+
+def test_stateful_resample_and_fft_stream_equal_one_piece():
+    samples = zx.AudioSamples(tone(3, 44100), zx.SR44100())
+    resampled = Feature(zx.resample, needs=zx.Document.audio, samplerate=zx.SR11025())
+    windowed = Feature(zx.sliding_window, needs=resampled, wscheme=zx.HalfLapped(),
+                       wfunc=zx.OggVorbisWindowingFunc())
+    spec = Feature(zx.fft, needs=windowed)
+    nodes = {"r": make_node("r", resampled), "w": make_node("w", windowed),
+             "f": make_node("f", spec)}
+    got = []
+    pipeline = Pipeline(nodes, {"r": ("audio",), "w": ("r",), "f": ("w",)},
+                        {"f": got.append})
+    pipeline.run({"audio": _chunks(samples, [12345, 999, 30000, 4410])})
+    got = xr.concat([g for g in got if g.sizes["time"]], dim="time", coords="minimal",
+                    compat="override")
+    expected = zx.fft(zx.sliding_window(zx.resample(samples, zx.SR11025()), zx.HalfLapped(),
+                                        zx.OggVorbisWindowingFunc()))
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.values, expected.values, rtol=0, atol=1e-4)
+
+
+def test_align_node_calls_function_on_common_span():
+    a = zx.AudioSamples(np.arange(100, dtype="f4"), zx.SR8000())
+    b = zx.AudioSamples(np.ones(100, dtype="f4"), zx.SR8000())
+    node = AlignNode("sum", lambda x, y: x + y, {}, 2)
+    outs = node.push(0, a.isel(time=slice(0, 60)))
+    outs += node.push(1, b.isel(time=slice(0, 30)))
+    outs += node.push(1, b.isel(time=slice(30, 100)))
+    outs += node.push(0, a.isel(time=slice(60, 100)))
+    got = np.concatenate([o.values for o in outs])
+    np.testing.assert_array_equal(got, np.arange(100) + 1)
+
+
+def test_align_node_rejects_different_rates():
+    a = zx.AudioSamples(np.zeros(10, "f4"), zx.SR8000())
+    b = zx.AudioSamples(np.zeros(10, "f4"), zx.SR16000())
+    node = AlignNode("sum", lambda x, y: x + y, {}, 2)
+    node.push(0, a)
+    with pytest.raises(zx.StoreError, match="different time rates"):
+        node.push(1, b)

@@ -1,0 +1,347 @@
+"""zounds_xr.io.decode: load, stream, open_audio over every libsndfile format."""
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import pathlib
+import threading
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import zounds_xr as zx
+from zounds_xr.io import decode
+
+CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+# (format, subtype, extension, rate, lossy)
+FORMATS = [
+    ("WAV", "PCM_U8", "wav", 8000, False),
+    ("WAV", "PCM_16", "wav", 22050, False),
+    ("WAV", "PCM_24", "wav", 44100, False),
+    ("WAV", "PCM_32", "wav", 16000, False),
+    ("WAV", "FLOAT", "wav", 11025, False),
+    ("WAV", "DOUBLE", "wav", 1234, False),
+    ("WAV", "ULAW", "wav", 8000, False),
+    ("WAVEX", "PCM_16", "wav", 48000, False),
+    ("RF64", "PCM_16", "rf64", 44100, False),
+    ("AIFF", "PCM_16", "aiff", 44100, False),
+    ("FLAC", "PCM_16", "flac", 44100, False),
+    ("FLAC", "PCM_24", "flac", 96000, False),
+    ("OGG", "VORBIS", "ogg", 44100, True),
+    ("OGG", "OPUS", "opus", 48000, True),
+    ("MP3", "MPEG_LAYER_III", "mp3", 44100, True),
+]
+
+
+def _signal(rate: int, channels: int, seconds: float = 0.5) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    cols = [0.4 * np.sin(2 * np.pi * (220 + 110 * c) * t) for c in range(channels)]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def _write(path, fmt, subtype, rate, channels, seconds=0.5):
+    data = _signal(rate, channels, seconds)
+    with sf.SoundFile(path, "w", rate, channels, format=fmt, subtype=subtype) as f:
+        for i in range(0, len(data), 1 << 15):
+            f.write(data[i:i + (1 << 15)])
+    return data
+
+
+@pytest.fixture(params=["numpy", "dask"])
+def backend(request):
+    return request.param
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("fmt, subtype, ext, rate, lossy", FORMATS,
+                         ids=[f"{f[0]}-{f[1]}" for f in FORMATS])
+def test_load_every_format(tmp_path, fmt, subtype, ext, rate, lossy, channels):
+    if fmt == "MP3" and channels > 2:
+        pytest.skip("MPEG layer III holds at most two channels")
+    path = tmp_path / f"x.{ext}"
+    original = _write(path, fmt, subtype, rate, channels)
+    samples = zx.load(path)
+    reference, _ = sf.read(path, dtype="float32", always_2d=True)
+    assert samples.dtype == np.float32
+    assert samples.zx.samplerate == zx.audio_sample_rate(rate)
+    assert samples.zx.channels == channels
+    assert samples.dims == (("time",) if channels == 1 else ("time", "channel"))
+    assert samples.sizes["time"] == len(reference) == len(original)
+    got = samples.values.reshape(len(reference), channels)
+    np.testing.assert_allclose(got, reference, atol=2e-3 if fmt == "MP3" else 1e-6)
+    if not lossy:
+        quantum = {"PCM_U8": 2 ** -7, "ULAW": 0.03}.get(subtype, 2 ** -15)
+        np.testing.assert_allclose(got, original, atol=quantum)
+
+
+@pytest.mark.parametrize("kind", ["str", "path", "bytes", "bytesio", "unseekable", "meta"])
+def test_load_sources(tmp_path, kind):
+    path = tmp_path / "a.flac"
+    original = _write(path, "FLAC", "PCM_16", 22050, 2)
+    raw = path.read_bytes()
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self, data):
+            self._inner = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return False
+
+        def readinto(self, b):
+            return self._inner.readinto(b)
+
+    source = {"str": str(path), "path": path, "bytes": raw, "bytesio": io.BytesIO(raw),
+              "unseekable": Unseekable(raw), "meta": zx.AudioMetaData(uri=path)}[kind]
+    samples = zx.load(source)
+    assert samples.shape == original.shape
+    np.testing.assert_allclose(samples.values, original, atol=2 ** -15)
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving tmp_path (never the internet)."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_load_and_stream_from_http(http_root):
+    root, url = http_root
+    original = _write(root / "tone.ogg", "OGG", "VORBIS", 44100, 2)
+    samples = zx.load(f"{url}/tone.ogg")
+    assert samples.shape == original.shape
+    np.testing.assert_allclose(samples.values, sf.read(root / "tone.ogg", dtype="float32")[0],
+                               atol=1e-6)
+    chunks = list(zx.stream(f"{url}/tone.ogg", chunksize=10000))
+    np.testing.assert_array_equal(np.concatenate([c.values for c in chunks]), samples.values)
+
+
+def test_http_errors(http_root):
+    root, url = http_root
+    (root / "junk.wav").write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(zx.AudioFileNotFoundError, match="404"):
+        zx.load(f"{url}/missing.wav")
+    with pytest.raises(zx.AudioDecodeError, match="junk.wav"):
+        zx.load(f"{url}/junk.wav")
+    with pytest.raises(zx.AudioDecodeError, match="127.0.0.1:1"):
+        zx.load("http://127.0.0.1:1/nothing-listens-here.wav")
+
+
+def test_missing_path_is_file_not_found(tmp_path):
+    with pytest.raises(zx.AudioFileNotFoundError) as info:
+        zx.load(tmp_path / "nope.wav")
+    assert isinstance(info.value, FileNotFoundError)
+    assert "nope.wav" in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF", b"\x00" * 1000,
+                                     np.random.default_rng(0).bytes(5000)],
+                         ids=["empty", "four-bytes", "zeros", "random"])
+def test_undecodable_bytes_raise_decode_error(tmp_path, content):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(zx.AudioDecodeError, match="bad.wav"):
+        zx.load(path)
+    with pytest.raises(zx.AudioDecodeError, match="bytes in memory"):
+        zx.load(content)
+    with pytest.raises(zx.AudioDecodeError):
+        list(zx.stream(path))
+
+
+def test_truncated_wav_gives_the_frames_that_decode(tmp_path):
+    path = tmp_path / "full.wav"
+    original = _write(path, "WAV", "PCM_16", 8000, 1)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:44 + 2 * 1000 + 1])  # header + 1000 frames + half a frame
+    samples = zx.load(cut)
+    assert samples.sizes["time"] == 1000
+    np.testing.assert_allclose(samples.values, original[:1000, 0], atol=2 ** -15)
+    (tmp_path / "head.wav").write_bytes(data[:30])
+    with pytest.raises(zx.AudioDecodeError):
+        zx.load(tmp_path / "head.wav")
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_zero_frames_give_empty_samples(tmp_path, channels):
+    path = tmp_path / "empty.wav"
+    sf.SoundFile(path, "w", 16000, channels, format="WAV", subtype="PCM_16").close()
+    samples = zx.load(path)
+    assert samples.sizes["time"] == 0 and samples.zx.channels == channels
+    assert samples.zx.samplerate == zx.SR16000()
+    chunks = list(zx.stream(path))
+    assert len(chunks) == 1 and chunks[0].sizes["time"] == 0
+    lazy = zx.open_audio(path)
+    assert lazy.sizes["time"] == 0 and lazy.values.shape[0] == 0
+
+
+def test_load_mono_and_resample(tmp_path):
+    path = tmp_path / "s.wav"
+    original = _write(path, "WAV", "FLOAT", 44100, 2)
+    mono = zx.load(path, mono=True)
+    assert mono.dims == ("time",)
+    np.testing.assert_allclose(mono.values, original.mean(axis=1), atol=1e-7)
+    down = zx.load(path, samplerate=zx.SR11025())
+    assert down.zx.samplerate == zx.SR11025()
+    assert down.sizes["time"] == -(-len(original) * 11025 // 44100)
+    np.testing.assert_array_equal(down.values, zx.resample(zx.load(path), 11025).values)
+    with pytest.raises(zx.ParameterError):
+        zx.load(path, mono="yes")
+
+
+def test_bad_source_type():
+    with pytest.raises(zx.ParameterError, match="int"):
+        zx.load(12)
+
+
+# --------------------------------------------------------------------------- stream
+@pytest.mark.parametrize(
+    "chunksize, frames",
+    [(np.timedelta64(1, "s"), 22050), (zx.Milliseconds(250), 5512), (7000, 7000),
+     (zx.ChunkSizeBytes(zx.SR22050(), zx.Seconds(1), channels=2, bit_depth=16), 44100)])
+def test_stream_offsets_and_contents(tmp_path, chunksize, frames):
+    path = tmp_path / "s.flac"
+    _write(path, "FLAC", "PCM_24", 22050, 1, seconds=3.3)
+    whole = zx.load(path)
+    chunks = list(zx.stream(path, chunksize=chunksize))
+    sizes = [c.sizes["time"] for c in chunks]
+    assert all(s == frames for s in sizes[:-1]) and 0 < sizes[-1] <= frames
+    assert sum(sizes) == whole.sizes["time"]
+    for i, chunk in enumerate(chunks):
+        index = chunk.xindexes["time"]
+        assert index.start == Fraction(i * frames, 22050)
+        assert chunk.time.values[0] == zx.Nanoseconds(round(i * frames * 10**9 / 22050))
+    np.testing.assert_array_equal(np.concatenate([c.values for c in chunks]), whole.values)
+    # a chunk selects like the same span of the whole
+    second = chunks[1]
+    span = zx.TimeSlice(start=second.xindexes["time"].start, duration=zx.Milliseconds(10))
+    np.testing.assert_array_equal(second.sel(time=span).values, whole.sel(time=span).values)
+
+
+@pytest.mark.parametrize("fmt, subtype, ext, rate", [("OGG", "VORBIS", "ogg", 44100),
+                                                     ("MP3", "MPEG_LAYER_III", "mp3", 44100)])
+def test_stream_lossy_matches_load(tmp_path, fmt, subtype, ext, rate):
+    path = tmp_path / f"s.{ext}"
+    _write(path, fmt, subtype, rate, 2, seconds=2.2)
+    whole = zx.load(path)
+    chunks = list(zx.stream(path, chunksize=3000, mono=True))
+    assert all(c.dims == ("time",) for c in chunks)
+    joined = np.concatenate([c.values for c in chunks])
+    # read sizes >= 65536 frames: the same decoding as load, even for MP3
+    np.testing.assert_array_equal(joined, whole.zx.mono.values.astype(np.float32))
+
+
+def test_stream_is_lazy_and_validates(tmp_path):
+    it = zx.stream(tmp_path / "not-there.wav")  # nothing is opened yet
+    with pytest.raises(zx.AudioFileNotFoundError):
+        next(it)
+    with pytest.raises(zx.ParameterError):
+        zx.stream(tmp_path / "x.wav", chunksize="soon")
+    path = tmp_path / "x.wav"
+    _write(path, "WAV", "PCM_16", 8000, 1)
+    with pytest.raises(zx.ParameterError):
+        next(zx.stream(path, chunksize=0))
+    with pytest.raises(zx.ParameterError):
+        next(zx.stream(path, chunksize=zx.Microseconds(1)))
+
+
+# --------------------------------------------------------------------------- open_audio
+@pytest.mark.parametrize("fmt, subtype, ext, rate, channels", [
+    ("WAV", "PCM_16", "wav", 8000, 1), ("FLAC", "PCM_16", "flac", 22050, 2),
+    ("OGG", "VORBIS", "ogg", 44100, 2), ("WAVEX", "FLOAT", "wav", 16000, 6),
+    ("MP3", "MPEG_LAYER_III", "mp3", 44100, 2)])
+def test_open_audio_matches_load(tmp_path, fmt, subtype, ext, rate, channels):
+    path = tmp_path / f"a.{ext}"
+    _write(path, fmt, subtype, rate, channels, seconds=3.1)
+    whole = zx.load(path)
+    lazy = zx.open_audio(path, chunks=zx.Seconds(1))
+    assert hasattr(lazy.data, "dask")
+    assert lazy.dims == whole.dims and lazy.dtype == np.float32
+    assert lazy.sizes == whole.sizes and lazy.zx.samplerate == whole.zx.samplerate
+    assert lazy.data.chunks[0][0] == rate
+    np.testing.assert_allclose(lazy.values, whole.values, atol=2e-3 if fmt == "MP3" else 0)
+
+
+def test_open_audio_reads_only_touched_blocks(tmp_path, monkeypatch):
+    path = tmp_path / "long.ogg"
+    _write(path, "OGG", "VORBIS", 8000, 1, seconds=10)
+    calls = []
+    original = decode._read_block
+
+    def counting(path, start, stop, channels, squeeze):
+        calls.append((start, stop))
+        return original(path, start, stop, channels, squeeze)
+
+    monkeypatch.setattr(decode, "_read_block", counting)
+    lazy = zx.open_audio(path, chunks=8000)
+    assert lazy.data.numblocks == (10,) and calls == []
+    part = lazy.sel(time=zx.TimeSlice(start=zx.Seconds(3.5), duration=zx.Seconds(1))).values
+    assert sorted(calls) == [(24000, 32000), (32000, 40000)]
+    np.testing.assert_array_equal(part, zx.load(path).values[28000:36000])
+
+
+def test_open_audio_counts_frames_when_header_is_untrusted(tmp_path, monkeypatch):
+    path = tmp_path / "a.mp3"
+    _write(path, "MP3", "MPEG_LAYER_III", 22050, 1, seconds=1.5)
+    info = decode.audio_info(path)
+    assert info.counted and info.frames == zx.load(path).sizes["time"]
+    wav = tmp_path / "a.wav"
+    _write(wav, "WAV", "PCM_16", 22050, 1, seconds=1.5)
+    assert not decode.audio_info(wav).counted
+
+
+def test_open_audio_errors(tmp_path):
+    with pytest.raises(zx.AudioFileNotFoundError):
+        zx.open_audio(tmp_path / "none.wav")
+    with pytest.raises(zx.ParameterError):
+        zx.open_audio(b"RIFF....")
+    with pytest.raises(zx.ParameterError):
+        zx.open_audio("https://example.org/a.wav")
+    path = tmp_path / "a.wav"
+    _write(path, "WAV", "PCM_16", 8000, 1)
+    with pytest.raises(zx.ParameterError):
+        zx.open_audio(path, chunks=0)
+    # a file that shrinks after opening fails loudly when computed, not with zeros
+    lazy = zx.open_audio(path, chunks=1000)
+    path.write_bytes(path.read_bytes()[:44 + 2 * 1500])
+    with pytest.raises(zx.AudioDecodeError, match="missing"):
+        lazy.values
+
+
+def test_decoded_samples_feed_transforms(tmp_path, backend):
+    path = tmp_path / "a.wav"
+    _write(path, "WAV", "PCM_16", 44100, 2, seconds=1)
+    samples = zx.open_audio(path, chunks=10000) if backend == "dask" else zx.load(path)
+    out = zx.resample(samples, zx.SR11025())
+    assert hasattr(out.data, "dask") == (backend == "dask")
+    np.testing.assert_allclose(out.values, zx.resample(zx.load(path), 11025).values, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- corpus
+@pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason="shared/corpus is absent")
+def test_corpus_mp3_stream_and_lazy_agree():
+    path = CORPUS / "derived" / "lomiri_Koto_chords_44k.mp3"
+    whole = zx.load(path)
+    assert whole.sizes["time"] == 617400
+    joined = np.concatenate([c.values for c in zx.stream(path, chunksize=zx.Seconds(4))])
+    np.testing.assert_array_equal(joined, whole.values)
+    lazy = zx.open_audio(path, chunks=zx.Seconds(5))
+    np.testing.assert_allclose(lazy.values, whole.values, atol=2e-3)
