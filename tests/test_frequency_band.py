@@ -136,7 +136,8 @@ def test_intersection_is_inside_both(a, wa, b, wb):
         inter = x.intersect(y)
         assert x.start_hz <= inter.start_hz and inter.stop_hz <= x.stop_hz
         assert y.start_hz <= inter.start_hz and inter.stop_hz <= y.stop_hz
-        assert math.isclose(inter.bandwidth, min(x.stop_hz, y.stop_hz) - max(x.start_hz, y.start_hz))
+        expected = min(x.stop_hz, y.stop_hz) - max(x.start_hz, y.start_hz)
+        assert math.isclose(inter.bandwidth, expected)
     else:
         with pytest.raises(ParameterError):
             x.intersect(y)

@@ -349,7 +349,8 @@ def test_frequency_dimension():
     with pytest.raises(ParameterError, match="scale"):
         FrequencyDimension([1, 2])
     assert dim.integer_based_slice(FrequencyBand(450, 650)) == slice(4, 7)
-    da = xr.DataArray(np.zeros((2, 10)), dims=("time", "frequency"), coords=dim.coords(10, "frequency"))
+    da = xr.DataArray(np.zeros((2, 10)), dims=("time", "frequency"),
+                      coords=dim.coords(10, "frequency"))
     assert dimensions_of(da)[1] == dim
     assert _index(da).dimension() == dim
 
@@ -362,7 +363,8 @@ SLICES = [slice(0, 2), slice(2, 6), slice(6, 9)]
 def _fa(backend=lambda x: x):
     dim = ExplicitFrequencyDimension(SCALE3, SLICES)
     data = np.arange(18.0).reshape(2, 9)
-    return backend(xr.DataArray(data, dims=("time", "frequency"), coords=dim.coords(9, "frequency")))
+    return backend(xr.DataArray(data, dims=("time", "frequency"),
+                                coords=dim.coords(9, "frequency")))
 
 
 def test_explicit_dimension_validates():

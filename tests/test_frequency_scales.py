@@ -363,7 +363,8 @@ def test_irregular_selections_keep_the_centres():
         scale = SCALES[name]
         sub = scale[[0, 2, 3, 7]]
         assert type(sub) is ExplicitScale
-        np.testing.assert_array_equal(sub.center_frequencies, scale.center_frequencies[[0, 2, 3, 7]])
+        np.testing.assert_array_equal(sub.center_frequencies,
+                                      scale.center_frequencies[[0, 2, 3, 7]])
         assert FrequencyScale.from_dict(json.loads(json.dumps(sub.to_dict()))) == sub
     assert ExplicitScale([(0, 10)], centers=[5.0]) == ExplicitScale([(0, 10)])
     with pytest.raises(ParameterError, match="outside"):

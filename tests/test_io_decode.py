@@ -286,9 +286,9 @@ def test_open_audio_reads_only_touched_blocks(tmp_path, monkeypatch):
     calls = []
     original = decode._read_block
 
-    def counting(path, start, stop, channels, squeeze):
+    def counting(path, start, stop, *args):
         calls.append((start, stop))
-        return original(path, start, stop, channels, squeeze)
+        return original(path, start, stop, *args)
 
     monkeypatch.setattr(decode, "_read_block", counting)
     lazy = zx.open_audio(path, chunks=8000)
@@ -322,7 +322,7 @@ def test_open_audio_errors(tmp_path):
     # a file that shrinks after opening fails loudly when computed, not with zeros
     lazy = zx.open_audio(path, chunks=1000)
     path.write_bytes(path.read_bytes()[:44 + 2 * 1500])
-    with pytest.raises(zx.AudioDecodeError, match="missing"):
+    with pytest.raises(zx.AudioDecodeError, match="a.wav"):
         lazy.values
 
 

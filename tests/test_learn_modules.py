@@ -92,12 +92,12 @@ def test_sinc_layer_learns_cutoffs():
     torch.manual_seed(0)
     teacher = SincLayer(zx.LinearScale(zx.FrequencyBand(800, 1400), 1), 101, SR)
     student = SincLayer(zx.LinearScale(zx.FrequencyBand(500, 1000), 1), 101, SR)
-    x = torch.randn(4, 2048)
+    x = torch.randn(2, 1024)
     with torch.no_grad():
         target = teacher(x)
     opt = torch.optim.Adam(student.parameters(), lr=10.0)
     losses = []
-    for _ in range(40):
+    for _ in range(30):
         opt.zero_grad()
         loss = torch.nn.functional.mse_loss(student(x), target)
         loss.backward()
@@ -113,7 +113,7 @@ def test_perceptual_loss(scale):
     rng = np.random.default_rng(0)
     a = torch.tensor(np.stack([tone(300), tone(1200)]), dtype=torch.float32)
     noise = torch.tensor(rng.normal(size=(2, 2048)), dtype=torch.float32)
-    assert float(loss(a, a)) == pytest.approx(0, abs=1e-6)
+    assert float(loss(a, a)) == pytest.approx(0, abs=1e-5)
     assert float(loss(a, noise)) > 0.05
     b = a.clone().requires_grad_(True)
     value = loss(b, torch.flip(a, [0]))

@@ -264,3 +264,17 @@ def test_window_dim_split_over_chunks_is_merged():
 def test_stft_rejects_windowed_input():
     with pytest.raises(zx.ParameterError):
         zx.stft(_windowed("numpy"))
+
+
+def test_stft_workers_give_identical_results():
+    import concurrent.futures
+
+    audio = _tones(seconds=30.0, dtype=np.float32)
+    one = zx.stft(audio, magnitude=True, workers=1)
+    two = zx.stft(audio, magnitude=True, workers=2)
+    np.testing.assert_array_equal(one.values, two.values)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # default inside a thread: 1
+        threaded = pool.submit(zx.stft, audio, magnitude=True).result()
+    np.testing.assert_array_equal(one.values, threaded.values)
+    with pytest.raises(zx.ParameterError):
+        zx.stft(audio, workers=0)

@@ -53,6 +53,8 @@ _EXPORTS = {
         ["FrequencyScale", "LinearScale", "GeometricScale", "MelScale", "BarkScale",
          "ChromaScale", "ExplicitScale"], ".frequency.scales"),
     "FrequencyIndex": ".frequency.index",
+    "frequency_coords": ".frequency.index",
+    "time_coords": ".timeseries.index",
     "FrequencyDimension": ".frequency.dimension",
     "ExplicitFrequencyDimension": ".frequency.dimension",
     # arrays and audio

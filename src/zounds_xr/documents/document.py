@@ -205,7 +205,7 @@ class Document(metaclass=DocumentMeta):
             if stored is not None:
                 return stored
         if feature.root == "audio":
-            uri = self._feature(cls._root_name("meta")).uri_string
+            uri = self._group.attrs.get(META, {}).get("uri")
             if uri is None:
                 raise StoreError(
                     f"document {self._id!r}: the audio is not stored and its source cannot "
@@ -410,7 +410,7 @@ class Document(metaclass=DocumentMeta):
         stale = cls.stale_features(doc_id, store=fstore)
         if not stale:
             return []
-        group = fstore.document(doc_id)
+        group = fstore.document(doc_id, writable=True)
         versions = cls._versions()
         current = {n for n in cls._stored_names() if n not in stale
                    and (fstore.feature_info(group, n) or {}).get("version") == versions[n]}
@@ -437,8 +437,7 @@ class Document(metaclass=DocumentMeta):
             if name in current:
                 iterables[name] = fstore.iter_chunks(group, name, seconds)
             else:
-                meta = AudioMetaData.from_dict(group.attrs.get(META, {}))
-                uri = meta.uri_string
+                uri = group.attrs.get(META, {}).get("uri")  # None: decoded from memory
                 if uri is None:
                     raise StoreError(
                         f"document {doc_id!r}: cannot compute {stale}: the audio is not "

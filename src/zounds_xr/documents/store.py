@@ -482,9 +482,9 @@ class FeatureStore:
         """Ids of groups left by writers that did not finish (invisible to readers)."""
         return [name for name, status in self._statuses() if status != COMPLETE]
 
-    def document(self, doc_id: str) -> zarr.Group:
+    def document(self, doc_id: str, writable: bool = False) -> zarr.Group:
         """The group of a complete document, else :class:`DocumentNotFoundError`."""
-        group = self._group(validate_id(doc_id))
+        group = self._group(validate_id(doc_id), mode="r+" if writable else "r")
         if group is None or group.attrs.get(STATUS) != COMPLETE:
             raise DocumentNotFoundError(f"no complete document {doc_id!r} in {self.url!r}")
         return group

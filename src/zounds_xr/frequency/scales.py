@@ -602,8 +602,8 @@ class LinearScale(FrequencyScale):
     >>> scale = LinearScale(FrequencyBand(20, 20000), 10)
     >>> scale.Q[:3].round(6)
     array([0.51001, 1.51001, 2.51001])
-    >>> scale[2:4]
-    LinearScale(band=FrequencyBand(start_hz=4016.0, stop_hz=8012.0, center=6014.0, bandwidth=3996.0), n_bands=2)
+    >>> scale[2:4].frequency_band, type(scale[2:4]).__name__
+    (FrequencyBand(start_hz=4016.0, stop_hz=8012.0, center=6014.0, bandwidth=3996.0), 'LinearScale')
     """
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int, always_even: bool = False):

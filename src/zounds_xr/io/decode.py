@@ -62,6 +62,9 @@ READ_BLOCK = 1 << 16
 SPOOL_BYTES = 32 << 20
 #: seconds before an HTTP fetch gives up
 HTTP_TIMEOUT = 60
+#: formats whose seeking is sample-exact (uncompressed PCM, and FLAC's seek table)
+_EXACT_SEEK = {"WAV", "WAVEX", "RF64", "AIFF", "AU", "CAF", "W64", "FLAC", "RAW", "NIST",
+               "IRCAM"}
 #: a header frame count at or above this is a placeholder, not a length
 _ABSURD_FRAMES = 1 << 62
 _URL = re.compile(r"^https?://", re.IGNORECASE)
@@ -368,12 +371,56 @@ def _stream(source, chunksize, mono: bool):
 class _Info:
     """What ``open_audio`` needs to know about a file before reading it."""
 
-    __slots__ = ("path", "samplerate", "channels", "frames", "format", "subtype", "counted")
+    __slots__ = ("path", "samplerate", "channels", "frames", "format", "subtype", "counted",
+                 "safe_seek")
 
-    def __init__(self, path, samplerate, channels, frames, fmt, subtype, counted):
+    def __init__(self, path, samplerate, channels, frames, fmt, subtype, counted,
+                 safe_seek=None):
         self.path, self.samplerate, self.channels, self.frames = path, samplerate, channels, \
             frames
         self.format, self.subtype, self.counted = fmt, subtype, counted
+        #: frames past which a seek is not trusted (None: seeking is exact everywhere)
+        self.safe_seek = safe_seek
+
+
+#: frames decoded and dropped before a block of a compressed stream: mpg123 needs about
+#: one MP3 frame (1152) plus the bit reservoir to settle after a seek
+PREROLL = 8192
+#: bytes at the end of an Ogg file holding at least its last two pages (max page 65307)
+_OGG_TAIL = 2 * 65307 + 64
+
+
+def _ogg_last_page_start(path: str, rate: int, subtype: str) -> int | None:
+    """Frame at which the last Ogg page starts: the granule of the page before it.
+
+    libsndfile's Ogg seeking lands some samples off (58 in a measured Vorbis file)
+    when the target lies in the last page, whose granule trims the stream's end; seeks
+    are aimed before that page instead. ``None`` when the pages cannot be parsed.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - _OGG_TAIL))
+            tail = f.read()
+    except OSError:
+        return None
+    granules = []
+    at = tail.find(b"OggS")
+    while at >= 0:
+        header = tail[at:at + 27]
+        if len(header) == 27 and header[4] == 0:
+            granule = int.from_bytes(header[6:14], "little", signed=True)
+            if granule >= 0:
+                granules.append(granule)
+        at = tail.find(b"OggS", at + 4)
+    if len(granules) < 2:
+        return 0 if granules else None
+    before_last = granules[-2]
+    if subtype == "OPUS":
+        # Opus granules count 48 kHz samples including the pre-skip (<= 80 ms)
+        return max(0, before_last * rate // 48000 - rate * 80 // 1000)
+    return before_last
 
 
 def _header_untrusted(handle: sf.SoundFile) -> bool:
@@ -394,26 +441,37 @@ def audio_info(path) -> _Info:
             frames = sum(len(b) for b in _blocks(handle, name, READ_BLOCK))
         else:
             frames = int(handle.frames)
+        safe = None
+        if handle.format == "OGG":
+            safe = _ogg_last_page_start(os.fspath(path), int(rate), handle.subtype)
+            safe = 0 if safe is None else min(safe, frames)
         return _Info(os.fspath(path), rate, handle.channels, frames, handle.format,
-                     handle.subtype, counted)
+                     handle.subtype, counted, safe)
 
 
-def _read_block(path: str, start: int, stop: int, channels: int, squeeze: bool) -> np.ndarray:
+def _read_block(path: str, start: int, stop: int, channels: int, squeeze: bool,
+                seek_limit: int | None = None, preroll: int = 0) -> np.ndarray:
     """Frames ``[start, stop)`` of ``path``: open a fresh handle, seek, read (one dask task).
 
     A fresh handle per block because libsndfile's Vorbis seeking is unreliable on a
-    handle that has already been read or seeked (NOTES.md).
+    handle that has already been read or seeked (NOTES.md). Compressed streams seek
+    ``preroll`` frames early (and no later than ``seek_limit``) and drop what precedes
+    ``start``.
     """
-    want = stop - start
+    target = start - preroll
+    if seek_limit is not None:
+        target = min(target, seek_limit - preroll)
+    target = max(0, target)
+    want = stop - target
     out = np.empty((want, channels), dtype=np.float32)
     with _open(path) as (handle, name):
-        if start:
+        if target:
             try:
-                handle.seek(start)
+                handle.seek(target)
             except (sf.SoundFileError, RuntimeError, ValueError) as exc:
                 raise AudioDecodeError(
-                    f"cannot decode {name}: seeking to frame {start} failed: {_reason(exc)}") \
-                    from exc
+                    f"cannot decode {name}: seeking to frame {target} failed: "
+                    f"{_reason(exc)}") from exc
         got = 0
         while got < want:
             if want - got >= READ_BLOCK:
@@ -425,10 +483,11 @@ def _read_block(path: str, start: int, stop: int, channels: int, squeeze: bool) 
                 out[got:got + n] = tmp[:n]
             if n <= 0:
                 raise AudioDecodeError(
-                    f"cannot decode {name}: frames {start + got}..{stop} are missing "
+                    f"cannot decode {name}: frames {target + got}..{stop} are missing "
                     f"(the file is shorter than its header says, or changed since it was "
                     f"opened)")
             got += n
+    out = out[start - target:]
     return out[:, 0] if squeeze else out
 
 
@@ -502,7 +561,8 @@ def open_audio(path, chunks=np.timedelta64(60, "s")):
     graph = {}
     for i, (a, b) in enumerate(bounds):
         key = (name, i) if squeeze else (name, i, 0)
-        graph[key] = (_read_block, path, a, b, info.channels, squeeze)
+        graph[key] = (_read_block, path, a, b, info.channels, squeeze, info.safe_seek,
+                      0 if info.format in _EXACT_SEEK else PREROLL)
     if not bounds:
         empty = np.zeros((0,) if squeeze else (0, info.channels), dtype=np.float32)
         graph[(name, 0) if squeeze else (name, 0, 0)] = empty

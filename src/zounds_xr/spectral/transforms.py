@@ -32,6 +32,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 import scipy.fft
 import xarray as xr
@@ -120,7 +121,8 @@ def _over_window(x: xr.DataArray, func: _AlongAxis, out_len: int, dtype, scale,
         chunks = list(data.chunks)
         chunks[axis] = (out_len,)
         out = data.map_blocks(func, chunks=tuple(chunks), dtype=dtype,
-                              name=f"{name}-{da.core.tokenize(data, func)}")
+                              name=f"{name}-{tokenize(data, func)}",
+                              meta=np.empty((0,) * data.ndim, dtype=dtype))
     else:
         out = np.asarray(func(np.asarray(data)), dtype=dtype)
     dims = list(x.dims)
@@ -166,8 +168,8 @@ def fft(x: xr.DataArray, padding_samples: int = 0) -> xr.DataArray:
     >>> spec = zx.fft(zx.sliding_window(audio, zx.SR11025().half_lapped()))
     >>> spec.dims, spec.sizes["frequency"]
     (('time', 'frequency'), 257)
-    >>> float(spec.frequency[abs(spec).mean("time").argmax()].round(1))
-    991.4
+    >>> float(abs(spec).mean("time").idxmax("frequency"))  # the bin nearest 1 kHz
+    990.52734375
     """
     index = _window_index(x)
     if isinstance(padding_samples, bool) or not isinstance(padding_samples, numbers.Integral) \
@@ -390,7 +392,8 @@ def _run_parallel(block: _STFTBlock, data: np.ndarray, out: np.ndarray, workers:
     """
     nf = out.shape[0]
     hop, win = block.hop, block.win
-    parts = min(nf, 4 * workers) if workers > 1 else 1
+    # split only work worth a thread: >= 2**18 window samples a part
+    parts = min(4 * workers, nf * win // 2**18) if workers > 1 else 1
     if parts <= 1:
         block(data[:(nf - 1) * hop + win], out=out)
         return

@@ -275,3 +275,11 @@ class MDCTSynthesizer(_VorbisSynthesis, _ShortTimeSynthesizer):
 
         return imdct_array(data, axis=1)
 
+
+
+# the frequency-adaptive synthesizers live in their own module; re-exported here so that
+# every inverse synthesizer is importable from zounds_xr.synthesize.inverse
+from .adaptive import *  # noqa: E402,F401,F403
+from .adaptive import __all__ as _adaptive_all  # noqa: E402
+
+__all__ += _adaptive_all

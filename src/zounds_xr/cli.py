@@ -1,0 +1,149 @@
+"""The ``zounds-xr`` command line: ``ingest``, ``info`` and ``demo``.
+
+Exit codes: 0 success, 1 some sources failed (ingest) or the store is unreadable,
+2 usage errors (bad arguments, unknown document class), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pathlib
+import sys
+
+from .errors import ZoundsError
+
+__all__ = ["main"]
+
+
+def _load_document(spec: str):
+    from .documents.document import Document
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise SystemExit(_usage(f"--document must look like module:Class, got {spec!r}"))
+    sys.path.insert(0, str(pathlib.Path.cwd()))
+    try:
+        obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(_usage(f"cannot load document class {spec!r}: {exc}")) from None
+    if not (isinstance(obj, type) and issubclass(obj, Document)):
+        raise SystemExit(_usage(f"{spec!r} is not a zounds_xr Document subclass"))
+    return obj
+
+
+def _usage(message: str) -> int:
+    print(f"zounds-xr: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _dataset(sources, pattern):
+    from .datasets import CompositeDataset, Directory
+    from .io.metadata import AudioMetaData
+
+    parts, files = [], []
+    for source in sources:
+        path = pathlib.Path(source)
+        if path.is_dir():
+            parts.append(Directory(path, pattern=pattern))
+        elif path.exists() or "://" in source:
+            files.append(AudioMetaData(uri=str(path) if path.exists() else source))
+        else:
+            raise SystemExit(_usage(f"no such file or directory: {source}"))
+    if files:
+        parts.append(files)
+    return CompositeDataset(*parts)
+
+
+def _cmd_ingest(args) -> int:
+    from .batch import ingest
+    from .documents.settings import zarr_settings
+
+    document = _load_document(args.document)
+    if args.store:
+        document = zarr_settings(args.store)(
+            type(document.__name__, (document,), {"__module__": document.__module__}))
+    dataset = _dataset(args.sources, args.pattern)
+    client = None
+    scheduler = args.scheduler
+    if "://" in scheduler:
+        from ._optional import optional_import
+
+        distributed = optional_import("distributed", extra="distributed")
+        client = distributed.Client(scheduler)
+    try:
+        report = ingest(dataset, document, client=client, scheduler=scheduler,
+                        progress=not args.quiet, num_workers=args.workers)
+    finally:
+        if client is not None:
+            client.close()
+    print(report)
+    for source, reason in report.failed.items():
+        print(f"failed: {source}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _cmd_info(args) -> int:
+    from .documents.store import FeatureStore
+
+    store = FeatureStore(args.store)
+    print(store.describe())
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(audio=args.audio, output=args.output, scheduler=args.scheduler,
+             workers=args.workers, progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zounds-xr", description="Feature extraction for sound on xarray, dask and zarr.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="process audio files into a feature store")
+    p.add_argument("sources", nargs="+", help="audio files, directories or URLs")
+    p.add_argument("--document", required=True, help="document class as module:Class")
+    p.add_argument("--store", help="Zarr store path or URL (overrides the class' binding)")
+    p.add_argument("--scheduler", default="threads",
+                   help="threads, processes, synchronous, or a dask scheduler address "
+                        "(tcp://host:8786)")
+    p.add_argument("--workers", type=int, default=None, help="local workers")
+    p.add_argument("--pattern", default="**/*", help="glob for files inside directories")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_ingest)
+
+    p = sub.add_parser("info", help="documents, features, sizes and versions of a store")
+    p.add_argument("store", help="Zarr store path or URL")
+    p.set_defaults(run=_cmd_info)
+
+    p = sub.add_parser("demo", help="ingest a generated (or given) corpus and report")
+    p.add_argument("--audio", help="a directory of audio (default: generate a corpus)")
+    p.add_argument("--output", default="demo-output", help="where the store and PNG go")
+    p.add_argument("--scheduler", default="processes", help="threads or processes")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted: completed documents are kept; run again to resume",
+              file=sys.stderr)
+        return 130
+    except ZoundsError as exc:
+        print(f"zounds-xr: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Crash safety and concurrent writers, with real processes on a local Zarr store."""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+import zounds_xr as zx
+
+from _documents_helpers import blocking_graph, healthy_blocking_graph, tone, write_wav
+
+TESTS = pathlib.Path(__file__).resolve().parent
+
+
+def _python(code: str) -> list[str]:
+    prelude = f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+    return [sys.executable, "-c", prelude + textwrap.dedent(code)]
+
+
+def test_a_killed_writer_leaves_nothing_visible_and_is_redone(tmp_path):
+    store, flag = str(tmp_path / "f.zarr"), str(tmp_path / "flag")
+    wav = write_wav(tmp_path / "a.wav", 4)
+    proc = subprocess.Popen(_python(f"""
+        import zounds_xr as zx
+        from _documents_helpers import blocking_graph
+        blocking_graph({store!r}, {flag!r}).process(meta={wav!r}, chunksize=zx.Seconds(1))
+    """))
+    try:
+        deadline = time.monotonic() + 60
+        while not (os.path.exists(flag) and "second" in open(flag).read()):
+            assert proc.poll() is None, "the writer ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    Sound = healthy_blocking_graph(store)
+    doc_id = Sound.id_for(wav)
+    assert Sound.ids() == [] and not Sound.exists(doc_id)
+    assert Sound._store.incomplete_ids() == [doc_id]  # left behind, invisible
+    assert Sound.process(meta=wav) == doc_id  # the next run redoes it
+    assert Sound.ids() == [doc_id] and Sound._store.incomplete_ids() == []
+    np.testing.assert_allclose(Sound(doc_id).louder.values, tone(4) * 2, atol=1e-6)
+    assert blocking_graph(store, flag).versions()["louder"] != Sound.versions()["louder"]
+
+
+def test_two_processes_write_different_documents_at_once(tmp_path):
+    store = str(tmp_path / "f.zarr")
+    wavs = [write_wav(tmp_path / f"{i}.wav", 6, seed=i) for i in range(2)]
+    procs = [subprocess.Popen(_python(f"""
+        import zounds_xr as zx
+        from _documents_helpers import spectral_graph
+        spectral_graph({store!r}).process(meta={wav!r}, chunksize=zx.Seconds(0.5))
+    """)) for wav in wavs]
+    assert [p.wait(120) for p in procs] == [0, 0]
+    from _documents_helpers import spectral_graph
+
+    Sound = spectral_graph(store)
+    assert sorted(Sound.ids()) == sorted(Sound.id_for(w) for w in wavs)
+    for i, wav in enumerate(wavs):
+        snd = Sound(Sound.id_for(wav))
+        np.testing.assert_allclose(snd.louder.values, tone(6, seed=i) * 2, atol=1e-6)
+        assert snd.fft.sizes["time"] == 1 + -(-(48000 - 320) // 160)
+    assert zx.Document.ids(store=store) == Sound.ids()
