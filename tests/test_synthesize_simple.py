@@ -66,7 +66,7 @@ def test_ticks(period_ms, rate):
     tick_len = -(-rate // 10)
     onsets = [-(-k * period_ms * rate // 1000) for k in range(3000 // period_ms + 1)
               if -(-k * period_ms * rate // 1000) < 3 * rate]
-    for onset in onsets[:3]:
+    for onset in onsets[:3] if period_ms >= 100 else []:  # (overlapping ticks add up)
         head = np.abs(values[onset:onset + tick_len // 10]).mean()
         tail = np.abs(values[onset + tick_len - tick_len // 10:onset + tick_len]).mean()
         assert head > 5 * tail  # a decaying envelope

@@ -40,7 +40,7 @@ from ..timeseries.index import TimeIndex, time_coords
 from ..timeseries.samplerate import SampleRate
 
 __all__ = ["sliding_window", "FrameLayout", "frame_layout", "map_frame_blocks",
-           "frame_view", "n_frames_for"]
+           "frame_apply", "frame_view", "n_frames_for"]
 
 #: target number of input samples read by one output block when the input chunks are
 #: not a good guide (numpy input framed lazily, or tiny chunks)
@@ -132,10 +132,54 @@ def pad_end(data: np.ndarray, length: int, padwith) -> np.ndarray:
     return out
 
 
-def _segment_apply(pieces, offset, length, padwith, block_fn):
-    """One output block: join input chunks, cut the span, pad the end, apply."""
-    joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0)
-    return block_fn(pad_end(joined[offset:], length, padwith))
+def frame_apply(pieces, offset: int, n_frames: int, hop: int, win: int, padwith, block_fn,
+                out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` with ``block_fn`` of ``n_frames`` frames read from consecutive ``pieces``.
+
+    The pieces (arrays with time on axis 0) are consecutive spans of one signal; frame
+    ``i`` starts ``offset + i*hop`` samples into the first piece. Runs of frames that lie
+    inside one piece are read from it in place (a strided view, no copy); only the few
+    frames that straddle two pieces, or run past the end (padded with ``padwith``), are
+    copied into a small stitched buffer. ``block_fn(segment, out=rows)`` writes the rows
+    of the frames of ``segment`` (``(len(segment) - win) // hop + 1`` of them).
+    """
+    bounds = np.cumsum([0] + [p.shape[0] for p in pieces])
+    total = int(bounds[-1])
+
+    def piece_of(start):
+        """Index of the piece holding a whole frame starting at ``start``, else -1."""
+        if start >= total:
+            return -1
+        j = int(np.searchsorted(bounds, start, side="right")) - 1
+        return j if start + win <= bounds[j + 1] else -1
+
+    i = 0
+    while i < n_frames:
+        start = offset + i * hop
+        j = piece_of(start)
+        if j >= 0:  # frames i..k-1 lie inside piece j
+            k = min(n_frames, i + (int(bounds[j + 1]) - win - start) // hop + 1)
+            local = start - int(bounds[j])
+            block_fn(pieces[j][local:local + (k - i - 1) * hop + win], out=out[i:k])
+        else:  # straddling or padded frames, up to the next frame inside one piece
+            k = i + 1
+            while k < n_frames and piece_of(offset + k * hop) < 0:
+                k += 1
+            stop = offset + (k - 1) * hop + win
+            parts = [p[max(0, start - int(b)):max(0, min(stop, total) - int(b))]
+                     for p, b in zip(pieces, bounds[:-1])
+                     if b < min(stop, total) and b + p.shape[0] > start]
+            joined = parts[0] if len(parts) == 1 else np.concatenate(
+                parts or [pieces[0][:0]], axis=0)
+            block_fn(pad_end(joined, stop - start, padwith), out=out[i:k])
+        i = k
+    return out
+
+
+def _block_task(pieces, offset, n_frames, hop, win, padwith, block_fn, out_tail, dtype):
+    """One output block of :func:`map_frame_blocks`."""
+    out = np.empty((n_frames, *out_tail), dtype=dtype)
+    return frame_apply(pieces, offset, n_frames, hop, win, padwith, block_fn, out)
 
 
 def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tuple,
@@ -145,9 +189,11 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
 
     Output block ``b`` holds frames ``[f0, f1)``; its task reads only the input chunks
     that overlap samples ``[f0*hop, (f1-1)*hop + win)`` (the block's span plus the halo
-    a window needs), pads the end with ``padwith`` past the input and calls
-    ``block_fn(segment)``, where ``segment`` has ``(f1-f0-1)*hop + win`` samples on
-    axis 0 and must give an array of shape ``(f1-f0, *out_tail)``.
+    a window needs) and fills its ``(f1-f0, *out_tail)`` rows through
+    :func:`frame_apply`: ``block_fn(segment, out=rows)`` is called on spans of whole
+    frames (in place where a run of frames lies inside one input chunk; stitched and
+    padded with ``padwith`` where frames straddle chunks or run past the end) and must
+    write one row per frame of ``segment`` into ``rows``.
 
     ``data`` has time on axis 0; its other axes are merged into one chunk. By default a
     block has as many frames as fit in the median input chunk (at least
@@ -183,7 +229,8 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
         hi = max(hi, lo + 1)
         pieces = [(data.name, j, *rest) for j in range(lo, hi)]
         dsk[(out_name, b, *zeros_tail)] = (
-            _segment_apply, pieces, int(s0 - bounds[lo]), int(s1 - s0), padwith, block_fn)
+            _block_task, pieces, int(s0 - bounds[lo]), f1 - f0, hop, win, padwith, block_fn,
+            out_tail, np.dtype(dtype))
     if not starts:  # no frames: one empty block
         empty = np.empty((0, *out_tail), dtype=dtype)
         dsk[(out_name, 0, *zeros_tail)] = (np.array, empty)
@@ -200,10 +247,11 @@ class _Framer:
     def __init__(self, hop: int, win: int, window: np.ndarray | None, dtype):
         self.hop, self.win, self.window, self.dtype = hop, win, window, np.dtype(dtype)
 
-    def __call__(self, segment: np.ndarray) -> np.ndarray:
+    def __call__(self, segment: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         view = frame_view(segment, self.hop, self.win)  # (nf, *rest, win)
         view = np.moveaxis(view, -1, 1)  # (nf, win, *rest)
-        out = np.empty(view.shape, dtype=self.dtype)
+        if out is None:
+            out = np.empty(view.shape, dtype=self.dtype)
         if self.window is None:
             out[...] = view
         else:
@@ -297,11 +345,9 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
                                padwith=padwith, frames_per_block=frames_per_block,
                                name="sliding-window")
     else:
-        data = np.asarray(data)
-        if layout.n_frames == 0:
-            out = np.empty((0, layout.win, *rest_shape), dtype=dtype)
-        else:
-            out = framer(pad_end(data, layout.padded_length, padwith))
+        out = np.empty((layout.n_frames, layout.win, *rest_shape), dtype=dtype)
+        frame_apply([np.asarray(data)], 0, layout.n_frames, layout.hop, layout.win, padwith,
+                    framer, out)
     like = x.drop_vars([k for k, v in x.coords.items() if "time" in v.dims])
     return with_labels(out, like, ["time", "window", *rest_dims],
                        coords=[layout.time_coords(), layout.window_coords()])

@@ -44,10 +44,10 @@ from ..timeseries.samplerate import SampleRate
 from ..windowing import HanningWindowingFunc
 from .sliding import (
     float_dtype,
+    frame_apply,
     frame_layout,
     frame_view,
     map_frame_blocks,
-    pad_end,
     window_array,
 )
 
@@ -384,26 +384,28 @@ def _n_workers(workers: int | None) -> int:
     return max(1, os.cpu_count() or 1) if workers < 0 else int(workers)
 
 
-def _run_parallel(block: _STFTBlock, data: np.ndarray, out: np.ndarray, workers: int) -> None:
-    """``block(data, out=out)`` split into contiguous frame ranges run on ``workers`` threads.
+def _run_parallel(block: _STFTBlock, data: np.ndarray, out: np.ndarray, layout,
+                  workers: int) -> None:
+    """Fill ``out`` with the frames of ``data``, contiguous frame ranges on ``workers``
+    threads.
 
     scipy.fft and the numpy ufuncs release the GIL, so the threads run in parallel; each
-    range reads its own span of ``data`` (with the window's halo) and writes its own rows.
+    range reads its own span of ``data`` in place (only the padded tail is copied) and
+    writes its own rows.
     """
-    nf = out.shape[0]
-    hop, win = block.hop, block.win
+    nf, hop, win = layout.n_frames, layout.hop, layout.win
     # split only work worth a thread: >= 2**18 window samples a part
-    parts = min(4 * workers, nf * win // 2**18) if workers > 1 else 1
-    if parts <= 1:
-        block(data[:(nf - 1) * hop + win], out=out)
-        return
+    parts = max(1, min(4 * workers, nf * win // 2**18)) if workers > 1 else 1
     edges = np.linspace(0, nf, parts + 1).astype(int)
 
     def run(i):
-        f0, f1 = edges[i], edges[i + 1]
+        f0, f1 = int(edges[i]), int(edges[i + 1])
         if f1 > f0:
-            block(data[f0 * hop:(f1 - 1) * hop + win], out=out[f0:f1])
+            frame_apply([data], f0 * hop, f1 - f0, hop, win, 0, block, out[f0:f1])
 
+    if parts == 1:
+        run(0)
+        return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(run, range(parts)))
 
@@ -492,16 +494,8 @@ def stft(samples: xr.DataArray, wscheme: SampleRate | None = None, wfunc=None, *
                                name="stft")
     else:
         data = np.asarray(data, dtype=dtype)
-        nf = layout.n_frames
-        out = np.empty((nf, block.nbins, *rest_shape), dtype=block.out_dtype)
-        # frames that lie inside the signal read it in place; only the tail is padded
-        n_inside = min(nf, block.n_frames(data.shape[0]))
-        if n_inside:
-            _run_parallel(block, data, out[:n_inside], _n_workers(workers))
-        if nf > n_inside:
-            s0 = n_inside * layout.hop
-            tail = pad_end(data[s0:], (nf - n_inside - 1) * layout.hop + layout.win, 0)
-            block(tail, out=out[n_inside:])
+        out = np.empty((layout.n_frames, block.nbins, *rest_shape), dtype=block.out_dtype)
+        _run_parallel(block, data, out, layout, _n_workers(workers))
     from ..frequency.scales import LinearScale
 
     scale = LinearScale.from_rfft(layout.win, _samples_per_second(index))
