@@ -9,7 +9,12 @@ import pytest
 import xarray as xr
 
 import zounds_xr as zx
-from zounds_xr.spectral.sliding import frame_layout, map_frame_blocks, n_frames_for
+from zounds_xr.spectral.sliding import (
+    frame_apply,
+    frame_layout,
+    map_frame_blocks,
+    n_frames_for,
+)
 
 SR = zx.SR11025()
 
@@ -164,17 +169,18 @@ def test_dask_output_is_lazy_and_chunked_along_time_only():
 
 def test_each_output_block_reads_only_its_input_span():
     n, chunk, hop, win = 50_000, 2_000, 300, 1_000
-    x = da.zeros(n, chunks=chunk)
+    x = da.arange(n, chunks=chunk, dtype=np.float64)
     audio = zx.AudioSamples(x, SR)
     layout = frame_layout(audio, SR * (hop, win))
-    seen = []
+    def block_fn(segment, out):
+        # one row per frame: its first and last sample
+        frames = (len(segment) - win) // hop + 1
+        assert out.shape == (frames, 2)
+        out[:, 0] = segment[:len(segment) - win + 1:hop]
+        out[:, 1] = segment[win - 1::hop]
 
-    def block_fn(segment):
-        seen.append(len(segment))
-        nf = (len(segment) - win) // hop + 1
-        return np.zeros((nf, 1))
-
-    out = map_frame_blocks(x, layout, block_fn, (1,), np.float64, frames_per_block=10)
+    out = map_frame_blocks(x, layout, block_fn, (2,), np.float64, frames_per_block=10,
+                           padwith=-1)
     graph = dict(out.__dask_graph__())
     starts = np.cumsum((0,) + out.chunks[0])
     for b in range(len(out.chunks[0])):
@@ -184,8 +190,11 @@ def test_each_output_block_reads_only_its_input_span():
         s1 = min(n, int(starts[b + 1] - 1) * hop + win)
         expected = set(range(s0 // chunk, -(-s1 // chunk)))
         assert deps == expected
-    assert out.compute().shape == (layout.n_frames, 1)
-    assert set(seen) <= {9 * hop + win, (layout.n_frames % 10 - 1) * hop + win}
+    values = out.compute()
+    first = np.arange(layout.n_frames) * hop
+    last = first + win - 1
+    np.testing.assert_array_equal(values[:, 0], first)
+    np.testing.assert_array_equal(values[:, 1], np.where(last < n, last, -1))
 
 
 def _keys_in(task, name):
@@ -226,3 +235,20 @@ def test_dask_threaded_matches_numpy():
 def test_errors(bad):
     with pytest.raises(zx.ParameterError):
         bad()
+
+
+@pytest.mark.parametrize("sizes, offset, hop, win", [
+    ([10, 0, 7, 30, 1, 1, 50], 0, 3, 8),
+    ([5, 5, 5, 5], 2, 4, 4),
+    ([100], 13, 7, 20),
+    ([3, 4, 0, 2], 1, 1, 9),
+    ([40, 40], 0, 9, 5),
+])
+def test_frame_apply_stitches_pieces(sizes, offset, hop, win):
+    signal = np.arange(sum(sizes), dtype=np.float64)
+    pieces = np.split(signal, np.cumsum(sizes)[:-1])
+    n_frames = n_frames_for(len(signal) - offset, hop, win)
+    framer = zx.spectral.sliding._Framer(hop, win, None, np.float64)
+    out = np.full((n_frames, win), np.nan)
+    frame_apply(pieces, offset, n_frames, hop, win, -1.0, framer, out)
+    np.testing.assert_array_equal(out, _naive_frames(signal[offset:], hop, win, padwith=-1.0))

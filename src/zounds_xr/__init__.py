@@ -93,7 +93,7 @@ _EXPORTS = {
     **dict.fromkeys(["AWeighting", "FrequencyWeighting", "weight"], ".spectral.weighting"),
     "morlet_filter_bank": ".spectral.filters",
     # documents and batch
-    **dict.fromkeys(["Document", "Feature"], ".documents.document"),
+    **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
     "FeatureStore": ".documents.store",
     **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
     **dict.fromkeys(["ingest", "IngestReport"], ".batch"),

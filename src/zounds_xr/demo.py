@@ -115,7 +115,7 @@ def run_demo(audio=None, output="demo-output", scheduler: str = "processes",
         rows.append((pathlib.Path(meta.uri_string or doc_id).name, meta.samplerate,
                      meta.channels, float(snd.resampled.zx.duration / np.timedelta64(1, "s")),
                      "x".join(map(str, mel.shape)),
-                     float(snd.centroid.median().compute())))
+                     float(snd.centroid.compute().median())))
     header = ("source", "rate", "ch", "seconds", "mel (time x bands)", "median centroid Hz")
     widths = [max(len(str(r[i])) if not isinstance(r[i], float) else 8 for r in
                   rows + [header]) for i in range(len(header))]
@@ -150,8 +150,10 @@ def _plot(Sound, ids, png):
     for ax, doc_id in zip(axes.ravel(), ids):
         snd = Sound(doc_id)
         mel = snd.mel.compute()
+        if "channel" in mel.dims:
+            mel = mel.mean("channel")
         mel.name = pathlib.Path(snd.meta.uri_string or doc_id).name
-        specshow(mel, ax=ax, db=True, colorbar=False)
+        specshow(mel, ax=ax, db=True, power=2.0, colorbar=False)
         ax.title.set_fontsize(9)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)

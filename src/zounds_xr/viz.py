@@ -37,7 +37,8 @@ def play(samples: xr.DataArray, *, autoplay: bool = False):
                          normalize=bool(np.any(data)))
 
 
-def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, ref: float | str = "max",
+def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, power: float = 1.0,
+             ref: float | str = "max",
              top_db: float | None = 80.0, yscale: str | None = None, cmap: str = "magma",
              colorbar: bool = True, **kwargs):
     """Plot a (time, frequency) feature: time in seconds, frequency in Hz, dB colour bar.
@@ -49,7 +50,9 @@ def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, ref: float | st
     ax : matplotlib.axes.Axes, optional
         Where to draw (a new figure otherwise).
     db : bool
-        Show ``20 log10(|x| / ref)`` (amplitude dB).
+        Show decibels: ``20/power · log10(|x| / ref)``.
+    power : float
+        1 for magnitudes (amplitude dB), 2 for power spectra (``10 log10``).
     ref : float or "max"
         Reference of the dB scale.
     top_db : float, optional
@@ -74,7 +77,7 @@ def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, ref: float | st
         feature.values) else np.float64))
     if db:
         reference = values.max() if ref == "max" else float(ref)
-        values = 20 * np.log10(np.maximum(values, 1e-10) / max(reference, 1e-10))
+        values = 20 / power * np.log10(np.maximum(values, 1e-10) / max(reference, 1e-10))
         if top_db is not None:
             values = np.maximum(values, values.max() - top_db)
     index = feature.xindexes["time"]
@@ -95,7 +98,9 @@ def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, ref: float | st
     if yscale is None:
         yscale = "linear" if kind in ("LinearScale", "ExplicitScale", "ChromaScale") else "log"
     if yscale == "log" and edges[0] <= 0:
-        yscale = "symlog"
+        # a band reaching 0 Hz: start its drawing half way below its upper edge
+        edges = edges.copy()
+        edges[0] = edges[1] / 2
     ax.set_yscale(yscale)
     ax.set_xlabel("Time [s]")
     ax.set_ylabel("Frequency [Hz]")

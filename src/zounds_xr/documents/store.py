@@ -510,6 +510,33 @@ class FeatureStore:
         root = self.root(create=True)
         del root[doc_id]
 
+    def describe(self) -> str:
+        """A human-readable table of the documents, features, sizes and versions."""
+        lines = [f"feature store {self.url}"]
+        ids, incomplete = self.ids(), self.incomplete_ids()
+        lines.append(f"{len(ids)} complete documents"
+                     + (f", {len(incomplete)} incomplete (invisible)" if incomplete else ""))
+        total = 0
+        for doc_id in ids:
+            doc = self.document(doc_id)
+            meta = doc.attrs.get("zounds_xr:meta", {})
+            cls = doc.attrs.get("zounds_xr:document", {}).get("class", "?")
+            lines.append(f"\n{doc_id}  {cls}  uri={meta.get('uri')}  "
+                         f"rate={meta.get('samplerate')}  channels={meta.get('channels')}")
+            for name in sorted(doc.group_keys()):
+                info = self.feature_info(doc, name)
+                if info is None:
+                    continue
+                stored = sum(a.nbytes_stored() for _, a in doc[name].arrays())
+                total += stored
+                shape = "x".join(str(a) for a in (
+                    doc[name][name].shape if name in doc[name] else [info.get("size")]))
+                lines.append(f"  {name:<16} {'(' + ','.join(info.get('dims', [])) + ')':<26}"
+                             f" {shape:<14} {info.get('store_as') or info.get('dtype'):<10}"
+                             f" {stored / 2**20:9.2f} MiB  version {info.get('version')}")
+        lines.append(f"\ntotal stored: {total / 2**20:.2f} MiB")
+        return "\n".join(lines)
+
     # ------------------------------------------------------------------ features
     def begin_feature(self, doc: zarr.Group, name: str, info: dict) -> ArrayWriter:
         """A writer for a stored feature (its group is wiped, status ``writing``)."""

@@ -150,8 +150,8 @@ class _FrequencyAdaptiveSynthesizer:
         for i, (band, cs) in enumerate(zip(self.scale, index.slices)):
             bs = source.get_slice(band)
             k, m = bs.stop - bs.start, cs.stop - cs.start
-            expected = k if self._kind == "dct" else m // 2 + 1
-            if k == 0 or expected != k:
+            inverted = m if self._kind == "dct" else m // 2 + 1  # bins the coefficients give
+            if k == 0 or inverted != k:
                 raise ParameterError(
                     f"band {i} has {m} coefficients, which do not invert to its {k} bins of "
                     f"a {n}-sample frame; was it made by this transform at this rate?")
