@@ -1,7 +1,6 @@
 """Preprocessing steps and pipelines: round trips, labels, streaming fits, dask."""
 import numpy as np
 import pytest
-import xarray as xr
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")

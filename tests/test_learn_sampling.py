@@ -48,9 +48,6 @@ def test_reads_only_the_chunks_needed():
     loaded = []
     import xarray as xr
 
-    class Spy(xr.DataArray):
-        __slots__ = ()
-
     original = xr.DataArray.isel
 
     def isel(self, *args, **kwargs):

@@ -17,7 +17,13 @@ Arrays and audio
 Transforms
     sliding_window, fft, stft, dct, dctiv, mdct, mel_spectrogram, mfcc, chroma, ...
 Documents and batch
-    Document, Feature, FeatureStore, zarr_settings, simple_in_memory_settings, ingest
+    Document, Feature, FeatureStore, zarr_settings, simple_in_memory_settings, ingest,
+    Directory, CompositeDataset, FreeSoundSearch, InternetArchive, PhatDrumLoops
+Notebooks
+    play, specshow, seconds
+Learning (needs the ``[learn]`` extra)
+    PreprocessingPipeline and its steps, ShuffledSamples, trainers, SimHash, HammingIndex,
+    FilterBank, SincLayer, PerceptualLoss
 """
 import importlib
 
@@ -73,7 +79,8 @@ _EXPORTS = {
     "open_audio": ".io.decode",
     "encode": ".io.encode",
     "save": ".io.encode",
-    "resample": ".resample",
+    "resample": ".resampling",
+    "Resampler": ".resampling",
     # synthesis
     **dict.fromkeys(
         ["SineSynthesizer", "NoiseSynthesizer", "TickSynthesizer", "SilenceSynthesizer"],
@@ -92,6 +99,14 @@ _EXPORTS = {
          "spectral_flatness"], ".spectral.features"),
     **dict.fromkeys(["AWeighting", "FrequencyWeighting", "weight"], ".spectral.weighting"),
     "morlet_filter_bank": ".spectral.filters",
+    **dict.fromkeys(["play", "specshow", "seconds"], ".viz"),
+    # learning (torch is imported only when one of these is used)
+    **dict.fromkeys(
+        ["PreprocessingPipeline", "Preprocessor", "PreprocessResult", "MeanStdNormalization",
+         "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
+         "SklearnModel", "PyTorchNetwork", "Binarize", "ShuffledSamples", "SupervisedTrainer",
+         "TripletEmbeddingTrainer", "WassersteinGanTrainer", "SimHash", "HammingIndex",
+         "FilterBank", "SincLayer", "PerceptualLoss"], ".learn"),
     # documents and batch
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
     "FeatureStore": ".documents.store",

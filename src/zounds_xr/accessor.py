@@ -114,17 +114,30 @@ class ZxDataArrayAccessor(_ZxAccessor):
 
         return save(self._obj, path, fmt=fmt, subtype=subtype)
 
-    def play(self):
-        """An IPython audio widget for this audio (needs the ``[viz]`` extra)."""
+    def play(self, *, autoplay: bool = False, normalize: bool = True):
+        """An IPython audio widget for this audio (needs the ``[viz]`` extra).
+
+        See :func:`zounds_xr.viz.play`. In a notebook, evaluating ``da.zx`` also shows
+        a player for audio up to a minute long (and a summary line for any array).
+        """
         from .viz import play
 
-        return play(self._obj)
+        return play(self._obj, autoplay=autoplay, normalize=normalize)
 
     def specshow(self, **kwargs):
-        """Plot a (time, frequency) feature: time in s, frequency in Hz, dB colour bar."""
+        """Plot a (time, frequency) feature: time in s, frequency in Hz, dB colour bar.
+
+        See :func:`zounds_xr.viz.specshow` for the keyword arguments.
+        """
         from .viz import specshow
 
         return specshow(self._obj, **kwargs)
+
+    def _repr_html_(self) -> str:
+        """Rich display of ``da.zx`` in a notebook: a summary and, for audio, a player."""
+        from .viz import audio_html
+
+        return audio_html(self._obj)
 
 
 @xr.register_dataset_accessor("zx")

@@ -69,7 +69,7 @@ def _process_one(document, meta: AudioMetaData, doc_id: str):
 
         with dask.config.set(scheduler="synchronous"):
             got = document.process(meta=meta, _id=doc_id)
-        return ("ok", _source_name(meta), got, _audio_seconds(document, got))
+        return ("ok", _source_name(meta), got, _audio_seconds(document, meta, got))
     except ZoundsError as exc:
         return ("failed", _source_name(meta), None, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
@@ -77,11 +77,16 @@ def _process_one(document, meta: AudioMetaData, doc_id: str):
         return ("failed", _source_name(meta), None, f"unexpected error: {tail}")
 
 
-def _audio_seconds(document, doc_id: str) -> float:
-    try:
-        return float(document(doc_id).duration_seconds)
-    except Exception:  # noqa: BLE001  (the figure is informative only)
-        return 0.0
+def _audio_seconds(document, meta: AudioMetaData, doc_id: str) -> float:
+    # process() records what decoding found on the meta it was given (when it is not
+    # copied); otherwise read it back from the stored document
+    seconds = getattr(meta, "duration_seconds", None)
+    if seconds is None:
+        try:
+            seconds = document(doc_id).meta.duration_seconds
+        except (ZoundsError, AttributeError, OSError):  # the figure is informative only
+            seconds = 0.0
+    return float(seconds)
 
 
 def _as_meta(item) -> AudioMetaData:
@@ -127,12 +132,14 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         raise ParameterError(f"scheduler must be one of {_SCHEDULERS}, got {scheduler!r}; pass "
                              f"a distributed.Client as client= for a cluster")
     t0 = time.perf_counter()
+    # create the store once, here: first writers racing to create its root would fail
+    document._store_for(None).root(create=True)
     report = IngestReport()
     todo = []
     for item in dataset:
         meta = _as_meta(item)
-        doc_id = document.id_for(meta)
-        if document.exists(doc_id):
+        doc_id = document.id_for(meta)  # None for in-memory sources: always processed
+        if doc_id is not None and document.exists(doc_id):
             report.skipped.append(doc_id)
         else:
             todo.append((meta, doc_id))

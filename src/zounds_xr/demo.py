@@ -16,7 +16,7 @@ import soundfile as sf
 from .audio import AudioSamples
 from .documents.document import Document, Feature
 from .documents.settings import zarr_settings
-from .resample import resample
+from .resampling import resample
 from .spectral.features import mel_spectrogram, spectral_centroid
 from .spectral.transforms import stft
 from .timeseries.samplerate import SR22050

@@ -394,10 +394,19 @@ class Document(metaclass=DocumentMeta):
         audio = cls._root_name("audio")
         group = fstore.begin(doc_id, {META: _json_safe(m.to_dict()),
                                       DOCUMENT: cls._document_attrs()})
+        frames = [0]
+
+        def counted(pieces):
+            for piece in pieces:
+                frames[0] += piece.sizes["time"]
+                yield piece
+
         try:
             cls._run(fstore, group, cls._stored_names(),
-                     {audio: itertools.chain([first], chunks)})
-            fstore.commit(group)
+                     {audio: counted(itertools.chain([first], chunks))})
+            # what decoding found (headers can lie about lengths): recorded with the meta
+            m.update(frames=frames[0], duration_seconds=float(frames[0] * index.frequency))
+            fstore.commit(group, {META: _json_safe(m.to_dict())})
         except BaseException:
             try:
                 fstore.delete(doc_id)

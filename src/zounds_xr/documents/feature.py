@@ -21,7 +21,6 @@ import inspect
 import json
 import numbers
 import textwrap
-import types
 from fractions import Fraction
 
 import numpy as np
@@ -41,8 +40,6 @@ _LIBRARY_PREFIXES = ("zounds_xr", "numpy", "scipy", "xarray", "dask", "librosa",
 
 
 def _qualified(obj) -> str:
-    if isinstance(obj, types.ModuleType):  # a callable module (zounds_xr.resample)
-        return f"{obj.__name__}.{obj.__name__.rsplit('.', 1)[-1]}"
     if isinstance(obj, np.ufunc):
         return f"numpy.{obj.__name__}"
     module = getattr(obj, "__module__", None) or type(obj).__module__
@@ -73,8 +70,6 @@ def function_identity(func) -> dict:
                 "keywords": canonical(dict(func.keywords))}
     name = _qualified(func)
     ident = {"function": name}
-    if isinstance(func, types.ModuleType):
-        return ident
     library = name.split(".", 1)[0] in {p.split(".")[0] for p in _LIBRARY_PREFIXES}
     if inspect.isfunction(func) or inspect.ismethod(func):
         if not library:
@@ -142,8 +137,7 @@ def canonical(value, _depth: int = 0):
     if isinstance(value, Feature):
         raise ParameterError("features go in needs=, not in the parameters")
     if callable(value) and (inspect.isfunction(value) or inspect.isbuiltin(value)
-                            or isinstance(value, (np.ufunc, type, functools.partial,
-                                                  types.ModuleType))):
+                            or isinstance(value, (np.ufunc, type, functools.partial))):
         return function_identity(value)
     state = getattr(value, "__dict__", None)
     if state is not None:

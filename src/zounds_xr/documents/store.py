@@ -16,11 +16,16 @@ Layout (``docs/STORE_LAYOUT.md`` is the reference for other tools)::
         # store_as="ogg"/"flac": <feature>.bytes (uint8) and <feature>.offsets (int64)
 
 The root is never consolidated (``consolidated=False`` everywhere): concurrent writers
-of different documents touch disjoint keys.
+of different documents touch disjoint keys. On object storage (``s3://...``, see
+``docs/OBJECT_STORAGE.md``) the same promises hold without atomic renames: every key is
+written whole, and a document's status is the last key written.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import json
 import math
 import os
 import uuid
@@ -34,7 +39,7 @@ import xarray as xr
 import zarr
 import zarr.storage
 
-from ..errors import DocumentNotFoundError, ParameterError, StoreError
+from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..timeseries.index import TimeIndex
 from .streaming import time_index_of
 
@@ -65,9 +70,43 @@ _INDEX_TYPES = {"TimeIndex": "zounds_xr.timeseries.index",
 # in-memory stores by token: a pickled FeatureStore finds its store again in-process
 _MEMORY: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
+#: fsspec protocols whose first path component is a bucket (container)
+_BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
+#: defaults for S3 (s3fs), overridden by the caller's storage_options:
+#: - ``max_concurrency=1``: s3fs otherwise sends a HEAD before every whole-object GET to
+#:   decide whether to split it (our objects are <= one ~4 MiB shard; reads of shards
+#:   are ranged GETs anyway), which doubles the requests of every metadata read;
+#: - ``use_listings_cache=False``: a listing must show documents written by other
+#:   processes since the last one (the cache never expires by default).
+_S3_DEFAULTS = {"max_concurrency": 1, "use_listings_cache": False}
+#: concurrent status reads when listing documents
+_LIST_CONCURRENCY = 32
+#: modules of the remote clients whose errors mean "the store cannot be reached"
+_CLIENT_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "adlfs",
+                   "google", "azure", "fsspec")
+
 
 def _is_url(text: str) -> bool:
     return "://" in text
+
+
+def _protocol(url: str) -> str:
+    return url.split("://", 1)[0].lower() if _is_url(url) else "file"
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    """A failure to reach or authenticate with the storage (not a missing key)."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError)):
+        return False
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in _CLIENT_MODULES
+
+
+def _sync(coro):
+    from zarr.core.sync import sync
+
+    return sync(coro)
 
 
 def validate_id(doc_id) -> str:
@@ -357,6 +396,12 @@ class _BlockDecoder:
         return data[:, 0] if self.channels == 1 else data
 
 
+async def _has_keys(zstore, prefix: str) -> bool:
+    async for _ in zstore.list_prefix(f"{prefix}/"):
+        return True
+    return False
+
+
 # ---------------------------------------------------------------------- the store
 class FeatureStore:
     """A Zarr root holding feature documents, one group per document.
@@ -391,6 +436,8 @@ class FeatureStore:
             raise ParameterError(f"a FeatureStore needs a path, URL or zarr store, got {url!r}")
         self.storage_options = dict(storage_options or {})
         self._zstore = None
+        self._root_group = None
+        self._opened = None  # (weakref to a document group, name, its feature group)
 
     @classmethod
     def in_memory(cls) -> FeatureStore:
@@ -399,11 +446,13 @@ class FeatureStore:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_zstore"] = None
+        state.update(_zstore=None, _root_group=None, _opened=None)
         state.pop("_memory", None)
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_root_group", None)
+        state.setdefault("_opened", None)
         self.__dict__.update(state)
         if self._token is not None:
             memory = _MEMORY.get(self._token)
@@ -424,36 +473,115 @@ class FeatureStore:
             elif not isinstance(self.url, str):
                 self._zstore = self.url
             elif _is_url(self.url) and not self.url.startswith("file://"):
-                self._zstore = zarr.storage.FsspecStore.from_url(
-                    self.url, storage_options=self.storage_options or None)
+                options = dict(self.storage_options)
+                if _protocol(self.url) in ("s3", "s3a"):
+                    options = {**_S3_DEFAULTS, **options}
+                try:
+                    self._zstore = zarr.storage.FsspecStore.from_url(
+                        self.url, storage_options=options or None)
+                except ImportError as exc:
+                    raise StoreError(
+                        f"cannot open {self.url!r}: {exc} (for s3:// install "
+                        f"zounds_xr[s3], which brings s3fs)") from exc
+                except (TypeError, ValueError) as exc:
+                    raise StoreError(f"cannot open the feature store {self.url!r}: "
+                                     f"{exc}") from exc
             else:
                 path = self.url[len("file://"):] if self.url.startswith("file://") else self.url
                 self._zstore = zarr.storage.LocalStore(path)
         return self._zstore
 
+    @contextlib.contextmanager
+    def _reaching(self, action: str):
+        """Turn a refused or failed connection to the storage into a :class:`StoreError`."""
+        try:
+            yield
+        except ZoundsError:
+            raise
+        except Exception as exc:
+            if not _is_client_error(exc):
+                raise
+            if isinstance(exc, PermissionError):
+                hint = ("access denied: check the credentials (storage_options, or the "
+                        "AWS_* / provider environment variables) and their permissions")
+            else:
+                hint = "the storage could not be reached"
+            raise StoreError(f"cannot {action} the feature store {self.url!r}: {hint} "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+    def _bucket(self) -> tuple[object, str] | None:
+        """The fsspec filesystem and bucket of an object-storage URL, else ``None``."""
+        zstore = self.zarr_store
+        if not (isinstance(self.url, str) and _protocol(self.url) in _BUCKET_PROTOCOLS
+                and isinstance(zstore, zarr.storage.FsspecStore)):
+            return None
+        return zstore.fs, zstore.path.strip("/").split("/", 1)[0]
+
+    def _check_container(self) -> None:
+        """Raise :class:`StoreError` when the store's bucket does not exist.
+
+        Called only when the root group is missing (a new or empty store), so that a
+        misspelled bucket is an error instead of an empty store.
+        """
+        found = self._bucket()
+        if found is None:
+            return
+        fs, bucket = found
+        with self._reaching("open"):
+            try:
+                exists = _sync(fs._exists(bucket))
+            except FileNotFoundError:
+                exists = False
+        if not exists:
+            raise StoreError(f"cannot open the feature store {self.url!r}: the bucket "
+                             f"{bucket!r} does not exist (or these credentials cannot see "
+                             f"it); create it first")
+
     def root(self, create: bool = False) -> zarr.Group | None:
         """The root group (``None`` when it does not exist and ``create`` is false)."""
-        try:
-            if create:
-                root = zarr.open_group(self.zarr_store, mode="a", zarr_format=3)
-                if STORE not in root.attrs:
-                    root.attrs.update({STORE: {"layout": LAYOUT}})
-                return root
-            return zarr.open_group(self.zarr_store, mode="r", zarr_format=3)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            if create:
-                raise StoreError(f"cannot open the feature store {self.url!r}: {exc}") from exc
-            return None
+        if create and self._root_group is not None:
+            return self._root_group
+        with self._reaching("open"):
+            try:
+                if create:
+                    try:
+                        root = zarr.open_group(self.zarr_store, mode="r+", zarr_format=3)
+                    except (FileNotFoundError, KeyError):
+                        self._check_container()
+                        root = zarr.open_group(self.zarr_store, mode="a", zarr_format=3)
+                    if STORE not in root.attrs:
+                        root.attrs.update({STORE: {"layout": LAYOUT}})
+                    self._root_group = root
+                    return root
+                return zarr.open_group(self.zarr_store, mode="r", zarr_format=3)
+            except (FileNotFoundError, KeyError):
+                if create:
+                    raise StoreError(f"cannot create the feature store {self.url!r}") from None
+                self._check_container()
+                return None
+            except (OSError, ValueError) as exc:
+                if _is_client_error(exc):
+                    raise  # _reaching explains it
+                if create:
+                    raise StoreError(
+                        f"cannot open the feature store {self.url!r}: {exc}") from exc
+                return None
 
     def _group(self, doc_id: str, mode: str = "r") -> zarr.Group | None:
-        try:
-            return zarr.open_group(self.zarr_store, path=doc_id, mode=mode, zarr_format=3)
-        except (FileNotFoundError, KeyError):
-            return None
-        except (OSError, ValueError):
-            return None
+        with self._reaching("read"):
+            try:
+                return zarr.open_group(self.zarr_store, path=doc_id, mode=mode, zarr_format=3)
+            except (FileNotFoundError, KeyError, NotADirectoryError):
+                return None
+            except (OSError, ValueError) as exc:
+                if _is_client_error(exc):
+                    raise
+                return None
+
+    def _missing(self, doc_id: str) -> DocumentNotFoundError:
+        """The error for a missing document (after checking the store's bucket)."""
+        self.root()  # raises StoreError when the bucket is missing or access is refused
+        return DocumentNotFoundError(f"no complete document {doc_id!r} in {self.url!r}")
 
     # ------------------------------------------------------------------ documents
     def status(self, doc_id: str) -> str | None:
@@ -465,14 +593,45 @@ class FeatureStore:
         """Whether a *complete* document ``doc_id`` is in the store."""
         return self.status(doc_id) == COMPLETE
 
-    def _statuses(self):
-        root = self.root()
-        if root is None:
-            return
-        for name in sorted(root.group_keys()):
-            group = self._group(name)
-            if group is not None:
-                yield name, group.attrs.get(STATUS)
+    def _statuses(self) -> list[tuple[str, str | None]]:
+        """``(name, status)`` of every child of the root: one listing (never the whole
+        tree) plus one small read per document, issued concurrently. A name whose
+        group metadata is missing (a deletion or a write that died before its first
+        key) has status ``None``."""
+        if self.root() is None:
+            return []
+        zstore = self.zarr_store
+        if isinstance(zstore, zarr.storage.FsspecStore):
+            zstore.fs.invalidate_cache(zstore.path)  # see other processes' documents
+        from zarr.core.buffer import default_buffer_prototype
+
+        prototype = default_buffer_prototype()
+
+        async def names():
+            return [n async for n in zstore.list_dir("")]
+
+        async def status(name, limit):
+            async with limit:
+                buf = await zstore.get(f"{name}/zarr.json", prototype)
+            if buf is None:
+                return name, None
+            try:
+                meta = json.loads(buf.to_bytes())
+            except ValueError:
+                return name, None
+            if meta.get("node_type") != "group":
+                return name, None
+            return name, (meta.get("attributes") or {}).get(STATUS)
+
+        async def everything():
+            listed = sorted({n.strip("/") for n in await names()})
+            listed = [n for n in listed if n and "/" not in n and n != "zarr.json"
+                      and not n.startswith(".")]
+            limit = asyncio.Semaphore(_LIST_CONCURRENCY)
+            return await asyncio.gather(*(status(n, limit) for n in listed))
+
+        with self._reaching("list"):
+            return list(_sync(everything()))
 
     def ids(self) -> list[str]:
         """Ids of the complete documents (sorted)."""
@@ -486,29 +645,39 @@ class FeatureStore:
         """The group of a complete document, else :class:`DocumentNotFoundError`."""
         group = self._group(validate_id(doc_id), mode="r+" if writable else "r")
         if group is None or group.attrs.get(STATUS) != COMPLETE:
-            raise DocumentNotFoundError(f"no complete document {doc_id!r} in {self.url!r}")
+            raise self._missing(doc_id)
         return group
 
     def begin(self, doc_id: str, attrs: dict) -> zarr.Group:
         """Create (or wipe and recreate) a document group with status ``writing``."""
         root = self.root(create=True)
-        return root.create_group(validate_id(doc_id), overwrite=True,
-                                 attributes={**attrs, STATUS: WRITING})
+        with self._reaching("write to"):
+            return root.create_group(validate_id(doc_id), overwrite=True,
+                                     attributes={**attrs, STATUS: WRITING})
 
     def commit(self, group: zarr.Group, attrs: dict | None = None) -> None:
         """Update the document's attrs and mark it complete (the last write)."""
-        if attrs:
-            group.attrs.update(attrs)
-        group.attrs.update({STATUS: COMPLETE})
+        with self._reaching("write to"):
+            if attrs:
+                group.attrs.update(attrs)
+            group.attrs.update({STATUS: COMPLETE})
 
     def delete(self, doc_id: str) -> None:
-        """Remove a document (invisible first, then its keys)."""
+        """Remove a document, complete or not (invisible first, then its keys).
+
+        Also removes what a killed writer or deleter left (any id of
+        :meth:`incomplete_ids`, even one whose group metadata is already gone).
+        """
         group = self._group(validate_id(doc_id), mode="r+")
-        if group is None:
-            raise DocumentNotFoundError(f"no document {doc_id!r} in {self.url!r}")
-        group.attrs.update({STATUS: DELETING})
-        root = self.root(create=True)
-        del root[doc_id]
+        zstore = self.zarr_store
+        with self._reaching("delete from"):
+            if group is None:
+                if not _sync(_has_keys(zstore, doc_id)):
+                    raise DocumentNotFoundError(f"no document {doc_id!r} in {self.url!r}")
+            else:
+                group.attrs.update({STATUS: DELETING})
+            _sync(zstore.delete_dir(doc_id))
+        self._opened = None
 
     def describe(self) -> str:
         """A human-readable table of the documents, features, sizes and versions."""
@@ -540,17 +709,31 @@ class FeatureStore:
     # ------------------------------------------------------------------ features
     def begin_feature(self, doc: zarr.Group, name: str, info: dict) -> ArrayWriter:
         """A writer for a stored feature (its group is wiped, status ``writing``)."""
-        group = doc.create_group(name, overwrite=True,
-                                 attributes={FEATURE: {**info, "status": WRITING}})
+        self._opened = None
+        with self._reaching("write to"):
+            group = doc.create_group(name, overwrite=True,
+                                     attributes={FEATURE: {**info, "status": WRITING}})
         if info.get("store_as") in EncodedAudioWriter.FORMATS:
             return EncodedAudioWriter(group, name, info)
         return ArrayWriter(group, name, info)
 
-    @staticmethod
-    def feature_info(doc: zarr.Group, name: str) -> dict | None:
+    def _feature_group(self, doc: zarr.Group, name: str):
+        """``doc[name]``, remembering the last one opened (a read follows its info)."""
+        opened = self._opened
+        if opened is not None and opened[0]() is doc and opened[1] == name:
+            return opened[2]
+        with self._reaching("read"):
+            group = doc[name]
+        try:
+            self._opened = (weakref.ref(doc), name, group)
+        except TypeError:  # pragma: no cover - a group type without weakrefs
+            pass
+        return group
+
+    def feature_info(self, doc: zarr.Group, name: str) -> dict | None:
         """The stored feature's info when it is complete, else ``None``."""
         try:
-            group = doc[name]
+            group = self._feature_group(doc, name)
         except KeyError:
             return None
         if not isinstance(group, zarr.Group):
@@ -561,25 +744,38 @@ class FeatureStore:
         return dict(info)
 
     def read(self, doc: zarr.Group, name: str) -> xr.DataArray | None:
-        """A stored feature as a lazy dask-backed DataArray (``None`` if it is empty)."""
-        group = doc[name]
+        """A stored feature as a lazy dask-backed DataArray (``None`` if it is empty).
+
+        Opens the feature group and its data array's metadata only (plus the small
+        coordinate arrays named in the array's ``coordinates`` attribute): no listing,
+        whatever the length of the document.
+        """
+        group = self._feature_group(doc, name)
         info = group.attrs[FEATURE]
         if not info.get("dims"):
             return None
         dims = tuple(info["dims"])
-        if "codec" in info:
-            data = self._encoded(group, name, info)
-        else:
-            data = da.from_zarr(group[name])
-        sizes = dict(zip(dims, data.shape))
-        out = xr.DataArray(data, dims=dims, name=name)
-        for coords in decode_labels(group.attrs.get(INDEX, {}), sizes):
-            out = out.assign_coords(coords)
-        for cname, arr in group.arrays():
-            if arr.attrs.get("zounds_xr:role") == "coordinate":
-                attrs = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
-                out = out.assign_coords({cname: xr.Variable(
-                    tuple(arr.metadata.dimension_names), arr[...], attrs=attrs)})
+        coord_names: list[str] = []
+        with self._reaching("read"):
+            if "codec" in info:
+                data = self._encoded(group, name, info)
+            else:
+                array = group[name]
+                coord_names = str(array.attrs.get("coordinates") or "").split()
+                # one dask chunk per shard: a task reads the shard index once, then only
+                # the inner chunks its selection needs (a remote read of 2 s is a few
+                # ranged GETs, not an index GET per inner chunk)
+                data = da.from_zarr(array, chunks=array.shards or array.chunks)
+            sizes = dict(zip(dims, data.shape))
+            out = xr.DataArray(data, dims=dims, name=name)
+            for coords in decode_labels(group.attrs.get(INDEX, {}), sizes):
+                out = out.assign_coords(coords)
+            for cname in coord_names:
+                arr = group[cname]
+                if arr.attrs.get("zounds_xr:role") == "coordinate":
+                    attrs = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
+                    out = out.assign_coords({cname: xr.Variable(
+                        tuple(arr.metadata.dimension_names), arr[...], attrs=attrs)})
         return out
 
     @staticmethod

@@ -65,16 +65,12 @@ def _streaming_factory(func):
     if factory is not None:
         return factory
     name = _qualified(func)
-    if name == "zounds_xr.resample.resample":
-        import importlib
+    if name == "zounds_xr.resampling.resample":
+        # resample's stateful counterpart carries the filter state across chunks
+        from ..resampling import Resampler
 
-        return _resample_adapter(importlib.import_module("zounds_xr.resample"))
+        return Resampler
     return _STREAMING.get(name)
-
-
-def _resample_adapter(module):
-    """``resample``'s stateful counterpart: :class:`zounds_xr.resample.Resampler`."""
-    return module.Resampler
 
 
 def time_index_of(chunk: xr.DataArray, feature: str = "?") -> TimeIndex:
@@ -174,7 +170,7 @@ class StatefulNode:
     """A function with a stateful streaming counterpart (e.g. ``resample``).
 
     The state object has ``push(chunk)`` (or ``process(chunk)``, as
-    :class:`zounds_xr.resample.Resampler`) and ``flush()``.
+    `zounds_xr.Resampler`) and ``flush()``.
     """
 
     def __init__(self, name: str, factory, params: dict):

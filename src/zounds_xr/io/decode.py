@@ -273,7 +273,7 @@ def load(source, mono: bool = False, samplerate=None):
     data = np.concatenate(blocks) if blocks else np.zeros((0, channels), dtype=np.float32)
     samples = AudioSamples(_shape(data, mono), rate)
     if samplerate is not None:
-        from ..resample import resample
+        from ..resampling import resample
 
         samples = resample(samples, samplerate)
     return samples

@@ -48,6 +48,16 @@ class AudioMetaData:
         for key, value in kwargs.items():
             setattr(self, key, value)
 
+    def update(self, **kwargs) -> None:
+        """Record more properties (e.g. what decoding found: ``frames``, ``duration_seconds``)."""
+        reserved = {"uri", "samplerate", "channels", "licensing", "description", "tags"}
+        for key, value in kwargs.items():
+            if key in reserved:
+                setattr(self, key, value)
+            else:
+                self.extra[key] = value
+                setattr(self, key, value)
+
     @property
     def uri_string(self) -> str | None:
         """The uri as text when it names a location (path or URL), else ``None``."""

@@ -389,6 +389,17 @@ class Preprocessor:
     def _set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         pass
 
+    def to_dict(self) -> dict:
+        """Parameters and learned arrays (what a document ``Feature`` versions a step by)."""
+        try:
+            config = self.get_config()
+        except ParameterError:  # e.g. a network class defined inside a function
+            config = {"repr": type(self).__qualname__}
+        arrays = self.get_arrays() if self.fitted else {}
+        return {"type": self.registry_name or type(self).__name__, "config": config,
+                "fitted": self.fitted,
+                "arrays": {k: np.asarray(v) for k, v in arrays.items() if v is not None}}
+
     @classmethod
     def from_state(cls, config: Mapping, arrays: Mapping[str, np.ndarray]):
         """A fitted instance from :meth:`get_config` and :meth:`get_arrays` output."""
@@ -1134,6 +1145,10 @@ class PreprocessingPipeline:
         from .persist import pipeline_state
 
         return pipeline_state(self)[1]
+
+    def to_dict(self) -> dict:
+        """Every step's parameters and learned arrays (stable: used to version features)."""
+        return {"steps": [step.to_dict() for step in self.steps]}
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(s) for s in self.steps)

@@ -1,12 +1,13 @@
-"""zounds_xr.resample: soxr VHQ, exact lengths, numpy == dask == streamed."""
+"""zounds_xr.resampling: soxr VHQ, exact lengths, numpy == dask == streamed."""
 from __future__ import annotations
 
 import dask.array as da
 import numpy as np
 import pytest
+import xarray as xr
 
 import zounds_xr as zx
-from zounds_xr.resample import Resampler
+from zounds_xr.resampling import Resampler
 
 
 @pytest.fixture(params=["numpy", "dask"])
@@ -62,7 +63,8 @@ def test_dask_is_lazy():
     computed = []
 
     def spy(x):
-        computed.append(len(x))
+        if len(x):  # (dask calls it once on an empty array to learn the output type)
+            computed.append(len(x))
         return x
 
     samples = _noise(44100, 44100 * 2, backend="dask", chunk=20000)
@@ -75,7 +77,8 @@ def test_dask_is_lazy():
                                atol=1e-9)
 
 
-@pytest.mark.parametrize("sizes", [[1], [7, 1, 4096], [10000], [3, 50000, 2], [0, 9999, 0]])
+@pytest.mark.parametrize("sizes", [[1, 2, 3, 4096], [7, 1, 4096], [10000], [3, 50000, 2],
+                                   [0, 9999, 0]])
 @pytest.mark.parametrize("channels", [0, 2])
 @pytest.mark.parametrize("old, new", [(44100, 11025), (22050, 44100), (44100, 48000)])
 def test_streamed_equals_one_piece_exactly(sizes, channels, old, new):
@@ -134,7 +137,7 @@ def test_resampler_keeps_offsets_and_validates():
 
 def test_same_rate_passes_through():
     samples = _noise(22050, 1000, 2)
-    assert zx.resample(samples, zx.SR22050()) is samples
+    xr.testing.assert_identical(zx.resample(samples, zx.SR22050()), samples)
     r = Resampler(zx.SR22050())
     out = [r.process(samples[:600]), r.process(samples[600:], last=True)]
     np.testing.assert_array_equal(np.concatenate([o.values for o in out]), samples.values)
@@ -177,11 +180,3 @@ def test_errors():
         zx.resample(samples, 22050, quality="ultra")
     with pytest.raises(zx.ParameterError):
         zx.resample(zx.ArrayWithUnits(np.zeros(10), [zx.IdentityDimension()]), 22050)
-
-
-def test_resample_stays_callable_after_importing_the_module():
-    import importlib
-
-    module = importlib.import_module("zounds_xr.resample")
-    assert callable(zx.resample) and callable(module)
-    assert zx.resample(_noise(8000, 800), 16000).sizes["time"] == 1600

@@ -51,8 +51,6 @@ Dask (lazy)
 from __future__ import annotations
 
 import math
-import sys
-import types
 from fractions import Fraction
 
 import numpy as np
@@ -125,7 +123,7 @@ class Resampler:
     Examples
     --------
     >>> import numpy as np, zounds_xr as zx
-    >>> from zounds_xr.resample import Resampler
+    >>> from zounds_xr import Resampler
     >>> samples = zx.NoiseSynthesizer(zx.SR44100(), seed=0).synthesize(zx.Seconds(1))
     >>> r = Resampler(zx.SR11025())
     >>> parts = [r.process(samples[i:i + 10000]) for i in range(0, 44100, 10000)]
@@ -374,20 +372,3 @@ def resample(samples, samplerate, *, quality: str = "VHQ") -> xr.DataArray:
     else:
         out = _resample_numpy(np.asarray(data), old, new, quality)
     return AudioSamples(out, new_rate, start=start, name=samples.name)
-
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`resample`.
-
-    Importing the submodule ``zounds_xr.resample`` makes Python set the package
-    attribute ``zounds_xr.resample`` to the module, shadowing the function of the same
-    name that the flat namespace exports; calling the module keeps ``zx.resample(...)``
-    working whichever was imported first.
-    """
-
-    def __call__(self, samples, samplerate, *, quality: str = "VHQ") -> xr.DataArray:
-        return resample(samples, samplerate, quality=quality)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,94 @@
+"""Batch ingest on the local schedulers and on a distributed LocalCluster."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+import zounds_xr as zx
+
+
+def _make_sound(path):
+    @zx.zarr_settings(path)
+    class Sound(zx.Document):
+        resampled = zx.Feature(zx.resample, needs=zx.Document.audio, samplerate=zx.SR8000(),
+                               store=True)
+        spec = zx.Feature(zx.stft, needs=resampled, wscheme=zx.SR8000().half_lapped(),
+                          store=False)
+        mag = zx.Feature(np.abs, needs=spec, store=True)
+
+    return Sound
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    audio = tmp_path / "audio"
+    (audio / "nested").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        sf.write(audio / f"tone{i}.wav", rng.uniform(-0.5, 0.5, 8000 * (i + 1)), 16000)
+    sf.write(audio / "nested" / "deep.flac", rng.uniform(-0.5, 0.5, 4000), 22050)
+    (audio / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (audio / "notes.txt").write_text("not audio, not listed")
+    return audio
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes", "synchronous"])
+def test_ingest_records_failures_and_resumes(tmp_path, corpus, scheduler):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    report = zx.ingest(zx.Directory(corpus), Sound, scheduler=scheduler, progress=False,
+                       num_workers=2)
+    assert len(report.processed) == 4 and not report.skipped
+    assert list(report.failed) == [str(corpus / "broken.wav")]
+    assert "AudioDecodeError" in report.failed[str(corpus / "broken.wav")]
+    assert sorted(Sound.ids()) == sorted(report.processed)
+    again = zx.ingest(zx.Directory(corpus), Sound, scheduler=scheduler, progress=False)
+    assert not again.processed and sorted(again.skipped) == sorted(report.processed)
+    assert list(again.failed) == [str(corpus / "broken.wav")]
+
+
+def test_ingest_redoes_a_deleted_document_only(tmp_path, corpus):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    first = zx.ingest(zx.Directory(corpus), Sound, progress=False)
+    Sound.delete(first.processed[0])
+    again = zx.ingest(zx.Directory(corpus), Sound, progress=False)
+    assert again.processed == [first.processed[0]] and len(again.skipped) == 3
+
+
+def test_ingest_reports_audio_throughput(tmp_path, corpus):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    report = zx.ingest(zx.Directory(corpus), Sound, progress=False)
+    assert report.audio_seconds == pytest.approx(0.5 + 1.0 + 1.5 + 4000 / 22050, rel=1e-3)
+    assert report.throughput > 0
+    assert "4 processed, 0 skipped, 1 failed" in str(report)
+
+
+def test_ingest_on_error_raise(tmp_path, corpus):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    with pytest.raises(zx.ZoundsError, match="broken.wav"):
+        zx.ingest(zx.Directory(corpus), Sound, progress=False, on_error="raise")
+
+
+@pytest.mark.parametrize("kwargs", [{"scheduler": "gpu"}, {"on_error": "ignore"}])
+def test_ingest_validates_its_options(tmp_path, kwargs):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    with pytest.raises(zx.ParameterError):
+        zx.ingest([], Sound, **kwargs)
+
+
+def test_ingest_accepts_paths_and_shows_progress(tmp_path, corpus, capsys):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    report = zx.ingest([str(corpus / "tone0.wav")], Sound, progress=True)
+    assert len(report.processed) == 1
+    assert "100% Completed" in capsys.readouterr().out
+
+
+def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus):
+    distributed = pytest.importorskip("distributed")
+    Sound = _make_sound(tmp_path / "features.zarr")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        report = zx.ingest(zx.Directory(corpus), Sound, client=client, progress=False)
+    assert len(report.processed) == 4
+    assert list(report.failed) == [str(corpus / "broken.wav")]
+    snd = Sound(report.processed[0])
+    assert snd.mag.dims == ("time", "frequency") and snd.resampled.zx.samplerate == zx.SR8000()
