@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/zounds-xr demo $(if $(AUDIO),--audio $(AUDIO),) --output demo-output
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 tests --nbmake notebooks
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(ARGS)

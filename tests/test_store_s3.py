@@ -26,7 +26,7 @@ import dask.array as dask_array  # noqa: E402
 
 import zounds_xr as zx  # noqa: E402
 from zounds_xr.documents import FeatureStore  # noqa: E402
-from zounds_xr.documents.store import COMPLETE, STATUS, WRITING  # noqa: E402
+from zounds_xr.documents.store import WRITING  # noqa: E402
 
 from _documents_helpers import (  # noqa: E402
     HOP_WINDOW,
