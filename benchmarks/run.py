@@ -34,6 +34,7 @@ QUICK_ARGS = {
     "bench_mel.py": ["--minutes", "1", "--rounds", "2"],
     "bench_resample.py": ["--seconds", "10", "--repeat", "1"],
     "bench_documents.py": ["--minutes", "5"],
+    "bench_s3.py": ["--seconds", "30", "--rounds", "1"],
 }
 PACKAGES = ["zounds_xr", "numpy", "scipy", "xarray", "dask", "zarr", "soundfile", "soxr",
             "librosa", "torch", "distributed"]
@@ -101,7 +102,11 @@ def main(argv=None) -> int:
         else:
             body = out.strip()
             if not body.startswith("#"):
-                body = f"## {script.stem}\n\n```\n{body}\n```"
+                # a script without its own heading; plain text (not a markdown table)
+                # goes into a code block so that its columns survive
+                markdown = any(line.startswith("|") for line in body.splitlines())
+                body = f"## {script.stem}\n\n" + (body if markdown
+                                                    else f"```\n{body}\n```")
             sections.append(body + f"\n\n_{script.name}: {elapsed:.0f} s_\n")
     total = time.perf_counter() - t_all
     summary = ("## Run time\n\n| script | seconds | status |\n|---|---:|---|\n"

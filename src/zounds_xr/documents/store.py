@@ -28,6 +28,7 @@ import io
 import json
 import math
 import os
+import time
 import uuid
 import weakref
 from fractions import Fraction
@@ -37,6 +38,7 @@ import numpy as np
 import soundfile as sf
 import xarray as xr
 import zarr
+import zarr.errors
 import zarr.storage
 
 from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
@@ -548,7 +550,7 @@ class FeatureStore:
                         root = zarr.open_group(self.zarr_store, mode="r+", zarr_format=3)
                     except (FileNotFoundError, KeyError):
                         self._check_container()
-                        root = zarr.open_group(self.zarr_store, mode="a", zarr_format=3)
+                        root = self._create_root()
                     if STORE not in root.attrs:
                         root.attrs.update({STORE: {"layout": LAYOUT}})
                     self._root_group = root
@@ -566,6 +568,16 @@ class FeatureStore:
                     raise StoreError(
                         f"cannot open the feature store {self.url!r}: {exc}") from exc
                 return None
+
+    def _create_root(self) -> zarr.Group:
+        # several first writers may create the root at once (threads, processes,
+        # workers): whoever loses the race opens the group the winner made
+        for attempt in range(5):
+            try:
+                return zarr.open_group(self.zarr_store, mode="a", zarr_format=3)
+            except zarr.errors.ContainsGroupError:
+                time.sleep(0.01 * (attempt + 1))
+        return zarr.open_group(self.zarr_store, mode="r+", zarr_format=3)
 
     def _group(self, doc_id: str, mode: str = "r") -> zarr.Group | None:
         with self._reaching("read"):

@@ -128,13 +128,11 @@ def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factors,
 def a_weighting_gain(frequencies) -> np.ndarray:
     """IEC 61672-1 A-weighting as a linear amplitude gain (1.0 at 1 kHz).
 
-    ``R_A(f) = 12194² f⁴ / ((f² + 20.6²) √((f² + 107.7²)(f² + 737.9²)) (f² + 12194²))``
-    and ``A(f) = 20 log10 R_A(f) + 2.00 dB``.
+    The same curve as :class:`zounds_xr.AWeighting` (one definition for the library).
     """
-    f2 = np.asarray(frequencies, dtype=np.float64) ** 2
-    ra = (12194.0 ** 2 * f2 ** 2) / (
-        (f2 + 20.6 ** 2) * np.sqrt((f2 + 107.7 ** 2) * (f2 + 737.9 ** 2)) * (f2 + 12194.0 ** 2))
-    return ra * 10 ** (2.0 / 20)
+    from ..spectral.weighting import AWeighting
+
+    return AWeighting().gains(frequencies)
 
 
 def fir_filter_bank(scale, taps: int, samplerate, frequency_window=None) -> np.ndarray:

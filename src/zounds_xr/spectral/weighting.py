@@ -2,15 +2,15 @@
 
 ``weight(x, AWeighting())`` multiplies every band of ``x``'s frequency axis by the
 weighting's linear gain at the band's centre frequency. As in zounds, a weighting also
-multiplies directly: ``x * AWeighting()`` and ``AWeighting() * x``.
+multiplies directly: ``AWeighting() * x``. (``x * AWeighting()`` cannot work: xarray
+hands only the bare array, without its frequency labels, to the weighting; it raises
+a ``ParameterError`` that says so.)
 
 Departure from zounds: :class:`AWeighting` is the IEC 61672-1 A-weighting as a *linear
 amplitude gain* (1.0 at 1 kHz, ``10 ** (A_dB / 20)``); zounds multiplied by an offset
 dB curve (its docstring example gives 18.3 at 43 Hz).
 """
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 import xarray as xr
@@ -24,9 +24,9 @@ class FrequencyWeighting:
     """Base class: a gain per frequency, applied along a frequency axis.
 
     Subclasses implement :meth:`gains` (linear gains for an array of frequencies in Hz).
-    Instances multiply with DataArrays that have a ``FrequencyIndex`` on ``frequency``
-    (``x * w``, ``w * x``); numpy's ufuncs are disabled on them
-    (``__array_ufunc__ = None``) so that numpy defers to the weighting.
+    Instances multiply DataArrays that have a ``FrequencyIndex`` on ``frequency``
+    (``w * x``); numpy's ufuncs are disabled on them (``__array_ufunc__ = None``) so that
+    ``x * w`` reaches the weighting and gets a clear error instead of a silent broadcast.
     """
 
     __array_ufunc__ = None
@@ -42,14 +42,14 @@ class FrequencyWeighting:
     def __mul__(self, other):
         if isinstance(other, xr.DataArray):
             return weight(other, self)
-        labelled = _find_labelled(other)
-        if labelled is not None:
-            return weight(labelled, self).data
         raise ParameterError(
             f"{type(self).__name__} multiplies DataArrays with a FrequencyIndex on "
-            f"'frequency', got {type(other).__name__}; use zx.weight(x, weighting)")
+            f"'frequency', got {type(other).__name__}: write `{type(self).__name__}() * x` "
+            f"or zx.weight(x, {type(self).__name__}()) (in `x * weighting`, xarray passes "
+            f"the bare array without its frequency labels)")
 
-    __rmul__ = __mul__
+    def __rmul__(self, other):
+        return self.__mul__(other)
 
     def __eq__(self, other) -> bool:
         return type(self) is type(other)
@@ -59,27 +59,6 @@ class FrequencyWeighting:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def _find_labelled(data):
-    """The DataArray whose raw ``data`` reached a weighting through ``da * weighting``.
-
-    ``DataArray.__mul__`` hands its bare ndarray/dask array to our ``__rmul__``: the
-    labels are not passed along. The DataArray is still a local of a caller frame
-    (xarray's binary op), and is recognised by identity of its data, so the frequency
-    axis is never guessed from a shape.
-    """
-    if not hasattr(data, "shape"):
-        return None
-    frame = sys._getframe(2)
-    for _ in range(8):
-        if frame is None:
-            break
-        for value in frame.f_locals.values():
-            if isinstance(value, xr.DataArray) and value.variable._data is data:
-                return value
-        frame = frame.f_back
-    return None
 
 
 class AWeighting(FrequencyWeighting):
@@ -96,7 +75,7 @@ class AWeighting(FrequencyWeighting):
     >>> import numpy as np, zounds_xr as zx
     >>> scale = zx.GeometricScale(20, 20000, 0.05, 10)
     >>> arr = zx.ArrayWithUnits(np.ones(len(scale)), [zx.FrequencyDimension(scale)])
-    >>> [round(float(db), 1) for db in 20 * np.log10((arr * zx.AWeighting()).values)]
+    >>> [round(float(db), 1) for db in 20 * np.log10((zx.AWeighting() * arr).values)]
     [-50.4, -33.1, -20.2, -10.8, -4.2, -0.2, 1.2, 0.8, -2.0, -9.3]
     """
 
