@@ -252,3 +252,11 @@ def test_frame_apply_stitches_pieces(sizes, offset, hop, win):
     out = np.full((n_frames, win), np.nan)
     frame_apply(pieces, offset, n_frames, hop, win, -1.0, framer, out)
     np.testing.assert_array_equal(out, _naive_frames(signal[offset:], hop, win, padwith=-1.0))
+
+
+def test_output_blocks_respect_dask_chunk_size():
+    audio = zx.AudioSamples(da.zeros(200_000, chunks=100_000), SR)
+    with dask.config.set({"array.chunk-size": "1MiB"}):
+        windowed = zx.sliding_window(audio, SR * (1, 1024))
+    assert max(windowed.chunks[0]) * 1024 * 8 <= 2**20
+    assert windowed.chunks[1] == (1024,)

@@ -28,10 +28,12 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
+from dask.utils import parse_bytes
 from dask.highlevelgraph import HighLevelGraph
 
 from ..arrays import with_labels
@@ -197,7 +199,8 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
 
     ``data`` has time on axis 0; its other axes are merged into one chunk. By default a
     block has as many frames as fit in the median input chunk (at least
-    ``2**14`` samples' worth), so each task reads about one or two input chunks.
+    ``2**14`` samples' worth), so each task reads about one or two input chunks, capped
+    so that an output block stays within dask's ``array.chunk-size``.
     """
     hop, win, nf = layout.hop, layout.win, layout.n_frames
     if data.ndim > 1 and any(len(c) > 1 for c in data.chunks[1:]):
@@ -206,6 +209,10 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
     if frames_per_block is None:
         chunk = int(np.median(data.chunks[0])) if data.chunks[0] else 0
         frames_per_block = max(1, max(chunk, _MIN_BLOCK_SAMPLES) // hop)
+        # ... but never an output block larger than dask's array.chunk-size (128 MiB)
+        limit = parse_bytes(dask.config.get("array.chunk-size"))
+        row_bytes = np.dtype(dtype).itemsize * max(1, math.prod(out_tail))
+        frames_per_block = max(1, min(frames_per_block, limit // row_bytes))
     frames_per_block = int(frames_per_block)
     if frames_per_block < 1:
         raise ParameterError(f"frames_per_block must be positive, got {frames_per_block}")
