@@ -555,7 +555,7 @@ def test_apply_validates(rng):
     spec = _spectrum(rng)
     with pytest.raises(ParameterError, match="DataArray"):
         SCALES["mel"].apply(spec.values)
-    with pytest.raises(ParameterError, match="no dim"):
+    with pytest.raises(ParameterError, match="FrequencyIndex on .freq."):
         SCALES["mel"].apply(spec, dim="freq")
     with pytest.raises(ParameterError, match="FrequencyIndex"):
         SCALES["mel"].apply(spec.drop_indexes("frequency"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .dimensions import dimensions_of
+from .dimensions import axis_index, dimensions_of
 from .errors import ParameterError
 
 __all__ = ["ZxDataArrayAccessor", "ZxDatasetAccessor"]
@@ -13,10 +13,7 @@ __all__ = ["ZxDataArrayAccessor", "ZxDatasetAccessor"]
 def _time_index(obj, dim: str = "time"):
     from .timeseries.index import TimeIndex
 
-    index = obj.xindexes.get(dim)
-    if not isinstance(index, TimeIndex):
-        raise ParameterError(f"this {type(obj).__name__} has no TimeIndex on {dim!r}")
-    return index
+    return axis_index(obj, dim, TimeIndex, what=f"this {type(obj).__name__}")
 
 
 class _ZxAccessor:

@@ -10,7 +10,7 @@ import xarray as xr
 
 from .errors import ParameterError
 
-__all__ = ["Dimension", "IdentityDimension", "dimensions_of"]
+__all__ = ["Dimension", "IdentityDimension", "dimensions_of", "axis_index"]
 
 
 class Dimension:
@@ -53,6 +53,19 @@ class IdentityDimension(Dimension):
 
     def __hash__(self) -> int:
         return hash(IdentityDimension)
+
+
+def axis_index(x, dim: str, kind: type, *, what: str = "the input", hint: str = ""):
+    """The index of type ``kind`` on ``x``'s ``dim``, or a ``ParameterError`` that says
+    what is missing (the one check every labelled function starts with)."""
+    if not isinstance(x, (xr.DataArray, xr.Dataset)):
+        raise ParameterError(f"{what} must be an xarray.DataArray, got {type(x).__name__}")
+    index = x.xindexes.get(dim)
+    if not isinstance(index, kind):
+        raise ParameterError(
+            f"{what} needs a {kind.__name__} on {dim!r}{'; ' + hint if hint else ''} "
+            f"(dims: {tuple(x.dims)})")
+    return index
 
 
 def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:

@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ._optional import optional_import
+from .dimensions import axis_index
 from .errors import ParameterError
 
 __all__ = ["play", "specshow", "seconds", "audio_html"]
@@ -32,11 +33,7 @@ HTML_AUDIO_MAX_SECONDS = 60.0
 def _time_index(x: xr.DataArray, dim: str, what: str):
     from .timeseries.index import TimeIndex
 
-    index = x.xindexes.get(dim)
-    if not isinstance(index, TimeIndex):
-        raise ParameterError(f"{what} needs a {dim!r} axis with a TimeIndex; got dims "
-                             f"{x.dims} and indexes {list(x.xindexes)}")
-    return index
+    return axis_index(x, dim, TimeIndex, what=what)
 
 
 def _audio_rate(samples: xr.DataArray, what: str) -> int:

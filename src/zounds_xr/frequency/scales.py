@@ -30,6 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from ..dimensions import axis_index
 from ..errors import ParameterError
 from .band import FrequencyBand, _hz
 
@@ -484,14 +485,8 @@ class FrequencyScale:
         """
         from .index import FrequencyIndex, frequency_coords  # index imports this module
 
-        if not isinstance(x, xr.DataArray):
-            raise ParameterError(f"x must be an xarray.DataArray, got {type(x).__name__}")
-        if dim not in x.dims:
-            raise ParameterError(f"x has no dim {dim!r} (dims: {x.dims})")
-        index = x.xindexes.get(dim)
-        if not isinstance(index, FrequencyIndex):
-            raise ParameterError(
-                f"x's {dim!r} axis has no FrequencyIndex; label it with frequency_coords()")
+        index = axis_index(x, dim, FrequencyIndex, what="x",
+                           hint="label it with frequency_coords()")
         if index.slices is not None:
             raise ParameterError(
                 f"x's {dim!r} axis groups coefficients by band (ExplicitFrequencyDimension); "

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 import xarray as xr
 
+from ..dimensions import axis_index
 from ..errors import ParameterError
 
 __all__ = ["morlet_filter_bank"]
@@ -28,15 +29,8 @@ def frequency_index(x: xr.DataArray, dim: str = "frequency", *, one_per_band: bo
     """
     from ..frequency.index import FrequencyIndex
 
-    if not isinstance(x, xr.DataArray):
-        raise ParameterError(f"expected an xarray.DataArray, got {type(x).__name__}")
-    if dim not in x.dims:
-        raise ParameterError(f"the input has no {dim!r} dim (dims: {x.dims})")
-    index = x.xindexes.get(dim)
-    if not isinstance(index, FrequencyIndex):
-        raise ParameterError(
-            f"the input's {dim!r} axis has no FrequencyIndex; label it with "
-            "zx.frequency.frequency_coords(scale) (stft/fft outputs have one)")
+    index = axis_index(x, dim, FrequencyIndex,
+                       hint="label it with zx.frequency_coords(scale) (stft/fft outputs have one)")
     if one_per_band and index.slices is not None:
         raise ParameterError(
             f"the input's {dim!r} axis groups coefficients by band "

@@ -37,6 +37,7 @@ from dask.utils import parse_bytes
 from dask.highlevelgraph import HighLevelGraph
 
 from ..arrays import with_labels
+from ..dimensions import axis_index
 from ..errors import ParameterError
 from ..timeseries.index import TimeIndex, time_coords
 from ..timeseries.samplerate import SampleRate
@@ -87,14 +88,7 @@ class FrameLayout:
 
 
 def _time_index(x: xr.DataArray) -> TimeIndex:
-    if not isinstance(x, xr.DataArray):
-        raise ParameterError(f"expected an xarray.DataArray, got {type(x).__name__}")
-    index = x.xindexes.get("time")
-    if not isinstance(index, TimeIndex):
-        raise ParameterError(
-            f"expected a DataArray with a TimeIndex on 'time' (e.g. zx.AudioSamples); "
-            f"dims are {x.dims}")
-    return index
+    return axis_index(x, "time", TimeIndex, hint="e.g. zx.AudioSamples")
 
 
 def frame_layout(x: xr.DataArray, wscheme: SampleRate) -> FrameLayout:

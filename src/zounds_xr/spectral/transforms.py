@@ -38,6 +38,7 @@ import scipy.fft
 import xarray as xr
 
 from ..arrays import with_labels
+from ..dimensions import axis_index
 from ..errors import ParameterError
 from ..timeseries.index import TimeIndex
 from ..timeseries.samplerate import SampleRate
@@ -59,13 +60,8 @@ _STFT_BLOCK_BYTES = 2**20
 
 # --------------------------------------------------------------------------- helpers
 def _window_index(x: xr.DataArray) -> TimeIndex:
-    if not isinstance(x, xr.DataArray):
-        raise ParameterError(f"expected an xarray.DataArray, got {type(x).__name__}")
-    index = x.xindexes.get("window")
-    if not isinstance(index, TimeIndex):
-        raise ParameterError(
-            f"expected windowed data with a TimeIndex on 'window' (the output of "
-            f"zx.sliding_window); dims are {x.dims}")
+    index = axis_index(x, "window", TimeIndex, what="windowed data",
+                       hint="the output of zx.sliding_window")
     if "frequency" in x.dims:
         raise ParameterError("x already has a 'frequency' dim; transform along 'window' would "
                              "give a second one")
@@ -462,12 +458,7 @@ def stft(samples: xr.DataArray, wscheme: SampleRate | None = None, wfunc=None, *
     >>> spec.dims, spec.shape, str(spec.dtype)
     (('time', 'frequency'), (43, 257), 'float64')
     """
-    if not isinstance(samples, xr.DataArray):
-        raise ParameterError(f"expected an xarray.DataArray, got {type(samples).__name__}")
-    index = samples.xindexes.get("time")
-    if not isinstance(index, TimeIndex):
-        raise ParameterError(f"stft needs audio with a TimeIndex on 'time'; dims are "
-                             f"{samples.dims}")
+    index = axis_index(samples, "time", TimeIndex, what="stft's audio")
     if "window" in samples.dims or "frequency" in samples.dims:
         raise ParameterError(f"stft takes audio samples, got dims {samples.dims}; use "
                              f"zx.fft on windowed data")

@@ -32,6 +32,7 @@ import scipy.fft
 import xarray as xr
 
 from ..audio import AudioSamples
+from ..dimensions import axis_index
 from ..errors import ParameterError
 from ..timeseries.index import TimeIndex
 from ..timeseries.samplerate import audio_sample_rate
@@ -99,12 +100,7 @@ class _ShortTimeSynthesizer:
             When the labels are missing or do not describe a whole transform of audio
             (e.g. coefficients sliced in frequency).
         """
-        if not isinstance(coeffs, xr.DataArray):
-            raise ParameterError(f"expected an xarray.DataArray, got {type(coeffs).__name__}")
-        index = coeffs.xindexes.get("time")
-        if not isinstance(index, TimeIndex):
-            raise ParameterError(f"coefficients need a TimeIndex on 'time'; dims are "
-                                 f"{coeffs.dims}")
+        index = axis_index(coeffs, "time", TimeIndex, what="coefficients")
         findex = coeffs.xindexes.get("frequency")
         scale = getattr(findex, "scale", None)
         if scale is None:
