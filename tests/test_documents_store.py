@@ -5,7 +5,6 @@ import cloudpickle
 import dask.array as da
 import numpy as np
 import pytest
-import soundfile as sf
 import zarr
 
 import zounds_xr as zx

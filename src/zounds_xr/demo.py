@@ -13,7 +13,6 @@ import time
 import numpy as np
 import soundfile as sf
 
-from .audio import AudioSamples
 from .documents.document import Document, Feature
 from .documents.settings import zarr_settings
 from .resampling import resample

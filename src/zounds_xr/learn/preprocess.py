@@ -947,7 +947,6 @@ class PyTorchNetwork(Preprocessor):
     Not invertible. Saved as import path + constructor kwargs + ``state_dict`` arrays.
     """
 
-    learns = True
     invertible = False
 
     def __init__(self, network, trainer=None, post_training_func=None, training_set_prep=None,
