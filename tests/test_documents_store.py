@@ -247,3 +247,16 @@ def test_graph_errors():
         zx.Feature(np.abs, needs=zx.Document.audio, store_as="mp3")
     with pytest.raises(zx.ParameterError):
         zx.Feature(np.abs, needs=zx.Document.meta)
+
+
+@pytest.mark.parametrize("seconds, sharded", [(1.0, False), (90.0, True)])
+def test_short_features_are_one_exact_chunk_long_ones_are_sharded(tmp_path, seconds, sharded):
+    Sound = spectral_graph(tmp_path / "f.zarr")
+    doc_id = Sound.process(meta=write_wav(tmp_path / "a.wav", seconds),
+                           chunksize=zx.Seconds(20))
+    array = zarr.open_group(tmp_path / "f.zarr", mode="r")[f"{doc_id}/fft/fft"]
+    assert (array.shards is not None) == sharded
+    if not sharded:  # no padding to a whole shard: the stored bytes are the data's
+        assert array.chunks == array.shape
+    np.testing.assert_allclose(Sound(doc_id).fft.values,
+                               _expected_fft(tone(seconds), 8000).values, atol=1e-5)

@@ -245,8 +245,9 @@ def _read_slice(Sound, doc_id):
 
 def test_opening_and_reading_a_slice_makes_a_bounded_number_of_requests(s3, url, tmp_path):
     Sound = spectral_graph(_store(s3, url))
-    short = Sound.process(meta=write_wav(tmp_path / "s.wav", 10), chunksize=zx.Seconds(5))
-    long = Sound.process(meta=write_wav(tmp_path / "l.wav", 60), chunksize=zx.Seconds(5))
+    # both longer than one shard (features shorter than a shard are one small chunk)
+    short = Sound.process(meta=write_wav(tmp_path / "s.wav", 60), chunksize=zx.Seconds(20))
+    long = Sound.process(meta=write_wav(tmp_path / "l.wav", 150), chunksize=zx.Seconds(20))
     counts = {}
     for name, doc_id in (("short", short), ("long", long)):
         mark = s3.mark()

@@ -242,10 +242,17 @@ class ArrayWriter:
             arr[...] = values
             arr.attrs.update({"zounds_xr:role": "coordinate", **_json_attrs(var.attrs)})
         self.coord_names = list(extra)
+        self.inner, self.dtype = inner, dtype
+
+    def _create_array(self, chunk_rows: int, shard_rows: int | None):
+        # created at the first write: a feature that ends before filling one shard gets a
+        # single chunk of its exact size (a short clip's features would otherwise occupy
+        # whole padded shards: uncompressed, 128 KiB or more per feature)
         self.array = self.group.create_array(
-            self.name, shape=(0, *self.rest), dtype=dtype,
-            chunks=(inner, *self.rest), shards=(self.shard_rows, *self.rest),
-            compressors=_compressors(dtype), dimension_names=self.dims,
+            self.name, shape=(0, *self.rest), dtype=self.dtype,
+            chunks=(chunk_rows, *self.rest),
+            shards=None if shard_rows is None else (shard_rows, *self.rest),
+            compressors=_compressors(self.dtype), dimension_names=self.dims,
             fill_value=0, overwrite=True,
             attributes={"coordinates": " ".join(self.coord_names)} if self.coord_names
             else None)
@@ -271,12 +278,16 @@ class ArrayWriter:
 
     def _write(self, block: np.ndarray) -> None:
         n = block.shape[0]
+        if self.array is None:
+            self._create_array(self.inner, self.shard_rows)
         self.array.resize((self.written + n, *self.rest))
         self.array[self.written:self.written + n] = block
         self.written += n
 
     def close(self) -> dict:
         """Write what is left and the definitions; the status attribute goes last."""
+        if self.array is None and self.first is not None:
+            self._create_array(max(1, self.pending_rows), None)
         if self.pending_rows:
             self._write(self._take(self.pending_rows))
         info = dict(self.info)
