@@ -92,3 +92,53 @@ def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus):
     assert list(report.failed) == [str(corpus / "broken.wav")]
     snd = Sound(report.processed[0])
     assert snd.mag.dims == ("time", "frequency") and snd.resampled.zx.samplerate == zx.SR8000()
+
+
+def _pid(_):
+    import os
+
+    return os.getpid()
+
+
+def test_process_workers_are_started_once_and_reused(tmp_path, corpus):
+    from zounds_xr.batch import process_pool
+
+    pool = process_pool(2)
+    assert process_pool(2) is pool
+    Sound = _make_sound(tmp_path / "features.zarr")
+    zx.ingest(zx.Directory(corpus), Sound, scheduler="processes", num_workers=2,
+              progress=False)
+    assert process_pool(2) is pool
+    assert len(set(pool.map(_pid, range(8)))) <= 2
+
+
+def _crash(x):
+    import os
+
+    os._exit(3)  # a decoder segfault, as the batch sees it
+
+
+def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch):
+    from zounds_xr import batch
+
+    Sound = _make_sound(tmp_path / "features.zarr")
+    done = zx.ingest([str(corpus / "tone0.wav")], Sound, progress=False)
+    monkeypatch.setattr(batch, "_process_one", lambda document, meta, doc_id: _crash(meta))
+    report = zx.ingest(zx.Directory(corpus), Sound, scheduler="processes", num_workers=2,
+                       progress=False)
+    assert report.skipped == done.processed
+    assert len(report.failed) == 4 and all("worker process died" in r
+                                           for r in report.failed.values())
+    assert batch.process_pool(2) is not None  # a fresh pool for the next run
+
+
+@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 1), (50, 2, 6),
+                                              (1000, 2, 16), (1000, 64, 3)])
+def test_distributed_tasks_batch_files_but_keep_every_worker_busy(n, workers, size):
+    from zounds_xr.batch import _batches
+
+    batches = _batches(list(range(n)), workers)
+    assert [x for b in batches for x in b] == list(range(n))
+    if size is not None:
+        assert max(map(len, batches)) == size
+        assert len(batches) >= min(n, 4 * workers)
