@@ -434,7 +434,7 @@ class TimeIndex(CoordinateTransformIndex):
                 f"hop={float(self.frequency) * 1e3:.6g} ms, "
                 f"window={float(self.duration) * 1e3:.6g} ms")
         text = (f"TimeIndex({what}, start={float(self.start):.6g} s, "
-                f"{float(self.end - self.start):.6g} s)")
+                f"span={float(self.end - self.start):.6g} s)")
         return text if len(text) <= max_width else text[: max(0, max_width - 1)] + "…"
 
     def __repr__(self) -> str:
