@@ -5,6 +5,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from zarr.storage import WrapperStore
+
 
 def rounds(functions: dict[str, Callable[[], object]], n: int = 5, warmup: int = 1):
     """Time each function ``n`` times, interleaved round by round.
@@ -40,3 +42,27 @@ def table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class CountingStore(WrapperStore):
+    """Counts what goes through ``get``/``get_partial_values`` (what a remote store bills)."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.requests, self.nbytes = 0, 0
+
+    def _with_store(self, store):
+        return type(self)(store)
+
+    async def get(self, key, prototype, byte_range=None):
+        buf = await self._store.get(key, prototype, byte_range)
+        self.requests += 1
+        self.nbytes += len(buf) if buf is not None else 0
+        return buf
+
+    async def get_partial_values(self, prototype, key_ranges):
+        key_ranges = list(key_ranges)
+        bufs = await self._store.get_partial_values(prototype, key_ranges)
+        self.requests += len(key_ranges)
+        self.nbytes += sum(len(b) for b in bufs if b is not None)
+        return bufs

@@ -17,34 +17,12 @@ import time
 
 import numpy as np
 import soundfile as sf
-from zarr.storage import LocalStore, WrapperStore
+from zarr.storage import LocalStore
+
+from _harness import CountingStore
 
 import zounds_xr as zx
 from zounds_xr.documents import FeatureStore
-
-
-class CountingStore(WrapperStore):
-    """Counts what goes through ``get``/``get_partial_values`` (what a remote store bills)."""
-
-    def __init__(self, store):
-        super().__init__(store)
-        self.requests, self.nbytes = 0, 0
-
-    def _with_store(self, store):
-        return type(self)(store)
-
-    async def get(self, key, prototype, byte_range=None):
-        buf = await self._store.get(key, prototype, byte_range)
-        self.requests += 1
-        self.nbytes += len(buf) if buf is not None else 0
-        return buf
-
-    async def get_partial_values(self, prototype, key_ranges):
-        key_ranges = list(key_ranges)
-        bufs = await self._store.get_partial_values(prototype, key_ranges)
-        self.requests += len(key_ranges)
-        self.nbytes += sum(len(b) for b in bufs if b is not None)
-        return bufs
 
 
 def graph(store):

@@ -185,7 +185,7 @@ def main(argv=None):
     def per_round(a, b):
         return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
-    print(f"## Corpus ingest (bench_ingest)\n")
+    print("## Corpus ingest (bench_ingest)\n")
     print(f"{n_files} generated files x {secs} s at 44.1 kHz mono (WAV/FLAC alternating, "
           f"{audio_total} s of audio) -> resample 11025 -> |STFT| 512/256 stored; "
           f"{rounds} round(s), interleaved; {os.cpu_count()} CPUs shared with other "

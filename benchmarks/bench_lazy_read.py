@@ -26,10 +26,12 @@ import sys
 import time
 
 import numpy as np
-from zarr.storage import LocalStore, WrapperStore
+from zarr.storage import LocalStore
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from _harness import CountingStore  # noqa: E402
 
 import zounds_xr as zx  # noqa: E402
 from zounds_xr.documents import FeatureStore  # noqa: E402
@@ -37,30 +39,6 @@ from zounds_xr.documents import FeatureStore  # noqa: E402
 TARGET_MS = 50
 TARGET_FRACTION = 0.01
 N_FFT, HOP = 2048, 512
-
-
-class CountingStore(WrapperStore):
-    """Counts what goes through ``get``/``get_partial_values``."""
-
-    def __init__(self, store):
-        super().__init__(store)
-        self.requests, self.nbytes = 0, 0
-
-    def _with_store(self, store):
-        return type(self)(store)
-
-    async def get(self, key, prototype, byte_range=None):
-        buf = await self._store.get(key, prototype, byte_range)
-        self.requests += 1
-        self.nbytes += len(buf) if buf is not None else 0
-        return buf
-
-    async def get_partial_values(self, prototype, key_ranges):
-        key_ranges = list(key_ranges)
-        bufs = await self._store.get_partial_values(prototype, key_ranges)
-        self.requests += len(key_ranges)
-        self.nbytes += sum(len(b) for b in bufs if b is not None)
-        return bufs
 
 
 def graph(store):

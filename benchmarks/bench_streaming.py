@@ -106,7 +106,6 @@ def _du(path) -> int:
 
 def child(stage: str, path: str, chunk: float, store: str | None,
           warmup: str | None = None) -> dict:
-    import resource
 
     if warmup:  # first-call costs (lazy imports, librosa's caches) on a 2 s file
         with tempfile.TemporaryDirectory(dir=os.path.dirname(store) if store else None) as w:
@@ -276,7 +275,6 @@ def main(argv=None):
             short[stage].append(run_child(stage, short_wav, args.chunk))
     total = time.perf_counter() - t_start
 
-    hours = long_s / 3600
     print(f"## Streaming a {long_s / 60:g}-minute file into a document (bench_streaming)\n")
     print(f"44.1 kHz mono PCM_16 WAV / FLAC (generated, `_signals.py`) -> resample to "
           f"{SR_OUT} Hz (soxr VHQ) -> |STFT| n_fft {N_FFT}, hop {HOP} (periodic Hann) -> "
