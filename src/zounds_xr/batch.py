@@ -151,8 +151,13 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         raise ParameterError(f"scheduler must be one of {_SCHEDULERS}, got {scheduler!r}; pass "
                              f"a distributed.Client as client= for a cluster")
     t0 = time.perf_counter()
-    # workers start (and import) while the dataset is scanned below
-    pool = process_pool(num_workers) if client is None and scheduler == "processes" else None
+    # workers start (and import) while the dataset is scanned below; a pool set in dask's
+    # config (dask.config.set(pool=...)) is used as dask would
+    pool = None
+    if client is None and scheduler == "processes":
+        import dask
+
+        pool = dask.config.get("pool", None) or process_pool(num_workers)
     # create the store once, here: first writers racing to create its root would fail
     document._store_for(None).root(create=True)
     report = IngestReport()
