@@ -115,6 +115,7 @@ def run_demo(audio=None, output="demo-output", scheduler: str = "processes",
                      meta.channels, float(snd.resampled.zx.duration / np.timedelta64(1, "s")),
                      "x".join(map(str, mel.shape)),
                      float(snd.centroid.compute().median())))
+    rows.sort()
     header = ("source", "rate", "ch", "seconds", "mel (time x bands)", "median centroid Hz")
     widths = [max(len(str(r[i])) if not isinstance(r[i], float) else 8 for r in
                   rows + [header]) for i in range(len(header))]
