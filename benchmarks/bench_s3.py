@@ -28,20 +28,10 @@ import numpy as np
 import soundfile as sf
 
 from _harness import median, table
+from bench_documents import graph
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-
-
-def graph(store):
-    import zounds_xr as zx
-
-    @zx.zarr_settings(store)
-    class Sound(zx.Document):
-        windowed = zx.Feature(zx.sliding_window, needs=zx.Document.audio,
-                              wscheme=zx.HalfLapped(), wfunc=zx.OggVorbisWindowingFunc())
-        fft = zx.Feature(zx.fft, needs=windowed, store=True)
-    return Sound
 
 
 def write_source(path, seconds, rate=11025):

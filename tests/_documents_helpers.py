@@ -71,3 +71,20 @@ def healthy_blocking_graph(store):
         louder = zx.Feature(gain, needs=zx.Document.audio, factor=2.0, store=True)
 
     return zx.zarr_settings(store)(Sound)
+
+
+def kill_when_flagged(proc, flag: str, timeout: float = 60.0) -> None:
+    """SIGKILL ``proc`` once a ``blocking_graph`` writer has flagged its second chunk."""
+    import signal
+
+    try:
+        deadline = time.monotonic() + timeout
+        while not (os.path.exists(flag) and "second" in open(flag).read()):
+            assert proc.poll() is None, "the writer ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

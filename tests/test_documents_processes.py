@@ -1,17 +1,15 @@
 """Crash safety and concurrent writers, with real processes on a local Zarr store."""
-import os
 import pathlib
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 
 import zounds_xr as zx
 
-from _documents_helpers import blocking_graph, healthy_blocking_graph, tone, write_wav
+from _documents_helpers import (blocking_graph, healthy_blocking_graph, kill_when_flagged,
+                               tone, write_wav)
 
 TESTS = pathlib.Path(__file__).resolve().parent
 
@@ -29,17 +27,7 @@ def test_a_killed_writer_leaves_nothing_visible_and_is_redone(tmp_path):
         from _documents_helpers import blocking_graph
         blocking_graph({store!r}, {flag!r}).process(meta={wav!r}, chunksize=zx.Seconds(1))
     """))
-    try:
-        deadline = time.monotonic() + 60
-        while not (os.path.exists(flag) and "second" in open(flag).read()):
-            assert proc.poll() is None, "the writer ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when_flagged(proc, flag)
     Sound = healthy_blocking_graph(store)
     doc_id = Sound.id_for(wav)
     assert Sound.ids() == [] and not Sound.exists(doc_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
-import signal
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,7 @@ from zounds_xr.documents.store import WRITING  # noqa: E402
 from _documents_helpers import (  # noqa: E402
     HOP_WINDOW,
     healthy_blocking_graph,
+    kill_when_flagged,
     spectral_graph,
     tone,
     write_wav,
@@ -178,17 +178,7 @@ def test_a_killed_writer_leaves_nothing_visible_and_is_redone(s3, url, tmp_path)
         store = FeatureStore({url!r}, storage_options={s3.storage_options!r})
         blocking_graph(store, {flag!r}).process(meta={wav!r}, chunksize=zx.Seconds(1))
     """), env=_env(s3))
-    try:
-        deadline = time.monotonic() + 60
-        while not (os.path.exists(flag) and "second" in open(flag).read()):
-            assert proc.poll() is None, "the writer ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when_flagged(proc, flag)
     store = _store(s3, url)
     Sound = healthy_blocking_graph(store)
     doc_id = Sound.id_for(wav)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from ..errors import ParameterError
 from ..io.metadata import AudioMetaData
-from .http import DatasetError, HttpClient, redact_url
+from .http import DatasetError, OnlineDataset, redact_url
 
 __all__ = ["FreeSoundSearch"]
 
@@ -15,7 +15,7 @@ PREVIEWS = ("preview-hq-ogg", "preview-hq-mp3", "preview-lq-ogg", "preview-lq-mp
 MAX_PAGE_SIZE = 150  # Freesound's upper bound for page_size
 
 
-class FreeSoundSearch:
+class FreeSoundSearch(OnlineDataset):
     """Every result of a https://freesound.org text search, as AudioMetaData.
 
     Parameters
@@ -92,17 +92,11 @@ class FreeSoundSearch:
         self.query = query
         self.n_results = n_results
         self.delay = delay
-        self.base_url = base_url
         self.preview = preview
         self.page_size = page_size
-        self._api_key = api_key
-        self._client_options = {"timeout": timeout, "retries": retries, "backoff": backoff}
-        self._client()  # validate base_url, delay, timeout... now rather than when iterating
-
-    def _client(self) -> HttpClient:
-        return HttpClient(self.base_url, delay=self.delay,
-                          auth_headers={"Authorization": f"Token {self._api_key}"},
-                          **self._client_options)
+        self._configure_client(base_url, delay=delay, timeout=timeout, retries=retries,
+                               backoff=backoff,
+                               auth_headers={"Authorization": f"Token {api_key}"})
 
     def __repr__(self) -> str:
         return (f"FreeSoundSearch(query={self.query!r}, n_results={self.n_results}, "

@@ -23,7 +23,7 @@ from email.message import Message
 from .._version import __version__
 from ..errors import ParameterError, ZoundsError
 
-__all__ = ["DatasetError", "HttpClient", "Response", "redact_url"]
+__all__ = ["DatasetError", "HttpClient", "OnlineDataset", "Response", "redact_url"]
 
 USER_AGENT = f"zounds_xr/{__version__} (+https://github.com/JohnVinyard/zounds; python urllib)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -285,3 +285,19 @@ def _snippet(err: urllib.error.HTTPError, limit: int = 200) -> str:
     text = body.decode("utf-8", errors="replace").strip()
     text = " ".join(text.split())
     return text[:limit] + ("…" if len(text) > limit else "")
+
+
+class OnlineDataset:
+    """Base of the datasets read over HTTP.
+
+    It keeps the client's settings, not a client: every iteration makes its own
+    :class:`HttpClient`, so datasets pickle and iterate again with fresh connections.
+    """
+
+    def _configure_client(self, base_url: str, **options) -> None:
+        self.base_url = base_url
+        self._client_options = options
+        self._client()  # validate base_url and the options now rather than when iterating
+
+    def _client(self) -> HttpClient:
+        return HttpClient(self.base_url, **self._client_options)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import ParameterError
 from ..io.metadata import AudioMetaData
-from .http import DatasetError, HttpClient
+from .http import DatasetError, OnlineDataset
 
 __all__ = ["AUDIO_FORMATS", "InternetArchive"]
 
@@ -80,7 +80,7 @@ def _make_filter(format_filter) -> Callable[[dict], bool] | None:
     return lambda record: _format_of(record).casefold() in wanted
 
 
-class InternetArchive:
+class InternetArchive(OnlineDataset):
     """The audio files of an https://archive.org item, as AudioMetaData.
 
     Parameters
@@ -135,13 +135,8 @@ class InternetArchive:
         self.archive_id = archive_id
         self.format_filter = format_filter
         self._filter = _make_filter(format_filter)
-        self.base_url = base_url
         self.attrs = attrs
-        self._client_options = {"timeout": timeout, "retries": retries, "backoff": backoff}
-        self._client()  # validate base_url and options now
-
-    def _client(self) -> HttpClient:
-        return HttpClient(self.base_url, **self._client_options)
+        self._configure_client(base_url, timeout=timeout, retries=retries, backoff=backoff)
 
     def __repr__(self) -> str:
         return (f"InternetArchive({self.archive_id!r}, format_filter={self.format_filter!r}, "

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from ..errors import ParameterError
 from ..io.metadata import AudioMetaData
-from .http import HttpClient
+from .http import OnlineDataset
 
 __all__ = ["PhatDrumLoops", "wav_links"]
 
@@ -55,7 +55,7 @@ def wav_links(page: str, page_url: str) -> list[str]:
     return out
 
 
-class PhatDrumLoops:
+class PhatDrumLoops(OnlineDataset):
     """Every drum break linked from http://phatdrumloops.com/beats.php, as AudioMetaData.
 
     Parameters
@@ -88,13 +88,8 @@ class PhatDrumLoops:
                  retries: int = 3, backoff: float = 1.0, **attrs):
         if "uri" in attrs:
             raise ParameterError("attrs cannot set 'uri': it is each break's URL")
-        self.base_url = base_url
         self.attrs = attrs
-        self._client_options = {"timeout": timeout, "retries": retries, "backoff": backoff}
-        self._client()  # validate base_url and options now
-
-    def _client(self) -> HttpClient:
-        return HttpClient(self.base_url, **self._client_options)
+        self._configure_client(base_url, timeout=timeout, retries=retries, backoff=backoff)
 
     def __repr__(self) -> str:
         return f"PhatDrumLoops(base_url={self.base_url!r})"
