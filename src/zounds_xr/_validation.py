@@ -1,0 +1,102 @@
+"""Validation and small array helpers shared by every layer (the bottom of the package).
+
+One home for checks that were written by hand in many modules: positive integers,
+the dtype a transform computes in, read-only cached arrays, dropping the coordinates
+along a dim, and refusing requests whose output cannot fit in memory. This module
+imports nothing of the package but :mod:`zounds_xr.errors`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["positive_int", "nonnegative_int", "float_dtype", "real_float_dtype",
+           "frozen", "drop_coords_along", "check_output_size", "MAX_OUTPUT_BYTES"]
+
+#: the largest single output a transform agrees to allocate (bytes); a request beyond it
+#: is refused with its estimated size before anything is allocated
+MAX_OUTPUT_BYTES = 1 << 36  # 64 GiB
+
+
+def positive_int(value, name: str) -> int:
+    """``value`` as an ``int`` > 0, else :class:`ParameterError` naming ``name``.
+
+    Booleans and non-integral numbers (``2.5``) are refused; integral numpy scalars
+    are accepted.
+
+    >>> positive_int(3, "n_fft")
+    3
+    >>> positive_int(0, "n_fft")
+    Traceback (most recent call last):
+    ...
+    zounds_xr.errors.ParameterError: n_fft must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def nonnegative_int(value, name: str) -> int:
+    """``value`` as an ``int`` >= 0, else :class:`ParameterError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def float_dtype(dtype) -> np.dtype:
+    """The floating (or complex) dtype a transform computes in: others become float64.
+
+    >>> float_dtype("int16"), float_dtype("float32"), float_dtype("complex64")
+    (dtype('float64'), dtype('float32'), dtype('complex64'))
+    """
+    dtype = np.dtype(dtype)
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def real_float_dtype(dtype, what: str = "this transform") -> np.dtype:
+    """:func:`float_dtype` for transforms of real input (complex input is refused)."""
+    dtype = float_dtype(dtype)
+    if dtype.kind == "c":
+        raise ParameterError(f"{what} needs real input, got {dtype}")
+    return dtype
+
+
+def frozen(a, dtype=np.float64) -> np.ndarray:
+    """A contiguous, read-only copy-or-view of ``a`` (for arrays cached on immutables)."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
+def drop_coords_along(x, dim: str):
+    """``x`` without any coordinate that lies along ``dim`` (indexes included)."""
+    return x.drop_vars([k for k, v in x.coords.items() if dim in v.dims])
+
+
+def check_output_size(shape, dtype, what: str, limit: int = MAX_OUTPUT_BYTES) -> None:
+    """Refuse an output of ``shape``/``dtype`` larger than ``limit`` bytes, up front.
+
+    The message gives the estimated size, so that a request that cannot fit in memory
+    fails before anything is allocated rather than deep inside numpy.
+
+    >>> check_output_size((10**6, 10**6), "float64", "the spectrogram")
+    Traceback (most recent call last):
+    ...
+    zounds_xr.errors.ParameterError: the spectrogram would need 7.28 TiB (shape (1000000, 1000000), float64), more than the 64 GiB limit
+    """
+    nbytes = float(np.prod([float(s) for s in shape])) * np.dtype(dtype).itemsize
+    if nbytes > limit:
+        raise ParameterError(
+            f"{what} would need {_human(nbytes)} (shape {tuple(int(s) for s in shape)}, "
+            f"{np.dtype(dtype)}), more than the {_human(limit)} limit")
+
+
+def _human(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
