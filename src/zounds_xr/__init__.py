@@ -20,7 +20,7 @@ Documents and batch
     Document, Feature, FeatureStore, zarr_settings, simple_in_memory_settings, ingest,
     Directory, CompositeDataset, FreeSoundSearch, InternetArchive, PhatDrumLoops
 Notebooks
-    play, specshow, seconds
+    play, specshow, seconds, explore
 Learning (needs the ``[learn]`` extra)
     PreprocessingPipeline and its steps, ShuffledSamples, trainers, SimHash, HammingIndex,
     FilterBank, SincLayer, PerceptualLoss
@@ -112,6 +112,8 @@ _EXPORTS = {
     "FeatureStore": ".documents.store",
     **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
     **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
+    # the explorer (needs the [explore] extra when called)
+    "explore": ".explorer.notebook",
     **dict.fromkeys(
         ["Directory", "CompositeDataset", "FreeSoundSearch", "InternetArchive",
          "PhatDrumLoops", "DatasetError"], ".datasets"),
