@@ -8,13 +8,12 @@ import urllib.request
 import numpy as np
 import pytest
 import soundfile as sf
+from _explorer_store import make_store
 
 import zounds_xr as zx
 from zounds_xr.explorer import BackgroundServer, Explorer, build_index, index_url, load_index
 from zounds_xr.explorer.playback import wav_header
 from zounds_xr.explorer.render import encode_png
-
-from _explorer_store import make_store
 
 pytest.importorskip("tornado")
 
@@ -104,7 +103,7 @@ def test_unknown_document_and_feature_are_404(server):
     for path in ["api/documents/nope", "api/documents/nope/features/mel/image.png",
                  "api/documents/doc001/features/nope/image.png",
                  "api/documents/nope/audio.wav?start=0&end=1"]:
-        status, headers, body = fetch(server.url + path)
+        status, _headers, body = fetch(server.url + path)
         assert status == 404, path
         assert "nope" in json.loads(body)["error"]
 
@@ -218,7 +217,7 @@ def test_audio_resynthesized_from_a_stored_stft(tmp_path):
     samples, rate = sf.read(io.BytesIO(clip.wav()), dtype="float32")
     assert rate == 22050 and samples.shape == (22050,)
     # Hann analysis, Vorbis synthesis: not exact, but the same sound (a chord)
-    t = np.arange(int(2 * 22050)) / 22050
+    t = np.arange(2 * 22050) / 22050
     chord = sum(np.sin(2 * np.pi * f * t) for f in (220, 261.63, 329.63)) / 3
     original = chord[11025:33075]
     corr = np.corrcoef(samples, original)[0, 1]
@@ -231,7 +230,7 @@ def test_audio_decoded_from_the_source(tmp_path):
     explorer = Explorer(store)
     uri = store.catalog().loc["doc001", "uri"]
     assert explorer.document("doc001")["playback"] == f"decoded:{uri}"
-    samples, rate = sf.read(io.BytesIO(explorer.clip("doc001", 0.1, 0.3).wav()),
+    samples, _rate = sf.read(io.BytesIO(explorer.clip("doc001", 0.1, 0.3).wav()),
                             dtype="float32")
     source, _ = sf.read(uri, dtype="float32")
     np.testing.assert_allclose(samples, source[2205:6615], atol=2 / 32768)
