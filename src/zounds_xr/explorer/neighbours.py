@@ -367,11 +367,13 @@ def build_index(store, feature: str, *, window: float | None = None, hop: float 
             block_docs = docs[i:j]
             hi = int((offsets[block_docs] + frames[block_docs]).max())
             rows = prepare_rows(np.asarray(arr[lo:hi]), log, edges)
-            for doc in block_docs:
-                ws = np.arange(win_first[doc], win_last[doc])
-                base = offsets[doc] - lo
-                window_summary[ws] = summaries(rows, base + win_start[ws], win_len[ws])
-                doc_summary[doc] = window_summary[ws].mean(axis=0)
+            # every window of the block's documents at once (one cumulative sum)
+            ws = np.concatenate([np.arange(win_first[d], win_last[d]) for d in block_docs])
+            base = offsets[win_doc[ws]] - lo
+            window_summary[ws] = summaries(rows, base + win_start[ws], win_len[ws])
+            counts = win_last[block_docs] - win_first[block_docs]
+            sums = np.add.reduceat(window_summary[ws], np.cumsum(counts) - counts, axis=0)
+            doc_summary[block_docs] = sums / counts[:, None]
             done += int(frames[block_docs].sum())
             if progress is not None:
                 progress(done, total)

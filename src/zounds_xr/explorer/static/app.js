@@ -116,8 +116,6 @@ async function openDocument(id, start, end) {
     nn.replaceChildren(...searchable.map((f) => new Option(f.name + (indexed.includes(f.name) ? " (indexed)" : ""), f.name)));
     const best = searchable.find((f) => indexed.includes(f.name)) || preferred || searchable[0];
     if (best) nn.value = best.name;
-    $("#neighbours tbody").replaceChildren();
-    $("#nn-status").textContent = "";
     state.view = [0, doc.duration];
   }
   if (start !== null && end !== null && end > start) {
@@ -192,7 +190,7 @@ async function drawWave(token) {
     ctx.fillRect(xa, ya, Math.max(1, xb - xa), Math.max(1, yb - ya));
   }
   $("#wave-axis").replaceChildren(...[[top, 0], [bottom, h]].map(([val, pos]) => {
-    const s = document.createElement("span"); s.style.top = Math.min(h - 6, Math.max(6, pos)) + "px";
+    const s = document.createElement("span"); s.style.top = Math.min(h - 12, Math.max(7, pos)) + "px";
     s.textContent = audio.kind === "audio" ? val.toFixed(0) : val.toPrecision(3); return s;
   }));
 }
@@ -224,7 +222,7 @@ async function drawSpectrogram(token) {
   for (let k = 0; k < ticks; k++) {
     const i = Math.round(k * (n - 1) / Math.max(1, ticks - 1));
     const s = document.createElement("span");
-    s.style.top = (height - (i + 0.5) / n * height) + "px";
+    s.style.top = Math.min(height - 7, Math.max(7, height - (i + 0.5) / n * height)) + "px";
     s.textContent = feature.kind === "spectrogram" ? hz(feature.bands.centers[i]) + " Hz" : String(i);
     labels.push(s);
   }
@@ -309,7 +307,9 @@ async function searchNeighbours() {
   const t = performance.now();
   const r = await getJSON("api/neighbours?" + qs({ feature, id: state.doc.id,
     start: fmt(range[0], 6), end: fmt(range[1], 6), k: $("#nn-k").value }));
-  $("#nn-status").textContent = `${r.results.length} nearest of ${r.windows} windows ` +
+  const query = state.doc.id === r.query.id ? $("#doc-title").textContent : r.query.id;
+  $("#nn-status").textContent = `neighbours of ${query} ${fmt(r.query.start, 2)}–${fmt(r.query.end, 2)} s: ` +
+    `${r.results.length} nearest of ${r.windows} windows ` +
     `(${fmt(r.window, 2)} s, ${r.bits} bits) in ${Math.round(performance.now() - t)} ms`;
   $("#neighbours tbody").replaceChildren(...r.results.map((hit) => {
     const tr = document.createElement("tr");
