@@ -9,7 +9,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zounds_xr.dimensions import dimensions_of
+from zounds_xr.dimensions import dimension_of, dimensions_of
 from zounds_xr.errors import ParameterError
 from zounds_xr.frequency import (
     ExplicitFrequencyDimension,
@@ -352,7 +352,7 @@ def test_frequency_dimension():
     da = xr.DataArray(np.zeros((2, 10)), dims=("time", "frequency"),
                       coords=dim.coords(10, "frequency"))
     assert dimensions_of(da)[1] == dim
-    assert _index(da).dimension() == dim
+    assert dimension_of(_index(da)) == dim
 
 
 # coefficients grouped by band (ExplicitFrequencyDimension) ----------------------------------

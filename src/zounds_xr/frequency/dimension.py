@@ -4,13 +4,13 @@
 ``ExplicitFrequencyDimension(scale, slices)``: the coefficients of band ``i`` occupy
 positions ``slices[i]`` (a frequency-adaptive transform's output). Both build their
 axis with :func:`~zounds_xr.frequency.index.frequency_coords`, and come back from a
-labelled array through ``FrequencyIndex.dimension()`` (``da.zx.dimensions``).
+labelled array through :func:`zounds_xr.dimensions.dimension_of` (``da.zx.dimensions``).
 """
 from __future__ import annotations
 
 import xarray as xr
 
-from ..dimensions import Dimension
+from .._dimension import Dimension
 from ..errors import ParameterError
 from .index import frequency_coords, normalize_slices
 from .scales import FrequencyScale

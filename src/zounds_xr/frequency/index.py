@@ -244,15 +244,6 @@ class FrequencyIndex(Index):
         return np.concatenate([np.arange(self.slices[b].start, self.slices[b].stop)
                                for b in bands.tolist()])
 
-    def dimension(self):
-        """The zounds dimension object of this axis (``FrequencyDimension`` or
-        ``ExplicitFrequencyDimension``)."""
-        from .dimension import ExplicitFrequencyDimension, FrequencyDimension
-
-        if self.slices is None:
-            return FrequencyDimension(self.scale)
-        return ExplicitFrequencyDimension(self.scale, self.slices)
-
     def create_variables(self, variables=None):
         attrs = {}
         if variables is not None and self.name in variables:
@@ -369,7 +360,7 @@ class FrequencyIndex(Index):
                 positions = np.flatnonzero(positions)
             positions = np.where(positions < 0, positions + self.size, positions)
         if self.slices is None:
-            return self._replace(self.scale[positions if not isinstance(idx, slice) else idx])
+            return self.with_scale(self.scale[positions if not isinstance(idx, slice) else idx])
         return self._isel_coefficients(np.asarray(positions, dtype=np.int64))
 
     def _isel_coefficients(self, positions: np.ndarray) -> FrequencyIndex | None:
@@ -390,7 +381,18 @@ class FrequencyIndex(Index):
         return type(self)(self.scale[np.asarray(bands, dtype=np.int64)], self.dim,
                           slices=slices, name=self.name)
 
-    def _replace(self, scale: FrequencyScale) -> FrequencyIndex:
+    def with_scale(self, scale: FrequencyScale) -> FrequencyIndex:
+        """An index of the same dim and coordinate name, one position per band of ``scale``.
+
+        Parameters
+        ----------
+        scale : FrequencyScale
+            The bands of the new axis.
+
+        Returns
+        -------
+        FrequencyIndex
+        """
         return type(self)(scale, self.dim, name=self.name)
 
     # alignment ----------------------------------------------------------------------------
@@ -416,7 +418,7 @@ class FrequencyIndex(Index):
         in_self = _match_bands(self.scale, other.scale)  # other's bands in self
         if how == "inner":
             keep = np.sort(in_self[in_self >= 0])
-            return self._replace(self.scale[keep])
+            return self.with_scale(self.scale[keep])
         if how == "outer":
             extra = np.flatnonzero(in_self < 0)
             if not len(extra):
@@ -426,7 +428,7 @@ class FrequencyIndex(Index):
             centers = np.concatenate([self.scale.center_frequencies,
                                       other.scale.center_frequencies[extra]])
             order = np.lexsort((stops, starts))
-            return self._replace(_merge_scale(starts[order], stops[order], centers[order]))
+            return self.with_scale(_merge_scale(starts[order], stops[order], centers[order]))
         raise ParameterError(f"cannot join frequency axes with how={how!r}")
 
     def _replace_name(self, name, dim) -> FrequencyIndex:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from ..dimensions import axis_index
+from .._validation import drop_coords_along, frozen, positive_int
 from ..errors import ParameterError
 from .band import FrequencyBand, _hz
 
@@ -55,23 +55,10 @@ PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 # ------------------------------------------------------------------------------------
 # parameter checks
 # ------------------------------------------------------------------------------------
-def _n_bands(value, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ParameterError(f"n_bands must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _band(value, name: str = "frequency_band") -> FrequencyBand:
     if not isinstance(value, FrequencyBand):
         raise ParameterError(f"{name} must be a FrequencyBand, got {value!r}")
     return value
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    # scale arrays are cached on the (immutable) scale: callers must not mutate them
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
 
 
 def _window_values(window, size: int) -> np.ndarray:
@@ -214,7 +201,7 @@ class FrequencyScale:
         return cache[key]
 
     def _edges(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._cached("edges", lambda: tuple(_readonly(a) for a in self._compute_edges()))
+        return self._cached("edges", lambda: tuple(frozen(a) for a in self._compute_edges()))
 
     def __getstate__(self):
         # arrays are cheap to recompute; never ship them with the scale
@@ -259,13 +246,13 @@ class FrequencyScale:
         The midpoint of the band, except for the triangular scales (mel, Bark) where it
         is the peak of the triangle, and :class:`ChromaScale` (the note frequency).
         """
-        return self._cached("centers", lambda: _readonly(self._compute_centers()))
+        return self._cached("centers", lambda: frozen(self._compute_centers()))
 
     @property
     def bandwidths(self) -> np.ndarray:
         """Width of each band (Hz)."""
         return self._cached("bandwidths",
-                            lambda: _readonly(self._edges()[1] - self._edges()[0]))
+                            lambda: frozen(self._edges()[1] - self._edges()[0]))
 
     @property
     def Q(self) -> np.ndarray:  # noqa: N802  (zounds' name)
@@ -447,7 +434,7 @@ class FrequencyScale:
         try:
             hash(key)
         except TypeError:  # an unhashable window or option: compute, don't cache
-            return _freeze(self._compute_weights(linear_scale, window, **options))
+            return frozen(self._compute_weights(linear_scale, window, **options))
         return _cached_weights(*key)
 
     def apply(self, x: xr.DataArray, window=None, *, dim: str = "frequency",
@@ -483,10 +470,14 @@ class FrequencyScale:
         >>> scale.apply(spec).sizes["frequency"]
         60
         """
-        from .index import FrequencyIndex, frequency_coords  # index imports this module
-
-        index = axis_index(x, dim, FrequencyIndex, what="x",
-                           hint="label it with frequency_coords()")
+        # the index is found by what it holds (a scale): scales sit below the index module
+        if not isinstance(x, xr.DataArray):
+            raise ParameterError(f"x must be an xarray.DataArray, got {type(x).__name__}")
+        index = x.xindexes.get(dim)
+        if not isinstance(getattr(index, "scale", None), FrequencyScale):
+            raise ParameterError(
+                f"x needs a FrequencyIndex on {dim!r}; label it with frequency_coords() "
+                f"(dims: {tuple(x.dims)})")
         if index.slices is not None:
             raise ParameterError(
                 f"x's {dim!r} axis groups coefficients by band (ExplicitFrequencyDimension); "
@@ -496,10 +487,10 @@ class FrequencyScale:
         tmp = "__zounds_xr_band__"
         weights = xr.DataArray(w.astype(np.float32 if single else np.float64), dims=(tmp, dim))
         # coordinates along ``dim`` describe the old bands: drop them before the product
-        source = x.drop_vars([k for k, v in x.coords.items() if dim in v.dims])
+        source = drop_coords_along(x, dim)
         out = xr.dot(source, weights, dim=dim)
         out = out.rename({tmp: dim}).transpose(*x.dims)
-        out = out.assign_coords(frequency_coords(self, dim=dim))
+        out = out.assign_coords(xr.Coordinates.from_xindex(index.with_scale(self)))
         out.name = x.name
         out.attrs = dict(x.attrs)
         return out
@@ -548,15 +539,9 @@ class FrequencyScale:
                 f"{self.n_bands} bands")
 
 
-def _freeze(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
 @functools.lru_cache(maxsize=64)
 def _cached_weights(scale, linear_scale, window, options):
-    return _freeze(scale._compute_weights(linear_scale, window, **dict(options)))
+    return frozen(scale._compute_weights(linear_scale, window, **dict(options)))
 
 
 def _as_range(positions: np.ndarray) -> range | None:
@@ -603,7 +588,7 @@ class LinearScale(FrequencyScale):
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int, always_even: bool = False):
         band = _band(frequency_band)
-        n = _n_bands(n_bands)
+        n = positive_int(n_bands, "n_bands")
         self._init(band.start_hz, band.bandwidth / n, n, band.stop_hz, always_even)
 
     def _init(self, start: float, step: float, n: int, stop: float, always_even) -> None:
@@ -664,8 +649,7 @@ class LinearScale(FrequencyScale):
         >>> bool(np.allclose(scale.center_frequencies, np.fft.rfftfreq(8, 1 / 8000)))
         True
         """
-        if isinstance(n_fft, bool) or not isinstance(n_fft, numbers.Integral) or n_fft < 1:
-            raise ParameterError(f"n_fft must be a positive integer, got {n_fft!r}")
+        n_fft = positive_int(n_fft, "n_fft")
         sr = _hz(getattr(samples_per_second, "samples_per_second", samples_per_second),
                  "samples_per_second")
         if sr <= 0:
@@ -762,7 +746,7 @@ class GeometricScale(FrequencyScale):
         self.start_center_hz = _hz(start_center_hz, "start_center_hz")
         self.stop_center_hz = _hz(stop_center_hz, "stop_center_hz")
         self.bandwidth_ratio = _hz(bandwidth_ratio, "bandwidth_ratio")
-        self._n = _n_bands(n_bands)
+        self._n = positive_int(n_bands, "n_bands")
         self.always_even = bool(always_even)
         if self.start_center_hz <= 0:
             raise ParameterError(f"start_center_hz must be > 0, got {start_center_hz!r}")
@@ -824,7 +808,7 @@ class _TriangularScale(FrequencyScale):
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int):
         self._band = _band(frequency_band)
-        self._n = _n_bands(n_bands)
+        self._n = positive_int(n_bands, "n_bands")
         if self._band.start_hz < 0:
             raise ParameterError(
                 f"frequency_band must start at or above 0 Hz, got {frequency_band!r}")
@@ -848,7 +832,7 @@ class _TriangularScale(FrequencyScale):
         """The ``n_bands + 2`` triangle corners (Hz), as ``librosa.mel_frequencies``."""
         def compute():
             lo, hi = self._to_scale(self._band.start_hz), self._to_scale(self._band.stop_hz)
-            return _readonly(self._to_hz(np.linspace(lo, hi, self._n + 2)))
+            return frozen(self._to_hz(np.linspace(lo, hi, self._n + 2)))
         return self._cached("points", compute)
 
     def _compute_edges(self):

@@ -34,6 +34,7 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
+from .._validation import positive_int
 from ..errors import ParameterError
 from .preprocess import Preprocessor, _as_dataarray, _flat, _map_rows, register_preprocessor
 
@@ -94,9 +95,7 @@ class SimHash(Preprocessor):
 
     def __init__(self, bits=64, packbits=False, seed=0, needs=None):
         super().__init__(needs)
-        if isinstance(bits, bool) or int(bits) < 1:
-            raise ParameterError(f"bits must be a positive integer, got {bits!r}")
-        self.bits = int(bits)
+        self.bits = positive_int(bits, "bits")
         self.packbits = bool(packbits)
         self.seed = int(seed)
         self.mean = None
@@ -250,9 +249,7 @@ class HammingIndex:
 
     def search(self, query, n_results: int = 10) -> list[SearchResult]:
         """The ``n_results`` stored frames nearest to ``query`` (one code), nearest first."""
-        n_results = int(n_results)
-        if n_results < 1:
-            raise ParameterError(f"n_results must be positive, got {n_results}")
+        n_results = positive_int(n_results, "n_results")
         d = self.distances(query)
         if d.size == 0:
             return []

@@ -42,6 +42,7 @@ import numpy as np
 import xarray as xr
 
 from ..arrays import with_labels
+from .._validation import positive_int
 from ..errors import ParameterError, ZoundsError
 
 __all__ = [
@@ -704,9 +705,7 @@ class KMeans(Preprocessor):
 
     def __init__(self, centroids=32, batch_size=1024, passes=3, seed=0, needs=None):
         super().__init__(needs)
-        if int(centroids) < 1:
-            raise ParameterError(f"centroids must be positive, got {centroids!r}")
-        self.centroids = int(centroids)
+        self.centroids = positive_int(centroids, "centroids")
         self.batch_size = max(int(batch_size), self.centroids)
         self.passes = max(int(passes), 1)
         self.seed = int(seed)

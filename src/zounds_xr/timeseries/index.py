@@ -20,6 +20,7 @@ import xarray as xr
 from xarray.core.indexing import IndexSelResult
 from xarray.indexes import CoordinateTransform, CoordinateTransformIndex, PandasIndex
 
+from .._validation import nonnegative_int
 from ..errors import ParameterError
 from .durations import to_fraction, to_timedelta
 from .samplerate import SampleRate, rate_from_fractions
@@ -146,9 +147,7 @@ class TimeIndex(CoordinateTransformIndex):
         d = f if duration is None else to_fraction(duration, name="duration")
         s = Fraction(0) if isinstance(start, int) and start == 0 else to_fraction(start,
                                                                                   name="start")
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-            raise ParameterError(f"size must be a non-negative integer, got {size!r}")
-        return cls(TimeTransform(s, f, d, int(size), dim, coord_name))
+        return cls(TimeTransform(s, f, d, nonnegative_int(size, "size"), dim, coord_name))
 
     @classmethod
     def coords(cls, size: int, frequency, duration=None, start=0, *,
@@ -235,15 +234,14 @@ class TimeIndex(CoordinateTransformIndex):
         return self.start + (self.size - 1) * self.frequency + self.duration
 
     @property
+    def span(self) -> Fraction:
+        """Time from the start of the first frame to the end of the last, exact seconds."""
+        return self.end - self.start
+
+    @property
     def samplerate(self) -> SampleRate:
         """The axis' rate: an audio rate when frequency == duration == 1/n s."""
         return rate_from_fractions(self.frequency, self.duration)
-
-    def dimension(self):
-        """The zounds ``TimeDimension`` of this axis."""
-        from .dimension import TimeDimension
-
-        return TimeDimension(self.frequency, self.duration, size=self.size, start=self.start)
 
     # selection ----------------------------------------------------------------------
     def _label(self, labels: Mapping) -> Any:
