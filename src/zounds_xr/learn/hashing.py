@@ -36,7 +36,9 @@ import xarray as xr
 
 from .._validation import positive_int
 from ..errors import ParameterError
-from .preprocess import Preprocessor, _as_dataarray, _flat, _map_rows, register_preprocessor
+from ..timeseries.timeslice import TimeSlice
+from .persist import register_preprocessor
+from .pipeline import Preprocessor, _as_dataarray, _flat, _map_rows
 
 __all__ = ["SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits",
            "hamming_distance"]
@@ -241,8 +243,6 @@ class HammingIndex:
         local = position - entry["offset"]
         time_slice = None
         if entry["time"] is not None:
-            from ..timeseries.timeslice import TimeSlice
-
             start, frequency, duration = entry["time"]
             time_slice = TimeSlice(duration=duration, start=start + local * frequency)
         return entry["document_id"], time_slice, local
