@@ -28,7 +28,7 @@ T = TypeVar("T", xr.DataArray, xr.Dataset)
 
 class _ZxAccessor(Generic[T]):
     def __init__(self, obj: T):
-        self._obj = obj
+        self._obj: T = obj
 
     def _time_index(self) -> TimeIndex:
         return axis_index(self._obj, "time", TimeIndex, what=f"this {type(self._obj).__name__}")

@@ -26,6 +26,7 @@ from .errors import ParameterError
 from .frequency.index import FrequencyIndex
 from .frequency.scales import ChromaScale, ExplicitScale, LinearScale
 from .timeseries.index import TimeIndex
+from .timeseries.samplerate import AudioSampleRate
 
 __all__ = ["play", "specshow", "seconds", "audio_html"]
 
@@ -47,7 +48,7 @@ def _audio_rate(samples: xr.DataArray, what: str) -> int:
         raise ParameterError(f"{what} needs audio samples with dims ('time',) or "
                              f"('time', 'channel'), got {samples.dims}")
     rate = _time_index(samples, "time", what).samplerate
-    if not hasattr(rate, "__int__"):
+    if not isinstance(rate, AudioSampleRate):
         raise ParameterError(
             f"{what} needs audio samples, got a time axis of frames (hop "
             f"{rate.frequency}, window {rate.duration}); synthesize audio first")
@@ -276,16 +277,17 @@ def audio_html(x: xr.DataArray) -> str:
     audio is computed for it); longer audio, features and arrays without a TimeIndex get
     the summary and xarray's own display.
     """
-    parts = []
+    parts: list[str] = []
     index = x.xindexes.get("time")
-    rate = getattr(index, "samplerate", None) if isinstance(index, TimeIndex) else None
-    audio = (rate is not None and hasattr(rate, "__int__")
-             and set(x.dims) <= {"time", "channel"})
+    rate = index.samplerate if isinstance(index, TimeIndex) else None
+    audio = isinstance(rate, AudioSampleRate) and set(x.dims) <= {"time", "channel"}
+    span = 0.0
     if isinstance(index, TimeIndex):
-        span = float(index.end - index.start)
+        span = float(index.span)
         channels = x.sizes.get("channel", 1)
-        what = (f"{int(rate)} Hz audio, {'mono' if channels == 1 else f'{channels} channels'}"
-                f", {span:.6g} s" if audio else index._repr_inline_(200))
+        layout = "mono" if channels == 1 else f"{channels} channels"
+        what = (f"{rate.samples_per_second} Hz audio, {layout}, {span:.6g} s"
+                if isinstance(rate, AudioSampleRate) and audio else index._repr_inline_(200))
         lazy = " (dask, lazy)" if x.chunks is not None else ""
         parts.append(f"<div><b>{html.escape(str(x.name or 'zounds_xr'))}</b>: "
                      f"{html.escape(what)}, dims {html.escape(str(x.dims))}{lazy}</div>")

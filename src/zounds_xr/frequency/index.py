@@ -264,6 +264,7 @@ class FrequencyIndex(Index):
             if label.ndim == 0:
                 return self.sel({self.name: label.values[()]}, method, tolerance)
             positions = self._positions_of_values(np.asarray(label.values), method, tolerance)
+            indexer: xr.Variable | xr.DataArray
             if isinstance(label, xr.Variable):
                 indexer = xr.Variable(label.dims, positions)
             else:
@@ -365,8 +366,11 @@ class FrequencyIndex(Index):
 
     def _isel_coefficients(self, positions: np.ndarray) -> FrequencyIndex | None:
         # keep the index only when the positions are whole bands, each in order
+        assert self.slices is not None
         band_of = self._band_of_position()
-        bands, slices, k = [], [], 0
+        bands: list[int] = []
+        slices: list[slice] = []
+        k = 0
         while k < len(positions):
             b = int(band_of[positions[k]])
             s = self.slices[b]
@@ -459,7 +463,7 @@ class FrequencyIndex(Index):
                 raise ParameterError("cannot reorder an axis of coefficients grouped by band")
             sizes = np.concatenate([_sizes(ix.slices) for ix in indexes])
             edges = np.concatenate([[0], np.cumsum(sizes)])
-            slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+            slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
             scale = (_concat_linear([ix.scale for ix in indexes])
                      or _merge_scale(starts, stops, centers))
             return cls(scale, dim, slices=slices, name=first.name)
@@ -540,7 +544,8 @@ def _merge_scale(starts: np.ndarray, stops: np.ndarray, centers: np.ndarray) -> 
             centers, starts + (stops - starts) / 2, rtol=0, atol=_tolerance(starts, stops)):
         width = float(stops[0] - starts[0])
         return LinearScale._from_step(float(starts[0]), width, len(starts), float(stops[-1]))
-    return ExplicitScale(list(zip(starts.tolist(), stops.tolist())), centers=centers.tolist())
+    return ExplicitScale(list(zip(starts.tolist(), stops.tolist(), strict=True)),
+                         centers=centers.tolist())
 
 
 def _is_linear(starts, stops) -> bool:
@@ -557,7 +562,7 @@ def _concat_linear(scales) -> LinearScale | None:
         return None
     first = scales[0]
     tol = _tolerance(*[np.array([s.start_hz, s.stop_hz]) for s in scales])
-    for prev, nxt in zip(scales[:-1], scales[1:]):
+    for prev, nxt in zip(scales[:-1], scales[1:], strict=True):
         if abs(nxt.bandwidth - first.bandwidth) > tol or abs(nxt.start_hz - prev.stop_hz) > tol:
             return None
     return LinearScale._from_step(first.start_hz, first.bandwidth, sum(len(s) for s in scales),

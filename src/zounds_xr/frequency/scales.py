@@ -26,6 +26,7 @@ import math
 import numbers
 import operator
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -186,7 +187,8 @@ class FrequencyScale:
     def _explicit(self, positions: np.ndarray) -> ExplicitScale:
         # keep the centres: for mel, Bark and chroma they are not the band midpoints
         starts, stops = self._edges()
-        return ExplicitScale(list(zip(starts[positions].tolist(), stops[positions].tolist())),
+        pairs = zip(starts[positions].tolist(), stops[positions].tolist(), strict=True)
+        return ExplicitScale(list(pairs),
                              centers=self.center_frequencies[positions].tolist())
 
     def to_dict(self) -> dict:
@@ -223,7 +225,7 @@ class FrequencyScale:
     def bands(self) -> list[FrequencyBand]:
         """Every band of the scale, in axis order."""
         bands = self._cached("bands", lambda: tuple(
-            FrequencyBand(a, b) for a, b in zip(*(e.tolist() for e in self._edges()))))
+            FrequencyBand(a, b) for a, b in zip(*(e.tolist() for e in self._edges()), strict=True)))
         return list(bands)
 
     def __iter__(self):
@@ -473,7 +475,7 @@ class FrequencyScale:
         # the index is found by what it holds (a scale): scales sit below the index module
         if not isinstance(x, xr.DataArray):
             raise ParameterError(f"x must be an xarray.DataArray, got {type(x).__name__}")
-        index = x.xindexes.get(dim)
+        index: Any = x.xindexes.get(dim)
         if not isinstance(getattr(index, "scale", None), FrequencyScale):
             raise ParameterError(
                 f"x needs a FrequencyIndex on {dim!r}; label it with frequency_coords() "
@@ -908,7 +910,7 @@ class MelScale(_TriangularScale):
     def _with(self, band, n):
         return MelScale(band, n, htk=self.htk)
 
-    def weights(self, linear_scale, window=None, *, norm="slaney") -> np.ndarray:
+    def weights(self, linear_scale, window=None, *, norm="slaney") -> np.ndarray:  # type: ignore[override]
         """The mel filter bank over ``linear_scale``'s bins, ``(n_bands, n_bins)``.
 
         With ``window=None``, librosa's triangles evaluated at the source bins' centre
@@ -967,7 +969,7 @@ class BarkScale(_TriangularScale):
     def _with(self, band, n):
         return BarkScale(band, n)
 
-    def weights(self, linear_scale, window=None, *, norm=None) -> np.ndarray:
+    def weights(self, linear_scale, window=None, *, norm=None) -> np.ndarray:  # type: ignore[override]
         """Triangular Bark filters over ``linear_scale``'s bins, ``(n_bands, n_bins)``.
 
         Same construction as :meth:`MelScale.weights`, but unit-peak triangles by
@@ -1055,8 +1057,8 @@ class ChromaScale(FrequencyScale):
         quarter_tone = 2.0 ** (1.0 / 24.0)
         return c / quarter_tone, c * quarter_tone
 
-    def weights(self, linear_scale, window=None, *, norm=2, octwidth=2.0,
-                ctroct=5.0) -> np.ndarray:
+    def weights(self, linear_scale, window=None, *, norm=2,  # type: ignore[override]
+                octwidth=2.0, ctroct=5.0) -> np.ndarray:
         """Chroma filter bank over ``linear_scale``'s bins, ``(12, n_bins)``.
 
         ``librosa.filters.chroma``'s construction with ``tuning=0`` and
@@ -1170,7 +1172,7 @@ class ExplicitScale(FrequencyScale):
             if len(centers) != len(pairs):
                 raise ParameterError(
                     f"{len(centers)} centers given for {len(pairs)} bands")
-            for i, (c, (a, b)) in enumerate(zip(centers, pairs)):
+            for i, (c, (a, b)) in enumerate(zip(centers, pairs, strict=True)):
                 if not a <= c <= b:
                     raise ParameterError(f"centers[{i}] = {c!r} is outside band [{a}, {b})")
             midpoints = tuple(a + (b - a) / 2 for a, b in pairs)

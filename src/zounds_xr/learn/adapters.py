@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
@@ -16,7 +16,10 @@ from ..errors import ParameterError
 from .persist import register_preprocessor
 from .pipeline import Preprocessor, _as_dataarray, _feature_dims, _flat, _Labels, _map_rows
 
-torch = optional_import("torch")
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+else:
+    torch = optional_import("torch")
 
 __all__ = ["SklearnModel", "PyTorchNetwork"]
 

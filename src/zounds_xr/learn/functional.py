@@ -11,6 +11,8 @@ device-agnostic: they run wherever their inputs live (CPU or CUDA) and support a
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
@@ -21,8 +23,12 @@ from ..errors import ParameterError
 from ..spectral.filters import morlet, morlet_filter_bank
 from ..spectral.weighting import AWeighting
 
-torch = optional_import("torch")
-F = torch.nn.functional
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+else:
+    torch = optional_import("torch")
+    F = torch.nn.functional
 
 __all__ = [
     "scale_edges",
@@ -120,7 +126,7 @@ def fir_filter_bank(scale, taps: int, samplerate, frequency_window=None) -> np.n
     grid = np.linspace(0, 1, window.size)
     taper = np.hanning(taps)
     out = np.zeros((len(starts), taps))
-    for i, (a, b) in enumerate(zip(starts, stops)):
+    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
         first = int(np.clip(np.floor(max(a, 0) / bin_hz), 0, n_bins - 1))
         last = int(np.clip(np.ceil(b / bin_hz), first + 1, n_bins))
         response = np.zeros(n_bins)
@@ -169,7 +175,8 @@ def sinc_filters(low_hz, band_hz, taps: int, samplerate, *, min_low_hz: float = 
 
 
 def _as_batch_channel(x):
-    """``x`` as ``(batch, 1, time)``: accepts ``(time,)``, ``(batch, time)``, ``(batch, 1, time)``."""
+    """``x`` as ``(batch, 1, time)``: accepts ``(time,)``, ``(batch, time)`` and
+    ``(batch, 1, time)``."""
     if x.ndim == 1:
         return x[None, None, :]
     if x.ndim == 2:

@@ -4,6 +4,8 @@ buffers, and ``forward`` runs wherever its input lives.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._optional import optional_import
@@ -11,8 +13,12 @@ from ..errors import ParameterError
 from ..spectral.filters import morlet_filter_bank
 from . import functional as Fz
 
-torch = optional_import("torch")
-nn = torch.nn
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+    from torch import nn
+else:
+    torch = optional_import("torch")
+    nn = torch.nn
 
 __all__ = ["FilterBank", "SincLayer", "PerceptualLoss"]
 
@@ -66,9 +72,12 @@ class FilterBank(nn.Module):
         self.register_buffer("filters", torch.from_numpy(np.ascontiguousarray(basis))
                              .to(torch.get_default_dtype()))
 
+    filters: torch.Tensor
+
     @property
     def n_bands(self) -> int:
-        return self.filters.shape[0]
+        """The number of filters (bands of the scale)."""
+        return int(self.filters.shape[0])
 
     def forward(self, x):
         return Fz.filter_bank_conv(x, self.filters, padding="same")

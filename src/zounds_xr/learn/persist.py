@@ -30,7 +30,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -79,7 +79,8 @@ def register_preprocessor(cls: C) -> C:
     if other is not None and other is not cls and (other.__module__, other.__qualname__) != (
             cls.__module__, cls.__qualname__):
         raise ParameterError(f"a preprocessor named {name!r} is already registered ({other!r})")
-    cls.registry_name = name
+    target: Any = cls  # registry_name is a class attribute of every Preprocessor
+    target.registry_name = name
     _REGISTRY[name] = cls
     return cls
 
@@ -147,11 +148,13 @@ def pipeline_state(steps: Iterable[Any]) -> tuple[list[dict], str, list[dict[str
     """
     descriptions: list[dict] = []
     arrays: list[dict[str, np.ndarray]] = []
+    step: Any
     for i, step in enumerate(steps):
         if not step.fitted:
             raise ParameterError(f"step {i} ({type(step).__name__}) is not fitted")
         name = step.registry_name or type(step).__name__
-        if preprocessor_class(name) is not type(step):
+        kind = type(step)
+        if preprocessor_class(name) is not kind:
             raise ParameterError(f"{type(step).__name__} is not registered: decorate it with "
                                  "@register_preprocessor")
         config = step.get_config()
@@ -174,7 +177,7 @@ def _is_zarr_target(target) -> bool:
     return True  # a zarr Group or store object
 
 
-def _open_group(target, mode: str):
+def _open_group(target: Any, mode: Literal["r", "w"]) -> Any:
     import zarr
 
     if isinstance(target, zarr.Group):
@@ -204,8 +207,10 @@ def save_steps(steps: Sequence[Any], target: Any, *, overwrite: bool = True) -> 
         The content hash (see :func:`pipeline_state`).
     """
     descriptions, digest, arrays = pipeline_state(steps)
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "zounds_xr_version": __version__, "content_hash": digest, "steps": []}
+    manifest_steps: list[dict[str, Any]] = []
+    manifest: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                "zounds_xr_version": __version__, "content_hash": digest,
+                                "steps": manifest_steps}
     if _is_zarr_target(target):
         import zarr
 
@@ -232,7 +237,7 @@ def save_steps(steps: Sequence[Any], target: Any, *, overwrite: bool = True) -> 
                 a = np.ascontiguousarray(step_arrays[key])
                 sub.create_array(f"a{n}", shape=a.shape, dtype=a.dtype, overwrite=True)[...] = a
                 names[key] = f"step_{i}/a{n}"
-            manifest["steps"].append({**step, "arrays": names})
+            manifest_steps.append({**step, "arrays": names})
         group.attrs[ATTRS_KEY] = manifest  # written last: a partial save is not loadable
         return digest
     path = os.fspath(target)
@@ -250,7 +255,7 @@ def save_steps(steps: Sequence[Any], target: Any, *, overwrite: bool = True) -> 
             np.save(os.path.join(path, rel), np.ascontiguousarray(step_arrays[key]),
                     allow_pickle=False)
             names[key] = rel
-        manifest["steps"].append({**step, "arrays": names})
+        manifest_steps.append({**step, "arrays": names})
     tmp = os.path.join(path, MANIFEST + ".tmp")
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=1)

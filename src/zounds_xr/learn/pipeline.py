@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import dask.array as dsa
 import numpy as np
@@ -109,8 +109,9 @@ class _DataSource:
                 yield xr.DataArray(np.load(path, allow_pickle=False), dims=dims)
         else:  # first pass over a one-shot iterator: spill to disk while streaming
             self._tmp = tempfile.TemporaryDirectory(prefix="zounds_xr_fit_")
-            spilled = []
+            spilled: list[tuple[str, tuple]] = []
             iterator, self._iterator = self._iterator, None
+            assert iterator is not None  # one of factory, spilled or iterator is set
             for item in iterator:
                 for block in _iter_blocks(_as_dataarray(item), self.block_rows):
                     path = os.path.join(self._tmp.name, f"{len(spilled):08d}.npy")
@@ -201,7 +202,7 @@ def _map_rows(x: xr.DataArray, func: Callable[[np.ndarray], np.ndarray],
     else:
         out = np.asarray(func(np.asarray(data))).astype(out_dtype, copy=False)
         out = out.reshape((data.shape[0], *out_features))
-    return with_labels(out, like=x, dims=[x.dims[0], *out_dims])
+    return with_labels(out, like=x, dims=cast(list[str], [x.dims[0], *out_dims]))
 
 
 def _feature_dims(prefix: str, shape: Sequence[int]) -> list[str]:

@@ -8,6 +8,8 @@ tensors; training runs on ``device`` (default: where the network's parameters ar
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from collections.abc import Callable
 
@@ -17,8 +19,12 @@ from .._optional import optional_import
 from .._validation import positive_int
 from ..errors import ParameterError
 
-torch = optional_import("torch")
-F = torch.nn.functional
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+else:
+    torch = optional_import("torch")
+    F = torch.nn.functional
 
 __all__ = ["Trainer", "SupervisedTrainer", "TripletEmbeddingTrainer", "WassersteinGanTrainer"]
 

@@ -214,9 +214,8 @@ def morlet_filter_bank(samplerate: AudioSampleRate | int, kernel_size: int,
         # x advances 4πs / (M - 1) per sample: w * that = 2π * centre / sr
         w = float(centre) * span / (2.0 * s * sr)
         basis[i] = morlet(kernel_size, w, s)
-    if not complex_valued:
-        basis = basis.real.copy()
+    out: np.ndarray = basis if complex_valued else basis.real.copy()
     if normalize:
-        norms = np.linalg.norm(basis, axis=-1, keepdims=True)
-        basis = np.divide(basis, norms, out=np.zeros_like(basis), where=norms > 0)
-    return ArrayWithUnits(basis, [FrequencyDimension(scale), TimeDimension(samplerate)])
+        norms = np.linalg.norm(out, axis=-1, keepdims=True)
+        out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+    return ArrayWithUnits(out, [FrequencyDimension(scale), TimeDimension(samplerate)])
