@@ -17,7 +17,7 @@ import xarray as xr
 from .errors import ParameterError
 
 __all__ = ["positive_int", "nonnegative_int", "float_dtype", "real_float_dtype",
-           "frozen", "drop_coords_along", "check_output_size", "axis_index",
+           "magnitude_dtype", "frozen", "drop_coords_along", "check_output_size", "axis_index",
            "MAX_OUTPUT_BYTES"]
 
 #: the largest single output a transform agrees to allocate (bytes); a request beyond it
@@ -66,6 +66,21 @@ def real_float_dtype(dtype, what: str = "this transform") -> np.dtype:
     if dtype.kind == "c":
         raise ParameterError(f"{what} needs real input, got {dtype}")
     return dtype
+
+
+def magnitude_dtype(dtype) -> np.dtype:
+    """The real dtype of magnitudes computed from ``dtype`` data.
+
+    float32 for float16, float32 and complex64 (single precision stays single);
+    float64 for everything else (integers, float64, complex128).
+
+    >>> magnitude_dtype("complex64"), magnitude_dtype("int16")
+    (dtype('float32'), dtype('float64'))
+    """
+    dtype = np.dtype(dtype)
+    if dtype in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.complex64)):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
 
 
 def frozen(a, dtype=np.float64) -> np.ndarray:
