@@ -43,17 +43,17 @@ import zarr
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _harness import table
+from _harness import table  # noqa: E402
 
-import zounds_xr as zx
-from zounds_xr.explorer import (
+import zounds_xr as zx  # noqa: E402
+from zounds_xr.explorer import (  # noqa: E402
     BackgroundServer,
     Explorer,
     build_index,
     index_url,
     load_index,
 )
-from zounds_xr.frequency.index import frequency_coords
+from zounds_xr.frequency.index import frequency_coords  # noqa: E402
 
 RATE = 8000
 SAMPLES = 2000  # 0.25 s

@@ -232,6 +232,7 @@ __all__ = [
     "dct",
     "dctiv",
     "encode",
+    "explore",
     "fft",
     "frequency_adaptive",
     "frequency_coords",

@@ -190,6 +190,7 @@ from .timeseries.samplerate import (
 from .timeseries.timeslice import (
     TimeSlice as TimeSlice,
 )
+from .explorer.notebook import explore as explore
 from .viz import (
     play as play,
     seconds as seconds,
@@ -203,9 +204,8 @@ from .windowing import (
 )
 
 # named by the public contract (DESIGN.md, COORDINATION.md), landing with the store
-# (issue 13) and explorer (issue 16) branches: replace each stub by an import from its
-# module, and add the name to _EXPORTS and __all__, when it lands
+# (issue 13) branch: replace the stub by an import from its module, and add the name to
+# _EXPORTS and __all__, when it lands
 def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> Any: ...
-def explore(store: Any, **kwargs: Any) -> Any: ...
 
 __all__: list[str]

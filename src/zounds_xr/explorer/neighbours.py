@@ -231,8 +231,9 @@ class NeighbourIndex:
                   **self._hash_arrays}
         for name, values in arrays.items():
             values = np.ascontiguousarray(values)
+            chunks = tuple(max(1, int(n)) for n in values.shape)  # one chunk: small arrays
             arr = group.create_array(name, shape=values.shape, dtype=values.dtype,
-                                     chunks=values.shape or None)
+                                     chunks=chunks)
             if values.size:
                 arr[...] = values
         ids = np.asarray(self.ids, dtype=object)
@@ -256,7 +257,13 @@ class NeighbourIndex:
         names = ["codes", "window_doc", "window_start", "window_frames", "doc_start",
                  "doc_step", "doc_extent", "map", "center", "scale", "edges", "mean",
                  "planes", "ids"]
-        return cls({name: group[name][...] for name in names}, dict(attrs))
+        arrays = {}
+        for name in names:
+            arr = group[name]
+            if not isinstance(arr, zarr.Array):
+                raise StoreError(f"{url}/{name} is not an array; rebuild the index")
+            arrays[name] = arr[...]
+        return cls(arrays, dict(attrs))
 
 
 def load_index(root: str, feature: str, storage_options: dict | None = None

@@ -108,6 +108,13 @@ def _index(da: xr.DataArray) -> TimeIndex | None:
     return index if isinstance(index, TimeIndex) else None
 
 
+def _time_index(da: xr.DataArray) -> TimeIndex:
+    index = _index(da)
+    if index is None:
+        raise ParameterError(f"{da.name or 'the feature'} has no TimeIndex on 'time'")
+    return index
+
+
 def _audio_rate(da: xr.DataArray) -> int | None:
     index = _index(da)
     if index is None or set(da.dims) - {"time", "channel"}:
@@ -130,7 +137,7 @@ def _as_frames(values: np.ndarray, channels: int) -> np.ndarray:
 
 
 def _stored(name: str, da: xr.DataArray, rate: int, t0: float, t1: float) -> AudioClip:
-    index = _index(da)
+    index = _time_index(da)
     da = da.transpose("time", ...)
     sl = index.overlapping(Fraction(t0), Fraction(t1))
     channels = da.sizes.get("channel", 1)
@@ -163,11 +170,11 @@ def _synthesizer(da: xr.DataArray):
 
 
 def _resynthesized(name: str, da: xr.DataArray, synth, t0: float, t1: float) -> AudioClip:
-    index = _index(da)
+    index = _time_index(da)
     # frames that overlap the selection, plus one on each side for the overlap-add
     sl = index.overlapping(Fraction(t0) - index.duration, Fraction(t1) + index.duration)
     audio = synth.synthesize(da.isel(time=sl))
-    a_index = _index(audio)
+    a_index = _time_index(audio)
     rate = int(1 / a_index.frequency)
     first = max(0, round((Fraction(t0) - a_index.start) * rate))
     last = min(audio.sizes["time"], round((Fraction(t1) - a_index.start) * rate))
@@ -189,7 +196,7 @@ def _decoded(uri: str, t0: float, t1: float) -> AudioClip:
         audio = open_audio(path)
     else:
         audio = load(uri)
-    index = _index(audio)
+    index = _time_index(audio)
     rate = int(1 / index.frequency)
     sl = index.overlapping(Fraction(t0), Fraction(t1))
     channels = audio.sizes.get("channel", 1)

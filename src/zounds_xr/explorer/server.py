@@ -20,6 +20,7 @@ import json
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from .._optional import optional_import
 from .._version import __version__
@@ -271,11 +272,11 @@ class BackgroundServer:
         self.explorer = explorer
         self.host = host
         self.port = port or _free_port(host)
-        self._thread = None
-        self._loop = None
-        self._server = None
+        self._thread: threading.Thread | None = None
+        self._loop: Any = None
+        self._server: Any = None
         self._ready = threading.Event()
-        self._error = None
+        self._error: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -296,9 +297,9 @@ class BackgroundServer:
 
     def start(self) -> BackgroundServer:
         _tornado()
-        self._thread = threading.Thread(target=self._run, name="zx-explore-server",
-                                        daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name="zx-explore-server", daemon=True)
+        self._thread = thread
+        thread.start()
         self._ready.wait(30)
         if self._error is not None:
             raise self._error
@@ -313,7 +314,8 @@ class BackgroundServer:
             self._loop.stop()
 
         self._loop.add_callback(close)
-        self._thread.join(10)
+        if self._thread is not None:
+            self._thread.join(10)
         self._loop = None
 
 
