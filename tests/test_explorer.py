@@ -145,11 +145,15 @@ def test_bad_image_requests_are_400(server, query):
 
 
 def test_values_of_audio_and_series(server, store):
-    v = get_json(f"{server.url}api/documents/doc001/features/resampled/values?width=100")
+    v = get_json(f"{server.url}api/documents/doc001/features/resampled/values?width=1000")
     audio = np.asarray(store["doc001"]["resampled"].values)
-    assert len(v["min"]) == 100 and v["kind"] == "audio"
+    assert len(v["min"]) == 1000 and v["kind"] == "audio"
     assert min(v["min"]) == pytest.approx(audio.min()) and max(v["max"]) == pytest.approx(
         audio.max())
+    # a range much longer than the picture is read with a step (bounded work)
+    v = get_json(f"{server.url}api/documents/doc001/features/resampled/values?width=10")
+    assert len(v["min"]) == 10
+    assert audio.min() <= min(v["min"]) and max(v["max"]) <= audio.max()
     v = get_json(f"{server.url}api/documents/doc001/features/centroid/values?start=1&end=2")
     assert v["kind"] == "series" and v["t0"] <= 1.0
     status, _, _ = fetch(f"{server.url}api/documents/doc001/features/mel/values")

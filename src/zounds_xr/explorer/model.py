@@ -33,6 +33,9 @@ __all__ = ["Explorer", "FeatureInfo", "NotFoundError", "feature_info"]
 MAX_PIXELS = 4096
 #: longest selection (seconds) the page may play or search with
 MAX_SELECTION_SECONDS = 600.0
+#: frames (samples) read per pixel column at most: longer ranges are read with a step,
+#: which bounds the memory and the work of an overview of a long document
+FRAMES_PER_COLUMN = {"image": 4, "values": 64}
 #: a store this small gets neighbour indexes built in memory when none is persisted
 IN_MEMORY_INDEX_DOCUMENTS = 5000
 
@@ -120,6 +123,12 @@ def _parse_seconds(value, name: str) -> float:
     if not math.isfinite(seconds):
         raise ParameterError(f"{name} must be finite, got {value!r}")
     return seconds
+
+
+def _stepped(sl: slice, width: int, per_column: int) -> slice:
+    """``sl`` with a step that leaves at most ``per_column * width`` frames."""
+    step = max(1, (sl.stop - sl.start) // (per_column * width))
+    return slice(sl.start, sl.stop, step)
 
 
 def compute(da: xr.DataArray) -> np.ndarray:
@@ -244,7 +253,7 @@ class Explorer:
         index = time_index(da, name)
         t0, t1 = self.span(start, end, info.end)
         sl = self.frames(index, t0, t1)
-        part = da.isel(time=sl)
+        part = da.isel(time=_stepped(sl, width, FRAMES_PER_COLUMN["image"]))
         if "channel" in part.dims:
             part = part.mean("channel")
         part = part.transpose("time", ...)
@@ -271,7 +280,7 @@ class Explorer:
         index = time_index(da, name)
         t0, t1 = self.span(start, end, info.end)
         sl = self.frames(index, t0, t1)
-        part = da.isel(time=sl)
+        part = da.isel(time=_stepped(sl, width, FRAMES_PER_COLUMN["values"]))
         if "channel" in part.dims:
             part = part.mean("channel")
         values = compute(part).astype(np.float32, copy=False)
