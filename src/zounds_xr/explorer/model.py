@@ -24,7 +24,7 @@ from ..frequency.index import FrequencyIndex
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
 from .neighbours import build_index, index_url, load_index
-from .playback import AudioClip, clip_for
+from .playback import AudioClip, clip_for, source_of
 from .render import envelope, image_of
 
 __all__ = ["Explorer", "FeatureInfo", "NotFoundError", "feature_info"]
@@ -206,10 +206,7 @@ class Explorer:
         duration = row.get("duration")
         if not isinstance(duration, (int, float)) or not duration > 0:
             duration = max(ends) if ends else 0.0
-        try:
-            playback = self.clip(doc_id, 0.0, min(duration, 1.0)).source
-        except ZoundsError as exc:
-            playback = f"none ({exc})"
+        playback = source_of(arrays, row.get("uri"))
         return {"id": doc_id, "row": row, "duration": float(duration), "features": infos,
                 "playback": playback}
 

@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from ..errors import AudioDecodeError, ParameterError, ZoundsError
+from ..errors import ParameterError, ZoundsError
 from ..frequency.scales import LinearScale
 from ..io.decode import load, open_audio
 from ..synthesize.inverse import (
@@ -31,7 +31,7 @@ from ..synthesize.inverse import (
 from ..timeseries.index import TimeIndex
 from ..windowing import OggVorbisWindowingFunc
 
-__all__ = ["WAV_HEADER_BYTES", "AudioClip", "clip_for", "wav_header"]
+__all__ = ["WAV_HEADER_BYTES", "AudioClip", "clip_for", "source_of", "wav_header"]
 
 WAV_HEADER_BYTES = 44
 #: frames converted per chunk of the HTTP body
@@ -209,6 +209,20 @@ def _decoded(uri: str, t0: float, t1: float) -> AudioClip:
     return AudioClip(read, sl.stop - sl.start, channels, rate, f"decoded:{uri}")
 
 
+def source_of(arrays: dict, uri) -> str:
+    """Where the sound of a document comes from, without reading any of it:
+    ``"stored:<feature>"``, ``"resynthesized:<feature>"``, ``"decoded:<uri>"`` or
+    ``"none"``."""
+    audio = [(rate, name) for name, da in arrays.items()
+             if (rate := _audio_rate(da)) is not None]
+    if audio:
+        return f"stored:{max(audio)[1]}"
+    for name, da in arrays.items():
+        if _index(da) is not None and _synthesizer(da) is not None:
+            return f"resynthesized:{name}"
+    return f"decoded:{uri}" if uri else "none"
+
+
 def clip_for(arrays: dict, uri, t0: float, t1: float) -> AudioClip:
     """The sound of ``[t0, t1)`` seconds of a document with stored features ``arrays``
     and source ``uri`` (see the module docstring for the order of preference).
@@ -234,7 +248,7 @@ def clip_for(arrays: dict, uri, t0: float, t1: float) -> AudioClip:
     if uri:
         try:
             return _decoded(str(uri), t0, t1)
-        except (AudioDecodeError, ZoundsError) as exc:
+        except ZoundsError as exc:
             raise ParameterError(f"nothing to play: no stored audio or invertible feature, "
                                  f"and the source cannot be decoded ({exc})") from exc
     raise ParameterError("nothing to play: no stored audio, no invertible feature and no "
