@@ -339,3 +339,32 @@ def test_explore_shows_an_iframe_to_a_running_server(store):
 def test_server_binds_localhost_by_default(store):
     srv = BackgroundServer(Explorer(store))
     assert srv.host == "127.0.0.1"
+
+
+def test_word_major_distances_equal_learns_hamming_distance(store):
+    learn = pytest.importorskip("zounds_xr.learn")
+    index = build_index(store, "magnitude", bits=200)
+    code = index.codes[7]
+    np.testing.assert_array_equal(index.distances(code),
+                                  learn.hamming_distance(index.codes, code))
+    assert index.distances(code)[7] == 0
+
+
+def test_index_refuses_audio_and_unknown_features(store):
+    pytest.importorskip("torch")
+    with pytest.raises(zx.ParameterError, match="is audio"):
+        build_index(store, "resampled")
+    with pytest.raises(zx.ParameterError, match="no feature 'nope'"):
+        build_index(store, "nope")
+    with pytest.raises(zx.ParameterError, match="window"):
+        build_index(store, "mel", window=-1)
+
+
+def test_query_frames_read_straight_from_the_stored_array(store):
+    explorer = Explorer(store)
+    direct, t0, t1 = explorer.stored_frames("doc004", "mel", 0.3, 0.9)
+    mel = store["doc004"]["mel"]
+    sl = mel.xindexes["time"].overlapping(zx.TimeSlice(start=zx.Seconds(0.3)).start_fraction,
+                                          zx.TimeSlice(start=zx.Seconds(0.9)).start_fraction)
+    np.testing.assert_array_equal(direct, mel.isel(time=sl).values)
+    assert (t0, t1) == (0.3, 0.9)

@@ -8,6 +8,7 @@ computed.
 """
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -165,6 +166,7 @@ class Explorer:
         self._lock = threading.Lock()
         self._clips: OrderedDict = OrderedDict()
         self._indexes: dict = {}
+        self._time_indexes: dict = {}  # catalog "<f>.index" text -> TimeIndex
 
     # documents -------------------------------------------------------------------
     def check_id(self, doc_id: str) -> None:
@@ -363,17 +365,49 @@ class Explorer:
                 found.add(name)
         return [f for f in self.features if f in found]
 
+    def stored_frames(self, doc_id: str, feature: str, start=None, end=None
+                      ) -> tuple[np.ndarray, float, float]:
+        """The frames (time first) of ``feature`` overlapping ``[start, end)`` of a
+        document, and the validated span.
+
+        Read straight from the stored array where the catalog says (the store contract's
+        ``"<f>.array"``, ``"<f>.offset"``, ``"<f>.frames"``, ``"<f>.index"``): one small
+        Zarr read, no DataArray built. Otherwise through the lazy DataArray.
+        """
+        cat = self.view.catalog
+        cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
+        direct = hasattr(self.store, "array") and all(c in cat.columns for c in cols)
+        if direct:
+            path, offset, n, text = cat.loc[doc_id, cols]
+            direct = isinstance(path, str) and bool(path) and isinstance(text, str)
+        if not direct:
+            da = self.feature(doc_id, feature)
+            info = feature_info(feature, da)
+            t0, t1 = self.span(start, end, info.end)
+            sl = self.frames(time_index(da, feature), t0, t1)
+            return compute(da.isel(time=sl).transpose("time", ...)), t0, t1
+        index = self._time_indexes.get(text)
+        if index is None:
+            index = self._time_indexes.setdefault(
+                text, TimeIndex.from_attrs(json.loads(text), size=int(n)))
+        if index.size != int(n):
+            index = TimeIndex.from_attrs(json.loads(text), size=int(n))
+        t0, t1 = self.span(start, end, float(index.end))
+        sl = self.frames(index, t0, t1)
+        array = self.store.array(path)
+        return np.asarray(array[int(offset) + sl.start:int(offset) + sl.stop]), t0, t1
+
     def neighbours(self, feature: str, doc_id: str, start=None, end=None, k: int = 10
                    ) -> dict:
         """The ``k`` windows of ``feature`` nearest to ``[start, end)`` of ``doc_id``."""
         if not 1 <= k <= 200:
             raise ParameterError(f"k must be in 1..200, got {k}")
-        da = self.feature(doc_id, feature)
-        info = feature_info(feature, da)
-        t0, t1 = self.span(start, end, info.end)
+        self.check_id(doc_id)
+        if feature not in self.features:
+            raise NotFoundError(f"the store has no feature {feature!r}; it has "
+                                f"{', '.join(self.features) or 'none'}")
         index = self.index(feature)
-        sl = self.frames(time_index(da, feature), t0, t1)
-        frames = compute(da.isel(time=sl).transpose("time", ...))
+        frames, t0, t1 = self.stored_frames(doc_id, feature, start, end)
         if frames.shape[0] == 0:
             raise ParameterError(f"no frames of {feature!r} in {t0}..{t1} s")
         results = index.search(frames, k=k, exclude=(doc_id, t0, t1))

@@ -8,8 +8,9 @@ non-negative features), so that a selection of any length can be compared with a
 window. Summaries are standardised per dimension over the corpus and hashed with
 :class:`zounds_xr.learn.SimHash` (random hyperplanes through the corpus mean); a query
 is the summary of the selected frames, hashed the same way, and the nearest windows are
-those at the smallest Hamming distance (:func:`zounds_xr.learn.hamming_distance`: a
-popcount over packed uint64 words).
+those at the smallest Hamming distance (a popcount of the XOR of packed uint64 words,
+as :func:`zounds_xr.learn.hamming_distance` computes it, here word by word over a
+word-major copy of the codes: 10^5 codes of 256 bits in about 0.5 ms instead of 4).
 
 **Map.** Each document is summarised by the mean of its window summaries; the first two
 principal components of the standardised summaries place it on the map.
@@ -124,6 +125,8 @@ class NeighbourIndex:
         self.attrs = attrs
         self.feature = attrs["feature"]
         self.codes = np.ascontiguousarray(arrays["codes"], dtype=np.uint64)
+        # word-major: each word's popcount is one contiguous pass (see distances)
+        self._words = np.ascontiguousarray(self.codes.T)
         self.window_doc = np.asarray(arrays["window_doc"], dtype=np.int64)
         self.window_start = np.asarray(arrays["window_start"], dtype=np.int64)
         self.window_frames = np.asarray(arrays["window_frames"], dtype=np.int64)
@@ -171,9 +174,7 @@ class NeighbourIndex:
         ``exclude = (doc_id, t0, t1)`` leaves out the windows of that document that
         overlap ``[t0, t1)`` seconds (the selection itself). Ties break by position.
         """
-        learn = optional_import("zounds_xr.learn", extra="learn")
-        query = self.hash(self.summary_of(frames))[0]
-        d = learn.hamming_distance(self.codes, query)
+        d = self.distances(self.hash(self.summary_of(frames))[0])
         if exclude is not None:
             pos = self.position(exclude[0])
             if pos is not None:
@@ -204,6 +205,13 @@ class NeighbourIndex:
             t1 = t0 + (self.window_frames[w] - 1) * self.doc_step[doc] + self.doc_extent[doc]
             out.append(NeighbourResult(str(self.ids[doc]), float(t0), float(t1), int(d[w])))
         return out
+
+    def distances(self, code: np.ndarray) -> np.ndarray:
+        """Hamming distance (int32) from one packed ``code`` to every window's code."""
+        d = np.zeros(self._words.shape[1], dtype=np.int32)
+        for word, q in zip(self._words, np.asarray(code, dtype=np.uint64), strict=True):
+            d += np.bitwise_count(np.bitwise_xor(word, q))
+        return d
 
     def _windows_of(self, pos: int) -> np.ndarray:
         # windows are stored document by document, in document order
@@ -343,6 +351,11 @@ def build_index(store, feature: str, *, window: float | None = None, hop: float 
     frames = cat[f"{feature}.frames"].astype(np.int64).to_numpy()
     doc_start, doc_step, doc_extent = _frame_times(cat, feature)
     sample = store[ids[0]][feature]
+    if not set(sample.dims) - {"time", "channel"}:
+        index = sample.xindexes.get("time")
+        if isinstance(index, TimeIndex) and index.frequency == index.duration:
+            raise ParameterError(f"{feature!r} is audio; index a time-frequency feature "
+                                 f"(a spectrogram, mel bands, MFCCs...)")
     log = _is_spectrum(sample)
     w_frames, h_frames = _window_frames(float(doc_step[0]), window, hop)
     width = int(np.prod([s for d, s in sample.sizes.items() if d != "time"], dtype=np.int64))
