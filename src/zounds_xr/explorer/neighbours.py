@@ -410,13 +410,11 @@ def build_index(store, feature: str, *, window: float | None = None, hop: float 
     # the map: first two principal components of the standardised document summaries
     zd = (doc_summary - center) / scale
     zd = zd - zd.mean(axis=0)
-    if zd.shape[0] >= 2:
-        _, _, vt = np.linalg.svd(zd, full_matrices=False)
-        xy = zd @ vt[:2].T
-        if xy.shape[1] < 2:
-            xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-    else:
-        xy = np.zeros((zd.shape[0], 2))
+    # eigenvectors of the (dims x dims) covariance: cheaper than an SVD of n x dims
+    _, vectors = np.linalg.eigh(zd.T @ zd)
+    xy = zd @ vectors[:, ::-1][:, :2]
+    if xy.shape[1] < 2:
+        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
     hash_arrays = hasher.get_arrays()
     attrs = {"format": FORMAT, "format_version": 1, "feature": feature, "bits": int(bits),
              "seed": int(seed), "log": bool(log), "window_frames": int(w_frames),
