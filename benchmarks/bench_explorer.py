@@ -34,6 +34,7 @@ import time
 import urllib.request
 from fractions import Fraction
 
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -112,6 +113,11 @@ def _write(root: pathlib.Path, n: int) -> None:
     tmp.rename(root)
 
 
+@dask.delayed(pure=True)
+def _read_rows(arr, start, stop):
+    return arr[start:stop]
+
+
 class ContractReader:
     """The store contract's reading side over the files ``_write`` made."""
 
@@ -139,7 +145,9 @@ class ContractReader:
         for f in self.features:
             n, offset = int(row[f"{f}.frames"]), int(row[f"{f}.offset"])
             arr = self.array(row[f"{f}.array"])
-            data = da.from_array(arr, chunks=arr.chunks)[offset:offset + n]
+            # one lazy block of the document's rows, as the store reads a document
+            data = da.from_delayed(_read_rows(arr, offset, offset + n),
+                                   shape=(n, *arr.shape[1:]), dtype=arr.dtype)
             index = zx.TimeIndex.from_attrs(json.loads(row[f"{f}.index"]), size=n)
             if arr.ndim == 2:
                 out[f] = xr.DataArray(data, dims=("time", "frequency"), name=f).assign_coords(

@@ -305,6 +305,8 @@ def test_info_lists_persisted_indexes(store, tmp_path):
     build_index(store, "centroid").save(index_url(store.url, "centroid"))
     info = get_json_from(Explorer(store), "api/info")
     assert "centroid" in info["indexes"] and info["documents"] == 12
+    assert info["kinds"] == {"resampled": "audio", "magnitude": "spectrogram",
+                             "mel": "spectrogram", "centroid": "series"}
 
 
 def get_json_from(explorer, path):
@@ -368,3 +370,32 @@ def test_query_frames_read_straight_from_the_stored_array(store):
                                           zx.TimeSlice(start=zx.Seconds(0.9)).start_fraction)
     np.testing.assert_array_equal(direct, mel.isel(time=sl).values)
     assert (t0, t1) == (0.3, 0.9)
+
+
+class _NoArrays:
+    """A store that offers only ``catalog()``, ``features`` and ``store[doc_id]``."""
+
+    def __init__(self, store):
+        self._store = store
+        self.features = store.features
+        self.url = store.url
+
+    def catalog(self):
+        return self._store.catalog()
+
+    def __getitem__(self, doc_id):
+        return self._store[doc_id]
+
+
+def test_straight_reads_and_dataarray_reads_agree(store):
+    direct, lazy = Explorer(store), Explorer(_NoArrays(store))
+    # the duration, or the end of the last (end-padded) STFT frame
+    assert direct.document_end("doc002") == lazy.document_end("doc002") > 2.0
+    a = direct.image("doc002", "mel", 0.2, 1.3, width=20, height=16)
+    b = lazy.image("doc002", "mel", 0.2, 1.3, width=20, height=16)
+    assert a == b
+    assert direct.values("doc002", "resampled", 0, 2, width=50) == lazy.values(
+        "doc002", "resampled", 0, 2, width=50)
+    assert direct.clip("doc002", 0.1, 0.4).wav() == lazy.clip("doc002", 0.1, 0.4).wav()
+    with pytest.raises(zx.ParameterError, match="1-D"):
+        lazy.image("doc002", "centroid")

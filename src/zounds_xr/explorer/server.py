@@ -93,8 +93,9 @@ def _handlers(web):
         async def get(self):
             ex = self.explorer
             indexes = await self.run(ex.indexes)
+            kinds = await self.run(ex.kinds)
             self.json({"zounds_xr": __version__, "store": ex.url, "documents": len(ex.view),
-                       "features": ex.features, "indexes": indexes})
+                       "features": ex.features, "kinds": kinds, "indexes": indexes})
 
     class Catalog(Base):
         async def get(self):
