@@ -123,7 +123,7 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
 
     Sound = _make_sound(tmp_path / "features.zarr")
     done = zx.ingest([str(corpus / "tone0.wav")], Sound, progress=False)
-    monkeypatch.setattr(batch, "_process_one", lambda document, meta, doc_id: _crash(meta))
+    monkeypatch.setattr(batch, "_process_batch", lambda document, items: _crash(items))
     report = zx.ingest(zx.Directory(corpus), Sound, scheduler="processes", num_workers=2,
                        progress=False)
     assert report.skipped == done.processed
@@ -132,13 +132,27 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
     assert batch.process_pool(2) is not None  # a fresh pool for the next run
 
 
-@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 1), (50, 2, 6),
-                                              (1000, 2, 16), (1000, 64, 3)])
-def test_distributed_tasks_batch_files_but_keep_every_worker_busy(n, workers, size):
+@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 2), (50, 2, 25),
+                                              (1000, 2, 125), (1000, 64, 15),
+                                              (100_000, 2, 2000)])
+def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
     from zounds_xr.batch import _batches
 
     batches = _batches(list(range(n)), workers)
     assert [x for b in batches for x in b] == list(range(n))
     if size is not None:
         assert max(map(len, batches)) == size
-        assert len(batches) >= min(n, 4 * workers)
+        assert len(batches) >= min(n, workers)
+
+
+def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):
+    from zounds_xr import batch
+
+    monkeypatch.setattr(batch, "_MAX_BYTES_PER_TASK", 1000)
+    items = []
+    for i, size in enumerate([10, 10, 5000, 10]):
+        path = tmp_path / f"{i}.wav"
+        path.write_bytes(b"x" * size)
+        items.append((zx.AudioMetaData(uri=str(path)), str(i)))
+    batches = batch._batches(items, 1)
+    assert [[doc_id for _, doc_id in b] for b in batches] == [["0", "1"], ["2"], ["3"]]

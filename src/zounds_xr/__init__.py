@@ -17,7 +17,7 @@ Arrays and audio
 Transforms
     sliding_window, fft, stft, dct, dctiv, mdct, mel_spectrogram, mfcc, chroma, ...
 Documents and batch
-    Document, Feature, FeatureStore, zarr_settings, simple_in_memory_settings, ingest,
+    Document, Feature, FeatureStore, open_store, zarr_settings, simple_in_memory_settings, ingest,
     Directory, CompositeDataset, FreeSoundSearch, InternetArchive, PhatDrumLoops
 Notebooks
     play, specshow, seconds
@@ -110,6 +110,7 @@ _EXPORTS = {
     # documents and batch
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
     "FeatureStore": ".documents.store",
+    "open_store": ".documents.store",
     **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
     **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
     **dict.fromkeys(
