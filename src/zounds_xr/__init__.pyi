@@ -1,7 +1,6 @@
 """Type stub of the lazy namespace: the names of ``_EXPORTS``, from the modules that
 define them, so that editors and type checkers see ``zx.<name>`` while
 ``import zounds_xr`` stays cheap. tests/test_package.py keeps it equal to ``__all__``."""
-from collections.abc import Mapping
 from typing import Any
 
 from ._version import __version__ as __version__
@@ -49,6 +48,7 @@ from .documents.settings import (
 )
 from .documents.store import (
     FeatureStore as FeatureStore,
+    open_store as open_store,
 )
 from .frequency.band import (
     FrequencyBand as FrequencyBand,
@@ -195,6 +195,12 @@ from .viz import (
     seconds as seconds,
     specshow as specshow,
 )
+from .streamable import (
+    frame_local as frame_local,
+    framing as framing,
+    stateful as stateful,
+    streaming_of as streaming_of,
+)
 from .windowing import (
     HanningWindowingFunc as HanningWindowingFunc,
     IdentityWindowingFunc as IdentityWindowingFunc,
@@ -205,7 +211,6 @@ from .windowing import (
 # named by the public contract (DESIGN.md, COORDINATION.md), landing with the store
 # (issue 13) and explorer (issue 16) branches: replace each stub by an import from its
 # module, and add the name to _EXPORTS and __all__, when it lands
-def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> Any: ...
 def explore(store: Any, **kwargs: Any) -> Any: ...
 
 __all__: list[str]
