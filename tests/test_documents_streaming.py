@@ -136,3 +136,19 @@ def test_undeclared_framing_function_is_refused_and_a_declared_one_streams():
     got = _run_node(node, _chunks(samples, [333, 1000, 7]))
     expected = zx.sliding_window(samples, scheme)
     np.testing.assert_array_equal(got.values, expected.values)
+
+
+def test_mel_spectrogram_of_audio_frames_and_of_a_spectrum_is_frame_local():
+    samples = zx.AudioSamples(tone(2, 8000), zx.SR8000())
+    of_audio = make_node("m", Feature(zx.mel_spectrogram, needs=zx.Document.audio,
+                                      n_mels=16))
+    got = _run_node(of_audio, _chunks(samples, [3001, 77, 5000]))
+    expected = zx.mel_spectrogram(samples, n_mels=16)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-4, atol=1e-6)
+    spec = zx.stft(samples, magnitude=True)
+    of_spec = make_node("m", Feature(zx.mel_spectrogram, needs=zx.Document.audio,
+                                     n_mels=16))
+    got = _run_node(of_spec, _chunks(spec, [10, 3, 50]))
+    np.testing.assert_allclose(got.values, zx.mel_spectrogram(spec, n_mels=16).values,
+                               rtol=1e-5, atol=1e-6)

@@ -46,6 +46,7 @@ import xarray as xr
 
 from ..errors import ParameterError, StoreError
 from ..resampling import Resampler, resample
+from ..spectral.features import mel_spectrogram
 from ..spectral.sliding import sliding_window
 from ..spectral.transforms import stft
 from ..streamable import Streaming, framing, stateful, streaming_of
@@ -56,6 +57,10 @@ __all__ = ["AlignNode", "MapNode", "Pipeline", "StatefulNode", "WindowNode", "de
            "make_node", "register_streaming", "time_index_of"]
 
 _STREAMING: dict[str, Callable] = {}
+
+
+def _is_audio(chunk: xr.DataArray) -> bool:
+    return "frequency" not in chunk.dims and "window" not in chunk.dims
 
 
 def _half_lapped(index: TimeIndex):
@@ -70,6 +75,9 @@ def _half_lapped(index: TimeIndex):
 # used, when their modules do not declare it themselves)
 for _func, _spec in ((sliding_window, framing("wscheme")),
                      (stft, framing("wscheme", default=_half_lapped)),
+                     # of audio it frames (fused STFT); of a spectrum it is frame-local
+                     (mel_spectrogram, framing("wscheme", default=_half_lapped,
+                                               when=_is_audio)),
                      (resample, stateful(Resampler))):
     if streaming_of(_func) is None:
         _spec(_func)
