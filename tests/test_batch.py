@@ -156,3 +156,56 @@ def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):
         items.append((zx.AudioMetaData(uri=str(path)), str(i)))
     batches = batch._batches(items, 1)
     assert [[doc_id for _, doc_id in b] for b in batches] == [["0", "1"], ["2"], ["3"]]
+
+
+@pytest.mark.parametrize("dataset, document, kwargs, message", [
+    (None, "Sound", {}, "iterable"),
+    (5, "Sound", {}, "iterable"),
+    ("a.wav", "Sound", {}, "single path"),
+    ([], "Sound", {"num_workers": -1}, "num_workers"),
+    ([], "Sound", {"num_workers": 0}, "num_workers"),
+    ([], "Sound", {"num_workers": 1.5}, "num_workers"),
+    ([], "text", {}, "Document subclass"),
+])
+def test_ingest_refuses_bad_arguments_up_front(tmp_path, dataset, document, kwargs, message):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    document = Sound if document == "Sound" else document
+    with pytest.raises(zx.ParameterError, match=message):
+        zx.ingest(dataset, document, progress=False, **kwargs)
+    assert not (tmp_path / "features.zarr").exists()
+
+
+SCRIPT = """
+import numpy as np
+import zounds_xr as zx
+
+class Sound(zx.Document):
+    louder = zx.Feature(np.negative, needs=zx.Document.audio, store=True)
+
+Sound = zx.zarr_settings("features.zarr")(Sound)
+{call}
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_processes_from_a_script_without_a_main_guard_is_one_clear_error(tmp_path, corpus,
+                                                                         guarded):
+    import subprocess
+    import sys
+
+    call = (f"report = zx.ingest(zx.Directory({str(corpus)!r}), Sound, "
+            f"scheduler='processes', num_workers=2, progress=False)\nprint(report)")
+    if guarded:
+        call = "if __name__ == '__main__':\n" + "\n".join("    " + line
+                                                          for line in call.splitlines())
+    (tmp_path / "script.py").write_text(SCRIPT.format(call=call))
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    if guarded:
+        assert done.returncode == 0, done.stderr
+        assert "4 processed, 0 skipped, 1 failed" in done.stdout
+    else:
+        assert done.returncode != 0
+        assert "without an `if __name__ == \"__main__\":` guard" in done.stderr
+        assert done.stderr.count("errors.ParameterError:") == 1
+        assert "bootstrapping" not in done.stderr

@@ -265,3 +265,39 @@ def test_short_features_are_one_exact_chunk_long_ones_are_sharded(tmp_path, seco
         assert array.chunks == array.shape
     np.testing.assert_allclose(Sound(doc_id).fft.values,
                                _expected_fft(tone(seconds), 8000).values, atol=1e-5)
+
+
+def test_chunksize_follows_one_rule_on_first_write_and_update(tmp_path):
+    store = tmp_path / "f.zarr"
+    wav = write_wav(tmp_path / "a.wav", 1)
+
+    def graph(factor):
+        class Sound(zx.Document):
+            louder = zx.Feature(counted_gain, needs=zx.Document.audio, factor=factor,
+                                store=True)
+            spec = zx.Feature(zx.stft, needs=louder, wscheme=HOP_WINDOW, store=True)
+        return zx.zarr_settings(store)(Sound)
+
+    CALLS.clear()
+    doc_id = graph(2.0).process(meta=wav, chunksize=1000)  # frames of the source
+    assert CALLS == [1000] * 8
+    Changed = graph(3.0)
+    with pytest.raises(zx.ParameterError, match="chunksize"):
+        Changed.update(doc_id, chunksize=0)
+    CALLS.clear()
+    assert Changed.update(doc_id, chunksize=2000) == {doc_id: ["louder", "spec"]}
+    assert CALLS == [2000] * 4
+    expected = zx.stft(zx.AudioSamples(tone(1) * 3, zx.SR8000()), HOP_WINDOW)
+    np.testing.assert_allclose(Changed(doc_id).spec.values, expected.values, atol=1e-5)
+    for bad in (-1, 0, 2.5, "x", True):
+        with pytest.raises(zx.ParameterError):
+            Changed.process(meta=wav, chunksize=bad)
+
+
+@pytest.mark.parametrize("path", ["", "file"])
+def test_zarr_settings_refuses_an_empty_path_or_a_file(tmp_path, path):
+    if path:
+        path = tmp_path / "a-file"
+        path.write_text("not a store")
+    with pytest.raises(zx.ZoundsError, match="path|file"):
+        zx.zarr_settings(path)

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ._validation import positive_int
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
 
@@ -206,11 +207,22 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     >>> report.failed  # doctest: +SKIP
     {'audio/broken.wav': 'AudioDecodeError: ...'}
     """
+    _check_document(document)
+    if dataset is None or isinstance(dataset, (str, bytes, os.PathLike)) or not isinstance(
+            dataset, Iterable):
+        hint = " (a single path: give [path], or zx.Directory(path))" if isinstance(
+            dataset, (str, bytes, os.PathLike)) else ""
+        raise ParameterError(f"ingest needs an iterable of sources (AudioMetaData, paths or "
+                             f"URLs) as dataset, got {type(dataset).__name__}{hint}")
     if on_error not in ("record", "raise"):
         raise ParameterError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    if client is None and scheduler not in _SCHEDULERS:
+    if not isinstance(scheduler, str) or (client is None and scheduler not in _SCHEDULERS):
         raise ParameterError(f"scheduler must be one of {_SCHEDULERS}, got {scheduler!r}; pass "
                              f"a distributed.Client as client= for a cluster")
+    if num_workers is not None:
+        num_workers = positive_int(num_workers, "num_workers")
+    if client is None and scheduler == "processes":
+        _check_main_guard()
     t0 = time.perf_counter()
     # workers start (and import) while the dataset is scanned below; a pool set in dask's
     # config (dask.config.set(pool=...)) is used as dask would
@@ -251,6 +263,70 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         source, reason = next(iter(report.failed.items()))
         raise ZoundsError(f"{len(report.failed)} sources failed; first: {source}: {reason}")
     return report
+
+
+def _check_document(document) -> None:
+    from .documents.document import Document
+
+    if not (isinstance(document, type) and issubclass(document, Document)):
+        raise ParameterError(f"ingest needs a Document subclass as document, got "
+                             f"{document!r}")
+
+
+def _guarded_lines(source: str) -> list[tuple[int, int]]:
+    """Line spans of the ``if __name__ == "__main__":`` blocks of a module's source."""
+    import ast
+
+    def is_main_test(test) -> bool:
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+                and isinstance(test.ops[0], ast.Eq)):
+            return False
+        sides = [test.left, test.comparators[0]]
+        names = {s.id for s in sides if isinstance(s, ast.Name)}
+        values = {s.value for s in sides if isinstance(s, ast.Constant)}
+        return names == {"__name__"} and values == {"__main__"}
+
+    spans = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.If) and is_main_test(node.test):
+            spans.append((node.body[0].lineno, node.end_lineno or node.lineno))
+    return spans
+
+
+def _check_main_guard() -> None:
+    """Raise :class:`ParameterError` when ``ingest(scheduler="processes")`` is called from
+    a script's top level without an ``if __name__ == "__main__":`` guard.
+
+    Worker processes are spawned: each imports the main script again, and an unguarded
+    call would start workers from the workers (multiprocessing refuses, and every file
+    would be reported failed with its bootstrapping message)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    import dask
+
+    method = dask.config.get("multiprocessing.context", "spawn")
+    if not path or method == "fork" or not os.path.exists(path):
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main)
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return  # not called from the main script's code (a notebook, a test runner)
+    try:
+        with open(path, encoding="utf-8") as f:
+            spans = _guarded_lines(f.read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return
+    line = frame.f_lineno
+    if not any(lo <= line <= hi for lo, hi in spans):
+        raise ParameterError(
+            f"ingest(..., scheduler='processes') is called at the top level of {path} "
+            f"(line {line}) without an `if __name__ == \"__main__\":` guard: worker "
+            f"processes import the script again and would start ingest themselves. Put "
+            f"the call under the guard, or use scheduler='threads'")
 
 
 _POOLS: dict[int, concurrent.futures.ProcessPoolExecutor] = {}

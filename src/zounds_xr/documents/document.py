@@ -25,14 +25,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import numbers
 import os
 import uuid
+from fractions import Fraction
 
 import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, StoreError
-from ..io.metadata import AudioMetaData
+from .._validation import positive_int
+from ..io.metadata import AudioMetaData, ChunkSizeBytes
 from ..timeseries.durations import to_fraction
 from .catalog import meta_columns, meta_of_row
 from .feature import AudioFeature, Feature, MetaFeature, canonical, version_hash
@@ -132,6 +135,34 @@ def _as_meta(meta) -> AudioMetaData:
         if absolute != uri:
             m = AudioMetaData.from_dict({**m.to_dict(), "uri": absolute})
     return m
+
+
+def _check_chunksize(chunksize):
+    """The one rule for ``chunksize`` (as :func:`zounds_xr.stream`): a duration, a
+    ``ChunkSizeBytes``, or an int number of frames of the source; checked up front."""
+    if isinstance(chunksize, ChunkSizeBytes):
+        return chunksize
+    if isinstance(chunksize, numbers.Integral) and not isinstance(chunksize, np.timedelta64):
+        positive_int(chunksize, "chunksize (frames of the source)")
+        return chunksize
+    if to_fraction(chunksize, name="chunksize") <= 0:
+        raise ParameterError(f"chunksize must be a positive duration, got {chunksize!r}")
+    return chunksize
+
+
+def _chunk_seconds(chunksize, samplerate, channels) -> Fraction:
+    """``chunksize`` in seconds of a source at ``samplerate`` with ``channels``."""
+    if isinstance(chunksize, (ChunkSizeBytes, numbers.Integral)) and not isinstance(
+            chunksize, np.timedelta64):
+        rate = int(samplerate or 0)
+        if rate <= 0:
+            return Fraction(30)
+        if isinstance(chunksize, ChunkSizeBytes):
+            frames = int(chunksize) // (int(channels or 1) * chunksize.bit_depth // 8 or 1)
+        else:
+            frames = int(chunksize)
+        return Fraction(max(1, frames), rate)
+    return to_fraction(chunksize, name="chunksize")
 
 
 def _json_safe(d: dict) -> dict:
@@ -360,9 +391,12 @@ class Document(metaclass=DocumentMeta):
         _id : str, optional
             The document id; default :meth:`id_for` (derived from the source's path or
             URL) or, for in-memory sources, a random ``uuid4().hex``.
-        chunksize : np.timedelta64, optional
-            Duration of the chunks the source is decoded and processed in; memory is
-            bounded by it, whatever the file's length.
+        chunksize : np.timedelta64, ChunkSizeBytes or int, optional
+            Size of the chunks the source is decoded and processed in, as
+            :func:`~zounds_xr.stream` takes it: a duration, a ``ChunkSizeBytes`` or a
+            number of frames of the source. Memory is bounded by it, whatever the
+            file's length. The same rule holds when stale features are updated from
+            stored ones (the size is converted to seconds at the source's rate).
         store : FeatureStore or path/URL, optional
             Overrides the class's store.
         overwrite : bool, default False
@@ -380,6 +414,7 @@ class Document(metaclass=DocumentMeta):
             When the source cannot be decoded; nothing is left in the store.
         """
         fstore = cls._store_for(store)
+        chunksize = _check_chunksize(chunksize)
         m = _as_meta(meta)
         doc_id = validate_id(_id) if _id is not None else (cls.id_for(m) or uuid.uuid4().hex)
         if not overwrite and fstore.exists(doc_id):
@@ -408,6 +443,7 @@ class Document(metaclass=DocumentMeta):
             ``{doc_id: [feature names recomputed]}``.
         """
         fstore = cls._store_for(store)
+        chunksize = _check_chunksize(chunksize)
         ids = [_id] if _id is not None else fstore.ids()
         return cls._update_many(fstore, ids, chunksize)
 
@@ -489,7 +525,7 @@ class Document(metaclass=DocumentMeta):
                 sources.add(audio)
             else:
                 reach(name)
-        seconds = to_fraction(chunksize, name="chunksize")
+        seconds = _chunk_seconds(chunksize, row.get("samplerate"), row.get("channels"))
         iterables = {}
         for name in sources:
             if name in current:

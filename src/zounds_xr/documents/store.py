@@ -289,6 +289,13 @@ class FeatureStore:
             self.url = url
         elif isinstance(url, (str, os.PathLike)):
             self.url = os.fspath(url)
+            if not isinstance(self.url, str) or not self.url.strip():
+                raise ParameterError(f"a FeatureStore needs a path or URL, got {url!r}")
+            local = self.url.removeprefix("file://") if not _is_url(self.url) or \
+                self.url.startswith("file://") else None
+            if local is not None and os.path.isfile(local):
+                raise StoreError(f"cannot use {self.url!r} as a feature store: it is a "
+                                 f"regular file, not a directory")
         else:
             raise ParameterError(f"a FeatureStore needs a path, URL or zarr store, got {url!r}")
         self.storage_options = dict(storage_options or {})
