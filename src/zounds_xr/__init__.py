@@ -33,8 +33,10 @@ from .errors import (
     AudioDecodeError,
     AudioFileNotFoundError,
     DocumentNotFoundError,
+    NonFiniteSamplesWarning,
     ParameterError,
     SampleRateError,
+    SelectionError,
     StoreError,
     ZoundsError,
 )
@@ -119,7 +121,8 @@ _EXPORTS = {
 
 __all__ = sorted(
     [*_EXPORTS, "__version__", "ZoundsError", "ParameterError", "SampleRateError",
-     "AudioDecodeError", "AudioFileNotFoundError", "StoreError", "DocumentNotFoundError"]
+     "AudioDecodeError", "AudioFileNotFoundError", "StoreError", "DocumentNotFoundError",
+     "SelectionError", "NonFiniteSamplesWarning"]
 )
 
 
