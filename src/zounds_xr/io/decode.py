@@ -65,6 +65,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
+import zlib
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -608,15 +609,17 @@ class _Info:
     """What ``open_audio`` needs to know about a file before reading it."""
 
     __slots__ = ("path", "samplerate", "channels", "frames", "format", "subtype", "counted",
-                 "safe_seek")
+                 "safe_seek", "checksums")
 
     def __init__(self, path, samplerate, channels, frames, fmt, subtype, counted,
-                 safe_seek=None):
+                 safe_seek=None, checksums=None):
         self.path, self.samplerate, self.channels, self.frames = path, samplerate, channels, \
             frames
         self.format, self.subtype, self.counted = fmt, subtype, counted
         #: frames past which a seek is not trusted (None: seeking is exact everywhere)
         self.safe_seek = safe_seek
+        #: CRC-32 of each block of the straight-through decode (Ogg: seeks are verified)
+        self.checksums = checksums
 
 
 #: frames decoded and dropped before a block of a compressed stream: mpg123 needs about
@@ -669,14 +672,33 @@ def _end_is_readable(path: str, frames: int) -> bool:
         return False
 
 
-def audio_info(path) -> _Info:
+def _block_checksums(blocks: Iterator[np.ndarray], block: int) -> tuple[int, list[int]]:
+    """Frames in ``blocks`` and the CRC-32 of each ``block``-frame piece of them."""
+    crcs, crc, filled, frames = [], 0, 0, 0
+    for piece in blocks:
+        frames += len(piece)
+        while len(piece):
+            take = min(len(piece), block - filled)
+            crc = zlib.crc32(np.ascontiguousarray(piece[:take]), crc)
+            piece, filled = piece[take:], filled + take
+            if filled == block:
+                crcs.append(crc)
+                crc, filled = 0, 0
+    if filled:
+        crcs.append(crc)
+    return frames, crcs
+
+
+def audio_info(path, block: int | None = None) -> _Info:
     """Rate, channels, format and the verified frame count of an audio file.
 
     The header's frame count is used when libsndfile trusts it, the format seeks
     exactly and the header's last frame decodes. Otherwise (MP3, Ogg, an unknown or
     placeholder count, an end that does not decode) the file is decoded once, which
     counts its frames and applies :func:`load`'s length rule: a partial decode raises
-    the same ``AudioDecodeError`` as :func:`load`.
+    the same ``AudioDecodeError`` as :func:`load`. For Ogg, given ``block`` (frames),
+    that decode also records the CRC-32 of each block, against which ``open_audio``
+    checks what its seeks read.
     """
     path = os.fspath(path)
     with _open(path, "keep") as reader:
@@ -685,7 +707,10 @@ def audio_info(path) -> _Info:
         counted = not (reader.trusted and fmt in _EXACT_SEEK)
         if not counted and reader.expected and not _end_is_readable(path, reader.expected):
             counted = True
-        if counted:
+        checksums = None
+        if counted and fmt == "OGG" and block is not None:
+            frames, checksums = _block_checksums(reader.blocks(), block)
+        elif counted:
             frames = sum(len(b) for b in reader.blocks())
         else:
             frames = int(reader.expected)
@@ -693,18 +718,38 @@ def audio_info(path) -> _Info:
         if fmt == "OGG":
             safe = _ogg_last_page_start(path, int(rate), subtype)
             safe = 0 if safe is None else min(safe, frames)
-        return _Info(path, rate, channels, frames, fmt, subtype, counted, safe)
+        return _Info(path, rate, channels, frames, fmt, subtype, counted, safe, checksums)
+
+
+def _read_straight(path: str, start: int, stop: int, channels: int) -> np.ndarray:
+    """Frames ``[start, stop)`` decoded from the file's start, without seeking."""
+    out, at = [], 0
+    with _open(path, "keep") as reader:
+        for piece in reader.blocks():
+            lo, hi = max(start - at, 0), min(stop - at, len(piece))
+            if lo < hi:
+                out.append(piece[lo:hi])
+            at += len(piece)
+            if at >= stop:
+                break
+    data = np.concatenate(out) if out else np.zeros((0, channels), dtype=np.float32)
+    if len(data) != stop - start:
+        raise AudioDecodeError(f"cannot decode {path}: frames {start + len(data)}..{stop} are "
+                               f"missing (the file changed since it was opened)")
+    return data
 
 
 def _read_block(path: str, start: int, stop: int, channels: int, squeeze: bool,
                 seek_limit: int | None = None, preroll: int = 0,
-                on_nonfinite: str = "warn") -> np.ndarray:
+                on_nonfinite: str = "warn", checksum: int | None = None) -> np.ndarray:
     """Frames ``[start, stop)`` of ``path``: open a fresh handle, seek, read (one dask task).
 
     A fresh handle per block because libsndfile's Vorbis seeking is unreliable on a
     handle that has already been read or seeked (NOTES.md). Compressed streams seek
     ``preroll`` frames early (and no later than ``seek_limit``) and drop what precedes
-    ``start``.
+    ``start``. With a ``checksum`` (CRC-32 of the block in a straight-through decode),
+    a seek that read anything else (a damaged or duplicated Ogg page misleads
+    libsndfile's bisection) is replaced by a straight read from the file's start.
     """
     target = start - preroll
     if seek_limit is not None:
@@ -734,6 +779,8 @@ def _read_block(path: str, start: int, stop: int, channels: int, squeeze: bool,
                     f"opened)")
             got += n
         out = out[start - target:]
+        if checksum is not None and zlib.crc32(np.ascontiguousarray(out)) != checksum:
+            out = _read_straight(path, start, stop, channels)
         reader._screen(out, first_frame=start)
         reader.warn_nonfinite(f" (frames {start}..{stop})")
     return out[:, 0] if squeeze else out
@@ -808,8 +855,9 @@ def open_audio(path, chunks=np.timedelta64(60, "s"), *, on_nonfinite: str = "war
             f"zx.stream for URLs, bytes and file-like objects")
     policy = _nonfinite_policy(on_nonfinite)
     path = os.fspath(path)
-    info = audio_info(path)
-    block = _block_frames(chunks, info.samplerate)
+    with _open(path, "keep") as reader:  # the header alone gives the block size
+        block = _block_frames(chunks, reader.rate)
+    info = audio_info(path, block)
     n_blocks = -(-info.frames // block)
     if n_blocks > MAX_BLOCKS:
         seconds = info.frames / int(info.samplerate)
@@ -828,7 +876,8 @@ def open_audio(path, chunks=np.timedelta64(60, "s"), *, on_nonfinite: str = "war
     for i, (a, b) in enumerate(bounds):
         key = (name, i) if squeeze else (name, i, 0)
         graph[key] = (_read_block, path, a, b, info.channels, squeeze, info.safe_seek,
-                      0 if info.format in _EXACT_SEEK else PREROLL, policy)
+                      0 if info.format in _EXACT_SEEK else PREROLL, policy,
+                      None if info.checksums is None else info.checksums[i])
     if not bounds:
         empty = np.zeros((0,) if squeeze else (0, info.channels), dtype=np.float32)
         graph[(name, 0) if squeeze else (name, 0, 0)] = empty
