@@ -85,7 +85,10 @@ class SineSynthesizer(_Synthesizer):
             When a frequency is not finite, or the output would not fit in memory
             (more than ``_validation.MAX_OUTPUT_BYTES``; the message gives its size).
         """
-        freqs = np.asarray(freqs_in_hz, dtype=np.float64).ravel()
+        try:
+            freqs = np.asarray(freqs_in_hz, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            freqs = np.array([np.nan])
         if freqs.size == 0 or not np.all(np.isfinite(freqs)):
             raise ParameterError(f"freqs_in_hz must be finite frequencies, got {freqs_in_hz!r}")
         n = _n_samples(self.samplerate, duration)
