@@ -117,6 +117,10 @@ _EXACT_SEEK = {"WAV", "WAVEX", "RF64", "AIFF", "AU", "CAF", "W64", "FLAC", "RAW"
 #: a header frame count at or above this is a placeholder, not a length
 _ABSURD_FRAMES = 1 << 62
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+#: lines of libsndfile's log that report an error or damage
+_LOG_ERROR = re.compile(r"error|unexpected|junk|failed|hole|corrupt", re.IGNORECASE)
+#: lines of libsndfile's log that say an Ogg stream is damaged (its length is then wrong)
+_OGG_DAMAGE = re.compile(r"hole|corrupt|ended unexpectedly", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- sources
@@ -228,7 +232,7 @@ def _log_errors(handle: sf.SoundFile) -> str:
     lines = []
     for line in log.splitlines():
         text = line.strip()
-        if text and re.search(r"error|unexpected|junk|failed", text, re.IGNORECASE) \
+        if text and _LOG_ERROR.search(text) \
                 and text not in lines:
             lines.append(text)
     return "; ".join(lines[-3:])
@@ -258,6 +262,8 @@ class _Reader:
             raise AudioDecodeError(
                 f"cannot decode {name}: its header's channel count is {self.channels}, "
                 f"outside 1..{MAX_CHANNELS} (libsndfile's limit)")
+        if self.format == "OGG":
+            self._check_ogg()
         frames = int(handle.frames)
         self.trusted = not (self.format == "MP3" or frames <= 0 or frames >= _ABSURD_FRAMES)
         #: the header's frame count when libsndfile trusts it, else None
@@ -269,6 +275,20 @@ class _Reader:
         self.position = 0
         self.nonfinite = 0
         self.first_nonfinite: int | None = None
+
+    def _check_ogg(self) -> None:
+        # libsndfile takes an Ogg stream's length from the granule of the last page it
+        # finds: when a page is damaged (a bad checksum, a hole) that length is wrong,
+        # and decoding would stop early or late without an error
+        try:
+            log = self.handle.extra_info
+        except (sf.SoundFileError, RuntimeError, ValueError):  # pragma: no cover
+            return
+        damage = [line.strip() for line in log.splitlines() if _OGG_DAMAGE.search(line)]
+        if damage:
+            raise AudioDecodeError(
+                f"cannot decode {self.name}: libsndfile reports a damaged Ogg stream ("
+                f"{'; '.join(damage[:3])}); its length and samples cannot be trusted")
 
     def _check_rate(self) -> AudioSampleRate:
         rate = self.handle.samplerate
