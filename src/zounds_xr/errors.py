@@ -13,6 +13,8 @@ __all__ = [
     "AudioFileNotFoundError",
     "StoreError",
     "DocumentNotFoundError",
+    "NotFittedError",
+    "NotInvertibleError",
     "SelectionError",
     "NonFiniteSamplesWarning",
 ]
@@ -58,3 +60,11 @@ class SelectionError(ZoundsError, KeyError):
 
 class NonFiniteSamplesWarning(RuntimeWarning):
     """Decoded audio holds NaN or infinity (kept: ``on_nonfinite="warn"``)."""
+
+
+class NotFittedError(ZoundsError, RuntimeError):
+    """A preprocessor that learns from data was used before ``fit``."""
+
+
+class NotInvertibleError(ZoundsError, NotImplementedError):
+    """``inverse_transform`` of a step that throws information away (e.g. ``Binarize``)."""
