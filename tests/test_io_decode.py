@@ -323,7 +323,7 @@ def test_open_audio_errors(tmp_path):
     lazy = zx.open_audio(path, chunks=1000)
     path.write_bytes(path.read_bytes()[:44 + 2 * 1500])
     with pytest.raises(zx.AudioDecodeError, match="a.wav"):
-        lazy.values
+        _ = lazy.values
 
 
 def test_decoded_samples_feed_transforms(tmp_path, backend):

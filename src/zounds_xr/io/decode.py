@@ -117,6 +117,9 @@ _EXACT_SEEK = {"WAV", "WAVEX", "RF64", "AIFF", "AU", "CAF", "W64", "FLAC", "RAW"
 #: a header frame count at or above this is a placeholder, not a length
 _ABSURD_FRAMES = 1 << 62
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+#: default chunk of ``stream`` and block of ``open_audio``
+_STREAM_CHUNK = np.timedelta64(30, "s")
+_OPEN_CHUNK = np.timedelta64(60, "s")
 #: lines of libsndfile's log that report an error or damage
 _LOG_ERROR = re.compile(r"error|unexpected|junk|failed|hole|corrupt", re.IGNORECASE)
 #: lines of libsndfile's log that say an Ogg stream is damaged (its length is then wrong)
@@ -544,7 +547,7 @@ def _chunk_frames(chunksize, rate: AudioSampleRate, channels: int) -> int:
     return frames
 
 
-def stream(source, chunksize=np.timedelta64(30, "s"), *, mono: bool = False,
+def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
            on_nonfinite: str = "warn"):
     """Decode an audio source chunk by chunk, in bounded memory.
 
@@ -699,7 +702,7 @@ def _block_checksums(blocks: Iterator[np.ndarray], block: int) -> tuple[int, lis
         frames += len(piece)
         while len(piece):
             take = min(len(piece), block - filled)
-            crc = zlib.crc32(np.ascontiguousarray(piece[:take]), crc)
+            crc = zlib.crc32(np.ascontiguousarray(piece[:take]).data, crc)
             piece, filled = piece[take:], filled + take
             if filled == block:
                 crcs.append(crc)
@@ -733,7 +736,7 @@ def audio_info(path, block: int | None = None) -> _Info:
         elif counted:
             frames = sum(len(b) for b in reader.blocks())
         else:
-            frames = int(reader.expected)
+            frames = reader.expected or 0
         safe = None
         if fmt == "OGG":
             safe = _ogg_last_page_start(path, int(rate), subtype)
@@ -799,7 +802,7 @@ def _read_block(path: str, start: int, stop: int, channels: int, squeeze: bool,
                     f"opened)")
             got += n
         out = out[start - target:]
-        if checksum is not None and zlib.crc32(np.ascontiguousarray(out)) != checksum:
+        if checksum is not None and zlib.crc32(np.ascontiguousarray(out).data) != checksum:
             out = _read_straight(path, start, stop, channels)
         reader._screen(out, first_frame=start)
         reader.warn_nonfinite(f" (frames {start}..{stop})")
@@ -816,7 +819,7 @@ def _block_frames(chunks, rate: AudioSampleRate) -> int:
     return frames
 
 
-def open_audio(path, chunks=np.timedelta64(60, "s"), *, on_nonfinite: str = "warn"):
+def open_audio(path, chunks=_OPEN_CHUNK, *, on_nonfinite: str = "warn"):
     """Open an audio file lazily: dask-backed AudioSamples that decode on demand.
 
     Parameters
@@ -892,7 +895,7 @@ def open_audio(path, chunks=np.timedelta64(60, "s"), *, on_nonfinite: str = "war
                                     info.frames, block, policy)
     bounds = [(s, min(s + block, info.frames)) for s in range(0, info.frames, block)]
     sizes = tuple(b - a for a, b in bounds) or (0,)
-    graph = {}
+    graph: dict = {}
     for i, (a, b) in enumerate(bounds):
         key = (name, i) if squeeze else (name, i, 0)
         graph[key] = (_read_block, path, a, b, info.channels, squeeze, info.safe_seek,

@@ -22,6 +22,10 @@ from ..timeseries.samplerate import AudioSampleRate, as_audio_rate
 __all__ = ["SineSynthesizer", "NoiseSynthesizer", "TickSynthesizer", "SilenceSynthesizer"]
 
 
+#: zounds' default tick length
+_TICK = np.timedelta64(100, "ms")
+
+
 def _n_samples(rate: AudioSampleRate, duration, name: str = "duration") -> int:
     """Samples for ``duration``, refused up front when float64 output could not fit."""
     seconds = to_fraction(duration, name=name)
@@ -159,7 +163,7 @@ class TickSynthesizer(_Synthesizer):
         self._rng = _rng(seed)
 
     def synthesize(self, duration, tick_frequency, *,
-                   tick_duration=np.timedelta64(100, "ms")) -> xr.DataArray:
+                   tick_duration=_TICK) -> xr.DataArray:
         """Ticks every ``tick_frequency`` for ``duration``.
 
         Parameters

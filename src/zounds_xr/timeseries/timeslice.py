@@ -130,5 +130,5 @@ def _exact(seconds: Fraction):
     for unit, per_second in _UNITS:
         count = seconds * per_second
         if count.denominator == 1 and abs(count.numerator) < 2**63 - 1:
-            return np.timedelta64(count.numerator, unit)
+            return np.timedelta64(count.numerator, unit)  # type: ignore[call-overload]
     return seconds
