@@ -8,10 +8,12 @@ from .errors import (
     AudioDecodeError as AudioDecodeError,
     AudioFileNotFoundError as AudioFileNotFoundError,
     DocumentNotFoundError as DocumentNotFoundError,
+    NonFiniteSamplesWarning as NonFiniteSamplesWarning,
     NotFittedError as NotFittedError,
     NotInvertibleError as NotInvertibleError,
     ParameterError as ParameterError,
     SampleRateError as SampleRateError,
+    SelectionError as SelectionError,
     StoreError as StoreError,
     ZoundsError as ZoundsError,
 )
