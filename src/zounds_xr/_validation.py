@@ -17,7 +17,7 @@ import xarray as xr
 from .errors import ParameterError
 
 __all__ = ["positive_int", "nonnegative_int", "float_dtype", "real_float_dtype",
-           "frozen", "drop_coords_along", "check_output_size", "axis_index",
+           "real_dtype", "frozen", "drop_coords_along", "check_output_size", "axis_index",
            "MAX_OUTPUT_BYTES"]
 
 #: the largest single output a transform agrees to allocate (bytes); a request beyond it
@@ -66,6 +66,16 @@ def real_float_dtype(dtype, what: str = "this transform") -> np.dtype:
     if dtype.kind == "c":
         raise ParameterError(f"{what} needs real input, got {dtype}")
     return dtype
+
+
+def real_dtype(dtype) -> np.dtype:
+    """The real float dtype of a transform's magnitudes: float32 for float16/float32/
+    complex64 data, float64 otherwise (integers included).
+
+    >>> real_dtype("complex64"), real_dtype("float16"), real_dtype("int16")
+    (dtype('float32'), dtype('float32'), dtype('float64'))
+    """
+    return np.result_type(np.finfo(float_dtype(dtype)).dtype, np.float32)
 
 
 def frozen(a, dtype=np.float64) -> np.ndarray:

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import json
 import numbers
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,12 +52,33 @@ ATTRS_KEY = "zounds_xr:index"
 _COORD_ATTRS = {"units": "Hz", "long_name": "Frequency"}
 
 
-def normalize_slices(slices, n_bands: int) -> tuple[slice, ...]:
+def normalize_slices(slices: Iterable[Any], n_bands: int) -> tuple[slice, ...]:
     """Check and normalise the per-band slices of a coefficients-by-band axis.
 
-    ``slices`` (``slice`` objects or ``(start, stop)`` pairs), one per band, must tile
-    ``[0, n)`` in order: the first starts at 0 and each starts where the previous
-    stopped (a band may have no coefficient). Returns ``slice(start, stop)`` objects.
+    Parameters
+    ----------
+    slices : iterable of slice or (int, int)
+        One per band, without a step; they must tile ``[0, n)`` in order: the first
+        starts at 0 and each starts where the previous stopped (a band may have no
+        coefficient).
+    n_bands : int >= 0
+        The number of bands of the scale.
+
+    Returns
+    -------
+    tuple of slice
+        ``slice(start, stop)`` with integer bounds, one per band.
+
+    Raises
+    ------
+    ParameterError
+        Naming the first slice that is not a slice, has a step, or does not continue
+        the tiling, or when the number of slices is not ``n_bands``.
+
+    Examples
+    --------
+    >>> normalize_slices([(0, 2), slice(2, 5)], 2)
+    (slice(0, 2, None), slice(2, 5, None))
     """
     out = []
     expected = 0
@@ -581,6 +603,17 @@ def frequency_coords(scale: FrequencyScale, dim: Hashable = "frequency", *,
         The dimension (and coordinate) name.
     slices : sequence of slice, optional
         Coefficients-by-band mode (see :class:`FrequencyIndex`).
+
+    Returns
+    -------
+    xarray.Coordinates
+        One coordinate ``dim`` of band centres (Hz; ``units``/``long_name`` attrs) with
+        its :class:`FrequencyIndex`.
+
+    See Also
+    --------
+    FrequencyIndex : The index and its selection rules.
+    zounds_xr.time_coords : The same for a time axis.
 
     Examples
     --------

@@ -256,7 +256,15 @@ class Preprocessor:
     ``get_config()`` (JSON-safe constructor parameters), ``get_arrays()`` (learned
     numpy arrays) and ``_set_arrays(arrays)``; decorate with :func:`register_preprocessor`.
 
-    ``needs`` is accepted for compatibility with zounds' graph syntax and ignored.
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    See Also
+    --------
+    PreprocessingPipeline : A sequence of steps.
+    zounds_xr.learn.steps : The library's steps.
     """
 
     learns = False

@@ -55,7 +55,17 @@ class MeanStdNormalization(_SameShape):
     """Feature-wise standardisation ``(x - mean) / std`` with corpus statistics.
 
     Mean and variance are accumulated block by block (Chan et al.'s parallel update),
-    so the corpus is streamed. Features with zero variance are only centred.
+    so the corpus is streamed. Features with zero variance are only centred. Exactly
+    invertible.
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    See Also
+    --------
+    UnitNorm, InstanceScaling : Per-example scaling.
     """
 
     learns = True
@@ -119,7 +129,15 @@ class Log(_SameShape):
 
 @register_preprocessor
 class Multiply(_SameShape):
-    """Multiply by a constant ``factor`` (a scalar or an array over the feature dims)."""
+    """Multiply by a constant ``factor`` (a scalar or an array over the feature dims).
+
+    Parameters
+    ----------
+    factor : float or array_like of float
+        Finite and non-zero; broadcast against the feature dims of one example.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def __init__(self, factor=1.0, needs=None):
         super().__init__(needs)
@@ -283,7 +301,19 @@ class Reshape(Preprocessor):
 
 @register_preprocessor
 class Binarize(Preprocessor):
-    """``1`` where ``x > threshold`` else ``0`` (uint8). Not invertible."""
+    """``1`` where ``x > threshold`` else ``0`` (uint8). Not invertible.
+
+    Parameters
+    ----------
+    threshold : float
+        Values above it become 1.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    See Also
+    --------
+    zounds_xr.learn.SimHash : Binary codes that keep angular similarity.
+    """
 
     invertible = False
 

@@ -58,7 +58,29 @@ def _make_optimizer(optimizer, parameters, default_lr=1e-3):
 
 
 class Trainer:
-    """Shared epochs/batches/checkpoint machinery."""
+    """Shared epochs/batches/checkpoint machinery of the trainers.
+
+    Parameters
+    ----------
+    epochs : int > 0
+        Passes over the training set.
+    batch_size : int > 0
+        Examples per optimisation step (batches are drawn in a seeded random order).
+    checkpoint_epochs : int > 0
+        Save a checkpoint every that many epochs (when ``checkpoint_dir`` is set).
+    checkpoint_dir : str or os.PathLike, optional
+        Where ``state_dict`` checkpoints go (``self.checkpoints`` lists them).
+    device : str or torch.device, optional
+        Where training runs (default: the network's device).
+    seed : int, optional
+        Seed of the batch order.
+    on_epoch_end : callable, optional
+        ``f(epoch, losses)`` after each epoch (the last value of each loss by name).
+
+    See Also
+    --------
+    SupervisedTrainer, TripletEmbeddingTrainer, WassersteinGanTrainer
+    """
 
     def __init__(self, epochs: int, batch_size: int, checkpoint_epochs: int = 1,
                  checkpoint_dir=None, device=None, seed=None,

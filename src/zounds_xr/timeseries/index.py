@@ -41,7 +41,26 @@ def _timelike_scalar(value) -> bool:
 
 
 class TimeTransform(CoordinateTransform):
-    """Grid position -> frame start time, in exact rational arithmetic."""
+    """Grid position -> frame start time, in exact rational arithmetic.
+
+    The transform behind :class:`TimeIndex` (xarray's ``CoordinateTransform``
+    protocol): label ``i`` is ``start + i * frequency`` rounded to the nearest ns.
+
+    Parameters
+    ----------
+    start : Fraction
+        Start of frame 0, seconds.
+    frequency : Fraction > 0
+        Step between frame starts, seconds.
+    duration : Fraction > 0
+        Extent of one frame, seconds.
+    size : int >= 0
+        Number of frames.
+    dim : hashable
+        The dim name.
+    coord_name : hashable, optional
+        The coordinate name (``dim`` by default).
+    """
 
     def __init__(self, start: Fraction, frequency: Fraction, duration: Fraction, size: int,
                  dim: Hashable = "time", coord_name: Hashable | None = None):
@@ -446,5 +465,38 @@ class TimeIndex(CoordinateTransformIndex):
 
 def time_coords(size: int, frequency, duration=None, start=0, *,
                 dim: Hashable = "time") -> xr.Coordinates:
-    """Coordinates with a lazy :class:`TimeIndex` (see :meth:`TimeIndex.from_params`)."""
+    """Coordinates with a lazy :class:`TimeIndex`: ``size`` frames, one every ``frequency``.
+
+    Parameters
+    ----------
+    size : int >= 0
+        Number of frames.
+    frequency : np.timedelta64, Fraction, str or SampleRate
+        Step between frame starts, > 0 (``Fraction`` = exact seconds); a
+        :class:`SampleRate` gives both the step and the frame duration.
+    duration : np.timedelta64, Fraction or str, optional
+        Extent of one frame, > 0; defaults to ``frequency`` (or the rate's duration).
+    start : np.timedelta64, Fraction, str or 0
+        Start of the first frame.
+    dim : hashable
+        The dim (and coordinate) name, ``"time"`` or ``"window"``.
+
+    Returns
+    -------
+    xarray.Coordinates
+        One ``timedelta64[ns]`` coordinate ``dim`` (frame starts, nearest ns, computed
+        on demand) indexed by a :class:`TimeIndex`.
+
+    See Also
+    --------
+    TimeIndex.from_params : The index alone.
+    zounds_xr.frequency_coords : The same for a frequency axis.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, zounds_xr as zx
+    >>> coords = time_coords(4, zx.SR8000())
+    >>> xr.DataArray(np.zeros(4), coords=coords, dims="time").zx.samplerate
+    SR8000()
+    """
     return TimeIndex.coords(size, frequency, duration, start, dim=dim)
