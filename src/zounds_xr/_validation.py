@@ -17,7 +17,7 @@ import xarray as xr
 from .errors import ParameterError
 
 __all__ = ["positive_int", "nonnegative_int", "float_dtype", "real_float_dtype",
-           "real_dtype", "frozen", "drop_coords_along", "check_output_size", "axis_index",
+           "magnitude_dtype", "frozen", "drop_coords_along", "check_output_size", "axis_index",
            "MAX_OUTPUT_BYTES"]
 
 #: the largest single output a transform agrees to allocate (bytes); a request beyond it
@@ -68,14 +68,19 @@ def real_float_dtype(dtype, what: str = "this transform") -> np.dtype:
     return dtype
 
 
-def real_dtype(dtype) -> np.dtype:
-    """The real float dtype of a transform's magnitudes: float32 for float16/float32/
-    complex64 data, float64 otherwise (integers included).
+def magnitude_dtype(dtype) -> np.dtype:
+    """The real dtype of magnitudes computed from ``dtype`` data.
 
-    >>> real_dtype("complex64"), real_dtype("float16"), real_dtype("int16")
-    (dtype('float32'), dtype('float32'), dtype('float64'))
+    float32 for float16, float32 and complex64 (single precision stays single);
+    float64 for everything else (integers, float64, complex128).
+
+    >>> magnitude_dtype("complex64"), magnitude_dtype("int16")
+    (dtype('float32'), dtype('float64'))
     """
-    return np.result_type(np.finfo(float_dtype(dtype)).dtype, np.float32)
+    dtype = np.dtype(dtype)
+    if dtype in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.complex64)):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
 
 
 def frozen(a, dtype=np.float64) -> np.ndarray:

@@ -32,8 +32,10 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from .._validation import drop_coords_along, frozen, positive_int
+from .._validation import frozen, magnitude_dtype, positive_int
 from ..errors import ParameterError
+from ..spectral.kernels import SparseRebin, apply_along
+from ..windowing import window_values
 from .band import FrequencyBand, _hz
 
 __all__ = [
@@ -64,19 +66,9 @@ def _band(value, name: str = "frequency_band") -> FrequencyBand:
 
 
 def _window_values(window, size: int) -> np.ndarray:
-    """The ``size`` weights of ``window``: ``None`` (rectangular), a callable of a size
-    (``np.hanning``, a ``WindowingFunc``; one returning ``None`` means rectangular)."""
-    if window is None:
-        return np.ones(size)
-    if not callable(window):
-        raise ParameterError(f"window must be None or a callable of a size, got {window!r}")
-    w = window(size)
-    if w is None:  # IdentityWindowingFunc
-        return np.ones(size)
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (size,):
-        raise ParameterError(f"window {window!r} returned shape {w.shape} for size {size}")
-    return w
+    """The ``size`` weights of ``window`` (rectangular for none)."""
+    w = window_values(window, size, name="window")
+    return np.ones(size) if w is None else w
 
 
 # ------------------------------------------------------------------------------------
@@ -565,17 +557,10 @@ class FrequencyScale:
                 f"x's {dim!r} axis groups coefficients by band (ExplicitFrequencyDimension); "
                 "only an axis with one position per band can be rebinned")
         w = self.weights(index.scale, window, **options)
-        single = np.dtype(x.dtype) in (np.dtype(np.float32), np.dtype(np.complex64))
-        tmp = "__zounds_xr_band__"
-        weights = xr.DataArray(w.astype(np.float32 if single else np.float64), dims=(tmp, dim))
-        # coordinates along ``dim`` describe the old bands: drop them before the product
-        source = drop_coords_along(x, dim)
-        out = xr.dot(source, weights, dim=dim)
-        out = out.rename({tmp: dim}).transpose(*x.dims)
-        out = out.assign_coords(xr.Coordinates.from_xindex(index.with_scale(self)))
-        out.name = x.name
-        out.attrs = dict(x.attrs)
-        return out
+        # the package's one rebinning kernel, linear (power=None): complex stays complex
+        kernel = SparseRebin(w, None, magnitude_dtype(x.dtype))
+        out = apply_along(x, kernel, dim, kernel.n_out, kernel.out_dtype(x.dtype))
+        return out.assign_coords(xr.Coordinates.from_xindex(index.with_scale(self)))
 
     # persistence and identity ---------------------------------------------------------------
     @staticmethod

@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import axis_index, positive_int
-from .._validation import real_dtype as real_dtype  # the spectral features import it here
+from .._validation import magnitude_dtype as real_dtype  # spectral.weighting imports it here
 from ..arrays import ArrayWithUnits
 from ..errors import ParameterError
 from ..frequency.dimension import FrequencyDimension
