@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import axis_index, positive_int
-from .._validation import magnitude_dtype as real_dtype  # spectral.weighting imports it here
+from .._validation import magnitude_dtype as real_dtype  # noqa: F401  (spectral.weighting)
 from ..arrays import ArrayWithUnits
 from ..errors import ParameterError
 from ..frequency.dimension import FrequencyDimension
