@@ -141,20 +141,9 @@ class ExplicitFrequencyDimension(Dimension):
                 f"the slices cover {self.size} positions, the axis has {size}")
 
     def coords(self, size: int, dim: Hashable = "frequency") -> xr.Coordinates:
-        """The axis' labels (each position its band's centre) with a
-        :class:`~zounds_xr.FrequencyIndex` in coefficients-by-band mode.
-
-        Parameters
-        ----------
-        size : int
-            Must be the number of positions the slices cover.
-        dim : hashable
-            The dim name.
-
-        Returns
-        -------
-        xarray.Coordinates
-        """
+        """As :meth:`FrequencyDimension.coords`, in coefficients-by-band mode: each
+        position is labelled by its band's centre; ``size`` must be the number of
+        positions the slices cover."""
         self.validate(size)
         return frequency_coords(self.scale, dim, slices=self.slices)
 
