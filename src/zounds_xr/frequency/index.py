@@ -164,7 +164,25 @@ class FrequencyIndex(Index):
     @classmethod
     def from_scale(cls, scale: FrequencyScale, dim: Hashable = "frequency", *,
                    slices=None) -> FrequencyIndex:
-        """The index of an axis labelled by ``scale`` (see the class parameters)."""
+        """The index of an axis labelled by ``scale``.
+
+        Parameters
+        ----------
+        scale : FrequencyScale
+            The bands of the axis.
+        dim : hashable
+            The dim (and coordinate) name.
+        slices : sequence of slice, optional
+            Coefficients-by-band mode (see :func:`normalize_slices`).
+
+        Returns
+        -------
+        FrequencyIndex
+
+        See Also
+        --------
+        frequency_coords : The index wrapped in ``xarray.Coordinates``.
+        """
         return cls(scale, dim, slices=slices)
 
     @classmethod
@@ -215,8 +233,18 @@ class FrequencyIndex(Index):
         return index
 
     def to_attrs(self) -> dict:
-        """JSON-safe definition: ``{"type": "FrequencyIndex", "version": 1, "scale": {...}}``
-        (plus ``"slices": [[start, stop], ...]`` in coefficients-by-band mode)."""
+        """JSON-safe definition of the index (what a store keeps instead of the labels).
+
+        Returns
+        -------
+        dict
+            ``{"type": "FrequencyIndex", "version": 1, "scale": scale.to_dict()}``, plus
+            ``"slices": [[start, stop], ...]`` in coefficients-by-band mode.
+
+        See Also
+        --------
+        from_attrs : The inverse.
+        """
         out = {"type": "FrequencyIndex", "version": 1, "scale": self.scale.to_dict()}
         if self.slices is not None:
             out["slices"] = [[s.start, s.stop] for s in self.slices]
@@ -225,8 +253,27 @@ class FrequencyIndex(Index):
     @classmethod
     def from_attrs(cls, attrs, *, dim: Hashable = "frequency",
                    coord_name: Hashable | None = None) -> FrequencyIndex:
-        """Inverse of :meth:`to_attrs` (a mapping or its JSON string; a bare scale
-        definition is accepted too)."""
+        """Inverse of :meth:`to_attrs`.
+
+        Parameters
+        ----------
+        attrs : mapping or str
+            :meth:`to_attrs` output, or its JSON; a bare scale definition
+            (``scale.to_dict()``) is accepted too.
+        dim : hashable
+            The dim name.
+        coord_name : hashable, optional
+            The coordinate name (``dim`` by default).
+
+        Returns
+        -------
+        FrequencyIndex
+
+        Raises
+        ------
+        ParameterError
+            When ``attrs`` is not such a definition.
+        """
         if isinstance(attrs, (str, bytes)):
             attrs = json.loads(attrs)
         if not isinstance(attrs, Mapping):

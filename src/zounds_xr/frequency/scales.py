@@ -392,6 +392,21 @@ class FrequencyScale:
     def overlapping(self, band: FrequencyBand) -> np.ndarray:
         """Positions of the bands that overlap ``band`` (half-open: touching is not overlap).
 
+        Parameters
+        ----------
+        band : FrequencyBand
+
+        Returns
+        -------
+        numpy.ndarray [shape=(n,), int64]
+            Increasing positions (empty when nothing overlaps).
+
+        See Also
+        --------
+        get_slice : The same as a slice.
+
+        Examples
+        --------
         >>> from zounds_xr import FrequencyBand, LinearScale
         >>> LinearScale(FrequencyBand(0, 1000), 10).overlapping(FrequencyBand(450, 650))
         array([4, 5, 6])
@@ -410,6 +425,21 @@ class FrequencyScale:
         whose overlapping bands are not contiguous gets the slice from the first to the
         last of them. No overlap gives an empty slice.
 
+        Parameters
+        ----------
+        band : FrequencyBand
+
+        Returns
+        -------
+        slice
+            ``slice(start, stop)`` of positions.
+
+        See Also
+        --------
+        overlapping : The positions themselves.
+
+        Examples
+        --------
         >>> from zounds_xr import FrequencyBand, LinearScale
         >>> LinearScale(FrequencyBand(0, 1000), 10).get_slice(FrequencyBand(450, 650))
         slice(4, 7, None)
@@ -429,6 +459,12 @@ class FrequencyScale:
         """Check that each band overlaps the next by at least ``required_ratio`` of its width.
 
         Useful for invertible frequency-adaptive transforms (constant overlap-add).
+
+        Parameters
+        ----------
+        required_ratio : float
+            The least overlap of band ``i`` and band ``i + 1``, as a fraction of band
+            ``i``'s width (finite; 0.5 for half-overlapping bands).
 
         Raises
         ------
@@ -567,6 +603,23 @@ class FrequencyScale:
     def from_dict(d) -> FrequencyScale:
         """Rebuild a scale from :meth:`to_dict` output (a mapping or its JSON string).
 
+        Parameters
+        ----------
+        d : mapping or str
+            ``{"type": <class name>, ...parameters}`` or its JSON.
+
+        Returns
+        -------
+        FrequencyScale
+            Equal to the scale that wrote ``d``.
+
+        Raises
+        ------
+        ParameterError
+            For an unknown type or invalid parameters.
+
+        Examples
+        --------
         >>> from zounds_xr import FrequencyScale, GeometricScale
         >>> s = GeometricScale(20, 20000, 0.05, 10)
         >>> FrequencyScale.from_dict(s.to_dict()) == s
@@ -682,6 +735,21 @@ class LinearScale(FrequencyScale):
 
         Band ``i`` starts at ``i * nyquist / n_bands`` (zounds).
 
+        Parameters
+        ----------
+        sample_rate : SampleRate
+            Anything with a ``nyquist`` frequency (Hz).
+        n_bands : int > 0
+            The number of bands.
+        always_even : bool
+            See :meth:`FrequencyScale.get_slice`.
+
+        Returns
+        -------
+        LinearScale
+
+        Examples
+        --------
         >>> import zounds_xr as zx
         >>> zx.LinearScale.from_sample_rate(zx.SR44100(), 1024).bands[1].start_hz
         21.533203125

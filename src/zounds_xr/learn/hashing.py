@@ -249,6 +249,7 @@ class HammingIndex:
 
     @property
     def document_ids(self) -> list:
+        """The ids of the documents added, in order."""
         return [e["document_id"] for e in self._entries]
 
     def _pack(self, codes) -> np.ndarray:
@@ -267,7 +268,16 @@ class HammingIndex:
         raise ParameterError(f"codes must be uint64 words or 0/1 bits, got dtype {arr.dtype}")
 
     def add(self, codes, document_id=None) -> None:
-        """Add the codes of one document (``(example, word)`` uint64 or ``(example, bit)``)."""
+        """Add the codes of one document.
+
+        Parameters
+        ----------
+        codes : xarray.DataArray or array [dims=(example, "word") uint64 or (example, "bit")]
+            :class:`SimHash` output; a ``TimeIndex`` on the example axis gives each result
+            its ``TimeSlice``.
+        document_id : hashable, optional
+            The document's id (default: its position in the index).
+        """
         labelled = _as_dataarray(codes)
         words = self._pack(labelled.values)
         if self._n_words is None:
@@ -292,7 +302,18 @@ class HammingIndex:
         return self._codes
 
     def distances(self, query) -> np.ndarray:
-        """Hamming distance from ``query`` (one code) to every stored code."""
+        """Hamming distance from ``query`` (one code) to every stored code.
+
+        Parameters
+        ----------
+        query : xarray.DataArray or array [shape=(n_words,) uint64 or (n_bits,)]
+            One code.
+
+        Returns
+        -------
+        numpy.ndarray [shape=(n_codes,), int64]
+            In the order the codes were added.
+        """
         q = self._pack(_as_dataarray(query).values if isinstance(query, xr.DataArray)
                        else query)
         if q.shape[0] != 1:
@@ -313,7 +334,20 @@ class HammingIndex:
         return entry["document_id"], time_slice, local
 
     def search(self, query, n_results: int = 10) -> list[SearchResult]:
-        """The ``n_results`` stored frames nearest to ``query`` (one code), nearest first."""
+        """The ``n_results`` stored frames nearest to ``query`` (one code), nearest first.
+
+        Parameters
+        ----------
+        query : xarray.DataArray or array
+            One code (see :meth:`distances`).
+        n_results : int > 0
+            How many results at most.
+
+        Returns
+        -------
+        list of SearchResult
+            Nearest first; ties are broken by position.
+        """
         n_results = positive_int(n_results, "n_results")
         d = self.distances(query)
         if d.size == 0:
@@ -335,7 +369,17 @@ class HammingIndex:
 
     # persistence (JSON keys + one .npy of codes; document ids must be JSON-safe)
     def save(self, path) -> None:
-        """Write the index to a directory (``codes.npy`` + ``index.json``)."""
+        """Write the index to a directory (``codes.npy`` + ``index.json``, no pickle).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A directory (created if needed).
+
+        See Also
+        --------
+        load : The inverse.
+        """
         os.makedirs(path, exist_ok=True)
         np.save(os.path.join(path, "codes.npy"), self.codes, allow_pickle=False)
         entries = [{**e, "time": None if e["time"] is None else [str(v) for v in e["time"]]}
@@ -347,6 +391,16 @@ class HammingIndex:
 
     @classmethod
     def load(cls, path) -> HammingIndex:
+        """Read an index written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        HammingIndex
+        """
         with open(os.path.join(path, "index.json")) as f:
             meta = json.load(f)
         if meta.get("format") != "zounds_xr.HammingIndex":

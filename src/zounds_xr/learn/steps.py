@@ -411,7 +411,18 @@ class KMeans(Preprocessor):
         return np.argmin(d, axis=1)
 
     def predict(self, x) -> xr.DataArray:
-        """Index of the nearest centroid of every example (dims ``(example,)``)."""
+        """Index of the nearest centroid of every example.
+
+        Parameters
+        ----------
+        x : xarray.DataArray or array [dims=(example, ...)]
+            Examples with the features the codebook was fitted on.
+
+        Returns
+        -------
+        xarray.DataArray [dims=(example,), int64]
+            Centroid indices in ``[0, centroids)``; the example axis keeps its labels.
+        """
         self._check_fitted()
         return _map_rows(_as_dataarray(x), self._assign, (), np.int64, [])
 

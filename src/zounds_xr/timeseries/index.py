@@ -156,11 +156,36 @@ class TimeIndex(CoordinateTransformIndex):
     @classmethod
     def from_params(cls, size: int, frequency, duration=None, start=0, *, dim: Hashable = "time",
                     coord_name: Hashable | None = None) -> TimeIndex:
-        """An index of ``size`` frames.
+        """An index of ``size`` frames (the factory; do not call ``__init__``).
 
-        ``frequency``, ``duration`` and ``start`` are durations (``np.timedelta64``,
-        ``Fraction`` seconds...) or, for ``frequency``, a :class:`SampleRate` whose
-        frequency and duration are both used. ``duration`` defaults to ``frequency``.
+        Parameters
+        ----------
+        size : int >= 0
+            Number of frames.
+        frequency : np.timedelta64, Fraction, str or SampleRate
+            Step between frame starts, > 0 (``Fraction`` = exact seconds); a
+            :class:`SampleRate` gives both its frequency and its duration.
+        duration : np.timedelta64, Fraction or str, optional
+            Extent of one frame, > 0; defaults to ``frequency``.
+        start : np.timedelta64, Fraction, str or 0
+            Start of the first frame.
+        dim : hashable
+            The dim name.
+        coord_name : hashable, optional
+            The coordinate name (``dim`` by default).
+
+        Returns
+        -------
+        TimeIndex
+
+        Raises
+        ------
+        ParameterError
+            For a negative size or a non-positive frequency or duration.
+
+        See Also
+        --------
+        time_coords : The index wrapped in ``xarray.Coordinates``.
         """
         if isinstance(frequency, SampleRate):
             if duration is None:
@@ -210,7 +235,24 @@ class TimeIndex(CoordinateTransformIndex):
 
     # persistence --------------------------------------------------------------------
     def to_attrs(self) -> dict:
-        """JSON-safe definition (exact fractions of a second as strings)."""
+        """JSON-safe definition (exact fractions of a second as strings).
+
+        Returns
+        -------
+        dict
+            ``{"type": "TimeIndex", "version": 1, "size", "start", "frequency",
+            "duration"}``, times as strings such as ``"1/44100"``.
+
+        See Also
+        --------
+        from_attrs : The inverse.
+
+        Examples
+        --------
+        >>> import zounds_xr as zx
+        >>> zx.TimeIndex.from_params(3, zx.SR44100()).to_attrs()["frequency"]
+        '1/44100'
+        """
         return {"type": "TimeIndex", "version": 1, "size": self.size,
                 "start": str(self.start), "frequency": str(self.frequency),
                 "duration": str(self.duration)}
@@ -218,7 +260,28 @@ class TimeIndex(CoordinateTransformIndex):
     @classmethod
     def from_attrs(cls, attrs: Mapping, *, dim: Hashable = "time", size: int | None = None,
                    coord_name: Hashable | None = None) -> TimeIndex:
-        """Inverse of :meth:`to_attrs`; ``size`` overrides the stored size."""
+        """Inverse of :meth:`to_attrs` (how a store rebuilds the index on open).
+
+        Parameters
+        ----------
+        attrs : mapping
+            The output of :meth:`to_attrs`.
+        dim : hashable
+            The dim name.
+        size : int >= 0, optional
+            Overrides the stored size.
+        coord_name : hashable, optional
+            The coordinate name (``dim`` by default).
+
+        Returns
+        -------
+        TimeIndex
+
+        Raises
+        ------
+        ParameterError
+            When ``attrs`` is not a TimeIndex definition.
+        """
         if attrs.get("type") != "TimeIndex":
             raise ParameterError(f"not a TimeIndex definition: {dict(attrs)!r}")
         n = attrs["size"] if size is None else size
@@ -275,7 +338,20 @@ class TimeIndex(CoordinateTransformIndex):
         return max(0, min(self.size, i))
 
     def overlapping(self, start: Fraction, end: Fraction | None) -> slice:
-        """Positions of the frames whose extent overlaps ``[start, end)``."""
+        """Positions of the frames whose extent overlaps ``[start, end)``.
+
+        Parameters
+        ----------
+        start : Fraction
+            Seconds.
+        end : Fraction, optional
+            Seconds; ``None`` is the end of the axis.
+
+        Returns
+        -------
+        slice
+            Positions, clipped to the axis (empty when nothing overlaps).
+        """
         f = self.frequency
         first = self._clip(math.floor((start - self.start - self.duration) / f) + 1)
         stop = self.size if end is None else self._clip(math.ceil((end - self.start) / f))
