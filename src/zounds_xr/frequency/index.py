@@ -314,6 +314,8 @@ class FrequencyIndex(Index):
                                for b in bands.tolist()])
 
     def create_variables(self, variables=None):
+        """The band-centre coordinate (Hz), with ``units``/``long_name``; a stored
+        definition in its attrs is dropped (it would go stale after a selection)."""
         attrs = {}
         if variables is not None and self.name in variables:
             attrs = dict(variables[self.name].attrs)
@@ -324,10 +326,12 @@ class FrequencyIndex(Index):
         return {self.name: var}
 
     def to_pandas_index(self) -> pd.Index:
+        """The band centres (Hz) as a ``pandas.Index``."""
         return pd.Index(self._values(), name=self.name)
 
     # selection ----------------------------------------------------------------------------
     def sel(self, labels, method=None, tolerance=None) -> IndexSelResult:
+        """Positions of the labels (see the module docstring for the rules)."""
         label = labels[self.name]
         if isinstance(label, (xr.DataArray, xr.Variable)):
             if label.ndim == 0:
@@ -414,6 +418,8 @@ class FrequencyIndex(Index):
         return self._band_positions(bands)
 
     def isel(self, indexers) -> FrequencyIndex | None:
+        """The sub-scale of the selected bands (whole bands only in coefficients-by-band
+        mode, else ``None``); ``None`` for a scalar or vectorised selection."""
         idx = indexers[self.dim]
         if isinstance(idx, xr.Variable):
             if idx.dims != (self.dim,):
@@ -471,6 +477,7 @@ class FrequencyIndex(Index):
     # alignment ----------------------------------------------------------------------------
     def equals(self, other, *, exclude=None) -> bool:
         # compare parameters, never coordinate values
+        """Same dim, scale and slices (parameters, never labels)."""
         return (isinstance(other, FrequencyIndex) and self.dim == other.dim
                 and self.scale == other.scale and self.slices == other.slices)
 
@@ -481,6 +488,8 @@ class FrequencyIndex(Index):
                 f"{self.scale!r} vs {other.scale!r}")
 
     def join(self, other, how="inner") -> FrequencyIndex:
+        """Bands present in both (``inner``) or either (``outer``) axis, matched by their
+        edges; coefficients-by-band axes only join when equal."""
         if self.equals(other):
             return self
         self._check_alignable(other)
@@ -508,6 +517,7 @@ class FrequencyIndex(Index):
         return type(self)(self.scale, dim, slices=self.slices, name=name)
 
     def reindex_like(self, other, method=None, tolerance=None):
+        """Positions in this axis of ``other``'s bands (-1 where absent)."""
         if self.equals(other):
             return {self.dim: np.arange(self.size)}
         self._check_alignable(other)
@@ -515,6 +525,8 @@ class FrequencyIndex(Index):
 
     @classmethod
     def concat(cls, indexes, dim, positions=None) -> FrequencyIndex:
+        """One axis from pieces: a LinearScale when they are adjacent pieces of one, else
+        an ExplicitScale."""
         indexes = list(indexes)
         if not indexes:
             raise ParameterError("nothing to concatenate")
@@ -545,9 +557,11 @@ class FrequencyIndex(Index):
                    name=first.name)
 
     def roll(self, shifts):
+        """No index: a rolled axis no longer follows its scale."""
         return None  # a rolled axis no longer follows its scale
 
     def rename(self, name_dict, dims_dict):
+        """The same index under a new dim or coordinate name."""
         name = name_dict.get(self.name, self.name)
         dim = dims_dict.get(self.dim, self.dim)
         if name == self.name and dim == self.dim:

@@ -80,9 +80,11 @@ class FilterBank(nn.Module):
         return int(self.filters.shape[0])
 
     def forward(self, x):
+        """``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` -> ``(batch, n_bands, time)``."""
         return Fz.filter_bank_conv(x, self.filters, padding="same")
 
     def extra_repr(self) -> str:
+        """The bank's size, for ``repr``."""
         return f"n_bands={self.n_bands}, kernel_size={self.kernel_size}"
 
 
@@ -136,6 +138,7 @@ class SincLayer(nn.Module):
 
     @property
     def n_bands(self) -> int:
+        """The number of band-pass filters."""
         return self.low_hz.shape[0]
 
     def cutoffs(self):
@@ -151,9 +154,11 @@ class SincLayer(nn.Module):
                                min_low_hz=self.min_low_hz, min_band_hz=self.min_band_hz)
 
     def forward(self, x):
+        """``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` -> ``(batch, n_bands, time)``."""
         return Fz.filter_bank_conv(x, self.filters(), padding="same")
 
     def extra_repr(self) -> str:
+        """The layer's size, for ``repr``."""
         return f"n_bands={self.n_bands}, taps={self.taps}"
 
 
@@ -223,6 +228,7 @@ class PerceptualLoss(nn.Module):
                                       log_factor=self.log_factor, weights=self.weights)
 
     def forward(self, input, target):
+        """The loss between two batches of signals of the same shape (a scalar tensor)."""
         return Fz.perceptual_loss(input, target, self.filters, lap=self.lap,
                                   log_factor=self.log_factor, weights=self.weights,
                                   cosine_similarity=self.cosine_similarity)

@@ -353,9 +353,11 @@ class Preprocessor:
 
     # persistence
     def get_config(self) -> dict:
+        """JSON-safe constructor parameters (what a saved pipeline re-creates the step from)."""
         return {}
 
     def get_arrays(self) -> dict[str, np.ndarray]:
+        """The learned numpy arrays by name (saved next to the configuration)."""
         return {}
 
     def _set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:

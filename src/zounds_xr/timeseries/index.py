@@ -82,17 +82,21 @@ class TimeTransform(CoordinateTransform):
 
     @property
     def dim(self) -> str:
+        """The dim name."""
         return self.dims[0]
 
     @property
     def coord_name(self) -> Hashable:
+        """The coordinate name."""
         return self.coord_names[0]
 
     @property
     def size(self) -> int:
+        """Number of frames."""
         return self.dim_size[self.dim]
 
     def forward(self, dim_positions):
+        """Labels (``timedelta64[ns]``, nearest ns) of the given positions, exactly."""
         pos = np.asarray(dim_positions[self.dim])
         n, d = self._num_start, self._den
         big = 2 * (abs(n) + (int(np.max(np.abs(pos), initial=0)) + 1) * self._num_step) + d
@@ -105,16 +109,19 @@ class TimeTransform(CoordinateTransform):
         return {self.coord_name: ns.astype("timedelta64[ns]")}
 
     def reverse(self, coord_labels):
+        """Positions (float) of the given labels."""
         labels = np.asarray(coord_labels[self.coord_name]).astype("timedelta64[ns]")
         ns = labels.astype(np.int64).astype(np.float64)
         return {self.dim: (ns - float(self.start * _NS)) / float(self.frequency * _NS)}
 
     def equals(self, other, exclude=None) -> bool:
+        """Same start, frequency, duration, size and dim (parameters, never labels)."""
         return (isinstance(other, TimeTransform) and self.start == other.start
                 and self.frequency == other.frequency and self.duration == other.duration
                 and self.size == other.size and self.dim == other.dim)
 
     def replace(self, **changes: Any) -> TimeTransform:
+        """A transform with some parameters changed (``start=``, ``size=``...)."""
         params: dict[str, Any] = dict(
             start=self.start, frequency=self.frequency, duration=self.duration,
             size=self.size, dim=self.dim, coord_name=self.coord_name)
@@ -291,10 +298,12 @@ class TimeIndex(CoordinateTransformIndex):
     # parameters ---------------------------------------------------------------------
     @property
     def dim(self) -> str:
+        """The dim name."""
         return self.transform.dim
 
     @property
     def size(self) -> int:
+        """Number of frames."""
         return self.transform.size
 
     @property
@@ -383,6 +392,7 @@ class TimeIndex(CoordinateTransformIndex):
         return pos
 
     def sel(self, labels, method=None, tolerance=None) -> IndexSelResult:
+        """Positions of the labels (see the class docstring for the rules)."""
         label = self._label(labels)
         if method not in (None, "nearest", "pad", "ffill"):
             raise ParameterError(f"method={method!r} is not supported by TimeIndex")
@@ -423,6 +433,8 @@ class TimeIndex(CoordinateTransformIndex):
         return IndexSelResult({self.dim: pos})
 
     def isel(self, indexers):
+        """A TimeIndex for slices with a positive step (the step multiplies the
+        frequency); a ``PandasIndex`` for arbitrary positions; ``None`` for a scalar."""
         idx = indexers[self.dim]
         if isinstance(idx, slice):
             r = range(self.size)[idx]
@@ -449,6 +461,7 @@ class TimeIndex(CoordinateTransformIndex):
     # alignment ----------------------------------------------------------------------
     def equals(self, other, *, exclude=None) -> bool:
         # parameters only: comparing values would materialize both axes
+        """Same parameters (start, frequency, duration, size, dim); never compares labels."""
         return isinstance(other, TimeIndex) and self.transform.equals(other.transform)
 
     def _offset_of(self, other: TimeIndex) -> int:
@@ -465,6 +478,8 @@ class TimeIndex(CoordinateTransformIndex):
         return int(offset)
 
     def join(self, other, how="inner") -> TimeIndex:
+        """The joined axis of two axes of one rate on one grid (``ParameterError``
+        otherwise): no labels are materialized."""
         offset = self._offset_of(other)
         spans = {"left": (0, self.size), "right": (offset, offset + other.size)}
         if how in ("inner", "exact"):
@@ -479,6 +494,7 @@ class TimeIndex(CoordinateTransformIndex):
                                                  size=max(0, hi - lo)))
 
     def reindex_like(self, other, method=None, tolerance=None):
+        """Positions in this axis of ``other``'s frames (-1 where absent); same rate only."""
         offset = self._offset_of(other)  # other's frame j is self's frame j + offset
         positions = np.arange(other.size, dtype=np.int64) + offset
         positions[(positions < 0) | (positions >= self.size)] = -1
@@ -486,6 +502,7 @@ class TimeIndex(CoordinateTransformIndex):
 
     @classmethod
     def concat(cls, indexes, dim, positions=None) -> TimeIndex:
+        """One axis from contiguous pieces of one rate (gaps raise ``ParameterError``)."""
         if positions is not None:
             raise ParameterError("TimeIndex cannot be concatenated with explicit positions")
         first = indexes[0]
@@ -504,9 +521,11 @@ class TimeIndex(CoordinateTransformIndex):
         return cls(first.transform.replace(size=size))
 
     def roll(self, shifts):
+        """No index: rolled labels are no longer regular."""
         return None  # rolled labels are no longer regular
 
     def rename(self, name_dict, dims_dict):
+        """The same index under a new dim or coordinate name."""
         name = self.transform.coord_name
         new_name = name_dict.get(name, name)
         new_dim = dims_dict.get(self.dim, self.dim)
@@ -515,6 +534,7 @@ class TimeIndex(CoordinateTransformIndex):
         return type(self)(self.transform.replace(dim=new_dim, coord_name=new_name))
 
     def create_variables(self, variables=None):
+        """The lazy ``timedelta64[ns]`` coordinate, with a ``long_name``."""
         out = super().create_variables(variables)
         for var in out.values():
             var.attrs.setdefault("long_name", "Time" if self.dim != "window" else "Window time")
