@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .dimensions import Dimension, IdentityDimension
+from ._dimension import Dimension, IdentityDimension
 from .errors import ParameterError
 
 __all__ = ["ArrayWithUnits", "with_labels"]

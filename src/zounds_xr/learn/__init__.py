@@ -24,25 +24,23 @@ from . import functional  # noqa: E402
 from .hashing import HammingIndex, SearchResult, SimHash, hamming_distance, pack_bits, unpack_bits  # noqa: E402,E501
 from .modules import FilterBank, PerceptualLoss, SincLayer  # noqa: E402
 from ..errors import NotFittedError, NotInvertibleError  # noqa: E402
-from .adapters import PyTorchNetwork, SklearnModel  # noqa: E402
-from .persist import register_preprocessor  # noqa: E402
-from .pipeline import (  # noqa: E402
-    PreprocessingPipeline,
-    Preprocessor,
-    PreprocessResult,
-    load_pipeline,
-    save_pipeline,
-)
-from .steps import (  # noqa: E402
+from .pipeline import load_pipeline, save_pipeline  # noqa: E402
+from .preprocess import (  # noqa: E402  (the steps, gathered from pipeline/steps/adapters)
     Binarize,
     InstanceScaling,
     KMeans,
     Log,
     MeanStdNormalization,
     Multiply,
+    PreprocessingPipeline,
+    Preprocessor,
+    PreprocessResult,
+    PyTorchNetwork,
     Reshape,
+    SklearnModel,
     Slicer,
     UnitNorm,
+    register_preprocessor,
 )
 from .sampling import ShuffledSamples  # noqa: E402
 from .trainers import (  # noqa: E402
