@@ -92,6 +92,8 @@ _EXPORTS = {
     # spectral
     "sliding_window": ".spectral.sliding",
     **dict.fromkeys(["fft", "stft", "dct", "dctiv", "mdct"], ".spectral.transforms"),
+    "materialize": ".spectral.kernels",
+    **dict.fromkeys(["fft_backend", "set_fft_backend"], ".spectral.fft_backend"),
     **dict.fromkeys(["frequency_adaptive", "square", "FrequencyAdaptive"],
                     ".spectral.adaptive"),
     **dict.fromkeys(

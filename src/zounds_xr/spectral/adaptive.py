@@ -73,7 +73,7 @@ def FrequencyAdaptive(arrs, time_dimension, scale=None, explicit_freq_dimension=
         raise ParameterError("every band must have the same number of frames")
     widths = np.array([a.shape[1] for a in arrs], dtype=np.int64)
     stops = np.cumsum(widths)
-    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths)]
+    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths, strict=True)]
     if explicit_freq_dimension is None:
         if len(arrs) != len(scale):
             raise ParameterError(f"{len(arrs)} arrays given for a scale of {len(scale)} bands")
@@ -102,7 +102,7 @@ def bands(fa: xr.DataArray, *, dim: str = "frequency"):
     ``coefficients`` is the (lazy when ``fa`` is) DataArray slice of that band.
     """
     index = _adaptive_index(fa, dim)
-    for band, s in zip(index.scale, index.slices):
+    for band, s in zip(index.scale, index.slices, strict=True):
         yield band, fa.isel({dim: s})
 
 
@@ -218,7 +218,7 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
     widths = [o.shape[1] for o in outs]
     dtype = np.result_type(*[o.dtype for o in outs])
     stops = np.cumsum(widths)
-    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths)]
+    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths, strict=True)]
     kernel = _BandTransform(transform, source_slices, windows, use_norm, dtype)
 
     out = apply_along(x, kernel, dim, int(stops[-1]) if len(stops) else 0, dtype)

@@ -395,8 +395,12 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
 # ------------------------------------------------------------------------------------
 # Bark and chroma
 # ------------------------------------------------------------------------------------
+#: bark_bands' default window over the bins of a band (zounds')
+_BARK_WINDOW = HanningWindowingFunc()
+
+
 def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
-               window=HanningWindowingFunc(), *, power: float = 1.0,
+               window=_BARK_WINDOW, *, power: float = 1.0,
                dim: str = "frequency") -> xr.DataArray:
     """Magnitudes summed into ``n_bands`` Bark bands (zounds' ``BarkBands``).
 

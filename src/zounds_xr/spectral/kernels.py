@@ -32,18 +32,19 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import dask.array as da
 import numpy as np
 import scipy.fft
 import scipy.sparse
 import xarray as xr
 
-from .._validation import float_dtype
+from .._validation import check_output_size, float_dtype
 from ..errors import ParameterError
-from .fft_backend import pinned_threads, rfft
+from .fft_backend import pinned_threads, rfft, transpose_into
 from .sliding import frame_apply
 
 __all__ = ["FrameKernel", "SparseRebin", "RowTransform", "apply_along", "run_frames",
-           "mdct_array", "imdct_array", "BLOCK_BYTES"]
+           "mdct_array", "imdct_array", "materialize", "BLOCK_BYTES"]
 
 #: bytes of windowed frames transformed at once (with their spectrum they fit in L2)
 BLOCK_BYTES = 2**20
@@ -66,6 +67,11 @@ def magnitudes_to(x: np.ndarray, power: float, out: np.ndarray) -> np.ndarray:
     """``|x| ** power`` of a complex or real block into ``out`` (real, same shape)."""
     if np.iscomplexobj(x):
         if power == 2.0:
+            if x.flags.c_contiguous:
+                # square the interleaved (re, im) floats in one pass, then add the pairs
+                sq = np.square(x.view(out.dtype) if x.real.dtype == out.dtype
+                               else x.view(x.real.dtype))
+                return np.add(sq[..., 0::2], sq[..., 1::2], out=out)
             np.multiply(x.real, x.real, out=out)
             out += x.imag * x.imag
             return out
@@ -241,8 +247,8 @@ class FrameKernel:
             else:
                 mag, pt = work
                 magnitudes_to(x, self.rebin.power, mag[:n])
-                ptn = pt[:, :n] if n == pt.shape[1] else np.empty((self.nbins, n), self.dtype)
-                np.copyto(ptn, mag[:n].T)
+                ptn = pt if n == pt.shape[1] else np.empty((self.nbins, n), self.dtype)
+                transpose_into(mag[:n], ptn)
                 self.rebin.into_transposed(ptn, target)
 
     def __dask_tokenize__(self):
@@ -469,3 +475,51 @@ def apply_along(x: xr.DataArray, func, dim: str, n_out: int, dtype, *,
     )
     order = [new_dim if d == dim else d for d in x.dims]
     return out.transpose(*order)
+
+
+def materialize(x: xr.DataArray, *, scheduler=None, num_workers: int | None = None
+                ) -> xr.DataArray:
+    """Compute a lazy DataArray into one preallocated numpy array, blocks in parallel.
+
+    ``x.compute()`` runs the blocks in parallel, then dask concatenates them into the
+    result on one thread: for a 10-minute |STFT| (211 MB) that copy, into freshly
+    allocated memory, costs about as much as the transform. Here every block is written
+    into its place in the output by the task that computed it (``dask.array.store``
+    without a lock), so the output is assembled by all the workers and never
+    concatenated.
+
+    Parameters
+    ----------
+    x : xarray.DataArray
+        Any DataArray; a numpy-backed one is returned as it is.
+    scheduler : str, optional
+        dask's scheduler (default: dask's configured one, threads for arrays).
+    num_workers : int, optional
+        Threads or processes of the scheduler.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``x`` with numpy data: the same dims, coordinates, indexes, name and attrs.
+
+    See Also
+    --------
+    stft, mel_spectrogram
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> audio = zx.AudioSamples(np.ones(22050, dtype="float32"), zx.SR11025())
+    >>> spec = zx.stft(audio.chunk({"time": 4096}), magnitude=True)
+    >>> type(zx.materialize(spec).data).__name__
+    'ndarray'
+    """
+    if not isinstance(x.data, da.Array):
+        return x
+    check_output_size(x.shape, x.dtype, "the computed array")
+    out = np.empty(x.shape, dtype=x.dtype)
+    kwargs = {} if num_workers is None else {"num_workers": num_workers}
+    if scheduler is not None:
+        kwargs["scheduler"] = scheduler
+    da.store(x.data, out, lock=False, compute=True, **kwargs)
+    return x.copy(data=out)

@@ -48,6 +48,9 @@ from ..windowing import window_values
 __all__ = ["sliding_window", "FrameLayout", "frame_layout", "map_frame_blocks",
            "frame_apply", "frame_view", "n_frames_for"]
 
+#: the largest window (float64 bytes) a framing transform agrees to evaluate
+MAX_WINDOW_BYTES = 1 << 30
+
 #: target number of input samples read by one output block when the input chunks are
 #: not a good guide (numpy input framed lazily, or tiny chunks)
 _MIN_BLOCK_SAMPLES = 2**14
@@ -105,6 +108,10 @@ def frame_layout(x: xr.DataArray, wscheme: SampleRate) -> FrameLayout:
     win = math.ceil(wscheme.exact_duration / index.frequency)
     if hop < 1 or win < 1:
         raise ParameterError(f"wscheme {wscheme!r} gives hop={hop}, window={win} samples")
+    # a window (evaluated in float64, then one frame of it) of more than 1 GiB is never
+    # meant: refuse it before the window function allocates it
+    check_output_size((win,), np.float64, f"one window of {win} samples",
+                      limit=MAX_WINDOW_BYTES)
     n = x.sizes["time"]
     return FrameLayout(index, hop, win, n, n_frames_for(n, hop, win))
 
@@ -166,7 +173,7 @@ def frame_apply(pieces, offset: int, n_frames: int, hop: int, win: int, padwith,
                 k += 1
             stop = offset + (k - 1) * hop + win
             parts = [p[max(0, start - int(b)):max(0, min(stop, total) - int(b))]
-                     for p, b in zip(pieces, bounds[:-1])
+                     for p, b in zip(pieces, bounds[:-1], strict=True)
                      if b < min(stop, total) and b + p.shape[0] > start]
             joined = parts[0] if len(parts) == 1 else np.concatenate(
                 parts or [pieces[0][:0]], axis=0)
