@@ -297,7 +297,7 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
         exclude_dims={dim}, dask="parallelized",
         dask_gufunc_kwargs={"output_sizes": {"window": n_coeffs, dim: len(index.scale)},
                             "meta": np.empty((0,) * (x.ndim + 1), dtype=dtype)})
-    order = []
+    order: list = []
     for d in fa.dims:
         order += ["window", dim] if d == dim else [d]
     out = out.transpose(*order)

@@ -28,7 +28,8 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from .._validation import check_output_size, drop_coords_along, magnitude_dtype
+from .._validation import check_output_size, drop_coords_along, magnitude_dtype, \
+    positive_int
 from ..errors import ParameterError
 from ..frequency.band import FrequencyBand
 from ..frequency.index import frequency_coords
@@ -95,13 +96,15 @@ def _check_power(power) -> float:
 # mel and MFCC
 # ------------------------------------------------------------------------------------
 def _mel_scale(lin: LinearScale, n_mels, fmin, fmax, htk) -> MelScale:
-    n_mels = check_positive(n_mels, "n_mels", integer=True)
+    n_mels = positive_int(n_mels, "n_mels")
     nyquist = nyquist_of(lin)
     fmax = nyquist if fmax is None else fmax
-    if isinstance(fmin, bool) or not isinstance(fmin, numbers.Real) or not fmin >= 0:
+    if isinstance(fmin, bool) or not isinstance(fmin, numbers.Real) or not float(fmin) >= 0:
         raise ParameterError(f"fmin must be a number >= 0, got {fmin!r}")
+    fmin = float(fmin)
     if isinstance(fmax, bool) or not isinstance(fmax, numbers.Real) or not fmax > fmin:
         raise ParameterError(f"fmax must be a number > fmin={fmin!r}, got {fmax!r}")
+    fmax = float(fmax)
     if fmax > nyquist * (1 + 1e-9):
         raise ParameterError(f"fmax={fmax!r} Hz is above the Nyquist frequency "
                              f"{nyquist:g} Hz of the spectrum")
@@ -354,7 +357,7 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
     >>> zx.mfcc(spec, n_mfcc=13).dims
     ('time', 'coefficient')
     """
-    n_mfcc = check_positive(n_mfcc, "n_mfcc", integer=True)
+    n_mfcc = positive_int(n_mfcc, "n_mfcc")
     if dct_type not in (1, 2, 3, 4):
         raise ParameterError(f"dct_type must be 1, 2, 3 or 4, got {dct_type!r}")
     if norm not in (None, "ortho", "backward", "forward"):
@@ -428,7 +431,7 @@ def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
     xarray.DataArray [``frequency`` labelled by the ``BarkScale``]
     """
     source = frequency_index(spec, dim).scale
-    scale = BarkScale(frequency_band, check_positive(n_bands, "n_bands", integer=True))
+    scale = BarkScale(frequency_band, positive_int(n_bands, "n_bands"))
     return rebin(spec, scale.weights(source, window), scale, power=_check_power(power),
                  dim=dim)
 

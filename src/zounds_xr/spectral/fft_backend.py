@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -33,7 +34,7 @@ from ..errors import ParameterError
 __all__ = ["fft_backend", "set_fft_backend", "rfft", "pinned_threads", "transpose_into"]
 
 _CHOICES = ("auto", "torch", "scipy")
-_state = {"choice": None, "torch": None}
+_state: dict[str, Any] = {"choice": None, "torch": None}
 
 
 def _choice() -> str:
@@ -42,7 +43,7 @@ def _choice() -> str:
         if env not in _CHOICES:
             raise ParameterError(f"ZOUNDS_XR_FFT must be one of {_CHOICES}, got {env!r}")
         _state["choice"] = env
-    return _state["choice"]
+    return str(_state["choice"])
 
 
 def _torch():

@@ -31,6 +31,7 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -176,6 +177,8 @@ class FrameKernel:
             raise ParameterError(f"unknown kernel mode {mode!r}")
         if (mode == "rebin") != (rebin is not None):
             raise ParameterError("mode 'rebin' needs a SparseRebin, and only it does")
+        if rebin is not None and rebin.power is None:
+            raise ParameterError("audio frames are rebinned as |X| ** power: give a power")
         self.hop, self.win, self.mode, self.rebin = int(hop), int(win), mode, rebin
         self.dtype = np.dtype(dtype)  # the real compute dtype
         self.window = None if window is None else np.asarray(window, dtype=self.dtype)
@@ -187,7 +190,7 @@ class FrameKernel:
 
     @property
     def n_out(self) -> int:
-        return self.rebin.n_out if self.mode == "rebin" else self.nbins
+        return self.nbins if self.rebin is None else self.rebin.n_out
 
     @property
     def out_dtype(self) -> np.dtype:
@@ -216,8 +219,12 @@ class FrameKernel:
                 work = (np.empty((bf, self.nbins), dtype=self.dtype),
                         np.empty((self.nbins, bf), dtype=self.dtype))
             for c in range(n_rest):
-                target = rows[:, :, c] if rows is not None else \
-                    out[(slice(None), slice(None), *np.unravel_index(c, rest))]
+                if rows is not None:
+                    target = rows[:, :, c]
+                else:
+                    where: tuple[Any, ...] = (slice(None), slice(None),
+                                              *(int(i) for i in np.unravel_index(c, rest)))
+                    target = out[where]
                 self._signal(signals[:, c], target, buf, spec, work)
         return out
 
@@ -245,11 +252,12 @@ class FrameKernel:
             elif self.mode == "power":
                 magnitudes_to(x, 2.0, target)
             else:
+                rebin = cast(SparseRebin, self.rebin)
                 mag, pt = work
-                magnitudes_to(x, self.rebin.power, mag[:n])
+                magnitudes_to(x, cast(float, rebin.power), mag[:n])
                 ptn = pt if n == pt.shape[1] else np.empty((self.nbins, n), self.dtype)
                 transpose_into(mag[:n], ptn)
-                self.rebin.into_transposed(ptn, target)
+                rebin.into_transposed(ptn, target)
 
     def __dask_tokenize__(self):
         return ("zounds_xr.FrameKernel", self.hop, self.win, self.mode, str(self.dtype),
@@ -412,6 +420,7 @@ class RowTransform:
 
     def _block(self, rows: np.ndarray, out: np.ndarray, buf: np.ndarray | None) -> None:
         if self.kind == "rfft":
+            assert buf is not None  # allocated by __call__ for the rfft
             n = rows.shape[0]
             tmp = buf[:n]
             tmp[:, :self.n_in] = rows
@@ -518,7 +527,7 @@ def materialize(x: xr.DataArray, *, scheduler=None, num_workers: int | None = No
         return x
     check_output_size(x.shape, x.dtype, "the computed array")
     out = np.empty(x.shape, dtype=x.dtype)
-    kwargs = {} if num_workers is None else {"num_workers": num_workers}
+    kwargs: dict[str, Any] = {} if num_workers is None else {"num_workers": num_workers}
     if scheduler is not None:
         kwargs["scheduler"] = scheduler
     da.store(x.data, out, lock=False, compute=True, **kwargs)

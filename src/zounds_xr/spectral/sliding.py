@@ -28,6 +28,7 @@ import math
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any, cast
 
 import dask
 import dask.array as da
@@ -230,7 +231,7 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
     out_name = f"{name}-{token}"
     rest = (0,) * (data.ndim - 1)
     zeros_tail = (0,) * len(out_tail)
-    dsk = {}
+    dsk: dict[Any, Any] = {}
     for b, f0 in enumerate(starts):
         f1 = min(nf, f0 + frames_per_block)
         s0, s1 = f0 * hop, (f1 - 1) * hop + win
@@ -245,7 +246,7 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
     if not starts:  # no frames: one empty block
         empty = np.empty((0, *out_tail), dtype=dtype)
         dsk[(out_name, 0, *zeros_tail)] = (np.array, empty)
-    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=[data])
+    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=[cast(Any, data)])
     return da.Array(graph, out_name, chunks=out_chunks, dtype=dtype)
 
 
@@ -344,6 +345,7 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
     framer = _Framer(layout.hop, layout.win, window, dtype)
     data = x.data
     rest_shape = tuple(data.shape[1:])
+    out: Any
     if isinstance(data, da.Array):
         out = map_frame_blocks(data, layout, framer, (layout.win, *rest_shape), dtype,
                                padwith=padwith, frames_per_block=frames_per_block,
@@ -353,5 +355,5 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
         frame_apply([np.asarray(data)], 0, layout.n_frames, layout.hop, layout.win, padwith,
                     framer, out)
     like = drop_coords_along(x, "time")
-    return with_labels(out, like, ["time", "window", *rest_dims],
+    return with_labels(out, like, ["time", "window", *map(str, rest_dims)],
                        coords=[layout.time_coords(), layout.window_coords()])

@@ -26,6 +26,8 @@ Frequency axes
 """
 from __future__ import annotations
 
+from typing import Any
+
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -262,6 +264,7 @@ def run_audio_kernel(samples: xr.DataArray, layout, kernel: FrameKernel, coords,
     rest_shape = tuple(data.shape[1:])
     check_output_size((layout.n_frames, kernel.n_out, *rest_shape), kernel.out_dtype,
                       f"the {name} output")
+    out: Any
     if isinstance(data, da.Array):
         if data.dtype != kernel.dtype:
             data = data.astype(kernel.dtype)
@@ -276,7 +279,7 @@ def run_audio_kernel(samples: xr.DataArray, layout, kernel: FrameKernel, coords,
         out = np.moveaxis(planes, (-2, -1), (0, 1))
         run_frames(kernel, data, out, layout, n_workers(workers))
     like = drop_coords_along(samples, "time")
-    dims = ["time", "frequency", *samples.dims[1:]]
+    dims = ["time", "frequency", *map(str, samples.dims[1:])]
     return with_labels(out, like, dims, coords=[layout.time_coords(), coords])
 
 
