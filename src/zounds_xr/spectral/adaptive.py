@@ -258,6 +258,18 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
     Each band's coefficients in a frame (a short signal covering the frame's duration)
     are resampled to ``n_coeffs`` by ``scipy.signal.resample`` (Fourier method).
 
+    Parameters
+    ----------
+    fa : xarray.DataArray [dims=("time", "frequency")]
+        A frequency-adaptive array (:func:`frequency_adaptive`) with a ``TimeIndex`` on
+        ``time`` and no ``window`` dim.
+    n_coeffs : int > 0
+        Coefficients of every band after resampling.
+    do_overlap_add : bool
+        Overlap-add the frames at their hop into one time axis.
+    dim : str
+        The frequency dim.
+
     Returns
     -------
     xarray.DataArray
@@ -276,6 +288,10 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
     ParameterError
         When ``fa`` is not frequency-adaptive, has no ``time`` ``TimeIndex``, or the hop
         rounds to zero coefficients.
+
+    See Also
+    --------
+    frequency_adaptive, bands, overlap_add
     """
     from ..frequency.index import frequency_coords
     from ..timeseries.index import TimeIndex, time_coords

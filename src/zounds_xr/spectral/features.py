@@ -238,6 +238,26 @@ def power_to_db(power: xr.DataArray, *, ref: float = 1.0, amin: float = 1e-10,
 
     ``librosa.power_to_db`` with a fixed ``ref``. The peak is the maximum over the whole
     array (all frames), as librosa: on dask input it is a lazy global reduction.
+
+    Parameters
+    ----------
+    power : xarray.DataArray
+        Powers (e.g. a mel spectrogram), real and >= 0.
+    ref : float > 0
+        The power of 0 dB.
+    amin : float > 0
+        Floor of the powers before the logarithm.
+    top_db : float > 0 or None
+        Floor of the result below its peak (``None``: none).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``power``'s dims and labels, in dB.
+
+    See Also
+    --------
+    mel_spectrogram, mfcc
     """
     amin = check_positive(amin, "amin")
     ref = check_positive(ref, "ref")
@@ -415,20 +435,35 @@ def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
 
     Parameters
     ----------
-    spec : xarray.DataArray
-        Complex or magnitude spectrum with a frequency axis of one position per band.
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with a frequency axis of one position per band
+        (any ``FrequencyScale``, usually an ``stft`` axis).
     frequency_band : FrequencyBand
         The span of the Bark scale.
-    n_bands : int
+    n_bands : int > 0
         Number of Bark bands.
     window : callable or None
-        Window over the bins of each band.
-    power : float
+        Window over the bins of each band (a ``WindowingFunc``, ``np.hanning``).
+    power : float > 0
         Exponent of the magnitudes (1: zounds).
+    dim : str
+        The frequency dim.
 
     Returns
     -------
-    xarray.DataArray [``frequency`` labelled by the ``BarkScale``]
+    xarray.DataArray [dims: ``spec``'s; ``frequency`` of ``n_bands`` positions]
+        Labelled by the ``BarkScale``; float32 for single-precision input, else
+        float64. Lazy on dask input.
+
+    Raises
+    ------
+    ParameterError
+        When ``spec`` has no frequency axis of one position per band, or a parameter
+        is out of range.
+
+    See Also
+    --------
+    mel_spectrogram, chroma, BarkScale
     """
     source = frequency_index(spec, dim).scale
     scale = BarkScale(frequency_band, positive_int(n_bands, "n_bands"))
@@ -487,9 +522,37 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
     magnitude input ``S`` this equals ``librosa.feature.chroma_stft(S=S, sr=sr,
     tuning=0)`` (transposed); ``power=2`` gives the same as librosa's default on ``y``.
 
+    Parameters
+    ----------
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with one position per band on ``frequency``.
+    frequency_band : FrequencyBand
+        The range of frequencies that count.
+    window : callable or None
+        ``None``: librosa's chroma filter bank; a callable of a size: zounds' windowed
+        semitone bands.
+    norm : {np.inf, 1, 2, None}
+        Per-frame normalisation over the 12 classes.
+    power : float > 0
+        Exponent of the magnitudes.
+    dim : str
+        The frequency dim.
+
     Returns
     -------
-    xarray.DataArray [``frequency`` labelled by the ``ChromaScale``, 12 positions]
+    xarray.DataArray [dims: ``spec``'s; ``frequency`` of 12 positions]
+        Labelled by the ``ChromaScale`` (C, C#, ..., B); float32 for single-precision
+        input, else float64.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``norm``, a non-positive ``power`` or an input without a
+        frequency axis.
+
+    See Also
+    --------
+    mel_spectrogram, bark_bands, ChromaScale
     """
     if norm not in (None, 1, 2, np.inf):
         raise ParameterError(f"norm must be np.inf, 1, 2 or None, got {norm!r}")
@@ -519,15 +582,32 @@ def spectral_centroid(spec: xr.DataArray, *, dim: str = "frequency") -> xr.DataA
     magnitudes sum to less than the smallest float gets 0, as librosa. Equal to
     ``librosa.feature.spectral_centroid(S=|X|)``.
 
+    Parameters
+    ----------
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with one position per band on ``dim``.
+    dim : str
+        The frequency dim.
+
     Returns
     -------
     xarray.DataArray [dims: the input's without ``frequency``, e.g. ("time",)]
+        Hz (``units`` attr), float32 for single-precision input, else float64.
+
+    Raises
+    ------
+    ParameterError
+        When ``spec`` has no frequency axis of one position per band.
+
+    See Also
+    --------
+    spectral_flatness, stft
     """
     index = frequency_index(spec, dim)
     mag = _magnitudes(spec)
     freqs = xr.DataArray(np.asarray(index.scale.center_frequencies, dtype=mag.dtype),
                          dims=(dim,))
-    mag = mag.drop_vars([k for k, v in mag.coords.items() if dim in v.dims])
+    mag = drop_coords_along(mag, dim)
     num = xr.dot(mag, freqs, dim=dim)
     den = mag.sum(dim)
     tiny = np.finfo(mag.dtype).tiny
@@ -545,15 +625,37 @@ def spectral_flatness(spec: xr.DataArray, *, amin: float = 1e-10, power: float =
     ``exp(mean(log S)) / mean(S)`` over the frequency axis: 1 for white noise, near 0
     for a few sinusoids. Equal to ``librosa.feature.spectral_flatness(S=|X|)``.
 
+    Parameters
+    ----------
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with one position per band on ``dim``.
+    amin : float > 0
+        Floor of the powers.
+    power : float > 0
+        Exponent of the magnitudes (2: power, librosa's default).
+    dim : str
+        The frequency dim.
+
     Returns
     -------
     xarray.DataArray [dims: the input's without ``frequency``, e.g. ("time",)]
+        Values in (0, 1]; float32 for single-precision input, else float64.
+
+    Raises
+    ------
+    ParameterError
+        When ``spec`` has no frequency axis of one position per band, or ``amin`` or
+        ``power`` is not positive.
+
+    See Also
+    --------
+    spectral_centroid
     """
     frequency_index(spec, dim)
     amin = check_positive(amin, "amin")
     power = _check_power(power)
     mag = _magnitudes(spec)
-    mag = mag.drop_vars([k for k, v in mag.coords.items() if dim in v.dims])
+    mag = drop_coords_along(mag, dim)
     s = np.maximum(mag ** power, mag.dtype.type(amin))
     out = np.exp(np.log(s).mean(dim)) / s.mean(dim)
     out.name = spec.name
