@@ -120,6 +120,10 @@ from .spectral.adaptive import (
     frequency_adaptive as frequency_adaptive,
     square as square,
 )
+from .spectral.fft_backend import (
+    fft_backend as fft_backend,
+    set_fft_backend as set_fft_backend,
+)
 from .spectral.features import (
     bark_bands as bark_bands,
     chroma as chroma,
@@ -130,6 +134,9 @@ from .spectral.features import (
 )
 from .spectral.filters import (
     morlet_filter_bank as morlet_filter_bank,
+)
+from .spectral.kernels import (
+    materialize as materialize,
 )
 from .spectral.sliding import (
     sliding_window as sliding_window,
