@@ -298,3 +298,23 @@ def test_pickles_for_spawn(fake):
     loader = torch.utils.data.DataLoader(windows, batch_size=32, num_workers=1,
                                          multiprocessing_context=ctx)
     assert sum(len(b["document"]) for b in loader) == len(windows)
+
+
+def test_shuffled_samples_from_a_store(fake):
+    from zounds_xr.learn import ShuffledSamples
+
+    store, docs = fake
+    total = sum(len(d) for d in docs)
+    s = ShuffledSamples(nsamples=total, seed=0, feature="mel")(store)
+    assert s.dims == ("sample", "dim_1") and s.shape == (total, 3)
+    pairs = {(int(v[0]), int(v[1])) for v in s.values}
+    assert len(pairs) == total  # every frame once: without replacement
+    for value, doc, frame in zip(s.values, s.document.values, s.frame.values, strict=True):
+        assert int(value[0]) == int(doc[3:]) and int(value[1]) == frame
+    runs = ShuffledSamples(nsamples=30, length=4, seed=1, feature="mel")(store)
+    assert runs.dims == ("sample", "offset", "dim_1") and runs.shape == (30, 4, 3)
+    np.testing.assert_array_equal(np.diff(runs.values[:, :, 1], axis=1), 1)
+    again = ShuffledSamples(nsamples=30, length=4, seed=1, feature="mel")(store)
+    np.testing.assert_array_equal(runs.values, again.values)
+    with pytest.raises(zx.ParameterError):
+        ShuffledSamples(nsamples=3)(store)

@@ -106,7 +106,8 @@ _EXPORTS = {
          "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
          "SklearnModel", "PyTorchNetwork", "Binarize", "ShuffledSamples", "SupervisedTrainer",
          "TripletEmbeddingTrainer", "WassersteinGanTrainer", "SimHash", "HammingIndex",
-         "FilterBank", "SincLayer", "PerceptualLoss"], ".learn"),
+         "FilterBank", "SincLayer", "PerceptualLoss", "FeatureWindows", "RandomWindows"],
+        ".learn"),
     # documents and batch
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
     "FeatureStore": ".documents.store",

@@ -36,6 +36,8 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .._optional import optional_import
 from ..documents import Document
@@ -82,8 +84,11 @@ def _time_params(index_json: pd.Series) -> tuple[np.ndarray, list[dict]]:
     size is cut out with one vectorized string operation and only the distinct
     definitions are parsed (a handful, however many documents).
     """
-    text = index_json.astype(str).str.replace(r'"size"\s*:\s*-?\d+\s*,?\s*', "", regex=True)
-    codes, uniques = pd.factorize(text)
+    text = pa.array(index_json.to_numpy(dtype=object), type=pa.string())
+    text = pc.replace_substring_regex(text, r'"size"\s*:\s*-?\d+\s*,?\s*', "")  # in C++
+    encoded = pc.dictionary_encode(text)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = encoded.dictionary.to_pylist()
     params = []
     for definition in uniques:
         try:
@@ -792,6 +797,34 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         # the epoch is over for this process: the next iteration starts it again
         self.position = 0
         self._batch_size = None
+
+    def sample(self, n: int, replace: bool = False) -> dict:
+        """``n`` windows drawn uniformly at random (seeded by ``seed`` and the epoch), read
+        together in row order: a batch dict as :func:`collate` gives, plus ``"frame"``
+        (Tensor[n] of int64: each window's first frame in its document).
+
+        Without replacement when ``n`` does not exceed the windows (and ``replace`` is
+        false). Only the blocks that hold drawn windows are read.
+        """
+        n = int(n)
+        if n < 1:
+            raise ParameterError(f"n must be a positive integer, got {n!r}")
+        plan = self._plan
+        rng = np.random.default_rng([self.seed, self.epoch, 1 << 20])
+        index = rng.choice(plan.total, size=n, replace=bool(replace) or n > plan.total)
+        doc, k, first = plan.locate(index)
+        rows = plan.offsets[doc] + first
+        stops = rows + plan.lengths(doc)
+        codes = plan.array_codes[doc]
+        starts = plan.window_start(doc, k)
+        items = [None] * n
+        for j in np.lexsort((rows, codes)):  # each block read once
+            x = self.reader.rows(int(codes[j]), int(rows[j]), int(stops[j]))
+            label = None if plan.labels is None else plan.labels[doc[j]]
+            items[j] = _item(x, plan.ids[doc[j]], starts[j], label, plan.labels)
+        batch = collate(items)
+        batch["frame"] = torch.as_tensor(first, dtype=torch.int64)
+        return batch
 
     def __repr__(self) -> str:
         return (f"RandomWindows({self.feature!r}, {len(self)} windows of "
