@@ -241,7 +241,6 @@ class _Plan:
         self.counts = np.zeros(len(cat), dtype=np.int64)
         self.starts = np.zeros(len(cat), dtype=np.float64)  # t0 per document
         self.steps = np.zeros(len(cat), dtype=np.float64)   # window step per document
-        self.hops = np.zeros(len(cat), dtype=np.float64)    # frame step per document
         self._first = []
         lengths = set()
         for g, p in enumerate(params):
@@ -250,20 +249,20 @@ class _Plan:
                                                   p["duration"], self.window, self.hop)
             self.counts[rows] = counts
             self.starts[rows] = float(p["start"])
-            self.hops[rows] = float(p["frequency"])
             step = self.hop if self.hop is not None else self.window
             if isinstance(step, int):
                 step = step * p["frequency"]
             self.steps[rows] = float(step) if step is not None else 0.0
             self._first.append(first)
-            lengths.add(length)
+            if counts.any():  # a rate without windows does not decide their shape
+                lengths.add(length)
         self.groups = groups
         if len(lengths) > 1:
             raise ParameterError(
                 f"the documents' time axes differ ({len(params)} rates), so windows of "
                 f"{window!r} would have {sorted(lengths)} frames: select documents of one "
                 f"rate with ids=")
-        self.length = lengths.pop()
+        self.length = lengths.pop() if lengths else None
         self.cumulative = np.concatenate([[0], np.cumsum(self.counts)])
         self.total = int(self.cumulative[-1])
         if self.total == 0:
@@ -272,7 +271,16 @@ class _Plan:
                 f"no window fits: a window of {self._describe(window)} is longer than "
                 f"every one of the {len(cat)} documents (the longest has {longest} frames "
                 f"of {feature!r})")
-        self.labels = None if labels is None else labels.reindex(cat.index).to_numpy()
+        self.labels = None
+        if labels is not None:
+            labels = labels.reindex(cat.index)
+            unlabelled = cat.index[labels.isna().to_numpy() & (self.counts > 0)]
+            if len(unlabelled):
+                raise ParameterError(
+                    f"{len(unlabelled)} documents have no label, e.g. "
+                    f"{list(unlabelled[:5])}: give a label to every document, or leave "
+                    f"them out with ids=")
+            self.labels = labels.to_numpy()
 
     @staticmethod
     def _describe(window):
