@@ -355,28 +355,42 @@ class _Reader:
         return a
 
     def rows(self, code: int, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` of array ``code`` (a view into cached blocks when it can)."""
+        """Rows ``start:stop`` of array ``code`` (a view into a cached block when it can).
+
+        The blocks missing from the cache are read with one call per run of consecutive
+        blocks, so a long span is one large read.
+        """
         a, block = self.array(code)
         b0, b1 = start // block, (stop - 1) // block
+        pieces = self._fetch(code, a, block, b0, b1)
         if b0 == b1:
-            data = self._block(code, b0, a, block)
-            return data[start - b0 * block: stop - b0 * block]
-        return np.concatenate([self._block(code, b, a, block)[
-            max(start - b * block, 0): min(stop - b * block, block)] for b in range(b0, b1 + 1)])
+            return pieces[0][start - b0 * block: stop - b0 * block]
+        return np.concatenate([p[max(start - b * block, 0): min(stop - b * block, block)]
+                               for b, p in zip(range(b0, b1 + 1), pieces, strict=True)])
 
-    def _block(self, code, b, a, block):
-        key = (code, b)
-        data = self._blocks.get(key)
-        if data is not None:
-            self._blocks.move_to_end(key)
-            return data
-        data = np.asarray(a[b * block: min((b + 1) * block, a.shape[0])])
-        self._blocks[key] = data
-        self._held += data.nbytes
+    def _fetch(self, code, a, block, b0, b1) -> list[np.ndarray]:
+        found, missing = {}, []
+        for b in range(b0, b1 + 1):
+            data = self._blocks.get((code, b))
+            if data is None:
+                missing.append(b)
+            else:
+                self._blocks.move_to_end((code, b))
+                found[b] = data
+        runs = np.split(np.asarray(missing, dtype=np.int64),
+                        np.flatnonzero(np.diff(missing) != 1) + 1) if missing else []
+        for run in runs:
+            lo, hi = int(run[0]) * block, min((int(run[-1]) + 1) * block, a.shape[0])
+            data = np.asarray(a[lo:hi])
+            for b in run:
+                b = int(b)
+                found[b] = piece = data[b * block - lo: (b + 1) * block - lo]
+                self._blocks[(code, b)] = piece
+                self._held += piece.nbytes
         while self._held > self.cache_bytes and len(self._blocks) > 1:
             _, old = self._blocks.popitem(last=False)
             self._held -= old.nbytes
-        return data
+        return [found[b] for b in range(b0, b1 + 1)]
 
 
 def _item(x, doc_id, start, label, labels):
@@ -587,8 +601,10 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
     (seeded by ``seed`` and the epoch), dealt out to the distributed ranks and the
     DataLoader workers in turn, and read a few at a time, each with one read; the windows
     of the blocks read (at least ``buffer_size`` of them) are shuffled together and
-    yielded. So reads are large and contiguous, memory is bounded by the buffer, and no
-    window is yielded twice in an epoch, whatever the number of workers and ranks.
+    yielded. So reads are large and contiguous, memory is bounded by the buffer (and a
+    per-process cache of recently read blocks, 256 MiB, which makes later epochs of a
+    corpus that fits in it memory-speed), and no window is yielded twice in an epoch,
+    whatever the number of workers and ranks.
 
     Parameters
     ----------
@@ -782,8 +798,7 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
                 n = int(bounds[b + 1] - bounds[b])
                 sel = slice(at, at + n)
                 code, lo, hi = int(codes[at]), int(rows[sel].min()), int(stops[sel].max())
-                a, _ = reader.array(code)
-                data[b] = np.asarray(a[lo:hi])
+                data[b] = reader.rows(code, lo, hi)  # cached: a corpus that fits is read once
                 base[sel] = lo
                 at += n
             owner = np.repeat(np.asarray(blocks), [int(bounds[b + 1] - bounds[b])
