@@ -31,6 +31,7 @@ import json
 import math
 import numbers
 import os
+import pickle
 from collections import OrderedDict
 from fractions import Fraction
 
@@ -407,15 +408,25 @@ class _WindowsBase:
         self.store = _open_store(document, storage_options)
         self.feature = feature
         self._plan = _Plan(self.store, feature, window, hop, ids, label)
-        self._reader = None
+        self._reader, self._pid = None, os.getpid()
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_reader"] = None  # each process opens the arrays and keeps its own blocks
+        state["_pid"] = None  # unpickled: the store is already a fresh copy
         return state
+
+    def __setstate__(self, state):
+        state["_pid"] = os.getpid()
+        self.__dict__.update(state)
 
     @property
     def reader(self) -> _Reader:
+        if self._pid != os.getpid():
+            # a forked DataLoader worker: open the store afresh (a copy through pickle
+            # reconnects), never through the parent's connections and open arrays
+            self.store = pickle.loads(pickle.dumps(self.store))
+            self._reader, self._pid = None, os.getpid()
         if self._reader is None:
             self._reader = _Reader(self.store, self._plan.arrays)
         return self._reader
