@@ -251,7 +251,7 @@ def test_arrays_are_consistent(any_scale):
 def test_frequency_band_spans_the_bands(any_scale):
     if not len(any_scale):
         with pytest.raises(ParameterError, match="empty"):
-            any_scale.frequency_band
+            _ = any_scale.frequency_band
         return
     band = any_scale.frequency_band
     if isinstance(any_scale, ChromaScale):  # the range folded onto the 12 classes
@@ -285,7 +285,7 @@ def test_from_dict_rejects_garbage(d):
 
 
 def test_pickle(any_scale):
-    any_scale.center_frequencies  # fill the cache: it must not travel
+    _ = any_scale.center_frequencies  # fill the cache: it must not travel
     back = pickle.loads(pickle.dumps(any_scale))
     assert back == any_scale
     assert "_cache" not in any_scale.__getstate__()

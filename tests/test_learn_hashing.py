@@ -19,12 +19,13 @@ from zounds_xr.learn import (  # noqa: E402
 
 def frames(data, ms=50, start_ms=0):
     return zx.ArrayWithUnits(np.asarray(data),
-                             [zx.TimeDimension(zx.Milliseconds(ms), start=zx.Milliseconds(start_ms)),
+                             [zx.TimeDimension(zx.Milliseconds(ms),
+                                               start=zx.Milliseconds(start_ms)),
                               zx.IdentityDimension()])
 
 
 def naive_popcount_distance(a_words, b_words):
-    return sum(bin(int(a) ^ int(b)).count("1") for a, b in zip(a_words, b_words))
+    return sum(bin(int(a) ^ int(b)).count("1") for a, b in zip(a_words, b_words, strict=True))
 
 
 @pytest.mark.parametrize("n_bits", [1, 7, 64, 65, 130])

@@ -28,12 +28,29 @@ def test_morlet_matches_definition():
 
 
 def test_morlet_filter_bank_peaks_at_centres(scale):
-    bank = Fz.morlet_filter_bank(SR, 512, scale, 0.5)
+    bank = Fz.morlet_filter_bank(SR, 512, scale, 0.5).values
     assert bank.shape == (8, 512)
     np.testing.assert_allclose(np.linalg.norm(bank, axis=1), 1, atol=1e-6)
     freqs = np.fft.fftfreq(4096, 1 / 11025)
     peaks = np.abs(freqs[np.argmax(np.abs(np.fft.fft(bank, 4096, axis=1)), axis=1)])
     np.testing.assert_allclose(peaks, scale.center_frequencies, rtol=0.05, atol=10)
+
+
+def test_one_morlet_design_for_the_module_and_the_function(scale):
+    # learn.functional re-exports the spectral design; the module holds its output
+    assert Fz.morlet_filter_bank is zx.morlet_filter_bank
+    for normalize in (True, False):
+        bank = zx.morlet_filter_bank(SR, 255, scale, [0.2, 0.3, 0.4, 0.5, 0.5, 0.4, 0.3, 0.2],
+                                     normalize=normalize)
+        fb = FilterBank(SR, 255, scale, [0.2, 0.3, 0.4, 0.5, 0.5, 0.4, 0.3, 0.2],
+                        normalize_filters=normalize, a_weighting=False)
+        assert fb.filters.dtype == torch.get_default_dtype()
+        np.testing.assert_allclose(fb.filters.double().numpy(), bank.values, rtol=1e-6,
+                                   atol=1e-7 * float(np.abs(bank.values).max()))
+    weighted = FilterBank(SR, 255, scale, 0.5, a_weighting=True).filters.double().numpy()
+    expected = zx.morlet_filter_bank(SR, 255, scale, 0.5).values * \
+        Fz.a_weighting_gain(scale.center_frequencies)[:, None]
+    np.testing.assert_allclose(weighted, expected, rtol=1e-6, atol=1e-7)
 
 
 def test_a_weighting_iec_values():

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import zounds_xr as zx
 from zounds_xr.timeseries.durations import to_fraction
+from zounds_xr.testing import assert_identical
 from zounds_xr.timeseries.index import time_coords
 
 RATES = [8000, 11025, 16000, 22050, 44100, 48000, 96000]
@@ -88,7 +89,7 @@ def test_isel_steps_and_arrays():
 def test_concat_contiguous_pieces_and_refuse_gaps():
     arr = _frames(10)
     joined = xr.concat([arr.isel(time=slice(0, 3)), arr.isel(time=slice(3, None))], dim="time")
-    xr.testing.assert_identical(joined, arr)
+    assert_identical(joined, arr)
     with pytest.raises(zx.ParameterError, match="contiguous"):
         xr.concat([arr.isel(time=slice(0, 3)), arr.isel(time=slice(4, None))], dim="time")
 
@@ -167,3 +168,37 @@ def test_dimension_round_trip():
     assert to_fraction(dim.start) == 2
     again = zx.ArrayWithUnits(np.zeros(100), [dim])
     assert again.xindexes["time"].equals(samples.xindexes["time"])
+
+
+# whole-object results per selection case (as xarray's test_range_index) ---------------------
+def _expected(values, hop, window, start, backend=lambda x: x):
+    coords = time_coords(len(values), hop, window, start)
+    return backend(xr.DataArray(np.asarray(values, dtype=float), coords=coords, dims="time"))
+
+
+@pytest.mark.parametrize("case", [
+    # (selection, positions kept, start of the result); frame i starts at -1/2 + i/2 s
+    # and lasts 1 s
+    ({"time": zx.TimeSlice(zx.Seconds(2), start=zx.Seconds(1))}, range(2, 7), Fraction(1, 2)),
+    ({"time": slice("1s", "3s")}, range(3, 8), Fraction(1)),
+    ({"time": slice(None, "2.5s")}, range(0, 7), Fraction(-1, 2)),
+    ({"time": slice("10s", None)}, range(0), Fraction(7, 2)),
+])
+def test_sel_cases_give_whole_identical_objects(backend, case):
+    labels, kept, start = case
+    arr = _frames(8, hop=Fraction(1, 2), window=Fraction(1), start=Fraction(-1, 2),
+                  backend=backend)
+    expected = _expected([float(i) for i in kept], Fraction(1, 2), Fraction(1), start,
+                         backend=backend)
+    assert_identical(arr.sel(labels), expected)
+
+
+@pytest.mark.parametrize("indexer, kept, start, hop", [
+    (slice(2, 6), range(2, 6), Fraction(1), Fraction(1, 2)),
+    (slice(1, None, 3), range(1, 8, 3), Fraction(1, 2), Fraction(3, 2)),
+    (slice(5, 5), range(0), Fraction(5, 2), Fraction(1, 2)),
+])
+def test_isel_slices_give_whole_identical_objects(backend, indexer, kept, start, hop):
+    arr = _frames(8, hop=Fraction(1, 2), window=Fraction(1), backend=backend)
+    expected = _expected([float(i) for i in kept], hop, Fraction(1), start, backend=backend)
+    assert_identical(arr.isel(time=indexer), expected)

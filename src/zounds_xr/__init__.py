@@ -26,6 +26,7 @@ Learning (needs the ``[learn]`` extra)
     FilterBank, SincLayer, PerceptualLoss
 """
 import importlib
+from typing import Any
 
 from . import accessor as _accessor  # noqa: F401  (registers .zx)
 from ._version import __version__
@@ -33,14 +34,17 @@ from .errors import (
     AudioDecodeError,
     AudioFileNotFoundError,
     DocumentNotFoundError,
+    NotFittedError,
+    NotInvertibleError,
     ParameterError,
     SampleRateError,
     StoreError,
     ZoundsError,
 )
 
-# public name -> module that defines it (relative to this package)
-_EXPORTS = {
+# public name -> module that defines it (relative to this package); __init__.pyi gives
+# type checkers the same names, imported from the same modules
+_EXPORTS: dict[str, str] = {
     # time
     **dict.fromkeys(
         ["Hours", "Minutes", "Seconds", "Milliseconds", "Microseconds", "Nanoseconds",
@@ -118,13 +122,146 @@ _EXPORTS = {
          "PhatDrumLoops", "DatasetError"], ".datasets"),
 }
 
-__all__ = sorted(
-    [*_EXPORTS, "__version__", "ZoundsError", "ParameterError", "SampleRateError",
-     "AudioDecodeError", "AudioFileNotFoundError", "StoreError", "DocumentNotFoundError"]
-)
+# spelled out (not computed) so that editors, type checkers and linters read it; kept equal
+# to _EXPORTS plus the errors by tests/test_package.py
+__all__ = [
+    "AWeighting",
+    "ArrayWithUnits",
+    "AudioDecodeError",
+    "AudioFeature",
+    "AudioFileNotFoundError",
+    "AudioMetaData",
+    "AudioSampleRate",
+    "AudioSamples",
+    "BarkScale",
+    "Binarize",
+    "ChromaScale",
+    "ChunkSizeBytes",
+    "CompositeDataset",
+    "DCTIVSynthesizer",
+    "DCTSynthesizer",
+    "DatasetError",
+    "Dimension",
+    "Directory",
+    "Document",
+    "DocumentNotFoundError",
+    "ExplicitFrequencyDimension",
+    "ExplicitScale",
+    "FFTSynthesizer",
+    "Feature",
+    "FeatureStore",
+    "FeatureWindows",
+    "FilterBank",
+    "FreeSoundSearch",
+    "FrequencyAdaptive",
+    "FrequencyAdaptiveDCTSynthesizer",
+    "FrequencyAdaptiveFFTSynthesizer",
+    "FrequencyBand",
+    "FrequencyDimension",
+    "FrequencyIndex",
+    "FrequencyScale",
+    "FrequencyWeighting",
+    "GeometricScale",
+    "HalfLapped",
+    "HammingIndex",
+    "HanningWindowingFunc",
+    "Hertz",
+    "Hours",
+    "IdentityDimension",
+    "IdentityWindowingFunc",
+    "IngestReport",
+    "InstanceScaling",
+    "InternetArchive",
+    "KMeans",
+    "LinearScale",
+    "Log",
+    "MDCTSynthesizer",
+    "MeanStdNormalization",
+    "MelScale",
+    "Microseconds",
+    "Milliseconds",
+    "Minutes",
+    "Multiply",
+    "Nanoseconds",
+    "NoiseSynthesizer",
+    "NotFittedError",
+    "NotInvertibleError",
+    "OggVorbisWindowingFunc",
+    "ParameterError",
+    "PerceptualLoss",
+    "PhatDrumLoops",
+    "Picoseconds",
+    "PreprocessResult",
+    "PreprocessingPipeline",
+    "Preprocessor",
+    "PyTorchNetwork",
+    "RandomWindows",
+    "Resampler",
+    "Reshape",
+    "SR11025",
+    "SR16000",
+    "SR22050",
+    "SR44100",
+    "SR48000",
+    "SR8000",
+    "SR96000",
+    "SampleRate",
+    "SampleRateError",
+    "Seconds",
+    "ShuffledSamples",
+    "SilenceSynthesizer",
+    "SimHash",
+    "SincLayer",
+    "SineSynthesizer",
+    "SklearnModel",
+    "Slicer",
+    "StoreError",
+    "SupervisedTrainer",
+    "TickSynthesizer",
+    "TimeDimension",
+    "TimeIndex",
+    "TimeSlice",
+    "TripletEmbeddingTrainer",
+    "UnitNorm",
+    "WassersteinGanTrainer",
+    "WindowingFunc",
+    "ZoundsError",
+    "__version__",
+    "audio_sample_rate",
+    "bark_bands",
+    "chroma",
+    "dct",
+    "dctiv",
+    "encode",
+    "fft",
+    "frequency_adaptive",
+    "frequency_coords",
+    "ingest",
+    "load",
+    "mdct",
+    "mel_spectrogram",
+    "mfcc",
+    "morlet_filter_bank",
+    "open_audio",
+    "play",
+    "resample",
+    "save",
+    "seconds",
+    "simple_in_memory_settings",
+    "sliding_window",
+    "specshow",
+    "spectral_centroid",
+    "spectral_flatness",
+    "square",
+    "stft",
+    "stream",
+    "time_coords",
+    "weight",
+    "zarr_settings",
+]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     try:
         module = _EXPORTS[name]
     except KeyError:
@@ -134,5 +271,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return __all__

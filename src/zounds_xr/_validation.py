@@ -8,13 +8,17 @@ imports nothing of the package but :mod:`zounds_xr.errors`.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Hashable
+from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from .errors import ParameterError
 
 __all__ = ["positive_int", "nonnegative_int", "float_dtype", "real_float_dtype",
-           "frozen", "drop_coords_along", "check_output_size", "MAX_OUTPUT_BYTES"]
+           "magnitude_dtype", "frozen", "drop_coords_along", "check_output_size", "axis_index",
+           "MAX_OUTPUT_BYTES"]
 
 #: the largest single output a transform agrees to allocate (bytes); a request beyond it
 #: is refused with its estimated size before anything is allocated
@@ -64,6 +68,21 @@ def real_float_dtype(dtype, what: str = "this transform") -> np.dtype:
     return dtype
 
 
+def magnitude_dtype(dtype) -> np.dtype:
+    """The real dtype of magnitudes computed from ``dtype`` data.
+
+    float32 for float16, float32 and complex64 (single precision stays single);
+    float64 for everything else (integers, float64, complex128).
+
+    >>> magnitude_dtype("complex64"), magnitude_dtype("int16")
+    (dtype('float32'), dtype('float64'))
+    """
+    dtype = np.dtype(dtype)
+    if dtype in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.complex64)):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
 def frozen(a, dtype=np.float64) -> np.ndarray:
     """A contiguous, read-only copy-or-view of ``a`` (for arrays cached on immutables)."""
     a = np.ascontiguousarray(a, dtype=dtype)
@@ -74,6 +93,39 @@ def frozen(a, dtype=np.float64) -> np.ndarray:
 def drop_coords_along(x, dim: str):
     """``x`` without any coordinate that lies along ``dim`` (indexes included)."""
     return x.drop_vars([k for k, v in x.coords.items() if dim in v.dims])
+
+
+def axis_index(x: Any, dim: Hashable, kind: type, *, what: str = "the input",
+               hint: str = "") -> Any:
+    """The index of type ``kind`` on ``x``'s ``dim``, or a ``ParameterError`` that says
+    what is missing (the one check every labelled function starts with).
+
+    Parameters
+    ----------
+    x : xarray.DataArray or xarray.Dataset
+        The labelled input.
+    dim : hashable
+        The dim whose index is wanted.
+    kind : type
+        The index class required (``TimeIndex``, ``FrequencyIndex``...).
+    what : str
+        How the message names ``x``.
+    hint : str
+        Appended to the message (how to get such an index).
+
+    Returns
+    -------
+    xarray.Index
+        ``x.xindexes[dim]``, an instance of ``kind``.
+    """
+    if not isinstance(x, (xr.DataArray, xr.Dataset)):
+        raise ParameterError(f"{what} must be an xarray.DataArray, got {type(x).__name__}")
+    index = x.xindexes.get(dim)
+    if not isinstance(index, kind):
+        raise ParameterError(
+            f"{what} needs a {kind.__name__} on {dim!r}{'; ' + hint if hint else ''} "
+            f"(dims: {tuple(x.dims)})")
+    return index
 
 
 def check_output_size(shape, dtype, what: str, limit: int = MAX_OUTPUT_BYTES) -> None:

@@ -1,90 +1,69 @@
-"""The ``.zx`` accessor on DataArray and Dataset: thin delegation to the library."""
+"""The ``.zx`` accessor on DataArray and Dataset: thin delegation to the library.
+
+Every property and method here forwards to a function of the module that owns the
+idea (:mod:`zounds_xr.dimensions` for dimensions and zounds-style selection, the
+``TimeIndex`` for rates and spans, :mod:`zounds_xr.io.encode` for encoding,
+:mod:`zounds_xr.viz` for listening and plotting); the accessor holds no logic.
+"""
 from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import IO, Any, Generic, TypeVar
 
 import numpy as np
 import xarray as xr
 
-from .dimensions import axis_index, dimensions_of
-from .errors import ParameterError
+from ._validation import axis_index
+from .dimensions import Dimension, dimensions_by_dim, dimensions_of, select
+from .io.encode import encode, save
+from .timeseries.durations import to_timedelta
+from .timeseries.index import TimeIndex
+from .timeseries.samplerate import SampleRate
+from .viz import audio_html, play, specshow
 
 __all__ = ["ZxDataArrayAccessor", "ZxDatasetAccessor"]
 
-
-def _time_index(obj, dim: str = "time"):
-    from .timeseries.index import TimeIndex
-
-    return axis_index(obj, dim, TimeIndex, what=f"this {type(obj).__name__}")
+T = TypeVar("T", xr.DataArray, xr.Dataset)
 
 
-class _ZxAccessor:
-    def __init__(self, obj):
-        self._obj = obj
+class _ZxAccessor(Generic[T]):
+    def __init__(self, obj: T):
+        self._obj: T = obj
+
+    def _time_index(self) -> TimeIndex:
+        return axis_index(self._obj, "time", TimeIndex, what=f"this {type(self._obj).__name__}")
 
     @property
-    def samplerate(self):
+    def samplerate(self) -> SampleRate:
         """The rate of the ``time`` axis (an ``AudioSampleRate`` for audio)."""
-        return _time_index(self._obj).samplerate
+        return self._time_index().samplerate
 
     @property
-    def samples_per_second(self):
+    def samples_per_second(self) -> float:
         """Frames per second of the ``time`` axis (an ``int`` for audio)."""
         return self.samplerate.samples_per_second
 
     @property
     def duration(self) -> np.timedelta64:
         """Time from the start of the first frame to the end of the last."""
-        from .timeseries.durations import to_timedelta
+        return to_timedelta(self._time_index().span)
 
-        index = _time_index(self._obj)
-        return to_timedelta(index.end - index.start)
-
-    def _dim_with(self, kind, position: int | None):
-        dims = list(self._obj.dims)
-        if position is not None and position < len(dims):
-            if isinstance(self._obj.xindexes.get(dims[position]), kind):
-                return dims[position]
-        for dim in dims:
-            if isinstance(self._obj.xindexes.get(dim), kind):
-                return dim
-        raise ParameterError(f"no {kind.__name__} to select on; dims are {tuple(dims)}")
-
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> T:
         """zounds-style selection: ``da.zx[TimeSlice(...), FrequencyBand(...)]``.
 
-        Each ``TimeSlice`` applies to a time axis and each ``FrequencyBand`` to a
-        frequency axis (the one at that position when it has the right index); ints and
-        slices select positions of the axis at their position.
+        See :func:`zounds_xr.dimensions.select`.
         """
-        from .frequency.band import FrequencyBand
-        from .frequency.index import FrequencyIndex
-        from .timeseries.index import TimeIndex
-        from .timeseries.timeslice import TimeSlice
-
-        keys = key if isinstance(key, tuple) else (key,)
-        by_label, by_position = {}, {}
-        dims = list(self._obj.dims)
-        for i, k in enumerate(keys):
-            if isinstance(k, TimeSlice):
-                by_label[self._dim_with(TimeIndex, i)] = k
-            elif isinstance(k, FrequencyBand):
-                by_label[self._dim_with(FrequencyIndex, i)] = k
-            elif k is Ellipsis or (isinstance(k, slice) and k == slice(None)):
-                continue
-            elif i < len(dims):
-                by_position[dims[i]] = k
-            else:
-                raise ParameterError(f"too many indices for dims {tuple(dims)}")
-        out = self._obj.sel(by_label) if by_label else self._obj
-        return out.isel(by_position) if by_position else out
+        return select(self._obj, key)  # type: ignore[return-value]
 
 
 @xr.register_dataarray_accessor("zx")
-class ZxDataArrayAccessor(_ZxAccessor):
+class ZxDataArrayAccessor(_ZxAccessor[xr.DataArray]):
     """``da.zx``: zounds semantics on a DataArray (dimensions, rates, audio helpers)."""
 
     @property
-    def dimensions(self):
-        """The zounds dimension object of each axis, in dim order."""
+    def dimensions(self) -> tuple[Dimension, ...]:
+        """The zounds dimension object of each axis, in dim order (see
+        :func:`zounds_xr.dimensions.dimensions_of`)."""
         return dimensions_of(self._obj)
 
     @property
@@ -99,55 +78,38 @@ class ZxDataArrayAccessor(_ZxAccessor):
             return self._obj
         return self._obj.mean("channel", keep_attrs=True)
 
-    def encode(self, flo=None, fmt: str = "WAV", subtype: str = "PCM_16"):
-        """Encode audio with libsndfile into ``flo`` (a new BytesIO at position 0)."""
-        from .io.encode import encode
-
+    def encode(self, flo: IO[bytes] | None = None, fmt: str = "WAV",
+               subtype: str = "PCM_16") -> IO[bytes]:
+        """Encode audio with libsndfile into ``flo`` (see :func:`zounds_xr.encode`)."""
         return encode(self._obj, flo=flo, fmt=fmt, subtype=subtype)
 
-    def save(self, path, fmt: str | None = None, subtype: str | None = None):
-        """Write audio to ``path`` (format from the extension unless ``fmt`` is given)."""
-        from .io.encode import save
-
+    def save(self, path: Any, fmt: str | None = None, subtype: str | None = None) -> Any:
+        """Write audio to ``path`` (see :func:`zounds_xr.save`)."""
         return save(self._obj, path, fmt=fmt, subtype=subtype)
 
-    def play(self, *, autoplay: bool = False, normalize: bool = True):
-        """An IPython audio widget for this audio (needs the ``[viz]`` extra).
+    def play(self, *, autoplay: bool = False, normalize: bool = True) -> Any:
+        """An IPython audio widget for this audio (see :func:`zounds_xr.viz.play`).
 
-        See :func:`zounds_xr.viz.play`. In a notebook, evaluating ``da.zx`` also shows
-        a player for audio up to a minute long (and a summary line for any array).
+        In a notebook, evaluating ``da.zx`` also shows a player for audio up to a minute
+        long (and a summary line for any array).
         """
-        from .viz import play
-
         return play(self._obj, autoplay=autoplay, normalize=normalize)
 
-    def specshow(self, **kwargs):
-        """Plot a (time, frequency) feature: time in s, frequency in Hz, dB colour bar.
-
-        See :func:`zounds_xr.viz.specshow` for the keyword arguments.
-        """
-        from .viz import specshow
-
+    def specshow(self, **kwargs: Any) -> Any:
+        """Plot a (time, frequency) feature (see :func:`zounds_xr.viz.specshow`)."""
         return specshow(self._obj, **kwargs)
 
     def _repr_html_(self) -> str:
         """Rich display of ``da.zx`` in a notebook: a summary and, for audio, a player."""
-        from .viz import audio_html
-
         return audio_html(self._obj)
 
 
 @xr.register_dataset_accessor("zx")
-class ZxDatasetAccessor(_ZxAccessor):
+class ZxDatasetAccessor(_ZxAccessor[xr.Dataset]):
     """``ds.zx``: zounds semantics on a Dataset whose variables share their axes."""
 
     @property
-    def dimensions(self) -> dict:
-        """The zounds dimension object of each dim, by name."""
-        from .dimensions import IdentityDimension
-
-        out = {}
-        for dim in self._obj.dims:
-            make = getattr(self._obj.xindexes.get(dim), "dimension", None)
-            out[dim] = make() if make is not None else IdentityDimension()
-        return out
+    def dimensions(self) -> dict[Hashable, Dimension]:
+        """The zounds dimension object of each dim, by name (see
+        :func:`zounds_xr.dimensions.dimensions_by_dim`)."""
+        return dimensions_by_dim(self._obj)

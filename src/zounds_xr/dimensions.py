@@ -1,84 +1,190 @@
 """Dimension objects: zounds' way of describing what an array axis means.
 
 A :class:`Dimension` knows how to build the xarray coordinates (and custom index) of an
-axis of a given size; :func:`dimensions_of` gives the dimension objects of a labelled
-DataArray back, so that ``da.zx.dimensions`` works as ``ArrayWithUnits.dimensions`` did.
+axis of a given size. This module is the one place that knows which index type stands
+for which dimension (:data:`_DIMENSION_OF`): :func:`dimensions_of` gives the dimension
+objects of a labelled DataArray back (``da.zx.dimensions``, as
+``ArrayWithUnits.dimensions`` did), and :func:`select` does zounds-style selection by
+``TimeSlice`` and ``FrequencyBand`` (``da.zx[...]``). The indexes themselves know
+nothing of the dimension objects.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import Any
+
 import xarray as xr
 
+from ._dimension import Dimension, IdentityDimension
+from ._validation import axis_index
 from .errors import ParameterError
+from .frequency.band import FrequencyBand
+from .frequency.dimension import ExplicitFrequencyDimension, FrequencyDimension
+from .frequency.index import FrequencyIndex
+from .timeseries.dimension import TimeDimension
+from .timeseries.index import TimeIndex
+from .timeseries.timeslice import TimeSlice
 
-__all__ = ["Dimension", "IdentityDimension", "dimensions_of", "axis_index"]
+__all__ = ["Dimension", "IdentityDimension", "dimension_of", "dimensions_of",
+           "dimensions_by_dim", "select", "axis_index"]
 
 
-class Dimension:
-    """Base class of the dimension objects (``TimeDimension``, ``FrequencyDimension``...).
+def _time_dimension(index: TimeIndex) -> Dimension:
+    return TimeDimension(index.frequency, index.duration, size=index.size, start=index.start)
 
-    Subclasses set :attr:`default_dim` (the xarray dim name they get in
-    ``ArrayWithUnits``) and implement :meth:`coords`.
+
+def _frequency_dimension(index: FrequencyIndex) -> Dimension:
+    if index.slices is None:
+        return FrequencyDimension(index.scale)
+    return ExplicitFrequencyDimension(index.scale, index.slices)
+
+
+#: index type -> the dimension object describing an axis it labels
+_DIMENSION_OF: dict[type, Callable[[Any], Dimension]] = {
+    TimeIndex: _time_dimension,
+    FrequencyIndex: _frequency_dimension,
+}
+
+#: zounds selector type -> the index type of the axis it selects on
+_AXIS_OF: dict[type, type] = {
+    TimeSlice: TimeIndex,
+    FrequencyBand: FrequencyIndex,
+}
+
+
+def dimension_of(index: xr.Index | None) -> Dimension:
+    """The dimension object of an axis labelled by ``index``.
+
+    Parameters
+    ----------
+    index : xarray.Index or None
+        The axis' index (``obj.xindexes.get(dim)``).
+
+    Returns
+    -------
+    Dimension
+        ``TimeDimension`` for a ``TimeIndex``; ``FrequencyDimension`` or
+        ``ExplicitFrequencyDimension`` for a ``FrequencyIndex``; an
+        :class:`IdentityDimension` for any other index or none.
+
+    See Also
+    --------
+    dimensions_of : The dimension of every axis of a DataArray.
     """
-
-    #: xarray dim name used when the dimension is given without a name
-    default_dim: str | None = None
-
-    def coords(self, size: int, dim: str) -> xr.Coordinates:
-        """Coordinates (and index) of an axis named ``dim`` with ``size`` positions."""
-        raise NotImplementedError
-
-    def validate(self, size: int) -> None:
-        """Raise :class:`ParameterError` if an axis of ``size`` cannot carry this dimension."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+    for kind, make in _DIMENSION_OF.items():
+        if isinstance(index, kind):
+            return make(index)
+    return IdentityDimension()
 
 
-class IdentityDimension(Dimension):
-    """An axis with no units: integer positions, no index.
+def dimensions_by_dim(obj: xr.DataArray | xr.Dataset) -> dict[Hashable, Dimension]:
+    """The dimension object of each dim of ``obj``, by dim name (``ds.zx.dimensions``).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+
+    Returns
+    -------
+    dict
+        dim name -> :class:`Dimension`, in ``obj.dims`` order.
+
+    See Also
+    --------
+    dimensions_of : The same, as a tuple, for a DataArray.
+    """
+    if not isinstance(obj, (xr.DataArray, xr.Dataset)):
+        raise ParameterError(f"dimensions are defined for xarray objects, not "
+                             f"{type(obj).__name__}")
+    return {dim: dimension_of(obj.xindexes.get(dim)) for dim in obj.dims}
+
+
+def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:
+    """The dimension object of every axis of ``obj``, in dim order (``da.zx.dimensions``).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray
+
+    Returns
+    -------
+    tuple of Dimension
+        One per dim (see :func:`dimension_of`).
+
+    See Also
+    --------
+    dimension_of : The dimension of one index.
+    zounds_xr.ArrayWithUnits : The inverse: a DataArray from dimension objects.
 
     Examples
     --------
     >>> import numpy as np, zounds_xr as zx
-    >>> arr = zx.ArrayWithUnits(np.zeros(100), [zx.IdentityDimension()])
-    >>> arr[4:6].shape
-    (2,)
-    """
-
-    def coords(self, size: int, dim: str) -> xr.Coordinates:
-        return xr.Coordinates()
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, IdentityDimension)
-
-    def __hash__(self) -> int:
-        return hash(IdentityDimension)
-
-
-def axis_index(x, dim: str, kind: type, *, what: str = "the input", hint: str = ""):
-    """The index of type ``kind`` on ``x``'s ``dim``, or a ``ParameterError`` that says
-    what is missing (the one check every labelled function starts with)."""
-    if not isinstance(x, (xr.DataArray, xr.Dataset)):
-        raise ParameterError(f"{what} must be an xarray.DataArray, got {type(x).__name__}")
-    index = x.xindexes.get(dim)
-    if not isinstance(index, kind):
-        raise ParameterError(
-            f"{what} needs a {kind.__name__} on {dim!r}{'; ' + hint if hint else ''} "
-            f"(dims: {tuple(x.dims)})")
-    return index
-
-
-def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:
-    """The dimension object of every axis of ``obj``, in dim order.
-
-    An axis whose index has a ``dimension()`` method (``TimeIndex``, ``FrequencyIndex``)
-    gets that dimension; any other axis is an :class:`IdentityDimension`.
+    >>> da = zx.ArrayWithUnits(np.zeros((3, 2)), [zx.TimeDimension(zx.Seconds(1)),
+    ...                                           zx.IdentityDimension()])
+    >>> [type(d).__name__ for d in dimensions_of(da)]
+    ['TimeDimension', 'IdentityDimension']
     """
     if not isinstance(obj, xr.DataArray):
         raise ParameterError(f"dimensions are defined for DataArrays, not {type(obj).__name__}")
-    out = []
-    for dim in obj.dims:
-        index = obj.xindexes.get(dim)
-        make = getattr(index, "dimension", None)
-        out.append(make() if make is not None else IdentityDimension())
-    return tuple(out)
+    return tuple(dimensions_by_dim(obj).values())
+
+
+def _dim_with(obj: xr.DataArray | xr.Dataset, kind: type, position: int) -> Hashable:
+    """The dim indexed by ``kind``: the one at ``position`` if it has one, else the first."""
+    dims = list(obj.dims)
+    if position < len(dims) and isinstance(obj.xindexes.get(dims[position]), kind):
+        return dims[position]
+    for dim in dims:
+        if isinstance(obj.xindexes.get(dim), kind):
+            return dim
+    raise ParameterError(f"no {kind.__name__} to select on; dims are {tuple(dims)}")
+
+
+def select(obj: xr.DataArray | xr.Dataset, key: Any) -> xr.DataArray | xr.Dataset:
+    """zounds-style selection: ``da.zx[TimeSlice(...), FrequencyBand(...)]``.
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+    key : selector or tuple of selectors
+        Each ``TimeSlice`` applies to a time axis and each ``FrequencyBand`` to a
+        frequency axis (the one at that position when it has the right index, else the
+        first such axis); ints and slices select positions of the axis at their
+        position; ``...`` and ``slice(None)`` skip an axis.
+
+    Returns
+    -------
+    xarray.DataArray or xarray.Dataset
+        ``obj`` selected by labels first, then by positions.
+
+    Raises
+    ------
+    ParameterError
+        When no axis carries the index a selector needs, or there are more positional
+        keys than dims.
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> da = zx.ArrayWithUnits(np.zeros((10, 4)), [zx.TimeDimension(zx.Seconds(1)),
+    ...                                            zx.IdentityDimension()])
+    >>> select(da, (zx.TimeSlice(zx.Seconds(3)), slice(0, 2))).shape
+    (3, 2)
+    """
+    keys = key if isinstance(key, tuple) else (key,)
+    by_label: dict[Hashable, Any] = {}
+    by_position: dict[Hashable, Any] = {}
+    dims = list(obj.dims)
+    for i, k in enumerate(keys):
+        kind = next((index for selector, index in _AXIS_OF.items()
+                     if isinstance(k, selector)), None)
+        if kind is not None:
+            by_label[_dim_with(obj, kind, i)] = k
+        elif k is Ellipsis or (isinstance(k, slice) and k == slice(None)):
+            continue
+        elif i < len(dims):
+            by_position[dims[i]] = k
+        else:
+            raise ParameterError(f"too many indices for dims {tuple(dims)}")
+    out = obj.sel(by_label) if by_label else obj
+    return out.isel(by_position) if by_position else out

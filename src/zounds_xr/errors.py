@@ -13,6 +13,8 @@ __all__ = [
     "AudioFileNotFoundError",
     "StoreError",
     "DocumentNotFoundError",
+    "NotFittedError",
+    "NotInvertibleError",
 ]
 
 
@@ -45,3 +47,11 @@ class DocumentNotFoundError(StoreError, KeyError):
 
     def __str__(self):  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class NotFittedError(ZoundsError, RuntimeError):
+    """A preprocessor that learns from data was used before ``fit``."""
+
+
+class NotInvertibleError(ZoundsError, NotImplementedError):
+    """``inverse_transform`` of a step that throws information away (e.g. ``Binarize``)."""

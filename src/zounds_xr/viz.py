@@ -21,8 +21,12 @@ import numpy as np
 import xarray as xr
 
 from ._optional import optional_import
-from .dimensions import axis_index
+from ._validation import axis_index
 from .errors import ParameterError
+from .frequency.index import FrequencyIndex
+from .frequency.scales import ChromaScale, ExplicitScale, LinearScale
+from .timeseries.index import TimeIndex
+from .timeseries.samplerate import AudioSampleRate
 
 __all__ = ["play", "specshow", "seconds", "audio_html"]
 
@@ -30,9 +34,7 @@ __all__ = ["play", "specshow", "seconds", "audio_html"]
 HTML_AUDIO_MAX_SECONDS = 60.0
 
 
-def _time_index(x: xr.DataArray, dim: str, what: str):
-    from .timeseries.index import TimeIndex
-
+def _time_index(x: xr.DataArray, dim: str, what: str) -> TimeIndex:
     return axis_index(x, dim, TimeIndex, what=what)
 
 
@@ -46,7 +48,7 @@ def _audio_rate(samples: xr.DataArray, what: str) -> int:
         raise ParameterError(f"{what} needs audio samples with dims ('time',) or "
                              f"('time', 'channel'), got {samples.dims}")
     rate = _time_index(samples, "time", what).samplerate
-    if not hasattr(rate, "__int__"):
+    if not isinstance(rate, AudioSampleRate):
         raise ParameterError(
             f"{what} needs audio samples, got a time axis of frames (hop "
             f"{rate.frequency}, window {rate.duration}); synthesize audio first")
@@ -205,8 +207,6 @@ def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, power: float = 
     >>> spec.zx.specshow()                                    # doctest: +SKIP
     >>> zx.mel_spectrogram(spec).zx.specshow(power=2)         # doctest: +SKIP
     """
-    from .frequency.index import FrequencyIndex
-
     if not isinstance(feature, xr.DataArray):
         raise ParameterError(f"specshow needs a DataArray, got {type(feature).__name__}")
     if set(feature.dims) != {"time", "frequency"} or feature.ndim != 2:
@@ -218,9 +218,7 @@ def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, power: float = 
     if yscale not in (None, "linear", "log", "symlog"):
         raise ParameterError(f"yscale must be 'linear', 'log' or 'symlog', got {yscale!r}")
     index = _time_index(feature, "time", "specshow")
-    findex = feature.xindexes.get("frequency")
-    if not isinstance(findex, FrequencyIndex):
-        raise ParameterError("specshow needs a FrequencyIndex on 'frequency'")
+    findex = axis_index(feature, "frequency", FrequencyIndex, what="specshow")
     plt = optional_import("matplotlib.pyplot", extra="viz")
 
     feature = feature.transpose("frequency", "time")
@@ -235,16 +233,16 @@ def specshow(feature: xr.DataArray, *, ax=None, db: bool = True, power: float = 
             values = np.maximum(values, np.nanmax(values) - top_db)
     starts = float(index.start) + np.arange(index.size + 1) * float(index.frequency)
 
-    scale = feature.zx.dimensions[0].scale
+    scale = findex.scale
     kind = type(scale).__name__
-    chroma = kind == "ChromaScale"
+    chroma = isinstance(scale, ChromaScale)
     if chroma:
         edges = np.arange(len(scale) + 1) - 0.5
         yscale = "linear"
     else:
         edges = _band_edges(scale)
         if yscale is None:
-            yscale = "linear" if kind in ("LinearScale", "ExplicitScale") else "log"
+            yscale = "linear" if isinstance(scale, (LinearScale, ExplicitScale)) else "log"
         if yscale == "log" and edges[0] <= 0:
             # a band reaching 0 Hz (or below, for the DC bin): draw it from half its top
             edges = edges.copy()
@@ -279,18 +277,17 @@ def audio_html(x: xr.DataArray) -> str:
     audio is computed for it); longer audio, features and arrays without a TimeIndex get
     the summary and xarray's own display.
     """
-    from .timeseries.index import TimeIndex
-
-    parts = []
+    parts: list[str] = []
     index = x.xindexes.get("time")
-    rate = getattr(index, "samplerate", None) if isinstance(index, TimeIndex) else None
-    audio = (rate is not None and hasattr(rate, "__int__")
-             and set(x.dims) <= {"time", "channel"})
+    rate = index.samplerate if isinstance(index, TimeIndex) else None
+    audio = isinstance(rate, AudioSampleRate) and set(x.dims) <= {"time", "channel"}
+    span = 0.0
     if isinstance(index, TimeIndex):
-        span = float(index.end - index.start)
+        span = float(index.span)
         channels = x.sizes.get("channel", 1)
-        what = (f"{int(rate)} Hz audio, {'mono' if channels == 1 else f'{channels} channels'}"
-                f", {span:.6g} s" if audio else index._repr_inline_(200))
+        layout = "mono" if channels == 1 else f"{channels} channels"
+        what = (f"{rate.samples_per_second} Hz audio, {layout}, {span:.6g} s"
+                if isinstance(rate, AudioSampleRate) and audio else index._repr_inline_(200))
         lazy = " (dask, lazy)" if x.chunks is not None else ""
         parts.append(f"<div><b>{html.escape(str(x.name or 'zounds_xr'))}</b>: "
                      f"{html.escape(what)}, dims {html.escape(str(x.dims))}{lazy}</div>")

@@ -2,6 +2,14 @@
 
 ``np.ones(5) * HanningWindowingFunc()`` multiplies the last axis by a window of its
 size; windows are cached per size.
+
+:func:`window_values` is the one place where a window argument is evaluated. The public
+functions name that argument as zounds and DESIGN.md do: ``wfunc=`` (``stft``,
+``sliding_window``, ``mel_spectrogram`` of audio), ``windowing_func=`` (the DCT
+synthesizers, ``WindowingFunc``), ``window_func=`` (``frequency_adaptive``) and
+``window=`` (``FrequencyScale.weights``, ``bark_bands``, ``chroma``). They are aliases of
+one concept: a callable of a size (a ``WindowingFunc``, ``np.hanning``...) or ``None``.
+New code names it ``window`` and evaluates it with :func:`window_values`.
 """
 from __future__ import annotations
 
@@ -13,7 +21,52 @@ import xarray as xr
 from .errors import ParameterError
 
 __all__ = ["WindowingFunc", "HanningWindowingFunc", "OggVorbisWindowingFunc",
-           "IdentityWindowingFunc"]
+           "IdentityWindowingFunc", "window_values"]
+
+
+def window_values(window, size: int, dtype=np.float64, *, name: str = "window"):
+    """The ``size`` weights of ``window`` as ``dtype``, or ``None`` for no window.
+
+    Parameters
+    ----------
+    window : callable or None
+        A callable of a size returning that many weights (a ``WindowingFunc``,
+        ``np.hanning``); ``None``, an ``IdentityWindowingFunc`` or a callable returning
+        ``None`` mean no window (rectangular).
+    size : int
+        Number of weights.
+    dtype : dtype
+        The weights' dtype (the real dtype of a complex one).
+    name : str
+        The caller's name for the argument, for error messages (``"wfunc"``...).
+
+    Returns
+    -------
+    numpy.ndarray of shape (size,), or None
+
+    Raises
+    ------
+    ParameterError
+        When ``window`` is not callable, or returns another shape.
+
+    >>> window_values(HanningWindowingFunc(), 3)
+    array([0., 1., 0.])
+    >>> window_values(None, 3) is None
+    True
+    """
+    if window is None:
+        return None
+    if not callable(window):
+        raise ParameterError(f"{name} must be a WindowingFunc or a callable of a size, "
+                             f"got {window!r}")
+    w = window(int(size))
+    if w is None:
+        return None
+    w = np.asarray(w)
+    if w.shape != (size,):
+        raise ParameterError(f"{name} {window!r} returned shape {w.shape} for a window of "
+                             f"{size}")
+    return w.astype(np.dtype(dtype).type(0).real.dtype, copy=False)
 
 
 class WindowingFunc:

@@ -4,13 +4,15 @@
 ``ExplicitFrequencyDimension(scale, slices)``: the coefficients of band ``i`` occupy
 positions ``slices[i]`` (a frequency-adaptive transform's output). Both build their
 axis with :func:`~zounds_xr.frequency.index.frequency_coords`, and come back from a
-labelled array through ``FrequencyIndex.dimension()`` (``da.zx.dimensions``).
+labelled array through :func:`zounds_xr.dimensions.dimension_of` (``da.zx.dimensions``).
 """
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import xarray as xr
 
-from ..dimensions import Dimension
+from .._dimension import Dimension
 from ..errors import ParameterError
 from .index import frequency_coords, normalize_slices
 from .scales import FrequencyScale
@@ -56,7 +58,20 @@ class FrequencyDimension(Dimension):
                 f"an axis of {size} positions cannot carry {self.scale!r} "
                 f"({len(self.scale)} bands)")
 
-    def coords(self, size: int, dim: str = "frequency") -> xr.Coordinates:
+    def coords(self, size: int, dim: Hashable = "frequency") -> xr.Coordinates:
+        """The axis' band centres with a :class:`~zounds_xr.FrequencyIndex`.
+
+        Parameters
+        ----------
+        size : int
+            Must be the number of bands.
+        dim : hashable
+            The dim name.
+
+        Returns
+        -------
+        xarray.Coordinates
+        """
         self.validate(size)
         return frequency_coords(self.scale, dim)
 
@@ -125,7 +140,21 @@ class ExplicitFrequencyDimension(Dimension):
             raise ParameterError(
                 f"the slices cover {self.size} positions, the axis has {size}")
 
-    def coords(self, size: int, dim: str = "frequency") -> xr.Coordinates:
+    def coords(self, size: int, dim: Hashable = "frequency") -> xr.Coordinates:
+        """The axis' labels (each position its band's centre) with a
+        :class:`~zounds_xr.FrequencyIndex` in coefficients-by-band mode.
+
+        Parameters
+        ----------
+        size : int
+            Must be the number of positions the slices cover.
+        dim : hashable
+            The dim name.
+
+        Returns
+        -------
+        xarray.Coordinates
+        """
         self.validate(size)
         return frequency_coords(self.scale, dim, slices=self.slices)
 

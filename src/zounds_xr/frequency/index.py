@@ -244,15 +244,6 @@ class FrequencyIndex(Index):
         return np.concatenate([np.arange(self.slices[b].start, self.slices[b].stop)
                                for b in bands.tolist()])
 
-    def dimension(self):
-        """The zounds dimension object of this axis (``FrequencyDimension`` or
-        ``ExplicitFrequencyDimension``)."""
-        from .dimension import ExplicitFrequencyDimension, FrequencyDimension
-
-        if self.slices is None:
-            return FrequencyDimension(self.scale)
-        return ExplicitFrequencyDimension(self.scale, self.slices)
-
     def create_variables(self, variables=None):
         attrs = {}
         if variables is not None and self.name in variables:
@@ -273,6 +264,7 @@ class FrequencyIndex(Index):
             if label.ndim == 0:
                 return self.sel({self.name: label.values[()]}, method, tolerance)
             positions = self._positions_of_values(np.asarray(label.values), method, tolerance)
+            indexer: xr.Variable | xr.DataArray
             if isinstance(label, xr.Variable):
                 indexer = xr.Variable(label.dims, positions)
             else:
@@ -369,13 +361,16 @@ class FrequencyIndex(Index):
                 positions = np.flatnonzero(positions)
             positions = np.where(positions < 0, positions + self.size, positions)
         if self.slices is None:
-            return self._replace(self.scale[positions if not isinstance(idx, slice) else idx])
+            return self.with_scale(self.scale[positions if not isinstance(idx, slice) else idx])
         return self._isel_coefficients(np.asarray(positions, dtype=np.int64))
 
     def _isel_coefficients(self, positions: np.ndarray) -> FrequencyIndex | None:
         # keep the index only when the positions are whole bands, each in order
+        assert self.slices is not None
         band_of = self._band_of_position()
-        bands, slices, k = [], [], 0
+        bands: list[int] = []
+        slices: list[slice] = []
+        k = 0
         while k < len(positions):
             b = int(band_of[positions[k]])
             s = self.slices[b]
@@ -390,7 +385,18 @@ class FrequencyIndex(Index):
         return type(self)(self.scale[np.asarray(bands, dtype=np.int64)], self.dim,
                           slices=slices, name=self.name)
 
-    def _replace(self, scale: FrequencyScale) -> FrequencyIndex:
+    def with_scale(self, scale: FrequencyScale) -> FrequencyIndex:
+        """An index of the same dim and coordinate name, one position per band of ``scale``.
+
+        Parameters
+        ----------
+        scale : FrequencyScale
+            The bands of the new axis.
+
+        Returns
+        -------
+        FrequencyIndex
+        """
         return type(self)(scale, self.dim, name=self.name)
 
     # alignment ----------------------------------------------------------------------------
@@ -416,7 +422,7 @@ class FrequencyIndex(Index):
         in_self = _match_bands(self.scale, other.scale)  # other's bands in self
         if how == "inner":
             keep = np.sort(in_self[in_self >= 0])
-            return self._replace(self.scale[keep])
+            return self.with_scale(self.scale[keep])
         if how == "outer":
             extra = np.flatnonzero(in_self < 0)
             if not len(extra):
@@ -426,7 +432,7 @@ class FrequencyIndex(Index):
             centers = np.concatenate([self.scale.center_frequencies,
                                       other.scale.center_frequencies[extra]])
             order = np.lexsort((stops, starts))
-            return self._replace(_merge_scale(starts[order], stops[order], centers[order]))
+            return self.with_scale(_merge_scale(starts[order], stops[order], centers[order]))
         raise ParameterError(f"cannot join frequency axes with how={how!r}")
 
     def _replace_name(self, name, dim) -> FrequencyIndex:
@@ -457,7 +463,7 @@ class FrequencyIndex(Index):
                 raise ParameterError("cannot reorder an axis of coefficients grouped by band")
             sizes = np.concatenate([_sizes(ix.slices) for ix in indexes])
             edges = np.concatenate([[0], np.cumsum(sizes)])
-            slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+            slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
             scale = (_concat_linear([ix.scale for ix in indexes])
                      or _merge_scale(starts, stops, centers))
             return cls(scale, dim, slices=slices, name=first.name)
@@ -538,7 +544,8 @@ def _merge_scale(starts: np.ndarray, stops: np.ndarray, centers: np.ndarray) -> 
             centers, starts + (stops - starts) / 2, rtol=0, atol=_tolerance(starts, stops)):
         width = float(stops[0] - starts[0])
         return LinearScale._from_step(float(starts[0]), width, len(starts), float(stops[-1]))
-    return ExplicitScale(list(zip(starts.tolist(), stops.tolist())), centers=centers.tolist())
+    return ExplicitScale(list(zip(starts.tolist(), stops.tolist(), strict=True)),
+                         centers=centers.tolist())
 
 
 def _is_linear(starts, stops) -> bool:
@@ -555,7 +562,7 @@ def _concat_linear(scales) -> LinearScale | None:
         return None
     first = scales[0]
     tol = _tolerance(*[np.array([s.start_hz, s.stop_hz]) for s in scales])
-    for prev, nxt in zip(scales[:-1], scales[1:]):
+    for prev, nxt in zip(scales[:-1], scales[1:], strict=True):
         if abs(nxt.bandwidth - first.bandwidth) > tol or abs(nxt.start_hz - prev.stop_hz) > tol:
             return None
     return LinearScale._from_step(first.start_hz, first.bandwidth, sum(len(s) for s in scales),

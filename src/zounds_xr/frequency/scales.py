@@ -26,12 +26,15 @@ import math
 import numbers
 import operator
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ..dimensions import axis_index
+from .._validation import frozen, magnitude_dtype, positive_int
 from ..errors import ParameterError
+from ..spectral.kernels import SparseRebin, apply_along
+from ..windowing import window_values
 from .band import FrequencyBand, _hz
 
 __all__ = [
@@ -55,39 +58,16 @@ PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 # ------------------------------------------------------------------------------------
 # parameter checks
 # ------------------------------------------------------------------------------------
-def _n_bands(value, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ParameterError(f"n_bands must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _band(value, name: str = "frequency_band") -> FrequencyBand:
     if not isinstance(value, FrequencyBand):
         raise ParameterError(f"{name} must be a FrequencyBand, got {value!r}")
     return value
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    # scale arrays are cached on the (immutable) scale: callers must not mutate them
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
 def _window_values(window, size: int) -> np.ndarray:
-    """The ``size`` weights of ``window``: ``None`` (rectangular), a callable of a size
-    (``np.hanning``, a ``WindowingFunc``; one returning ``None`` means rectangular)."""
-    if window is None:
-        return np.ones(size)
-    if not callable(window):
-        raise ParameterError(f"window must be None or a callable of a size, got {window!r}")
-    w = window(size)
-    if w is None:  # IdentityWindowingFunc
-        return np.ones(size)
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (size,):
-        raise ParameterError(f"window {window!r} returned shape {w.shape} for size {size}")
-    return w
+    """The ``size`` weights of ``window`` (rectangular for none)."""
+    w = window_values(window, size, name="window")
+    return np.ones(size) if w is None else w
 
 
 # ------------------------------------------------------------------------------------
@@ -199,7 +179,8 @@ class FrequencyScale:
     def _explicit(self, positions: np.ndarray) -> ExplicitScale:
         # keep the centres: for mel, Bark and chroma they are not the band midpoints
         starts, stops = self._edges()
-        return ExplicitScale(list(zip(starts[positions].tolist(), stops[positions].tolist())),
+        pairs = zip(starts[positions].tolist(), stops[positions].tolist(), strict=True)
+        return ExplicitScale(list(pairs),
                              centers=self.center_frequencies[positions].tolist())
 
     def to_dict(self) -> dict:
@@ -214,7 +195,7 @@ class FrequencyScale:
         return cache[key]
 
     def _edges(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._cached("edges", lambda: tuple(_readonly(a) for a in self._compute_edges()))
+        return self._cached("edges", lambda: tuple(frozen(a) for a in self._compute_edges()))
 
     def __getstate__(self):
         # arrays are cheap to recompute; never ship them with the scale
@@ -236,7 +217,7 @@ class FrequencyScale:
     def bands(self) -> list[FrequencyBand]:
         """Every band of the scale, in axis order."""
         bands = self._cached("bands", lambda: tuple(
-            FrequencyBand(a, b) for a, b in zip(*(e.tolist() for e in self._edges()))))
+            FrequencyBand(a, b) for a, b in zip(*(e.tolist() for e in self._edges()), strict=True)))
         return list(bands)
 
     def __iter__(self):
@@ -259,13 +240,13 @@ class FrequencyScale:
         The midpoint of the band, except for the triangular scales (mel, Bark) where it
         is the peak of the triangle, and :class:`ChromaScale` (the note frequency).
         """
-        return self._cached("centers", lambda: _readonly(self._compute_centers()))
+        return self._cached("centers", lambda: frozen(self._compute_centers()))
 
     @property
     def bandwidths(self) -> np.ndarray:
         """Width of each band (Hz)."""
         return self._cached("bandwidths",
-                            lambda: _readonly(self._edges()[1] - self._edges()[0]))
+                            lambda: frozen(self._edges()[1] - self._edges()[0]))
 
     @property
     def Q(self) -> np.ndarray:  # noqa: N802  (zounds' name)
@@ -447,7 +428,7 @@ class FrequencyScale:
         try:
             hash(key)
         except TypeError:  # an unhashable window or option: compute, don't cache
-            return _freeze(self._compute_weights(linear_scale, window, **options))
+            return frozen(self._compute_weights(linear_scale, window, **options))
         return _cached_weights(*key)
 
     def apply(self, x: xr.DataArray, window=None, *, dim: str = "frequency",
@@ -483,26 +464,23 @@ class FrequencyScale:
         >>> scale.apply(spec).sizes["frequency"]
         60
         """
-        from .index import FrequencyIndex, frequency_coords  # index imports this module
-
-        index = axis_index(x, dim, FrequencyIndex, what="x",
-                           hint="label it with frequency_coords()")
+        # the index is found by what it holds (a scale): scales sit below the index module
+        if not isinstance(x, xr.DataArray):
+            raise ParameterError(f"x must be an xarray.DataArray, got {type(x).__name__}")
+        index: Any = x.xindexes.get(dim)
+        if not isinstance(getattr(index, "scale", None), FrequencyScale):
+            raise ParameterError(
+                f"x needs a FrequencyIndex on {dim!r}; label it with frequency_coords() "
+                f"(dims: {tuple(x.dims)})")
         if index.slices is not None:
             raise ParameterError(
                 f"x's {dim!r} axis groups coefficients by band (ExplicitFrequencyDimension); "
                 "only an axis with one position per band can be rebinned")
         w = self.weights(index.scale, window, **options)
-        single = np.dtype(x.dtype) in (np.dtype(np.float32), np.dtype(np.complex64))
-        tmp = "__zounds_xr_band__"
-        weights = xr.DataArray(w.astype(np.float32 if single else np.float64), dims=(tmp, dim))
-        # coordinates along ``dim`` describe the old bands: drop them before the product
-        source = x.drop_vars([k for k, v in x.coords.items() if dim in v.dims])
-        out = xr.dot(source, weights, dim=dim)
-        out = out.rename({tmp: dim}).transpose(*x.dims)
-        out = out.assign_coords(frequency_coords(self, dim=dim))
-        out.name = x.name
-        out.attrs = dict(x.attrs)
-        return out
+        # the package's one rebinning kernel, linear (power=None): complex stays complex
+        kernel = SparseRebin(w, None, magnitude_dtype(x.dtype))
+        out = apply_along(x, kernel, dim, kernel.n_out, kernel.out_dtype(x.dtype))
+        return out.assign_coords(xr.Coordinates.from_xindex(index.with_scale(self)))
 
     # persistence and identity ---------------------------------------------------------------
     @staticmethod
@@ -548,15 +526,9 @@ class FrequencyScale:
                 f"{self.n_bands} bands")
 
 
-def _freeze(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
 @functools.lru_cache(maxsize=64)
 def _cached_weights(scale, linear_scale, window, options):
-    return _freeze(scale._compute_weights(linear_scale, window, **dict(options)))
+    return frozen(scale._compute_weights(linear_scale, window, **dict(options)))
 
 
 def _as_range(positions: np.ndarray) -> range | None:
@@ -603,7 +575,7 @@ class LinearScale(FrequencyScale):
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int, always_even: bool = False):
         band = _band(frequency_band)
-        n = _n_bands(n_bands)
+        n = positive_int(n_bands, "n_bands")
         self._init(band.start_hz, band.bandwidth / n, n, band.stop_hz, always_even)
 
     def _init(self, start: float, step: float, n: int, stop: float, always_even) -> None:
@@ -664,8 +636,7 @@ class LinearScale(FrequencyScale):
         >>> bool(np.allclose(scale.center_frequencies, np.fft.rfftfreq(8, 1 / 8000)))
         True
         """
-        if isinstance(n_fft, bool) or not isinstance(n_fft, numbers.Integral) or n_fft < 1:
-            raise ParameterError(f"n_fft must be a positive integer, got {n_fft!r}")
+        n_fft = positive_int(n_fft, "n_fft")
         sr = _hz(getattr(samples_per_second, "samples_per_second", samples_per_second),
                  "samples_per_second")
         if sr <= 0:
@@ -762,7 +733,7 @@ class GeometricScale(FrequencyScale):
         self.start_center_hz = _hz(start_center_hz, "start_center_hz")
         self.stop_center_hz = _hz(stop_center_hz, "stop_center_hz")
         self.bandwidth_ratio = _hz(bandwidth_ratio, "bandwidth_ratio")
-        self._n = _n_bands(n_bands)
+        self._n = positive_int(n_bands, "n_bands")
         self.always_even = bool(always_even)
         if self.start_center_hz <= 0:
             raise ParameterError(f"start_center_hz must be > 0, got {start_center_hz!r}")
@@ -824,7 +795,7 @@ class _TriangularScale(FrequencyScale):
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int):
         self._band = _band(frequency_band)
-        self._n = _n_bands(n_bands)
+        self._n = positive_int(n_bands, "n_bands")
         if self._band.start_hz < 0:
             raise ParameterError(
                 f"frequency_band must start at or above 0 Hz, got {frequency_band!r}")
@@ -848,7 +819,7 @@ class _TriangularScale(FrequencyScale):
         """The ``n_bands + 2`` triangle corners (Hz), as ``librosa.mel_frequencies``."""
         def compute():
             lo, hi = self._to_scale(self._band.start_hz), self._to_scale(self._band.stop_hz)
-            return _readonly(self._to_hz(np.linspace(lo, hi, self._n + 2)))
+            return frozen(self._to_hz(np.linspace(lo, hi, self._n + 2)))
         return self._cached("points", compute)
 
     def _compute_edges(self):
@@ -924,7 +895,7 @@ class MelScale(_TriangularScale):
     def _with(self, band, n):
         return MelScale(band, n, htk=self.htk)
 
-    def weights(self, linear_scale, window=None, *, norm="slaney") -> np.ndarray:
+    def weights(self, linear_scale, window=None, *, norm="slaney") -> np.ndarray:  # type: ignore[override]
         """The mel filter bank over ``linear_scale``'s bins, ``(n_bands, n_bins)``.
 
         With ``window=None``, librosa's triangles evaluated at the source bins' centre
@@ -983,7 +954,7 @@ class BarkScale(_TriangularScale):
     def _with(self, band, n):
         return BarkScale(band, n)
 
-    def weights(self, linear_scale, window=None, *, norm=None) -> np.ndarray:
+    def weights(self, linear_scale, window=None, *, norm=None) -> np.ndarray:  # type: ignore[override]
         """Triangular Bark filters over ``linear_scale``'s bins, ``(n_bands, n_bins)``.
 
         Same construction as :meth:`MelScale.weights`, but unit-peak triangles by
@@ -1071,8 +1042,8 @@ class ChromaScale(FrequencyScale):
         quarter_tone = 2.0 ** (1.0 / 24.0)
         return c / quarter_tone, c * quarter_tone
 
-    def weights(self, linear_scale, window=None, *, norm=2, octwidth=2.0,
-                ctroct=5.0) -> np.ndarray:
+    def weights(self, linear_scale, window=None, *, norm=2,  # type: ignore[override]
+                octwidth=2.0, ctroct=5.0) -> np.ndarray:
         """Chroma filter bank over ``linear_scale``'s bins, ``(12, n_bins)``.
 
         ``librosa.filters.chroma``'s construction with ``tuning=0`` and
@@ -1186,7 +1157,7 @@ class ExplicitScale(FrequencyScale):
             if len(centers) != len(pairs):
                 raise ParameterError(
                     f"{len(centers)} centers given for {len(pairs)} bands")
-            for i, (c, (a, b)) in enumerate(zip(centers, pairs)):
+            for i, (c, (a, b)) in enumerate(zip(centers, pairs, strict=True)):
                 if not a <= c <= b:
                     raise ParameterError(f"centers[{i}] = {c!r} is outside band [{a}, {b})")
             midpoints = tuple(a + (b - a) / 2 for a, b in pairs)

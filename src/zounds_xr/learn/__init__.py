@@ -6,7 +6,9 @@ Modules (``torch.nn.Module``; CPU and CUDA)
 Preprocessing pipelines
     PreprocessingPipeline, Preprocessor, PreprocessResult, MeanStdNormalization, UnitNorm,
     Log, Multiply, Slicer, Reshape, InstanceScaling, KMeans, SklearnModel, PyTorchNetwork,
-    Binarize, register_preprocessor; persistence: save_pipeline, load_pipeline
+    Binarize, register_preprocessor (``learn.pipeline``, ``learn.steps``,
+    ``learn.adapters``; all gathered in ``learn.preprocess``); persistence:
+    save_pipeline, load_pipeline
 Sampling and training data
     ShuffledSamples; FeatureWindows, RandomWindows (torch datasets of windows over a
     store), collate, BucketBatchSampler
@@ -22,25 +24,26 @@ optional_import("torch")  # a clear install hint when the [learn] extra is missi
 from . import functional  # noqa: E402
 from .hashing import HammingIndex, SearchResult, SimHash, hamming_distance, pack_bits, unpack_bits  # noqa: E402,E501
 from .modules import FilterBank, PerceptualLoss, SincLayer  # noqa: E402
-from .persist import load_pipeline, save_pipeline  # noqa: E402
-from .preprocess import (  # noqa: E402
+from ..errors import NotFittedError, NotInvertibleError  # noqa: E402
+from .adapters import PyTorchNetwork, SklearnModel  # noqa: E402
+from .persist import register_preprocessor  # noqa: E402
+from .pipeline import (  # noqa: E402
+    PreprocessingPipeline,
+    Preprocessor,
+    PreprocessResult,
+    load_pipeline,
+    save_pipeline,
+)
+from .steps import (  # noqa: E402
     Binarize,
     InstanceScaling,
     KMeans,
     Log,
     MeanStdNormalization,
     Multiply,
-    NotFittedError,
-    NotInvertibleError,
-    PreprocessingPipeline,
-    Preprocessor,
-    PreprocessResult,
-    PyTorchNetwork,
     Reshape,
-    SklearnModel,
     Slicer,
     UnitNorm,
-    register_preprocessor,
 )
 from .sampling import ShuffledSamples  # noqa: E402
 from .trainers import (  # noqa: E402

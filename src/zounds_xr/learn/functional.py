@@ -1,5 +1,9 @@
 """Pure functions behind the learn modules: filter design (numpy) and tensor ops (torch).
 
+The Morlet filter design is :func:`zounds_xr.spectral.filters.morlet_filter_bank` (the
+one implementation; :class:`~zounds_xr.learn.FilterBank` holds its output as a buffer,
+as torchaudio's ``MelScale`` holds ``melscale_fbanks``).
+
 The ``nn.Module`` classes of :mod:`zounds_xr.learn.modules` only hold configuration and
 buffers and call these functions (torchaudio's functional/transforms split). Filter
 design is plain numpy (it runs once, at construction); the tensor ops are
@@ -7,15 +11,24 @@ device-agnostic: they run wherever their inputs live (CPU or CUDA) and support a
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
+from scipy.signal.windows import gaussian
 
 from .._optional import optional_import
 from ..errors import ParameterError
+from ..spectral.filters import morlet, morlet_filter_bank
+from ..spectral.weighting import AWeighting
 
-torch = optional_import("torch")
-F = torch.nn.functional
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+else:
+    torch = optional_import("torch")
+    F = torch.nn.functional
 
 __all__ = [
     "scale_edges",
@@ -74,55 +87,8 @@ def scale_edges(scale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # -- filter design (numpy) ---------------------------------------------------------------
-def morlet(kernel_size: int, w: float = 5.0, s: float = 1.0, complete: bool = True) -> np.ndarray:
-    """Complex Morlet wavelet (the definition of the former ``scipy.signal.morlet``).
-
-    ``x = linspace(-2πs, 2πs, kernel_size)``;
-    ``ψ(x) = π^(-1/4) · (exp(i w x) - exp(-w²/2)) · exp(-x²/2)``. Its fundamental
-    frequency is ``2 s w r / kernel_size`` for a sampling rate ``r``.
-    """
-    x = np.linspace(-s * 2 * np.pi, s * 2 * np.pi, int(kernel_size))
-    out = np.exp(1j * w * x)
-    if complete:
-        out -= np.exp(-0.5 * w ** 2)
-    return out * np.exp(-0.5 * x ** 2) * np.pi ** -0.25
-
-
-def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factors,
-                       normalize: bool = True) -> np.ndarray:
-    """Complex Morlet filters centred on the scale's band centres.
-
-    Parameters
-    ----------
-    samplerate : AudioSampleRate or float
-    kernel_size : int
-        Length of every filter, in samples.
-    scale : FrequencyScale
-    scaling_factors : float or sequence of float
-        One per band (or one for all), in (0, 1]: smaller means better frequency
-        resolution, larger better time resolution.
-    normalize : bool
-        Give every filter unit L2 norm.
-
-    Returns
-    -------
-    numpy.ndarray [shape=(n_bands, kernel_size), complex128]
-    """
-    sr = as_samples_per_second(samplerate)
-    kernel_size = int(kernel_size)
-    if kernel_size < 2:
-        raise ParameterError(f"kernel_size must be at least 2, got {kernel_size}")
-    centers, _, _ = scale_edges(scale)
-    factors = np.broadcast_to(np.asarray(scaling_factors, dtype=np.float64), centers.shape)
-    if np.any(factors <= 0):
-        raise ParameterError(f"scaling_factors must be positive, got {scaling_factors!r}")
-    basis = np.zeros((len(centers), kernel_size), dtype=np.complex128)
-    for i, (center, s) in enumerate(zip(centers, factors)):
-        w = center / (s * 2 * sr / kernel_size)
-        basis[i] = morlet(kernel_size, w=w, s=s)
-    if normalize:
-        basis /= np.linalg.norm(basis, axis=-1, keepdims=True) + 1e-8
-    return basis
+# ``morlet`` and ``morlet_filter_bank`` are the library's one Morlet design
+# (:mod:`zounds_xr.spectral.filters`), re-exported here for the torch side.
 
 
 def a_weighting_gain(frequencies) -> np.ndarray:
@@ -130,8 +96,6 @@ def a_weighting_gain(frequencies) -> np.ndarray:
 
     The same curve as :class:`zounds_xr.AWeighting` (one definition for the library).
     """
-    from ..spectral.weighting import AWeighting
-
     return AWeighting().gains(frequencies)
 
 
@@ -152,8 +116,6 @@ def fir_filter_bank(scale, taps: int, samplerate, frequency_window=None) -> np.n
     if taps < 4:
         raise ParameterError(f"taps must be at least 4, got {taps}")
     if frequency_window is None:
-        from scipy.signal.windows import gaussian
-
         frequency_window = gaussian(100, 3)
     window = np.asarray(frequency_window, dtype=np.float64)
     if window.ndim != 1 or window.size < 2:
@@ -164,7 +126,7 @@ def fir_filter_bank(scale, taps: int, samplerate, frequency_window=None) -> np.n
     grid = np.linspace(0, 1, window.size)
     taper = np.hanning(taps)
     out = np.zeros((len(starts), taps))
-    for i, (a, b) in enumerate(zip(starts, stops)):
+    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
         first = int(np.clip(np.floor(max(a, 0) / bin_hz), 0, n_bins - 1))
         last = int(np.clip(np.ceil(b / bin_hz), first + 1, n_bins))
         response = np.zeros(n_bins)
@@ -213,7 +175,8 @@ def sinc_filters(low_hz, band_hz, taps: int, samplerate, *, min_low_hz: float = 
 
 
 def _as_batch_channel(x):
-    """``x`` as ``(batch, 1, time)``: accepts ``(time,)``, ``(batch, time)``, ``(batch, 1, time)``."""
+    """``x`` as ``(batch, 1, time)``: accepts ``(time,)``, ``(batch, time)`` and
+    ``(batch, 1, time)``."""
     if x.ndim == 1:
         return x[None, None, :]
     if x.ndim == 2:

@@ -34,8 +34,11 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
+from .._validation import positive_int
 from ..errors import ParameterError
-from .preprocess import Preprocessor, _as_dataarray, _flat, _map_rows, register_preprocessor
+from ..timeseries.timeslice import TimeSlice
+from .persist import register_preprocessor
+from .pipeline import Preprocessor, _as_dataarray, _flat, _map_rows
 
 __all__ = ["SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits",
            "hamming_distance"]
@@ -94,9 +97,7 @@ class SimHash(Preprocessor):
 
     def __init__(self, bits=64, packbits=False, seed=0, needs=None):
         super().__init__(needs)
-        if isinstance(bits, bool) or int(bits) < 1:
-            raise ParameterError(f"bits must be a positive integer, got {bits!r}")
-        self.bits = int(bits)
+        self.bits = positive_int(bits, "bits")
         self.packbits = bool(packbits)
         self.seed = int(seed)
         self.mean = None
@@ -242,17 +243,13 @@ class HammingIndex:
         local = position - entry["offset"]
         time_slice = None
         if entry["time"] is not None:
-            from ..timeseries.timeslice import TimeSlice
-
             start, frequency, duration = entry["time"]
             time_slice = TimeSlice(duration=duration, start=start + local * frequency)
         return entry["document_id"], time_slice, local
 
     def search(self, query, n_results: int = 10) -> list[SearchResult]:
         """The ``n_results`` stored frames nearest to ``query`` (one code), nearest first."""
-        n_results = int(n_results)
-        if n_results < 1:
-            raise ParameterError(f"n_results must be positive, got {n_results}")
+        n_results = positive_int(n_results, "n_results")
         d = self.distances(query)
         if d.size == 0:
             return []

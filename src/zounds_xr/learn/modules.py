@@ -4,14 +4,21 @@ buffers, and ``forward`` runs wherever its input lives.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._optional import optional_import
 from ..errors import ParameterError
+from ..spectral.filters import morlet_filter_bank
 from . import functional as Fz
 
-torch = optional_import("torch")
-nn = torch.nn
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+    from torch import nn
+else:
+    torch = optional_import("torch")
+    nn = torch.nn
 
 __all__ = ["FilterBank", "SincLayer", "PerceptualLoss"]
 
@@ -19,41 +26,58 @@ __all__ = ["FilterBank", "SincLayer", "PerceptualLoss"]
 class FilterBank(nn.Module):
     """Convolve a 1-D signal with a bank of (real) Morlet filters.
 
-    Args:
-        samplerate (AudioSampleRate): the rate of the input signal.
-        kernel_size (int): length of each filter in samples.
-        scale (FrequencyScale): band centres give each filter's frequency.
-        scaling_factors (float or sequence of float): per-band time/frequency trade-off
-            in (0, 1] (smaller: sharper in frequency).
-        normalize_filters (bool): give every filter unit norm.
-        a_weighting (bool): multiply each filter by the IEC 61672 A-weighting gain at
-            its band centre.
+    The filters are :func:`zounds_xr.morlet_filter_bank`'s output, held as the
+    ``filters`` buffer (as torchaudio's ``MelScale`` holds ``melscale_fbanks``): the
+    library has one Morlet design.
 
-    ``forward(x)``: ``x`` of shape ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``
-    -> ``(batch, n_bands, time)`` (``"same"`` padding). The filters are the ``filters``
-    buffer, shape ``(n_bands, kernel_size)``.
+    Parameters
+    ----------
+    samplerate : AudioSampleRate or int > 0
+        The rate of the input signal.
+    kernel_size : int > 0
+        Length of each filter in samples.
+    scale : FrequencyScale
+        Band centres give each filter's frequency.
+    scaling_factors : float or sequence of float > 0
+        Per-band time/frequency trade-off, usually in (0, 1] (smaller: sharper in
+        frequency); one for all bands or one per band.
+    normalize_filters : bool
+        Give every filter unit norm (before the A-weighting).
+    a_weighting : bool
+        Multiply each filter by the IEC 61672 A-weighting gain at its band centre.
 
-    .. devices:: CPU CUDA
-    .. properties:: Autograd
+    Notes
+    -----
+    ``forward(x)``: ``x`` of shape ``(time,)``, ``(batch, time)`` or
+    ``(batch, 1, time)`` -> ``(batch, n_bands, time)`` (``"same"`` padding). The
+    ``filters`` buffer has shape ``(n_bands, kernel_size)`` and the default dtype.
+    Devices: CPU, CUDA. Autograd: yes (with respect to the input).
+
+    See Also
+    --------
+    zounds_xr.morlet_filter_bank : The filter design.
+    SincLayer : Band-pass filters with learnable cut-offs.
     """
 
-    def __init__(self, samplerate, kernel_size, scale, scaling_factors,
-                 normalize_filters=True, a_weighting=True):
+    def __init__(self, samplerate, kernel_size: int, scale, scaling_factors,
+                 normalize_filters: bool = True, a_weighting: bool = True):
         super().__init__()
         self.samplerate = samplerate
         self.scale = scale
         self.kernel_size = int(kernel_size)
-        basis = Fz.morlet_filter_bank(samplerate, kernel_size, scale, scaling_factors,
-                                      normalize=normalize_filters).real
+        basis = morlet_filter_bank(samplerate, kernel_size, scale, scaling_factors,
+                                   normalize=normalize_filters).values
         if a_weighting:
-            centers, _, _ = Fz.scale_edges(scale)
-            basis = basis * Fz.a_weighting_gain(centers)[:, None]
+            basis = basis * Fz.a_weighting_gain(scale.center_frequencies)[:, None]
         self.register_buffer("filters", torch.from_numpy(np.ascontiguousarray(basis))
                              .to(torch.get_default_dtype()))
 
+    filters: torch.Tensor
+
     @property
     def n_bands(self) -> int:
-        return self.filters.shape[0]
+        """The number of filters (bands of the scale)."""
+        return int(self.filters.shape[0])
 
     def forward(self, x):
         return Fz.filter_bank_conv(x, self.filters, padding="same")

@@ -16,25 +16,101 @@ Two layouts:
 
 The content hash (sha256 of the steps' parameters and array bytes) is checked on load:
 a mismatch raises :class:`~zounds_xr.StoreError`.
+
+This module is the bottom of :mod:`zounds_xr.learn`'s pipelines: it holds the registry
+of step classes (:func:`register_preprocessor`) and reads and writes *steps*; the
+pipeline class (:mod:`zounds_xr.learn.pipeline`) builds on it, so that nothing here
+imports the pipeline back.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from .._version import __version__
 from ..errors import ParameterError, StoreError
 
-__all__ = ["save_pipeline", "load_pipeline", "pipeline_state", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["register_preprocessor", "preprocessor_class", "pipeline_state", "save_steps",
+           "load_steps", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "zounds_xr.PreprocessingPipeline"
 FORMAT_VERSION = 1
 ATTRS_KEY = "zounds_xr:pipeline"
 MANIFEST = "pipeline.json"
+
+
+# -- registry (persistence looks classes up by name, never unpickles) ---------------------
+_REGISTRY: dict[str, type] = {}
+
+C = TypeVar("C", bound=type)
+
+
+def register_preprocessor(cls: C) -> C:
+    """Class decorator: make a :class:`Preprocessor` subclass loadable by name.
+
+    Saved pipelines record each step's registered name and module; loading imports that
+    module (by name) and looks the class up here, so no bytecode is ever unpickled.
+
+    Parameters
+    ----------
+    cls : type
+        A :class:`~zounds_xr.learn.Preprocessor` subclass; its ``registry_name``
+        attribute (default: the class name) is the name it is saved under.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+
+    Raises
+    ------
+    ParameterError
+        When another class is registered under the same name.
+    """
+    name = getattr(cls, "registry_name", None) or cls.__name__
+    other = _REGISTRY.get(name)
+    if other is not None and other is not cls and (other.__module__, other.__qualname__) != (
+            cls.__module__, cls.__qualname__):
+        raise ParameterError(f"a preprocessor named {name!r} is already registered ({other!r})")
+    target: Any = cls  # registry_name is a class attribute of every Preprocessor
+    target.registry_name = name
+    _REGISTRY[name] = cls
+    return cls
+
+
+def preprocessor_class(name: str, module: str | None = None) -> type:
+    """The registered preprocessor class ``name`` (importing ``module`` first if needed).
+
+    Parameters
+    ----------
+    name : str
+        The registered name.
+    module : str, optional
+        The module defining the class, imported by name when the class is not
+        registered yet.
+
+    Returns
+    -------
+    type
+
+    Raises
+    ------
+    ParameterError
+        When no class is registered under ``name``.
+    """
+    if name not in _REGISTRY and module:
+        importlib.import_module(module)
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ParameterError(f"no preprocessor registered under the name {name!r}") from None
 
 
 def _digest(steps: list[dict], arrays: list[dict[str, np.ndarray]]) -> str:
@@ -48,16 +124,37 @@ def _digest(steps: list[dict], arrays: list[dict[str, np.ndarray]]) -> str:
     return h.hexdigest()
 
 
-def pipeline_state(pipeline) -> tuple[list[dict], str, list[dict[str, np.ndarray]]]:
-    """``(step descriptions, content hash, arrays per step)`` of a fitted pipeline."""
-    steps, arrays = [], []
-    for i, step in enumerate(pipeline.steps):
+def pipeline_state(steps: Iterable[Any]) -> tuple[list[dict], str, list[dict[str, np.ndarray]]]:
+    """``(step descriptions, content hash, arrays per step)`` of fitted steps.
+
+    Parameters
+    ----------
+    steps : iterable of Preprocessor
+        Fitted, registered steps (a pipeline's ``steps``).
+
+    Returns
+    -------
+    descriptions : list of dict
+        Per step ``{"type", "module", "config"}`` (JSON-safe).
+    content_hash : str
+        sha256 (hex) of the descriptions and the arrays' dtypes, shapes and bytes.
+    arrays : list of dict
+        Per step, the learned arrays by name.
+
+    Raises
+    ------
+    ParameterError
+        For a step that is not fitted, not registered, or not JSON-safe.
+    """
+    descriptions: list[dict] = []
+    arrays: list[dict[str, np.ndarray]] = []
+    step: Any
+    for i, step in enumerate(steps):
         if not step.fitted:
             raise ParameterError(f"step {i} ({type(step).__name__}) is not fitted")
         name = step.registry_name or type(step).__name__
-        from .preprocess import preprocessor_class
-
-        if preprocessor_class(name) is not type(step):
+        kind = type(step)
+        if preprocessor_class(name) is not kind:
             raise ParameterError(f"{type(step).__name__} is not registered: decorate it with "
                                  "@register_preprocessor")
         config = step.get_config()
@@ -69,9 +166,9 @@ def pipeline_state(pipeline) -> tuple[list[dict], str, list[dict[str, np.ndarray
         for k, v in step_arrays.items():
             if v.dtype == object:
                 raise ParameterError(f"array {k!r} of step {i} has dtype object")
-        steps.append({"type": name, "module": type(step).__module__, "config": config})
+        descriptions.append({"type": name, "module": type(step).__module__, "config": config})
         arrays.append(step_arrays)
-    return steps, _digest(steps, arrays), arrays
+    return descriptions, _digest(descriptions, arrays), arrays
 
 
 def _is_zarr_target(target) -> bool:
@@ -80,7 +177,7 @@ def _is_zarr_target(target) -> bool:
     return True  # a zarr Group or store object
 
 
-def _open_group(target, mode: str):
+def _open_group(target: Any, mode: Literal["r", "w"]) -> Any:
     import zarr
 
     if isinstance(target, zarr.Group):
@@ -91,11 +188,29 @@ def _open_group(target, mode: str):
         zarr.open_group(target, mode=mode)
 
 
-def save_pipeline(pipeline, target, *, overwrite: bool = True) -> str:
-    """Save a fitted pipeline to a directory or a Zarr group; returns its content hash."""
-    steps, digest, arrays = pipeline_state(pipeline)
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "zounds_xr_version": __version__, "content_hash": digest, "steps": []}
+def save_steps(steps: Sequence[Any], target: Any, *, overwrite: bool = True) -> str:
+    """Save fitted steps to a directory or a Zarr group (see the module docstring).
+
+    Parameters
+    ----------
+    steps : sequence of Preprocessor
+        Fitted, registered steps.
+    target : str, os.PathLike, zarr.Group or zarr store
+        A directory, or a Zarr group (a path or URL ending in ``.zarr``, a group or a
+        store).
+    overwrite : bool
+        Replace a pipeline already saved there; ``False`` raises ``StoreError``.
+
+    Returns
+    -------
+    str
+        The content hash (see :func:`pipeline_state`).
+    """
+    descriptions, digest, arrays = pipeline_state(steps)
+    manifest_steps: list[dict[str, Any]] = []
+    manifest: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                "zounds_xr_version": __version__, "content_hash": digest,
+                                "steps": manifest_steps}
     if _is_zarr_target(target):
         import zarr
 
@@ -115,14 +230,14 @@ def save_pipeline(pipeline, target, *, overwrite: bool = True) -> str:
                 except (FileNotFoundError, zarr.errors.GroupNotFoundError):
                     pass
             group = _open_group(target, "w")
-        for i, (step, step_arrays) in enumerate(zip(steps, arrays)):
+        for i, (step, step_arrays) in enumerate(zip(descriptions, arrays, strict=True)):
             sub = group.create_group(f"step_{i}", overwrite=True)
             names = {}
             for n, key in enumerate(sorted(step_arrays)):
                 a = np.ascontiguousarray(step_arrays[key])
                 sub.create_array(f"a{n}", shape=a.shape, dtype=a.dtype, overwrite=True)[...] = a
                 names[key] = f"step_{i}/a{n}"
-            manifest["steps"].append({**step, "arrays": names})
+            manifest_steps.append({**step, "arrays": names})
         group.attrs[ATTRS_KEY] = manifest  # written last: a partial save is not loadable
         return digest
     path = os.fspath(target)
@@ -132,7 +247,7 @@ def save_pipeline(pipeline, target, *, overwrite: bool = True) -> str:
         os.remove(os.path.join(path, MANIFEST))
         shutil.rmtree(os.path.join(path, "arrays"), ignore_errors=True)
     os.makedirs(os.path.join(path, "arrays"), exist_ok=True)
-    for i, (step, step_arrays) in enumerate(zip(steps, arrays)):
+    for i, (step, step_arrays) in enumerate(zip(descriptions, arrays, strict=True)):
         os.makedirs(os.path.join(path, "arrays", str(i)), exist_ok=True)
         names = {}
         for n, key in enumerate(sorted(step_arrays)):
@@ -140,7 +255,7 @@ def save_pipeline(pipeline, target, *, overwrite: bool = True) -> str:
             np.save(os.path.join(path, rel), np.ascontiguousarray(step_arrays[key]),
                     allow_pickle=False)
             names[key] = rel
-        manifest["steps"].append({**step, "arrays": names})
+        manifest_steps.append({**step, "arrays": names})
     tmp = os.path.join(path, MANIFEST + ".tmp")
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=1)
@@ -166,11 +281,26 @@ def _read(source):
     return dict(manifest), lambda name: np.asarray(group[name][...])
 
 
-def load_pipeline(source):
-    """Load a pipeline saved by :func:`save_pipeline` (directory or Zarr group)."""
-    from . import hashing  # noqa: F401  (registers SimHash)
-    from .preprocess import PreprocessingPipeline, preprocessor_class
+def load_steps(source: Any) -> list[Any]:
+    """The fitted steps saved by :func:`save_steps` (directory or Zarr group).
 
+    Each step's class is found through the registry (its module is imported by name
+    first), never unpickled; the content hash is checked.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, zarr.Group or zarr store
+
+    Returns
+    -------
+    list of Preprocessor
+
+    Raises
+    ------
+    StoreError
+        When ``source`` holds no pipeline, one of a newer format, or one whose data no
+        longer matches its content hash.
+    """
     manifest, read = _read(source)
     if manifest.get("format") != FORMAT:
         raise StoreError(f"{source!r} does not hold a {FORMAT}")
@@ -188,7 +318,7 @@ def load_pipeline(source):
     if digest != manifest.get("content_hash"):
         raise StoreError(f"content hash mismatch for the pipeline at {source!r}: the saved "
                          "data is corrupt or was modified")
-    for description, step_arrays in zip(descriptions, arrays):
+    for description, step_arrays in zip(descriptions, arrays, strict=True):
         cls = preprocessor_class(description["type"], description["module"])
-        steps.append(cls.from_state(description["config"], step_arrays))
-    return PreprocessingPipeline(steps)
+        steps.append(cls.from_state(description["config"], step_arrays))  # type: ignore[attr-defined]
+    return steps

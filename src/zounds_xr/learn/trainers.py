@@ -8,16 +8,23 @@ tensors; training runs on ``device`` (default: where the network's parameters ar
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from collections.abc import Callable
 
 import numpy as np
 
 from .._optional import optional_import
+from .._validation import positive_int
 from ..errors import ParameterError
 
-torch = optional_import("torch")
-F = torch.nn.functional
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+else:
+    torch = optional_import("torch")
+    F = torch.nn.functional
 
 __all__ = ["Trainer", "SupervisedTrainer", "TripletEmbeddingTrainer", "WassersteinGanTrainer"]
 
@@ -56,11 +63,8 @@ class Trainer:
     def __init__(self, epochs: int, batch_size: int, checkpoint_epochs: int = 1,
                  checkpoint_dir=None, device=None, seed=None,
                  on_epoch_end: Callable | None = None):
-        if int(epochs) < 1 or int(batch_size) < 1:
-            raise ParameterError(
-                f"epochs and batch_size must be positive, got {epochs!r}, {batch_size!r}")
-        self.epochs = int(epochs)
-        self.batch_size = int(batch_size)
+        self.epochs = positive_int(epochs, "epochs")
+        self.batch_size = positive_int(batch_size, "batch_size")
         self.checkpoint_epochs = max(int(checkpoint_epochs), 1)
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
         self.device = device

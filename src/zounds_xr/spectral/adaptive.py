@@ -31,7 +31,9 @@ import scipy.signal
 import xarray as xr
 
 from ..errors import ParameterError
+from ..windowing import window_values
 from .filters import frequency_index
+from .kernels import apply_along
 
 __all__ = ["frequency_adaptive", "square", "FrequencyAdaptive", "bands", "overlap_add"]
 
@@ -113,20 +115,6 @@ def _accepts_norm(transform) -> bool:
     except (TypeError, ValueError):  # builtins without a signature: numpy/scipy FFTs take it
         return True
     return any(p.name == "norm" or p.kind is p.VAR_KEYWORD for p in params)
-
-
-def _window_values(window_func, size: int) -> np.ndarray | None:
-    if window_func is None:
-        return None
-    if not callable(window_func):
-        raise ParameterError(f"window_func must be a callable of a size, got {window_func!r}")
-    w = window_func(size)
-    if w is None:  # IdentityWindowingFunc
-        return None
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (size,):
-        raise ParameterError(f"window_func returned shape {w.shape} for size {size}")
-    return w
 
 
 class _BandTransform:
@@ -219,7 +207,7 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
             raise ParameterError(f"band {i} ({band!r}) covers no bins of the input's "
                                  f"{source!r}")
         source_slices.append(s)
-        windows.append(_window_values(window_func, s.stop - s.start))
+        windows.append(window_values(window_func, s.stop - s.start, name="window_func"))
     use_norm = _accepts_norm(transform)
     # the output length and dtype of each band: the transform of one frame of zeros
     probe = _BandTransform(transform, source_slices, windows, use_norm, np.float64)
@@ -233,9 +221,7 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
     slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths)]
     kernel = _BandTransform(transform, source_slices, windows, use_norm, dtype)
 
-    from .features import _along_frequency
-
-    out = _along_frequency(x, kernel, int(stops[-1]) if len(stops) else 0, dtype, dim)
+    out = apply_along(x, kernel, dim, int(stops[-1]) if len(stops) else 0, dtype)
     out = out.assign_coords(frequency_coords(scale, dim=dim, slices=slices))
     out.attrs = {}
     return out

@@ -21,134 +21,70 @@ Conventions (checked against librosa 0.11 in the tests)
 """
 from __future__ import annotations
 
-import hashlib
 import numbers
+import warnings
 
 import numpy as np
 import scipy.fft
 import xarray as xr
-from threadpoolctl import threadpool_limits
 
+from .._validation import check_output_size, drop_coords_along, magnitude_dtype
 from ..errors import ParameterError
+from ..frequency.band import FrequencyBand
+from ..frequency.index import frequency_coords
+from ..frequency.scales import BarkScale, ChromaScale, ExplicitScale, LinearScale, MelScale
 from ..windowing import HanningWindowingFunc
 from .filters import (
     check_positive,
     frequency_index,
     linear_scale_of,
     nyquist_of,
-    real_dtype,
 )
+from .kernels import SparseRebin, apply_along
+from .transforms import audio_kernel, run_audio_kernel
 
 __all__ = ["mel_spectrogram", "mfcc", "bark_bands", "chroma", "spectral_centroid",
-           "spectral_flatness"]
+           "spectral_flatness", "power_to_db", "rebin"]
+
+#: the largest filter bank (dense weights, bytes) a feature agrees to build
+_MAX_WEIGHTS_BYTES = 1 << 30
+
 
 # ------------------------------------------------------------------------------------
-# the rebinning kernel: |x| ** power @ weights.T, exploiting the banded weights
+# rebinning: one kernel (kernels.SparseRebin), labelled here
 # ------------------------------------------------------------------------------------
-class _BandedProduct:
-    """``out[..., m] = sum_f |x[..., f]| ** power * weights[m, f]`` on numpy blocks.
+def rebin(x: xr.DataArray, weights: np.ndarray, new_scale, *, power: float | None,
+          dim: str = "frequency") -> xr.DataArray:
+    """``|x| ** power`` (``power=None``: ``x`` itself) rebinned by ``weights`` onto
+    ``new_scale`` along ``dim``.
 
-    Filter banks (mel, Bark, chroma at a given octave) are banded: row ``m`` is
-    non-zero over a short run of bins. Rows are grouped (``group`` consecutive rows)
-    and each group multiplies only the bins its rows cover, as a dense BLAS product;
-    frames are processed in blocks that stay in cache, and the power is computed once
-    per block, in the output precision. Small blocks (512 frames: the power block and
-    the output stay in L2 cache) measured 3x faster than 4096-frame blocks on a loaded
-    2-core machine, and much more stable with a threaded BLAS.
+    Parameters
+    ----------
+    x : xarray.DataArray [dims=(..., dim, ...)]
+        A spectrum, numpy or dask backed (``dim`` is made one chunk).
+    weights : numpy.ndarray, shape (len(new_scale), x.sizes[dim])
+        The filter bank (``new_scale.weights(source_scale)``).
+    new_scale : FrequencyScale
+        Labels the result's ``dim``.
+    power : float or None
+        Exponent of the magnitudes, or ``None`` for a linear rebinning (complex input
+        stays complex).
+    dim : str
+        The frequency dim.
+
+    Returns
+    -------
+    xarray.DataArray [dims: ``x``'s, ``dim`` of ``len(new_scale)`` positions]
+        float32 for single-precision input, float64 otherwise (complex for a linear
+        rebinning of complex input); every other coordinate of ``x`` kept.
+
+    See Also
+    --------
+    mel_spectrogram, bark_bands, chroma, FrequencyScale.apply
     """
-
-    def __init__(self, weights: np.ndarray, power: float, dtype, group: int = 16,
-                 block: int = 512):
-        self.weights = np.ascontiguousarray(weights, dtype=dtype)
-        self.power = float(power)
-        self.dtype = np.dtype(dtype)
-        self.block = int(block)
-        m, f = self.weights.shape
-        self.n_out, self.n_in = m, f
-        self.groups = []
-        nonzero = self.weights != 0
-        for start in range(0, m, group):
-            rows = slice(start, min(m, start + group))
-            cols = np.flatnonzero(nonzero[rows].any(axis=0))
-            if len(cols):
-                lo, hi = int(cols[0]), int(cols[-1]) + 1
-                self.groups.append((rows, lo, hi,
-                                    np.ascontiguousarray(self.weights[rows, lo:hi].T)))
-            else:
-                self.groups.append((rows, 0, 0, None))
-
-    def _power(self, xb: np.ndarray) -> np.ndarray:
-        if np.iscomplexobj(xb):
-            if self.power == 2.0:
-                ctype = np.complex64 if self.dtype == np.float32 else np.complex128
-                v = np.ascontiguousarray(xb, dtype=ctype).view(self.dtype)
-                v = v * v
-                return v[:, ::2] + v[:, 1::2]
-            mag = np.abs(xb).astype(self.dtype, copy=False)
-        else:
-            mag = xb.astype(self.dtype, copy=False)
-            if self.power == 2.0:
-                return mag * mag
-            mag = np.abs(mag)
-        if self.power == 1.0:
-            return mag
-        return mag ** self.dtype.type(self.power)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        lead = x.shape[:-1]
-        if x.shape[-1] != self.n_in:
-            raise ParameterError(
-                f"expected {self.n_in} frequency bins, got an axis of {x.shape[-1]}")
-        flat = x.reshape(-1, self.n_in)
-        out = np.zeros((flat.shape[0], self.n_out), dtype=self.dtype)
-        # the products are small: a threaded BLAS only adds contention (measured 0.1-0.6x
-        # librosa with both cores busy); parallelism comes from dask's chunks instead
-        with threadpool_limits(limits=1, user_api="blas"):
-            for b in range(0, flat.shape[0], self.block):
-                p = self._power(flat[b:b + self.block])
-                target = out[b:b + self.block]
-                for rows, lo, hi, w in self.groups:
-                    if w is not None:
-                        target[:, rows] = p[:, lo:hi] @ w
-        return out.reshape(*lead, self.n_out)
-
-    def __dask_tokenize__(self):
-        digest = hashlib.sha1(self.weights.tobytes()).hexdigest()
-        return ("zounds_xr._BandedProduct", digest, self.weights.shape, self.power,
-                str(self.dtype))
-
-
-def _rebin(x: xr.DataArray, weights: np.ndarray, new_scale, *, power: float,
-           dim: str = "frequency") -> xr.DataArray:
-    """``|x| ** power`` rebinned by ``weights`` onto ``new_scale`` along ``dim``."""
-    from ..frequency.index import frequency_coords
-
-    dtype = real_dtype(x.dtype)
-    kernel = _BandedProduct(weights, power, dtype)
-    out = _along_frequency(x, kernel, kernel.n_out, dtype, dim)
+    kernel = SparseRebin(weights, power, magnitude_dtype(x.dtype))
+    out = apply_along(x, kernel, dim, kernel.n_out, kernel.out_dtype(x.dtype))
     return out.assign_coords(frequency_coords(new_scale, dim=dim))
-
-
-def _along_frequency(x: xr.DataArray, func, n_out: int, dtype, dim: str,
-                     new_dim: str | None = None) -> xr.DataArray:
-    """Apply ``func`` (numpy, last axis ``n_in`` -> ``n_out``) along ``dim``, lazily on dask.
-
-    The result has ``new_dim`` (default: ``dim``) where ``dim`` was, without ``dim``'s
-    coordinates, and every other coordinate and index of ``x``.
-    """
-    new_dim = dim if new_dim is None else new_dim
-    if x.chunks is not None:
-        x = x.chunk({dim: -1})
-    out = xr.apply_ufunc(
-        func, x,
-        input_core_dims=[[dim]], output_core_dims=[[new_dim]], exclude_dims={dim},
-        dask="parallelized",
-        dask_gufunc_kwargs={"output_sizes": {new_dim: n_out},
-                            "meta": np.empty((0,) * x.ndim, dtype=dtype)},
-        keep_attrs=True,
-    )
-    order = [new_dim if d == dim else d for d in x.dims]
-    return out.transpose(*order)
 
 
 def _check_power(power) -> float:
@@ -158,39 +94,101 @@ def _check_power(power) -> float:
 # ------------------------------------------------------------------------------------
 # mel and MFCC
 # ------------------------------------------------------------------------------------
-def mel_spectrogram(spec: xr.DataArray, n_mels: int = 128, fmin: float = 0.0,
+def _mel_scale(lin: LinearScale, n_mels, fmin, fmax, htk) -> MelScale:
+    n_mels = check_positive(n_mels, "n_mels", integer=True)
+    nyquist = nyquist_of(lin)
+    fmax = nyquist if fmax is None else fmax
+    if isinstance(fmin, bool) or not isinstance(fmin, numbers.Real) or not fmin >= 0:
+        raise ParameterError(f"fmin must be a number >= 0, got {fmin!r}")
+    if isinstance(fmax, bool) or not isinstance(fmax, numbers.Real) or not fmax > fmin:
+        raise ParameterError(f"fmax must be a number > fmin={fmin!r}, got {fmax!r}")
+    if fmax > nyquist * (1 + 1e-9):
+        raise ParameterError(f"fmax={fmax!r} Hz is above the Nyquist frequency "
+                             f"{nyquist:g} Hz of the spectrum")
+    check_output_size((n_mels, len(lin)), np.float64, f"the filter bank of {n_mels} mel bands",
+                      limit=_MAX_WEIGHTS_BYTES)
+    return MelScale(FrequencyBand(fmin, fmax), n_mels, htk=htk)
+
+
+def _mel_weights(scale: MelScale, lin: LinearScale) -> np.ndarray:
+    weights = scale.weights(lin)
+    empty = int(np.count_nonzero(~weights.any(axis=1)))
+    if empty:
+        # as librosa.filters.mel: too many bands for the resolution of the spectrum
+        warnings.warn(f"{empty} of {len(scale)} mel bands are empty (all-zero filters): "
+                      f"n_mels={len(scale)} is too high for {len(lin)} frequency bins",
+                      UserWarning, stacklevel=3)
+    return weights
+
+
+def mel_spectrogram(x: xr.DataArray, n_mels: int = 128, fmin: float = 0.0,
                     fmax: float | None = None, power: float = 2.0, htk: bool = False,
-                    *, dim: str = "frequency") -> xr.DataArray:
-    """Mel spectrogram: ``|spec| ** power`` through librosa's mel filter bank.
+                    *, dim: str = "frequency", wscheme=None, wfunc=None,
+                    workers: int | None = None,
+                    frames_per_block: int | None = None) -> xr.DataArray:
+    """Mel spectrogram: ``|X| ** power`` through librosa's mel filter bank.
+
+    ``x`` is a spectrum (``stft``/``fft`` output), or audio, as librosa's
+    ``melspectrogram`` takes ``S`` or ``y``. From audio the STFT is computed block by
+    block by the same kernel as :func:`stft` (window, FFT, ``|X|**power`` and the sparse
+    mel product on a block of frames at a time) without ever holding the complex
+    spectrogram: the fused form is faster and needs a tenth of the memory.
 
     Parameters
     ----------
-    spec : xarray.DataArray [dims=(..., "frequency", ...)]
-        A complex or magnitude spectrum on a linear frequency axis (``stft``/``fft``
-        output: a ``LinearScale``). A magnitude input is raised to ``power`` like a
-        complex one (``|S| ** power``); give ``power=1`` for a power spectrogram.
-    n_mels : int
-        Number of mel bands.
-    fmin, fmax : float
-        Span of the filter bank in Hz; ``fmax=None`` is the Nyquist frequency of the
-        input's axis (``sr / 2`` for an ``stft`` axis).
-    power : float
+    x : xarray.DataArray
+        Either a complex or magnitude spectrum with dims ``(..., "frequency", ...)`` on
+        a linear frequency axis (``stft``/``fft`` output: a ``LinearScale``; a magnitude
+        input is raised to ``power`` like a complex one, ``|S| ** power``, so give
+        ``power=1`` for a power spectrogram), or audio with dims ``("time"[, ...])`` and
+        a ``TimeIndex`` (``zx.AudioSamples``, mono, multi-channel or a batch of clips).
+    n_mels : int > 0
+        Number of mel bands. More bands than the spectrum resolves leave some filters
+        empty: a ``UserWarning`` says so, as librosa's.
+    fmin : float >= 0
+        Lowest frequency of the filter bank, in Hz.
+    fmax : float, fmin < fmax <= Nyquist, optional
+        Highest frequency; ``None`` is the Nyquist frequency of the input's axis
+        (``sr / 2`` for an ``stft`` axis). Above Nyquist is refused.
+    power : float > 0
         Exponent of the magnitudes (2: power, librosa's default; 1: energy).
     htk : bool
         HTK's mel formula instead of Slaney's.
+    dim : str
+        The frequency dim of a spectrum input.
+    wscheme : SampleRate, optional
+        Audio input only: hop and window, as :func:`stft` (default
+        ``samplerate.half_lapped()``). The FFT size is the window.
+    wfunc : WindowingFunc, optional
+        Audio input only: the window, as :func:`stft` (default the symmetric
+        ``HanningWindowingFunc()``; ``HanningWindowingFunc(periodic=True)`` for
+        librosa's).
+    workers : int, optional
+        Audio input on numpy only: threads, as :func:`stft`.
+    frames_per_block : int, optional
+        Audio input on dask only: frames per output chunk, as :func:`stft`.
 
     Returns
     -------
-    xarray.DataArray [dims: ``frequency`` now labelled by a ``MelScale``]
-        Equal (to float precision) to ``librosa.feature.melspectrogram(S=|X| ** power,
-        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)`` transposed
-        to (time, frequency): Slaney-normalised triangles (unit area in Hz,
-        ``librosa.filters.mel``'s default ``norm="slaney"``).
+    xarray.DataArray [dims: a spectrum's, or ("time", "frequency", ...) from audio]
+        ``n_mels`` positions on ``frequency``, labelled by a ``MelScale``; float32 for
+        single-precision input, float64 otherwise. Equal (to float precision) to
+        ``librosa.feature.melspectrogram(S=|X| ** power, sr=sr, n_fft=n_fft,
+        n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)`` transposed to (time,
+        frequency): Slaney-normalised triangles (unit area in Hz,
+        ``librosa.filters.mel``'s default ``norm="slaney"``). From audio, equal to
+        ``mel_spectrogram(stft(x, wscheme, wfunc))``.
 
     Raises
     ------
     ParameterError
-        When ``spec`` has no linear frequency axis, or a parameter is out of range.
+        When ``x`` is neither a linear spectrum nor audio, a parameter is out of range,
+        ``wscheme``/``wfunc`` are given with a spectrum, or the output cannot fit in
+        memory.
+
+    See Also
+    --------
+    stft, mfcc, MelScale, power_to_db
 
     Examples
     --------
@@ -200,20 +198,35 @@ def mel_spectrogram(spec: xr.DataArray, n_mels: int = 128, fmin: float = 0.0,
     >>> mel = zx.mel_spectrogram(spec, n_mels=64)
     >>> mel.dims, mel.sizes["frequency"]
     (('time', 'frequency'), 64)
+    >>> fused = zx.mel_spectrogram(tone, n_mels=64, wscheme=zx.SR22050().half_lapped())
+    >>> bool(np.allclose(fused, mel, rtol=1e-5))
+    True
     """
-    from ..frequency.band import FrequencyBand
-    from ..frequency.scales import MelScale
-
-    lin = linear_scale_of(spec, dim)
-    n_mels = check_positive(n_mels, "n_mels", integer=True)
     power = _check_power(power)
-    fmax = nyquist_of(lin) if fmax is None else fmax
-    if not isinstance(fmin, numbers.Real) or fmin < 0:
-        raise ParameterError(f"fmin must be a number >= 0, got {fmin!r}")
-    if not isinstance(fmax, numbers.Real) or not fmax > fmin:
-        raise ParameterError(f"fmax must be a number > fmin={fmin!r}, got {fmax!r}")
-    scale = MelScale(FrequencyBand(fmin, fmax), n_mels, htk=htk)
-    return _rebin(spec, scale.weights(lin), scale, power=power, dim=dim)
+    if dim not in x.dims and "time" in x.dims:
+        return _mel_of_audio(x, n_mels, fmin, fmax, power, htk, wscheme=wscheme,
+                             wfunc=wfunc, workers=workers, frames_per_block=frames_per_block)
+    if wscheme is not None or wfunc is not None:
+        raise ParameterError("wscheme and wfunc apply to audio input; x is a spectrum "
+                             f"(it has a {dim!r} dim)")
+    lin = linear_scale_of(x, dim)
+    scale = _mel_scale(lin, n_mels, fmin, fmax, htk)
+    return rebin(x, _mel_weights(scale, lin), scale, power=power, dim=dim)
+
+
+def _mel_of_audio(samples, n_mels, fmin, fmax, power, htk, *, wscheme, wfunc, workers,
+                  frames_per_block):
+    scales = {}
+
+    def make_rebin(lin: LinearScale, dtype) -> SparseRebin:
+        scales["mel"] = scale = _mel_scale(lin, n_mels, fmin, fmax, htk)
+        return SparseRebin(_mel_weights(scale, lin), power, dtype)
+
+    samples, layout, kernel = audio_kernel(samples, wscheme, wfunc, "rebin",
+                                           make_rebin=make_rebin, what="mel_spectrogram")
+    return run_audio_kernel(samples, layout, kernel, frequency_coords(scales["mel"]),
+                            workers=workers, frames_per_block=frames_per_block,
+                            name="mel-spectrogram")
 
 
 def power_to_db(power: xr.DataArray, *, ref: float = 1.0, amin: float = 1e-10,
@@ -233,19 +246,50 @@ def power_to_db(power: xr.DataArray, *, ref: float = 1.0, amin: float = 1e-10,
     return db
 
 
-class _DCT:
-    def __init__(self, n_mfcc: int, dct_type: int, norm, lifter: float):
-        self.n_mfcc, self.dct_type, self.norm, self.lifter = n_mfcc, dct_type, norm, lifter
+class _Cepstrum:
+    """Mel powers -> dB (floored ``top_db`` below the peak) -> DCT -> lifter, in blocks.
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        out = scipy.fft.dct(x, type=self.dct_type, norm=self.norm, axis=-1)[..., :self.n_mfcc]
+    ``peak_db`` (the dB of the whole array's peak, passed per call so that a lazy
+    global maximum can feed dask blocks) sets the floor; rows are processed 1,024 at a
+    time into the preallocated ``(..., n_mfcc)`` output.
+    """
+
+    def __init__(self, n_mfcc: int, dct_type: int, norm, lifter: float, amin: float,
+                 top_db: float | None, dtype):
+        self.n_mfcc, self.dct_type, self.norm, self.lifter = n_mfcc, dct_type, norm, lifter
+        self.amin, self.top_db, self.dtype = amin, top_db, np.dtype(dtype)
+
+    def __call__(self, x: np.ndarray, peak_db=None) -> np.ndarray:
+        lead, n_in = x.shape[:-1], x.shape[-1]
+        flat = x.reshape(-1, n_in)
+        out = np.empty((flat.shape[0], self.n_mfcc), dtype=self.dtype)
+        floor = None
+        if self.top_db is not None:
+            floor = self.dtype.type(float(np.asarray(peak_db)) - self.top_db)
+        lift = None
         if self.lifter > 0:
-            n = np.arange(1, 1 + self.n_mfcc, dtype=out.dtype)
-            out = out * (1 + (self.lifter / 2) * np.sin(np.pi * n / self.lifter))
-        return out
+            n = np.arange(1, 1 + self.n_mfcc, dtype=self.dtype)
+            lift = 1 + (self.lifter / 2) * np.sin(np.pi * n / self.lifter)
+        amin = self.dtype.type(self.amin)
+        for b in range(0, flat.shape[0], 1024):
+            block = flat[b:b + 1024]
+            db = np.abs(block).astype(self.dtype) if np.iscomplexobj(block) else \
+                block.astype(self.dtype, copy=True)
+            np.maximum(db, amin, out=db)
+            np.log10(db, out=db)
+            db *= self.dtype.type(10)
+            if floor is not None:
+                np.maximum(db, floor, out=db)
+            c = scipy.fft.dct(db, type=self.dct_type, norm=self.norm, axis=-1, workers=1,
+                              overwrite_x=True)[:, :self.n_mfcc]
+            if lift is not None:
+                c = c * lift
+            out[b:b + 1024] = c
+        return out.reshape(*lead, self.n_mfcc)
 
     def __dask_tokenize__(self):
-        return ("zounds_xr._DCT", self.n_mfcc, self.dct_type, self.norm, self.lifter)
+        return ("zounds_xr._Cepstrum", self.n_mfcc, self.dct_type, self.norm, self.lifter,
+                self.amin, self.top_db, str(self.dtype))
 
 
 def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | None = "ortho",
@@ -253,20 +297,54 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
          **mel_kwargs) -> xr.DataArray:
     """Mel-frequency cepstral coefficients.
 
-    ``x`` is a mel (power) spectrogram (its frequency axis a ``MelScale``, e.g. from
-    :func:`mel_spectrogram`) or a linear spectrum, from which the mel spectrogram is
-    computed first with ``mel_kwargs`` (``n_mels``, ``fmin``, ``fmax``, ``power``,
-    ``htk``). The mel powers go to dB as ``librosa.power_to_db(S, ref=1.0, amin=1e-10,
+    The mel powers go to dB as ``librosa.power_to_db(S, ref=1.0, amin=1e-10,
     top_db=80)`` (the ``top_db`` floor is relative to the peak of the whole array), then
-    a DCT (type II, orthonormal by default) over the mel bands keeps the first
-    ``n_mfcc`` coefficients; ``lifter > 0`` applies librosa's sinusoidal liftering.
-    Equal to ``librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=...)``.
+    a DCT over the mel bands keeps the first ``n_mfcc`` coefficients; ``lifter > 0``
+    applies librosa's sinusoidal liftering. dB, floor, DCT and lifter run block by block
+    in one kernel into the preallocated output. Equal to
+    ``librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=...)``.
+
+    Parameters
+    ----------
+    x : xarray.DataArray
+        A mel (power) spectrogram (its ``dim`` labelled by a ``MelScale``, e.g. from
+        :func:`mel_spectrogram`), a linear spectrum, or audio (dims ``("time"[,
+        ...])``); from the last two the mel spectrogram is computed first with
+        ``mel_kwargs``.
+    n_mfcc : int > 0, <= the number of mel bands
+        Number of coefficients kept.
+    dct_type : {1, 2, 3, 4}
+        Type of the DCT (2, as librosa).
+    norm : {"ortho", None, "backward", "forward"}
+        Normalisation of the DCT (``scipy.fft.dct``'s).
+    lifter : float >= 0
+        Liftering coefficient (0: none).
+    top_db : float > 0 or None
+        Floor of the dB values below the peak of the whole array (on dask input a lazy
+        global maximum); ``None``: no floor.
+    dim : str
+        The frequency dim of a spectrum input.
+    **mel_kwargs
+        Options of :func:`mel_spectrogram` (``n_mels``, ``fmin``, ``fmax``, ``power``,
+        ``htk``, and for audio ``wscheme``, ``wfunc``...) when ``x`` is not a mel
+        spectrogram already.
 
     Returns
     -------
-    xarray.DataArray
-        ``frequency`` replaced by a ``coefficient`` dim (``n_mfcc`` positions, no
-        index) at the same position; other labels kept.
+    xarray.DataArray [dims: ``frequency`` replaced by ``coefficient``]
+        ``n_mfcc`` positions (no index) where ``frequency`` was (``("time",
+        "coefficient", ...)`` from audio); float32 for single-precision input; other
+        labels kept.
+
+    Raises
+    ------
+    ParameterError
+        For out-of-range parameters, mel options given with a mel spectrogram, or an
+        input that is neither a mel spectrogram, a linear spectrum nor audio.
+
+    See Also
+    --------
+    mel_spectrogram, power_to_db, dct
 
     Examples
     --------
@@ -276,31 +354,42 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
     >>> zx.mfcc(spec, n_mfcc=13).dims
     ('time', 'coefficient')
     """
-    from ..frequency.scales import LinearScale, MelScale
-
     n_mfcc = check_positive(n_mfcc, "n_mfcc", integer=True)
     if dct_type not in (1, 2, 3, 4):
         raise ParameterError(f"dct_type must be 1, 2, 3 or 4, got {dct_type!r}")
     if norm not in (None, "ortho", "backward", "forward"):
         raise ParameterError(f"norm must be None or 'ortho', got {norm!r}")
-    if not isinstance(lifter, numbers.Real) or lifter < 0:
+    if isinstance(lifter, bool) or not isinstance(lifter, numbers.Real) or not lifter >= 0:
         raise ParameterError(f"lifter must be a number >= 0, got {lifter!r}")
-    scale = frequency_index(x, dim).scale
-    if isinstance(scale, MelScale):
-        if mel_kwargs:
-            raise ParameterError(
-                f"x is a mel spectrogram already; mel options {sorted(mel_kwargs)} do not apply")
-        mel = x
-    elif isinstance(scale, LinearScale):
+    if top_db is not None:
+        top_db = check_positive(top_db, "top_db")
+    if dim not in x.dims and "time" in x.dims:
         mel = mel_spectrogram(x, dim=dim, **mel_kwargs)
     else:
-        raise ParameterError(
-            f"x must be a mel spectrogram or a linear spectrum, got a {type(scale).__name__}")
+        scale = frequency_index(x, dim).scale
+        if isinstance(scale, MelScale):
+            if mel_kwargs:
+                raise ParameterError(f"x is a mel spectrogram already; mel options "
+                                     f"{sorted(mel_kwargs)} do not apply")
+            mel = x
+        elif isinstance(scale, LinearScale):
+            mel = mel_spectrogram(x, dim=dim, **mel_kwargs)
+        else:
+            raise ParameterError(f"x must be a mel spectrogram, a linear spectrum or audio, "
+                                 f"got a {type(scale).__name__} axis")
     if n_mfcc > mel.sizes[dim]:
         raise ParameterError(f"n_mfcc={n_mfcc} exceeds the {mel.sizes[dim]} mel bands")
-    db = power_to_db(abs(mel) if np.dtype(mel.dtype).kind == "c" else mel, top_db=top_db)
-    func = _DCT(n_mfcc, dct_type, norm, float(lifter))
-    return _along_frequency(db, func, n_mfcc, real_dtype(db.dtype), dim, new_dim="coefficient")
+    dtype = magnitude_dtype(mel.dtype)
+    amin = 1e-10
+    kernel = _Cepstrum(n_mfcc, dct_type, norm, float(lifter), amin, top_db, dtype)
+    args = ()
+    if top_db is not None:
+        peak = abs(mel).max() if np.dtype(mel.dtype).kind == "c" else mel.max()
+        peak = drop_coords_along(peak, dim)
+        args = (10.0 * np.log10(np.maximum(peak.astype(np.float64), amin)),)
+    out = apply_along(mel, kernel, dim, n_mfcc, dtype, new_dim="coefficient", args=args)
+    out.attrs = {}
+    return out
 
 
 # ------------------------------------------------------------------------------------
@@ -334,19 +423,14 @@ def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
     -------
     xarray.DataArray [``frequency`` labelled by the ``BarkScale``]
     """
-    from ..frequency.scales import BarkScale
-
     source = frequency_index(spec, dim).scale
     scale = BarkScale(frequency_band, check_positive(n_bands, "n_bands", integer=True))
-    return _rebin(spec, scale.weights(source, window), scale, power=_check_power(power),
-                  dim=dim)
+    return rebin(spec, scale.weights(source, window), scale, power=_check_power(power),
+                 dim=dim)
 
 
 def _windowed_chroma_weights(scale, source, window) -> np.ndarray:
     """zounds-style chroma: each semitone band in range, windowed, folded to its class."""
-    from ..frequency.band import FrequencyBand
-    from ..frequency.scales import ExplicitScale
-
     band = scale.frequency_band
     lo = max(band.start_hz, 1e-6)
     first = int(np.ceil(69 + 12 * np.log2(lo / 440.0)))
@@ -400,8 +484,6 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
     -------
     xarray.DataArray [``frequency`` labelled by the ``ChromaScale``, 12 positions]
     """
-    from ..frequency.scales import ChromaScale
-
     if norm not in (None, 1, 2, np.inf):
         raise ParameterError(f"norm must be np.inf, 1, 2 or None, got {norm!r}")
     source = frequency_index(spec, dim).scale
@@ -410,7 +492,7 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
         weights = scale.weights(source)
     else:
         weights = _windowed_chroma_weights(scale, source, window)
-    out = _rebin(spec, weights, scale, power=_check_power(power), dim=dim)
+    out = rebin(spec, weights, scale, power=_check_power(power), dim=dim)
     if norm is None:
         return out
     normalized = xr.apply_ufunc(_normalize(norm), out, input_core_dims=[[dim]],
@@ -474,4 +556,4 @@ def spectral_flatness(spec: xr.DataArray, *, amin: float = 1e-10, power: float =
 
 def _magnitudes(spec: xr.DataArray) -> xr.DataArray:
     # |X| of complex input; the absolute value of a real (magnitude) input
-    return abs(spec).astype(real_dtype(spec.dtype), copy=False)
+    return abs(spec).astype(magnitude_dtype(spec.dtype), copy=False)

@@ -8,27 +8,33 @@ only: no data is computed to validate anything).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import xarray as xr
 
-from ..dimensions import axis_index
+from .._validation import axis_index, positive_int
+from ..arrays import ArrayWithUnits
 from ..errors import ParameterError
+from ..frequency.dimension import FrequencyDimension
+from ..frequency.index import FrequencyIndex
+from ..frequency.scales import FrequencyScale, LinearScale
+from ..timeseries.dimension import TimeDimension
+from ..timeseries.samplerate import AudioSampleRate, as_audio_rate
 
-__all__ = ["morlet_filter_bank"]
+__all__ = ["morlet", "morlet_filter_bank"]
 
 
 # ------------------------------------------------------------------------------------
 # shared helpers (private)
 # ------------------------------------------------------------------------------------
-def frequency_index(x: xr.DataArray, dim: str = "frequency", *, one_per_band: bool = True):
+def frequency_index(x: xr.DataArray, dim: Hashable = "frequency", *,
+                    one_per_band: bool = True) -> FrequencyIndex:
     """The ``FrequencyIndex`` on ``x``'s ``dim`` (``ParameterError`` when there is none).
 
     With ``one_per_band`` the axis must have one position per band (not the
     coefficients-by-band axis of a frequency-adaptive transform).
     """
-    from ..frequency.index import FrequencyIndex
-
     index = axis_index(x, dim, FrequencyIndex,
                        hint="label it with zx.frequency_coords(scale) (stft/fft outputs have one)")
     if one_per_band and index.slices is not None:
@@ -38,10 +44,8 @@ def frequency_index(x: xr.DataArray, dim: str = "frequency", *, one_per_band: bo
     return index
 
 
-def linear_scale_of(x: xr.DataArray, dim: str = "frequency"):
+def linear_scale_of(x: xr.DataArray, dim: Hashable = "frequency") -> LinearScale:
     """The ``LinearScale`` of a linear-frequency spectrum (``ParameterError`` otherwise)."""
-    from ..frequency.scales import LinearScale
-
     scale = frequency_index(x, dim).scale
     if not isinstance(scale, LinearScale):
         raise ParameterError(
@@ -50,7 +54,7 @@ def linear_scale_of(x: xr.DataArray, dim: str = "frequency"):
     return scale
 
 
-def nyquist_of(scale) -> float:
+def nyquist_of(scale: LinearScale) -> float:
     """The Nyquist frequency a linear spectrum describes.
 
     For an ``rfft`` axis (``LinearScale.from_rfft``: bins centred on ``k * sr / n``, the
@@ -62,7 +66,7 @@ def nyquist_of(scale) -> float:
     return float(scale.stop_hz)
 
 
-def real_dtype(dtype) -> np.dtype:
+def real_dtype(dtype: np.typing.DTypeLike) -> np.dtype:
     """float32 for float32/complex64 (and narrower) data, float64 otherwise."""
     dtype = np.dtype(dtype)
     if dtype in (np.dtype(np.float32), np.dtype(np.complex64), np.dtype(np.float16)):
@@ -70,25 +74,62 @@ def real_dtype(dtype) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def check_positive(value, name: str, *, integer: bool = False):
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise ParameterError(f"{name} must be {what}, got {value!r}")
-    return int(value) if integer else float(value)
+def check_positive(value: float, name: str, *, integer: bool = False) -> float:
+    """``value`` as a float > 0 (an int with ``integer``: see ``_validation.positive_int``),
+    else a :class:`ParameterError` naming ``name``."""
+    if integer:
+        return positive_int(value, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ParameterError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
 
 
 # ------------------------------------------------------------------------------------
 # Morlet wavelets
 # ------------------------------------------------------------------------------------
-def _morlet(kernel_size: int, w: float, s: float) -> np.ndarray:
-    """scipy's (removed in 1.15) ``morlet(M, w, s, complete=True)``."""
-    x = np.linspace(-2 * np.pi * s, 2 * np.pi * s, kernel_size)
-    wave = np.exp(1j * w * x) - np.exp(-0.5 * w * w)
+def morlet(kernel_size: int, w: float = 5.0, s: float = 1.0,
+           complete: bool = True) -> np.ndarray:
+    """A complex Morlet wavelet: the definition of the former ``scipy.signal.morlet``.
+
+    ``x = linspace(-2πs, 2πs, kernel_size)``;
+    ``ψ(x) = π^(-1/4) · (exp(i w x) - exp(-w²/2)) · exp(-x²/2)`` (without the
+    ``exp(-w²/2)`` correction term when ``complete=False``).
+
+    Parameters
+    ----------
+    kernel_size : int > 0
+        Length of the wavelet in samples.
+    w : float
+        Angular frequency of the oscillation per unit of ``x``.
+    s : float > 0
+        Scaling: the wavelet spans ``[-2πs, 2πs]``.
+    complete : bool
+        Subtract the correction term that makes the wavelet zero-mean.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(kernel_size,), complex128]
+
+    See Also
+    --------
+    morlet_filter_bank : One wavelet per band of a frequency scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> psi = morlet(64, w=5.0, s=1.0)
+    >>> psi.shape, psi.dtype
+    ((64,), dtype('complex128'))
+    """
+    x = np.linspace(-2 * np.pi * s, 2 * np.pi * s, positive_int(kernel_size, "kernel_size"))
+    wave = np.exp(1j * w * x)
+    if complete:
+        wave -= np.exp(-0.5 * w * w)
     return wave * np.exp(-0.5 * x * x) * np.pi ** -0.25
 
 
-def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factor,
+def morlet_filter_bank(samplerate: AudioSampleRate | int, kernel_size: int,
+                       scale: FrequencyScale, scaling_factor: float | Sequence[float],
                        normalize: bool = True, *, complex_valued: bool = False
                        ) -> xr.DataArray:
     """A bank of Morlet wavelets, one centred on each band of ``scale`` (zounds).
@@ -113,9 +154,9 @@ def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factor,
 
     Parameters
     ----------
-    samplerate : AudioSampleRate
+    samplerate : AudioSampleRate or int > 0
         The rate of the signals the bank will be applied to.
-    kernel_size : int
+    kernel_size : int > 0
         Length of each filter in samples.
     scale : FrequencyScale
         One filter per band, centred on its centre frequency.
@@ -139,6 +180,11 @@ def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factor,
         For a non-positive ``kernel_size`` or scaling factor, or a number of factors
         that is neither one nor ``len(scale)``.
 
+    See Also
+    --------
+    morlet : One wavelet.
+    zounds_xr.learn.FilterBank : A torch module convolving signals with this bank.
+
     Examples
     --------
     >>> import zounds_xr as zx
@@ -147,14 +193,8 @@ def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factor,
     >>> bank.dims, bank.shape
     (('frequency', 'time'), (16, 512))
     """
-    from ..arrays import ArrayWithUnits
-    from ..frequency.dimension import FrequencyDimension
-    from ..frequency.scales import FrequencyScale
-    from ..timeseries.dimension import TimeDimension
-    from ..timeseries.samplerate import as_audio_rate
-
     samplerate = as_audio_rate(samplerate)
-    kernel_size = check_positive(kernel_size, "kernel_size", integer=True)
+    kernel_size = positive_int(kernel_size, "kernel_size")
     if not isinstance(scale, FrequencyScale):
         raise ParameterError(f"scale must be a FrequencyScale, got {scale!r}")
     n = len(scale)
@@ -173,10 +213,9 @@ def morlet_filter_bank(samplerate, kernel_size: int, scale, scaling_factor,
         s = float(factors[i])
         # x advances 4πs / (M - 1) per sample: w * that = 2π * centre / sr
         w = float(centre) * span / (2.0 * s * sr)
-        basis[i] = _morlet(kernel_size, w, s)
-    if not complex_valued:
-        basis = basis.real.copy()
+        basis[i] = morlet(kernel_size, w, s)
+    out: np.ndarray = basis if complex_valued else basis.real.copy()
     if normalize:
-        norms = np.linalg.norm(basis, axis=-1, keepdims=True)
-        basis = np.divide(basis, norms, out=np.zeros_like(basis), where=norms > 0)
-    return ArrayWithUnits(basis, [FrequencyDimension(scale), TimeDimension(samplerate)])
+        norms = np.linalg.norm(out, axis=-1, keepdims=True)
+        out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+    return ArrayWithUnits(out, [FrequencyDimension(scale), TimeDimension(samplerate)])

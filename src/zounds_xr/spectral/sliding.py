@@ -25,6 +25,7 @@ halo a window needs) of their frames.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -36,11 +37,13 @@ from dask.base import tokenize
 from dask.utils import parse_bytes
 from dask.highlevelgraph import HighLevelGraph
 
+from .._validation import check_output_size, drop_coords_along, float_dtype
 from ..arrays import with_labels
 from ..dimensions import axis_index
 from ..errors import ParameterError
 from ..timeseries.index import TimeIndex, time_coords
 from ..timeseries.samplerate import SampleRate
+from ..windowing import window_values
 
 __all__ = ["sliding_window", "FrameLayout", "frame_layout", "map_frame_blocks",
            "frame_apply", "frame_view", "n_frames_for"]
@@ -265,26 +268,11 @@ class _Framer:
                 None if self.window is None else self.window.tobytes())
 
 
-def float_dtype(dtype) -> np.dtype:
-    """Floating (or complex) dtype a transform computes in: ints become float64."""
-    dtype = np.dtype(dtype)
-    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
-
-
-def window_array(wfunc, size: int, dtype) -> np.ndarray | None:
-    """``wfunc(size)`` as ``dtype`` (None for no window)."""
-    if wfunc is None:
-        return None
-    if not callable(wfunc):
-        raise ParameterError(f"wfunc must be a WindowingFunc (or callable of a size), "
-                             f"got {wfunc!r}")
-    w = wfunc(size)
-    if w is None:
-        return None
-    w = np.asarray(w)
-    if w.shape != (size,):
-        raise ParameterError(f"wfunc returned shape {w.shape} for a window of {size}")
-    return w.astype(np.dtype(dtype).type(0).real.dtype, copy=False)
+def check_padwith(padwith, dtype) -> None:
+    """``padwith`` must be a real number that ``dtype`` data can hold."""
+    if isinstance(padwith, bool) or not isinstance(padwith, numbers.Number) or \
+            (isinstance(padwith, complex) and np.dtype(dtype).kind != "c"):
+        raise ParameterError(f"padwith must be a number, got {padwith!r}")
 
 
 def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
@@ -319,8 +307,13 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
     Raises
     ------
     ParameterError
-        When ``x`` has no ``TimeIndex`` on ``time``, already has a ``window`` dim, or the
-        scheme is not a ``SampleRate``.
+        When ``x`` has no ``TimeIndex`` on ``time``, already has a ``window`` dim, the
+        scheme is not a ``SampleRate``, ``padwith`` is not a number, or the frames
+        cannot fit in memory (the message gives their size).
+
+    See Also
+    --------
+    stft, fft, FrameLayout
 
     Examples
     --------
@@ -337,7 +330,10 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
     x = x.transpose("time", ...)
     rest_dims = list(x.dims[1:])
     dtype = float_dtype(x.dtype)
-    window = window_array(wfunc, layout.win, dtype)
+    check_padwith(padwith, dtype)
+    check_output_size((layout.n_frames, layout.win, *x.shape[1:]), dtype,
+                      "the windowed frames")
+    window = window_values(wfunc, layout.win, dtype, name="wfunc")
     framer = _Framer(layout.hop, layout.win, window, dtype)
     data = x.data
     rest_shape = tuple(data.shape[1:])
@@ -349,6 +345,6 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
         out = np.empty((layout.n_frames, layout.win, *rest_shape), dtype=dtype)
         frame_apply([np.asarray(data)], 0, layout.n_frames, layout.hop, layout.win, padwith,
                     framer, out)
-    like = x.drop_vars([k for k, v in x.coords.items() if "time" in v.dims])
+    like = drop_coords_along(x, "time")
     return with_labels(out, like, ["time", "window", *rest_dims],
                        coords=[layout.time_coords(), layout.window_coords()])

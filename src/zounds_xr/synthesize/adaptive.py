@@ -125,7 +125,7 @@ class _FrequencyAdaptiveSynthesizer:
         """
         from ..audio import AudioSamples
         from ..spectral.adaptive import _adaptive_index, overlap_add
-        from ..spectral.adaptive import _window_values as band_window
+        from ..windowing import window_values
         from ..timeseries.index import TimeIndex
 
         fa = freq_adaptive_coeffs
@@ -155,10 +155,10 @@ class _FrequencyAdaptiveSynthesizer:
                 raise ParameterError(
                     f"band {i} has {m} coefficients, which do not invert to its {k} bins of "
                     f"a {n}-sample frame; was it made by this transform at this rate?")
-            w = band_window(self.window_func, k)
+            w = window_values(self.window_func, k, name="window_func")
             bin_slices.append(bs)
             windows.append(np.ones(k) if w is None else w)
-        fw = band_window(self.frame_window, n)
+        fw = window_values(self.frame_window, n, name="frame_window")
         fw = np.ones(n) if fw is None else fw
         dtype = np.result_type(fa.dtype, np.float32)
         if np.dtype(dtype).kind == "c":

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime
 import math
 from fractions import Fraction
-from typing import Any, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,10 @@ import xarray as xr
 from xarray.core.indexing import IndexSelResult
 from xarray.indexes import CoordinateTransform, CoordinateTransformIndex, PandasIndex
 
+from .._validation import nonnegative_int
 from ..errors import ParameterError
 from .durations import to_fraction, to_timedelta
-from .samplerate import SampleRate, rate_from_fractions
+from .samplerate import AudioSampleRate, SampleRate, rate_from_fractions
 from .timeslice import TimeSlice
 
 __all__ = ["TimeIndex", "time_coords"]
@@ -42,9 +44,11 @@ class TimeTransform(CoordinateTransform):
     """Grid position -> frame start time, in exact rational arithmetic."""
 
     def __init__(self, start: Fraction, frequency: Fraction, duration: Fraction, size: int,
-                 dim: str = "time", coord_name: Hashable | None = None):
+                 dim: Hashable = "time", coord_name: Hashable | None = None):
         coord_name = dim if coord_name is None else coord_name
-        super().__init__([coord_name], {dim: int(size)}, dtype=np.dtype("timedelta64[ns]"))
+        # xarray types dims as str; any hashable dim name works at run time
+        super().__init__([coord_name], {cast(str, dim): int(size)},
+                         dtype=np.dtype("timedelta64[ns]"))
         if frequency <= 0 or duration <= 0:
             raise ParameterError(
                 f"a time axis needs a positive frequency and duration, got "
@@ -91,9 +95,10 @@ class TimeTransform(CoordinateTransform):
                 and self.frequency == other.frequency and self.duration == other.duration
                 and self.size == other.size and self.dim == other.dim)
 
-    def replace(self, **changes) -> TimeTransform:
-        params = dict(start=self.start, frequency=self.frequency, duration=self.duration,
-                      size=self.size, dim=self.dim, coord_name=self.coord_name)
+    def replace(self, **changes: Any) -> TimeTransform:
+        params: dict[str, Any] = dict(
+            start=self.start, frequency=self.frequency, duration=self.duration,
+            size=self.size, dim=self.dim, coord_name=self.coord_name)
         params.update(changes)
         return TimeTransform(**params)
 
@@ -130,7 +135,7 @@ class TimeIndex(CoordinateTransformIndex):
 
     # construction -------------------------------------------------------------------
     @classmethod
-    def from_params(cls, size: int, frequency, duration=None, start=0, *, dim: str = "time",
+    def from_params(cls, size: int, frequency, duration=None, start=0, *, dim: Hashable = "time",
                     coord_name: Hashable | None = None) -> TimeIndex:
         """An index of ``size`` frames.
 
@@ -146,13 +151,11 @@ class TimeIndex(CoordinateTransformIndex):
         d = f if duration is None else to_fraction(duration, name="duration")
         s = Fraction(0) if isinstance(start, int) and start == 0 else to_fraction(start,
                                                                                   name="start")
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-            raise ParameterError(f"size must be a non-negative integer, got {size!r}")
-        return cls(TimeTransform(s, f, d, int(size), dim, coord_name))
+        return cls(TimeTransform(s, f, d, nonnegative_int(size, "size"), dim, coord_name))
 
     @classmethod
     def coords(cls, size: int, frequency, duration=None, start=0, *,
-               dim: str = "time") -> xr.Coordinates:
+               dim: Hashable = "time") -> xr.Coordinates:
         """``xr.Coordinates`` holding a new index (see :meth:`from_params`)."""
         return xr.Coordinates.from_xindex(cls.from_params(size, frequency, duration, start,
                                                           dim=dim))
@@ -194,7 +197,7 @@ class TimeIndex(CoordinateTransformIndex):
                 "duration": str(self.duration)}
 
     @classmethod
-    def from_attrs(cls, attrs: Mapping, *, dim: str = "time", size: int | None = None,
+    def from_attrs(cls, attrs: Mapping, *, dim: Hashable = "time", size: int | None = None,
                    coord_name: Hashable | None = None) -> TimeIndex:
         """Inverse of :meth:`to_attrs`; ``size`` overrides the stored size."""
         if attrs.get("type") != "TimeIndex":
@@ -235,15 +238,14 @@ class TimeIndex(CoordinateTransformIndex):
         return self.start + (self.size - 1) * self.frequency + self.duration
 
     @property
+    def span(self) -> Fraction:
+        """Time from the start of the first frame to the end of the last, exact seconds."""
+        return self.end - self.start
+
+    @property
     def samplerate(self) -> SampleRate:
         """The axis' rate: an audio rate when frequency == duration == 1/n s."""
         return rate_from_fractions(self.frequency, self.duration)
-
-    def dimension(self):
-        """The zounds ``TimeDimension`` of this axis."""
-        from .dimension import TimeDimension
-
-        return TimeDimension(self.frequency, self.duration, size=self.size, start=self.start)
 
     # selection ----------------------------------------------------------------------
     def _label(self, labels: Mapping) -> Any:
@@ -430,7 +432,7 @@ class TimeIndex(CoordinateTransformIndex):
 
     def _repr_inline_(self, max_width: int) -> str:
         rate = self.samplerate
-        what = (f"{int(rate)} Hz" if hasattr(rate, "__int__") else
+        what = (f"{rate.samples_per_second} Hz" if isinstance(rate, AudioSampleRate) else
                 f"hop={float(self.frequency) * 1e3:.6g} ms, "
                 f"window={float(self.duration) * 1e3:.6g} ms")
         text = (f"TimeIndex({what}, start={float(self.start):.6g} s, "
@@ -443,6 +445,6 @@ class TimeIndex(CoordinateTransformIndex):
 
 
 def time_coords(size: int, frequency, duration=None, start=0, *,
-                dim: str = "time") -> xr.Coordinates:
+                dim: Hashable = "time") -> xr.Coordinates:
     """Coordinates with a lazy :class:`TimeIndex` (see :meth:`TimeIndex.from_params`)."""
     return TimeIndex.coords(size, frequency, duration, start, dim=dim)
