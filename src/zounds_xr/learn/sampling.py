@@ -94,9 +94,10 @@ class ShuffledSamples:
         feature_shape = arrays[0][1].shape[1:]
         for key, a in arrays:
             if a.dims[1:] != feature_dims or a.shape[1:] != feature_shape:
+                found = dict(zip(a.dims[1:], a.shape[1:], strict=True))
+                expected = dict(zip(feature_dims, feature_shape, strict=True))
                 raise ParameterError(
-                    f"document {key!r} has features {dict(zip(a.dims[1:], a.shape[1:]))}, "
-                    f"expected {dict(zip(feature_dims, feature_shape))}")
+                    f"document {key!r} has features {found}, expected {expected}")
         # number of possible examples (start positions) per document
         counts = np.array([max(a.shape[0] - self.length + 1, 0) for _, a in arrays])
         total = int(counts.sum())

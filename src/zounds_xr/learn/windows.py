@@ -34,6 +34,7 @@ import os
 import pickle
 from collections import OrderedDict
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,10 @@ from ..timeseries.durations import to_fraction
 
 __all__ = ["BucketBatchSampler", "FeatureWindows", "RandomWindows", "collate", "window_counts"]
 
-torch = optional_import("torch")
+if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
+    import torch
+else:
+    torch = optional_import("torch")
 
 _INT64_SAFE = 2**62
 #: a block of rows read at once (bytes): large contiguous reads, bounded memory
@@ -333,10 +337,10 @@ class _Reader:
     def __init__(self, store, arrays: list[str], cache_bytes: int = _CACHE_BYTES):
         self.store, self.paths = store, arrays
         self.cache_bytes = cache_bytes
-        self._arrays = {}
-        self._blocks = OrderedDict()
+        self._arrays: dict[int, tuple[Any, int]] = {}
+        self._blocks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._held = 0
-        self._trailing = None
+        self._trailing: tuple[int, ...] | None = None
 
     def array(self, code: int):
         a = self._arrays.get(code)
@@ -544,7 +548,7 @@ class FeatureWindows(_WindowsBase, torch.utils.data.Dataset):
         codes = plan.array_codes[doc]
         # in row order, so that a batch walks each block once
         order = np.lexsort((rows, codes))
-        out = [None] * len(index)
+        out: list[Any] = [None] * len(index)
         for j in order:
             x = reader.rows(int(codes[j]), int(rows[j]), int(stops[j]))
             label = None if plan.labels is None else plan.labels[doc[j]]
@@ -665,12 +669,16 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         if world_size is not None and not 0 <= int(rank) < int(world_size):
             raise ParameterError(f"rank must be in [0, world_size), got {rank}/{world_size}")
         super().__init__(document, feature, window, hop, ids, label, storage_options)
-        self.seed, self.epoch, self.position = int(seed), 0, 0
-        self.buffer_size, self.block_bytes = int(buffer_size), int(block_bytes)
-        self.rank, self.world_size = rank, world_size
-        self.drop_uneven = bool(drop_uneven)
-        self._batch_size = None
-        self._row_bytes = None
+        self.seed: int = int(seed)
+        self.epoch: int = 0
+        self.position: int = 0
+        self.buffer_size: int = int(buffer_size)
+        self.block_bytes: int = int(block_bytes)
+        self.rank: int | None = rank
+        self.world_size: int | None = world_size
+        self.drop_uneven: bool = bool(drop_uneven)
+        self._batch_size: int | None = None
+        self._row_bytes: int | None = None
 
     def __len__(self) -> int:
         """Windows this rank yields in an epoch (all of them with a single rank)."""
@@ -694,8 +702,9 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         """
         state = {"seed": self.seed, "epoch": self.epoch,
                  "position": self.position if position is None else int(position)}
-        if batch_size is not None or self._batch_size is not None:
-            state["batch_size"] = int(batch_size or self._batch_size)
+        size = batch_size if batch_size is not None else self._batch_size
+        if size is not None:
+            state["batch_size"] = int(size)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -851,7 +860,7 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         stops = rows + plan.lengths(doc)
         codes = plan.array_codes[doc]
         starts = plan.window_start(doc, k)
-        items = [None] * n
+        items: list[Any] = [None] * n
         for j in np.lexsort((rows, codes)):  # each block read once
             x = self.reader.rows(int(codes[j]), int(rows[j]), int(stops[j]))
             label = None if plan.labels is None else plan.labels[doc[j]]
@@ -884,7 +893,7 @@ def collate(items: list[dict]) -> dict:
         raise ParameterError("cannot collate an empty batch")
     xs = [item["x"] for item in items]
     lengths = [x.shape[0] for x in xs]
-    out = {}
+    out: dict[str, Any] = {}
     if len(set(lengths)) == 1:
         out["x"] = torch.stack(xs)
     else:
@@ -946,7 +955,8 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         for bucket in np.array_split(order, min(self.num_buckets, max(1, len(order)))):
             if self.shuffle:
                 bucket = rng.permutation(bucket)
-            batch, longest = [], 0
+            batch: list[int] = []
+            longest = 0
             for i in bucket:
                 n = int(self.lengths[i])
                 if batch and max(longest, n) * (len(batch) + 1) > self.max_frames:
