@@ -11,15 +11,18 @@ The window rule (exact, in rational seconds)
 A document's stored feature has ``n`` frames on an exact time axis: frame ``i`` covers
 ``[t0 + i*f, t0 + i*f + d)`` (``f`` the step, ``d`` the frame's extent, both from the
 catalog's ``f.index``). Windows of duration ``W`` at step ``h`` start at
-``s_k = t0 + k*h``, ``k = 0, 1, ...``. Window ``k`` holds the ``N = max(1, round(W / f))``
-consecutive frames starting with frame ``i_k = ceil(k*h/f - 1/2)``, the frame whose start
-is nearest ``s_k`` (ties to the earlier one). These are the frames
-``sel(time=TimeSlice(W, s_k))`` returns, less those that merely overlap the window's
-edges by a part of their extent: at most half a step before ``s_k`` is added or dropped,
-and the last frame starts before ``s_k + W`` (whenever ``d > f/2``, which holds for every
-sliding window). So every window has the same ``N`` frames, whatever its alignment with
-the frame grid. A window is used when it lies inside the document (``s_k + W <=
-t0 + (n-1)*f + d``) and its ``N`` frames are all stored (``i_k + N <= n``).
+``s_k = t0 + k*h``, ``k = 0, 1, ...``. Window ``k`` holds ``N`` consecutive frames, the
+number of frame extents that fit in ``W`` (rounded to the nearest):
+``N = max(1, round((W - d) / f) + 1)`` (``round(W / f)`` when frames do not overlap,
+``d = f``), starting with frame ``i_k = ceil(k*h/f - 1/2)``, the frame whose start is
+nearest ``s_k`` (ties to the earlier one). These are the frames
+``sel(time=TimeSlice(W, s_k))`` returns, less those that only reach into the window by a
+part of their extent: the first starts within half a step of ``s_k`` and the last starts
+before ``s_k + W`` (whenever ``d > f/2``, which holds for every sliding window). So
+every window has the same ``N`` frames, whatever its alignment with the frame grid, and
+they span about ``W``. A window is used when it lies inside the document
+(``s_k + W <= t0 + (n-1)*f + d``) and its ``N`` frames are all stored
+(``i_k + N <= n``): a 2 s clip has four 0.5 s windows of a 10 ms / 25 ms mel.
 
 ``window`` may also be an ``int``: a number of frames (``hop`` then too), windows
 ``[k*hop, k*hop + window)``. ``window=None`` makes one item of each whole document
@@ -146,7 +149,7 @@ def window_counts(frames, start, frequency, duration, window, hop=None):
     w = Fraction(window)
     h = w if hop is None else Fraction(hop)
     f, d = Fraction(frequency), Fraction(duration)
-    length = max(1, math.floor(w / f + Fraction(1, 2)))
+    length = max(1, math.floor((w - d) / f + Fraction(1, 2)) + 1)
     den = math.lcm(w.denominator, h.denominator, f.denominator, d.denominator)
     W, H, F, D = (int(v * den) for v in (w, h, f, d))
     big = 4 * (int(frames.max(initial=0)) + 2) * max(W, H, F, D)
