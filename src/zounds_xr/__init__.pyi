@@ -88,6 +88,7 @@ from .io.metadata import (
 )
 from .learn import (
     Binarize as Binarize,
+    FeatureWindows as FeatureWindows,
     FilterBank as FilterBank,
     HammingIndex as HammingIndex,
     InstanceScaling as InstanceScaling,
@@ -100,6 +101,7 @@ from .learn import (
     PreprocessingPipeline as PreprocessingPipeline,
     Preprocessor as Preprocessor,
     PyTorchNetwork as PyTorchNetwork,
+    RandomWindows as RandomWindows,
     Reshape as Reshape,
     ShuffledSamples as ShuffledSamples,
     SimHash as SimHash,
