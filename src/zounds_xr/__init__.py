@@ -20,7 +20,7 @@ Documents and batch
     Document, Feature, FeatureStore, open_store, zarr_settings, simple_in_memory_settings, ingest,
     Directory, CompositeDataset, FreeSoundSearch, InternetArchive, PhatDrumLoops
 Notebooks
-    play, specshow, seconds
+    play, specshow, seconds, explore
 Learning (needs the ``[learn]`` extra)
     PreprocessingPipeline and its steps, ShuffledSamples, trainers, SimHash, HammingIndex,
     FilterBank, SincLayer, PerceptualLoss
@@ -123,6 +123,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["frame_local", "framing", "stateful", "streaming_of"], ".streamable"),
     **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
     **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
+    # the explorer (needs the [explore] extra when called)
+    "explore": ".explorer.notebook",
     **dict.fromkeys(
         ["Directory", "CompositeDataset", "FreeSoundSearch", "InternetArchive",
          "PhatDrumLoops", "DatasetError"], ".datasets"),
@@ -241,6 +243,7 @@ __all__ = [
     "dct",
     "dctiv",
     "encode",
+    "explore",
     "fft",
     "fft_backend",
     "frame_local",

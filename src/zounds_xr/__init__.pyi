@@ -1,7 +1,6 @@
 """Type stub of the lazy namespace: the names of ``_EXPORTS``, from the modules that
 define them, so that editors and type checkers see ``zx.<name>`` while
 ``import zounds_xr`` stays cheap. tests/test_package.py keeps it equal to ``__all__``."""
-from typing import Any
 
 from ._version import __version__ as __version__
 from .errors import (
@@ -201,6 +200,7 @@ from .timeseries.samplerate import (
 from .timeseries.timeslice import (
     TimeSlice as TimeSlice,
 )
+from .explorer.notebook import explore as explore
 from .viz import (
     play as play,
     seconds as seconds,
@@ -219,9 +219,5 @@ from .windowing import (
     WindowingFunc as WindowingFunc,
 )
 
-# named by the public contract (DESIGN.md, COORDINATION.md), landing with the store
-# (issue 13) and explorer (issue 16) branches: replace each stub by an import from its
-# module, and add the name to _EXPORTS and __all__, when it lands
-def explore(store: Any, **kwargs: Any) -> Any: ...
 
 __all__: list[str]
