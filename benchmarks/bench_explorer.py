@@ -201,7 +201,7 @@ def main(argv=None):
         index = load_index(store.url, "mel")
         if len(index) != n:
             index = None
-    except FileNotFoundError:
+    except (FileNotFoundError, zx.StoreError):  # none yet, or of an older format
         index = None
     if index is None:
         t0 = time.perf_counter()
