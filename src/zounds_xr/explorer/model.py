@@ -24,7 +24,7 @@ from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
-from .neighbours import build_index, index_url, load_index
+from .neighbours import build_index, index_url, load_index, open_group
 from .playback import AudioClip, clip_for, source_of
 from .render import envelope, image_of
 
@@ -511,8 +511,7 @@ class Explorer:
         if self.url is not None:
             for name in self.features:
                 try:
-                    zarr.open_group(index_url(self.url, name), mode="r",
-                                    storage_options=self.storage_options)
+                    open_group(index_url(self.url, name), "r", self.storage_options)
                 except (FileNotFoundError, zarr.errors.GroupNotFoundError):
                     continue
                 found.add(name)

@@ -63,6 +63,13 @@ def index_url(root: str, feature: str) -> str:
     return f"{str(root).rstrip('/')}/indexes/{feature}"
 
 
+def open_group(url: str, mode: str, storage_options: dict | None = None) -> zarr.Group:
+    """``zarr.open_group`` with fsspec options for URLs only (zarr refuses them for paths)."""
+    if storage_options and "://" in str(url):
+        return zarr.open_group(url, mode=mode, storage_options=storage_options)
+    return zarr.open_group(url, mode=mode)
+
+
 def _pool_edges(n: int) -> np.ndarray:
     return np.linspace(0, n, min(n, MAX_BANDS) + 1).astype(np.intp)
 
@@ -241,7 +248,7 @@ class NeighbourIndex:
     # persistence -------------------------------------------------------------------
     def save(self, url: str, storage_options: dict | None = None) -> None:
         """Write the index as a Zarr group of plain arrays at ``url`` (replacing it)."""
-        group = zarr.open_group(url, mode="w", storage_options=storage_options)
+        group = open_group(url, "w", storage_options)
         arrays = {"codes": self.codes, "window_doc": self.window_doc.astype(np.int32),
                   "window_start": self.window_start.astype(np.int32),
                   "window_frames": self.window_frames.astype(np.int32),
@@ -267,7 +274,7 @@ class NeighbourIndex:
     @classmethod
     def load(cls, url: str, storage_options: dict | None = None) -> NeighbourIndex:
         try:
-            group = zarr.open_group(url, mode="r", storage_options=storage_options)
+            group = open_group(url, "r", storage_options)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise FileNotFoundError(f"no neighbour index at {url}") from exc
         attrs = group.attrs.get("zounds_xr:index")
