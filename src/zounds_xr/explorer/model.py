@@ -2,9 +2,12 @@
 
 :class:`Explorer` wraps any object with the store's reading interface (``catalog()``,
 ``features``, ``store[doc_id]`` -> {feature: lazy DataArray}; see ``zx.open_store``) and
-answers the JSON API's questions. Every read is of the requested time range only:
-features are lazy DataArrays and are sliced by their ``TimeIndex`` before anything is
-computed.
+answers the JSON API's questions. Every read is of the requested time range only.
+Where the catalog locates a document's frames (the store contract's ``"<f>.array"``,
+``"<f>.offset"``, ``"<f>.frames"``, ``"<f>.index"``), pictures, envelopes, stored audio
+and neighbour queries read those rows straight from the stored array (one Zarr read, no
+DataArray built per request); otherwise the lazy DataArray is sliced by its
+``TimeIndex`` before anything is computed.
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from fractions import Fraction
 
 import numpy as np
 import xarray as xr
-import zarr
 import zarr.errors
 
 from ..errors import DocumentNotFoundError, ParameterError, ZoundsError

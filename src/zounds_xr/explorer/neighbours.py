@@ -29,6 +29,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,8 @@ def index_url(root: str, feature: str) -> str:
     return f"{str(root).rstrip('/')}/indexes/{feature}"
 
 
-def open_group(url: str, mode: str, storage_options: dict | None = None) -> zarr.Group:
+def open_group(url: str, mode: Literal["r", "w"], storage_options: dict | None = None
+               ) -> zarr.Group:
     """``zarr.open_group`` with fsspec options for URLs only (zarr refuses them for paths)."""
     if storage_options and "://" in str(url):
         return zarr.open_group(url, mode=mode, storage_options=storage_options)
