@@ -399,3 +399,28 @@ def test_straight_reads_and_dataarray_reads_agree(store):
     assert direct.clip("doc002", 0.1, 0.4).wav() == lazy.clip("doc002", 0.1, 0.4).wav()
     with pytest.raises(zx.ParameterError, match="1-D"):
         lazy.image("doc002", "centroid")
+
+
+@pytest.mark.slow
+def test_catalog_view_over_a_million_rows():
+    import pandas as pd
+
+    from zounds_xr.explorer.catalog import CatalogView
+
+    n = 1_000_000
+    rng = np.random.default_rng(3)
+    words = np.array(["dog", "rain", "bird", "door"])
+    cat = pd.DataFrame({"uri": [f"/c/{i:07d}.wav" for i in range(n)],
+                        "duration": rng.uniform(0.5, 10, n), "samplerate": 16000,
+                        "channels": 1, "tags": words[rng.integers(0, 4, n)],
+                        "mel.frames": 10},
+                       index=pd.Index([f"id{i:07d}" for i in range(n)], name="id"))
+    view = CatalogView(cat, ["mel"])
+    page = view.page(offset=n - 3, limit=10)
+    assert page["total"] == n and [r["id"] for r in page["rows"]] == list(cat.index[-3:])
+    page = view.page(limit=5, sort="duration", descending=True)
+    assert [r["id"] for r in page["rows"]] == list(cat["duration"].nlargest(5).index)
+    page = view.page(offset=20, limit=5, query="rain 00001")
+    expected = cat.index[(cat["tags"] == "rain") & cat["uri"].str.contains("00001")]
+    assert page["total"] == len(expected)
+    assert [r["id"] for r in page["rows"]] == list(expected[20:25])
