@@ -297,7 +297,7 @@ def main(argv=None):
     print(f"## Explorer ({n:,} documents, {what}{', quick' if args.quick else ''})\n")
     print(f"Opening the explorer (reading the catalog, building the table): {open_s:.2f} s; "
           f"neighbour index build ({n:,} documents, SimHash 256 bits): {build_s:.1f} s "
-          f"(nan: in memory or earlier). "
+          f"(as recorded when it was built; nan: built in memory by the server). "
           f"Load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n")
     print(table(["measurement", "ms", "target (ms)"],
                 [[name, float(ms), target] for name, ms, target in rows]))

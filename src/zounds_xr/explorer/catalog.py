@@ -121,6 +121,7 @@ class CatalogView:
         self._text_columns = (self.table["id"], uri, self.table["tags"],
                               column("description", ""))
         self._text: pd.Series | None = None
+        self._text_lock = threading.Lock()
         self._orders = _LRU(8)
         self._filters = _LRU(16)
         self._positions = pd.Index(self.table["id"])
@@ -151,15 +152,24 @@ class CatalogView:
 
     def _search_text(self) -> pd.Series:
         """What a text filter searches: id, source URI, tags, description, lower case
-        (built on the first filter, not when the server starts)."""
-        if self._text is None:
-            parts = [_strings(pd.Series(np.asarray(c, dtype=object))).reset_index(drop=True)
-                     for c in self._text_columns]
-            text = parts[0]
-            for part in parts[1:]:
-                text = text + "\n" + part
-            self._text = text.str.lower()
+        (built once, in the background when the server starts, see ``prepare_search``)."""
+        with self._text_lock:
+            if self._text is None:
+                self._text = self._build_text()
         return self._text
+
+    def prepare_search(self) -> None:
+        """Build the text the filter searches now (the server calls this in a thread as it
+        starts, so the first filter of a large catalog does not pay for it)."""
+        self._search_text()
+
+    def _build_text(self) -> pd.Series:
+        parts = [_strings(pd.Series(np.asarray(c, dtype=object))).reset_index(drop=True)
+                 for c in self._text_columns]
+        text = parts[0]
+        for part in parts[1:]:
+            text = text + "\n" + part
+        return text.str.lower()
 
     def _matches(self, query: str) -> np.ndarray:
         mask = self._filters.get(query)

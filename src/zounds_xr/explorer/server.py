@@ -239,6 +239,7 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None):
     web = _tornado()
     h = _handlers(web)
     executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="zx-explore")
+    executor.submit(explorer.view.prepare_search)  # the filter's text, off the first request
     kw = {"explorer": explorer, "executor": executor}
     doc = r"/api/documents/([^/]+)"
     static = str(STATIC)
