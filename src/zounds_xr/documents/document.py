@@ -371,10 +371,20 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _feature_info(cls, name: str) -> dict:
-        f = cls._features[name]
-        return {"version": cls._versions()[name], "function": f.identity()["func"],
-                "params": canonical(f.params), "needs": list(cls._graph[name]),
-                "store_as": f.store_as, "document": f"{cls.__module__}.{cls.__qualname__}"}
+        """What a part records of a stored feature (computed once per class)."""
+        cached = cls.__dict__.get("_info_cache")
+        if cached is None:
+            cached = {}
+            cls._info_cache = cached
+        info = cached.get(name)
+        if info is None:
+            f = cls._features[name]
+            info = {"version": cls._versions()[name], "function": f.identity()["func"],
+                    "params": canonical(f.params), "needs": list(cls._graph[name]),
+                    "store_as": f.store_as,
+                    "document": f"{cls.__module__}.{cls.__qualname__}"}
+            cached[name] = info
+        return info
 
     @classmethod
     def process(cls, meta=None, _id: str | None = None, chunksize=_DEFAULT_CHUNK,

@@ -129,9 +129,12 @@ def _label_values(chunk: xr.DataArray, defs: dict) -> dict:
 
 
 class _Labels:
-    """What the documents of one array share (see the module docs)."""
+    """What the documents of one array share (see the module docs). ``key`` is cheap
+    (index definitions and small coordinates); the label values for readers without
+    zounds_xr are taken only when an array is created."""
 
     def __init__(self, name: str, chunk: xr.DataArray, index: TimeIndex, dtype: np.dtype):
+        self.chunk = chunk
         self.dims = tuple(str(d) for d in chunk.dims)
         self.rest = tuple(chunk.shape[1:])
         self.dtype = np.dtype(dtype)
@@ -142,17 +145,21 @@ class _Labels:
                 raise StoreError(f"feature {name!r}: coordinate {cname!r} has dtype "
                                  f"{var.dtype}, which the store cannot hold")
         self.defs, self.extra = defs, extra
-        self.values = _label_values(chunk, defs)
         self.frequency, self.duration = index.frequency, index.duration
-        digest = hashlib.sha256()
-        digest.update(json.dumps([self.dims, self.rest, str(self.dtype), str(self.frequency),
-                                  str(self.duration), defs], sort_keys=True,
-                                 default=str).encode())
-        for cname in sorted(extra):
-            var = extra[cname]
-            digest.update(cname.encode() + repr(var.dims).encode())
-            digest.update(np.ascontiguousarray(var.values).tobytes())
-        self.key = digest.hexdigest()
+        key = json.dumps([self.dims, self.rest, str(self.dtype), str(self.frequency),
+                          str(self.duration), defs], sort_keys=True, default=str)
+        if extra:
+            digest = hashlib.sha256(key.encode())
+            for cname in sorted(extra):
+                var = extra[cname]
+                digest.update(cname.encode() + repr(var.dims).encode())
+                digest.update(np.ascontiguousarray(var.values).tobytes())
+            key = digest.hexdigest()
+        self.key = key
+
+    @property
+    def values(self) -> dict:
+        return _label_values(self.chunk, self.defs)
 
 
 class PartArray:
@@ -169,7 +176,9 @@ class PartArray:
                  "time_step": float(labels.frequency), "time_step_units": "s"}
         self.group = part.create_group(group_name, attributes=attrs)
         names = []
-        for cname, (dim, values, units) in labels.values.items():
+        label_values = labels.values
+        labels.chunk = None  # the array outlives the chunk it was created from
+        for cname, (dim, values, units) in label_values.items():
             arr = self.group.create_array(cname, shape=values.shape, dtype=values.dtype,
                                           dimension_names=(dim,), compressors=None)
             arr[...] = values
