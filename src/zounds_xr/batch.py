@@ -174,8 +174,8 @@ def _as_meta(item) -> AudioMetaData:
 
 
 def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
-           progress: bool = True, on_error: str = "record", num_workers: int | None = None
-           ) -> IngestReport:
+           progress: bool = True, on_error: str = "record", num_workers: int | None = None,
+           repair: bool = False) -> IngestReport:
     """Process every source of ``dataset`` into documents of ``document``, in parallel.
 
     Parameters
@@ -196,6 +196,11 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     num_workers : int, optional
         Local workers (threads or processes); dask's default otherwise. Worker
         processes are started once per session and reused (:func:`process_pool`).
+    repair : bool, default False
+        Check every visible document first (:meth:`FeatureStore.verify`: missing
+        chunks, failed checksums) and recompute the damaged ones whose sources are in
+        ``dataset`` into new parts (the newest fragment wins; the damaged parts are
+        vacuumed once nothing refers to them).
 
     Returns
     -------
@@ -235,6 +240,8 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     fstore = document._store_for(None)
     fstore.root(create=True)
     done = set(fstore.ids())  # resume: the catalog, read once
+    if repair:
+        done -= set(fstore.verify())
     report = IngestReport()
     todo = []
     for item in dataset:
