@@ -239,9 +239,9 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     # create the store once, here: first writers racing to create its root would fail
     fstore = document._store_for(None)
     fstore.root(create=True)
-    done = set(fstore.ids())  # resume: the catalog, read once
+    done = fstore.id_index()  # resume: the catalog, read once
     if repair:
-        done -= set(fstore.verify())
+        done = done.difference(list(fstore.verify()))
     report = IngestReport()
     todo = []
     for item in dataset:
@@ -400,7 +400,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
             if cached is pool:
                 del _POOLS[n]
         pool.shutdown(wait=False, cancel_futures=True)
-        done = set(document._store_for(None).ids())
+        done = document._store_for(None).id_index()
         return [_outcome_after_crash(document, meta, doc_id, done) for meta, doc_id in todo]
 
 

@@ -109,7 +109,7 @@ class DocumentMeta(type):
             yield cls(doc_id)
 
     def __len__(cls):
-        return len(cls._store_for(None).ids())
+        return len(cls._store_for(None).id_index())
 
     def __bool__(cls):
         return True

@@ -646,7 +646,12 @@ class FeatureStore:
 
     def ids(self) -> list[str]:
         """Ids of the visible documents (sorted)."""
-        return sorted(self._resolve()[1].index)
+        return self._resolve()[1].index.sort_values().tolist()
+
+    def id_index(self) -> pd.Index:
+        """Ids of the visible documents as a ``pandas.Index`` in catalog order (hashed:
+        ``doc_id in index`` is what ingest's resume checks)."""
+        return self._resolve()[1].index
 
     def exists(self, doc_id: str) -> bool:
         """Whether a visible document ``doc_id`` is in the store."""
