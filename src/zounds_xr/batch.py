@@ -93,15 +93,15 @@ def _process_batch(document, items):
             part = document._store_for(None).part()
         except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
             return [("failed", _source_name(m), None, _failure(exc)) for m, _ in items]
-        for meta, doc_id in items:
-            try:
-                doc_id = doc_id or uuid.uuid4().hex
-                seconds = document._write_document(part, meta, doc_id, _CHUNK)
-                results.append(("ok", _source_name(meta), doc_id, seconds))
-            except Exception as exc:  # noqa: BLE001
-                reason = _failure(exc)
+        items = [(meta, doc_id or uuid.uuid4().hex) for meta, doc_id in items]
+        for (meta, doc_id), outcome in zip(items, document._write_many(part, items, _CHUNK),
+                                           strict=True):
+            if isinstance(outcome, BaseException):
+                reason = _failure(outcome)
                 part.record_failure(doc_id, _source_name(meta), reason)
                 results.append(("failed", _source_name(meta), None, reason))
+            else:
+                results.append(("ok", _source_name(meta), *outcome))
         try:
             part.commit()
         except Exception as exc:  # noqa: BLE001

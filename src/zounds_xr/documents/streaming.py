@@ -42,14 +42,15 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, StoreError
 from ..resampling import Resampler, resample
 from ..spectral.features import mel_spectrogram
 from ..spectral.sliding import sliding_window
-from ..spectral.transforms import stft
-from ..streamable import Streaming, framing, stateful, streaming_of
+from ..spectral.transforms import fft, stft
+from ..streamable import Streaming, frame_local, framing, stateful, streaming_of
 from ..timeseries.index import TimeIndex
 from .feature import Feature, _qualified
 
@@ -73,12 +74,13 @@ def _half_lapped(index: TimeIndex):
 
 # the library's transforms that are not frame-local (declared here, where streaming is
 # used, when their modules do not declare it themselves)
-for _func, _spec in ((sliding_window, framing("wscheme")),
-                     (stft, framing("wscheme", default=_half_lapped)),
+for _func, _spec in ((sliding_window, framing("wscheme", channelwise=True)),
+                     (stft, framing("wscheme", default=_half_lapped, channelwise=True)),
                      # of audio it frames (fused STFT); of a spectrum it is frame-local
                      (mel_spectrogram, framing("wscheme", default=_half_lapped,
-                                               when=_is_audio)),
-                     (resample, stateful(Resampler))):
+                                               when=_is_audio, channelwise=True)),
+                     (fft, frame_local(channelwise=True)),
+                     (resample, stateful(Resampler, channelwise=True))):
     if streaming_of(_func) is None:
         _spec(_func)
 
@@ -94,10 +96,13 @@ def register_streaming(func, factory: Callable) -> None:
 
 
 def declaration(func) -> Streaming:
-    """How ``func`` streams: its declaration, a registered factory, else frame-local."""
+    """How ``func`` streams: its declaration, a registered factory, else frame-local
+    (numpy's ufuncs: frame-local and channelwise, they are elementwise)."""
     spec = streaming_of(func)
     if spec is not None:
         return spec
+    if isinstance(func, np.ufunc) and func.nin == 1:
+        return Streaming("frame_local", channelwise=True)
     factory = getattr(func, "__zounds_stream__", None) or _STREAMING.get(_qualified(func))
     if factory is not None:
         return Streaming("stateful", factory=factory)
