@@ -20,7 +20,7 @@ Documents and batch
     Document, Feature, FeatureStore, open_store, zarr_settings, simple_in_memory_settings, ingest,
     Directory, CompositeDataset, FreeSoundSearch, InternetArchive, PhatDrumLoops
 Notebooks
-    play, specshow, seconds
+    play, specshow, seconds, explore
 Learning (needs the ``[learn]`` extra)
     PreprocessingPipeline and its steps, ShuffledSamples, trainers, SimHash, HammingIndex,
     FilterBank, SincLayer, PerceptualLoss
@@ -34,10 +34,12 @@ from .errors import (
     AudioDecodeError,
     AudioFileNotFoundError,
     DocumentNotFoundError,
+    NonFiniteSamplesWarning,
     NotFittedError,
     NotInvertibleError,
     ParameterError,
     SampleRateError,
+    SelectionError,
     StoreError,
     ZoundsError,
 )
@@ -96,6 +98,8 @@ _EXPORTS: dict[str, str] = {
     # spectral
     "sliding_window": ".spectral.sliding",
     **dict.fromkeys(["fft", "stft", "dct", "dctiv", "mdct"], ".spectral.transforms"),
+    "materialize": ".spectral.kernels",
+    **dict.fromkeys(["fft_backend", "set_fft_backend"], ".spectral.fft_backend"),
     **dict.fromkeys(["frequency_adaptive", "square", "FrequencyAdaptive"],
                     ".spectral.adaptive"),
     **dict.fromkeys(
@@ -110,7 +114,8 @@ _EXPORTS: dict[str, str] = {
          "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
          "SklearnModel", "PyTorchNetwork", "Binarize", "ShuffledSamples", "SupervisedTrainer",
          "TripletEmbeddingTrainer", "WassersteinGanTrainer", "SimHash", "HammingIndex",
-         "FilterBank", "SincLayer", "PerceptualLoss"], ".learn"),
+         "FilterBank", "SincLayer", "PerceptualLoss", "FeatureWindows", "RandomWindows"],
+        ".learn"),
     # documents and batch
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
     "FeatureStore": ".documents.store",
@@ -118,6 +123,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["frame_local", "framing", "stateful", "streaming_of"], ".streamable"),
     **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
     **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
+    # the explorer (needs the [explore] extra when called)
+    "explore": ".explorer.notebook",
     **dict.fromkeys(
         ["Directory", "CompositeDataset", "FreeSoundSearch", "InternetArchive",
          "PhatDrumLoops", "DatasetError"], ".datasets"),
@@ -151,6 +158,7 @@ __all__ = [
     "FFTSynthesizer",
     "Feature",
     "FeatureStore",
+    "FeatureWindows",
     "FilterBank",
     "FreeSoundSearch",
     "FrequencyAdaptive",
@@ -184,6 +192,7 @@ __all__ = [
     "Multiply",
     "Nanoseconds",
     "NoiseSynthesizer",
+    "NonFiniteSamplesWarning",
     "NotFittedError",
     "NotInvertibleError",
     "OggVorbisWindowingFunc",
@@ -195,6 +204,7 @@ __all__ = [
     "PreprocessingPipeline",
     "Preprocessor",
     "PyTorchNetwork",
+    "RandomWindows",
     "Resampler",
     "Reshape",
     "SR11025",
@@ -207,6 +217,7 @@ __all__ = [
     "SampleRate",
     "SampleRateError",
     "Seconds",
+    "SelectionError",
     "ShuffledSamples",
     "SilenceSynthesizer",
     "SimHash",
@@ -232,13 +243,16 @@ __all__ = [
     "dct",
     "dctiv",
     "encode",
+    "explore",
     "fft",
+    "fft_backend",
     "frame_local",
     "framing",
     "frequency_adaptive",
     "frequency_coords",
     "ingest",
     "load",
+    "materialize",
     "mdct",
     "mel_spectrogram",
     "mfcc",
@@ -249,6 +263,7 @@ __all__ = [
     "resample",
     "save",
     "seconds",
+    "set_fft_backend",
     "simple_in_memory_settings",
     "sliding_window",
     "specshow",
