@@ -43,7 +43,7 @@ def test_optional_import_gives_an_install_hint():
 # the lazy namespace as tools see it -----------------------------------------------------------
 ERRORS = {"ZoundsError", "ParameterError", "SampleRateError", "AudioDecodeError",
           "AudioFileNotFoundError", "StoreError", "DocumentNotFoundError", "NotFittedError",
-          "NotInvertibleError"}
+          "NotInvertibleError", "SelectionError", "NonFiniteSamplesWarning"}
 # named by the contract, stubbed in __init__.pyi until their branches land (issues 13, 16)
 PENDING = {"open_store", "explore"}
 

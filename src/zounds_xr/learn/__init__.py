@@ -9,8 +9,9 @@ Preprocessing pipelines
     Binarize, register_preprocessor (``learn.pipeline``, ``learn.steps``,
     ``learn.adapters``; all gathered in ``learn.preprocess``); persistence:
     save_pipeline, load_pipeline
-Sampling
-    ShuffledSamples
+Sampling and training data
+    ShuffledSamples; FeatureWindows, RandomWindows (torch datasets of windows over a
+    store), collate, BucketBatchSampler
 Trainers
     SupervisedTrainer, TripletEmbeddingTrainer, WassersteinGanTrainer
 Hashing and search
@@ -49,6 +50,7 @@ from .trainers import (  # noqa: E402
     TripletEmbeddingTrainer,
     WassersteinGanTrainer,
 )
+from .windows import BucketBatchSampler, FeatureWindows, RandomWindows, collate  # noqa: E402
 
 __all__ = [
     "functional",
@@ -57,7 +59,7 @@ __all__ = [
     "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
     "SklearnModel", "PyTorchNetwork", "Binarize", "register_preprocessor",
     "NotFittedError", "NotInvertibleError", "save_pipeline", "load_pipeline",
-    "ShuffledSamples",
+    "ShuffledSamples", "FeatureWindows", "RandomWindows", "collate", "BucketBatchSampler",
     "Trainer", "SupervisedTrainer", "TripletEmbeddingTrainer", "WassersteinGanTrainer",
     "SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits", "hamming_distance",
 ]

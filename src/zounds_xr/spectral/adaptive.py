@@ -73,7 +73,7 @@ def FrequencyAdaptive(arrs, time_dimension, scale=None, explicit_freq_dimension=
         raise ParameterError("every band must have the same number of frames")
     widths = np.array([a.shape[1] for a in arrs], dtype=np.int64)
     stops = np.cumsum(widths)
-    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths)]
+    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths, strict=True)]
     if explicit_freq_dimension is None:
         if len(arrs) != len(scale):
             raise ParameterError(f"{len(arrs)} arrays given for a scale of {len(scale)} bands")
@@ -102,7 +102,7 @@ def bands(fa: xr.DataArray, *, dim: str = "frequency"):
     ``coefficients`` is the (lazy when ``fa`` is) DataArray slice of that band.
     """
     index = _adaptive_index(fa, dim)
-    for band, s in zip(index.scale, index.slices):
+    for band, s in zip(index.scale, index.slices, strict=True):
         yield band, fa.isel({dim: s})
 
 
@@ -218,7 +218,7 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
     widths = [o.shape[1] for o in outs]
     dtype = np.result_type(*[o.dtype for o in outs])
     stops = np.cumsum(widths)
-    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths)]
+    slices = [slice(int(b - w), int(b)) for b, w in zip(stops, widths, strict=True)]
     kernel = _BandTransform(transform, source_slices, windows, use_norm, dtype)
 
     out = apply_along(x, kernel, dim, int(stops[-1]) if len(stops) else 0, dtype)
@@ -258,6 +258,18 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
     Each band's coefficients in a frame (a short signal covering the frame's duration)
     are resampled to ``n_coeffs`` by ``scipy.signal.resample`` (Fourier method).
 
+    Parameters
+    ----------
+    fa : xarray.DataArray [dims=("time", "frequency")]
+        A frequency-adaptive array (:func:`frequency_adaptive`) with a ``TimeIndex`` on
+        ``time`` and no ``window`` dim.
+    n_coeffs : int > 0
+        Coefficients of every band after resampling.
+    do_overlap_add : bool
+        Overlap-add the frames at their hop into one time axis.
+    dim : str
+        The frequency dim.
+
     Returns
     -------
     xarray.DataArray
@@ -276,6 +288,10 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
     ParameterError
         When ``fa`` is not frequency-adaptive, has no ``time`` ``TimeIndex``, or the hop
         rounds to zero coefficients.
+
+    See Also
+    --------
+    frequency_adaptive, bands, overlap_add
     """
     from ..frequency.index import frequency_coords
     from ..timeseries.index import TimeIndex, time_coords
@@ -297,7 +313,7 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
         exclude_dims={dim}, dask="parallelized",
         dask_gufunc_kwargs={"output_sizes": {"window": n_coeffs, dim: len(index.scale)},
                             "meta": np.empty((0,) * (x.ndim + 1), dtype=dtype)})
-    order = []
+    order: list = []
     for d in fa.dims:
         order += ["window", dim] if d == dim else [d]
     out = out.transpose(*order)

@@ -28,7 +28,8 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from .._validation import check_output_size, drop_coords_along, magnitude_dtype
+from .._validation import check_output_size, drop_coords_along, magnitude_dtype, \
+    positive_int
 from ..errors import ParameterError
 from ..frequency.band import FrequencyBand
 from ..frequency.index import frequency_coords
@@ -95,13 +96,15 @@ def _check_power(power) -> float:
 # mel and MFCC
 # ------------------------------------------------------------------------------------
 def _mel_scale(lin: LinearScale, n_mels, fmin, fmax, htk) -> MelScale:
-    n_mels = check_positive(n_mels, "n_mels", integer=True)
+    n_mels = positive_int(n_mels, "n_mels")
     nyquist = nyquist_of(lin)
     fmax = nyquist if fmax is None else fmax
-    if isinstance(fmin, bool) or not isinstance(fmin, numbers.Real) or not fmin >= 0:
+    if isinstance(fmin, bool) or not isinstance(fmin, numbers.Real) or not float(fmin) >= 0:
         raise ParameterError(f"fmin must be a number >= 0, got {fmin!r}")
+    fmin = float(fmin)
     if isinstance(fmax, bool) or not isinstance(fmax, numbers.Real) or not fmax > fmin:
         raise ParameterError(f"fmax must be a number > fmin={fmin!r}, got {fmax!r}")
+    fmax = float(fmax)
     if fmax > nyquist * (1 + 1e-9):
         raise ParameterError(f"fmax={fmax!r} Hz is above the Nyquist frequency "
                              f"{nyquist:g} Hz of the spectrum")
@@ -235,6 +238,26 @@ def power_to_db(power: xr.DataArray, *, ref: float = 1.0, amin: float = 1e-10,
 
     ``librosa.power_to_db`` with a fixed ``ref``. The peak is the maximum over the whole
     array (all frames), as librosa: on dask input it is a lazy global reduction.
+
+    Parameters
+    ----------
+    power : xarray.DataArray
+        Powers (e.g. a mel spectrogram), real and >= 0.
+    ref : float > 0
+        The power of 0 dB.
+    amin : float > 0
+        Floor of the powers before the logarithm.
+    top_db : float > 0 or None
+        Floor of the result below its peak (``None``: none).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``power``'s dims and labels, in dB.
+
+    See Also
+    --------
+    mel_spectrogram, mfcc
     """
     amin = check_positive(amin, "amin")
     ref = check_positive(ref, "ref")
@@ -354,7 +377,7 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
     >>> zx.mfcc(spec, n_mfcc=13).dims
     ('time', 'coefficient')
     """
-    n_mfcc = check_positive(n_mfcc, "n_mfcc", integer=True)
+    n_mfcc = positive_int(n_mfcc, "n_mfcc")
     if dct_type not in (1, 2, 3, 4):
         raise ParameterError(f"dct_type must be 1, 2, 3 or 4, got {dct_type!r}")
     if norm not in (None, "ortho", "backward", "forward"):
@@ -395,8 +418,12 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
 # ------------------------------------------------------------------------------------
 # Bark and chroma
 # ------------------------------------------------------------------------------------
+#: bark_bands' default window over the bins of a band (zounds')
+_BARK_WINDOW = HanningWindowingFunc()
+
+
 def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
-               window=HanningWindowingFunc(), *, power: float = 1.0,
+               window=_BARK_WINDOW, *, power: float = 1.0,
                dim: str = "frequency") -> xr.DataArray:
     """Magnitudes summed into ``n_bands`` Bark bands (zounds' ``BarkBands``).
 
@@ -408,23 +435,38 @@ def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
 
     Parameters
     ----------
-    spec : xarray.DataArray
-        Complex or magnitude spectrum with a frequency axis of one position per band.
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with a frequency axis of one position per band
+        (any ``FrequencyScale``, usually an ``stft`` axis).
     frequency_band : FrequencyBand
         The span of the Bark scale.
-    n_bands : int
+    n_bands : int > 0
         Number of Bark bands.
     window : callable or None
-        Window over the bins of each band.
-    power : float
+        Window over the bins of each band (a ``WindowingFunc``, ``np.hanning``).
+    power : float > 0
         Exponent of the magnitudes (1: zounds).
+    dim : str
+        The frequency dim.
 
     Returns
     -------
-    xarray.DataArray [``frequency`` labelled by the ``BarkScale``]
+    xarray.DataArray [dims: ``spec``'s; ``frequency`` of ``n_bands`` positions]
+        Labelled by the ``BarkScale``; float32 for single-precision input, else
+        float64. Lazy on dask input.
+
+    Raises
+    ------
+    ParameterError
+        When ``spec`` has no frequency axis of one position per band, or a parameter
+        is out of range.
+
+    See Also
+    --------
+    mel_spectrogram, chroma, BarkScale
     """
     source = frequency_index(spec, dim).scale
-    scale = BarkScale(frequency_band, check_positive(n_bands, "n_bands", integer=True))
+    scale = BarkScale(frequency_band, positive_int(n_bands, "n_bands"))
     return rebin(spec, scale.weights(source, window), scale, power=_check_power(power),
                  dim=dim)
 
@@ -480,9 +522,37 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
     magnitude input ``S`` this equals ``librosa.feature.chroma_stft(S=S, sr=sr,
     tuning=0)`` (transposed); ``power=2`` gives the same as librosa's default on ``y``.
 
+    Parameters
+    ----------
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with one position per band on ``frequency``.
+    frequency_band : FrequencyBand
+        The range of frequencies that count.
+    window : callable or None
+        ``None``: librosa's chroma filter bank; a callable of a size: zounds' windowed
+        semitone bands.
+    norm : {np.inf, 1, 2, None}
+        Per-frame normalisation over the 12 classes.
+    power : float > 0
+        Exponent of the magnitudes.
+    dim : str
+        The frequency dim.
+
     Returns
     -------
-    xarray.DataArray [``frequency`` labelled by the ``ChromaScale``, 12 positions]
+    xarray.DataArray [dims: ``spec``'s; ``frequency`` of 12 positions]
+        Labelled by the ``ChromaScale`` (C, C#, ..., B); float32 for single-precision
+        input, else float64.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``norm``, a non-positive ``power`` or an input without a
+        frequency axis.
+
+    See Also
+    --------
+    mel_spectrogram, bark_bands, ChromaScale
     """
     if norm not in (None, 1, 2, np.inf):
         raise ParameterError(f"norm must be np.inf, 1, 2 or None, got {norm!r}")
@@ -512,15 +582,32 @@ def spectral_centroid(spec: xr.DataArray, *, dim: str = "frequency") -> xr.DataA
     magnitudes sum to less than the smallest float gets 0, as librosa. Equal to
     ``librosa.feature.spectral_centroid(S=|X|)``.
 
+    Parameters
+    ----------
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with one position per band on ``dim``.
+    dim : str
+        The frequency dim.
+
     Returns
     -------
     xarray.DataArray [dims: the input's without ``frequency``, e.g. ("time",)]
+        Hz (``units`` attr), float32 for single-precision input, else float64.
+
+    Raises
+    ------
+    ParameterError
+        When ``spec`` has no frequency axis of one position per band.
+
+    See Also
+    --------
+    spectral_flatness, stft
     """
     index = frequency_index(spec, dim)
     mag = _magnitudes(spec)
     freqs = xr.DataArray(np.asarray(index.scale.center_frequencies, dtype=mag.dtype),
                          dims=(dim,))
-    mag = mag.drop_vars([k for k, v in mag.coords.items() if dim in v.dims])
+    mag = drop_coords_along(mag, dim)
     num = xr.dot(mag, freqs, dim=dim)
     den = mag.sum(dim)
     tiny = np.finfo(mag.dtype).tiny
@@ -538,15 +625,37 @@ def spectral_flatness(spec: xr.DataArray, *, amin: float = 1e-10, power: float =
     ``exp(mean(log S)) / mean(S)`` over the frequency axis: 1 for white noise, near 0
     for a few sinusoids. Equal to ``librosa.feature.spectral_flatness(S=|X|)``.
 
+    Parameters
+    ----------
+    spec : xarray.DataArray [dims=(..., "frequency", ...)]
+        Complex or magnitude spectrum with one position per band on ``dim``.
+    amin : float > 0
+        Floor of the powers.
+    power : float > 0
+        Exponent of the magnitudes (2: power, librosa's default).
+    dim : str
+        The frequency dim.
+
     Returns
     -------
     xarray.DataArray [dims: the input's without ``frequency``, e.g. ("time",)]
+        Values in (0, 1]; float32 for single-precision input, else float64.
+
+    Raises
+    ------
+    ParameterError
+        When ``spec`` has no frequency axis of one position per band, or ``amin`` or
+        ``power`` is not positive.
+
+    See Also
+    --------
+    spectral_centroid
     """
     frequency_index(spec, dim)
     amin = check_positive(amin, "amin")
     power = _check_power(power)
     mag = _magnitudes(spec)
-    mag = mag.drop_vars([k for k, v in mag.coords.items() if dim in v.dims])
+    mag = drop_coords_along(mag, dim)
     s = np.maximum(mag ** power, mag.dtype.type(amin))
     out = np.exp(np.log(s).mean(dim)) / s.mean(dim)
     out.name = spec.name

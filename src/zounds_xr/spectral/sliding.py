@@ -28,6 +28,7 @@ import math
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any, cast
 
 import dask
 import dask.array as da
@@ -46,6 +47,9 @@ from ..windowing import window_values
 
 __all__ = ["sliding_window", "FrameLayout", "frame_layout", "map_frame_blocks",
            "frame_apply", "frame_view", "n_frames_for"]
+
+#: the largest window (float64 bytes) a framing transform agrees to evaluate
+MAX_WINDOW_BYTES = 1 << 30
 
 #: target number of input samples read by one output block when the input chunks are
 #: not a good guide (numpy input framed lazily, or tiny chunks)
@@ -104,6 +108,10 @@ def frame_layout(x: xr.DataArray, wscheme: SampleRate) -> FrameLayout:
     win = math.ceil(wscheme.exact_duration / index.frequency)
     if hop < 1 or win < 1:
         raise ParameterError(f"wscheme {wscheme!r} gives hop={hop}, window={win} samples")
+    # a window (evaluated in float64, then one frame of it) of more than 1 GiB is never
+    # meant: refuse it before the window function allocates it
+    check_output_size((win,), np.float64, f"one window of {win} samples",
+                      limit=MAX_WINDOW_BYTES)
     n = x.sizes["time"]
     return FrameLayout(index, hop, win, n, n_frames_for(n, hop, win))
 
@@ -165,7 +173,7 @@ def frame_apply(pieces, offset: int, n_frames: int, hop: int, win: int, padwith,
                 k += 1
             stop = offset + (k - 1) * hop + win
             parts = [p[max(0, start - int(b)):max(0, min(stop, total) - int(b))]
-                     for p, b in zip(pieces, bounds[:-1])
+                     for p, b in zip(pieces, bounds[:-1], strict=True)
                      if b < min(stop, total) and b + p.shape[0] > start]
             joined = parts[0] if len(parts) == 1 else np.concatenate(
                 parts or [pieces[0][:0]], axis=0)
@@ -222,7 +230,7 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
     out_name = f"{name}-{token}"
     rest = (0,) * (data.ndim - 1)
     zeros_tail = (0,) * len(out_tail)
-    dsk = {}
+    dsk: dict[Any, Any] = {}
     for b, f0 in enumerate(starts):
         f1 = min(nf, f0 + frames_per_block)
         s0, s1 = f0 * hop, (f1 - 1) * hop + win
@@ -237,7 +245,7 @@ def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tu
     if not starts:  # no frames: one empty block
         empty = np.empty((0, *out_tail), dtype=dtype)
         dsk[(out_name, 0, *zeros_tail)] = (np.array, empty)
-    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=[data])
+    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=[cast(Any, data)])
     return da.Array(graph, out_name, chunks=out_chunks, dtype=dtype)
 
 
@@ -336,6 +344,7 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
     framer = _Framer(layout.hop, layout.win, window, dtype)
     data = x.data
     rest_shape = tuple(data.shape[1:])
+    out: Any
     if isinstance(data, da.Array):
         out = map_frame_blocks(data, layout, framer, (layout.win, *rest_shape), dtype,
                                padwith=padwith, frames_per_block=frames_per_block,
@@ -345,5 +354,5 @@ def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
         frame_apply([np.asarray(data)], 0, layout.n_frames, layout.hop, layout.win, padwith,
                     framer, out)
     like = drop_coords_along(x, "time")
-    return with_labels(out, like, ["time", "window", *rest_dims],
+    return with_labels(out, like, ["time", "window", *map(str, rest_dims)],
                        coords=[layout.time_coords(), layout.window_coords()])

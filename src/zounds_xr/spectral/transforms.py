@@ -26,6 +26,8 @@ Frequency axes
 """
 from __future__ import annotations
 
+from typing import Any
+
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -42,7 +44,7 @@ from ..timeseries.samplerate import SampleRate
 from ..windowing import HanningWindowingFunc, window_values
 from .kernels import FrameKernel, RowTransform, apply_along, imdct_array, mdct_array, \
     n_workers, run_frames
-from .sliding import frame_layout, map_frame_blocks
+from .sliding import MAX_WINDOW_BYTES, frame_layout, map_frame_blocks
 
 __all__ = ["fft", "stft", "dct", "dctiv", "mdct", "mdct_array", "imdct_array"]
 
@@ -105,7 +107,8 @@ def fft(x: xr.DataArray, padding_samples: int = 0) -> xr.DataArray:
     padding_samples = nonnegative_int(padding_samples, "padding_samples")
     n = x.sizes["window"] + padding_samples
     # the padded frames are the kernel's scratch, the coefficients its output
-    check_output_size((n,), real_float_dtype(x.dtype, "fft"), "one zero-padded window")
+    check_output_size((n,), np.float64, f"one zero-padded window of {n} samples",
+                      limit=MAX_WINDOW_BYTES)
     scale = LinearScale.from_rfft(n, _samples_per_second(index))
     return _over_window(x, RowTransform("rfft", x.sizes["window"], n), scale)
 
@@ -244,7 +247,6 @@ def audio_kernel(samples: xr.DataArray, wscheme, wfunc, mode: str, *, make_rebin
     layout = frame_layout(samples, wscheme)
     samples = samples.transpose("time", ...)
     dtype = real_float_dtype(samples.dtype, what)
-    check_output_size((layout.win,), dtype, "one window")
     window = window_values(wfunc, layout.win, dtype, name="wfunc")
     rebin = None
     if make_rebin is not None:
@@ -262,6 +264,7 @@ def run_audio_kernel(samples: xr.DataArray, layout, kernel: FrameKernel, coords,
     rest_shape = tuple(data.shape[1:])
     check_output_size((layout.n_frames, kernel.n_out, *rest_shape), kernel.out_dtype,
                       f"the {name} output")
+    out: Any
     if isinstance(data, da.Array):
         if data.dtype != kernel.dtype:
             data = data.astype(kernel.dtype)
@@ -270,10 +273,13 @@ def run_audio_kernel(samples: xr.DataArray, layout, kernel: FrameKernel, coords,
                                name=name)
     else:
         data = np.asarray(data, dtype=kernel.dtype)
-        out = np.empty((layout.n_frames, kernel.n_out, *rest_shape), dtype=kernel.out_dtype)
+        # one contiguous (frames, n_out) plane per channel or clip: the kernel writes
+        # whole rows; the (time, frequency, ...) result is a view of it
+        planes = np.empty((*rest_shape, layout.n_frames, kernel.n_out), dtype=kernel.out_dtype)
+        out = np.moveaxis(planes, (-2, -1), (0, 1))
         run_frames(kernel, data, out, layout, n_workers(workers))
     like = drop_coords_along(samples, "time")
-    dims = ["time", "frequency", *samples.dims[1:]]
+    dims = ["time", "frequency", *map(str, samples.dims[1:])]
     return with_labels(out, like, dims, coords=[layout.time_coords(), coords])
 
 

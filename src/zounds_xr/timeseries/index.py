@@ -22,7 +22,7 @@ from xarray.core.indexing import IndexSelResult
 from xarray.indexes import CoordinateTransform, CoordinateTransformIndex, PandasIndex
 
 from .._validation import nonnegative_int
-from ..errors import ParameterError
+from ..errors import ParameterError, SelectionError
 from .durations import to_fraction, to_timedelta
 from .samplerate import AudioSampleRate, SampleRate, rate_from_fractions
 from .timeslice import TimeSlice
@@ -387,8 +387,8 @@ class TimeIndex(CoordinateTransformIndex):
         if method == "nearest":
             pos = min(max(pos, 0), self.size - 1)
         if not 0 <= pos < self.size:
-            raise KeyError(f"{to_timedelta(t)} is outside the time axis "
-                           f"[{to_timedelta(self.start)}, {to_timedelta(self.end)})")
+            raise SelectionError(f"{to_timedelta(t)} is outside the time axis "
+                                 f"[{to_timedelta(self.start)}, {to_timedelta(self.end)})")
         return pos
 
     def sel(self, labels, method=None, tolerance=None) -> IndexSelResult:
@@ -425,7 +425,9 @@ class TimeIndex(CoordinateTransformIndex):
         if method == "nearest":
             pos = np.clip(pos, 0, self.size - 1)
         if pos.size and (pos.min() < 0 or pos.max() >= self.size):
-            raise KeyError("some times are outside the time axis")
+            raise SelectionError(
+                f"some times are outside the time axis [{to_timedelta(self.start)}, "
+                f"{to_timedelta(self.end)})")
         if isinstance(wrapper, xr.DataArray):
             return IndexSelResult({self.dim: xr.DataArray(pos, dims=wrapper.dims)})
         if isinstance(wrapper, xr.Variable):
