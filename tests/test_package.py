@@ -131,7 +131,10 @@ def test_import_is_cheap_and_the_accessor_loads_on_first_use():
             "assert not heavy, heavy\n"
             "x = zx.AudioSamples(np.zeros(4), zx.SR8000())\n"
             "assert type(x.zx).__name__ == 'ZxDataArrayAccessor' and x.zx is x.zx\n"
-            "assert 'zounds_xr.accessor' in sys.modules\n")
+            "assert 'zounds_xr.accessor' in sys.modules\n"
+            "import xarray as xr\n"
+            "assert isinstance(xr.DataArray.zx.samplerate, property)  # docs tools\n"
+            "assert type(xr.Dataset({'a': x}).zx).__name__ == 'ZxDatasetAccessor'\n")
     result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
