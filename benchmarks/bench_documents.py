@@ -65,7 +65,7 @@ def main():
             t0 = time.perf_counter()
             Sound.process(meta=wav)
             print(f"process {args.minutes} min: {time.perf_counter() - t0:.1f} s")
-        size = du(os.path.join(store, doc_id))
+        size = du(store)  # the store holds this one document
         counting = CountingStore(LocalStore(store, read_only=True))
         Reader = graph(FeatureStore(counting))
         results = []

@@ -70,11 +70,19 @@ def main(argv=None):
     Sound = graph(str(store))
     doc_id = Sound.id_for(str(source))
     built = None
-    if not Sound.exists(doc_id) or Sound.stale_features(doc_id):
+    try:
+        current = Sound.exists(doc_id) and not Sound.stale_features(doc_id)
+    except zx.StoreError:  # a cached store of an older layout: rebuild it
+        import shutil
+
+        shutil.rmtree(store)
+        Sound = graph(str(store))
+        current = False
+    if not current:
         t0 = time.perf_counter()
         Sound.process(meta=str(source), overwrite=True)
         built = time.perf_counter() - t0
-    size = du(store / doc_id)
+    size = du(store)  # the store holds this one document
     counting = CountingStore(LocalStore(str(store), read_only=True))
     Reader = graph(FeatureStore(counting))
     full = Reader(doc_id).spec

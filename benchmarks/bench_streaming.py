@@ -78,16 +78,17 @@ def _patch_codec(kind: str):
     """Make the store compress float arrays (to measure it; the default is no codec)."""
     import zarr
 
-    from zounds_xr.documents import store as store_mod
+    from zounds_xr.documents import parts as parts_mod
 
     if kind == "zstd":
-        codecs = [zarr.codecs.ZstdCodec()]
+        codecs = [zarr.codecs.ZstdCodec(), zarr.codecs.Crc32cCodec()]
     elif kind == "blosc":
-        codecs = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")]
+        codecs = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"),
+                  zarr.codecs.Crc32cCodec()]
     else:
         raise ValueError(kind)
-    original = store_mod._compressors
-    store_mod._compressors = lambda dtype: codecs if dtype.kind in "fc" else original(dtype)
+    original = parts_mod._compressors
+    parts_mod._compressors = lambda dtype: codecs if dtype.kind in "fc" else original(dtype)
 
 
 def _reset_peak() -> bool:
@@ -159,7 +160,7 @@ def _stage(stage: str, path: str, chunk: float, store: str | None) -> dict:
         Stream = _graph(store, "float16" if stage == "float16" else None)
         doc_id = Stream.process(meta=path, chunksize=chunksize)
         elapsed = time.perf_counter() - t0
-        out["doc_bytes"] = _du(os.path.join(store, doc_id))
+        out["doc_bytes"] = _du(store)  # the store holds this one document
         spec = Stream(doc_id).spec
         out["shape"] = list(spec.shape)
         out["dtype"] = str(spec.dtype)

@@ -123,7 +123,7 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
 
     Sound = _make_sound(tmp_path / "features.zarr")
     done = zx.ingest([str(corpus / "tone0.wav")], Sound, progress=False)
-    monkeypatch.setattr(batch, "_process_one", lambda document, meta, doc_id: _crash(meta))
+    monkeypatch.setattr(batch, "_process_batch", lambda document, items: _crash(items))
     report = zx.ingest(zx.Directory(corpus), Sound, scheduler="processes", num_workers=2,
                        progress=False)
     assert report.skipped == done.processed
@@ -132,13 +132,80 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
     assert batch.process_pool(2) is not None  # a fresh pool for the next run
 
 
-@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 1), (50, 2, 6),
-                                              (1000, 2, 16), (1000, 64, 3)])
-def test_distributed_tasks_batch_files_but_keep_every_worker_busy(n, workers, size):
+@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 2), (50, 2, 25),
+                                              (1000, 2, 125), (1000, 64, 15),
+                                              (100_000, 2, 2000)])
+def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
     from zounds_xr.batch import _batches
 
     batches = _batches(list(range(n)), workers)
     assert [x for b in batches for x in b] == list(range(n))
     if size is not None:
         assert max(map(len, batches)) == size
-        assert len(batches) >= min(n, 4 * workers)
+        assert len(batches) >= min(n, workers)
+
+
+def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):
+    from zounds_xr import batch
+
+    monkeypatch.setattr(batch, "_MAX_BYTES_PER_TASK", 1000)
+    items = []
+    for i, size in enumerate([10, 10, 5000, 10]):
+        path = tmp_path / f"{i}.wav"
+        path.write_bytes(b"x" * size)
+        items.append((zx.AudioMetaData(uri=str(path)), str(i)))
+    batches = batch._batches(items, 1)
+    assert [[doc_id for _, doc_id in b] for b in batches] == [["0", "1"], ["2"], ["3"]]
+
+
+@pytest.mark.parametrize("dataset, document, kwargs, message", [
+    (None, "Sound", {}, "iterable"),
+    (5, "Sound", {}, "iterable"),
+    ("a.wav", "Sound", {}, "single path"),
+    ([], "Sound", {"num_workers": -1}, "num_workers"),
+    ([], "Sound", {"num_workers": 0}, "num_workers"),
+    ([], "Sound", {"num_workers": 1.5}, "num_workers"),
+    ([], "text", {}, "Document subclass"),
+])
+def test_ingest_refuses_bad_arguments_up_front(tmp_path, dataset, document, kwargs, message):
+    Sound = _make_sound(tmp_path / "features.zarr")
+    document = Sound if document == "Sound" else document
+    with pytest.raises(zx.ParameterError, match=message):
+        zx.ingest(dataset, document, progress=False, **kwargs)
+    assert not (tmp_path / "features.zarr").exists()
+
+
+SCRIPT = """
+import numpy as np
+import zounds_xr as zx
+
+class Sound(zx.Document):
+    louder = zx.Feature(np.negative, needs=zx.Document.audio, store=True)
+
+Sound = zx.zarr_settings("features.zarr")(Sound)
+{call}
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_processes_from_a_script_without_a_main_guard_is_one_clear_error(tmp_path, corpus,
+                                                                         guarded):
+    import subprocess
+    import sys
+
+    call = (f"report = zx.ingest(zx.Directory({str(corpus)!r}), Sound, "
+            f"scheduler='processes', num_workers=2, progress=False)\nprint(report)")
+    if guarded:
+        call = "if __name__ == '__main__':\n" + "\n".join("    " + line
+                                                          for line in call.splitlines())
+    (tmp_path / "script.py").write_text(SCRIPT.format(call=call))
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    if guarded:
+        assert done.returncode == 0, done.stderr
+        assert "4 processed, 0 skipped, 1 failed" in done.stdout
+    else:
+        assert done.returncode != 0
+        assert "without an `if __name__ == \"__main__\":` guard" in done.stderr
+        assert done.stderr.count("errors.ParameterError:") == 1
+        assert "bootstrapping" not in done.stderr

@@ -55,3 +55,17 @@ def test_select_by_selector_type_then_position():
         select(da, (0, 0, 0))
     with pytest.raises(zx.ParameterError, match="no TimeIndex"):
         select(da.isel(time=0), zx.TimeSlice(zx.Seconds(1)))
+
+
+def test_index_definitions_round_trip_by_type():
+    from zounds_xr.dimensions import INDEX_TYPES, index_from_attrs
+
+    da = _tf()
+    for dim in ("time", "frequency"):
+        index = da.xindexes[dim]
+        assert INDEX_TYPES[index.to_attrs()["type"]] is type(index)
+        assert index_from_attrs(index.to_attrs(), dim=dim).equals(index)
+    longer = index_from_attrs(da.xindexes["time"].to_attrs(), dim="time", size=50)
+    assert longer.size == 50
+    with pytest.raises(zx.ParameterError, match="unknown index type"):
+        index_from_attrs({"type": "PandasIndex"}, dim="time")

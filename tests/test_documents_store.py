@@ -86,7 +86,7 @@ def test_bad_input_leaves_nothing(tmp_path):
         Sound.process(meta=b"this is not audio")
     with pytest.raises(zx.ZoundsError):
         Sound.process(meta=str(tmp_path / "missing.wav"))
-    assert Sound.ids() == [] and Sound._store.incomplete_ids() == []
+    assert Sound.ids() == [] and Sound._store.invisible_parts() == []
 
 
 def test_a_failing_feature_removes_the_partial_document(tmp_path):
@@ -101,7 +101,7 @@ def test_a_failing_feature_removes_the_partial_document(tmp_path):
 
     with pytest.raises(RuntimeError, match="boom"):
         Sound.process(meta=write_wav(tmp_path / "a.wav", 1), chunksize=zx.Seconds(0.25))
-    assert Sound.ids() == [] and Sound._store.incomplete_ids() == []
+    assert Sound.ids() == [] and Sound._store.invisible_parts() == []
 
 
 def test_versions_and_update_compute_only_what_is_stale(tmp_path):
@@ -122,7 +122,8 @@ def test_versions_and_update_compute_only_what_is_stale(tmp_path):
     assert graph(2.0).versions() == Sound.versions()
     assert graph(3.0).versions()["louder"] != Sound.versions()["louder"]
     assert graph(3.0).versions()["quieter"] == Sound.versions()["quieter"]
-    quieter_before = zarr.open_group(str(store))[f"{doc_id}/quieter"].attrs.asdict()
+    quieter = ["quieter.array", "quieter.offset", "quieter.version"]
+    quieter_before = Sound.catalog().loc[doc_id, quieter].tolist()
 
     # adding a feature: computed from the stored, current ancestor (no re-decode)
     CALLS.clear()
@@ -143,7 +144,10 @@ def test_versions_and_update_compute_only_what_is_stale(tmp_path):
     assert sum(CALLS) == 16000  # louder recomputed once, by re-decoding the source
     assert Changed.stale_features(doc_id) == []
     np.testing.assert_allclose(Changed(doc_id).rect.values, np.abs(tone(2) * 3), atol=1e-6)
-    assert zarr.open_group(str(store))[f"{doc_id}/quieter"].attrs.asdict() == quieter_before
+    # the untouched feature is still read from the part that first wrote it
+    assert Changed.catalog().loc[doc_id, quieter].tolist() == quieter_before
+    assert Changed.catalog().loc[doc_id, "louder.array"] != Sound.catalog().loc[
+        doc_id, "quieter.array"]
 
 
 def test_update_needs_the_audio_source_when_audio_is_not_stored(tmp_path):
@@ -254,9 +258,46 @@ def test_short_features_are_one_exact_chunk_long_ones_are_sharded(tmp_path, seco
     Sound = spectral_graph(tmp_path / "f.zarr")
     doc_id = Sound.process(meta=write_wav(tmp_path / "a.wav", seconds),
                            chunksize=zx.Seconds(20))
-    array = zarr.open_group(tmp_path / "f.zarr", mode="r")[f"{doc_id}/fft/fft"]
+    path = Sound.catalog().loc[doc_id, "fft.array"]
+    array = zarr.open_array(tmp_path / "f.zarr" / path, mode="r")
     assert (array.shards is not None) == sharded
     if not sharded:  # no padding to a whole shard: the stored bytes are the data's
         assert array.chunks == array.shape
     np.testing.assert_allclose(Sound(doc_id).fft.values,
                                _expected_fft(tone(seconds), 8000).values, atol=1e-5)
+
+
+def test_chunksize_follows_one_rule_on_first_write_and_update(tmp_path):
+    store = tmp_path / "f.zarr"
+    wav = write_wav(tmp_path / "a.wav", 1)
+
+    def graph(factor):
+        class Sound(zx.Document):
+            louder = zx.Feature(counted_gain, needs=zx.Document.audio, factor=factor,
+                                store=True)
+            spec = zx.Feature(zx.stft, needs=louder, wscheme=HOP_WINDOW, store=True)
+        return zx.zarr_settings(store)(Sound)
+
+    CALLS.clear()
+    doc_id = graph(2.0).process(meta=wav, chunksize=1000)  # frames of the source
+    assert CALLS == [1000] * 8
+    Changed = graph(3.0)
+    with pytest.raises(zx.ParameterError, match="chunksize"):
+        Changed.update(doc_id, chunksize=0)
+    CALLS.clear()
+    assert Changed.update(doc_id, chunksize=2000) == {doc_id: ["louder", "spec"]}
+    assert CALLS == [2000] * 4
+    expected = zx.stft(zx.AudioSamples(tone(1) * 3, zx.SR8000()), HOP_WINDOW)
+    np.testing.assert_allclose(Changed(doc_id).spec.values, expected.values, atol=1e-5)
+    for bad in (-1, 0, 2.5, "x", True):
+        with pytest.raises(zx.ParameterError):
+            Changed.process(meta=wav, chunksize=bad)
+
+
+@pytest.mark.parametrize("path", ["", "file"])
+def test_zarr_settings_refuses_an_empty_path_or_a_file(tmp_path, path):
+    if path:
+        path = tmp_path / "a-file"
+        path.write_text("not a store")
+    with pytest.raises(zx.ZoundsError, match="path|file"):
+        zx.zarr_settings(path)

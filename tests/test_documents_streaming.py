@@ -86,3 +86,69 @@ def test_align_node_rejects_different_rates():
     node.push(0, a)
     with pytest.raises(zx.StoreError, match="different time rates"):
         node.push(1, b)
+
+
+def test_stft_relying_on_its_default_wscheme_streams_like_one_piece(tmp_path):
+    # the bug of issue 13: stft without wscheme= was taken for frame-local
+    from _documents_helpers import write_wav
+
+    @zx.zarr_settings(tmp_path / "f.zarr")
+    class Sound(zx.Document):
+        resampled = zx.Feature(zx.resample, needs=zx.Document.audio,
+                               samplerate=zx.SR11025(), store=True)
+        spec = zx.Feature(zx.stft, needs=resampled, magnitude=True, store=True)
+
+    wav = write_wav(tmp_path / "a.wav", 3.3, samplerate=22050)
+    doc_id = Sound.process(meta=wav, chunksize=zx.Seconds(1))
+    expected = zx.stft(zx.resample(zx.load(wav), zx.SR11025()), magnitude=True)
+    got = Sound(doc_id).spec
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-4, atol=1e-4)
+    assert got.xindexes["time"].equals(expected.xindexes["time"])
+
+
+def test_default_parameters_are_part_of_the_version():
+    plain = Feature(zx.stft, needs=zx.Document.audio)
+    explicit = Feature(zx.stft, needs=zx.Document.audio, wscheme=None, magnitude=False)
+    assert plain.identity() == explicit.identity()
+    params = plain.identity()["params"]
+    assert {"wscheme", "wfunc", "magnitude"} <= set(params)
+    assert Feature(zx.stft, needs=zx.Document.audio, magnitude=True).identity() != \
+        plain.identity()
+
+
+def test_undeclared_framing_function_is_refused_and_a_declared_one_streams():
+    samples = zx.AudioSamples(tone(1, 8000), zx.SR8000())
+    scheme = zx.SampleRate(zx.Milliseconds(20), zx.Milliseconds(40))
+
+    def frames(x, wscheme=scheme):  # frames its input, but says nothing
+        return zx.sliding_window(x, wscheme)
+
+    node = make_node("f", Feature(frames, needs=zx.Document.audio))
+    with pytest.raises(zx.StoreError, match="not frame-local"):
+        node.push(0, samples.isel(time=slice(0, 1000)))
+
+    declared = zx.framing("wscheme", default=lambda index: scheme)(
+        lambda x, wscheme=None: zx.sliding_window(x, wscheme or scheme))
+    assert zx.streaming_of(declared).kind == "framing"
+    node = make_node("f", Feature(declared, needs=zx.Document.audio))
+    assert isinstance(node, WindowNode)
+    got = _run_node(node, _chunks(samples, [333, 1000, 7]))
+    expected = zx.sliding_window(samples, scheme)
+    np.testing.assert_array_equal(got.values, expected.values)
+
+
+def test_mel_spectrogram_of_audio_frames_and_of_a_spectrum_is_frame_local():
+    samples = zx.AudioSamples(tone(2, 8000), zx.SR8000())
+    of_audio = make_node("m", Feature(zx.mel_spectrogram, needs=zx.Document.audio,
+                                      n_mels=16))
+    got = _run_node(of_audio, _chunks(samples, [3001, 77, 5000]))
+    expected = zx.mel_spectrogram(samples, n_mels=16)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-4, atol=1e-6)
+    spec = zx.stft(samples, magnitude=True)
+    of_spec = make_node("m", Feature(zx.mel_spectrogram, needs=zx.Document.audio,
+                                     n_mels=16))
+    got = _run_node(of_spec, _chunks(spec, [10, 3, 50]))
+    np.testing.assert_allclose(got.values, zx.mel_spectrogram(spec, n_mels=16).values,
+                               rtol=1e-5, atol=1e-6)

@@ -323,7 +323,7 @@ def test_open_audio_errors(tmp_path):
     lazy = zx.open_audio(path, chunks=1000)
     path.write_bytes(path.read_bytes()[:44 + 2 * 1500])
     with pytest.raises(zx.AudioDecodeError, match="a.wav"):
-        lazy.values
+        _ = lazy.values
 
 
 def test_decoded_samples_feed_transforms(tmp_path, backend):
@@ -345,3 +345,157 @@ def test_corpus_mp3_stream_and_lazy_agree():
     np.testing.assert_array_equal(joined, whole.values)
     lazy = zx.open_audio(path, chunks=zx.Seconds(5))
     np.testing.assert_allclose(lazy.values, whole.values, atol=2e-3)
+
+
+# --------------------------------------------------------------------------- hostile headers
+def _flac_streaminfo(data: bytes, frames=None, rate=None) -> bytes:
+    # bytes 18..26 of a FLAC file pack STREAMINFO's 20-bit rate, 3-bit channels,
+    # 5-bit sample size and 36-bit frame count
+    b = bytearray(data)
+    bits = int.from_bytes(b[18:26], "big")
+    r, rest = bits >> 44, bits & ((1 << 44) - 1)
+    r = r if rate is None else rate
+    rest = rest if frames is None else (rest & ~((1 << 36) - 1)) | frames
+    b[18:26] = ((r << 44) | rest).to_bytes(8, "big")
+    return bytes(b)
+
+
+def _every_path(path, chunk=1000):
+    """What load, stream (two sizes) and open_audio (two block sizes) give for ``path``."""
+    paths = {
+        "load": lambda: zx.load(path).values,
+        "stream": lambda: np.concatenate([c.values for c in zx.stream(path)]),
+        "stream-small": lambda: np.concatenate([c.values for c in zx.stream(path, chunk)]),
+        "open_audio": lambda: zx.open_audio(path).values,
+        "open_audio-small": lambda: zx.open_audio(path, chunks=chunk).values,
+    }
+    out = {}
+    for label, fn in paths.items():
+        try:
+            out[label] = fn()
+        except zx.ZoundsError as exc:
+            out[label] = exc
+    return out
+
+
+def test_rate_field_beyond_any_format_is_refused_and_named(tmp_path):
+    path = tmp_path / "a.wav"
+    _write(path, "WAV", "PCM_16", 8000, 1, seconds=0.01)
+    data = bytearray(path.read_bytes())
+    data[24:28] = (10 ** 9).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    for label, got in _every_path(path).items():
+        assert isinstance(got, zx.AudioDecodeError) and "sample rate" in str(got), label
+
+
+def test_high_rate_header_does_not_size_the_stream_buffer(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "a.wav"
+    _write(path, "WAV", "PCM_16", 8000, 1, seconds=0.01)
+    data = bytearray(path.read_bytes()[:64])
+    data[24:28] = (10 ** 7).to_bytes(4, "little")  # 10 MHz: allowed, but 30 s of it is 1.2 GB
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        chunks = list(zx.stream(path))
+        lazy = zx.open_audio(path).values
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6
+    assert sum(c.sizes["time"] for c in chunks) == len(lazy) == 10
+
+
+def test_flac_frame_count_its_size_cannot_hold_is_refused_eagerly(tmp_path):
+    path = tmp_path / "a.flac"
+    _write(path, "FLAC", "PCM_16", 16000, 1, seconds=1)
+    path.write_bytes(_flac_streaminfo(path.read_bytes(), frames=2 ** 35))
+    with pytest.raises(zx.AudioDecodeError, match="frame count is 34359738368"):
+        zx.open_audio(path, chunks=zx.Seconds(1))  # no 34-billion-frame graph
+    for label, got in _every_path(path).items():
+        assert isinstance(got, zx.AudioDecodeError) and "frame count" in str(got), label
+
+
+def test_flac_header_over_count_gives_one_error_on_every_path(tmp_path):
+    path = tmp_path / "a.flac"
+    _write(path, "FLAC", "PCM_16", 16000, 1, seconds=1)
+    path.write_bytes(_flac_streaminfo(path.read_bytes(), frames=3 * 16000))
+    results = _every_path(path)
+    messages = {str(got) for got in results.values()}
+    assert all(isinstance(got, zx.AudioDecodeError) for got in results.values()), results
+    assert messages == {f"cannot decode {path}: decoding stopped at frame 16000 of the 48000 "
+                        f"its header announces (the file is truncated or damaged); a partial "
+                        f"decode is not returned"}
+
+
+def test_flac_whose_first_read_fails_is_an_error_not_empty(tmp_path):
+    path = tmp_path / "a.flac"
+    _write(path, "FLAC", "PCM_16", 16000, 1, seconds=1)
+    data = path.read_bytes()
+    first = data.find(b"\xff\xf8", 42)  # the first frame's sync code
+    path.write_bytes(data[:first + 20])
+    for label, got in _every_path(path).items():
+        assert isinstance(got, zx.AudioDecodeError), (label, got)
+        assert "frame" in str(got) and "lost sync" in str(got), (label, got)
+
+
+def test_tiny_rate_gives_a_clear_error_not_a_huge_graph(tmp_path):
+    path = tmp_path / "a.flac"
+    _write(path, "FLAC", "PCM_16", 16000, 1, seconds=1)
+    path.write_bytes(_flac_streaminfo(path.read_bytes(), rate=1))
+    with pytest.raises(zx.ParameterError, match="16000 blocks.*at least 2 frames"):
+        zx.open_audio(path, chunks=zx.Seconds(1))
+    lazy = zx.open_audio(path)  # 60-frame blocks at 1 Hz: 267 of them
+    assert lazy.data.numblocks == (267,)
+    np.testing.assert_array_equal(lazy.values, zx.load(path).values)
+
+
+def test_damaged_ogg_page_gives_one_error_on_every_path(tmp_path):
+    path = tmp_path / "a.ogg"
+    _write(path, "OGG", "VORBIS", 22050, 2, seconds=3)
+    data = bytearray(path.read_bytes())
+    pages = [i for i in range(len(data)) if data[i:i + 4] == b"OggS"]
+    middle = pages[len(pages) // 2]
+    data[middle + 200:middle + 208] = data[middle + 192:middle + 200]  # 8 bytes duplicated
+    path.write_bytes(bytes(data))
+    results = _every_path(path)
+    assert all(isinstance(got, zx.AudioDecodeError) for got in results.values()), results
+    assert len({str(got) for got in results.values()}) == 1
+    assert "damaged Ogg stream" in str(results["load"])
+
+
+@pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason="shared/corpus is absent")
+def test_corpus_ogg_with_a_damaged_page_fails_on_every_path(tmp_path):
+    # the issue's case: load and stream used to drop 5120 frames silently
+    data = bytearray((CORPUS / "music" / "lomiri_Koto_chords_44k.ogg").read_bytes())
+    at = data.find(b"OggS", len(data) // 2)
+    data[at + 200:at + 208] = data[at + 192:at + 200]
+    path = tmp_path / "koto.ogg"
+    path.write_bytes(bytes(data))
+    results = _every_path(path, chunk=44100)
+    assert all(isinstance(got, zx.AudioDecodeError) for got in results.values()), results
+    assert "612280 of the 617400" in str(results["load"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason="shared/corpus is absent")
+def test_corpus_every_file_gives_one_answer_on_every_path():
+    import csv
+
+    with open(CORPUS / "MANIFEST.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for row in rows:
+        path = CORPUS / row["path"]
+        results = _every_path(path, chunk=max(1000, int(row["sr"]) if row["sr"] != "-" else 0))
+        if row["format"] == "UNREADABLE":
+            assert all(isinstance(g, zx.AudioDecodeError) for g in results.values()), row["path"]
+            continue
+        whole = results["load"]
+        assert isinstance(whole, np.ndarray), (row["path"], whole)
+        assert len(whole) == int(row["frames_decoded"]), row["path"]
+        for label, got in results.items():
+            assert isinstance(got, np.ndarray), (row["path"], label, got)
+            assert got.shape == whole.shape, (row["path"], label)
+            atol = 2e-3 if row["format"].startswith("MP3") and "open" in label else 0
+            np.testing.assert_allclose(got, whole, atol=atol, err_msg=f"{row['path']} {label}")

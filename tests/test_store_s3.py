@@ -25,7 +25,6 @@ import dask.array as dask_array  # noqa: E402
 
 import zounds_xr as zx  # noqa: E402
 from zounds_xr.documents import FeatureStore  # noqa: E402
-from zounds_xr.documents.store import WRITING  # noqa: E402
 
 from _documents_helpers import (  # noqa: E402
     HOP_WINDOW,
@@ -108,11 +107,15 @@ def test_process_read_iterate_update_delete(s3, url, tmp_path):
     np.testing.assert_allclose(again.fft.values, expected.values, atol=1e-4)
     assert isinstance(again.fft.xindexes["frequency"], zx.FrequencyIndex)
 
+    own_part = Sound.catalog().loc[ids[0], "louder.array"].split("/")[1]
     Sound.delete(ids[0])
     assert Sound.ids() == [ids[1]] and ids[0] not in Sound
-    assert _bucket_keys(s3, url, ids[0]) == []  # every key is gone, not just hidden
     with pytest.raises(zx.DocumentNotFoundError):
         Sound(ids[0])
+    assert _bucket_keys(s3, url, f"parts/{own_part}/")  # hidden by a tombstone ...
+    assert Sound._store.vacuum(grace=0) == [own_part]  # ... its data goes with vacuum
+    assert _bucket_keys(s3, url, f"parts/{own_part}/") == []
+    np.testing.assert_allclose(Sound(ids[1]).louder.values, tone(3, seed=1) * 2, atol=1e-6)
     # a fresh store object (another process, say) sees the same thing
     assert FeatureStore(url, storage_options=s3.storage_options).ids() == [ids[1]]
 
@@ -182,28 +185,28 @@ def test_a_killed_writer_leaves_nothing_visible_and_is_redone(s3, url, tmp_path)
     store = _store(s3, url)
     Sound = healthy_blocking_graph(store)
     doc_id = Sound.id_for(wav)
-    assert store.status(doc_id) == WRITING and _bucket_keys(s3, url, doc_id)  # partial
+    [left] = store.invisible_parts()
+    assert _bucket_keys(s3, url, f"parts/{left}/")  # partial, invisible
     assert Sound.ids() == [] and not Sound.exists(doc_id) and list(Sound) == []
     with pytest.raises(zx.DocumentNotFoundError):
         Sound(doc_id)
-    assert store.incomplete_ids() == [doc_id]
     assert Sound.process(meta=wav) == doc_id  # the next run redoes it
-    assert Sound.ids() == [doc_id] and store.incomplete_ids() == []
+    assert Sound.ids() == [doc_id] and store.vacuum(grace=0) == [left]
+    assert store.invisible_parts() == [] and _bucket_keys(s3, url, f"parts/{left}/") == []
     np.testing.assert_allclose(Sound(doc_id).louder.values, tone(4) * 2, atol=1e-6)
 
 
-def test_leftovers_without_group_metadata_are_listed_and_removable(s3, url, tmp_path):
+def test_an_unreadable_fragment_is_a_store_error_not_a_smaller_store(s3, url, tmp_path):
     store = _store(s3, url)
     Sound = spectral_graph(store)
-    doc_id = Sound.process(meta=write_wav(tmp_path / "a.wav", 1))
-    # what a deleter killed half-way can leave: data keys, no document metadata
+    ids = [Sound.process(meta=write_wav(tmp_path / f"{i}.wav", 1, seed=i)) for i in range(2)]
+    assert Sound.ids() == sorted(ids)
     bucket, _, root = url.removeprefix("s3://").partition("/")
-    s3.client().delete_object(Bucket=bucket, Key=f"{root}/{doc_id}/zarr.json")
-    assert store.ids() == [] and store.incomplete_ids() == [doc_id]
-    store.delete(doc_id)  # the cleanup of incomplete_ids()
-    assert store.incomplete_ids() == [] and _bucket_keys(s3, url, doc_id) == []
-    with pytest.raises(zx.DocumentNotFoundError):
-        store.delete(doc_id)
+    [key, _] = s3.keys(bucket, f"{root}/catalog/")
+    s3.client().put_object(Bucket=bucket, Key=key, Body=b"garbage, not parquet")
+    fresh = spectral_graph(_store(s3, url))
+    with pytest.raises(zx.StoreError, match="unreadable"):
+        fresh.ids()
 
 
 def test_two_processes_write_different_documents_at_once(s3, url, tmp_path):
@@ -222,46 +225,50 @@ def test_two_processes_write_different_documents_at_once(s3, url, tmp_path):
         snd = Sound(Sound.id_for(wav))
         np.testing.assert_allclose(snd.louder.values, tone(4, seed=i) * 2, atol=1e-6)
         assert snd.fft.sizes["time"] == 1 + -(-(32000 - 320) // 160)
-    assert store.incomplete_ids() == []
+    assert store.invisible_parts() == []
     root_keys = [k for k in _bucket_keys(s3, url) if "/" not in k]
     assert root_keys == ["zarr.json"]  # never consolidated: no shared metadata written
 
 
 # ---------------------------------------------------------------------- requests
-def _read_slice(Sound, doc_id):
-    snd = Sound(doc_id)
-    return snd.fft.sel(time=zx.TimeSlice(zx.Seconds(2), start=zx.Seconds(5))).values
-
-
-def test_opening_and_reading_a_slice_makes_a_bounded_number_of_requests(s3, url, tmp_path):
+def test_opening_and_reading_a_window_makes_a_bounded_number_of_requests(s3, url, tmp_path):
     Sound = spectral_graph(_store(s3, url))
     # both longer than one shard (features shorter than a shard are one small chunk)
     short = Sound.process(meta=write_wav(tmp_path / "s.wav", 60), chunksize=zx.Seconds(20))
     long = Sound.process(meta=write_wav(tmp_path / "l.wav", 150), chunksize=zx.Seconds(20))
+    one_second = zx.TimeSlice(zx.Seconds(1), start=zx.Seconds(5))
     counts = {}
     for name, doc_id in (("short", short), ("long", long)):
+        Sound(doc_id).fft.sel(time=one_second).values  # opens the array's metadata once
         mark = s3.mark()
-        values = _read_slice(Sound, doc_id)
+        snd = Sound(doc_id)
+        opening = s3.since(mark)
+        # opening a document: one listing of the catalog (fragments already read)
+        assert len(opening) == 1 and opening[0].is_list, opening
+        mark = s3.mark()
+        values = snd.fft.sel(time=one_second).values
         counts[name] = s3.since(mark)
-        assert values.shape[0] in (100, 101)
+        assert values.shape[0] in (50, 51)
     assert len(counts["short"]) == len(counts["long"]), (counts["short"], counts["long"])
     requests = counts["long"]
+    # the shard index and the inner chunk(s) of 64 frames that 50 frames overlap
     assert all(r.method == "GET" and not r.is_list for r in requests), requests
-    # document + feature group + array metadata, then the shard index and the 2-3 inner
-    # chunks (64 frames each) that 100 frames overlap: 6 or 7, whatever the length
-    assert len(requests) <= 7, requests
-    assert sum(r.path.endswith("zarr.json") for r in requests) == 3
+    assert len(requests) <= 3, requests
 
     # reading the whole long feature needs more: the counting does see chunk reads
     mark = s3.mark()
     Sound(long).fft.values
     assert len(s3.since(mark)) > len(requests) + 4
 
-    # listing: the root metadata, one listing, one small read per document
+    # listing from a fresh store: the root metadata, one listing, one read per fragment
+    fresh = spectral_graph(_store(s3, url))
     mark = s3.mark()
-    assert Sound.ids() == sorted([short, long])
+    assert fresh.ids() == sorted([short, long])
     listing = s3.since(mark)
     assert sum(r.is_list for r in listing) == 1 and len(listing) == 2 + 2, listing
+    mark = s3.mark()
+    assert fresh.ids() == sorted([short, long])
+    assert len(s3.since(mark)) == 1  # fragments never change: only the listing again
 
 
 # ---------------------------------------------------------------------- a cluster

@@ -17,10 +17,10 @@ Arrays and audio
 Transforms
     sliding_window, fft, stft, dct, dctiv, mdct, mel_spectrogram, mfcc, chroma, ...
 Documents and batch
-    Document, Feature, FeatureStore, zarr_settings, simple_in_memory_settings, ingest,
+    Document, Feature, FeatureStore, open_store, zarr_settings, simple_in_memory_settings, ingest,
     Directory, CompositeDataset, FreeSoundSearch, InternetArchive, PhatDrumLoops
 Notebooks
-    play, specshow, seconds
+    play, specshow, seconds, explore
 Learning (needs the ``[learn]`` extra)
     PreprocessingPipeline and its steps, ShuffledSamples, trainers, SimHash, HammingIndex,
     FilterBank, SincLayer, PerceptualLoss
@@ -34,10 +34,12 @@ from .errors import (
     AudioDecodeError,
     AudioFileNotFoundError,
     DocumentNotFoundError,
+    NonFiniteSamplesWarning,
     NotFittedError,
     NotInvertibleError,
     ParameterError,
     SampleRateError,
+    SelectionError,
     StoreError,
     ZoundsError,
 )
@@ -112,12 +114,17 @@ _EXPORTS: dict[str, str] = {
          "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
          "SklearnModel", "PyTorchNetwork", "Binarize", "ShuffledSamples", "SupervisedTrainer",
          "TripletEmbeddingTrainer", "WassersteinGanTrainer", "SimHash", "HammingIndex",
-         "FilterBank", "SincLayer", "PerceptualLoss"], ".learn"),
+         "FilterBank", "SincLayer", "PerceptualLoss", "FeatureWindows", "RandomWindows"],
+        ".learn"),
     # documents and batch
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
     "FeatureStore": ".documents.store",
+    "open_store": ".documents.store",
+    **dict.fromkeys(["frame_local", "framing", "stateful", "streaming_of"], ".streamable"),
     **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
     **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
+    # the explorer (needs the [explore] extra when called)
+    "explore": ".explorer.notebook",
     **dict.fromkeys(
         ["Directory", "CompositeDataset", "FreeSoundSearch", "InternetArchive",
          "PhatDrumLoops", "DatasetError"], ".datasets"),
@@ -151,6 +158,7 @@ __all__ = [
     "FFTSynthesizer",
     "Feature",
     "FeatureStore",
+    "FeatureWindows",
     "FilterBank",
     "FreeSoundSearch",
     "FrequencyAdaptive",
@@ -184,6 +192,7 @@ __all__ = [
     "Multiply",
     "Nanoseconds",
     "NoiseSynthesizer",
+    "NonFiniteSamplesWarning",
     "NotFittedError",
     "NotInvertibleError",
     "OggVorbisWindowingFunc",
@@ -195,6 +204,7 @@ __all__ = [
     "PreprocessingPipeline",
     "Preprocessor",
     "PyTorchNetwork",
+    "RandomWindows",
     "Resampler",
     "Reshape",
     "SR11025",
@@ -207,6 +217,7 @@ __all__ = [
     "SampleRate",
     "SampleRateError",
     "Seconds",
+    "SelectionError",
     "ShuffledSamples",
     "SilenceSynthesizer",
     "SimHash",
@@ -232,8 +243,11 @@ __all__ = [
     "dct",
     "dctiv",
     "encode",
+    "explore",
     "fft",
     "fft_backend",
+    "frame_local",
+    "framing",
     "frequency_adaptive",
     "frequency_coords",
     "ingest",
@@ -244,6 +258,7 @@ __all__ = [
     "mfcc",
     "morlet_filter_bank",
     "open_audio",
+    "open_store",
     "play",
     "resample",
     "save",
@@ -255,8 +270,10 @@ __all__ = [
     "spectral_centroid",
     "spectral_flatness",
     "square",
+    "stateful",
     "stft",
     "stream",
+    "streaming_of",
     "time_coords",
     "weight",
     "zarr_settings",

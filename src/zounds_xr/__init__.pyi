@@ -1,18 +1,18 @@
 """Type stub of the lazy namespace: the names of ``_EXPORTS``, from the modules that
 define them, so that editors and type checkers see ``zx.<name>`` while
 ``import zounds_xr`` stays cheap. tests/test_package.py keeps it equal to ``__all__``."""
-from collections.abc import Mapping
-from typing import Any
 
 from ._version import __version__ as __version__
 from .errors import (
     AudioDecodeError as AudioDecodeError,
     AudioFileNotFoundError as AudioFileNotFoundError,
     DocumentNotFoundError as DocumentNotFoundError,
+    NonFiniteSamplesWarning as NonFiniteSamplesWarning,
     NotFittedError as NotFittedError,
     NotInvertibleError as NotInvertibleError,
     ParameterError as ParameterError,
     SampleRateError as SampleRateError,
+    SelectionError as SelectionError,
     StoreError as StoreError,
     ZoundsError as ZoundsError,
 )
@@ -49,6 +49,7 @@ from .documents.settings import (
 )
 from .documents.store import (
     FeatureStore as FeatureStore,
+    open_store as open_store,
 )
 from .frequency.band import (
     FrequencyBand as FrequencyBand,
@@ -86,6 +87,7 @@ from .io.metadata import (
 )
 from .learn import (
     Binarize as Binarize,
+    FeatureWindows as FeatureWindows,
     FilterBank as FilterBank,
     HammingIndex as HammingIndex,
     InstanceScaling as InstanceScaling,
@@ -98,6 +100,7 @@ from .learn import (
     PreprocessingPipeline as PreprocessingPipeline,
     Preprocessor as Preprocessor,
     PyTorchNetwork as PyTorchNetwork,
+    RandomWindows as RandomWindows,
     Reshape as Reshape,
     ShuffledSamples as ShuffledSamples,
     SimHash as SimHash,
@@ -197,10 +200,17 @@ from .timeseries.samplerate import (
 from .timeseries.timeslice import (
     TimeSlice as TimeSlice,
 )
+from .explorer.notebook import explore as explore
 from .viz import (
     play as play,
     seconds as seconds,
     specshow as specshow,
+)
+from .streamable import (
+    frame_local as frame_local,
+    framing as framing,
+    stateful as stateful,
+    streaming_of as streaming_of,
 )
 from .windowing import (
     HanningWindowingFunc as HanningWindowingFunc,
@@ -209,10 +219,5 @@ from .windowing import (
     WindowingFunc as WindowingFunc,
 )
 
-# named by the public contract (DESIGN.md, COORDINATION.md), landing with the store
-# (issue 13) and explorer (issue 16) branches: replace each stub by an import from its
-# module, and add the name to _EXPORTS and __all__, when it lands
-def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> Any: ...
-def explore(store: Any, **kwargs: Any) -> Any: ...
 
 __all__: list[str]

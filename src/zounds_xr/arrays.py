@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .dimensions import Dimension, IdentityDimension
+from ._dimension import Dimension, IdentityDimension
 from .errors import ParameterError
 
 __all__ = ["ArrayWithUnits", "with_labels"]
@@ -71,7 +71,7 @@ def ArrayWithUnits(array, dimensions: Sequence[Dimension], dims: Sequence[str] |
     if len(names) != array.ndim or len(set(names)) != len(names):
         raise ParameterError(f"dims must be {array.ndim} distinct names, got {names!r}")
     out = xr.DataArray(array, dims=names, name=name, attrs=attrs)
-    for dimension, dim, size in zip(dimensions, names, array.shape):
+    for dimension, dim, size in zip(dimensions, names, array.shape, strict=True):
         if not isinstance(dimension, IdentityDimension):
             out = out.assign_coords(dimension.coords(size, dim))
     return out

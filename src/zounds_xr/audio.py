@@ -33,7 +33,8 @@ def AudioSamples(array, samplerate: AudioSampleRate, start=0,  # noqa: N802  (zo
     SampleRateError
         When ``samplerate`` is not an ``AudioSampleRate`` (a ``TypeError``).
     ParameterError
-        When ``array`` has more than two axes.
+        When ``array`` has more than two axes, or is not of a real float or integer
+        dtype (strings, objects, booleans and complex numbers are refused).
 
     Examples
     --------
@@ -54,6 +55,11 @@ def AudioSamples(array, samplerate: AudioSampleRate, start=0,  # noqa: N802  (zo
     if array.ndim not in (1, 2):
         raise ParameterError(
             f"audio samples must have shape (time,) or (time, channel), got {array.shape}")
+    dtype = np.dtype(array.dtype)
+    if dtype.kind not in "fiu":
+        # strings, objects, booleans and complex numbers are not samples of a signal
+        raise ParameterError(
+            f"audio samples must be real numbers (a float or integer dtype), got {dtype}")
     dims = ("time",) if array.ndim == 1 else ("time", "channel")
     coords = time_coords(array.shape[0], samplerate, start=start)
     return xr.DataArray(array, coords=coords, dims=dims, name=name)

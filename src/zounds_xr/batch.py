@@ -1,11 +1,13 @@
 """Batch feature extraction: process a corpus into a feature store with dask.
 
 ``ingest`` turns a dataset (an iterable of :class:`~zounds_xr.AudioMetaData`) into
-documents of a :class:`~zounds_xr.Document` class, one dask task per source. It runs
-on the local threaded or process scheduler, or on a ``distributed.Client`` (the same
-code path as a remote cluster). A task never raises: failures come back as messages,
-so one corrupt file never stops the batch. Completed documents are skipped on the next
-run; incomplete ones (a crash, Ctrl-C) are invisible in the store and are redone.
+documents of a :class:`~zounds_xr.Document` class. Sources are grouped into tasks (many
+short clips, or one long recording, per task); each task writes one part of the store
+and its catalog fragment last. It runs on the local threaded or process scheduler, or
+on a ``distributed.Client`` (the same code path as a remote cluster). A task never
+raises: failures come back as messages (and are recorded in the part's fragment), so
+one corrupt file never stops the batch. Visible documents are skipped on the next run
+(resume reads the catalog once); a killed task's part is invisible and redone.
 """
 from __future__ import annotations
 
@@ -17,12 +19,18 @@ import multiprocessing
 import os
 import time
 import traceback
+import uuid
 from collections.abc import Iterable
 
+import numpy as np
+
+from ._validation import positive_int
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
 
 __all__ = ["ingest", "IngestReport", "process_pool"]
+
+_CHUNK = np.timedelta64(30, "s")
 
 _SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded")
 
@@ -66,33 +74,87 @@ def _source_name(meta: AudioMetaData) -> str:
     return meta.uri_string or repr(meta)
 
 
-def _process_one(document, meta: AudioMetaData, doc_id: str):
-    """Process one source; never raises (the batch must go on)."""
-    try:
-        # nested parallelism inside a worker only oversubscribes its cores
-        import dask
-
-        with dask.config.set(scheduler="synchronous"):
-            got = document.process(meta=meta, _id=doc_id)
-        return ("ok", _source_name(meta), got, _audio_seconds(document, meta, got))
-    except ZoundsError as exc:
-        return ("failed", _source_name(meta), None, f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
-        tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return ("failed", _source_name(meta), None, f"unexpected error: {tail}")
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, ZoundsError):
+        return f"{type(exc).__name__}: {exc}"
+    tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return f"unexpected error: {tail}"
 
 
 def _process_batch(document, items):
-    """Process several sources in one task (see :func:`_batches`)."""
-    return [_process_one(document, meta, doc_id) for meta, doc_id in items]
+    """Process several sources into one part of the store; never raises (the batch
+    must go on): returns ``(status, source, doc_id, seconds or reason)`` per source."""
+    # nested parallelism inside a worker only oversubscribes its cores
+    import dask
+
+    results = []
+    with dask.config.set(scheduler="synchronous"):
+        try:
+            part = document._store_for(None).part()
+        except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
+            return [("failed", _source_name(m), None, _failure(exc)) for m, _ in items]
+        for meta, doc_id in items:
+            try:
+                doc_id = doc_id or uuid.uuid4().hex
+                seconds = document._write_document(part, meta, doc_id, _CHUNK)
+                results.append(("ok", _source_name(meta), doc_id, seconds))
+            except Exception as exc:  # noqa: BLE001
+                reason = _failure(exc)
+                part.record_failure(doc_id, _source_name(meta), reason)
+                results.append(("failed", _source_name(meta), None, reason))
+        try:
+            part.commit()
+        except Exception as exc:  # noqa: BLE001
+            reason = f"the task's part could not be committed: {_failure(exc)}"
+            part.discard()
+            return [("failed", src, None, reason if status == "ok" else detail)
+                    for status, src, _, detail in results]
+    return results
+
+
+#: a task's share of sources: at least this many files (when there are enough) ...
+_MIN_FILES_PER_TASK = 64
+#: ... at most this many files ...
+_MAX_FILES_PER_TASK = 2000
+#: ... and this many bytes of (encoded) source files; a longer file is a task of its own
+_MAX_BYTES_PER_TASK = 256 << 20
+
+
+def _source_bytes(meta: AudioMetaData) -> int:
+    uri = meta.uri_string
+    if uri is not None and "://" not in uri:
+        try:
+            return os.path.getsize(uri)
+        except OSError:
+            return 0
+    return 0
 
 
 def _batches(todo: list, workers: int) -> list[list]:
-    # A short file takes ~30 ms; a task costs a distributed cluster a few ms of
-    # scheduling and transfer (measured 9 ms a task on a 2-core LocalCluster). Group files so that every worker still
-    # gets >= 4 tasks to balance uneven lengths, and no task holds more than 16 files.
-    size = max(1, min(16, len(todo) // (4 * max(1, workers))))
-    return [todo[i:i + size] for i in range(0, len(todo), size)]
+    """Group sources into tasks of one part each.
+
+    A short clip takes a few ms to compute; a part costs a few metadata writes and a
+    task a few ms of scheduling. So tasks hold many clips (up to
+    ``_MAX_FILES_PER_TASK`` files and ``_MAX_BYTES_PER_TASK`` bytes of source; a larger
+    file is a task of its own), while every worker still gets >= 4 tasks to balance
+    uneven lengths, and small corpora are not split into tiny parts."""
+    if not todo:
+        return []
+    n, workers = len(todo), max(1, workers)
+    # >= 4 tasks per worker, but no fewer than _MIN_FILES_PER_TASK files a task unless
+    # that would leave a worker without work: a part costs ~10 files and a few writes
+    per_task = max(-(-n // (4 * workers)), min(_MIN_FILES_PER_TASK, n // workers))
+    per_task = max(1, min(_MAX_FILES_PER_TASK, per_task))
+    batches, current, size = [], [], 0
+    for item in todo:
+        n = _source_bytes(item[0]) if isinstance(item, tuple) else 0
+        if current and (len(current) >= per_task or size + n > _MAX_BYTES_PER_TASK):
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += n
+    batches.append(current)
+    return batches
 
 
 def _audio_seconds(document, meta: AudioMetaData, doc_id: str) -> float:
@@ -145,11 +207,22 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     >>> report.failed  # doctest: +SKIP
     {'audio/broken.wav': 'AudioDecodeError: ...'}
     """
+    _check_document(document)
+    if dataset is None or isinstance(dataset, (str, bytes, os.PathLike)) or not isinstance(
+            dataset, Iterable):
+        hint = " (a single path: give [path], or zx.Directory(path))" if isinstance(
+            dataset, (str, bytes, os.PathLike)) else ""
+        raise ParameterError(f"ingest needs an iterable of sources (AudioMetaData, paths or "
+                             f"URLs) as dataset, got {type(dataset).__name__}{hint}")
     if on_error not in ("record", "raise"):
         raise ParameterError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    if client is None and scheduler not in _SCHEDULERS:
+    if not isinstance(scheduler, str) or (client is None and scheduler not in _SCHEDULERS):
         raise ParameterError(f"scheduler must be one of {_SCHEDULERS}, got {scheduler!r}; pass "
                              f"a distributed.Client as client= for a cluster")
+    if num_workers is not None:
+        num_workers = positive_int(num_workers, "num_workers")
+    if client is None and scheduler == "processes":
+        _check_main_guard()
     t0 = time.perf_counter()
     # workers start (and import) while the dataset is scanned below; a pool set in dask's
     # config (dask.config.set(pool=...)) is used as dask would
@@ -159,13 +232,15 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
 
         pool = dask.config.get("pool", None) or process_pool(num_workers)
     # create the store once, here: first writers racing to create its root would fail
-    document._store_for(None).root(create=True)
+    fstore = document._store_for(None)
+    fstore.root(create=True)
+    done = set(fstore.ids())  # resume: the catalog, read once
     report = IngestReport()
     todo = []
     for item in dataset:
         meta = _as_meta(item)
         doc_id = document.id_for(meta)  # None for in-memory sources: always processed
-        if doc_id is not None and document.exists(doc_id):
+        if doc_id is not None and doc_id in done:
             report.skipped.append(doc_id)
         else:
             todo.append((meta, doc_id))
@@ -173,6 +248,10 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         results = _run_distributed(client, document, todo, progress)
     else:
         results = _run_local(document, todo, scheduler, progress, num_workers, pool)
+    if todo:
+        # one fragment again, and what killed writers left behind goes
+        fstore.compact()
+        fstore.vacuum()
     for status, source, doc_id, detail in results:
         if status == "ok":
             report.processed.append(doc_id)
@@ -184,6 +263,70 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         source, reason = next(iter(report.failed.items()))
         raise ZoundsError(f"{len(report.failed)} sources failed; first: {source}: {reason}")
     return report
+
+
+def _check_document(document) -> None:
+    from .documents.document import Document
+
+    if not (isinstance(document, type) and issubclass(document, Document)):
+        raise ParameterError(f"ingest needs a Document subclass as document, got "
+                             f"{document!r}")
+
+
+def _guarded_lines(source: str) -> list[tuple[int, int]]:
+    """Line spans of the ``if __name__ == "__main__":`` blocks of a module's source."""
+    import ast
+
+    def is_main_test(test) -> bool:
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+                and isinstance(test.ops[0], ast.Eq)):
+            return False
+        sides = [test.left, test.comparators[0]]
+        names = {s.id for s in sides if isinstance(s, ast.Name)}
+        values = {s.value for s in sides if isinstance(s, ast.Constant)}
+        return names == {"__name__"} and values == {"__main__"}
+
+    spans = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.If) and is_main_test(node.test):
+            spans.append((node.body[0].lineno, node.end_lineno or node.lineno))
+    return spans
+
+
+def _check_main_guard() -> None:
+    """Raise :class:`ParameterError` when ``ingest(scheduler="processes")`` is called from
+    a script's top level without an ``if __name__ == "__main__":`` guard.
+
+    Worker processes are spawned: each imports the main script again, and an unguarded
+    call would start workers from the workers (multiprocessing refuses, and every file
+    would be reported failed with its bootstrapping message)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    import dask
+
+    method = dask.config.get("multiprocessing.context", "spawn")
+    if not path or method == "fork" or not os.path.exists(path):
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main)
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return  # not called from the main script's code (a notebook, a test runner)
+    try:
+        with open(path, encoding="utf-8") as f:
+            spans = _guarded_lines(f.read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return
+    line = frame.f_lineno
+    if not any(lo <= line <= hi for lo, hi in spans):
+        raise ParameterError(
+            f"ingest(..., scheduler='processes') is called at the top level of {path} "
+            f"(line {line}) without an `if __name__ == \"__main__\":` guard: worker "
+            f"processes import the script again and would start ingest themselves. Put "
+            f"the call under the guard, or use scheduler='threads'")
 
 
 _POOLS: dict[int, concurrent.futures.ProcessPoolExecutor] = {}
@@ -228,9 +371,11 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
 
     if not todo:
         return []
-    # (dask's process scheduler already batches tasks for its workers)
-    tasks = [dask.delayed(_process_one, pure=False)(document, meta, doc_id)
-             for meta, doc_id in todo]
+    workers = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
+    if scheduler in ("synchronous", "sync", "single-threaded"):
+        workers = 1
+    tasks = [dask.delayed(_process_batch, pure=False)(document, batch)
+             for batch in _batches(todo, workers)]
     kwargs = {"scheduler": "synchronous" if scheduler == "sync" else scheduler}
     if num_workers:
         kwargs["num_workers"] = num_workers
@@ -238,7 +383,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
         kwargs["pool"] = pool
     try:
         with ProgressBar() if progress else contextlib.nullcontext():
-            return list(dask.compute(*tasks, **kwargs))
+            return [r for batch in dask.compute(*tasks, **kwargs) for r in batch]
     except concurrent.futures.process.BrokenProcessPool:
         if pool is None:
             raise
@@ -248,11 +393,12 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
             if cached is pool:
                 del _POOLS[n]
         pool.shutdown(wait=False, cancel_futures=True)
-        return [_outcome_after_crash(document, meta, doc_id) for meta, doc_id in todo]
+        done = set(document._store_for(None).ids())
+        return [_outcome_after_crash(document, meta, doc_id, done) for meta, doc_id in todo]
 
 
-def _outcome_after_crash(document, meta, doc_id):
-    if doc_id is not None and document.exists(doc_id):
+def _outcome_after_crash(document, meta, doc_id, done):
+    if doc_id is not None and doc_id in done:
         return ("ok", _source_name(meta), doc_id, _audio_seconds(document, meta, doc_id))
     return ("failed", _source_name(meta), None,
             "the worker process died (a crash or a kill) while processing this batch")

@@ -11,6 +11,7 @@ import pathlib
 import sys
 
 from .errors import ZoundsError
+from .explorer.cli import add_subcommands as _add_explorer_subcommands
 
 __all__ = ["main"]
 
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_cmd_demo)
+    _add_explorer_subcommands(sub)  # serve, index
     return parser
 
 

@@ -10,7 +10,7 @@ nothing of the dimension objects.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import xarray as xr
@@ -26,7 +26,7 @@ from .timeseries.index import TimeIndex
 from .timeseries.timeslice import TimeSlice
 
 __all__ = ["Dimension", "IdentityDimension", "dimension_of", "dimensions_of",
-           "dimensions_by_dim", "select", "axis_index"]
+           "dimensions_by_dim", "select", "axis_index", "INDEX_TYPES", "index_from_attrs"]
 
 
 def _time_dimension(index: TimeIndex) -> Dimension:
@@ -45,11 +45,64 @@ _DIMENSION_OF: dict[type, Callable[[Any], Dimension]] = {
     FrequencyIndex: _frequency_dimension,
 }
 
+#: the type name an index writes in ``to_attrs()["type"]`` -> its class (for stores)
+INDEX_TYPES: dict[str, type[TimeIndex] | type[FrequencyIndex]] = {
+    "TimeIndex": TimeIndex,
+    "FrequencyIndex": FrequencyIndex,
+}
+
 #: zounds selector type -> the index type of the axis it selects on
 _AXIS_OF: dict[type, type] = {
     TimeSlice: TimeIndex,
     FrequencyBand: FrequencyIndex,
 }
+
+
+def index_from_attrs(attrs: Mapping[str, Any], *, dim: Hashable,
+                     coord_name: Hashable | None = None,
+                     size: int | None = None) -> TimeIndex | FrequencyIndex:
+    """Rebuild a zounds index from its ``to_attrs()`` definition, whatever its type.
+
+    Parameters
+    ----------
+    attrs : mapping
+        ``index.to_attrs()`` of a :class:`~zounds_xr.TimeIndex` or a
+        :class:`~zounds_xr.FrequencyIndex` (``attrs["type"]`` names which).
+    dim : hashable
+        The dim name.
+    coord_name : hashable, optional
+        The coordinate name (``dim`` by default).
+    size : int >= 0, optional
+        The number of frames of a time axis (overrides the stored size; a frequency
+        axis' size comes from its scale).
+
+    Returns
+    -------
+    TimeIndex or FrequencyIndex
+
+    Raises
+    ------
+    ParameterError
+        For a definition of no known index type.
+
+    See Also
+    --------
+    zounds_xr.TimeIndex.from_attrs, zounds_xr.FrequencyIndex.from_attrs
+
+    Examples
+    --------
+    >>> import zounds_xr as zx
+    >>> index = zx.TimeIndex.from_params(10, zx.SR8000())
+    >>> index_from_attrs(index.to_attrs(), dim="time").equals(index)
+    True
+    """
+    kind = INDEX_TYPES.get(str(attrs.get("type")))
+    if kind is TimeIndex:
+        return TimeIndex.from_attrs(attrs, dim=dim, size=size, coord_name=coord_name)
+    if kind is FrequencyIndex:
+        return FrequencyIndex.from_attrs(attrs, dim=dim, coord_name=coord_name)
+    raise ParameterError(f"unknown index type {attrs.get('type')!r}; known: "
+                         f"{sorted(INDEX_TYPES)}")
 
 
 def dimension_of(index: xr.Index | None) -> Dimension:

@@ -15,6 +15,8 @@ __all__ = [
     "DocumentNotFoundError",
     "NotFittedError",
     "NotInvertibleError",
+    "SelectionError",
+    "NonFiniteSamplesWarning",
 ]
 
 
@@ -47,6 +49,17 @@ class DocumentNotFoundError(StoreError, KeyError):
 
     def __str__(self):  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class SelectionError(ZoundsError, KeyError):
+    """A label that selects nothing on its axis (e.g. a time past the end)."""
+
+    def __str__(self):  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NonFiniteSamplesWarning(RuntimeWarning):
+    """Decoded audio holds NaN or infinity (kept: ``on_nonfinite="warn"``)."""
 
 
 class NotFittedError(ZoundsError, RuntimeError):

@@ -56,6 +56,7 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
+from ._validation import check_output_size
 from .audio import AudioSamples
 from .errors import ParameterError
 from .timeseries.samplerate import AudioSampleRate, as_audio_rate
@@ -99,6 +100,11 @@ def _audio_rate_of(samples: xr.DataArray) -> AudioSampleRate:
 
 def _out_length(n: int, old: int, new: int) -> int:
     return -(-n * new // old)
+
+
+def _check_size(frames: int, rest: tuple, dtype, old: int, new: int) -> None:
+    """Refuse, before soxr allocates it, an output that cannot fit in memory."""
+    check_output_size((frames, *rest), dtype, f"resampling {old} Hz to {new} Hz")
 
 
 class Resampler:
@@ -231,6 +237,9 @@ class Resampler:
                                  "a new one for another stream")
         data = self._coerce(chunk)
         n = len(data)
+        if self._stream is not None:
+            _check_size(_out_length(n, int(self._from), int(self.samplerate)) + 1,
+                        data.shape[1:], self._dtype, int(self._from), int(self.samplerate))
         self._n_in += n
         if self._stream is None:  # same rate: pass through
             self._done = bool(last)
@@ -267,8 +276,9 @@ def _resample_numpy(data: np.ndarray, old: int, new: int, quality: str) -> np.nd
     are a few zeros flushed through the filter, as :meth:`Resampler.process` does.
     """
     dtype = _float_dtype(data.dtype)
-    data = np.ascontiguousarray(data, dtype=dtype)
     target = _out_length(len(data), old, new)
+    _check_size(target, data.shape[1:], dtype, old, new)
+    data = np.ascontiguousarray(data, dtype=dtype)
     if len(data) == 0:
         return np.zeros((0,) + data.shape[1:], dtype=dtype)
     out = _soxr().resample(data, old, new, quality=quality)
@@ -309,6 +319,8 @@ def _resample_dask(data, old: int, new: int, quality: str):
         stop = min(n, math.ceil(Fraction(o1 * old, new)) + halo + 1)
         skip = first * new // old
         shape = (o1 - o0,) + data.shape[1:]
+        # the task resamples its halo'd segment whole before trimming it
+        _check_size(_out_length(stop - first, old, new), data.shape[1:], dtype, old, new)
         task = delayed(_resample_segment, pure=True)(data[first:stop], old, new, quality,
                                                      o0 - skip, o1 - o0)
         parts.append(da.from_delayed(task, shape=shape, dtype=dtype))
@@ -339,7 +351,9 @@ def resample(samples, samplerate, *, quality: str = "VHQ") -> xr.DataArray:
     Raises
     ------
     ParameterError
-        When ``samples`` has no audio time axis or other dims.
+        When ``samples`` has no audio time axis or other dims, or the output (of a
+        dask block, for lazy input) would not fit in memory (more than
+        ``_validation.MAX_OUTPUT_BYTES``; the message gives its size).
     SampleRateError
         When ``samplerate`` is not an audio rate.
 

@@ -122,6 +122,15 @@ def seconds(x: xr.DataArray, dim: str = "time") -> xr.DataArray:
     dim : str
         The time axis (``"time"`` or ``"window"``).
 
+    Returns
+    -------
+    xarray.DataArray
+        ``x`` with ``dim`` labelled by float seconds (a plain pandas index).
+
+    See Also
+    --------
+    specshow : A (time, frequency) plot with seconds and Hz axes.
+
     Examples
     --------
     >>> import numpy as np, zounds_xr as zx
@@ -276,6 +285,20 @@ def audio_html(x: xr.DataArray) -> str:
     Audio up to :data:`HTML_AUDIO_MAX_SECONDS` long gets an embedded player (dask-backed
     audio is computed for it); longer audio, features and arrays without a TimeIndex get
     the summary and xarray's own display.
+
+    Parameters
+    ----------
+    x : xarray.DataArray
+        Any array.
+
+    Returns
+    -------
+    str
+        HTML.
+
+    See Also
+    --------
+    play : The player alone.
     """
     parts: list[str] = []
     index = x.xindexes.get("time")

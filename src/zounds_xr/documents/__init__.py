@@ -3,13 +3,16 @@
 - :mod:`.feature`: ``Feature`` (a node: function, needs, parameters, storage) and versions;
 - :mod:`.streaming`: the chunk-by-chunk execution model (carry-over for windows,
   stateful resampling, alignment of several inputs);
-- :mod:`.store`: ``FeatureStore`` and the Zarr layout (``docs/STORE_LAYOUT.md``);
+- :mod:`.parts`: writing a part (many documents' frames in sharded arrays);
+- :mod:`.catalog`: the Parquet catalog fragments and their resolution;
+- :mod:`.store`: ``FeatureStore``, ``open_store`` and the layout
+  (``docs/STORE_LAYOUT.md``);
 - :mod:`.document`: ``Document`` (process, read lazily, update, delete, iterate);
 - :mod:`.settings`: ``zarr_settings``, ``simple_in_memory_settings``.
 """
 from .document import AudioFeature, Document, Feature
 from .settings import simple_in_memory_settings, zarr_settings
-from .store import FeatureStore
+from .store import FeatureStore, open_store
 
-__all__ = ["Document", "Feature", "AudioFeature", "FeatureStore", "zarr_settings",
+__all__ = ["Document", "Feature", "AudioFeature", "FeatureStore", "open_store", "zarr_settings",
            "simple_in_memory_settings"]

@@ -1,4 +1,4 @@
-"""``Document``: a declared graph of features, processed into one Zarr group per sound.
+"""``Document``: a declared graph of features, processed into the store's parts.
 
 >>> import numpy as np, zounds_xr as zx
 >>> @zx.simple_in_memory_settings
@@ -14,9 +14,9 @@
 
 Processing (:meth:`Document.process`) streams the source chunk by chunk through the
 graph (see :mod:`zounds_xr.documents.streaming`) and appends every ``store=True``
-feature to its own array in the document's group; the group's status attribute
-becomes ``"complete"`` last, so a killed writer leaves nothing visible and the next
-``process`` redoes it. Reading (``Sound(doc_id).feature``) gives lazy dask-backed
+feature to the arrays of a new part of the store; the part's catalog fragment is
+written last, so a killed writer leaves nothing visible and the next ``process``
+redoes it. Reading (``Sound(doc_id).feature``) gives lazy dask-backed
 DataArrays with their TimeIndex/FrequencyIndex rebuilt; a feature that is not stored (or
 is stale) is computed on access from its nearest stored, current ancestors.
 """
@@ -25,20 +25,24 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import numbers
 import os
 import uuid
+from fractions import Fraction
 
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, StoreError, ZoundsError
-from ..io.metadata import AudioMetaData
+from ..errors import ParameterError, StoreError
+from .._validation import positive_int
+from ..io.metadata import AudioMetaData, ChunkSizeBytes
 from ..timeseries.durations import to_fraction
+from .catalog import meta_columns, meta_of_row
 from .feature import AudioFeature, Feature, MetaFeature, canonical, version_hash
-from .store import DOCUMENT, LAYOUT, META, FeatureStore, validate_id
+from .store import FeatureStore, validate_id
 from .streaming import Pipeline, make_node
 
-__all__ = ["Document", "Feature", "AudioFeature", "DocumentMeta"]
+__all__ = ["AudioFeature", "Document", "DocumentMeta", "Feature"]
 
 _DEFAULT_CHUNK = np.timedelta64(30, "s")
 
@@ -133,6 +137,34 @@ def _as_meta(meta) -> AudioMetaData:
     return m
 
 
+def _check_chunksize(chunksize):
+    """The one rule for ``chunksize`` (as :func:`zounds_xr.stream`): a duration, a
+    ``ChunkSizeBytes``, or an int number of frames of the source; checked up front."""
+    if isinstance(chunksize, ChunkSizeBytes):
+        return chunksize
+    if isinstance(chunksize, numbers.Integral) and not isinstance(chunksize, np.timedelta64):
+        positive_int(chunksize, "chunksize (frames of the source)")
+        return chunksize
+    if to_fraction(chunksize, name="chunksize") <= 0:
+        raise ParameterError(f"chunksize must be a positive duration, got {chunksize!r}")
+    return chunksize
+
+
+def _chunk_seconds(chunksize, samplerate, channels) -> Fraction:
+    """``chunksize`` in seconds of a source at ``samplerate`` with ``channels``."""
+    if isinstance(chunksize, (ChunkSizeBytes, numbers.Integral)) and not isinstance(
+            chunksize, np.timedelta64):
+        rate = int(samplerate or 0)
+        if rate <= 0:
+            return Fraction(30)
+        if isinstance(chunksize, ChunkSizeBytes):
+            frames = int(chunksize) // (int(channels or 1) * chunksize.bit_depth // 8 or 1)
+        else:
+            frames = int(chunksize)
+        return Fraction(max(1, frames), rate)
+    return to_fraction(chunksize, name="chunksize")
+
+
 def _json_safe(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
 
@@ -166,7 +198,7 @@ class Document(metaclass=DocumentMeta):
     def __init__(self, _id: str, store=None):
         self._fstore = type(self)._store_for(store)
         self._id = validate_id(_id)
-        self._group = self._fstore.document(self._id)
+        self._row = self._fstore.row(self._id)
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ instance side
@@ -191,7 +223,7 @@ class Document(metaclass=DocumentMeta):
         cls = type(self)
         feature = cls._features[name]
         if feature.root == "meta":
-            value = AudioMetaData.from_dict(self._group.attrs.get(META, {}))
+            value = AudioMetaData.from_dict(meta_of_row(self._row))
         else:
             value = self._compute(name, feature)
         self._cache[name] = value
@@ -199,14 +231,11 @@ class Document(metaclass=DocumentMeta):
 
     def _compute(self, name: str, feature: Feature):
         cls = type(self)
-        info = self._fstore.feature_info(self._group, name)
-        if info is not None and info.get("version") == cls._versions()[name]:
-            stored = self._fstore.read(self._group, name)
-            if stored is not None:
-                return stored
+        if self._row.get(f"{name}.version") == cls._versions()[name]:
+            return self._fstore.read(self._row, name)
         if feature.root == "audio":
-            uri = self._group.attrs.get(META, {}).get("uri")
-            if uri is None:
+            uri = self._row.get("uri")
+            if not isinstance(uri, str):
                 raise StoreError(
                     f"document {self._id!r}: the audio is not stored and its source cannot "
                     f"be opened again (it was not a path or URL)")
@@ -298,35 +327,62 @@ class Document(metaclass=DocumentMeta):
         cls._store_for(store).delete(_id)
 
     @classmethod
+    def catalog(cls, store=None):
+        """The store's catalog: one row per document (``pandas.DataFrame`` indexed by
+        ``id``): ``uri``, ``samplerate``, ``channels``, ``duration`` (seconds),
+        ``licensing``, ``description``, ``tags``, other metadata, and per stored feature
+        ``f``: ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
+
+        See Also
+        --------
+        frames : the stored frames of many documents at once.
+        """
+        return cls._store_for(store).catalog()
+
+    @classmethod
+    def frames(cls, feature: str, ids=None, store=None) -> xr.DataArray:
+        """The stored frames of ``feature`` for many documents as one lazy DataArray.
+
+        Parameters
+        ----------
+        feature : str
+            A stored feature's name.
+        ids : sequence of str, optional
+            The documents, in this order (default: every document storing it, in
+            catalog order).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``("frame", ...)``: document ``ids[k]`` is the block of
+            ``catalog()[f"{feature}.frames"][ids[k]]`` rows after those before it.
+        """
+        return cls._store_for(store).frames(feature, ids)
+
+    @classmethod
+    def _stale(cls, row: dict) -> list[str]:
+        versions = cls._versions()
+        return [n for n in cls._stored_names() if row.get(f"{n}.version") != versions[n]]
+
+    @classmethod
     def stale_features(cls, _id: str, store=None) -> list[str]:
         """Stored features of ``_id`` that are missing or whose version changed."""
-        fstore = cls._store_for(store)
-        group = fstore.document(_id)
-        versions = cls._versions()
-        out = []
-        for name in cls._stored_names():
-            info = fstore.feature_info(group, name)
-            if info is None or info.get("version") != versions[name]:
-                out.append(name)
-        return out
+        return cls._stale(cls._store_for(store).row(_id))
 
     @classmethod
     def _feature_info(cls, name: str) -> dict:
         f = cls._features[name]
         return {"version": cls._versions()[name], "function": f.identity()["func"],
                 "params": canonical(f.params), "needs": list(cls._graph[name]),
-                "store_as": f.store_as}
-
-    @classmethod
-    def _document_attrs(cls) -> dict:
-        versions = cls._versions()
-        return {"class": f"{cls.__module__}.{cls.__qualname__}", "layout": LAYOUT,
-                "features": {n: versions[n] for n in cls._stored_names()}}
+                "store_as": f.store_as, "document": f"{cls.__module__}.{cls.__qualname__}"}
 
     @classmethod
     def process(cls, meta=None, _id: str | None = None, chunksize=_DEFAULT_CHUNK,
                 store=None, overwrite: bool = False) -> str:
         """Decode ``meta``, stream it through the graph, persist the stored features.
+
+        The document is written as a part of its own (see ``docs/STORE_LAYOUT.md``);
+        :func:`~zounds_xr.ingest` writes many documents per part.
 
         Parameters
         ----------
@@ -335,13 +391,16 @@ class Document(metaclass=DocumentMeta):
         _id : str, optional
             The document id; default :meth:`id_for` (derived from the source's path or
             URL) or, for in-memory sources, a random ``uuid4().hex``.
-        chunksize : np.timedelta64, optional
-            Duration of the chunks the source is decoded and processed in; memory is
-            bounded by it, whatever the file's length.
+        chunksize : np.timedelta64, ChunkSizeBytes or int, optional
+            Size of the chunks the source is decoded and processed in, as
+            :func:`~zounds_xr.stream` takes it: a duration, a ``ChunkSizeBytes`` or a
+            number of frames of the source. Memory is bounded by it, whatever the
+            file's length. The same rule holds when stale features are updated from
+            stored ones (the size is converted to seconds at the source's rate).
         store : FeatureStore or path/URL, optional
             Overrides the class's store.
         overwrite : bool, default False
-            Rewrite a complete document from scratch. By default a complete document is
+            Rewrite a visible document from scratch. By default a visible document is
             only brought up to date (missing or stale features are computed).
 
         Returns
@@ -355,12 +414,19 @@ class Document(metaclass=DocumentMeta):
             When the source cannot be decoded; nothing is left in the store.
         """
         fstore = cls._store_for(store)
+        chunksize = _check_chunksize(chunksize)
         m = _as_meta(meta)
         doc_id = validate_id(_id) if _id is not None else (cls.id_for(m) or uuid.uuid4().hex)
         if not overwrite and fstore.exists(doc_id):
-            cls._update_one(fstore, doc_id, chunksize)
+            cls._update_many(fstore, [doc_id], chunksize)
             return doc_id
-        cls._write_new(fstore, doc_id, m, chunksize)
+        part = fstore.part()
+        try:
+            cls._write_document(part, m, doc_id, chunksize)
+            part.commit()
+        except BaseException:
+            part.discard()
+            raise
         return doc_id
 
     @classmethod
@@ -369,6 +435,7 @@ class Document(metaclass=DocumentMeta):
 
         Stale features are recomputed from their nearest stored, current ancestors; the
         audio is decoded again from ``meta.uri`` only when it is needed and not stored.
+        The new frames go to one new part; older parts keep the rest.
 
         Returns
         -------
@@ -376,12 +443,14 @@ class Document(metaclass=DocumentMeta):
             ``{doc_id: [feature names recomputed]}``.
         """
         fstore = cls._store_for(store)
+        chunksize = _check_chunksize(chunksize)
         ids = [_id] if _id is not None else fstore.ids()
-        return {doc_id: cls._update_one(fstore, doc_id, chunksize) for doc_id in ids}
+        return cls._update_many(fstore, ids, chunksize)
 
     # ------------------------------------------------------------------ processing
     @classmethod
-    def _write_new(cls, fstore: FeatureStore, doc_id: str, m: AudioMetaData, chunksize):
+    def _write_document(cls, part, m: AudioMetaData, doc_id: str, chunksize) -> float:
+        """Stream one source into ``part``; returns the seconds of audio decoded."""
         from ..io.decode import stream
 
         chunks = iter(stream(m.uri, chunksize=chunksize))
@@ -392,8 +461,6 @@ class Document(metaclass=DocumentMeta):
         if m.channels is None:
             m.channels = first.shape[1] if first.ndim == 2 else 1
         audio = cls._root_name("audio")
-        group = fstore.begin(doc_id, {META: _json_safe(m.to_dict()),
-                                      DOCUMENT: cls._document_attrs()})
         frames = [0]
 
         def counted(pieces):
@@ -401,28 +468,46 @@ class Document(metaclass=DocumentMeta):
                 frames[0] += piece.sizes["time"]
                 yield piece
 
+        targets = cls._stored_names()
+        sinks = part.sinks({n: cls._feature_info(n) for n in targets})
         try:
-            cls._run(fstore, group, cls._stored_names(),
-                     {audio: counted(itertools.chain([first], chunks))})
+            cls._run(sinks, targets, {audio: counted(itertools.chain([first], chunks))})
             # what decoding found (headers can lie about lengths): recorded with the meta
-            m.update(frames=frames[0], duration_seconds=float(frames[0] * index.frequency))
-            fstore.commit(group, {META: _json_safe(m.to_dict())})
+            seconds = float(frames[0] * index.frequency)
+            m.update(frames=frames[0], duration_seconds=seconds)
+            part.finish_document(doc_id, meta_columns(_json_safe(m.to_dict())))
         except BaseException:
-            try:
-                fstore.delete(doc_id)
-            except (ZoundsError, OSError, KeyError):  # pragma: no cover - best effort
-                pass
+            part.abort_document()
             raise
+        return seconds
 
     @classmethod
-    def _update_one(cls, fstore: FeatureStore, doc_id: str, chunksize) -> list[str]:
-        stale = cls.stale_features(doc_id, store=fstore)
-        if not stale:
-            return []
-        group = fstore.document(doc_id, writable=True)
+    def _update_many(cls, fstore: FeatureStore, ids, chunksize) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        part = None
+        try:
+            for doc_id in ids:
+                row = fstore.row(doc_id)
+                stale = cls._stale(row)
+                out[doc_id] = stale
+                if not stale:
+                    continue
+                if part is None:
+                    part = fstore.part()
+                cls._update_one(fstore, part, row, stale, chunksize)
+            if part is not None:
+                part.commit()
+        except BaseException:
+            if part is not None:
+                part.discard()
+            raise
+        return out
+
+    @classmethod
+    def _update_one(cls, fstore, part, row: dict, stale: list[str], chunksize) -> None:
         versions = cls._versions()
-        current = {n for n in cls._stored_names() if n not in stale
-                   and (fstore.feature_info(group, n) or {}).get("version") == versions[n]}
+        current = {n for n in cls._stored_names()
+                   if n not in stale and row.get(f"{n}.version") == versions[n]}
         audio = cls._root_name("audio")
         sources: set[str] = set()
 
@@ -440,29 +525,30 @@ class Document(metaclass=DocumentMeta):
                 sources.add(audio)
             else:
                 reach(name)
-        seconds = to_fraction(chunksize, name="chunksize")
+        seconds = _chunk_seconds(chunksize, row.get("samplerate"), row.get("channels"))
         iterables = {}
         for name in sources:
             if name in current:
-                iterables[name] = fstore.iter_chunks(group, name, seconds)
+                iterables[name] = fstore.iter_chunks(row, name, seconds)
             else:
-                uri = group.attrs.get(META, {}).get("uri")  # None: decoded from memory
-                if uri is None:
+                uri = row.get("uri")  # None: decoded from memory
+                if not isinstance(uri, str):
                     raise StoreError(
-                        f"document {doc_id!r}: cannot compute {stale}: the audio is not "
+                        f"document {row['id']!r}: cannot compute {stale}: the audio is not "
                         f"stored and its source cannot be opened again (not a path or URL)")
                 from ..io.decode import stream
 
                 iterables[name] = stream(uri, chunksize=chunksize)
-        cls._run(fstore, group, stale, iterables)
-        attrs = dict(group.attrs.get(DOCUMENT, {}))
-        attrs["features"] = {**attrs.get("features", {}),
-                             **{n: versions[n] for n in stale}}
-        group.attrs.update({DOCUMENT: attrs})
-        return stale
+        sinks = part.sinks({n: cls._feature_info(n) for n in stale})
+        try:
+            cls._run(sinks, stale, iterables)
+            part.finish_document(row["id"], meta_columns(meta_of_row(row)))
+        except BaseException:
+            part.abort_document()
+            raise
 
     @classmethod
-    def _run(cls, fstore, group, targets: list[str], sources: dict) -> None:
+    def _run(cls, sinks: dict, targets: list[str], sources: dict) -> None:
         needed: set[str] = set()
 
         def reach(name):
@@ -475,9 +561,5 @@ class Document(metaclass=DocumentMeta):
         for name in targets:
             reach(name)
         nodes = {n: make_node(n, cls._features[n]) for n in cls._order if n in needed}
-        writers = {n: fstore.begin_feature(group, n, cls._feature_info(n)) for n in targets}
-        pipeline = Pipeline(nodes, {n: cls._graph[n] for n in nodes}, writers)
+        pipeline = Pipeline(nodes, {n: cls._graph[n] for n in nodes}, sinks)
         pipeline.run(sources)
-        for writer in writers.values():
-            writer.close()
-

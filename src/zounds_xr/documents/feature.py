@@ -27,8 +27,8 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["Feature", "AudioFeature", "MetaFeature", "function_identity", "canonical",
-           "STORE_AS"]
+__all__ = ["STORE_AS", "AudioFeature", "Feature", "MetaFeature", "canonical",
+           "function_identity", "resolved_params"]
 
 #: storage options: a cast of the float data, or compressed audio in blocks
 STORE_AS = (None, "float16", "float32", "float64", "ogg", "flac")
@@ -149,6 +149,39 @@ def canonical(value, _depth: int = 0):
     return {"type": _qualified(type(value)), "repr": text}
 
 
+def resolved_params(func, params: dict, inputs: int = 1) -> dict:
+    """``params`` completed with ``func``'s defaults for the parameters left out (after
+    its first ``inputs`` positional ones, which receive the features it needs).
+
+    Defaults that have no stable form (objects whose repr is their address) are left
+    out; so are functions without an inspectable signature (ufuncs, builtins).
+    """
+    target = func.func if isinstance(func, functools.partial) else func
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return dict(params)
+    out = {}
+    positional = 0
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and positional < inputs:
+            positional += 1
+            continue
+        if p.name in params or p.default is p.empty:
+            continue
+        if isinstance(func, functools.partial) and p.name in func.keywords:
+            continue
+        try:
+            canonical(p.default)
+        except ParameterError:
+            continue
+        out[p.name] = p.default
+    out.update(params)
+    return out
+
+
 def version_hash(payload) -> str:
     """16 hex digits of the SHA-256 of a canonical JSON payload."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -182,12 +215,16 @@ class Feature:
     -----
     Streaming contract (see :mod:`zounds_xr.documents.streaming`): while a document is
     processed, ``func`` sees consecutive chunks of its inputs, each with the exact
-    ``TimeIndex`` of where it lies in the document. ``func`` must be *frame-local*
-    (output frame ``i`` depends on input frame ``i`` only) unless it takes a
-    ``wscheme=`` parameter (then it frames its input like ``sliding_window`` and the
-    tail samples a window needs are carried into the next chunk) or has a stateful
-    streaming counterpart (``resample``). Whole-signal functions (a mean over time,
-    a normalisation by the maximum) work for features that are not stored.
+    ``TimeIndex`` of where it lies in the document. ``func`` declares how it streams
+    (:mod:`zounds_xr.streamable`): ``framing`` (it frames its input like
+    ``sliding_window``, e.g. ``stft``; the tail samples a window needs are carried into
+    the next chunk), ``stateful`` (``resample``), or ``frame_local`` (output frame ``i``
+    depends on input frame ``i`` only), which is what an undeclared function is taken
+    to be (and checked). Whole-signal functions (a mean over time, a normalisation by
+    the maximum) work for features that are not stored.
+
+    The version hashes the parameters with the function's defaults resolved: a
+    feature relying on a default is stale when the default changes.
     """
 
     #: the role of a root feature ("audio", "meta"); ``None`` for computed features
@@ -240,14 +277,13 @@ class Feature:
 
     # ---------------------------------------------------------------- identity
     def identity(self) -> dict:
-        """What this feature's version hashes, besides its upstream versions."""
-        return {"func": function_identity(self.func), "params": canonical(self.params),
+        """What this feature's version hashes, besides its upstream versions: the
+        function, its parameters with the defaults it was declared with resolved (so a
+        changed default changes the version), and ``store_as``."""
+        return {"func": function_identity(self.func),
+                "params": canonical(resolved_params(self.func, self.params,
+                                                    len(self.needs))),
                 "store_as": self.store_as}
-
-    @property
-    def windowing(self) -> bool:
-        """Whether ``func`` frames its input (it takes a ``wscheme``)."""
-        return "wscheme" in self.params
 
     def __repr__(self) -> str:
         needs = ", ".join(str(n.name) for n in self.needs)

@@ -1,32 +1,25 @@
-"""``FeatureStore``: the Zarr root that holds feature documents.
+"""``FeatureStore``: the Zarr root that holds feature documents (layout 2).
 
 Layout (``docs/STORE_LAYOUT.md`` is the reference for other tools)::
 
-    <root>/                      attrs {"zounds_xr:store": {"layout": 1}}
-    <root>/<doc_id>/             one group per document
-        attrs  zounds_xr:status    "writing" | "complete" | "deleting" (written last)
-               zounds_xr:meta      AudioMetaData.to_dict()
-               zounds_xr:document  {"class", "layout", "features": {name: version}}
-    <root>/<doc_id>/<feature>/   one group per stored feature
-        attrs  zounds_xr:feature   {"version", "function", "needs", "params", "store_as",
-                                    "dims", "dtype", "size", "status"}  (status last)
-               zounds_xr:index     {dim: index definition}  (TimeIndex / FrequencyIndex)
-        <feature>                the data, time first, dimension_names = dims
-        <coordinate>             any other small coordinate (e.g. band edges)
-        # store_as="ogg"/"flac": <feature>.bytes (uint8) and <feature>.offsets (int64)
+    <root>/zarr.json                  attrs {"zounds_xr:store": {"layout": 2}}
+    <root>/parts/<part>/<feature>/    per part and stored feature (and label set:
+                                      ``<feature>.1``...): the frames of all the part's
+                                      documents concatenated along time in one sharded,
+                                      checksummed array, plus the labels they share
+    <root>/catalog/<part>.parquet     the part's catalog fragment, written last
 
-The root is never consolidated (``consolidated=False`` everywhere): concurrent writers
-of different documents touch disjoint keys. On object storage (``s3://...``, see
-``docs/OBJECT_STORAGE.md``) the same promises hold without atomic renames: every key is
-written whole, and a document's status is the last key written.
+Parts are immutable and private to their writer; a part becomes visible when its
+catalog fragment exists (see :mod:`.catalog` for the resolution rules). Readers
+resolve documents through the catalog only: never one request per document.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import io
+import itertools
 import json
-import math
 import os
 import time
 import uuid
@@ -35,36 +28,31 @@ from fractions import Fraction
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import soundfile as sf
 import xarray as xr
 import zarr
 import zarr.errors
 import zarr.storage
+from zarr.abc.store import SuffixByteRequest
 
 from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..timeseries.index import TimeIndex
-from .streaming import time_index_of
+from . import catalog as _catalog
+from .parts import FEATURE, INDEX, PartWriter, encode_labels, new_part_name
 
-__all__ = ["FeatureStore", "STATUS", "INDEX", "FEATURE", "META", "DOCUMENT", "COMPLETE",
-           "WRITING", "encode_labels", "decode_labels"]
+__all__ = [
+    "LAYOUT",
+    "STORE",
+    "FeatureStore",
+    "decode_labels",
+    "encode_labels",
+    "open_store",
+    "validate_id",
+]
 
-LAYOUT = 1
-STATUS = "zounds_xr:status"
-INDEX = "zounds_xr:index"
-FEATURE = "zounds_xr:feature"
-META = "zounds_xr:meta"
-DOCUMENT = "zounds_xr:document"
+LAYOUT = 2
 STORE = "zounds_xr:store"
-COMPLETE, WRITING, DELETING = "complete", "writing", "deleting"
-
-#: uncompressed bytes of one inner chunk (the unit a read fetches)
-INNER_CHUNK_BYTES = 1 << 17
-#: inner chunks per shard (the unit a write puts; one object per shard)
-CHUNKS_PER_SHARD = 32
-#: seconds of audio in one independently decodable block of compressed audio
-ENCODED_BLOCK_SECONDS = 5
-#: bytes per chunk of the compressed-audio byte array
-ENCODED_BYTES_CHUNK = 1 << 18
 
 _INDEX_TYPES = {"TimeIndex": "zounds_xr.timeseries.index",
                 "FrequencyIndex": "zounds_xr.frequency.index"}
@@ -78,14 +66,15 @@ _BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", 
 #: - ``max_concurrency=1``: s3fs otherwise sends a HEAD before every whole-object GET to
 #:   decide whether to split it (our objects are <= one ~4 MiB shard; reads of shards
 #:   are ranged GETs anyway), which doubles the requests of every metadata read;
-#: - ``use_listings_cache=False``: a listing must show documents written by other
+#: - ``use_listings_cache=False``: a listing must show fragments written by other
 #:   processes since the last one (the cache never expires by default).
 _S3_DEFAULTS = {"max_concurrency": 1, "use_listings_cache": False}
-#: concurrent status reads when listing documents
-_LIST_CONCURRENCY = 32
 #: modules of the remote clients whose errors mean "the store cannot be reached"
 _CLIENT_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "adlfs",
                    "google", "azure", "fsspec")
+#: default age (seconds) below which vacuum() leaves an invisible part alone: it may
+#: belong to a writer that is still running
+VACUUM_GRACE = 3600.0
 
 
 def _is_url(text: str) -> bool:
@@ -124,36 +113,6 @@ def validate_id(doc_id) -> str:
 
 
 # ---------------------------------------------------------------------- labels
-def encode_labels(chunk: xr.DataArray) -> tuple[dict, dict]:
-    """Index definitions by dim, and the other small coordinates (name -> Variable).
-
-    Coordinates along ``time`` that are not its index are dropped (they cannot be
-    appended lazily); custom indexes are stored as their ``to_attrs()`` definition.
-    """
-    defs, extra = {}, {}
-    indexed = set()
-    for index, variables in chunk.xindexes.group_by_index():
-        to_attrs = getattr(index, "to_attrs", None)
-        if to_attrs is None:
-            continue
-        dims = {d for v in variables.values() for d in v.dims}
-        if len(dims) != 1:
-            continue
-        (dim,) = dims
-        d = dict(to_attrs())
-        if type(index).__name__ not in _INDEX_TYPES:
-            d["module"] = type(index).__module__
-        d.setdefault("type", type(index).__name__)
-        d["coord"] = str(next(iter(variables)))
-        defs[dim] = d
-        indexed.update(variables)
-    for name, var in chunk.coords.items():
-        if name in indexed or "time" in var.dims:
-            continue
-        extra[str(name)] = var.variable
-    return defs, extra
-
-
 def decode_labels(defs: dict, sizes: dict) -> list[xr.Coordinates]:
     """Coordinates with the indexes rebuilt from their stored definitions."""
     import importlib
@@ -173,233 +132,19 @@ def decode_labels(defs: dict, sizes: dict) -> list[xr.Coordinates]:
     return out
 
 
-def _chunk_rows(row_bytes: int) -> int:
-    rows = max(1, INNER_CHUNK_BYTES // max(row_bytes, 1))
-    return 1 << int(math.floor(math.log2(rows)))
-
-
-def _compressors(dtype: np.dtype):
-    # measured (NOTES.md): float spectra barely compress (ratio 1.2-1.3) while zstd makes
-    # writes dominate; integers and booleans compress well and cheaply
-    if dtype.kind in "fc":
-        return None
-    return "auto"
-
-
-# ---------------------------------------------------------------------- writers
-class ArrayWriter:
-    """Appends a feature's chunks to a sharded Zarr array, one whole shard per write."""
-
-    def __init__(self, group: zarr.Group, name: str, info: dict):
-        self.group, self.name, self.info = group, name, info
-        store_as = info.get("store_as")
-        self.cast = np.dtype(store_as) if store_as in ("float16", "float32", "float64") \
-            else None
-        self.array = None
-        self.first: TimeIndex | None = None
-        self.received = 0
-        self.written = 0
-        self.pending: list[np.ndarray] = []
-        self.pending_rows = 0
-
-    def __call__(self, chunk: xr.DataArray) -> None:
-        index = time_index_of(chunk, self.name)
-        chunk = chunk.transpose("time", ...)
-        data = np.asarray(chunk.data)
-        if self.cast is not None:
-            if data.dtype.kind == "c":
-                raise StoreError(f"feature {self.name!r}: store_as={self.info['store_as']!r} "
-                                 f"cannot hold complex values")
-            data = data.astype(self.cast)
-        if self.first is None:
-            self._create(chunk, index, data.dtype)
-        else:
-            self._check(chunk, index, data)
-        self.received += data.shape[0]
-        if data.shape[0]:
-            self.pending.append(data)
-            self.pending_rows += data.shape[0]
-        while self.pending_rows >= self.shard_rows:
-            self._write(self._take(self.shard_rows))
-
-    def _create(self, chunk, index, dtype):
-        if dtype.kind not in "biufc":
-            raise StoreError(f"feature {self.name!r}: cannot store dtype {dtype}")
-        self.first = index
-        self.dims = chunk.dims
-        self.rest = chunk.shape[1:]
-        self.defs, extra = encode_labels(chunk)
-        row_bytes = int(np.prod(self.rest, dtype=np.int64)) * dtype.itemsize
-        inner = _chunk_rows(row_bytes)
-        self.shard_rows = inner * CHUNKS_PER_SHARD
-        for cname, var in extra.items():
-            values = np.asarray(var.values)
-            if values.dtype.kind not in "biufcmM":
-                raise StoreError(f"feature {self.name!r}: coordinate {cname!r} has dtype "
-                                 f"{var.dtype}, which the store cannot hold")
-            arr = self.group.create_array(cname, shape=values.shape, dtype=values.dtype,
-                                          dimension_names=var.dims, overwrite=True)
-            arr[...] = values
-            arr.attrs.update({"zounds_xr:role": "coordinate", **_json_attrs(var.attrs)})
-        self.coord_names = list(extra)
-        self.inner, self.dtype = inner, dtype
-
-    def _create_array(self, chunk_rows: int, shard_rows: int | None):
-        # created at the first write: a feature that ends before filling one shard gets a
-        # single chunk of its exact size (a short clip's features would otherwise occupy
-        # whole padded shards: uncompressed, 128 KiB or more per feature)
-        self.array = self.group.create_array(
-            self.name, shape=(0, *self.rest), dtype=self.dtype,
-            chunks=(chunk_rows, *self.rest),
-            shards=None if shard_rows is None else (shard_rows, *self.rest),
-            compressors=_compressors(self.dtype), dimension_names=self.dims,
-            fill_value=0, overwrite=True,
-            attributes={"coordinates": " ".join(self.coord_names)} if self.coord_names
-            else None)
-
-    def _check(self, chunk, index, data):
-        if chunk.dims != self.dims or data.shape[1:] != self.rest:
-            raise StoreError(f"feature {self.name!r}: chunk of dims {chunk.dims} and shape "
-                             f"{data.shape} does not continue {self.dims} {self.rest}")
-        f = self.first
-        if index.frequency != f.frequency or index.duration != f.duration:
-            raise StoreError(f"feature {self.name!r}: its time rate changed between chunks")
-        expected = f.start + self.received * f.frequency
-        if data.shape[0] and index.start != expected:
-            raise StoreError(f"feature {self.name!r}: chunk starts at {index.start}s, "
-                             f"{expected}s expected (a gap or overlap between chunks)")
-
-    def _take(self, rows: int) -> np.ndarray:
-        data = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
-        head, tail = data[:rows], data[rows:]
-        self.pending = [tail] if tail.shape[0] else []
-        self.pending_rows = tail.shape[0]
-        return head
-
-    def _write(self, block: np.ndarray) -> None:
-        n = block.shape[0]
-        if self.array is None:
-            self._create_array(self.inner, self.shard_rows)
-        self.array.resize((self.written + n, *self.rest))
-        self.array[self.written:self.written + n] = block
-        self.written += n
-
-    def close(self) -> dict:
-        """Write what is left and the definitions; the status attribute goes last."""
-        if self.array is None and self.first is not None:
-            self._create_array(max(1, self.pending_rows), None)
-        if self.pending_rows:
-            self._write(self._take(self.pending_rows))
-        info = dict(self.info)
-        if self.first is not None:
-            self.defs["time"] = {**TimeIndex.from_params(
-                self.written, self.first.frequency, self.first.duration,
-                self.first.start).to_attrs(), "coord": self.defs.get("time", {}).get(
-                    "coord", "time")}
-            info.update(dims=list(self.dims), dtype=str(self.array.dtype), size=self.written)
-        else:
-            info.update(dims=None, size=0)
-        self.group.attrs.update({INDEX: self.defs if self.first is not None else {}})
-        info["status"] = COMPLETE
-        self.group.attrs.update({FEATURE: info})
-        return info
-
-
-class EncodedAudioWriter(ArrayWriter):
-    """Audio stored as Ogg Vorbis or FLAC in independently decodable blocks."""
-
-    FORMATS = {"ogg": ("OGG", "VORBIS"), "flac": ("FLAC", "PCM_16")}
-
-    def __init__(self, group, name, info):
-        super().__init__(group, name, info)
-        self.format, self.subtype = self.FORMATS[info["store_as"]]
-        self.offsets = [0]
-        self.byte_pending: list[bytes] = []
-        self.byte_rows = 0
-        self.bytes_written = 0
-
-    def _create(self, chunk, index, dtype):
-        rate = 1 / index.frequency
-        if index.duration != index.frequency or rate.denominator != 1:
-            raise StoreError(f"feature {self.name!r}: store_as={self.info['store_as']!r} "
-                             f"needs audio samples, got a time axis of "
-                             f"{index.frequency}s frames")
-        if chunk.dims not in (("time",), ("time", "channel")):
-            raise StoreError(f"feature {self.name!r}: store_as={self.info['store_as']!r} "
-                             f"needs audio with dims (time[, channel]), got {chunk.dims}")
-        self.first, self.dims, self.rest = index, chunk.dims, chunk.shape[1:]
-        self.samplerate = int(rate)
-        self.channels = chunk.shape[1] if chunk.ndim == 2 else 1
-        self.defs, _ = encode_labels(chunk)
-        self.shard_rows = self.samplerate * ENCODED_BLOCK_SECONDS  # one block
-        self.array = self.group.create_array(
-            f"{self.name}.bytes", shape=(0,), dtype="uint8", chunks=(ENCODED_BYTES_CHUNK,),
-            compressors=None, dimension_names=("byte",), overwrite=True)
-
-    def _write(self, block: np.ndarray) -> None:
-        buf = io.BytesIO()
-        sf.write(buf, np.clip(block, -1.0, 1.0) if self.format == "FLAC" else block,
-                 self.samplerate, format=self.format, subtype=self.subtype)
-        encoded = buf.getvalue()
-        self.offsets.append(self.offsets[-1] + len(encoded))
-        self.written += block.shape[0]
-        self.byte_pending.append(encoded)
-        self.byte_rows += len(encoded)
-        if self.byte_rows >= ENCODED_BYTES_CHUNK:
-            data = b"".join(self.byte_pending)
-            whole = len(data) // ENCODED_BYTES_CHUNK * ENCODED_BYTES_CHUNK
-            self._put_bytes(data[:whole])
-            self.byte_pending = [data[whole:]] if whole < len(data) else []
-            self.byte_rows = len(data) - whole
-
-    def _put_bytes(self, data: bytes) -> None:
-        n = len(data)
-        self.array.resize((self.bytes_written + n,))
-        self.array[self.bytes_written:self.bytes_written + n] = np.frombuffer(data, np.uint8)
-        self.bytes_written += n
-
-    def close(self) -> dict:
-        if self.pending_rows:
-            self._write(self._take(self.pending_rows))
-        if self.byte_pending:
-            self._put_bytes(b"".join(self.byte_pending))
-            self.byte_pending = []
-        if self.first is not None:
-            offsets = np.asarray(self.offsets, dtype=np.int64)
-            arr = self.group.create_array(f"{self.name}.offsets", shape=offsets.shape,
-                                          dtype="int64", dimension_names=("block_edge",),
-                                          overwrite=True)
-            arr[...] = offsets
-            self.info = {**self.info, "codec": {
-                "format": self.format, "subtype": self.subtype,
-                "block_frames": self.samplerate * ENCODED_BLOCK_SECONDS,
-                "samplerate": self.samplerate, "channels": self.channels}}
-        info = super().close()
-        if self.first is not None:
-            info["dtype"] = "float32"
-            self.group.attrs.update({FEATURE: info})
-        return info
-
-
-def _json_attrs(attrs: dict) -> dict:
-    out = {}
-    for k, v in attrs.items():
-        if isinstance(v, (str, int, float, bool)) or v is None:
-            out[str(k)] = v
-    return out
-
 
 # ---------------------------------------------------------------------- readers
 class _BlockDecoder:
     """Decodes one block of compressed audio (a dask ``map_blocks`` function)."""
 
-    def __init__(self, array, offsets, block_frames, frames, channels):
-        self.array, self.offsets = array, offsets
+    def __init__(self, array, offsets, block_frames, frames, channels, first_block=0):
+        self.array, self.offsets, self.first_block = array, offsets, first_block
         self.block_frames, self.frames, self.channels = block_frames, frames, channels
 
     def __call__(self, block_ids: np.ndarray) -> np.ndarray:
         i = int(block_ids[0])
-        raw = self.array[int(self.offsets[i]):int(self.offsets[i + 1])]
+        b = self.first_block + i
+        raw = self.array[int(self.offsets[b]):int(self.offsets[b + 1])]
         data, _ = sf.read(io.BytesIO(raw.tobytes()), dtype="float32", always_2d=True)
         n = min(self.block_frames, self.frames - i * self.block_frames)
         if data.shape[0] < n:
@@ -409,15 +154,112 @@ class _BlockDecoder:
         return data[:, 0] if self.channels == 1 else data
 
 
-async def _has_keys(zstore, prefix: str) -> bool:
-    async for _ in zstore.list_prefix(f"{prefix}/"):
-        return True
-    return False
+
+def _part_of(path: str) -> str | None:
+    """The part name in an array path ``parts/<part>/...``."""
+    bits = str(path).split("/")
+    return bits[1] if len(bits) > 2 and bits[0] == "parts" else None
 
 
-# ---------------------------------------------------------------------- the store
+class MissingChunkError(StoreError):
+    """A chunk or shard of a visible document is missing from the store."""
+
+
+class _ReadStore(zarr.storage.WrapperStore):
+    """How readers see the store: parts are immutable, so the shard indexes a read
+    fetches are cached (a slice reads each shard's index once, then its inner chunks),
+    and a chunk or shard that is missing is an error, never fill values."""
+
+    _INDEX_CACHE = 4096
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._indexes: dict = {}
+
+    def _with_store(self, store):
+        return type(self)(store)
+
+    def __getstate__(self):
+        return {"_store": self._store}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._indexes = {}
+
+    async def get(self, key, prototype, byte_range=None):
+        suffix = isinstance(byte_range, SuffixByteRequest)
+        if suffix:
+            found = self._indexes.get((key, byte_range.suffix))
+            if found is not None:
+                return found
+        buf = await self._store.get(key, prototype, byte_range)
+        if buf is None:
+            if not key.endswith("zarr.json") and "/c/" in key:
+                raise MissingChunkError(f"the chunk or shard {key!r} is missing")
+            return None
+        if suffix:
+            if len(self._indexes) >= self._INDEX_CACHE:
+                self._indexes.pop(next(iter(self._indexes)))
+            self._indexes[(key, byte_range.suffix)] = buf
+        return buf
+
+
+class _Checked:
+    """A stored array as dask reads it: any failure to read becomes a
+    :class:`StoreError` naming the store, document, feature and array (picklable)."""
+
+    def __init__(self, url, array, where: str, start: int = 0, stop: int | None = None):
+        self.url, self.array, self.where = url, array, where
+        self.start = start
+        stop = array.shape[0] if stop is None else stop
+        self.shape = (stop - start, *array.shape[1:])
+        self.dtype, self.ndim = array.dtype, array.ndim
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        rows = key[0]
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            lo = 0 if rows.start is None else rows.start
+            hi = self.shape[0] if rows.stop is None else rows.stop
+            key = (slice(self.start + lo, self.start + hi), *key[1:])
+        try:
+            return self.array[key]
+        except ZoundsError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot read {self.where} {key} from the feature store "
+                             f"{self.url!r}: {type(exc).__name__}: {exc}") from exc
+
+
+#: at most about this many dask chunks per lazy read of a document (graph overhead)
+_MAX_TASKS = 512
+
+
+def _lazy_rows(checked: _Checked, start: int, stop: int, inner: int, name: str) -> da.Array:
+    """Rows ``[start, stop)`` as a dask array.
+
+    A task reads its whole block (dask no longer fuses a later slice into the read), so
+    blocks are small: one inner chunk (the unit of a read), or a few where that would
+    make more than ``_MAX_TASKS`` tasks. A slice of 2 s of a 1-hour STFT then reads
+    a few MiB, and a 1 s window of a short document one or two inner chunks; a
+    shard's index is read once (:class:`_ReadStore` caches it)."""
+    k = max(1, -(-(stop - start) // (_MAX_TASKS * inner)))
+    step = inner * k
+    edges = [start]
+    edge = (start // step + 1) * step
+    while edge < stop:
+        edges.append(edge)
+        edge += step
+    edges.append(stop)
+    sizes = tuple(b - a for a, b in itertools.pairwise(edges))
+    whole = da.from_array(checked, chunks=(sizes, *((n,) for n in checked.shape[1:])),
+                          name=f"zx-{name}-{start}-{stop}", asarray=False, fancy=False,
+                          inline_array=True)
+    return whole
+
+
 class FeatureStore:
-    """A Zarr root holding feature documents, one group per document.
+    """A Zarr root holding feature documents in immutable parts, with a Parquet catalog.
 
     Parameters
     ----------
@@ -426,6 +268,8 @@ class FeatureStore:
         ``s3://bucket/features.zarr``...) or a zarr store object.
     storage_options : dict, optional
         Passed to fsspec for URLs.
+    read_only : bool, default False
+        Refuse writes (what :func:`open_store` gives).
 
     Notes
     -----
@@ -434,7 +278,7 @@ class FeatureStore:
     in the same process; in another process it is a new, empty store.
     """
 
-    def __init__(self, url, storage_options=None):
+    def __init__(self, url, storage_options=None, read_only: bool = False):
         self._token = None
         if isinstance(url, zarr.storage.MemoryStore):
             self._token = uuid.uuid4().hex
@@ -445,12 +289,27 @@ class FeatureStore:
             self.url = url
         elif isinstance(url, (str, os.PathLike)):
             self.url = os.fspath(url)
+            if not isinstance(self.url, str) or not self.url.strip():
+                raise ParameterError(f"a FeatureStore needs a path or URL, got {url!r}")
+            local = self.url.removeprefix("file://") if not _is_url(self.url) or \
+                self.url.startswith("file://") else None
+            if local is not None and os.path.isfile(local):
+                raise StoreError(f"cannot use {self.url!r} as a feature store: it is a "
+                                 f"regular file, not a directory")
         else:
             raise ParameterError(f"a FeatureStore needs a path, URL or zarr store, got {url!r}")
         self.storage_options = dict(storage_options or {})
+        self.read_only = bool(read_only)
+        self._reset()
+
+    def _reset(self):
         self._zstore = None
-        self._root_group = None
-        self._opened = None  # (weakref to a document group, name, its feature group)
+        self._rstore = None
+        self._root_checked = False
+        self._fragments: dict[str, object] = {}  # name -> pyarrow Table (immutable)
+        self._resolution = None  # (names, catalog with hidden columns, failures)
+        self._arrays: dict[str, zarr.Array] = {}
+        self._groups: dict[str, dict] = {}
 
     @classmethod
     def in_memory(cls) -> FeatureStore:
@@ -458,15 +317,14 @@ class FeatureStore:
         return cls(zarr.storage.MemoryStore())
 
     def __getstate__(self):
-        state = dict(self.__dict__)
-        state.update(_zstore=None, _root_group=None, _opened=None)
-        state.pop("_memory", None)
+        state = {k: v for k, v in self.__dict__.items()
+                 if k in ("_token", "url", "storage_options", "read_only")}
         return state
 
     def __setstate__(self, state):
-        state.setdefault("_root_group", None)
-        state.setdefault("_opened", None)
         self.__dict__.update(state)
+        self.read_only = state.get("read_only", False)
+        self._reset()
         if self._token is not None:
             memory = _MEMORY.get(self._token)
             if memory is None:
@@ -550,266 +408,342 @@ class FeatureStore:
                              f"{bucket!r} does not exist (or these credentials cannot see "
                              f"it); create it first")
 
-    def root(self, create: bool = False) -> zarr.Group | None:
-        """The root group (``None`` when it does not exist and ``create`` is false)."""
-        if create and self._root_group is not None:
-            return self._root_group
+    @property
+    def _read_store(self) -> _ReadStore:
+        if self._rstore is None:
+            self._rstore = _ReadStore(self.zarr_store)
+        return self._rstore
+
+    # ------------------------------------------------------------------ the root
+    def _layout_error(self, found) -> StoreError:
+        return StoreError(
+            f"the feature store {self.url!r} has layout {found!r}; this zounds_xr reads "
+            f"layout {LAYOUT} only (parts and a Parquet catalog). Rebuild it: bind your "
+            f"Document class to a new path (@zarr_settings('new.zarr')) and run "
+            f"zx.ingest(dataset, Sound) again; then delete the old store")
+
+    def _check_root(self, group: zarr.Group) -> None:
+        info = group.attrs.get(STORE)
+        if not isinstance(info, dict) or "layout" not in info:
+            raise StoreError(f"{self.url!r} is a Zarr group but not a zounds_xr feature "
+                             f"store (its root has no {STORE!r} attribute)")
+        if info["layout"] != LAYOUT:
+            raise self._layout_error(info["layout"])
+
+    def _open_root(self) -> zarr.Group | None:
         with self._reaching("open"):
             try:
-                if create:
-                    try:
-                        root = zarr.open_group(self.zarr_store, mode="r+", zarr_format=3)
-                    except (FileNotFoundError, KeyError):
-                        self._check_container()
-                        root = self._create_root()
-                    if STORE not in root.attrs:
-                        root.attrs.update({STORE: {"layout": LAYOUT}})
-                    self._root_group = root
-                    return root
                 return zarr.open_group(self.zarr_store, mode="r", zarr_format=3)
-            except (FileNotFoundError, KeyError):
-                if create:
-                    raise StoreError(f"cannot create the feature store {self.url!r}") from None
-                self._check_container()
-                return None
-            except (OSError, ValueError) as exc:
-                if _is_client_error(exc):
-                    raise  # _reaching explains it
-                if create:
-                    raise StoreError(
-                        f"cannot open the feature store {self.url!r}: {exc}") from exc
-                return None
-
-    def _create_root(self) -> zarr.Group:
-        # several first writers may create the root at once (threads, processes,
-        # workers): whoever loses the race opens the group the winner made
-        for attempt in range(5):
-            try:
-                return zarr.open_group(self.zarr_store, mode="a", zarr_format=3)
-            except zarr.errors.ContainsGroupError:
-                time.sleep(0.01 * (attempt + 1))
-        return zarr.open_group(self.zarr_store, mode="r+", zarr_format=3)
-
-    def _group(self, doc_id: str, mode: str = "r") -> zarr.Group | None:
-        with self._reaching("read"):
-            try:
-                return zarr.open_group(self.zarr_store, path=doc_id, mode=mode, zarr_format=3)
-            except (FileNotFoundError, KeyError, NotADirectoryError):
-                return None
-            except (OSError, ValueError) as exc:
-                if _is_client_error(exc):
+            except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+                pass
+            except (NotADirectoryError, FileExistsError) as exc:
+                raise StoreError(f"cannot open the feature store {self.url!r}: the path is "
+                                 f"a file, not a directory ({exc})") from exc
+            except (ValueError, UnicodeDecodeError, TypeError) as exc:
+                raise StoreError(f"the feature store {self.url!r} has damaged root "
+                                 f"metadata (zarr.json): {type(exc).__name__}: {exc}") from exc
+            except OSError as exc:
+                if _is_client_error(exc) and not isinstance(exc, PermissionError):
                     raise
-                return None
+                raise
+        self._check_local_path()
+        self._check_container()
+        if self._has_keys("catalog") or self._has_keys("parts"):
+            raise StoreError(f"the feature store {self.url!r} has parts or catalog "
+                             f"fragments but its root metadata (zarr.json) is missing")
+        return None
 
-    def _missing(self, doc_id: str) -> DocumentNotFoundError:
-        """The error for a missing document (after checking the store's bucket)."""
-        self.root()  # raises StoreError when the bucket is missing or access is refused
-        return DocumentNotFoundError(f"no complete document {doc_id!r} in {self.url!r}")
+    def _check_local_path(self) -> None:
+        if isinstance(self.zarr_store, zarr.storage.LocalStore):
+            root = str(self.zarr_store.root)
+            if os.path.exists(root) and not os.path.isdir(root):
+                raise StoreError(f"cannot open the feature store {self.url!r}: the path is "
+                                 f"a file, not a directory")
 
-    # ------------------------------------------------------------------ documents
-    def status(self, doc_id: str) -> str | None:
-        """The document's status attribute (``None`` when there is no such group)."""
-        group = self._group(validate_id(doc_id))
-        return None if group is None else group.attrs.get(STATUS)
-
-    def exists(self, doc_id: str) -> bool:
-        """Whether a *complete* document ``doc_id`` is in the store."""
-        return self.status(doc_id) == COMPLETE
-
-    def _statuses(self) -> list[tuple[str, str | None]]:
-        """``(name, status)`` of every child of the root: one listing (never the whole
-        tree) plus one small read per document, issued concurrently. A name whose
-        group metadata is missing (a deletion or a write that died before its first
-        key) has status ``None``."""
-        if self.root() is None:
-            return []
-        zstore = self.zarr_store
-        if isinstance(zstore, zarr.storage.FsspecStore):
-            zstore.fs.invalidate_cache(zstore.path)  # see other processes' documents
-        from zarr.core.buffer import default_buffer_prototype
-
-        prototype = default_buffer_prototype()
-
-        async def names():
-            return [n async for n in zstore.list_dir("")]
-
-        async def status(name, limit):
-            async with limit:
-                buf = await zstore.get(f"{name}/zarr.json", prototype)
-            if buf is None:
-                return name, None
-            try:
-                meta = json.loads(buf.to_bytes())
-            except ValueError:
-                return name, None
-            if meta.get("node_type") != "group":
-                return name, None
-            return name, (meta.get("attributes") or {}).get(STATUS)
-
-        async def everything():
-            listed = sorted({n.strip("/") for n in await names()})
-            listed = [n for n in listed if n and "/" not in n and n != "zarr.json"
-                      and not n.startswith(".")]
-            limit = asyncio.Semaphore(_LIST_CONCURRENCY)
-            return await asyncio.gather(*(status(n, limit) for n in listed))
+    def _has_keys(self, prefix: str) -> bool:
+        async def any_key():
+            async for _ in self.zarr_store.list_prefix(f"{prefix}/"):
+                return True
+            return False
 
         with self._reaching("list"):
-            return list(_sync(everything()))
+            try:
+                return _sync(any_key())
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+
+    def root(self, create: bool = False) -> zarr.Group | None:
+        """The root group, checked (``None`` when there is none and ``create`` is false).
+
+        Raises
+        ------
+        StoreError
+            When the root is damaged, is a file, is of another layout, or its bucket
+            does not exist.
+        """
+        group = self._open_root()
+        if group is not None:
+            self._check_root(group)
+            self._root_checked = True
+            return group
+        if not create:
+            return None
+        self._writable()
+        self._check_local_path()
+        with self._reaching("create"):
+            # several first writers may create the root at once (threads, processes,
+            # workers): whoever loses the race finds the group the winner made
+            for attempt in range(5):
+                try:
+                    group = zarr.open_group(self.zarr_store, mode="a", zarr_format=3)
+                    break
+                except zarr.errors.ContainsGroupError:
+                    time.sleep(0.01 * (attempt + 1))
+            else:
+                group = zarr.open_group(self.zarr_store, mode="r+", zarr_format=3)
+            if STORE not in group.attrs:
+                group.attrs.update({STORE: {"layout": LAYOUT}})
+            with contextlib.suppress(zarr.errors.ContainsGroupError):
+                zarr.open_group(self.zarr_store, path="parts", mode="a", zarr_format=3)
+        self._check_root(group)
+        self._root_checked = True
+        return group
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"the feature store {self.url!r} was opened read-only "
+                             f"(open_store); bind a Document class to write")
+
+    def _ensure_root(self) -> None:
+        if not self._root_checked:
+            self.root(create=True)
+
+    # ------------------------------------------------------------------ writing
+    def part(self) -> PartWriter:
+        """A new, invisible part to write documents into (see :class:`PartWriter`)."""
+        self._writable()
+        self._ensure_root()
+        return PartWriter(self)
+
+    def _create_part_group(self, name: str) -> zarr.Group:
+        with self._reaching("write to"):
+            return zarr.create_group(self.zarr_store, path=f"parts/{name}", zarr_format=3,
+                                     attributes={"zounds_xr:part": {"created": time.time()}})
+
+    def _put(self, key: str, data: bytes) -> None:
+        zstore = self.zarr_store
+        with self._reaching("write to"):
+            if isinstance(zstore, zarr.storage.LocalStore):
+                # a rename is atomic: a killed writer never leaves half a fragment
+                path = os.path.join(str(zstore.root), key)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            else:  # object stores and memory put whole objects
+                from zarr.core.buffer import default_buffer_prototype
+
+                _sync(zstore.set(key, default_buffer_prototype().buffer.from_bytes(data)))
+
+    def _write_fragment(self, name: str, rows: list[dict]) -> None:
+        self._writable()
+        data = _catalog.fragment_bytes(rows, time.time_ns(), name)
+        self._put(f"catalog/{name}.parquet", data)
+        self._resolution = None
+
+    # ------------------------------------------------------------------ the catalog
+    def _fragment_names(self) -> list[str]:
+        zstore = self.zarr_store
+        if isinstance(zstore, zarr.storage.FsspecStore):
+            zstore.fs.invalidate_cache(f"{zstore.path}/catalog")
+
+        async def names():
+            return [n async for n in zstore.list_dir("catalog")]
+
+        with self._reaching("list"):
+            try:
+                listed = _sync(names())
+            except (FileNotFoundError, NotADirectoryError):
+                listed = []
+        return sorted(n[:-len(".parquet")] for n in (x.strip("/") for x in listed)
+                      if n.endswith(".parquet") and "/" not in n)
+
+    def _fragment(self, name: str):
+        table = self._fragments.get(name)
+        if table is not None:
+            return table
+        key = f"catalog/{name}.parquet"
+        where = f"{key!r} of {self.url!r}"
+        zstore = self.zarr_store
+        with self._reaching("read"):
+            if isinstance(zstore, zarr.storage.LocalStore):
+                source = os.path.join(str(zstore.root), key)
+                if not os.path.exists(source):
+                    return None
+            else:
+                from zarr.core.buffer import default_buffer_prototype
+
+                buf = _sync(zstore.get(key, default_buffer_prototype()))
+                if buf is None:
+                    return None  # compacted away since the listing
+                source = buf.to_bytes()
+        table = _catalog.read_fragment(source, where)
+        self._fragments[name] = table
+        return table
+
+    def _resolve(self):
+        """``(names, catalog with hidden columns, failures)``, cached while the
+        listing of fragments is unchanged."""
+        if not self._root_checked and self.root() is None:
+            empty = _catalog.resolve(_catalog.combine([]))
+            return ((), *empty)
+        for _attempt in range(3):
+            names = tuple(self._fragment_names())
+            cached = self._resolution
+            if cached is not None and cached[0] == names:
+                return cached
+            tables = [self._fragment(n) for n in names]
+            if any(t is None for t in tables):
+                continue  # a compaction removed fragments meanwhile: list again
+            for stale in set(self._fragments) - set(names):
+                del self._fragments[stale]
+            self._resolution = (names, *_catalog.resolve(_catalog.combine(tables)))
+            return self._resolution
+        raise StoreError(f"the catalog of {self.url!r} kept changing while it was read")
+
+    def catalog(self) -> pd.DataFrame:
+        """One row per visible document (index ``id``): metadata, then per stored feature
+        ``f``: ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``."""
+        return _catalog.public(self._resolve()[1])
+
+    def failures(self) -> pd.DataFrame:
+        """Sources whose last ingest failed (columns ``uri``, ``error``)."""
+        failures = self._resolve()[2]
+        return failures.rename(columns={"_error": "error"})[
+            [c for c in ("uri", "error") if c in failures.rename(columns={"_error": "error"})]]
+
+    @property
+    def features(self) -> list[str]:
+        """Names of the stored features (of any visible document)."""
+        return _catalog.feature_columns(self._resolve()[1].columns)
 
     def ids(self) -> list[str]:
-        """Ids of the complete documents (sorted)."""
-        return [name for name, status in self._statuses() if status == COMPLETE]
+        """Ids of the visible documents (sorted)."""
+        return sorted(self._resolve()[1].index)
 
-    def incomplete_ids(self) -> list[str]:
-        """Ids of groups left by writers that did not finish (invisible to readers)."""
-        return [name for name, status in self._statuses() if status != COMPLETE]
+    def exists(self, doc_id: str) -> bool:
+        """Whether a visible document ``doc_id`` is in the store."""
+        return validate_id(doc_id) in self._resolve()[1].index
 
-    def document(self, doc_id: str, writable: bool = False) -> zarr.Group:
-        """The group of a complete document, else :class:`DocumentNotFoundError`."""
-        group = self._group(validate_id(doc_id), mode="r+" if writable else "r")
-        if group is None or group.attrs.get(STATUS) != COMPLETE:
-            raise self._missing(doc_id)
-        return group
-
-    def begin(self, doc_id: str, attrs: dict) -> zarr.Group:
-        """Create (or wipe and recreate) a document group with status ``writing``."""
-        root = self.root(create=True)
-        with self._reaching("write to"):
-            return root.create_group(validate_id(doc_id), overwrite=True,
-                                     attributes={**attrs, STATUS: WRITING})
-
-    def commit(self, group: zarr.Group, attrs: dict | None = None) -> None:
-        """Update the document's attrs and mark it complete (the last write)."""
-        with self._reaching("write to"):
-            if attrs:
-                group.attrs.update(attrs)
-            group.attrs.update({STATUS: COMPLETE})
-
-    def delete(self, doc_id: str) -> None:
-        """Remove a document, complete or not (invisible first, then its keys).
-
-        Also removes what a killed writer or deleter left (any id of
-        :meth:`incomplete_ids`, even one whose group metadata is already gone).
-        """
-        group = self._group(validate_id(doc_id), mode="r+")
-        zstore = self.zarr_store
-        with self._reaching("delete from"):
-            if group is None:
-                if not _sync(_has_keys(zstore, doc_id)):
-                    raise DocumentNotFoundError(f"no document {doc_id!r} in {self.url!r}")
-            else:
-                group.attrs.update({STATUS: DELETING})
-            _sync(zstore.delete_dir(doc_id))
-        self._opened = None
-
-    def describe(self) -> str:
-        """A human-readable table of the documents, features, sizes and versions."""
-        lines = [f"feature store {self.url}"]
-        ids, incomplete = self.ids(), self.incomplete_ids()
-        lines.append(f"{len(ids)} complete documents"
-                     + (f", {len(incomplete)} incomplete (invisible)" if incomplete else ""))
-        total = 0
-        for doc_id in ids:
-            doc = self.document(doc_id)
-            meta = doc.attrs.get("zounds_xr:meta", {})
-            cls = doc.attrs.get("zounds_xr:document", {}).get("class", "?")
-            lines.append(f"\n{doc_id}  {cls}  uri={meta.get('uri')}  "
-                         f"rate={meta.get('samplerate')}  channels={meta.get('channels')}")
-            for name in sorted(doc.group_keys()):
-                info = self.feature_info(doc, name)
-                if info is None:
-                    continue
-                stored = sum(a.nbytes_stored() for _, a in doc[name].arrays())
-                total += stored
-                shape = "x".join(str(a) for a in (
-                    doc[name][name].shape if name in doc[name] else [info.get("size")]))
-                lines.append(f"  {name:<16} {'(' + ','.join(info.get('dims', [])) + ')':<26}"
-                             f" {shape:<14} {info.get('store_as') or info.get('dtype'):<10}"
-                             f" {stored / 2**20:9.2f} MiB  version {info.get('version')}")
-        lines.append(f"\ntotal stored: {total / 2**20:.2f} MiB")
-        return "\n".join(lines)
-
-    # ------------------------------------------------------------------ features
-    def begin_feature(self, doc: zarr.Group, name: str, info: dict) -> ArrayWriter:
-        """A writer for a stored feature (its group is wiped, status ``writing``)."""
-        self._opened = None
-        with self._reaching("write to"):
-            group = doc.create_group(name, overwrite=True,
-                                     attributes={FEATURE: {**info, "status": WRITING}})
-        if info.get("store_as") in EncodedAudioWriter.FORMATS:
-            return EncodedAudioWriter(group, name, info)
-        return ArrayWriter(group, name, info)
-
-    def _feature_group(self, doc: zarr.Group, name: str):
-        """``doc[name]``, remembering the last one opened (a read follows its info)."""
-        opened = self._opened
-        if opened is not None and opened[0]() is doc and opened[1] == name:
-            return opened[2]
-        with self._reaching("read"):
-            group = doc[name]
+    def row(self, doc_id: str) -> dict:
+        """The document's resolved catalog row (with hidden columns), else
+        :class:`DocumentNotFoundError`."""
+        resolved = self._resolve()[1]
+        validate_id(doc_id)
         try:
-            self._opened = (weakref.ref(doc), name, group)
-        except TypeError:  # pragma: no cover - a group type without weakrefs
-            pass
-        return group
-
-    def feature_info(self, doc: zarr.Group, name: str) -> dict | None:
-        """The stored feature's info when it is complete, else ``None``."""
-        try:
-            group = self._feature_group(doc, name)
+            row = resolved.loc[doc_id]
         except KeyError:
-            return None
-        if not isinstance(group, zarr.Group):
-            return None
-        info = group.attrs.get(FEATURE)
-        if not info or info.get("status") != COMPLETE:
-            return None
-        return dict(info)
-
-    def read(self, doc: zarr.Group, name: str) -> xr.DataArray | None:
-        """A stored feature as a lazy dask-backed DataArray (``None`` if it is empty).
-
-        Opens the feature group and its data array's metadata only (plus the small
-        coordinate arrays named in the array's ``coordinates`` attribute): no listing,
-        whatever the length of the document.
-        """
-        group = self._feature_group(doc, name)
-        info = group.attrs[FEATURE]
-        if not info.get("dims"):
-            return None
-        dims = tuple(info["dims"])
-        coord_names: list[str] = []
-        with self._reaching("read"):
-            if "codec" in info:
-                data = self._encoded(group, name, info)
-            else:
-                array = group[name]
-                coord_names = str(array.attrs.get("coordinates") or "").split()
-                # one dask chunk per shard: a task reads the shard index once, then only
-                # the inner chunks its selection needs (a remote read of 2 s is a few
-                # ranged GETs, not an index GET per inner chunk)
-                data = da.from_zarr(array, chunks=array.shards or array.chunks)
-            sizes = dict(zip(dims, data.shape))
-            out = xr.DataArray(data, dims=dims, name=name)
-            for coords in decode_labels(group.attrs.get(INDEX, {}), sizes):
-                out = out.assign_coords(coords)
-            for cname in coord_names:
-                arr = group[cname]
-                if arr.attrs.get("zounds_xr:role") == "coordinate":
-                    attrs = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
-                    out = out.assign_coords({cname: xr.Variable(
-                        tuple(arr.metadata.dimension_names), arr[...], attrs=attrs)})
+            raise DocumentNotFoundError(
+                f"no document {doc_id!r} in the feature store {self.url!r}") from None
+        out = row.to_dict()
+        out["id"] = doc_id
         return out
 
-    @staticmethod
-    def _encoded(group, name, info) -> da.Array:
+    def delete(self, doc_id: str) -> None:
+        """Hide a document: a tombstone fragment (its data goes with :meth:`vacuum`)."""
+        if not self.exists(doc_id):
+            raise DocumentNotFoundError(f"no document {doc_id!r} in {self.url!r}")
+        part = self.part()
+        part.record_deletion(doc_id)
+        part.commit()
+
+    # ------------------------------------------------------------------ reading
+    def array(self, path: str) -> zarr.Array:
+        """The read-only Zarr array at ``path`` (relative to the root); cached, as
+        parts never change."""
+        found = self._arrays.get(path)
+        if found is None:
+            with self._reaching("read"):
+                try:
+                    found = zarr.open_array(self._read_store, path=str(path), mode="r",
+                                            zarr_format=3)
+                except (FileNotFoundError, KeyError, zarr.errors.ArrayNotFoundError,
+                        zarr.errors.NodeTypeValidationError) as exc:
+                    raise StoreError(f"the array {path!r} is missing from the feature store "
+                                     f"{self.url!r} ({type(exc).__name__})") from exc
+                except (ValueError, UnicodeDecodeError, TypeError) as exc:
+                    raise StoreError(f"the array {path!r} of {self.url!r} has damaged "
+                                     f"metadata: {type(exc).__name__}: {exc}") from exc
+            self._arrays[path] = found
+        return found
+
+    def _group_info(self, group_path: str) -> dict:
+        """A feature group's attrs and its coordinate variables (cached)."""
+        found = self._groups.get(group_path)
+        if found is not None:
+            return found
+        with self._reaching("read"):
+            try:
+                group = zarr.open_group(self.zarr_store, path=group_path, mode="r",
+                                        zarr_format=3)
+            except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as exc:
+                raise StoreError(f"the feature group {group_path!r} is missing from "
+                                 f"{self.url!r}") from exc
+            attrs = group.attrs.asdict()
+            info = attrs.get(FEATURE) or {}
+            name = group_path.rsplit("/", 1)[-1].split(".")[0]
+            coords = {}
+            if "codec" not in info:
+                data = self.array(f"{group_path}/{name}")
+                for cname in str(data.attrs.get("coordinates") or "").split():
+                    arr = group[cname]
+                    attrs_c = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
+                    coords[cname] = xr.Variable(tuple(arr.metadata.dimension_names),
+                                                arr[...], attrs=attrs_c)
+            found = {"info": info, "defs": attrs.get(INDEX, {}), "coords": coords,
+                     "name": name}
+        self._groups[group_path] = found
+        return found
+
+    def read(self, row: dict, name: str, where: str | None = None) -> xr.DataArray:
+        """A stored feature of a document (its catalog ``row``) as a lazy DataArray."""
+        path = row[f"{name}.array"]
+        offset, frames = int(row[f"{name}.offset"]), int(row[f"{name}.frames"])
+        group_path = path.rsplit("/", 1)[0]
+        ginfo = self._group_info(group_path)
+        info = ginfo["info"]
+        dims = tuple(info.get("dims") or ())
+        where = where or f"document {row.get('id')!r}, feature {name!r}"
+        if "codec" in info:
+            data = self._encoded(group_path, name, info, offset, frames, where)
+            dims = dims or (("time",) if info["codec"]["channels"] == 1 else
+                            ("time", "channel"))
+        else:
+            array = self.array(path)
+            dims = tuple(array.metadata.dimension_names or dims)
+            checked = _Checked(self.url, array, f"{where}, array {path!r}", offset,
+                               offset + frames)
+            data = _lazy_rows(checked, offset, offset + frames, array.chunks[0], path)
+        defs = {**{k: v for k, v in ginfo["defs"].items() if k != "time"},
+                "time": {**json.loads(row[f"{name}.index"]), "coord": "time"}}
+        sizes = dict(zip(dims, data.shape, strict=True))
+        out = xr.DataArray(data, dims=dims, name=name)
+        for coords in decode_labels(defs, sizes):
+            out = out.assign_coords(coords)
+        for cname, var in ginfo["coords"].items():
+            if cname not in out.coords:
+                out = out.assign_coords({cname: var})
+        return out
+
+    def _encoded(self, group_path, name, info, first_block, frames, where) -> da.Array:
         codec = info["codec"]
-        frames, block = int(info["size"]), int(codec["block_frames"])
-        offsets = group[f"{name}.offsets"][...]
-        nblocks = len(offsets) - 1
+        block = int(codec["block_frames"])
+        offsets = self.array(f"{group_path}/{name}.offsets")[...]
+        nblocks = -(-frames // block)
         sizes = tuple(min(block, frames - i * block) for i in range(nblocks))
-        decoder = _BlockDecoder(group[f"{name}.bytes"], offsets, block, frames,
-                                codec["channels"])
+        decoder = _BlockDecoder(self.array(f"{group_path}/{name}.bytes"), offsets, block,
+                                frames, codec["channels"], first_block)
         ids = da.arange(nblocks, chunks=1)
         if codec["channels"] == 1:
             return ids.map_blocks(decoder, chunks=(sizes,), dtype=np.float32,
@@ -817,14 +751,221 @@ class FeatureStore:
         return ids.map_blocks(decoder, chunks=(sizes, (codec["channels"],)), new_axis=1,
                               dtype=np.float32, meta=np.empty((0, 0), np.float32))
 
-    def iter_chunks(self, doc: zarr.Group, name: str, seconds: Fraction):
+    def __getitem__(self, doc_id: str) -> dict[str, xr.DataArray]:
+        """Each stored feature of the document as a lazy DataArray, by name."""
+        row = self.row(doc_id)
+        return {f: self.read(row, f) for f in _catalog.feature_columns(row)
+                if _present(row.get(f"{f}.array"))}
+
+    def __contains__(self, doc_id) -> bool:
+        return isinstance(doc_id, str) and self.exists(doc_id)
+
+    def frames(self, feature: str, ids=None) -> xr.DataArray:
+        """The stored frames of many documents as one lazy DataArray, dims
+        ``("frame", ...)``: document ``ids[k]`` is the block of its ``f.frames`` rows
+        after those before it (default: every document holding it, catalog order)."""
+        resolved = self._resolve()[1]
+        col = f"{feature}.array"
+        if col not in resolved.columns:
+            raise ParameterError(f"no stored feature {feature!r} in {self.url!r}; stored: "
+                                 f"{self.features}")
+        if ids is None:
+            rows = resolved.loc[resolved[col].notna()]
+        else:
+            ids = [ids] if isinstance(ids, str) else list(ids)
+            missing = [i for i in ids if i not in resolved.index]
+            if missing:
+                raise DocumentNotFoundError(f"no documents {missing[:5]} in {self.url!r}")
+            rows = resolved.loc[ids]
+            if rows[col].isna().any():
+                raise StoreError(f"documents {list(rows.index[rows[col].isna()][:5])} do not "
+                                 f"store {feature!r}")
+        paths = rows[col].to_numpy()
+        offsets = rows[f"{feature}.offset"].to_numpy().astype(np.int64)
+        counts = rows[f"{feature}.frames"].to_numpy().astype(np.int64)
+        pieces, template, labels_key = [], None, None
+        i, n = 0, len(rows)
+        while i < n:
+            # documents stored back to back in one array are read as one range
+            j = i + 1
+            while j < n and paths[j] == paths[i] and offsets[j] == offsets[j - 1] + counts[
+                    j - 1]:
+                j += 1
+            row = {f"{feature}.array": paths[i], f"{feature}.offset": offsets[i],
+                   f"{feature}.frames": int(counts[i:j].sum()), "id": rows.index[i],
+                   f"{feature}.index": json.dumps(TimeIndex.from_params(
+                       int(counts[i:j].sum()), Fraction(1)).to_attrs())}
+            piece = self.read(row, feature, where=f"feature {feature!r}")
+            ginfo = self._group_info(str(paths[i]).rsplit("/", 1)[0])
+            key = (piece.dims, piece.shape[1:], str(piece.dtype),
+                   json.dumps({k: v for k, v in ginfo["defs"].items() if k != "time"},
+                              sort_keys=True))
+            if template is None:
+                template, labels_key = piece, key
+            elif key != labels_key:
+                raise StoreError(f"feature {feature!r}: these documents have different "
+                                 f"labels (shape, scale or dtype) and cannot be stacked; "
+                                 f"select documents of one kind with ids=")
+            pieces.append(piece.data)
+            i = j
+        if template is None:
+            raise StoreError(f"no documents store {feature!r}")
+        data = da.concatenate(pieces, axis=0) if len(pieces) > 1 else pieces[0]
+        dims = ("frame", *template.dims[1:])
+        coords = {k: v for k, v in template.coords.items() if "time" not in v.dims}
+        out = xr.DataArray(data, dims=dims, name=feature)
+        return out.assign_coords(xr.Coordinates(
+            coords, indexes={k: template.xindexes[k] for k in template.xindexes
+                             if k in coords}))
+
+    def iter_chunks(self, row: dict, name: str, seconds: Fraction):
         """A stored feature in consecutive chunks of about ``seconds`` (a stream source)."""
-        lazy = self.read(doc, name)
-        if lazy is None:
-            return
+        lazy = self.read(row, name)
         index = lazy.xindexes["time"]
         rows = max(1, int(seconds / index.frequency))
-        step = lazy.data.chunks[0][0] if lazy.data.chunks[0] else rows
-        rows = max(step, rows // step * step)
         for start in range(0, lazy.sizes["time"], rows):
             yield lazy.isel(time=slice(start, start + rows)).compute()
+
+    # ------------------------------------------------------------------ maintenance
+    def compact(self) -> int:
+        """Merge every catalog fragment into one (the resolved, visible rows and the
+        current failures); returns the number of fragments merged. Readers keep
+        working meanwhile: the merged fragment is written before the others go."""
+        self._writable()
+        names, resolved, failures = self._resolve()
+        if len(names) <= 1:
+            return len(names)
+        rows = resolved.reset_index()
+        if len(failures):
+            rows = pd.concat([rows, failures.assign(_status=_catalog.FAILED)],
+                             ignore_index=True)
+        name = new_part_name()
+        self._put(f"catalog/{name}.parquet", _catalog.frame_bytes(rows))
+        zstore = self.zarr_store
+        with self._reaching("write to"):
+            for old in names:
+                _sync(zstore.delete(f"catalog/{old}.parquet"))
+        self._resolution = None
+        return len(names)
+
+    def _parts(self) -> tuple[list[str], set[str]]:
+        """Every part in the store, and those a visible document refers to."""
+        resolved = self._resolve()[1]
+        used = set()
+        for f in _catalog.feature_columns(resolved.columns):
+            used.update(_part_of(p) for p in resolved[f"{f}.array"].dropna().unique())
+
+        async def names():
+            return [n.strip("/") async for n in self.zarr_store.list_dir("parts")]
+
+        with self._reaching("list"):
+            try:
+                parts = _sync(names())
+            except (FileNotFoundError, NotADirectoryError):
+                parts = []
+        return sorted(p for p in parts if p and p != "zarr.json"), used
+
+    def invisible_parts(self) -> list[str]:
+        """Parts no visible document refers to: being written, left by a killed writer,
+        or superseded (:meth:`vacuum` removes them)."""
+        if self.root() is None:
+            return []
+        parts, used = self._parts()
+        return [p for p in parts if p not in used]
+
+    def vacuum(self, grace: float = VACUUM_GRACE) -> list[str]:
+        """Delete the parts that no visible document refers to and that are older than
+        ``grace`` seconds (younger ones may belong to a writer still running): a killed
+        writer's invisible part, the losing copy of a document written twice, the data
+        of deleted or updated documents. Returns the parts deleted."""
+        self._writable()
+        if self.root() is None:
+            return []
+        parts, used = self._parts()
+        now = time.time_ns()
+        gone = []
+        for part in parts:
+            if part in used:
+                continue
+            try:
+                born = int(part.split("-", 1)[0])
+            except ValueError:
+                continue  # not a part name of ours
+            if (now - born) / 1e9 < grace:
+                continue
+            with self._reaching("delete from"):
+                _sync(self.zarr_store.delete_dir(f"parts/{part}"))
+            gone.append(part)
+        self._arrays = {k: v for k, v in self._arrays.items() if _part_of(k) not in gone}
+        self._groups = {k: v for k, v in self._groups.items() if _part_of(k) not in gone}
+        return gone
+
+    def describe(self) -> str:
+        """A summary read from the catalog: documents, hours of audio, features,
+        failures and parts."""
+        root = self.root()
+        if root is None:
+            return f"feature store {self.url}\nno store here (nothing written yet)"
+        names, resolved, failures = self._resolve()
+        lines = [f"feature store {self.url}  (layout {LAYOUT})"]
+        hours = float(resolved["duration"].sum()) / 3600 if "duration" in resolved else 0.0
+        lines.append(f"{len(resolved)} documents, {hours:.2f} hours of audio")
+        features = _catalog.feature_columns(resolved.columns)
+        parts = set()
+        for f in features:
+            held = resolved[f"{f}.array"].notna()
+            arrays = resolved.loc[held, f"{f}.array"].unique()
+            parts.update(_part_of(p) for p in arrays)
+            versions = resolved.loc[held, f"{f}.version"].value_counts()
+            version = ", ".join(f"{v} ({n})" if len(versions) > 1 else str(v)
+                                for v, n in versions.items())
+            frames = int(resolved.loc[held, f"{f}.frames"].sum())
+            lines.append(f"  {f:<16} {int(held.sum()):>9} documents {frames:>12} frames "
+                         f"in {len(arrays)} arrays  version {version}")
+        lines.append(f"{len(parts)} parts, {len(names)} catalog fragments")
+        lines.append(f"{len(failures)} failures")
+        for _, fail in failures.head(20).iterrows():
+            lines.append(f"  failed: {fail.get('uri')}: {fail.get('_error')}")
+        if len(failures) > 20:
+            lines.append(f"  ... and {len(failures) - 20} more")
+        return "\n".join(lines)
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) \
+        and value is not pd.NA
+
+
+def open_store(url, storage_options=None) -> FeatureStore:
+    """Open a feature store for reading, without the Document class that wrote it.
+
+    Parameters
+    ----------
+    url : str or os.PathLike
+        A local path or fsspec URL (``s3://bucket/features.zarr``).
+    storage_options : dict, optional
+        For fsspec (s3fs: ``key``, ``secret``, ``client_kwargs``...).
+
+    Returns
+    -------
+    FeatureStore
+        Read-only and picklable (it reconnects lazily in another process):
+        ``.catalog()``, ``.features``, ``store[doc_id]`` (``{feature: DataArray}``,
+        lazy, dims ``time``, ...), ``.frames(feature, ids=None)`` (dims
+        ``("frame", ...)``) and ``.array(path)``.
+
+    Raises
+    ------
+    StoreError
+        When there is no store at ``url`` or it cannot be read.
+
+    Examples
+    --------
+    >>> store = zx.open_store("features.zarr")  # doctest: +SKIP
+    >>> cat = store.catalog()  # doctest: +SKIP
+    >>> mel = store[cat.index[0]]["mel"]  # doctest: +SKIP
+    """
+    store = FeatureStore(url, storage_options=storage_options, read_only=True)
+    if store.root() is None:
+        raise StoreError(f"no feature store at {url!r}")
+    return store

@@ -8,23 +8,26 @@ where it lies in the document (its ``start`` is the time of its first frame). So
 feature node turns the chunks of its input(s) into chunks of its output, and stored
 features append them to their Zarr array. Four kinds of node:
 
+Each function declares how it streams (:mod:`zounds_xr.streamable`: ``frame_local``,
+``framing``, ``stateful``); undeclared functions are frame-local, and checked.
+
 ``MapNode``
     a frame-local function (output frame ``i`` depends on input frame ``i``): ``fft``,
     ``np.abs``, a user function that scales audio. Applied to each chunk as it comes.
 ``WindowNode``
-    a function that takes ``wscheme=`` (``sliding_window``, ``stft``, any function
-    framing like them): frame ``k`` covers input frames ``[k*hop, k*hop + window)`` with
-    ``hop``/``window`` the scheme rounded *up* to whole input frames. The node keeps a
+    a ``framing`` function (``sliding_window``, ``stft``, the mel spectrogram of audio):
+    frame ``k`` covers input frames ``[k*hop, k*hop + window)`` with
+    ``hop``/``window`` the scheme (the parameter, or the declared default for the
+    input's rate) rounded *up* to whole input frames. The node keeps a
     carry-over buffer: it emits only the frames whose window is complete and keeps the
     input from the first frame it has not emitted (``k*hop``) on. At the end it frames
     what is left (the function pads the end as it does on a whole signal), unless those
     samples are already inside the last frame. The frames are identical to the
     one-piece result, whatever the chunk boundaries.
 ``StatefulNode``
-    a function with a stateful streaming counterpart (``resample``: the resampler's
-    filter state crosses chunk boundaries). Registered with :func:`register_streaming`
-    or found as ``func.__zounds_stream__(**params)``: an object with ``push(chunk)``
-    and ``flush()``, both returning a chunk or ``None``.
+    a ``stateful`` function (``resample``: the resampler's filter state crosses chunk
+    boundaries): its factory gives an object with ``push(chunk)`` and ``flush()``,
+    both returning a chunk or ``None``.
 ``AlignNode``
     a function of several features at the same time rate: it buffers each input and
     calls the function on the span they all cover.
@@ -42,17 +45,47 @@ from collections.abc import Callable, Iterable, Iterator
 import xarray as xr
 
 from ..errors import ParameterError, StoreError
+from ..resampling import Resampler, resample
+from ..spectral.features import mel_spectrogram
+from ..spectral.sliding import sliding_window
+from ..spectral.transforms import stft
+from ..streamable import Streaming, framing, stateful, streaming_of
 from ..timeseries.index import TimeIndex
 from .feature import Feature, _qualified
 
-__all__ = ["MapNode", "WindowNode", "StatefulNode", "AlignNode", "Pipeline", "make_node",
-           "register_streaming", "time_index_of"]
+__all__ = ["AlignNode", "MapNode", "Pipeline", "StatefulNode", "WindowNode", "declaration",
+           "make_node", "register_streaming", "time_index_of"]
 
 _STREAMING: dict[str, Callable] = {}
 
 
+def _is_audio(chunk: xr.DataArray) -> bool:
+    return "frequency" not in chunk.dims and "window" not in chunk.dims
+
+
+def _half_lapped(index: TimeIndex):
+    rate = index.samplerate
+    if not hasattr(rate, "half_lapped"):
+        raise ParameterError(f"no default wscheme for a time axis at {rate!r}; give "
+                             f"wscheme=")
+    return rate.half_lapped()
+
+
+# the library's transforms that are not frame-local (declared here, where streaming is
+# used, when their modules do not declare it themselves)
+for _func, _spec in ((sliding_window, framing("wscheme")),
+                     (stft, framing("wscheme", default=_half_lapped)),
+                     # of audio it frames (fused STFT); of a spectrum it is frame-local
+                     (mel_spectrogram, framing("wscheme", default=_half_lapped,
+                                               when=_is_audio)),
+                     (resample, stateful(Resampler))):
+    if streaming_of(_func) is None:
+        _spec(_func)
+
+
 def register_streaming(func, factory: Callable) -> None:
-    """Declare the stateful streaming counterpart of ``func``.
+    """Declare the stateful streaming counterpart of ``func`` (for functions that
+    cannot carry a :func:`zounds_xr.stateful` declaration themselves).
 
     ``factory(**params)`` must return an object with ``push(chunk) -> DataArray | None``
     and ``flush() -> DataArray | None``; chunks out must carry exact TimeIndexes.
@@ -60,17 +93,15 @@ def register_streaming(func, factory: Callable) -> None:
     _STREAMING[_qualified(func)] = factory
 
 
-def _streaming_factory(func):
-    factory = getattr(func, "__zounds_stream__", None)
+def declaration(func) -> Streaming:
+    """How ``func`` streams: its declaration, a registered factory, else frame-local."""
+    spec = streaming_of(func)
+    if spec is not None:
+        return spec
+    factory = getattr(func, "__zounds_stream__", None) or _STREAMING.get(_qualified(func))
     if factory is not None:
-        return factory
-    name = _qualified(func)
-    if name == "zounds_xr.resampling.resample":
-        # resample's stateful counterpart carries the filter state across chunks
-        from ..resampling import Resampler
-
-        return Resampler
-    return _STREAMING.get(name)
+        return Streaming("stateful", factory=factory)
+    return Streaming("frame_local")
 
 
 def time_index_of(chunk: xr.DataArray, feature: str = "?") -> TimeIndex:
@@ -93,7 +124,9 @@ def _concat(pieces: list[xr.DataArray]) -> xr.DataArray:
 
 
 class MapNode:
-    """A frame-local function, applied chunk by chunk."""
+    """A frame-local function, applied chunk by chunk (each output chunk must have as
+    many frames as its input: a function that frames or reduces its input must declare
+    it, see :mod:`zounds_xr.streamable`)."""
 
     def __init__(self, name: str, func, params: dict):
         self.name, self.func, self.params = name, func, params
@@ -103,31 +136,44 @@ class MapNode:
         if chunk.sizes["time"] == 0 and self._emitted:
             return []
         self._emitted = True
-        return [self.func(chunk, **self.params)]
+        out = self.func(chunk, **self.params)
+        if isinstance(out, xr.DataArray) and "time" in out.dims and \
+                out.sizes["time"] != chunk.sizes["time"]:
+            raise StoreError(
+                f"feature {self.name!r}: {_qualified(self.func)} made {out.sizes['time']} "
+                f"frames of a chunk of {chunk.sizes['time']}, so it is not frame-local; "
+                f"declare how it streams (zx.framing / zx.stateful) or compute it on "
+                f"access (store=False)")
+        return [out]
 
     def flush(self) -> list[xr.DataArray]:
         return []
 
 
 class WindowNode:
-    """A framing function (``wscheme=``) with a carry-over buffer (see module docs)."""
+    """A framing function with a carry-over buffer (see module docs)."""
 
-    def __init__(self, name: str, func, params: dict):
+    def __init__(self, name: str, func, params: dict, spec: Streaming | None = None):
         self.name, self.func, self.params = name, func, params
-        wscheme = params["wscheme"]
-        self._hop_s = getattr(wscheme, "exact_frequency", None)
-        self._win_s = getattr(wscheme, "exact_duration", None)
-        if self._hop_s is None or self._win_s is None:
-            raise ParameterError(f"feature {name!r}: wscheme must be a SampleRate, "
-                                 f"got {wscheme!r}")
+        self.spec = spec or Streaming("framing", scheme="wscheme")
         self._buffer: list[xr.DataArray] = []
         self._frames = 0  # frames emitted so far
         self._hop = self._win = None
 
     def _layout(self, index: TimeIndex):
-        if self._hop is None:
-            self._hop = math.ceil(self._hop_s / index.frequency)
-            self._win = math.ceil(self._win_s / index.frequency)
+        if self._hop is not None:
+            return
+        key = self.spec.scheme
+        wscheme = self.params.get(key)
+        if wscheme is None and self.spec.default is not None:
+            wscheme = self.spec.default(index)
+        hop_s = getattr(wscheme, "exact_frequency", None)
+        win_s = getattr(wscheme, "exact_duration", None)
+        if hop_s is None or win_s is None:
+            raise ParameterError(f"feature {self.name!r}: {key} must be a SampleRate, "
+                                 f"got {wscheme!r}")
+        self._hop = math.ceil(hop_s / index.frequency)
+        self._win = math.ceil(win_s / index.frequency)
 
     def _call(self, data: xr.DataArray, expected: int | None) -> xr.DataArray:
         out = self.func(data, **self.params)
@@ -213,7 +259,7 @@ class AlignNode:
         if n <= 0 and self._emitted:
             return []
         parts = []
-        for i, (b, ix) in enumerate(zip(self._buffers, indexes)):
+        for i, (b, ix) in enumerate(zip(self._buffers, indexes, strict=True)):
             offset = (start - ix.start) / ix.frequency
             if offset.denominator != 1:
                 raise StoreError(f"feature {self.name!r}: its inputs' frames do not line up")
@@ -227,15 +273,36 @@ class AlignNode:
         return []
 
 
+class _ChooseNode:
+    """A framing function that is frame-local for some inputs (``when``): decided at
+    the first chunk."""
+
+    def __init__(self, name: str, func, params: dict, spec: Streaming):
+        self.name, self.func, self.params, self.spec = name, func, params, spec
+        self.node = None
+
+    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+        if self.node is None:
+            framing_input = bool(self.spec.when(chunk))
+            self.node = (WindowNode(self.name, self.func, self.params, self.spec)
+                         if framing_input else MapNode(self.name, self.func, self.params))
+        return self.node.push(port, chunk)
+
+    def flush(self) -> list[xr.DataArray]:
+        return [] if self.node is None else self.node.flush()
+
+
 def make_node(name: str, feature: Feature):
-    """The streaming node for a computed feature (see the module docs)."""
+    """The streaming node for a computed feature, from its function's declaration."""
     if len(feature.needs) > 1:
         return AlignNode(name, feature.func, feature.params, len(feature.needs))
-    factory = _streaming_factory(feature.func)
-    if factory is not None:
-        return StatefulNode(name, factory, feature.params)
-    if feature.windowing:
-        return WindowNode(name, feature.func, feature.params)
+    spec = declaration(feature.func)
+    if spec.kind == "stateful":
+        return StatefulNode(name, spec.factory, feature.params)
+    if spec.kind == "framing":
+        if spec.when is not None:
+            return _ChooseNode(name, feature.func, feature.params, spec)
+        return WindowNode(name, feature.func, feature.params, spec)
     return MapNode(name, feature.func, feature.params)
 
 

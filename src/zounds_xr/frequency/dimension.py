@@ -76,7 +76,17 @@ class FrequencyDimension(Dimension):
         return frequency_coords(self.scale, dim)
 
     def integer_based_slice(self, index):
-        """zounds: the positions of the bands overlapping a FrequencyBand, as a slice."""
+        """zounds: the positions of the bands overlapping a FrequencyBand, as a slice.
+
+        Parameters
+        ----------
+        index : FrequencyBand
+
+        Returns
+        -------
+        slice
+            See :meth:`FrequencyScale.get_slice`.
+        """
         return self.scale.get_slice(index)
 
     def __eq__(self, other) -> bool:
@@ -141,25 +151,25 @@ class ExplicitFrequencyDimension(Dimension):
                 f"the slices cover {self.size} positions, the axis has {size}")
 
     def coords(self, size: int, dim: Hashable = "frequency") -> xr.Coordinates:
-        """The axis' labels (each position its band's centre) with a
-        :class:`~zounds_xr.FrequencyIndex` in coefficients-by-band mode.
-
-        Parameters
-        ----------
-        size : int
-            Must be the number of positions the slices cover.
-        dim : hashable
-            The dim name.
-
-        Returns
-        -------
-        xarray.Coordinates
-        """
+        """As :meth:`FrequencyDimension.coords`, in coefficients-by-band mode: each
+        position is labelled by its band's centre; ``size`` must be the number of
+        positions the slices cover."""
         self.validate(size)
         return frequency_coords(self.scale, dim, slices=self.slices)
 
     def integer_based_slice(self, index):
-        """zounds: the positions of the coefficients of the bands overlapping a band."""
+        """zounds: the positions of the coefficients of the bands overlapping a band.
+
+        Parameters
+        ----------
+        index : FrequencyBand
+
+        Returns
+        -------
+        slice
+            From the first coefficient of the first such band to the last of the last
+            (empty when no band overlaps).
+        """
         positions = self.scale.overlapping(index)
         if not len(positions):
             return slice(0, 0)

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import json
 import numbers
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,12 +52,33 @@ ATTRS_KEY = "zounds_xr:index"
 _COORD_ATTRS = {"units": "Hz", "long_name": "Frequency"}
 
 
-def normalize_slices(slices, n_bands: int) -> tuple[slice, ...]:
+def normalize_slices(slices: Iterable[Any], n_bands: int) -> tuple[slice, ...]:
     """Check and normalise the per-band slices of a coefficients-by-band axis.
 
-    ``slices`` (``slice`` objects or ``(start, stop)`` pairs), one per band, must tile
-    ``[0, n)`` in order: the first starts at 0 and each starts where the previous
-    stopped (a band may have no coefficient). Returns ``slice(start, stop)`` objects.
+    Parameters
+    ----------
+    slices : iterable of slice or (int, int)
+        One per band, without a step; they must tile ``[0, n)`` in order: the first
+        starts at 0 and each starts where the previous stopped (a band may have no
+        coefficient).
+    n_bands : int >= 0
+        The number of bands of the scale.
+
+    Returns
+    -------
+    tuple of slice
+        ``slice(start, stop)`` with integer bounds, one per band.
+
+    Raises
+    ------
+    ParameterError
+        Naming the first slice that is not a slice, has a step, or does not continue
+        the tiling, or when the number of slices is not ``n_bands``.
+
+    Examples
+    --------
+    >>> normalize_slices([(0, 2), slice(2, 5)], 2)
+    (slice(0, 2, None), slice(2, 5, None))
     """
     out = []
     expected = 0
@@ -142,7 +164,25 @@ class FrequencyIndex(Index):
     @classmethod
     def from_scale(cls, scale: FrequencyScale, dim: Hashable = "frequency", *,
                    slices=None) -> FrequencyIndex:
-        """The index of an axis labelled by ``scale`` (see the class parameters)."""
+        """The index of an axis labelled by ``scale``.
+
+        Parameters
+        ----------
+        scale : FrequencyScale
+            The bands of the axis.
+        dim : hashable
+            The dim (and coordinate) name.
+        slices : sequence of slice, optional
+            Coefficients-by-band mode (see :func:`normalize_slices`).
+
+        Returns
+        -------
+        FrequencyIndex
+
+        See Also
+        --------
+        frequency_coords : The index wrapped in ``xarray.Coordinates``.
+        """
         return cls(scale, dim, slices=slices)
 
     @classmethod
@@ -193,8 +233,18 @@ class FrequencyIndex(Index):
         return index
 
     def to_attrs(self) -> dict:
-        """JSON-safe definition: ``{"type": "FrequencyIndex", "version": 1, "scale": {...}}``
-        (plus ``"slices": [[start, stop], ...]`` in coefficients-by-band mode)."""
+        """JSON-safe definition of the index (what a store keeps instead of the labels).
+
+        Returns
+        -------
+        dict
+            ``{"type": "FrequencyIndex", "version": 1, "scale": scale.to_dict()}``, plus
+            ``"slices": [[start, stop], ...]`` in coefficients-by-band mode.
+
+        See Also
+        --------
+        from_attrs : The inverse.
+        """
         out = {"type": "FrequencyIndex", "version": 1, "scale": self.scale.to_dict()}
         if self.slices is not None:
             out["slices"] = [[s.start, s.stop] for s in self.slices]
@@ -203,8 +253,27 @@ class FrequencyIndex(Index):
     @classmethod
     def from_attrs(cls, attrs, *, dim: Hashable = "frequency",
                    coord_name: Hashable | None = None) -> FrequencyIndex:
-        """Inverse of :meth:`to_attrs` (a mapping or its JSON string; a bare scale
-        definition is accepted too)."""
+        """Inverse of :meth:`to_attrs`.
+
+        Parameters
+        ----------
+        attrs : mapping or str
+            :meth:`to_attrs` output, or its JSON; a bare scale definition
+            (``scale.to_dict()``) is accepted too.
+        dim : hashable
+            The dim name.
+        coord_name : hashable, optional
+            The coordinate name (``dim`` by default).
+
+        Returns
+        -------
+        FrequencyIndex
+
+        Raises
+        ------
+        ParameterError
+            When ``attrs`` is not such a definition.
+        """
         if isinstance(attrs, (str, bytes)):
             attrs = json.loads(attrs)
         if not isinstance(attrs, Mapping):
@@ -245,6 +314,8 @@ class FrequencyIndex(Index):
                                for b in bands.tolist()])
 
     def create_variables(self, variables=None):
+        """The band-centre coordinate (Hz), with ``units``/``long_name``; a stored
+        definition in its attrs is dropped (it would go stale after a selection)."""
         attrs = {}
         if variables is not None and self.name in variables:
             attrs = dict(variables[self.name].attrs)
@@ -255,10 +326,12 @@ class FrequencyIndex(Index):
         return {self.name: var}
 
     def to_pandas_index(self) -> pd.Index:
+        """The band centres (Hz) as a ``pandas.Index``."""
         return pd.Index(self._values(), name=self.name)
 
     # selection ----------------------------------------------------------------------------
     def sel(self, labels, method=None, tolerance=None) -> IndexSelResult:
+        """Positions of the labels (see the module docstring for the rules)."""
         label = labels[self.name]
         if isinstance(label, (xr.DataArray, xr.Variable)):
             if label.ndim == 0:
@@ -345,6 +418,8 @@ class FrequencyIndex(Index):
         return self._band_positions(bands)
 
     def isel(self, indexers) -> FrequencyIndex | None:
+        """The sub-scale of the selected bands (whole bands only in coefficients-by-band
+        mode, else ``None``); ``None`` for a scalar or vectorised selection."""
         idx = indexers[self.dim]
         if isinstance(idx, xr.Variable):
             if idx.dims != (self.dim,):
@@ -402,6 +477,7 @@ class FrequencyIndex(Index):
     # alignment ----------------------------------------------------------------------------
     def equals(self, other, *, exclude=None) -> bool:
         # compare parameters, never coordinate values
+        """Same dim, scale and slices (parameters, never labels)."""
         return (isinstance(other, FrequencyIndex) and self.dim == other.dim
                 and self.scale == other.scale and self.slices == other.slices)
 
@@ -412,6 +488,8 @@ class FrequencyIndex(Index):
                 f"{self.scale!r} vs {other.scale!r}")
 
     def join(self, other, how="inner") -> FrequencyIndex:
+        """Bands present in both (``inner``) or either (``outer``) axis, matched by their
+        edges; coefficients-by-band axes only join when equal."""
         if self.equals(other):
             return self
         self._check_alignable(other)
@@ -439,6 +517,7 @@ class FrequencyIndex(Index):
         return type(self)(self.scale, dim, slices=self.slices, name=name)
 
     def reindex_like(self, other, method=None, tolerance=None):
+        """Positions in this axis of ``other``'s bands (-1 where absent)."""
         if self.equals(other):
             return {self.dim: np.arange(self.size)}
         self._check_alignable(other)
@@ -446,6 +525,8 @@ class FrequencyIndex(Index):
 
     @classmethod
     def concat(cls, indexes, dim, positions=None) -> FrequencyIndex:
+        """One axis from pieces: a LinearScale when they are adjacent pieces of one, else
+        an ExplicitScale."""
         indexes = list(indexes)
         if not indexes:
             raise ParameterError("nothing to concatenate")
@@ -476,9 +557,11 @@ class FrequencyIndex(Index):
                    name=first.name)
 
     def roll(self, shifts):
+        """No index: a rolled axis no longer follows its scale."""
         return None  # a rolled axis no longer follows its scale
 
     def rename(self, name_dict, dims_dict):
+        """The same index under a new dim or coordinate name."""
         name = name_dict.get(self.name, self.name)
         dim = dims_dict.get(self.dim, self.dim)
         if name == self.name and dim == self.dim:
@@ -581,6 +664,17 @@ def frequency_coords(scale: FrequencyScale, dim: Hashable = "frequency", *,
         The dimension (and coordinate) name.
     slices : sequence of slice, optional
         Coefficients-by-band mode (see :class:`FrequencyIndex`).
+
+    Returns
+    -------
+    xarray.Coordinates
+        One coordinate ``dim`` of band centres (Hz; ``units``/``long_name`` attrs) with
+        its :class:`FrequencyIndex`.
+
+    See Also
+    --------
+    FrequencyIndex : The index and its selection rules.
+    zounds_xr.time_coords : The same for a time axis.
 
     Examples
     --------

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from .._validation import frozen, magnitude_dtype, positive_int
 from ..errors import ParameterError
@@ -79,9 +80,29 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
 _LOGSTEP = math.log(6.4) / 27.0
 
 
-def hz_to_mel(frequencies, *, htk: bool = False):
+def hz_to_mel(frequencies: ArrayLike, *, htk: bool = False) -> np.ndarray:
     """Hertz to mels: Slaney's Auditory Toolbox mel scale, or HTK's with ``htk=True``.
 
+    Parameters
+    ----------
+    frequencies : float or array_like of float >= 0
+        Frequencies in Hz.
+    htk : bool
+        ``2595 log10(1 + f / 700)`` (HTK) instead of Slaney's (linear below 1 kHz,
+        logarithmic above), as ``librosa.hz_to_mel``.
+
+    Returns
+    -------
+    numpy.ndarray [shape=np.shape(frequencies), float64]
+        Mels.
+
+    See Also
+    --------
+    mel_to_hz : The inverse.
+    MelScale : Bands equally spaced on this scale.
+
+    Examples
+    --------
     >>> round(float(hz_to_mel(1000.0)), 6), round(float(hz_to_mel(1000.0, htk=True)), 3)
     (15.0, 999.986)
     """
@@ -94,8 +115,30 @@ def hz_to_mel(frequencies, *, htk: bool = False):
                     / _LOGSTEP, mels)
 
 
-def mel_to_hz(mels, *, htk: bool = False):
-    """Inverse of :func:`hz_to_mel`."""
+def mel_to_hz(mels: ArrayLike, *, htk: bool = False) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`.
+
+    Parameters
+    ----------
+    mels : float or array_like of float
+        Mels.
+    htk : bool
+        The HTK formula instead of Slaney's.
+
+    Returns
+    -------
+    numpy.ndarray [shape=np.shape(mels), float64]
+        Frequencies in Hz.
+
+    See Also
+    --------
+    hz_to_mel : The inverse.
+
+    Examples
+    --------
+    >>> round(float(mel_to_hz(15.0)), 9)
+    1000.0
+    """
     m = np.asarray(mels, dtype=np.float64)
     if htk:
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
@@ -103,12 +146,29 @@ def mel_to_hz(mels, *, htk: bool = False):
                     _F_SP * m)
 
 
-def hz_to_bark(frequencies):
+def hz_to_bark(frequencies: ArrayLike) -> np.ndarray:
     """Hertz to Bark, Traunmüller (1990) with his low and high end corrections.
 
     ``z = 26.81 f / (1960 + f) - 0.53``; below 2 Bark ``z + 0.15 (2 - z)``, above
     20.1 Bark ``z + 0.22 (z - 20.1)``.
 
+    Parameters
+    ----------
+    frequencies : float or array_like of float >= 0
+        Frequencies in Hz.
+
+    Returns
+    -------
+    numpy.ndarray [shape=np.shape(frequencies), float64]
+        Barks.
+
+    See Also
+    --------
+    bark_to_hz : The inverse.
+    BarkScale : Bands equally spaced on this scale.
+
+    Examples
+    --------
     >>> round(float(hz_to_bark(1000.0)), 3)
     8.527
     """
@@ -118,8 +178,28 @@ def hz_to_bark(frequencies):
     return np.where(z > 20.1, z + 0.22 * (z - 20.1), z)
 
 
-def bark_to_hz(barks):
-    """Inverse of :func:`hz_to_bark`."""
+def bark_to_hz(barks: ArrayLike) -> np.ndarray:
+    """Inverse of :func:`hz_to_bark`.
+
+    Parameters
+    ----------
+    barks : float or array_like of float
+        Barks (below 26.28, the scale's asymptote).
+
+    Returns
+    -------
+    numpy.ndarray [shape=np.shape(barks), float64]
+        Frequencies in Hz.
+
+    See Also
+    --------
+    hz_to_bark : The inverse.
+
+    Examples
+    --------
+    >>> round(float(bark_to_hz(hz_to_bark(440.0))), 6)
+    440.0
+    """
     z = np.asarray(barks, dtype=np.float64)
     # undo the corrections: both are affine, and monotone, so their inverses are too
     z = np.where(z < 2.0, (z - 0.3) / 0.85, z)
@@ -312,6 +392,21 @@ class FrequencyScale:
     def overlapping(self, band: FrequencyBand) -> np.ndarray:
         """Positions of the bands that overlap ``band`` (half-open: touching is not overlap).
 
+        Parameters
+        ----------
+        band : FrequencyBand
+
+        Returns
+        -------
+        numpy.ndarray [shape=(n,), int64]
+            Increasing positions (empty when nothing overlaps).
+
+        See Also
+        --------
+        get_slice : The same as a slice.
+
+        Examples
+        --------
         >>> from zounds_xr import FrequencyBand, LinearScale
         >>> LinearScale(FrequencyBand(0, 1000), 10).overlapping(FrequencyBand(450, 650))
         array([4, 5, 6])
@@ -330,6 +425,21 @@ class FrequencyScale:
         whose overlapping bands are not contiguous gets the slice from the first to the
         last of them. No overlap gives an empty slice.
 
+        Parameters
+        ----------
+        band : FrequencyBand
+
+        Returns
+        -------
+        slice
+            ``slice(start, stop)`` of positions.
+
+        See Also
+        --------
+        overlapping : The positions themselves.
+
+        Examples
+        --------
         >>> from zounds_xr import FrequencyBand, LinearScale
         >>> LinearScale(FrequencyBand(0, 1000), 10).get_slice(FrequencyBand(450, 650))
         slice(4, 7, None)
@@ -349,6 +459,12 @@ class FrequencyScale:
         """Check that each band overlaps the next by at least ``required_ratio`` of its width.
 
         Useful for invertible frequency-adaptive transforms (constant overlap-add).
+
+        Parameters
+        ----------
+        required_ratio : float
+            The least overlap of band ``i`` and band ``i + 1``, as a fraction of band
+            ``i``'s width (finite; 0.5 for half-overlapping bands).
 
         Raises
         ------
@@ -487,6 +603,23 @@ class FrequencyScale:
     def from_dict(d) -> FrequencyScale:
         """Rebuild a scale from :meth:`to_dict` output (a mapping or its JSON string).
 
+        Parameters
+        ----------
+        d : mapping or str
+            ``{"type": <class name>, ...parameters}`` or its JSON.
+
+        Returns
+        -------
+        FrequencyScale
+            Equal to the scale that wrote ``d``.
+
+        Raises
+        ------
+        ParameterError
+            For an unknown type or invalid parameters.
+
+        Examples
+        --------
         >>> from zounds_xr import FrequencyScale, GeometricScale
         >>> s = GeometricScale(20, 20000, 0.05, 10)
         >>> FrequencyScale.from_dict(s.to_dict()) == s
@@ -602,6 +735,21 @@ class LinearScale(FrequencyScale):
 
         Band ``i`` starts at ``i * nyquist / n_bands`` (zounds).
 
+        Parameters
+        ----------
+        sample_rate : SampleRate
+            Anything with a ``nyquist`` frequency (Hz).
+        n_bands : int > 0
+            The number of bands.
+        always_even : bool
+            See :meth:`FrequencyScale.get_slice`.
+
+        Returns
+        -------
+        LinearScale
+
+        Examples
+        --------
         >>> import zounds_xr as zx
         >>> zx.LinearScale.from_sample_rate(zx.SR44100(), 1024).bands[1].start_hz
         21.533203125

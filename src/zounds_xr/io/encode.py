@@ -4,7 +4,8 @@ Samples are written block by block (:data:`WRITE_BLOCK` frames per libsndfile ca
 dask-backed samples are computed one dask block at a time, so a long signal is never
 held in memory whole, and OGG Vorbis never gets the single big write that overflows
 libvorbis' stack (python-soundfile#426, NOTES.md). Values outside ``[-1, 1]`` are
-clipped before integer PCM encodings, which would otherwise wrap around.
+clipped before integer PCM encodings, which would otherwise wrap around; NaN and
+infinity, which no integer can stand for, are refused there (float subtypes keep them).
 """
 from __future__ import annotations
 
@@ -104,9 +105,18 @@ def _write(samples: xr.DataArray, rate: AudioSampleRate, target, fmt: str, subty
             f"channel(s) to {where}: {reason.strip()}") from exc
     clip = subtype not in _FLOAT_SUBTYPES
     with handle:
+        written = 0
         for block in _blocks(samples):
             if np.issubdtype(block.dtype, np.floating):
                 if clip:
+                    bad = ~np.isfinite(block)
+                    if bad.any():
+                        # libsndfile would turn NaN and infinity into arbitrary integers
+                        frame = written + int(np.flatnonzero(bad.any(axis=1))[0])
+                        raise ParameterError(
+                            f"cannot encode non-finite samples (NaN or infinity, the first "
+                            f"at frame {frame}) as {fmt}/{subtype} to {where}: replace them "
+                            f"first (e.g. np.nan_to_num) or use a float subtype")
                     block = np.clip(block, -1.0, 1.0)
                 if block.dtype not in (np.float32, np.float64):
                     block = block.astype(np.float32)
@@ -116,6 +126,7 @@ def _write(samples: xr.DataArray, rate: AudioSampleRate, target, fmt: str, subty
                 block = ((block.astype(np.float64) - (info.max + 1 + info.min) / 2)
                          / ((info.max - info.min + 1) / 2))
             handle.write(np.ascontiguousarray(block))
+            written += len(block)
 
 
 def encode(samples, flo=None, fmt: str = "WAV", subtype: str | None = "PCM_16"):
@@ -141,8 +152,9 @@ def encode(samples, flo=None, fmt: str = "WAV", subtype: str | None = "PCM_16"):
     Raises
     ------
     ParameterError
-        When ``fmt``/``subtype`` is not a combination libsndfile writes, or libsndfile
-        refuses the rate or channel count (Opus takes 8/12/16/24/48 kHz only).
+        When ``fmt``/``subtype`` is not a combination libsndfile writes, libsndfile
+        refuses the rate or channel count (Opus takes 8/12/16/24/48 kHz only), or
+        non-finite samples would be written as integer PCM.
 
     Examples
     --------

@@ -9,8 +9,9 @@ Preprocessing pipelines
     Binarize, register_preprocessor (``learn.pipeline``, ``learn.steps``,
     ``learn.adapters``; all gathered in ``learn.preprocess``); persistence:
     save_pipeline, load_pipeline
-Sampling
-    ShuffledSamples
+Sampling and training data
+    ShuffledSamples; FeatureWindows, RandomWindows (torch datasets of windows over a
+    store), collate, BucketBatchSampler
 Trainers
     SupervisedTrainer, TripletEmbeddingTrainer, WassersteinGanTrainer
 Hashing and search
@@ -24,25 +25,23 @@ from . import functional  # noqa: E402
 from .hashing import HammingIndex, SearchResult, SimHash, hamming_distance, pack_bits, unpack_bits  # noqa: E402,E501
 from .modules import FilterBank, PerceptualLoss, SincLayer  # noqa: E402
 from ..errors import NotFittedError, NotInvertibleError  # noqa: E402
-from .adapters import PyTorchNetwork, SklearnModel  # noqa: E402
-from .persist import register_preprocessor  # noqa: E402
-from .pipeline import (  # noqa: E402
-    PreprocessingPipeline,
-    Preprocessor,
-    PreprocessResult,
-    load_pipeline,
-    save_pipeline,
-)
-from .steps import (  # noqa: E402
+from .pipeline import load_pipeline, save_pipeline  # noqa: E402
+from .preprocess import (  # noqa: E402  (the steps, gathered from pipeline/steps/adapters)
     Binarize,
     InstanceScaling,
     KMeans,
     Log,
     MeanStdNormalization,
     Multiply,
+    PreprocessingPipeline,
+    Preprocessor,
+    PreprocessResult,
+    PyTorchNetwork,
     Reshape,
+    SklearnModel,
     Slicer,
     UnitNorm,
+    register_preprocessor,
 )
 from .sampling import ShuffledSamples  # noqa: E402
 from .trainers import (  # noqa: E402
@@ -51,6 +50,7 @@ from .trainers import (  # noqa: E402
     TripletEmbeddingTrainer,
     WassersteinGanTrainer,
 )
+from .windows import BucketBatchSampler, FeatureWindows, RandomWindows, collate  # noqa: E402
 
 __all__ = [
     "functional",
@@ -59,7 +59,7 @@ __all__ = [
     "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
     "SklearnModel", "PyTorchNetwork", "Binarize", "register_preprocessor",
     "NotFittedError", "NotInvertibleError", "save_pipeline", "load_pipeline",
-    "ShuffledSamples",
+    "ShuffledSamples", "FeatureWindows", "RandomWindows", "collate", "BucketBatchSampler",
     "Trainer", "SupervisedTrainer", "TripletEmbeddingTrainer", "WassersteinGanTrainer",
     "SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits", "hamming_distance",
 ]

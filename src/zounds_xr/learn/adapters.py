@@ -64,6 +64,18 @@ class SklearnModel(Preprocessor):
 
     Saved as the estimator's import path, ``get_params()`` (must be JSON-safe) and its
     fitted array attributes (names ending in ``_``): never pickled.
+
+    Parameters
+    ----------
+    model : sklearn estimator
+        Has ``fit`` and ``transform`` (``inverse_transform`` makes the step invertible);
+        a module-level class with JSON-safe parameters, to be saved.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    See Also
+    --------
+    PyTorchNetwork : The same for a torch module.
     """
 
     learns = True

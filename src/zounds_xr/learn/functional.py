@@ -11,11 +11,12 @@ device-agnostic: they run wherever their inputs live (CPU or CUDA) and support a
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.signal.windows import gaussian
 
 from .._optional import optional_import
@@ -45,8 +46,24 @@ __all__ = [
 
 
 # -- parameters --------------------------------------------------------------------------
-def as_samples_per_second(samplerate) -> float:
-    """Samples per second of an ``AudioSampleRate`` (or a plain positive number)."""
+def as_samples_per_second(samplerate: Any) -> float:
+    """Samples per second of an ``AudioSampleRate`` (or a plain positive number).
+
+    Parameters
+    ----------
+    samplerate : SampleRate or float > 0
+        Anything with ``samples_per_second``, or a number of Hz.
+
+    Returns
+    -------
+    float
+        Finite and positive.
+
+    Raises
+    ------
+    ParameterError
+        For anything else.
+    """
     value = getattr(samplerate, "samples_per_second", samplerate)
     try:
         value = float(value)
@@ -58,12 +75,20 @@ def as_samples_per_second(samplerate) -> float:
     return value
 
 
-def scale_edges(scale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scale_edges(scale: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(centers, starts, stops)`` in Hz of the bands of a frequency scale.
 
-    Accepts a :class:`~zounds_xr.frequency.scales.FrequencyScale` (``center_frequencies``,
-    ``band_starts``/``band_stops`` or ``bandwidths``), or any sequence of
-    ``FrequencyBand``-like objects with ``start_hz``/``stop_hz``.
+    Parameters
+    ----------
+    scale : FrequencyScale or sequence of FrequencyBand
+        A :class:`~zounds_xr.frequency.scales.FrequencyScale` (``center_frequencies``,
+        ``band_starts``/``band_stops`` or ``bandwidths``), or any sequence of
+        ``FrequencyBand``-like objects with ``start_hz``/``stop_hz``; at least one band.
+
+    Returns
+    -------
+    centers, starts, stops : numpy.ndarray [shape=(n_bands,), float64]
+        Band centres (the scale's labels; midpoints for plain bands) and edges, in Hz.
     """
     if hasattr(scale, "center_frequencies"):
         centers = np.asarray(scale.center_frequencies, dtype=np.float64)
@@ -91,10 +116,24 @@ def scale_edges(scale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # (:mod:`zounds_xr.spectral.filters`), re-exported here for the torch side.
 
 
-def a_weighting_gain(frequencies) -> np.ndarray:
+def a_weighting_gain(frequencies: ArrayLike) -> np.ndarray:
     """IEC 61672-1 A-weighting as a linear amplitude gain (1.0 at 1 kHz).
 
     The same curve as :class:`zounds_xr.AWeighting` (one definition for the library).
+
+    Parameters
+    ----------
+    frequencies : array_like of float >= 0
+        Frequencies in Hz.
+
+    Returns
+    -------
+    numpy.ndarray [shape=np.shape(frequencies), float64]
+        Linear amplitude gains.
+
+    See Also
+    --------
+    zounds_xr.AWeighting : The weighting object (dB, gains, application to spectra).
     """
     return AWeighting().gains(frequencies)
 
@@ -107,9 +146,26 @@ def fir_filter_bank(scale, taps: int, samplerate, frequency_window=None) -> np.n
     impulse response with ``irfft``, centred, tapered with a Hann window and given unit
     norm.
 
+    Parameters
+    ----------
+    scale : FrequencyScale or sequence of FrequencyBand
+        One filter per band.
+    taps : int >= 4
+        Filter length in samples.
+    samplerate : SampleRate or float > 0
+        Rate of the signals.
+    frequency_window : array_like of float, optional
+        Shape of each filter's magnitude response over its band, at least two values
+        (default: ``scipy.signal.windows.gaussian(100, 3)``).
+
     Returns
     -------
     numpy.ndarray [shape=(n_bands, taps), float64]
+        Unit-norm filters (an all-zero response stays zero).
+
+    See Also
+    --------
+    PerceptualLoss : The module using them.
     """
     sr = as_samples_per_second(samplerate)
     taps = int(taps)
@@ -219,9 +275,27 @@ def perceptual_features(x, filters, *, lap: int = 2, log_factor: float = 100.0,
 
     ``log(1 + log_factor · relu(filters * x))``, optionally times per-band ``weights``.
 
+    Parameters
+    ----------
+    x : torch.Tensor [shape=(time,) or (batch, time) or (batch, 1, time)]
+        Signals.
+    filters : torch.Tensor [shape=(n_bands, taps)]
+        Real filters (:func:`fir_filter_bank`).
+    lap : int > 0
+        Stride of the convolution.
+    log_factor : float > 0
+        Compression factor.
+    weights : torch.Tensor [shape=(n_bands,)], optional
+        Per-band gains.
+
     Returns
     -------
     torch.Tensor [shape=(batch, n_bands, frames)]
+        ``frames = ceil(time / lap)`` (``"same"`` padding).
+
+    See Also
+    --------
+    perceptual_loss : A distance in this feature space.
     """
     bands = filter_bank_conv(x, filters, stride=lap)
     bands = torch.log1p(log_factor * F.relu(bands))
@@ -236,6 +310,29 @@ def perceptual_loss(input, target, filters, *, lap: int = 2, log_factor: float =
 
     With ``cosine_similarity=True``: ``mean(1 - cos(feat(input), feat(target)))`` over
     examples (0 for identical features); else the mean squared error of the features.
+
+    Parameters
+    ----------
+    input, target : torch.Tensor [shape=(batch, time) or (batch, 1, time)]
+        Signals of the same shape.
+    filters, lap, log_factor, weights
+        See :func:`perceptual_features`.
+    cosine_similarity : bool
+        Cosine distance (True) or mean squared error (False).
+
+    Returns
+    -------
+    torch.Tensor [shape=()]
+        The loss, differentiable in ``input``.
+
+    Raises
+    ------
+    ParameterError
+        When the shapes differ.
+
+    See Also
+    --------
+    PerceptualLoss : The module.
     """
     if input.shape != target.shape:
         raise ParameterError(

@@ -33,6 +33,7 @@ from fractions import Fraction
 
 import numpy as np
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from .._validation import positive_int
 from ..errors import ParameterError
@@ -44,10 +45,30 @@ __all__ = ["SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits"
            "hamming_distance"]
 
 
-def pack_bits(bits) -> np.ndarray:
+def pack_bits(bits: ArrayLike) -> np.ndarray:
     """``(..., n_bits)`` 0/1 values -> ``(..., ceil(n_bits / 64))`` uint64 words.
 
     Bit ``j`` of the code is bit ``j % 64`` (least significant first) of word ``j // 64``.
+
+    Parameters
+    ----------
+    bits : array_like [shape=(..., n_bits)]
+        Truth values (non-zero is 1); ``n_bits >= 1``.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(..., ceil(n_bits / 64)), uint64]
+        The codes, zero-padded to whole words.
+
+    See Also
+    --------
+    unpack_bits : The inverse.
+    hamming_distance : Distances between packed codes.
+
+    Examples
+    --------
+    >>> pack_bits([1, 0, 1])
+    array([5], dtype=uint64)
     """
     bits = np.asarray(bits).astype(bool)
     n_bits = bits.shape[-1]
@@ -58,15 +79,59 @@ def pack_bits(bits) -> np.ndarray:
     return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
 
 
-def unpack_bits(words, n_bits: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`: uint64 words -> ``(..., n_bits)`` uint8 bits."""
+def unpack_bits(words: ArrayLike, n_bits: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: uint64 words -> ``(..., n_bits)`` uint8 bits.
+
+    Parameters
+    ----------
+    words : array_like [shape=(..., n_words), uint64]
+        Packed codes.
+    n_bits : int, 0 <= n_bits <= 64 * n_words
+        Bits per code.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(..., n_bits), uint8]
+        0/1 values.
+
+    See Also
+    --------
+    pack_bits : The inverse.
+
+    Examples
+    --------
+    >>> unpack_bits(pack_bits([1, 0, 1]), 3)
+    array([1, 0, 1], dtype=uint8)
+    """
     words = np.ascontiguousarray(np.asarray(words, dtype=np.uint64).astype("<u8"))
     as_bytes = words.view(np.uint8)
     return np.unpackbits(as_bytes, axis=-1, bitorder="little")[..., :n_bits]
 
 
-def hamming_distance(codes, query) -> np.ndarray:
-    """Hamming distance between every row of ``codes`` and ``query`` (packed uint64)."""
+def hamming_distance(codes: ArrayLike, query: ArrayLike) -> np.ndarray:
+    """Hamming distance between every row of ``codes`` and ``query`` (packed uint64).
+
+    Parameters
+    ----------
+    codes : array_like [shape=(..., n_words), uint64]
+        Packed codes (:func:`pack_bits`).
+    query : array_like [shape=(n_words,), uint64]
+        One packed code (broadcast against ``codes``).
+
+    Returns
+    -------
+    numpy.ndarray [shape=(...), int64]
+        The number of differing bits, per code.
+
+    See Also
+    --------
+    HammingIndex : Search over the codes of a corpus.
+
+    Examples
+    --------
+    >>> hamming_distance(pack_bits([[1, 0, 1], [0, 1, 1]]), pack_bits([1, 1, 1]))
+    array([1, 1])
+    """
     codes = np.asarray(codes, dtype=np.uint64)
     query = np.asarray(query, dtype=np.uint64)
     return np.bitwise_count(np.bitwise_xor(codes, query)).sum(axis=-1, dtype=np.int64)
@@ -184,6 +249,7 @@ class HammingIndex:
 
     @property
     def document_ids(self) -> list:
+        """The ids of the documents added, in order."""
         return [e["document_id"] for e in self._entries]
 
     def _pack(self, codes) -> np.ndarray:
@@ -202,7 +268,16 @@ class HammingIndex:
         raise ParameterError(f"codes must be uint64 words or 0/1 bits, got dtype {arr.dtype}")
 
     def add(self, codes, document_id=None) -> None:
-        """Add the codes of one document (``(example, word)`` uint64 or ``(example, bit)``)."""
+        """Add the codes of one document.
+
+        Parameters
+        ----------
+        codes : xarray.DataArray or array [dims=(example, "word") uint64 or (example, "bit")]
+            :class:`SimHash` output; a ``TimeIndex`` on the example axis gives each result
+            its ``TimeSlice``.
+        document_id : hashable, optional
+            The document's id (default: its position in the index).
+        """
         labelled = _as_dataarray(codes)
         words = self._pack(labelled.values)
         if self._n_words is None:
@@ -227,7 +302,18 @@ class HammingIndex:
         return self._codes
 
     def distances(self, query) -> np.ndarray:
-        """Hamming distance from ``query`` (one code) to every stored code."""
+        """Hamming distance from ``query`` (one code) to every stored code.
+
+        Parameters
+        ----------
+        query : xarray.DataArray or array [shape=(n_words,) uint64 or (n_bits,)]
+            One code.
+
+        Returns
+        -------
+        numpy.ndarray [shape=(n_codes,), int64]
+            In the order the codes were added.
+        """
         q = self._pack(_as_dataarray(query).values if isinstance(query, xr.DataArray)
                        else query)
         if q.shape[0] != 1:
@@ -248,7 +334,20 @@ class HammingIndex:
         return entry["document_id"], time_slice, local
 
     def search(self, query, n_results: int = 10) -> list[SearchResult]:
-        """The ``n_results`` stored frames nearest to ``query`` (one code), nearest first."""
+        """The ``n_results`` stored frames nearest to ``query`` (one code), nearest first.
+
+        Parameters
+        ----------
+        query : xarray.DataArray or array
+            One code (see :meth:`distances`).
+        n_results : int > 0
+            How many results at most.
+
+        Returns
+        -------
+        list of SearchResult
+            Nearest first; ties are broken by position.
+        """
         n_results = positive_int(n_results, "n_results")
         d = self.distances(query)
         if d.size == 0:
@@ -270,7 +369,17 @@ class HammingIndex:
 
     # persistence (JSON keys + one .npy of codes; document ids must be JSON-safe)
     def save(self, path) -> None:
-        """Write the index to a directory (``codes.npy`` + ``index.json``)."""
+        """Write the index to a directory (``codes.npy`` + ``index.json``, no pickle).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A directory (created if needed).
+
+        See Also
+        --------
+        load : The inverse.
+        """
         os.makedirs(path, exist_ok=True)
         np.save(os.path.join(path, "codes.npy"), self.codes, allow_pickle=False)
         entries = [{**e, "time": None if e["time"] is None else [str(v) for v in e["time"]]}
@@ -282,6 +391,16 @@ class HammingIndex:
 
     @classmethod
     def load(cls, path) -> HammingIndex:
+        """Read an index written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        HammingIndex
+        """
         with open(os.path.join(path, "index.json")) as f:
             meta = json.load(f)
         if meta.get("format") != "zounds_xr.HammingIndex":

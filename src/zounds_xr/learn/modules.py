@@ -80,9 +80,11 @@ class FilterBank(nn.Module):
         return int(self.filters.shape[0])
 
     def forward(self, x):
+        """``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` -> ``(batch, n_bands, time)``."""
         return Fz.filter_bank_conv(x, self.filters, padding="same")
 
     def extra_repr(self) -> str:
+        """The bank's size, for ``repr``."""
         return f"n_bands={self.n_bands}, kernel_size={self.kernel_size}"
 
 
@@ -94,16 +96,28 @@ class SincLayer(nn.Module):
     ``band_hz``, initialised from the scale's band edges), the filters are rebuilt from
     them at every ``forward``.
 
-    Args:
-        scale (FrequencyScale): initial band-pass filters.
-        taps (int): filter length in samples.
-        samplerate (AudioSampleRate): rate of the incoming samples.
+    Parameters
+    ----------
+    scale : FrequencyScale
+        Initial band-pass filters (band edges, clipped to ``[0, nyquist]``).
+    taps : int >= 3
+        Filter length in samples.
+    samplerate : AudioSampleRate or float > 0
+        Rate of the incoming samples.
+    min_low_hz : float >= 0
+        Lowest low cutoff (added to ``|low_hz|``).
+    min_band_hz : float >= 0
+        Narrowest band (added to ``|band_hz|``).
 
+    Notes
+    -----
     ``forward(x)``: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
-    ``(batch, n_bands, time)``.
+    ``(batch, n_bands, time)``. Devices: CPU, CUDA. Autograd: yes (the cut-offs learn).
 
-    .. devices:: CPU CUDA
-    .. properties:: Autograd
+    See Also
+    --------
+    zounds_xr.learn.functional.sinc_filters : The filter design.
+    FilterBank : Fixed Morlet filters.
     """
 
     def __init__(self, scale, taps, samplerate, min_low_hz=1.0, min_band_hz=1.0):
@@ -124,6 +138,7 @@ class SincLayer(nn.Module):
 
     @property
     def n_bands(self) -> int:
+        """The number of band-pass filters."""
         return self.low_hz.shape[0]
 
     def cutoffs(self):
@@ -139,9 +154,11 @@ class SincLayer(nn.Module):
                                min_low_hz=self.min_low_hz, min_band_hz=self.min_band_hz)
 
     def forward(self, x):
+        """``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` -> ``(batch, n_bands, time)``."""
         return Fz.filter_bank_conv(x, self.filters(), padding="same")
 
     def extra_repr(self) -> str:
+        """The layer's size, for ``repr``."""
         return f"n_bands={self.n_bands}, taps={self.taps}"
 
 
@@ -153,24 +170,36 @@ class PerceptualLoss(nn.Module):
     log-compressed (``log(1 + log_factor · x)``), optionally re-weighted per band, and
     compared with cosine distance (``1 - cos``) or mean squared error.
 
-    Args:
-        scale (FrequencyScale): band layout of the filter bank.
-        samplerate (AudioSampleRate): rate of the signals.
-        frequency_window (ndarray): shape of each filter's frequency response
-            (default: ``scipy.signal.windows.gaussian(100, 3)``).
-        basis_size (int): filter taps.
-        lap (int): filter stride.
-        log_factor (float): log compression.
-        frequency_weighting: ``None``, an object with a ``weights``/``gain`` method or
-            a callable mapping band centres (Hz) to linear gains (e.g.
-            :func:`~zounds_xr.learn.functional.a_weighting_gain`, ``zx.AWeighting()``).
-        cosine_similarity (bool): cosine distance (True) or MSE (False).
+    Parameters
+    ----------
+    scale : FrequencyScale
+        Band layout of the filter bank.
+    samplerate : AudioSampleRate or float > 0
+        Rate of the signals.
+    frequency_window : array_like, optional
+        Shape of each filter's frequency response (default:
+        ``scipy.signal.windows.gaussian(100, 3)``).
+    basis_size : int >= 4
+        Filter taps.
+    lap : int > 0
+        Filter stride.
+    log_factor : float > 0
+        Log compression.
+    frequency_weighting : callable or object, optional
+        ``None``, an object with a ``weights``/``gain`` method, or a callable mapping band
+        centres (Hz) to linear gains (e.g.
+        :func:`~zounds_xr.learn.functional.a_weighting_gain`, ``zx.AWeighting()``).
+    cosine_similarity : bool
+        Cosine distance (True) or mean squared error (False).
 
+    Notes
+    -----
     ``forward(input, target)``: two tensors of the same shape ``(batch, time)`` (or
-    ``(batch, 1, time)``) -> a scalar.
+    ``(batch, 1, time)``) -> a scalar. Devices: CPU, CUDA. Autograd: yes.
 
-    .. devices:: CPU CUDA
-    .. properties:: Autograd
+    See Also
+    --------
+    zounds_xr.learn.functional.perceptual_loss : The function it calls.
     """
 
     def __init__(self, scale, samplerate, frequency_window=None, basis_size=512, lap=2,
@@ -199,6 +228,7 @@ class PerceptualLoss(nn.Module):
                                       log_factor=self.log_factor, weights=self.weights)
 
     def forward(self, input, target):
+        """The loss between two batches of signals of the same shape (a scalar tensor)."""
         return Fz.perceptual_loss(input, target, self.filters, lap=self.lap,
                                   log_factor=self.log_factor, weights=self.weights,
                                   cosine_similarity=self.cosine_similarity)

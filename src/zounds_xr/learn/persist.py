@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+import zarr
 
 from .._version import __version__
 from ..errors import ParameterError, StoreError
@@ -178,8 +179,6 @@ def _is_zarr_target(target) -> bool:
 
 
 def _open_group(target: Any, mode: Literal["r", "w"]) -> Any:
-    import zarr
-
     if isinstance(target, zarr.Group):
         return target
     if isinstance(target, os.PathLike):
@@ -212,8 +211,6 @@ def save_steps(steps: Sequence[Any], target: Any, *, overwrite: bool = True) -> 
                                 "zounds_xr_version": __version__, "content_hash": digest,
                                 "steps": manifest_steps}
     if _is_zarr_target(target):
-        import zarr
-
         if isinstance(target, zarr.Group):
             group = target
             if not overwrite and ATTRS_KEY in group.attrs:

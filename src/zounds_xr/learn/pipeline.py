@@ -256,7 +256,15 @@ class Preprocessor:
     ``get_config()`` (JSON-safe constructor parameters), ``get_arrays()`` (learned
     numpy arrays) and ``_set_arrays(arrays)``; decorate with :func:`register_preprocessor`.
 
-    ``needs`` is accepted for compatibility with zounds' graph syntax and ignored.
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    See Also
+    --------
+    PreprocessingPipeline : A sequence of steps.
+    zounds_xr.learn.steps : The library's steps.
     """
 
     learns = False
@@ -271,10 +279,28 @@ class Preprocessor:
     # fitting
     @property
     def fitted(self) -> bool:
+        """Whether the step can transform (always for steps that learn nothing)."""
         return self._fitted
 
     def fit(self, data, *, block_rows: int = DEFAULT_BLOCK_ROWS):
-        """Learn from a corpus (DataArray or iterable of DataArrays), streamed; returns self."""
+        """Learn from a corpus, streamed block by block (refits a fitted step).
+
+        Parameters
+        ----------
+        data : xarray.DataArray, array, iterable or callable
+            The corpus: a DataArray (or array) of examples along its first dim, an
+            iterable of them (e.g. ``(snd.bark for snd in Sound)``; a one-shot iterator
+            is spilled to a temporary directory when a step needs several passes), or a
+            callable returning such an iterable.
+        block_rows : int > 0
+            Rows per block when numpy-backed arrays are streamed (dask chunks are read
+            one by one).
+
+        Returns
+        -------
+        Preprocessor
+            ``self``, fitted.
+        """
         _fit_steps([self], data, refit=True, block_rows=block_rows)
         return self
 
@@ -293,7 +319,24 @@ class Preprocessor:
 
     # transforming
     def transform(self, x) -> PreprocessResult:
-        """Transform ``x``; the result can be inverted with ``inverse_transform()``."""
+        """Transform ``x``; the result can be inverted with ``inverse_transform()``.
+
+        Parameters
+        ----------
+        x : xarray.DataArray or array [dims=(example, ...)]
+            Examples along the first dim (numpy or dask: dask stays lazy).
+
+        Returns
+        -------
+        PreprocessResult
+            ``.data`` keeps ``x``'s example axis labels (and feature axes whose size is
+            unchanged).
+
+        Raises
+        ------
+        NotFittedError
+            When the step learns from data and was not fitted.
+        """
         self._check_fitted()
         y, inversion = self._forward(_as_dataarray(x))
         return PreprocessResult(y, self, inversion, self._inverse if self.invertible else None,
@@ -310,9 +353,11 @@ class Preprocessor:
 
     # persistence
     def get_config(self) -> dict:
+        """JSON-safe constructor parameters (what a saved pipeline re-creates the step from)."""
         return {}
 
     def get_arrays(self) -> dict[str, np.ndarray]:
+        """The learned numpy arrays by name (saved next to the configuration)."""
         return {}
 
     def _set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -381,24 +426,53 @@ class PreprocessingPipeline:
 
     @property
     def fitted(self) -> bool:
+        """Whether every step is fitted."""
         return all(step.fitted for step in self.steps)
 
     @property
     def invertible(self) -> bool:
+        """Whether every step is invertible."""
         return all(step.invertible for step in self.steps)
 
     def fit(self, data, *, refit: bool = False, block_rows: int = DEFAULT_BLOCK_ROWS):
-        """Fit the steps in order on ``data`` (streamed); returns self.
+        """Fit the steps in order on ``data``, streamed: each sees the corpus transformed
+        by the steps before it.
 
-        ``data``: a DataArray, an iterable of DataArrays (e.g. ``(snd.bark for snd in
-        Sound)``), or a callable returning such an iterable. Steps already fitted are kept
-        unless ``refit``.
+        Parameters
+        ----------
+        data : xarray.DataArray, array, iterable or callable
+            The corpus: a DataArray (or array) of examples along its first dim, an
+            iterable of them (e.g. ``(snd.bark for snd in Sound)``; a one-shot iterator
+            is spilled to a temporary directory when a step needs several passes), or a
+            callable returning such an iterable.
+        refit : bool
+            Refit steps that are fitted already (by default they are kept).
+        block_rows : int > 0
+            Rows per block when numpy-backed arrays are streamed (dask chunks are read
+            one by one).
+
+        Returns
+        -------
+        PreprocessingPipeline
+            ``self``, fitted.
         """
         _fit_steps(self.steps, data, refit=refit, block_rows=block_rows)
         return self
 
     def transform(self, x) -> PreprocessResult:
-        """Run ``x`` through every step; invert with ``result.inverse_transform()``."""
+        """Run ``x`` through every step; invert with ``result.inverse_transform()``.
+
+        Parameters
+        ----------
+        x : xarray.DataArray or array [dims=(example, ...)]
+            Examples along the first dim (numpy or dask: dask stays lazy).
+
+        Returns
+        -------
+        PreprocessResult
+            The last step's output and the inverse of the whole pipeline (``None`` when a
+            step is not invertible).
+        """
         x = _as_dataarray(x)
         inversions = []
         for step in self.steps:
@@ -419,15 +493,32 @@ class PreprocessingPipeline:
 
     # persistence
     def save(self, target: Any, *, overwrite: bool = True) -> str:
-        """Save to a directory or a Zarr group; returns the content hash.
+        """Save to a directory or a Zarr group (see :func:`save_pipeline`).
 
-        See :func:`zounds_xr.learn.persist.save_steps` for the layouts.
+        Parameters
+        ----------
+        target : str, os.PathLike, zarr.Group or zarr store
+        overwrite : bool
+
+        Returns
+        -------
+        str
+            The content hash.
         """
         return save_steps(self.steps, target, overwrite=overwrite)
 
     @classmethod
     def load(cls, source: Any) -> PreprocessingPipeline:
-        """Load a pipeline saved with :meth:`save` (checks its content hash)."""
+        """Load a pipeline saved with :meth:`save` (checks its content hash).
+
+        Parameters
+        ----------
+        source : str, os.PathLike, zarr.Group or zarr store
+
+        Returns
+        -------
+        PreprocessingPipeline
+        """
         return cls(load_steps(source))
 
     @property

@@ -6,19 +6,8 @@ This module gathers the names of three modules, where they are defined:
 steps) and :mod:`~zounds_xr.learn.adapters` (scikit-learn and torch models); the
 registry is in :mod:`~zounds_xr.learn.persist` and the errors in :mod:`zounds_xr.errors`.
 
-A :class:`PreprocessingPipeline` is a sequence of :class:`Preprocessor` steps. Fitting it
-on a corpus (a DataArray, or an iterable of DataArrays such as
-``(snd.bark for snd in Sound)``) streams the data block by block: each step that
-learns something (mean and variance, k-means centroids, a network...) sees the corpus
-transformed by the steps before it, through partial statistics, so the corpus is never
-loaded whole. A one-shot iterator is spilled to a temporary directory on the first pass
-when later passes are needed.
-
-The first dim of every array is the *example* dim (usually ``time``); the other dims
-are the features of one example. ``transform(x)`` keeps the labels of ``x`` (the
-example axis always, feature axes when their size is unchanged) and is lazy on dask
-input; it returns a :class:`PreprocessResult` whose ``inverse_transform()`` restores the
-input's labels and values (exactly for the lossless steps, within float tolerance).
+How a pipeline is fitted on a corpus (streamed, block by block) and what
+``transform`` keeps of the input's labels is described in :mod:`~zounds_xr.learn.pipeline`.
 
 Examples
 --------

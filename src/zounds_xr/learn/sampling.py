@@ -1,13 +1,16 @@
 """Random examples drawn from a feature across all the documents of a corpus."""
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
 
+from ..documents import Document
 from ..errors import ParameterError
 from .preprocess import _as_dataarray
+from .windows import RandomWindows
 
 __all__ = ["ShuffledSamples"]
 
@@ -15,11 +18,14 @@ __all__ = ["ShuffledSamples"]
 class ShuffledSamples:
     """Draw ``nsamples`` random examples (frames, or runs of frames) from a corpus.
 
-    The corpus is a sequence or iterable of (lazy) DataArrays, or a mapping
-    ``{document_id: DataArray}``; the first dim of each is the example axis. Only the
-    sizes are looked at first; the ``(document, frame)`` pairs are drawn uniformly over
-    all frames, and each document is then read with one ``.isel`` of the rows drawn, so
-    a dask-backed feature reads only the chunks it needs.
+    The corpus is a store (a ``Document`` subclass bound to one, a store from
+    :func:`zounds_xr.open_store`, or its URL; give ``feature=``), a sequence or iterable
+    of (lazy) DataArrays, or a mapping ``{document_id: DataArray}`` whose first dim is
+    the example axis. The ``(document, frame)`` pairs are drawn uniformly over all
+    frames. From a store, the draw is :meth:`RandomWindows.sample` (windows of
+    ``length`` frames at every frame, read straight from the store's arrays, block by
+    block); from DataArrays, each document is read with one ``.isel`` of the rows
+    drawn, so a dask-backed feature reads only the chunks it needs.
 
     Parameters
     ----------
@@ -33,6 +39,8 @@ class ShuffledSamples:
     dtype : numpy dtype, optional
         Cast the result.
     seed : int or numpy.random.Generator, optional
+    feature : str, optional
+        The stored feature to sample when the corpus is a store.
 
     Returns (``sampler(corpus)`` or ``sampler.sample(corpus)``)
     -----------------------------------------------------------
@@ -54,7 +62,7 @@ class ShuffledSamples:
     """
 
     def __init__(self, nsamples: int, length: int = 1, replace: bool = False, dtype=None,
-                 seed=None, multiplexed=False, needs=None):
+                 seed=None, multiplexed=False, needs=None, feature: str | None = None):
         if isinstance(nsamples, bool) or int(nsamples) < 1:
             raise ParameterError(f"nsamples must be a positive integer, got {nsamples!r}")
         if int(length) < 1:
@@ -65,11 +73,14 @@ class ShuffledSamples:
         self.dtype = dtype
         self.seed = seed
         self.needs = needs
+        self.feature = feature
 
     def __call__(self, corpus) -> xr.DataArray:
         return self.sample(corpus)
 
     def sample(self, corpus) -> xr.DataArray:
+        if _is_store(corpus):
+            return self._sample_store(corpus)
         if isinstance(corpus, (xr.DataArray, np.ndarray)):
             items = [(0, corpus)]
         elif isinstance(corpus, Mapping):
@@ -83,9 +94,10 @@ class ShuffledSamples:
         feature_shape = arrays[0][1].shape[1:]
         for key, a in arrays:
             if a.dims[1:] != feature_dims or a.shape[1:] != feature_shape:
+                found = dict(zip(a.dims[1:], a.shape[1:], strict=True))
+                expected = dict(zip(feature_dims, feature_shape, strict=True))
                 raise ParameterError(
-                    f"document {key!r} has features {dict(zip(a.dims[1:], a.shape[1:]))}, "
-                    f"expected {dict(zip(feature_dims, feature_shape))}")
+                    f"document {key!r} has features {found}, expected {expected}")
         # number of possible examples (start positions) per document
         counts = np.array([max(a.shape[0] - self.length + 1, 0) for _, a in arrays])
         total = int(counts.sum())
@@ -124,3 +136,46 @@ class ShuffledSamples:
                                                          for k in keys)
                                               else np.asarray(keys)),
                                     frame=("sample", frame.astype(np.int64)))
+
+    def _sample_store(self, corpus) -> xr.DataArray:
+        if self.feature is None:
+            raise ParameterError("give ShuffledSamples(feature=...) to sample from a store")
+        seed = self.seed
+        if not isinstance(seed, (int, np.integer)):
+            seed = int(np.random.default_rng(seed).integers(2**63))
+        windows = RandomWindows(corpus, self.feature, window=self.length, hop=1, seed=seed)
+        batch = windows.sample(self.nsamples, replace=self.replace)
+        data = batch["x"].numpy()
+        if self.dtype is not None:
+            data = data.astype(self.dtype, copy=False)
+        first = _stored(windows.store, batch["document"][0], self.feature)
+        feature_dims = first.dims[1:] if first is not None else tuple(
+            f"dim_{i + 1}" for i in range(data.ndim - 2))
+        if self.length == 1:
+            data, dims = data[:, 0], ("sample", *feature_dims)
+        else:
+            dims = ("sample", "offset", *feature_dims)
+        result = xr.DataArray(data, dims=dims)
+        if first is not None:
+            keep = [k for k, v in first.coords.items()
+                    if set(v.dims) and set(v.dims) <= set(feature_dims)]
+            result = result.assign_coords(first.drop_vars(
+                [k for k in first.coords if k not in keep]).coords)
+        return result.assign_coords(
+            document=("sample", np.asarray(batch["document"], dtype=object)),
+            frame=("sample", batch["frame"].numpy()))
+
+
+def _is_store(corpus) -> bool:
+    return (isinstance(corpus, (str, os.PathLike))
+            or (isinstance(corpus, type) and issubclass(corpus, Document))
+            or (hasattr(corpus, "catalog") and hasattr(corpus, "array")))
+
+
+def _stored(store, doc_id, feature):
+    """The document's lazy DataArray of ``feature`` (for its dims and labels), if the
+    store gives one."""
+    try:
+        return store[doc_id][feature]
+    except (TypeError, KeyError, AttributeError):
+        return None

@@ -55,7 +55,17 @@ class MeanStdNormalization(_SameShape):
     """Feature-wise standardisation ``(x - mean) / std`` with corpus statistics.
 
     Mean and variance are accumulated block by block (Chan et al.'s parallel update),
-    so the corpus is streamed. Features with zero variance are only centred.
+    so the corpus is streamed. Features with zero variance are only centred. Exactly
+    invertible.
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    See Also
+    --------
+    UnitNorm, InstanceScaling : Per-example scaling.
     """
 
     learns = True
@@ -119,7 +129,15 @@ class Log(_SameShape):
 
 @register_preprocessor
 class Multiply(_SameShape):
-    """Multiply by a constant ``factor`` (a scalar or an array over the feature dims)."""
+    """Multiply by a constant ``factor`` (a scalar or an array over the feature dims).
+
+    Parameters
+    ----------
+    factor : float or array_like of float
+        Finite and non-zero; broadcast against the feature dims of one example.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def __init__(self, factor=1.0, needs=None):
         super().__init__(needs)
@@ -283,7 +301,19 @@ class Reshape(Preprocessor):
 
 @register_preprocessor
 class Binarize(Preprocessor):
-    """``1`` where ``x > threshold`` else ``0`` (uint8). Not invertible."""
+    """``1`` where ``x > threshold`` else ``0`` (uint8). Not invertible.
+
+    Parameters
+    ----------
+    threshold : float
+        Values above it become 1.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    See Also
+    --------
+    zounds_xr.learn.SimHash : Binary codes that keep angular similarity.
+    """
 
     invertible = False
 
@@ -381,7 +411,18 @@ class KMeans(Preprocessor):
         return np.argmin(d, axis=1)
 
     def predict(self, x) -> xr.DataArray:
-        """Index of the nearest centroid of every example (dims ``(example,)``)."""
+        """Index of the nearest centroid of every example.
+
+        Parameters
+        ----------
+        x : xarray.DataArray or array [dims=(example, ...)]
+            Examples with the features the codebook was fitted on.
+
+        Returns
+        -------
+        xarray.DataArray [dims=(example,), int64]
+            Centroid indices in ``[0, centroids)``; the example axis keeps its labels.
+        """
         self._check_fitted()
         return _map_rows(_as_dataarray(x), self._assign, (), np.int64, [])
 

@@ -58,7 +58,29 @@ def _make_optimizer(optimizer, parameters, default_lr=1e-3):
 
 
 class Trainer:
-    """Shared epochs/batches/checkpoint machinery."""
+    """Shared epochs/batches/checkpoint machinery of the trainers.
+
+    Parameters
+    ----------
+    epochs : int > 0
+        Passes over the training set.
+    batch_size : int > 0
+        Examples per optimisation step (batches are drawn in a seeded random order).
+    checkpoint_epochs : int > 0
+        Save a checkpoint every that many epochs (when ``checkpoint_dir`` is set).
+    checkpoint_dir : str or os.PathLike, optional
+        Where ``state_dict`` checkpoints go (``self.checkpoints`` lists them).
+    device : str or torch.device, optional
+        Where training runs (default: the network's device).
+    seed : int, optional
+        Seed of the batch order.
+    on_epoch_end : callable, optional
+        ``f(epoch, losses)`` after each epoch (the last value of each loss by name).
+
+    See Also
+    --------
+    SupervisedTrainer, TripletEmbeddingTrainer, WassersteinGanTrainer
+    """
 
     def __init__(self, epochs: int, batch_size: int, checkpoint_epochs: int = 1,
                  checkpoint_dir=None, device=None, seed=None,
@@ -140,6 +162,20 @@ class SupervisedTrainer(Trainer):
         return {"model": self.model}
 
     def train(self, data, labels=None):
+        """Train the model; ``history["train"]`` gets the mean loss of each epoch.
+
+        Parameters
+        ----------
+        data : array_like or torch.Tensor [shape=(n, ...)], or dict
+            Inputs (float64 becomes float32); a dict ``{"data", "labels"}`` is accepted.
+        labels : array_like or torch.Tensor [shape=(n, ...)], optional
+            Targets; ``None`` trains an autoencoder (the targets are the inputs).
+
+        Returns
+        -------
+        torch.nn.Module
+            The trained model.
+        """
         if isinstance(data, dict):
             data, labels = data["data"], data.get("labels")
         device = self.device or _device_of(self.model)
@@ -240,6 +276,12 @@ class TripletEmbeddingTrainer(Trainer):
         return F.normalize(self.network(x).reshape(x.shape[0], -1), dim=-1)
 
     def triplet_loss(self, wide):
+        """The triplet loss of one minibatch of wide examples (a scalar tensor).
+
+        Parameters
+        ----------
+        wide : torch.Tensor [shape=(batch, time, ...)]
+        """
         anchor = wide[:, self.anchor_slice]
         choice = int(torch.randint(len(self.deformations), (1,), generator=self._generator))
         positive = self.deformations[choice](anchor, wide)
@@ -253,6 +295,18 @@ class TripletEmbeddingTrainer(Trainer):
         return F.relu(d_pos - d_neg + self.margin).mean()
 
     def train(self, data):
+        """Train the embedding network; ``history["triplet"]`` gets the mean loss of each epoch.
+
+        Parameters
+        ----------
+        data : array_like or torch.Tensor [shape=(n, time, ...)]
+            Wide examples, n >= 2.
+
+        Returns
+        -------
+        torch.nn.Module
+            The trained network.
+        """
         device = self.device or _device_of(self.network)
         network = self.network.to(device)
         x = _tensor(data)
@@ -346,6 +400,18 @@ class WassersteinGanTrainer(Trainer):
         return float(torch.stack(grads).mean()) if grads else 0.0
 
     def train(self, data):
+        """Train generator and critic (WGAN-GP); the losses go to ``history``.
+
+        Parameters
+        ----------
+        data : array_like or torch.Tensor [shape=(n, ...)]
+            Real examples.
+
+        Returns
+        -------
+        torch.nn.Module
+            The network holding the trained ``generator`` and ``discriminator``.
+        """
         device = self.device or _device_of(self.network)
         network = self.network.to(device)
         generator, critic = network.generator, network.discriminator
@@ -401,7 +467,19 @@ class WassersteinGanTrainer(Trainer):
         return network
 
     def generate(self, n: int, **kwargs):
-        """``n`` samples from the generator (no gradient)."""
+        """``n`` samples from the generator (no gradient).
+
+        Parameters
+        ----------
+        n : int > 0
+            How many.
+        **kwargs
+            Passed to the generator.
+
+        Returns
+        -------
+        torch.Tensor [shape=(n, ...)]
+        """
         device = _device_of(self.network.generator)
         with torch.no_grad():
             return self.network.generator(self._noise(int(n), device), **kwargs)

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import axis_index, positive_int
+from .._validation import magnitude_dtype as real_dtype  # noqa: F401  (spectral.weighting)
 from ..arrays import ArrayWithUnits
 from ..errors import ParameterError
 from ..frequency.dimension import FrequencyDimension
@@ -32,8 +33,19 @@ def frequency_index(x: xr.DataArray, dim: Hashable = "frequency", *,
                     one_per_band: bool = True) -> FrequencyIndex:
     """The ``FrequencyIndex`` on ``x``'s ``dim`` (``ParameterError`` when there is none).
 
-    With ``one_per_band`` the axis must have one position per band (not the
-    coefficients-by-band axis of a frequency-adaptive transform).
+    Parameters
+    ----------
+    x : xarray.DataArray
+        A labelled spectrum.
+    dim : hashable
+        Its frequency dim.
+    one_per_band : bool
+        Require one position per band (not the coefficients-by-band axis of a
+        frequency-adaptive transform).
+
+    Returns
+    -------
+    FrequencyIndex
     """
     index = axis_index(x, dim, FrequencyIndex,
                        hint="label it with zx.frequency_coords(scale) (stft/fft outputs have one)")
@@ -45,7 +57,19 @@ def frequency_index(x: xr.DataArray, dim: Hashable = "frequency", *,
 
 
 def linear_scale_of(x: xr.DataArray, dim: Hashable = "frequency") -> LinearScale:
-    """The ``LinearScale`` of a linear-frequency spectrum (``ParameterError`` otherwise)."""
+    """The ``LinearScale`` of a linear-frequency spectrum (``ParameterError`` otherwise).
+
+    Parameters
+    ----------
+    x : xarray.DataArray
+        The output of ``stft``/``fft`` (or anything labelled by a ``LinearScale``).
+    dim : hashable
+        Its frequency dim.
+
+    Returns
+    -------
+    LinearScale
+    """
     scale = frequency_index(x, dim).scale
     if not isinstance(scale, LinearScale):
         raise ParameterError(
@@ -60,23 +84,38 @@ def nyquist_of(scale: LinearScale) -> float:
     For an ``rfft`` axis (``LinearScale.from_rfft``: bins centred on ``k * sr / n``, the
     first band starting half a bin below 0 Hz) this is ``sr / 2`` for even and odd ``n``;
     for any other linear scale it is the scale's top edge.
+
+    Parameters
+    ----------
+    scale : LinearScale
+
+    Returns
+    -------
+    float
+        Hz.
     """
     if np.isclose(scale.start_hz, -scale.bandwidth / 2):
         return float(scale.stop_hz - scale.bandwidth / 2)
     return float(scale.stop_hz)
 
 
-def real_dtype(dtype: np.typing.DTypeLike) -> np.dtype:
-    """float32 for float32/complex64 (and narrower) data, float64 otherwise."""
-    dtype = np.dtype(dtype)
-    if dtype in (np.dtype(np.float32), np.dtype(np.complex64), np.dtype(np.float16)):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
-
-
 def check_positive(value: float, name: str, *, integer: bool = False) -> float:
     """``value`` as a float > 0 (an int with ``integer``: see ``_validation.positive_int``),
-    else a :class:`ParameterError` naming ``name``."""
+    else a :class:`ParameterError` naming ``name``.
+
+    Parameters
+    ----------
+    value : float
+        The value to check.
+    name : str
+        How the message names it.
+    integer : bool
+        Require a positive integer.
+
+    Returns
+    -------
+    float or int
+    """
     if integer:
         return positive_int(value, name)
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:

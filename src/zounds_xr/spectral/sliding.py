@@ -38,9 +38,8 @@ from dask.base import tokenize
 from dask.utils import parse_bytes
 from dask.highlevelgraph import HighLevelGraph
 
-from .._validation import check_output_size, drop_coords_along, float_dtype
+from .._validation import axis_index, check_output_size, drop_coords_along, float_dtype
 from ..arrays import with_labels
-from ..dimensions import axis_index
 from ..errors import ParameterError
 from ..timeseries.index import TimeIndex, time_coords
 from ..timeseries.samplerate import SampleRate

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ..audio import AudioSamples
+from .._validation import check_output_size
 from ..errors import ParameterError
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import AudioSampleRate, as_audio_rate
@@ -21,11 +22,18 @@ from ..timeseries.samplerate import AudioSampleRate, as_audio_rate
 __all__ = ["SineSynthesizer", "NoiseSynthesizer", "TickSynthesizer", "SilenceSynthesizer"]
 
 
-def _n_samples(rate: AudioSampleRate, duration) -> int:
-    seconds = to_fraction(duration, name="duration")
+#: zounds' default tick length
+_TICK = np.timedelta64(100, "ms")
+
+
+def _n_samples(rate: AudioSampleRate, duration, name: str = "duration") -> int:
+    """Samples for ``duration``, refused up front when float64 output could not fit."""
+    seconds = to_fraction(duration, name=name)
     if seconds < 0:
-        raise ParameterError(f"duration must not be negative, got {duration!r}")
-    return rate.samples(seconds)
+        raise ParameterError(f"{name} must not be negative, got {duration!r}")
+    n = rate.samples(seconds)
+    check_output_size((n,), np.float64, f"synthesizing {float(seconds):.6g} s at {rate!r}")
+    return n
 
 
 def _rng(seed) -> np.random.Generator:
@@ -74,8 +82,17 @@ class SineSynthesizer(_Synthesizer):
         -------
         xarray.DataArray [dims=("time",)]
             float64 AudioSamples.
+
+        Raises
+        ------
+        ParameterError
+            When a frequency is not finite, or the output would not fit in memory
+            (more than ``_validation.MAX_OUTPUT_BYTES``; the message gives its size).
         """
-        freqs = np.asarray(freqs_in_hz, dtype=np.float64).ravel()
+        try:
+            freqs = np.asarray(freqs_in_hz, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            freqs = np.array([np.nan])
         if freqs.size == 0 or not np.all(np.isfinite(freqs)):
             raise ParameterError(f"freqs_in_hz must be finite frequencies, got {freqs_in_hz!r}")
         n = _n_samples(self.samplerate, duration)
@@ -146,7 +163,7 @@ class TickSynthesizer(_Synthesizer):
         self._rng = _rng(seed)
 
     def synthesize(self, duration, tick_frequency, *,
-                   tick_duration=np.timedelta64(100, "ms")) -> xr.DataArray:
+                   tick_duration=_TICK) -> xr.DataArray:
         """Ticks every ``tick_frequency`` for ``duration``.
 
         Parameters
@@ -168,7 +185,7 @@ class TickSynthesizer(_Synthesizer):
         period = to_fraction(tick_frequency, name="tick_frequency")
         if period <= 0:
             raise ParameterError(f"tick_frequency must be positive, got {tick_frequency!r}")
-        length = _n_samples(self.samplerate, tick_duration)
+        length = _n_samples(self.samplerate, tick_duration, "tick_duration")
         tick = self._rng.uniform(-1.0, 1.0, length) * np.linspace(1.0, 0.0, length)
         out = np.zeros(n)
         per_sample = period / self.samplerate.exact_frequency

@@ -44,18 +44,30 @@ _UNIT_SECONDS = {
 }
 #: finer units tried, in order, to hold a fractional count exactly
 _FINER = ["h", "m", "s", "ms", "us", "ns", "ps"]
+#: the longest duration (seconds): what ``np.timedelta64[ns]``, the unit of every time
+#: label, holds (about 292 years)
+MAX_SECONDS = Fraction(2**63 - 1, 10**9)
+
+
+def _check_range(seconds: Fraction, shown) -> None:
+    if abs(seconds) > MAX_SECONDS:
+        raise ParameterError(
+            f"a duration must lie within +-{float(MAX_SECONDS):.6g} s (about 292 years, what "
+            f"np.timedelta64[ns] holds), got {shown!r}")
 
 
 def _duration(count, unit: str) -> np.timedelta64:
     if isinstance(count, np.timedelta64) or isinstance(count, bool):
         raise ParameterError(f"a duration count must be a number, got {count!r}")
     if isinstance(count, numbers.Integral):
+        _check_range(int(count) * _UNIT_SECONDS[unit], count)
         return np.timedelta64(int(count), unit)
     if isinstance(count, numbers.Real):
         if not np.isfinite(float(count)):
             raise ParameterError(f"a duration must be finite, got {count!r}")
         exact = Fraction(count) if not isinstance(count, float) else Fraction(repr(count))
         seconds = exact * _UNIT_SECONDS[unit]
+        _check_range(seconds, count)
         for finer in _FINER[_FINER.index(unit):]:
             n = seconds / _UNIT_SECONDS[finer]
             if n.denominator == 1:
@@ -135,5 +147,9 @@ def to_fraction(value, *, name: str = "time") -> Fraction:
 
 def to_timedelta(seconds: Fraction) -> np.timedelta64:
     """``np.timedelta64[ns]`` nearest to an exact number of seconds (halves round up)."""
-    ns = Fraction(seconds) * 10**9
-    return np.timedelta64(int((ns + Fraction(1, 2)) // 1), "ns")
+    ns = int((Fraction(seconds) * 10**9 + Fraction(1, 2)) // 1)
+    if not -(2**63) < ns < 2**63:
+        raise ParameterError(
+            f"{float(seconds):.6g} s is outside what np.timedelta64[ns] holds (about 292 "
+            f"years)")
+    return np.timedelta64(ns, "ns")

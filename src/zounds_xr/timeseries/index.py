@@ -22,7 +22,7 @@ from xarray.core.indexing import IndexSelResult
 from xarray.indexes import CoordinateTransform, CoordinateTransformIndex, PandasIndex
 
 from .._validation import nonnegative_int
-from ..errors import ParameterError
+from ..errors import ParameterError, SelectionError
 from .durations import to_fraction, to_timedelta
 from .samplerate import AudioSampleRate, SampleRate, rate_from_fractions
 from .timeslice import TimeSlice
@@ -41,7 +41,26 @@ def _timelike_scalar(value) -> bool:
 
 
 class TimeTransform(CoordinateTransform):
-    """Grid position -> frame start time, in exact rational arithmetic."""
+    """Grid position -> frame start time, in exact rational arithmetic.
+
+    The transform behind :class:`TimeIndex` (xarray's ``CoordinateTransform``
+    protocol): label ``i`` is ``start + i * frequency`` rounded to the nearest ns.
+
+    Parameters
+    ----------
+    start : Fraction
+        Start of frame 0, seconds.
+    frequency : Fraction > 0
+        Step between frame starts, seconds.
+    duration : Fraction > 0
+        Extent of one frame, seconds.
+    size : int >= 0
+        Number of frames.
+    dim : hashable
+        The dim name.
+    coord_name : hashable, optional
+        The coordinate name (``dim`` by default).
+    """
 
     def __init__(self, start: Fraction, frequency: Fraction, duration: Fraction, size: int,
                  dim: Hashable = "time", coord_name: Hashable | None = None):
@@ -63,17 +82,21 @@ class TimeTransform(CoordinateTransform):
 
     @property
     def dim(self) -> str:
+        """The dim name."""
         return self.dims[0]
 
     @property
     def coord_name(self) -> Hashable:
+        """The coordinate name."""
         return self.coord_names[0]
 
     @property
     def size(self) -> int:
+        """Number of frames."""
         return self.dim_size[self.dim]
 
     def forward(self, dim_positions):
+        """Labels (``timedelta64[ns]``, nearest ns) of the given positions, exactly."""
         pos = np.asarray(dim_positions[self.dim])
         n, d = self._num_start, self._den
         big = 2 * (abs(n) + (int(np.max(np.abs(pos), initial=0)) + 1) * self._num_step) + d
@@ -86,16 +109,19 @@ class TimeTransform(CoordinateTransform):
         return {self.coord_name: ns.astype("timedelta64[ns]")}
 
     def reverse(self, coord_labels):
+        """Positions (float) of the given labels."""
         labels = np.asarray(coord_labels[self.coord_name]).astype("timedelta64[ns]")
         ns = labels.astype(np.int64).astype(np.float64)
         return {self.dim: (ns - float(self.start * _NS)) / float(self.frequency * _NS)}
 
     def equals(self, other, exclude=None) -> bool:
+        """Same start, frequency, duration, size and dim (parameters, never labels)."""
         return (isinstance(other, TimeTransform) and self.start == other.start
                 and self.frequency == other.frequency and self.duration == other.duration
                 and self.size == other.size and self.dim == other.dim)
 
     def replace(self, **changes: Any) -> TimeTransform:
+        """A transform with some parameters changed (``start=``, ``size=``...)."""
         params: dict[str, Any] = dict(
             start=self.start, frequency=self.frequency, duration=self.duration,
             size=self.size, dim=self.dim, coord_name=self.coord_name)
@@ -137,11 +163,36 @@ class TimeIndex(CoordinateTransformIndex):
     @classmethod
     def from_params(cls, size: int, frequency, duration=None, start=0, *, dim: Hashable = "time",
                     coord_name: Hashable | None = None) -> TimeIndex:
-        """An index of ``size`` frames.
+        """An index of ``size`` frames (the factory; do not call ``__init__``).
 
-        ``frequency``, ``duration`` and ``start`` are durations (``np.timedelta64``,
-        ``Fraction`` seconds...) or, for ``frequency``, a :class:`SampleRate` whose
-        frequency and duration are both used. ``duration`` defaults to ``frequency``.
+        Parameters
+        ----------
+        size : int >= 0
+            Number of frames.
+        frequency : np.timedelta64, Fraction, str or SampleRate
+            Step between frame starts, > 0 (``Fraction`` = exact seconds); a
+            :class:`SampleRate` gives both its frequency and its duration.
+        duration : np.timedelta64, Fraction or str, optional
+            Extent of one frame, > 0; defaults to ``frequency``.
+        start : np.timedelta64, Fraction, str or 0
+            Start of the first frame.
+        dim : hashable
+            The dim name.
+        coord_name : hashable, optional
+            The coordinate name (``dim`` by default).
+
+        Returns
+        -------
+        TimeIndex
+
+        Raises
+        ------
+        ParameterError
+            For a negative size or a non-positive frequency or duration.
+
+        See Also
+        --------
+        time_coords : The index wrapped in ``xarray.Coordinates``.
         """
         if isinstance(frequency, SampleRate):
             if duration is None:
@@ -191,7 +242,24 @@ class TimeIndex(CoordinateTransformIndex):
 
     # persistence --------------------------------------------------------------------
     def to_attrs(self) -> dict:
-        """JSON-safe definition (exact fractions of a second as strings)."""
+        """JSON-safe definition (exact fractions of a second as strings).
+
+        Returns
+        -------
+        dict
+            ``{"type": "TimeIndex", "version": 1, "size", "start", "frequency",
+            "duration"}``, times as strings such as ``"1/44100"``.
+
+        See Also
+        --------
+        from_attrs : The inverse.
+
+        Examples
+        --------
+        >>> import zounds_xr as zx
+        >>> zx.TimeIndex.from_params(3, zx.SR44100()).to_attrs()["frequency"]
+        '1/44100'
+        """
         return {"type": "TimeIndex", "version": 1, "size": self.size,
                 "start": str(self.start), "frequency": str(self.frequency),
                 "duration": str(self.duration)}
@@ -199,7 +267,28 @@ class TimeIndex(CoordinateTransformIndex):
     @classmethod
     def from_attrs(cls, attrs: Mapping, *, dim: Hashable = "time", size: int | None = None,
                    coord_name: Hashable | None = None) -> TimeIndex:
-        """Inverse of :meth:`to_attrs`; ``size`` overrides the stored size."""
+        """Inverse of :meth:`to_attrs` (how a store rebuilds the index on open).
+
+        Parameters
+        ----------
+        attrs : mapping
+            The output of :meth:`to_attrs`.
+        dim : hashable
+            The dim name.
+        size : int >= 0, optional
+            Overrides the stored size.
+        coord_name : hashable, optional
+            The coordinate name (``dim`` by default).
+
+        Returns
+        -------
+        TimeIndex
+
+        Raises
+        ------
+        ParameterError
+            When ``attrs`` is not a TimeIndex definition.
+        """
         if attrs.get("type") != "TimeIndex":
             raise ParameterError(f"not a TimeIndex definition: {dict(attrs)!r}")
         n = attrs["size"] if size is None else size
@@ -209,10 +298,12 @@ class TimeIndex(CoordinateTransformIndex):
     # parameters ---------------------------------------------------------------------
     @property
     def dim(self) -> str:
+        """The dim name."""
         return self.transform.dim
 
     @property
     def size(self) -> int:
+        """Number of frames."""
         return self.transform.size
 
     @property
@@ -256,7 +347,20 @@ class TimeIndex(CoordinateTransformIndex):
         return max(0, min(self.size, i))
 
     def overlapping(self, start: Fraction, end: Fraction | None) -> slice:
-        """Positions of the frames whose extent overlaps ``[start, end)``."""
+        """Positions of the frames whose extent overlaps ``[start, end)``.
+
+        Parameters
+        ----------
+        start : Fraction
+            Seconds.
+        end : Fraction, optional
+            Seconds; ``None`` is the end of the axis.
+
+        Returns
+        -------
+        slice
+            Positions, clipped to the axis (empty when nothing overlaps).
+        """
         f = self.frequency
         first = self._clip(math.floor((start - self.start - self.duration) / f) + 1)
         stop = self.size if end is None else self._clip(math.ceil((end - self.start) / f))
@@ -283,11 +387,12 @@ class TimeIndex(CoordinateTransformIndex):
         if method == "nearest":
             pos = min(max(pos, 0), self.size - 1)
         if not 0 <= pos < self.size:
-            raise KeyError(f"{to_timedelta(t)} is outside the time axis "
-                           f"[{to_timedelta(self.start)}, {to_timedelta(self.end)})")
+            raise SelectionError(f"{to_timedelta(t)} is outside the time axis "
+                                 f"[{to_timedelta(self.start)}, {to_timedelta(self.end)})")
         return pos
 
     def sel(self, labels, method=None, tolerance=None) -> IndexSelResult:
+        """Positions of the labels (see the class docstring for the rules)."""
         label = self._label(labels)
         if method not in (None, "nearest", "pad", "ffill"):
             raise ParameterError(f"method={method!r} is not supported by TimeIndex")
@@ -320,7 +425,9 @@ class TimeIndex(CoordinateTransformIndex):
         if method == "nearest":
             pos = np.clip(pos, 0, self.size - 1)
         if pos.size and (pos.min() < 0 or pos.max() >= self.size):
-            raise KeyError("some times are outside the time axis")
+            raise SelectionError(
+                f"some times are outside the time axis [{to_timedelta(self.start)}, "
+                f"{to_timedelta(self.end)})")
         if isinstance(wrapper, xr.DataArray):
             return IndexSelResult({self.dim: xr.DataArray(pos, dims=wrapper.dims)})
         if isinstance(wrapper, xr.Variable):
@@ -328,6 +435,8 @@ class TimeIndex(CoordinateTransformIndex):
         return IndexSelResult({self.dim: pos})
 
     def isel(self, indexers):
+        """A TimeIndex for slices with a positive step (the step multiplies the
+        frequency); a ``PandasIndex`` for arbitrary positions; ``None`` for a scalar."""
         idx = indexers[self.dim]
         if isinstance(idx, slice):
             r = range(self.size)[idx]
@@ -354,6 +463,7 @@ class TimeIndex(CoordinateTransformIndex):
     # alignment ----------------------------------------------------------------------
     def equals(self, other, *, exclude=None) -> bool:
         # parameters only: comparing values would materialize both axes
+        """Same parameters (start, frequency, duration, size, dim); never compares labels."""
         return isinstance(other, TimeIndex) and self.transform.equals(other.transform)
 
     def _offset_of(self, other: TimeIndex) -> int:
@@ -370,6 +480,8 @@ class TimeIndex(CoordinateTransformIndex):
         return int(offset)
 
     def join(self, other, how="inner") -> TimeIndex:
+        """The joined axis of two axes of one rate on one grid (``ParameterError``
+        otherwise): no labels are materialized."""
         offset = self._offset_of(other)
         spans = {"left": (0, self.size), "right": (offset, offset + other.size)}
         if how in ("inner", "exact"):
@@ -384,6 +496,7 @@ class TimeIndex(CoordinateTransformIndex):
                                                  size=max(0, hi - lo)))
 
     def reindex_like(self, other, method=None, tolerance=None):
+        """Positions in this axis of ``other``'s frames (-1 where absent); same rate only."""
         offset = self._offset_of(other)  # other's frame j is self's frame j + offset
         positions = np.arange(other.size, dtype=np.int64) + offset
         positions[(positions < 0) | (positions >= self.size)] = -1
@@ -391,6 +504,7 @@ class TimeIndex(CoordinateTransformIndex):
 
     @classmethod
     def concat(cls, indexes, dim, positions=None) -> TimeIndex:
+        """One axis from contiguous pieces of one rate (gaps raise ``ParameterError``)."""
         if positions is not None:
             raise ParameterError("TimeIndex cannot be concatenated with explicit positions")
         first = indexes[0]
@@ -409,9 +523,11 @@ class TimeIndex(CoordinateTransformIndex):
         return cls(first.transform.replace(size=size))
 
     def roll(self, shifts):
+        """No index: rolled labels are no longer regular."""
         return None  # rolled labels are no longer regular
 
     def rename(self, name_dict, dims_dict):
+        """The same index under a new dim or coordinate name."""
         name = self.transform.coord_name
         new_name = name_dict.get(name, name)
         new_dim = dims_dict.get(self.dim, self.dim)
@@ -420,6 +536,7 @@ class TimeIndex(CoordinateTransformIndex):
         return type(self)(self.transform.replace(dim=new_dim, coord_name=new_name))
 
     def create_variables(self, variables=None):
+        """The lazy ``timedelta64[ns]`` coordinate, with a ``long_name``."""
         out = super().create_variables(variables)
         for var in out.values():
             var.attrs.setdefault("long_name", "Time" if self.dim != "window" else "Window time")
@@ -446,5 +563,38 @@ class TimeIndex(CoordinateTransformIndex):
 
 def time_coords(size: int, frequency, duration=None, start=0, *,
                 dim: Hashable = "time") -> xr.Coordinates:
-    """Coordinates with a lazy :class:`TimeIndex` (see :meth:`TimeIndex.from_params`)."""
+    """Coordinates with a lazy :class:`TimeIndex`: ``size`` frames, one every ``frequency``.
+
+    Parameters
+    ----------
+    size : int >= 0
+        Number of frames.
+    frequency : np.timedelta64, Fraction, str or SampleRate
+        Step between frame starts, > 0 (``Fraction`` = exact seconds); a
+        :class:`SampleRate` gives both the step and the frame duration.
+    duration : np.timedelta64, Fraction or str, optional
+        Extent of one frame, > 0; defaults to ``frequency`` (or the rate's duration).
+    start : np.timedelta64, Fraction, str or 0
+        Start of the first frame.
+    dim : hashable
+        The dim (and coordinate) name, ``"time"`` or ``"window"``.
+
+    Returns
+    -------
+    xarray.Coordinates
+        One ``timedelta64[ns]`` coordinate ``dim`` (frame starts, nearest ns, computed
+        on demand) indexed by a :class:`TimeIndex`.
+
+    See Also
+    --------
+    TimeIndex.from_params : The index alone.
+    zounds_xr.frequency_coords : The same for a frequency axis.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, zounds_xr as zx
+    >>> coords = time_coords(4, zx.SR8000())
+    >>> xr.DataArray(np.zeros(4), coords=coords, dims="time").zx.samplerate
+    SR8000()
+    """
     return TimeIndex.coords(size, frequency, duration, start, dim=dim)

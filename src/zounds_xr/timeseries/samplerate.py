@@ -30,6 +30,7 @@ __all__ = [
     "SR96000",
     "audio_sample_rate",
     "HalfLapped",
+    "MAX_AUDIO_RATE",
 ]
 
 
@@ -148,11 +149,16 @@ class SampleRate:
         return rate_from_fractions(Fraction(d["frequency"]), Fraction(d["duration"]))
 
 
+#: the highest audio rate: libsndfile keeps rates in a C ``int`` (WAV's field is 32 bits)
+MAX_AUDIO_RATE = 2**31 - 1
+
+
 class AudioSampleRate(SampleRate):
     """The rate of audio samples: ``n`` samples per second, each ``1/n`` s long.
 
-    Any positive integer rate is valid (files come at 1234 Hz too); the common ones
-    have named classes (:class:`SR44100` ...). ``int(sr)`` is the rate in Hz.
+    Any integer rate from 1 to :data:`MAX_AUDIO_RATE` is valid (files come at 1234 Hz
+    too); the common ones have named classes (:class:`SR44100` ...). ``int(sr)`` is the
+    rate in Hz.
     """
 
     def __init__(self, samples_per_second: int):
@@ -165,6 +171,10 @@ class AudioSampleRate(SampleRate):
                 f"an audio sample rate must be a positive integer number of samples per "
                 f"second, got {samples_per_second!r}"
             )
+        if samples_per_second > MAX_AUDIO_RATE:
+            raise ParameterError(
+                f"an audio sample rate must be at most {MAX_AUDIO_RATE} Hz (what libsndfile "
+                f"and every audio format can hold), got {samples_per_second!r}")
         self._n = int(samples_per_second)
         period = Fraction(1, self._n)
         super().__init__(period, period)
@@ -262,7 +272,8 @@ def audio_sample_rate(samples_per_second) -> AudioSampleRate:
 
 def rate_from_fractions(frequency: Fraction, duration: Fraction) -> SampleRate:
     """The most specific rate for exact ``frequency`` and ``duration`` (seconds)."""
-    if frequency == duration and frequency > 0 and (1 / frequency).denominator == 1:
+    if frequency == duration and frequency > 0 and (1 / frequency).denominator == 1 \
+            and 1 / frequency <= MAX_AUDIO_RATE:
         return audio_sample_rate(int(1 / frequency))
     return SampleRate(frequency, duration)
 

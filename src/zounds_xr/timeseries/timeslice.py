@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from ..errors import ParameterError
-from .durations import to_fraction, to_timedelta
+from .durations import to_fraction
 
 __all__ = ["TimeSlice"]
 
@@ -70,15 +72,29 @@ class TimeSlice:
         return None if self._duration is None else self._start + self._duration
 
     def __and__(self, other: TimeSlice) -> TimeSlice:
-        """Intersection of two spans (an empty span at the later start when disjoint)."""
+        """Intersection of two spans (an empty span at the later start when disjoint).
+
+        The result's ``start`` and ``duration`` are ``np.timedelta64`` exactly equal to
+        the intersection (in the coarsest unit that holds it: ``None`` for a zero start
+        or an open end, as when constructing), like those of any other TimeSlice;
+        only spans given as ``Fraction`` seconds that no timedelta unit holds keep a
+        ``Fraction``.
+
+        >>> import zounds_xr as zx
+        >>> both = zx.TimeSlice(zx.Seconds(3), start=zx.Seconds(1)) & zx.TimeSlice(
+        ...     zx.Milliseconds(2500))
+        >>> both.start, both.duration
+        (np.timedelta64(1,'s'), np.timedelta64(1500,'ms'))
+        """
         if not isinstance(other, TimeSlice):
             return NotImplemented
         start = max(self._start, other._start)
         ends = [e for e in (self.end_fraction, other.end_fraction) if e is not None]
+        begin = _exact(start) if start else None
         if not ends:
-            return TimeSlice(start=to_timedelta(start) if start else None)
+            return TimeSlice(start=begin)
         end = max(min(ends), start)
-        return TimeSlice(_exact(end - start), start=_exact(start))
+        return TimeSlice(_exact(end - start), start=begin)
 
     def __contains__(self, other) -> bool:
         """A TimeSlice contains another span, or a time point, that lies inside it."""
@@ -103,6 +119,16 @@ class TimeSlice:
         return f"TimeSlice(duration={d}, start={float(self._start):g}s)"
 
 
+#: units tried, coarsest first, to hold an exact number of seconds
+_UNITS = (("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9), ("ps", 10**12),
+          ("fs", 10**15), ("as", 10**18))
+
+
 def _exact(seconds: Fraction):
-    # Fractions pass through to_fraction unchanged, so no precision is lost
-    return Fraction(seconds)
+    """``np.timedelta64`` exactly equal to ``seconds``, else the ``Fraction`` itself."""
+    seconds = Fraction(seconds)
+    for unit, per_second in _UNITS:
+        count = seconds * per_second
+        if count.denominator == 1 and abs(count.numerator) < 2**63 - 1:
+            return np.timedelta64(count.numerator, unit)  # type: ignore[call-overload]
+    return seconds

@@ -1,0 +1,274 @@
+"""The explorer on a 100,000-document store: catalog pages, spectrogram tiles, first
+audio bytes and neighbour queries, over real HTTP.
+
+The issue's targets (local store): the first page of the catalog in at most 300 ms; a
+spectrogram tile in at most 150 ms; the first audio bytes in at most 200 ms; a neighbour
+query over 10^5 windows at p95 at most 50 ms.
+
+The store (``benchmarks/_data/explorer-<n>/``, made once and reused) holds ``n``
+documents of 0.25 s (Speech-Commands-like clips, 8 kHz): a stored audio feature
+(``audio``: 2000 float32 samples a document) and a 64-band mel-like spectrogram (``mel``:
+8 frames a document), each feature's frames back to back in one Zarr array, and a
+Parquet catalog with the columns of the store contract. It is opened with
+``zx.open_store`` when the store can open it, else with the small reader below that
+implements the same contract over the same files. The neighbour index (one window per
+document, so ``n`` windows) is built with ``zounds_xr.explorer.build_index`` and saved
+in the store, as ``zounds-xr index`` does.
+
+Every request goes through the explorer's HTTP server (tornado, in a thread of this
+process) with ``urllib``; documents are drawn at random (seeded) so that tiles and clips
+are not in the explorer's small per-document cache. "First audio bytes" is the time
+until the WAV header and the first samples have arrived.
+
+    .venv/bin/python benchmarks/bench_explorer.py [--quick] [--documents 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+import urllib.request
+from fractions import Fraction
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+import zarr
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _harness import table  # noqa: E402
+
+import zounds_xr as zx  # noqa: E402
+from zounds_xr.explorer import (  # noqa: E402
+    BackgroundServer,
+    Explorer,
+    build_index,
+    index_url,
+    load_index,
+)
+from zounds_xr.frequency.index import frequency_coords  # noqa: E402
+
+RATE = 8000
+SAMPLES = 2000  # 0.25 s
+HOP = 256
+FRAMES = 8  # mel frames a document (ceil(2000 / 256))
+BANDS = 64
+VERSION = 1
+TARGETS = {"catalog": 300, "tile": 150, "audio": 200, "neighbours": 50}
+
+
+# ---- the store ----------------------------------------------------------------------------
+def _write(root: pathlib.Path, n: int) -> None:
+    """Write ``n`` documents: audio and mel arrays, and the catalog."""
+    rng = np.random.default_rng(0)
+    tmp = root.with_name(root.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    block = 2000
+    audio = zarr.create_array(str(tmp / "parts" / "p0" / "audio"), shape=(n * SAMPLES,),
+                              dtype="float32", chunks=(1 << 15,), shards=(1 << 21,))
+    mel = zarr.create_array(str(tmp / "parts" / "p0" / "mel"), shape=(n * FRAMES, BANDS),
+                            dtype="float32", chunks=(4096, BANDS), shards=(1 << 17, BANDS))
+    freqs = rng.uniform(80, 3600, n)
+    gains = rng.uniform(0.1, 0.9, n)
+    t = np.arange(SAMPLES) / RATE
+    centres = np.asarray(zx.MelScale(zx.FrequencyBand(0, RATE / 2), BANDS).center_frequencies)
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        f, g = freqs[a:b, None], gains[a:b, None]
+        audio[a * SAMPLES:b * SAMPLES] = (g * np.sin(2 * np.pi * f * t)).astype(
+            np.float32).ravel()
+        bump = np.exp(-0.5 * ((centres[None, :] - f) / (0.1 * f + 30)) ** 2)  # (docs, bands)
+        env = np.linspace(1, 0.3, FRAMES)[None, :, None]
+        frames = (g[:, :, None] ** 2 * bump[:, None, :] * env * 100
+                  + rng.exponential(1e-3, (b - a, FRAMES, BANDS)))
+        mel[a * FRAMES:b * FRAMES] = frames.astype(np.float32).reshape(-1, BANDS)
+    words = ["tone", "speech", "dog", "bird", "door", "rain", "engine", "music"]
+    audio_index = json.dumps(zx.TimeIndex.from_params(SAMPLES, zx.SR8000()).to_attrs())
+    mel_index = json.dumps(zx.TimeIndex.from_params(FRAMES, Fraction(HOP, RATE),
+                                                    Fraction(2 * HOP, RATE)).to_attrs())
+    ids = [f"{i:06x}-{rng.integers(1 << 30):08x}" for i in range(n)]
+    cat = pd.DataFrame({
+        "uri": [f"/corpus/{words[i % 8]}/{i:06d}_{words[(i // 8) % 8]}.wav" for i in range(n)],
+        "samplerate": RATE, "channels": 1, "duration": SAMPLES / RATE, "licensing": "CC0",
+        "description": [f"{words[i % 8]} at {freqs[i]:.0f} Hz" for i in range(n)],
+        "tags": [f"{words[i % 8]},{words[(i // 8) % 8]}" for i in range(n)],
+        "audio.frames": np.int64(SAMPLES), "audio.version": "v1",
+        "audio.array": "parts/p0/audio", "audio.offset": np.arange(n, dtype=np.int64) * SAMPLES,
+        "audio.index": audio_index,
+        "mel.frames": np.int64(FRAMES), "mel.version": "v1", "mel.array": "parts/p0/mel",
+        "mel.offset": np.arange(n, dtype=np.int64) * FRAMES, "mel.index": mel_index,
+    }, index=pd.Index(ids, name="id"))
+    (tmp / "catalog").mkdir(parents=True, exist_ok=True)
+    cat.to_parquet(tmp / "catalog" / "p0.parquet")
+    (tmp / "bench.json").write_text(json.dumps({"version": VERSION, "documents": n}))
+    tmp.rename(root)
+
+
+class ContractReader:
+    """The store contract's reading side over the files ``_write`` made."""
+
+    def __init__(self, root: pathlib.Path):
+        self.url = str(root)
+        self.storage_options = None
+        self.features = ["audio", "mel"]
+        self._arrays = {}
+        self._catalog = None
+        self._scale = frequency_coords(zx.MelScale(zx.FrequencyBand(0, RATE / 2), BANDS))
+
+    def catalog(self) -> pd.DataFrame:
+        if self._catalog is None:
+            self._catalog = pd.read_parquet(pathlib.Path(self.url) / "catalog")
+        return self._catalog
+
+    def array(self, path):
+        if path not in self._arrays:
+            self._arrays[path] = zarr.open_array(f"{self.url}/{path}", mode="r")
+        return self._arrays[path]
+
+    def __getitem__(self, doc_id):
+        row = self.catalog().loc[doc_id]
+        out = {}
+        for f in self.features:
+            n, offset = int(row[f"{f}.frames"]), int(row[f"{f}.offset"])
+            arr = self.array(row[f"{f}.array"])
+            data = da.from_array(arr, chunks=arr.chunks)[offset:offset + n]
+            index = zx.TimeIndex.from_attrs(json.loads(row[f"{f}.index"]), size=n)
+            if arr.ndim == 2:
+                out[f] = xr.DataArray(data, dims=("time", "frequency"), name=f).assign_coords(
+                    xr.Coordinates.from_xindex(index)).assign_coords(self._scale)
+            else:
+                out[f] = xr.DataArray(data, dims=("time",), name=f).assign_coords(
+                    xr.Coordinates.from_xindex(index))
+        return out
+
+
+def open_bench_store(n: int):
+    root = HERE / "_data" / f"explorer-{n}"
+    meta = root / "bench.json"
+    if not meta.exists() or json.loads(meta.read_text()).get("version") != VERSION:
+        t0 = time.perf_counter()
+        _write(root, n)
+        print(f"<!-- wrote the {n}-document store in {time.perf_counter() - t0:.1f} s -->")
+    return ContractReader(root)
+
+
+# ---- measuring ----------------------------------------------------------------------------
+def timed_get(url, first_bytes: int | None = None) -> tuple[float, bytes]:
+    """Seconds until the response (or its first ``first_bytes`` bytes) arrived."""
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=120) as response:
+        body = response.read(first_bytes) if first_bytes else response.read()
+        elapsed = time.perf_counter() - t0
+        if first_bytes:
+            response.read()
+    return elapsed, body
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 documents, fewer requests")
+    parser.add_argument("--documents", type=int, default=None)
+    parser.add_argument("--requests", type=int, default=None, help="requests per measurement")
+    args = parser.parse_args(argv)
+    n = args.documents or (10_000 if args.quick else 100_000)
+    requests = args.requests or (20 if args.quick else 60)
+    rng = np.random.default_rng(1)
+
+    store = open_bench_store(n)
+    t0 = time.perf_counter()
+    index = None
+    try:
+        index = load_index(store.url, "mel")
+        if len(index) != n:
+            index = None
+    except FileNotFoundError:
+        index = None
+    if index is None:
+        t0 = time.perf_counter()
+        built = build_index(store, "mel", window=0.25)
+        built.save(index_url(store.url, "mel"))
+        build_s = time.perf_counter() - t0
+    else:
+        build_s = float(index.attrs.get("built_seconds", float("nan")))
+
+    t0 = time.perf_counter()
+    explorer = Explorer(store)
+    open_s = time.perf_counter() - t0
+    server = BackgroundServer(explorer).start()
+    base = server.url
+    rows = []
+    try:
+        first_page, _ = timed_get(f"{base}api/catalog?offset=0&limit=50")
+        pages = [timed_get(f"{base}api/catalog?offset={rng.integers(n - 50)}&limit=50")[0]
+                 for _ in range(requests)]
+        sort_first, _ = timed_get(f"{base}api/catalog?sort=source&order=desc&limit=50")
+        sorted_pages = [timed_get(f"{base}api/catalog?sort=source&order=desc&offset="
+                                  f"{rng.integers(n - 50)}&limit=50")[0] for _ in range(10)]
+        filter_first, body = timed_get(f"{base}api/catalog?q=bird%20engine&limit=50")
+        matches = json.loads(body)["total"]
+        rows += [["catalog: first page (50 rows), first request", first_page * 1000,
+                  TARGETS["catalog"]],
+                 ["catalog: random page, median", pct(pages, 50), ""],
+                 ["catalog: random page, p95", pct(pages, 95), ""],
+                 ["catalog: first page sorted by source (sorts n rows)", sort_first * 1000, ""],
+                 ["catalog: later sorted pages, median", pct(sorted_pages, 50), ""],
+                 [f"catalog: filter 'bird engine' ({matches} rows), first", filter_first * 1000,
+                  ""]]
+
+        ids = store.catalog().index.to_numpy()
+        docs = rng.choice(ids, size=requests, replace=False)
+        tiles = [timed_get(f"{base}api/documents/{d}/features/mel/image.png?start=0&end=0.25"
+                           f"&width=1024&height=256")[0] for d in docs]
+        rows += [["spectrogram tile (uncached document), median", pct(tiles, 50), ""],
+                 ["spectrogram tile (uncached document), p95", pct(tiles, 95),
+                  TARGETS["tile"]]]
+
+        docs = rng.choice(ids, size=requests, replace=False)
+        audio = [timed_get(f"{base}api/documents/{d}/audio.wav?start=0.05&end=0.2",
+                           first_bytes=1024)[0] for d in docs]
+        rows += [["first audio bytes (uncached document), median", pct(audio, 50), ""],
+                 ["first audio bytes (uncached document), p95", pct(audio, 95),
+                  TARGETS["audio"]]]
+
+        timed_get(f"{base}api/neighbours?feature=mel&id={ids[0]}&k=10")  # loads the index
+        docs = rng.choice(ids, size=max(requests, 100), replace=False)
+        nn = [timed_get(f"{base}api/neighbours?feature=mel&id={d}&k=10")[0] for d in docs]
+        # the search alone, without HTTP and the read of the query's frames
+        idx = explorer.index("mel")
+        q = np.asarray(store[ids[1]]["mel"].values)
+        search = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            idx.search(q, k=10)
+            search.append(time.perf_counter() - t0)
+        rows += [[f"neighbours over {len(idx)} windows (HTTP), median", pct(nn, 50), ""],
+                 [f"neighbours over {len(idx)} windows (HTTP), p95", pct(nn, 95),
+                  TARGETS["neighbours"]],
+                 ["neighbours: hash + Hamming search alone, p95", pct(search, 95), ""]]
+    finally:
+        server.stop()
+
+    print(f"## Explorer ({n:,} documents{', quick' if args.quick else ''})\n")
+    print(f"Opening the explorer (reading the catalog, building the table): {open_s:.2f} s; "
+          f"neighbour index build ({n:,} windows, SimHash 256 bits): {build_s:.1f} s. "
+          f"Load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n")
+    print(table(["measurement", "ms", "target (ms)"],
+                [[name, float(ms), target] for name, ms, target in rows]))
+    missed = [name for name, ms, target in rows if target != "" and ms > target]
+    print(f"\nTargets missed: {', '.join(missed) if missed else 'none'}.")
+
+
+if __name__ == "__main__":
+    main()

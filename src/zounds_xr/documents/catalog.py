@@ -1,0 +1,257 @@
+"""The store's catalog: Parquet fragments, one per part, resolved into one table.
+
+A fragment (``<root>/catalog/<part>.parquet``) holds one row per document the part
+wrote (or deleted, or failed to write). Columns:
+
+- ``id``; the source's metadata: ``uri``, ``samplerate``, ``channels``, ``duration``
+  (seconds of decoded audio), ``licensing``, ``description``, ``tags`` and any other
+  metadata key;
+- per stored feature ``f``: ``f.frames`` (int64), ``f.version``, ``f.array`` (path of the
+  Zarr array, relative to the root), ``f.offset`` (int64: the document's first row in
+  it) and ``f.index`` (JSON of the exact ``TimeIndex`` definition);
+- hidden columns (dropped by :meth:`Catalog.public`): ``_seq`` (int64, nanoseconds at
+  commit: the order of rows), ``_part`` (the part's name: ties), ``_status``
+  (``"ok"``, ``"deleted"`` for a tombstone, ``"failed"`` for a source that could not be
+  processed, with ``_error``).
+
+Resolution (:func:`resolve`): rows are ordered by ``(_seq, _part)``; a tombstone hides
+every older row of its id; the newest row of an id gives its metadata, and for each
+feature the newest row that holds it gives that feature's columns. So ``update()``
+adds a feature through a fragment that holds only that feature, and the newest of two
+writers of one document wins, deterministically.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import StoreError
+
+__all__ = [
+    "FEATURE_FIELDS",
+    "HIDDEN",
+    "META_COLUMNS",
+    "combine",
+    "feature_columns",
+    "fragment_bytes",
+    "frame_bytes",
+    "meta_of_row",
+    "public",
+    "read_fragment",
+    "resolve",
+]
+
+#: per stored feature ``f``: the columns ``f.<field>``
+FEATURE_FIELDS = ("frames", "version", "array", "offset", "index")
+#: the metadata columns every catalog has, in this order
+META_COLUMNS = ("uri", "samplerate", "channels", "duration", "licensing", "description",
+                "tags")
+HIDDEN = ("_seq", "_part", "_status", "_error")
+OK, DELETED, FAILED = "ok", "deleted", "failed"
+
+
+def _cell(value):
+    """A value Parquet can hold in a column of one type (lists of text, scalars, JSON)."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def meta_columns(meta: dict) -> dict:
+    """Catalog columns of an ``AudioMetaData.to_dict()``."""
+    out = {k: _cell(meta.get(k)) for k in META_COLUMNS if k != "duration"}
+    out["duration"] = _cell(meta.get("duration_seconds"))
+    for key, value in meta.items():
+        if key in META_COLUMNS or key == "duration_seconds" or key.startswith("_") \
+                or key == "id" or "." in key:
+            continue
+        out[key] = _cell(value)
+    return out
+
+
+def meta_of_row(row: dict) -> dict:
+    """The inverse of :func:`meta_columns` for a resolved row (``AudioMetaData.from_dict``)."""
+    out = {}
+    for key, value in row.items():
+        if key.startswith("_") or "." in key or key == "id":
+            continue
+        if isinstance(value, float) and math.isnan(value) or value is pd.NA or value is pd.NaT:
+            value = None
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        if key == "duration":
+            key = "duration_seconds"
+        if value is None and key not in META_COLUMNS and key != "duration_seconds":
+            continue  # a key of other documents' metadata
+        out[key] = value
+    return out
+
+
+def feature_columns(columns) -> list[str]:
+    """Names of the features that have columns in ``columns``."""
+    return sorted({c[:-len(".array")] for c in columns if c.endswith(".array")})
+
+
+def fragment_bytes(rows: list[dict], seq: int, part: str) -> bytes:
+    """A Parquet fragment of ``rows`` (dicts of column -> value), committed at ``seq``."""
+    columns: dict[str, list] = {"id": [r["id"] for r in rows]}
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, [])
+    data = {}
+    for key in columns:
+        values = [r.get(key) for r in rows] if key != "id" else columns["id"]
+        if key.endswith((".frames", ".offset")):
+            data[key] = pa.array(values, type=pa.int64())
+        elif key.endswith((".version", ".array", ".index")) or key in ("id", "_status",
+                                                                        "_error", "uri"):
+            data[key] = pa.array(values, type=pa.string())
+        else:
+            try:
+                data[key] = pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                data[key] = pa.array([None if v is None else json.dumps(v, default=str)
+                                      for v in values], type=pa.string())
+    n = len(rows)
+    data["_seq"] = pa.array(np.full(n, seq, np.int64))
+    data["_part"] = pa.array([part] * n, type=pa.string())
+    data.setdefault("_status", pa.array([OK] * n, type=pa.string()))
+    buf = io.BytesIO()
+    pq.write_table(pa.table(data), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def frame_bytes(df: pd.DataFrame) -> bytes:
+    """A fragment of resolved rows that keep their own ``_seq`` and ``_part``
+    (what compaction writes)."""
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        df = df.copy()
+        for col in df.columns:
+            if df[col].dtype == object:
+                df[col] = [None if v is None or (isinstance(v, float) and math.isnan(v))
+                           else v if isinstance(v, str) else json.dumps(_cell(v))
+                           for v in df[col]]
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def read_fragment(data: bytes | str, where: str) -> pa.Table:
+    """A fragment's table (``data``: its bytes or a local path); :class:`StoreError` if
+    it is not a readable catalog fragment."""
+    try:
+        table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise StoreError(f"the catalog fragment {where} is unreadable ({exc}); move it "
+                         f"away to read the rest of the store, or restore it") from exc
+    if "id" not in table.column_names or "_seq" not in table.column_names:
+        raise StoreError(f"the catalog fragment {where} is not a zounds_xr catalog "
+                         f"fragment (no 'id' or '_seq' column)")
+    return table
+
+
+def combine(tables: list[pa.Table]) -> pa.Table:
+    """All fragments' rows in one table (columns unified: a missing column is null)."""
+    if not tables:
+        return pa.table({"id": pa.array([], pa.string()), "_seq": pa.array([], pa.int64()),
+                         "_part": pa.array([], pa.string()),
+                         "_status": pa.array([], pa.string())})
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # a metadata key with different types in different fragments: text for all
+        names = {n for t in tables for n in t.column_names}
+        fixed = []
+        for t in tables:
+            for name in names:
+                if name in t.column_names and name not in ("_seq",) and not name.endswith(
+                        (".frames", ".offset")) and not pa.types.is_string(
+                        t.schema.field(name).type):
+                    i = t.column_names.index(name)
+                    t = t.set_column(i, name, pa.array(
+                        [None if v is None else json.dumps(v, default=str)
+                         for v in t.column(name).to_pylist()], pa.string()))
+            fixed.append(t)
+        return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The visible documents (indexed by ``id``, in commit order) and the failures.
+
+    Returns
+    -------
+    (catalog, failures)
+        ``catalog`` keeps the hidden columns (see :func:`public`); ``failures`` has
+        columns ``uri``, ``_error``, ``_seq`` for sources whose newest outcome is a
+        failure.
+    """
+    df = table.to_pandas()
+    if len(df) and not df["_seq"].is_monotonic_increasing:
+        df = df.sort_values(["_seq", "_part"], kind="stable")
+    status = df["_status"]
+    failed = status == FAILED
+    failures = df.loc[failed, [c for c in ("id", "uri", "_error", "_seq", "_part")
+                               if c in df]]
+    if failed.any():
+        df = df.loc[~failed]
+        status = df["_status"]
+    deleted = status == DELETED
+    if deleted.any():
+        # a tombstone hides every row of its id that is not newer than it
+        order = np.arange(len(df))
+        last_tomb = pd.Series(order[deleted.to_numpy()],
+                              index=df["id"].to_numpy()[deleted.to_numpy()])
+        last_tomb = last_tomb.groupby(level=0).max()
+        cut = df["id"].map(last_tomb).fillna(-1).to_numpy()
+        df = df.loc[order > cut]
+    if df["id"].is_unique:
+        out = df.set_index("id")
+    else:
+        # newest non-null value per column: the newest row for the metadata, and for
+        # each feature the newest row that holds it (its columns are set together)
+        out = df.groupby("id", sort=False).last()
+        first = df.drop_duplicates("id")["id"]
+        out = out.loc[first.to_numpy()]
+    out.index.name = "id"
+    if len(failures):
+        done = set(out["uri"].dropna()) if "uri" in out else set()
+        failures = failures.drop_duplicates("uri", keep="last")
+        failures = failures.loc[~failures["uri"].isin(done)]
+    return out, failures.reset_index(drop=True)
+
+
+def public(resolved: pd.DataFrame) -> pd.DataFrame:
+    """The catalog as users see it: metadata columns first, then features; hidden and
+    all-null columns of other documents' metadata dropped."""
+    features = feature_columns(resolved.columns)
+    meta = [c for c in META_COLUMNS if c in resolved.columns]
+    other = [c for c in resolved.columns if not c.startswith("_") and "." not in c
+             and c not in META_COLUMNS]
+    cols = meta + other + [f"{f}.{field}" for f in features for field in FEATURE_FIELDS
+                           if f"{f}.{field}" in resolved.columns]
+    out = resolved[cols]
+    for f in features:
+        for field in ("frames", "offset"):
+            col = f"{f}.{field}"
+            if col in out and out[col].notna().all() and out[col].dtype != np.int64:
+                out = out.astype({col: np.int64})
+    return out

@@ -1,0 +1,219 @@
+"""Server-side paging, sorting and text filtering of a store's catalog.
+
+A catalog of 10^6 rows is sorted and filtered with vectorised pandas operations; the
+orders and filter results are kept in small LRU caches so that paging through a
+sorted, filtered view costs a slice and a few hundred rows of JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError
+
+__all__ = ["MAX_LIMIT", "SORTABLE", "CatalogView"]
+
+#: the largest page a request may ask for
+MAX_LIMIT = 1000
+#: columns of the table (name -> where it comes from) and which sort
+SORTABLE = ("id", "source", "duration", "samplerate", "channels", "tags")
+
+
+def _source_name(uri) -> str:
+    """The last path component of a source URI (``a/b/c.wav`` -> ``c.wav``)."""
+    if uri is None or (isinstance(uri, float) and math.isnan(uri)):
+        return ""
+    text = str(uri).rstrip("/")
+    return text.rsplit("/", 1)[-1] if "/" in text else os.path.basename(text)
+
+
+def _tags_text(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _json_value(value):
+    """A catalog cell as JSON: numpy scalars to Python, NaN to null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class _LRU:
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value):
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+class CatalogView:
+    """The table of the explorer over a catalog ``DataFrame`` (indexed by document id).
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        ``store.catalog()``: index ``id``; columns ``uri``, ``samplerate``, ``channels``,
+        ``duration``, ``tags`` (any may be missing) and ``"<feature>.frames"``.
+    features : sequence of str
+        The store's feature names (for the ``features`` column).
+    """
+
+    def __init__(self, catalog: pd.DataFrame, features):
+        self.catalog = catalog
+        self.features = list(features)
+        n = len(catalog)
+        ids = catalog.index.astype(str)
+
+        def column(name, default):
+            if name in catalog.columns:
+                return catalog[name]
+            return pd.Series(default, index=catalog.index, dtype=object)
+
+        uri = column("uri", None)
+        self.table = pd.DataFrame({
+            "id": np.asarray(ids, dtype=object),
+            "source": np.asarray([_source_name(u) for u in uri], dtype=object),
+            "duration": pd.to_numeric(column("duration", np.nan), errors="coerce").to_numpy(
+                dtype=np.float64),
+            "samplerate": pd.to_numeric(column("samplerate", np.nan),
+                                        errors="coerce").to_numpy(dtype=np.float64),
+            "channels": pd.to_numeric(column("channels", np.nan), errors="coerce").to_numpy(
+                dtype=np.float64),
+            "tags": np.asarray([_tags_text(t) for t in column("tags", None)], dtype=object),
+        })
+        self.table.index = pd.RangeIndex(n)
+        frames = {f: column(f"{f}.frames", 0).fillna(0).to_numpy() for f in self.features}
+        self._frames = frames
+        # what a text filter searches: id, source URI, tags, description (lower case, once)
+        def text(values):
+            return pd.Series(np.asarray(values, dtype=object)).fillna("").astype(str)
+
+        self._text = (text(self.table["id"]) + "\n" + text(uri) + "\n" + text(self.table["tags"])
+                      + "\n" + text(column("description", ""))).str.lower()
+        self._orders = _LRU(8)
+        self._filters = _LRU(16)
+        self._positions = pd.Index(self.table["id"])
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def position(self, doc_id: str) -> int | None:
+        """Row of ``doc_id`` in the catalog, or ``None``."""
+        try:
+            pos = self._positions.get_loc(doc_id)
+        except KeyError:
+            return None
+        return int(pos) if isinstance(pos, (int, np.integer)) else None
+
+    def _order(self, sort: str, descending: bool) -> np.ndarray:
+        key = (sort, descending)
+        order = self._orders.get(key)
+        if order is None:
+            values = self.table[sort]
+            if values.dtype == object:
+                values = values.str.lower()
+            # stable sort, ties keep catalog order; NaN last either way
+            order = values.sort_values(ascending=not descending, kind="stable",
+                                       na_position="last").index.to_numpy()
+            self._orders.put(key, order)
+        return order
+
+    def _matches(self, query: str) -> np.ndarray:
+        mask = self._filters.get(query)
+        if mask is None:
+            mask = np.ones(len(self.table), dtype=bool)
+            for word in query.lower().split():
+                mask &= self._text.str.contains(word, regex=False).to_numpy()
+            self._filters.put(query, mask)
+        return mask
+
+    def page(self, offset: int = 0, limit: int = 50, sort: str | None = None,
+             descending: bool = False, query: str = "") -> dict:
+        """One page of the table.
+
+        Parameters
+        ----------
+        offset : int
+            First row of the (sorted, filtered) view, >= 0.
+        limit : int
+            Rows, 1..``MAX_LIMIT``.
+        sort : str, optional
+            One of ``SORTABLE``; default catalog order.
+        descending : bool
+            Sort order.
+        query : str
+            Whitespace-separated words, each of which a row must contain (case
+            insensitive) in its id, source URI, tags or description.
+
+        Returns
+        -------
+        dict
+            ``{"total", "offset", "limit", "rows": [{"id", "source", "duration",
+            "samplerate", "channels", "tags", "features"}]}``; ``total`` counts the
+            filtered rows.
+        """
+        if offset < 0:
+            raise ParameterError(f"offset must be >= 0, got {offset}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ParameterError(f"limit must be in 1..{MAX_LIMIT}, got {limit}")
+        if sort is not None and sort not in SORTABLE:
+            raise ParameterError(f"sort must be one of {', '.join(SORTABLE)}, got {sort!r}")
+        query = query.strip()
+        if sort is None:
+            rows = np.arange(len(self.table)) if not descending else \
+                np.arange(len(self.table))[::-1]
+        else:
+            rows = self._order(sort, descending)
+        if query:
+            rows = rows[self._matches(query)[rows]]
+        total = int(rows.size)
+        chosen = rows[offset:offset + limit]
+        page = self.table.iloc[chosen]
+        out = []
+        for pos, record in zip(chosen, page.to_dict("records"), strict=True):
+            record = {k: _json_value(v) for k, v in record.items()}
+            record["features"] = [f for f in self.features if self._frames[f][pos] > 0]
+            out.append(record)
+        return {"total": total, "offset": offset, "limit": limit, "rows": out}
+
+    def row(self, doc_id: str) -> dict:
+        """The whole catalog row of ``doc_id`` as JSON-safe values."""
+        values = self.catalog.loc[doc_id]
+        return {str(k): _json_value(v) for k, v in values.items()}
+
+
+def dumps(obj) -> str:
+    """Compact JSON (no NaN: the page's JSON.parse would reject it)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)

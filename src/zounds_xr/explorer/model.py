@@ -1,0 +1,435 @@
+"""What the explorer shows, independent of HTTP: documents, features, pictures, sound.
+
+:class:`Explorer` wraps any object with the store's reading interface (``catalog()``,
+``features``, ``store[doc_id]`` -> {feature: lazy DataArray}; see ``zx.open_store``) and
+answers the JSON API's questions. Every read is of the requested time range only:
+features are lazy DataArrays and are sliced by their ``TimeIndex`` before anything is
+computed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import xarray as xr
+import zarr
+import zarr.errors
+
+from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
+from ..frequency.index import FrequencyIndex
+from ..timeseries.index import TimeIndex
+from .catalog import CatalogView
+from .neighbours import build_index, index_url, load_index
+from .playback import AudioClip, clip_for, source_of
+from .render import envelope, image_of
+
+__all__ = ["Explorer", "FeatureInfo", "NotFoundError", "feature_info"]
+
+#: largest picture a request may ask for (pixels per side)
+MAX_PIXELS = 4096
+#: longest selection (seconds) the page may play or search with
+MAX_SELECTION_SECONDS = 600.0
+#: frames (samples) read per pixel column at most: longer ranges are read with a step,
+#: which bounds the memory and the work of an overview of a long document
+FRAMES_PER_COLUMN = {"image": 4, "values": 64}
+#: a store this small gets neighbour indexes built in memory when none is persisted
+IN_MEMORY_INDEX_DOCUMENTS = 5000
+
+
+class NotFoundError(ZoundsError, LookupError):
+    """A feature, index or resource the explorer does not have (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """How the explorer sees one stored feature of one document."""
+
+    name: str
+    kind: str  # "audio", "spectrogram", "matrix" (time + another axis) or "series"
+    dims: tuple
+    shape: tuple
+    dtype: str
+    start: float  # seconds, first frame start
+    step: float  # seconds between frames
+    extent: float  # seconds one frame covers
+    end: float  # seconds, end of the last frame
+    samplerate: int | None  # audio features only
+    scale: str | None  # name of the FrequencyScale
+    bands: dict | None  # {"centers": [...], "edges": [...]} in Hz, for spectrograms
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "dims": list(self.dims),
+                "shape": list(self.shape), "dtype": self.dtype, "start": self.start,
+                "step": self.step, "extent": self.extent, "end": self.end,
+                "samplerate": self.samplerate, "scale": self.scale, "bands": self.bands}
+
+
+def time_index(da: xr.DataArray, name: str) -> TimeIndex:
+    index = da.xindexes.get("time")
+    if not isinstance(index, TimeIndex):
+        raise NotFoundError(f"feature {name!r} has no TimeIndex on 'time' (dims {da.dims})")
+    return index
+
+
+def _audio_rate(index: TimeIndex) -> int | None:
+    if index.frequency != index.duration or index.frequency <= 0:
+        return None
+    rate = 1 / index.frequency
+    return int(rate) if rate.denominator == 1 else None
+
+
+def _band_edges(scale) -> list[float]:
+    starts = np.asarray(scale.band_starts, dtype=float)
+    stops = np.asarray(scale.band_stops, dtype=float)
+    edges = np.append(starts, stops[-1]) if len(starts) else np.zeros(0)
+    return [round(float(e), 3) for e in edges]
+
+
+def feature_info(name: str, da: xr.DataArray) -> FeatureInfo:
+    """Classify a stored feature for display (see :class:`FeatureInfo`)."""
+    index = time_index(da, name)
+    other = [d for d in da.dims if d not in ("time", "channel")]
+    findex = da.xindexes.get("frequency")
+    rate = _audio_rate(index) if not other else None
+    scale = bands = None
+    if rate is not None:
+        kind = "audio"
+    elif other == ["frequency"] and isinstance(findex, FrequencyIndex):
+        kind = "spectrogram"
+        scale_obj = findex.scale
+        scale = type(scale_obj).__name__
+        bands = {"centers": [round(float(c), 3) for c in scale_obj.center_frequencies],
+                 "edges": _band_edges(scale_obj)}
+    elif len(other) == 1:
+        kind = "matrix"
+    elif not other:
+        kind = "series"
+    else:
+        kind = "matrix"  # several feature axes: drawn flattened
+    return FeatureInfo(name, kind, tuple(map(str, da.dims)), tuple(int(s) for s in da.shape),
+                       str(da.dtype), float(index.start), float(index.frequency),
+                       float(index.duration), float(index.end), rate, scale, bands)
+
+
+def _parse_seconds(value, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(seconds):
+        raise ParameterError(f"{name} must be finite, got {value!r}")
+    return seconds
+
+
+def _stepped(sl: slice, width: int, per_column: int) -> slice:
+    """``sl`` with a step that leaves at most ``per_column * width`` frames."""
+    step = max(1, (sl.stop - sl.start) // (per_column * width))
+    return slice(sl.start, sl.stop, step)
+
+
+def compute(da: xr.DataArray) -> np.ndarray:
+    """Values of a small lazy selection, read in this thread (no scheduler overhead)."""
+    data = da.data
+    if hasattr(data, "dask"):
+        return np.asarray(data.compute(scheduler="synchronous"))
+    return np.asarray(data)
+
+
+class Explorer:
+    """The explorer's view of a store (read-only).
+
+    Parameters
+    ----------
+    store : object
+        What ``zx.open_store`` returns, or anything with ``catalog()`` (a DataFrame
+        indexed by id), ``features`` and ``store[doc_id]`` -> mapping of feature names to
+        lazy DataArrays.
+    url : str, optional
+        The store's root URL (where ``zounds-xr index`` persists neighbour indexes);
+        taken from ``store.url`` when not given.
+    storage_options : dict, optional
+        fsspec options for ``url`` (S3 credentials, endpoint).
+    """
+
+    def __init__(self, store, url: str | None = None, storage_options: dict | None = None):
+        self.store = store
+        self.url = url if url is not None else getattr(store, "url", None)
+        self.storage_options = storage_options or getattr(store, "storage_options", None)
+        self.features = list(store.features)
+        self.view = CatalogView(store.catalog(), self.features)
+        self._docs: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._clips: OrderedDict = OrderedDict()
+        self._indexes: dict = {}
+        self._time_indexes: dict = {}  # catalog "<f>.index" text -> TimeIndex
+
+    # documents -------------------------------------------------------------------
+    def check_id(self, doc_id: str) -> None:
+        if self.view.position(doc_id) is None:
+            raise DocumentNotFoundError(f"no document {doc_id!r} in the store")
+
+    def arrays(self, doc_id: str) -> dict:
+        """``{feature: lazy DataArray}`` of a document (the last 16 are kept open)."""
+        self.check_id(doc_id)
+        with self._lock:
+            if doc_id in self._docs:
+                self._docs.move_to_end(doc_id)
+                return self._docs[doc_id]
+        arrays = dict(self.store[doc_id])
+        with self._lock:
+            self._docs[doc_id] = arrays
+            while len(self._docs) > 16:
+                self._docs.popitem(last=False)
+        return arrays
+
+    def feature(self, doc_id: str, name: str) -> xr.DataArray:
+        arrays = self.arrays(doc_id)
+        if name not in arrays:
+            raise NotFoundError(f"document {doc_id!r} has no stored feature {name!r}; it has "
+                                f"{', '.join(sorted(arrays)) or 'none'}")
+        return arrays[name]
+
+    def document(self, doc_id: str) -> dict:
+        """JSON of one document: its catalog row, its features and how it plays."""
+        arrays = self.arrays(doc_id)
+        infos = []
+        for name, da in arrays.items():
+            try:
+                infos.append(feature_info(name, da).to_json())
+            except NotFoundError:
+                continue  # a feature without a time axis is listed in the row only
+        row = self.view.row(doc_id)
+        ends = [f["end"] for f in infos]
+        duration = row.get("duration")
+        if not isinstance(duration, (int, float)) or not duration > 0:
+            duration = max(ends) if ends else 0.0
+        playback = source_of(arrays, row.get("uri"))
+        return {"id": doc_id, "row": row, "duration": float(duration), "features": infos,
+                "playback": playback}
+
+    # ranges ------------------------------------------------------------------------
+    def span(self, start, end, limit: float) -> tuple[float, float]:
+        """Validate ``[start, end)`` seconds against a document ``limit`` seconds long."""
+        t0 = 0.0 if start is None else _parse_seconds(start, "start")
+        t1 = limit if end is None else _parse_seconds(end, "end")
+        if t0 < 0:
+            raise ParameterError(f"start must be >= 0 s, got {t0}")
+        if t1 <= t0:
+            raise ParameterError(f"end ({t1} s) must be after start ({t0} s)")
+        if t0 >= limit:
+            raise ParameterError(f"start ({t0} s) is at or after the end of the document "
+                                 f"({limit:.6g} s)")
+        return t0, min(t1, limit)
+
+    @staticmethod
+    def frames(index: TimeIndex, t0: float, t1: float) -> slice:
+        return index.overlapping(Fraction(t0), Fraction(t1))
+
+    # pictures ----------------------------------------------------------------------
+    def image(self, doc_id: str, name: str, start=None, end=None, width: int = 1024,
+              height: int = 256, db: bool | None = None, power: float = 1.0
+              ) -> tuple[bytes, dict]:
+        """PNG of the frames of ``name`` overlapping ``[start, end)`` seconds.
+
+        Only those frames are read. Channels are averaged. ``db`` defaults to True for
+        spectrograms and complex features. The metadata gives the value range and the
+        exact span the picture covers (``t0``, ``t1``: frame edges, seconds).
+        """
+        da = self.feature(doc_id, name)
+        info = feature_info(name, da)
+        if info.kind in ("audio", "series"):
+            raise ParameterError(f"feature {name!r} is 1-D ({info.kind}); ask for its values")
+        for value, what in ((width, "width"), (height, "height")):
+            if not 1 <= value <= MAX_PIXELS:
+                raise ParameterError(f"{what} must be in 1..{MAX_PIXELS}, got {value}")
+        if not power > 0:
+            raise ParameterError(f"power must be positive, got {power}")
+        index = time_index(da, name)
+        t0, t1 = self.span(start, end, info.end)
+        sl = self.frames(index, t0, t1)
+        part = da.isel(time=_stepped(sl, width, FRAMES_PER_COLUMN["image"]))
+        if "channel" in part.dims:
+            part = part.mean("channel")
+        part = part.transpose("time", ...)
+        values = compute(part)
+        if db is None:
+            db = info.kind == "spectrogram" or np.iscomplexobj(values)
+        if values.shape[0] == 0:
+            raise ParameterError(f"no frames of {name!r} in {t0}..{t1} s")
+        png, meta = image_of(values, db=db, power=power, width=width, height=height)
+        meta.update({"t0": info.start + sl.start * info.step,
+                     "t1": info.start + (sl.stop - 1) * info.step + info.step,
+                     "frames": [int(sl.start), int(sl.stop)], "bands": values.shape[1]
+                     if values.ndim > 1 else 1})
+        return png, meta
+
+    def values(self, doc_id: str, name: str, start=None, end=None, width: int = 1024) -> dict:
+        """Min/max envelope of a 1-D feature (audio or a series) over ``[start, end)``."""
+        da = self.feature(doc_id, name)
+        info = feature_info(name, da)
+        if info.kind not in ("audio", "series"):
+            raise ParameterError(f"feature {name!r} is a {info.kind}; ask for its image")
+        if not 1 <= width <= MAX_PIXELS:
+            raise ParameterError(f"width must be in 1..{MAX_PIXELS}, got {width}")
+        index = time_index(da, name)
+        t0, t1 = self.span(start, end, info.end)
+        sl = self.frames(index, t0, t1)
+        part = da.isel(time=_stepped(sl, width, FRAMES_PER_COLUMN["values"]))
+        if "channel" in part.dims:
+            part = part.mean("channel")
+        values = compute(part).astype(np.float32, copy=False)
+        if np.iscomplexobj(values):
+            values = np.abs(values)
+        lo, hi = envelope(values, width)
+        finite = np.isfinite(lo) & np.isfinite(hi)
+        return {"t0": info.start + sl.start * info.step,
+                "t1": info.start + sl.stop * info.step,
+                "min": [float(v) if f else None for v, f in zip(lo, finite, strict=True)],
+                "max": [float(v) if f else None for v, f in zip(hi, finite, strict=True)],
+                "kind": info.kind}
+
+    # sound -------------------------------------------------------------------------
+    def clip(self, doc_id: str, start=None, end=None) -> AudioClip:
+        """The sound of ``[start, end)`` seconds of a document (see ``playback.clip_for``)."""
+        arrays = self.arrays(doc_id)
+        row = self.view.row(doc_id)
+        limit = row.get("duration")
+        ends = []
+        for name, da in arrays.items():
+            try:
+                ends.append(feature_info(name, da).end)
+            except NotFoundError:
+                continue
+        if not isinstance(limit, (int, float)) or not limit > 0:
+            limit = max(ends) if ends else 0.0
+        else:
+            limit = max([limit, *ends])
+        t0, t1 = self.span(start, end, limit)
+        if t1 - t0 > MAX_SELECTION_SECONDS:
+            raise ParameterError(f"selections are at most {MAX_SELECTION_SECONDS:g} s long, "
+                                 f"got {t1 - t0:.6g} s")
+        key = (doc_id, t0, t1)
+        with self._lock:
+            if key in self._clips:
+                self._clips.move_to_end(key)
+                return self._clips[key]
+        clip = clip_for(arrays, row.get("uri"), t0, t1)
+        with self._lock:
+            self._clips[key] = clip
+            while len(self._clips) > 32:
+                self._clips.popitem(last=False)
+        return clip
+
+    # neighbours and the map --------------------------------------------------------
+    def index(self, feature: str):
+        """The neighbour index of ``feature``: persisted under ``<root>/indexes/``, or
+        built in memory for a store of at most ``IN_MEMORY_INDEX_DOCUMENTS`` documents."""
+        if feature not in self.features:
+            raise NotFoundError(f"the store has no feature {feature!r}; it has "
+                                f"{', '.join(self.features) or 'none'}")
+        with self._lock:
+            cached = self._indexes.get(feature)
+        if cached is not None:
+            return cached
+        index = None
+        if self.url is not None:
+            try:
+                index = load_index(self.url, feature, self.storage_options)
+            except FileNotFoundError:
+                index = None
+        if index is None:
+            if len(self.view) > IN_MEMORY_INDEX_DOCUMENTS:
+                raise NotFoundError(
+                    f"no neighbour index of {feature!r}; build it with `zounds-xr index "
+                    f"{self.url or 'STORE'} --feature {feature}`")
+            index = build_index(self.store, feature)
+        with self._lock:
+            self._indexes[feature] = index
+        return index
+
+    def indexes(self) -> list[str]:
+        """Features with a persisted index (or one built in memory)."""
+        found = set(self._indexes)
+        if self.url is not None:
+            for name in self.features:
+                try:
+                    zarr.open_group(index_url(self.url, name), mode="r",
+                                    storage_options=self.storage_options)
+                except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+                    continue
+                found.add(name)
+        return [f for f in self.features if f in found]
+
+    def stored_frames(self, doc_id: str, feature: str, start=None, end=None
+                      ) -> tuple[np.ndarray, float, float]:
+        """The frames (time first) of ``feature`` overlapping ``[start, end)`` of a
+        document, and the validated span.
+
+        Read straight from the stored array where the catalog says (the store contract's
+        ``"<f>.array"``, ``"<f>.offset"``, ``"<f>.frames"``, ``"<f>.index"``): one small
+        Zarr read, no DataArray built. Otherwise through the lazy DataArray.
+        """
+        cat = self.view.catalog
+        cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
+        direct = hasattr(self.store, "array") and all(c in cat.columns for c in cols)
+        if direct:
+            path, offset, n, text = cat.loc[doc_id, cols]
+            direct = isinstance(path, str) and bool(path) and isinstance(text, str)
+        if not direct:
+            da = self.feature(doc_id, feature)
+            info = feature_info(feature, da)
+            t0, t1 = self.span(start, end, info.end)
+            sl = self.frames(time_index(da, feature), t0, t1)
+            return compute(da.isel(time=sl).transpose("time", ...)), t0, t1
+        index = self._time_indexes.get(text)
+        if index is None:
+            index = self._time_indexes.setdefault(
+                text, TimeIndex.from_attrs(json.loads(text), size=int(n)))
+        if index.size != int(n):
+            index = TimeIndex.from_attrs(json.loads(text), size=int(n))
+        t0, t1 = self.span(start, end, float(index.end))
+        sl = self.frames(index, t0, t1)
+        array = self.store.array(path)
+        return np.asarray(array[int(offset) + sl.start:int(offset) + sl.stop]), t0, t1
+
+    def neighbours(self, feature: str, doc_id: str, start=None, end=None, k: int = 10
+                   ) -> dict:
+        """The ``k`` windows of ``feature`` nearest to ``[start, end)`` of ``doc_id``."""
+        if not 1 <= k <= 200:
+            raise ParameterError(f"k must be in 1..200, got {k}")
+        self.check_id(doc_id)
+        if feature not in self.features:
+            raise NotFoundError(f"the store has no feature {feature!r}; it has "
+                                f"{', '.join(self.features) or 'none'}")
+        index = self.index(feature)
+        frames, t0, t1 = self.stored_frames(doc_id, feature, start, end)
+        if frames.shape[0] == 0:
+            raise ParameterError(f"no frames of {feature!r} in {t0}..{t1} s")
+        results = index.search(frames, k=k, exclude=(doc_id, t0, t1))
+        out = []
+        for r in results:
+            item = r.to_json()
+            pos = self.view.position(r.id)
+            item["source"] = self.view.table["source"].iat[pos] if pos is not None else ""
+            out.append(item)
+        return {"feature": feature, "query": {"id": doc_id, "start": t0, "end": t1},
+                "window": index.attrs["window_seconds"], "windows": len(index),
+                "bits": index.attrs["bits"], "results": out}
+
+    def map(self, feature: str) -> dict:
+        """Every indexed document's position on the 2-D map of ``feature``."""
+        index = self.index(feature)
+        xy = index.map
+        sources = self.view.table["source"]
+        labels = []
+        for doc_id in index.ids:
+            pos = self.view.position(doc_id)
+            labels.append(sources.iat[pos] if pos is not None else "")
+        return {"feature": feature, "ids": index.ids.tolist(),
+                "x": np.round(xy[:, 0].astype(float), 5).tolist(),
+                "y": np.round(xy[:, 1].astype(float), 5).tolist(), "labels": labels}

@@ -1,0 +1,117 @@
+"""How a transform streams: declarations that the document pipeline reads.
+
+A feature of a :class:`~zounds_xr.Document` is computed chunk by chunk while a source
+is processed (``zounds_xr.documents.streaming``). How a function may be cut into
+chunks is a property of the function, so the function declares it, with one of:
+
+``frame_local``
+    output frame ``i`` depends on input frame ``i`` only (``fft`` of windows,
+    ``np.abs``, a gain): applied to each chunk as it comes. Undeclared functions are
+    taken to be frame-local (and checked: a chunk's output must have as many frames as
+    its input).
+``framing(scheme="wscheme", default=...)``
+    frames its input like ``sliding_window``: frame ``k`` covers input frames
+    ``[k*hop, k*hop + window)`` with hop and window from the ``SampleRate`` passed as
+    parameter ``scheme``; ``default(time_index)`` gives the scheme when the parameter is
+    left out (e.g. ``stft``: the input rate's ``half_lapped()``). ``when(first_chunk)``
+    may say that for this input the function is frame-local instead (a mel spectrogram
+    of a spectrum, rather than of audio).
+``stateful(factory)``
+    ``factory(**params)`` returns an object with ``push(chunk)`` (or ``process``) and
+    ``flush()``, each returning a chunk or ``None``, carrying state across chunks (the
+    resampler's filter).
+
+>>> import zounds_xr as zx
+>>> @zx.framing("wscheme", default=lambda index: index.samplerate.half_lapped())
+... def my_frames(x, wscheme=None):
+...     ...
+>>> zx.streaming_of(my_frames).kind
+'framing'
+
+This module is at the bottom of the package: it imports nothing of zounds_xr, so
+any transform can declare itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+__all__ = ["Streaming", "frame_local", "framing", "stateful", "streaming_of"]
+
+_ATTR = "__zounds_streaming__"
+KINDS = ("frame_local", "framing", "stateful")
+
+
+@dataclasses.dataclass(frozen=True)
+class Streaming:
+    """A function's streaming declaration (see the module docs).
+
+    Attributes
+    ----------
+    kind : {"frame_local", "framing", "stateful"}
+    scheme : str or None
+        For ``framing``: the parameter that holds the ``SampleRate`` (window scheme).
+    default : callable or None
+        For ``framing``: ``default(time_index) -> SampleRate`` when ``scheme`` is not
+        given.
+    when : callable or None
+        For ``framing``: ``when(first_chunk) -> bool``; false means frame-local for this
+        input.
+    factory : callable or None
+        For ``stateful``: ``factory(**params)`` -> an object with ``push``/``flush``.
+    """
+
+    kind: str
+    scheme: str | None = None
+    default: Callable | None = None
+    when: Callable | None = None
+    factory: Callable | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+
+def _declare(func, spec: Streaming):
+    try:
+        setattr(func, _ATTR, spec)
+    except (AttributeError, TypeError):
+        raise TypeError(f"cannot declare how {func!r} streams (it takes no attributes); "
+                        f"wrap it in a Python function") from None
+    return func
+
+
+def frame_local(func):
+    """Declare ``func`` frame-local (a decorator)."""
+    return _declare(func, Streaming("frame_local"))
+
+
+def framing(scheme: str = "wscheme", default: Callable | None = None,
+            when: Callable | None = None):
+    """Declare that the decorated function frames its input with the ``SampleRate``
+    given as parameter ``scheme`` (``default(time_index)`` when it is left out)."""
+    if not isinstance(scheme, str) or not scheme:
+        raise TypeError(f"scheme must name a parameter, got {scheme!r}")
+
+    def decorate(func):
+        return _declare(func, Streaming("framing", scheme=scheme, default=default,
+                                        when=when))
+
+    return decorate
+
+
+def stateful(factory: Callable):
+    """Declare the stateful streaming counterpart of the decorated function."""
+    if not callable(factory):
+        raise TypeError(f"factory must be callable, got {factory!r}")
+
+    def decorate(func):
+        return _declare(func, Streaming("stateful", factory=factory))
+
+    return decorate
+
+
+def streaming_of(func) -> Streaming | None:
+    """The declaration of ``func`` (``None`` when it declares nothing)."""
+    spec = getattr(func, _ATTR, None)
+    return spec if isinstance(spec, Streaming) else None

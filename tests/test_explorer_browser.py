@@ -1,0 +1,166 @@
+"""The explorer's page in a real headless browser (Debian's chromium + chromium-driver,
+driven by selenium): catalog, document view, spectrogram, selection, playback, neighbour
+search and the map. Skips only where no browser is installed."""
+import os
+import pathlib
+import shutil
+import tempfile
+
+import pytest
+
+from zounds_xr.explorer import BackgroundServer, Explorer
+
+from _explorer_store import make_store
+
+pytest.importorskip("tornado")
+pytest.importorskip("torch")  # neighbour search hashes with zounds_xr.learn.SimHash
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required", "--window-size=1300,1000"]
+
+
+def _browser_paths():
+    binary = next((p for p in map(shutil.which, ("chromium", "chromium-browser",
+                                                 "google-chrome")) if p), None)
+    driver = shutil.which("chromedriver")
+    return binary, driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary, driver_path = _browser_paths()
+    if binary is None or driver_path is None:
+        pytest.skip("no chromium and chromedriver (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="zx-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = binary
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=driver_path))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    store = make_store(tmp_path_factory.mktemp("store"), n_docs=12)
+    srv = BackgroundServer(Explorer(store)).start()
+    yield srv
+    srv.stop()
+
+
+def wait(driver, condition, timeout=30, message=""):
+    # the page replaces table rows as data arrives: a row found a moment ago may be gone
+    return WebDriverWait(driver, timeout, ignored_exceptions=(
+        StaleElementReferenceException,)).until(lambda d: condition(d), message)
+
+
+def test_browse_select_play_search_and_follow(browser, server, tmp_path):
+    d = browser
+    d.get(server.url)
+    rows = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#catalog tbody tr"),
+                message="catalog rows")
+    assert len(rows) == 12
+    assert "rows 1–12 of 12" in d.find_element(By.ID, "catalog-count").text
+
+    # filtering and sorting happen on the server
+    d.find_element(By.ID, "filter").send_keys("chirp")
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#catalog tbody tr")) == 4,
+         message="filtered rows")
+    d.find_element(By.CSS_SELECTOR, "th[data-sort=source]").click()
+    wait(d, lambda d: d.find_element(By.CSS_SELECTOR, "#catalog tbody tr td").text
+         == "001_chirp_up.flac", message="sorted rows")
+    d.find_element(By.CSS_SELECTOR, "#catalog tbody tr").click()
+
+    # the document view: the spectrogram of the whole document, axes in s and Hz
+    wait(d, lambda d: d.execute_script(
+        "const i = document.querySelector('#spec'); return i.complete && i.naturalWidth > 0"),
+        message="spectrogram image")
+    assert d.find_element(By.ID, "doc-title").text == "001_chirp_up.flac"
+    assert "Hz" in d.find_element(By.ID, "spec-axis").text
+    assert " s" in d.find_element(By.ID, "xaxis").text
+    assert "dB" in d.find_element(By.ID, "cbar").text
+
+    # select 0.5..1.0 s by dragging over the pictures
+    overlay = d.find_element(By.ID, "overlay")
+    width = d.execute_script("return document.querySelector('#spec-plot').clientWidth")
+    left = -overlay.size["width"] / 2  # offsets are from the element's centre
+    (ActionChains(d).move_to_element_with_offset(overlay, int(left + width * 0.25), 0)
+     .click_and_hold().move_by_offset(int(width * 0.25), 0).release().perform())
+    text = d.find_element(By.ID, "selection-range").text
+    assert text.startswith("selection 0.5")
+    assert d.find_element(By.ID, "selection").is_displayed()
+
+    # play it: the audio element loads the WAV of the selection and plays
+    d.find_element(By.ID, "play").click()
+    wait(d, lambda d: d.execute_script(
+        "const p = document.querySelector('#player');"
+        "return p.error === null && p.readyState >= 2 && (!p.paused || p.currentTime > 0)"),
+        message="audio playing")
+    src = d.execute_script("return document.querySelector('#player').src")
+    assert "/api/documents/doc001/audio.wav?start=0.5" in src
+    duration = d.execute_script("return document.querySelector('#player').duration")
+    assert 0.45 < duration < 0.6
+
+    # neighbours of the selection over the mel spectrogram
+    d.find_element(By.CSS_SELECTOR, "#nn-feature option[value=mel]").click()
+    d.find_element(By.ID, "nn-search").click()
+    hits = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#neighbours tbody tr"),
+                message="neighbours")
+    assert len(hits) == 10
+    first = hits[0].find_element(By.CSS_SELECTOR, "a.nn-open")
+    assert first.text == "007_chirp_up.flac"
+    hits[0].find_element(By.CSS_SELECTOR, "button.nn-play").click()
+    wait(d, lambda d: "doc007" in d.execute_script("return document.querySelector('#player').src"),
+         message="neighbour playing")
+    shot = tmp_path / "explorer-document.png"
+    d.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    target = os.environ.get("ZX_EXPLORER_SCREENSHOT")
+    if target:  # how docs/explorer.png is refreshed (see docs/EXPLORER.md)
+        pathlib.Path(target).write_bytes(shot.read_bytes())
+
+    # follow the result: its document opens with the window selected
+    first.click()
+    wait(d, lambda d: d.find_element(By.ID, "doc-title").text == "007_chirp_up.flac",
+         message="followed neighbour")
+    wait(d, lambda d: d.find_element(By.ID, "selection").is_displayed(), message="selection")
+    assert "#/doc/doc007?start=" in d.current_url
+    # the results stay listed while following them
+    assert len(d.find_elements(By.CSS_SELECTOR, "#neighbours tbody tr")) == 10
+    d.save_screenshot(str(tmp_path / "explorer-followed.png"))
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+
+
+def test_map_opens_a_document(browser, server, tmp_path):
+    d = browser
+    d.get(server.url + "#/map")
+    wait(d, lambda d: "12 documents" in d.find_element(By.ID, "map-status").text,
+         message="map drawn")
+    point = d.execute_script("const p = mapState.points[3]; return [p[0], p[1], p[2]];")
+    canvas = d.find_element(By.ID, "map")
+    scale = canvas.size["width"] / d.execute_script("return document.querySelector('#map').width")
+    (ActionChains(d).move_to_element_with_offset(
+        canvas, int(point[0] * scale - canvas.size["width"] / 2),
+        int(point[1] * scale - canvas.size["height"] / 2)).click().perform())
+    # the point clicked, or one drawn on top of it (twins can coincide)
+    near = d.execute_script(
+        "const [x, y] = arguments; return mapState.points.filter("
+        "p => (p[0] - x) ** 2 + (p[1] - y) ** 2 < 9).map(p => mapState.data.ids[p[2]]);",
+        point[0], point[1])
+    wait(d, lambda d: "#/doc/" in d.current_url, message="map click")
+    assert d.current_url.split("#/doc/")[1] in near
+    wait(d, lambda d: d.find_element(By.ID, "doc-title").text, message="document opened")
+    d.save_screenshot(str(tmp_path / "explorer-map.png"))

@@ -1,0 +1,320 @@
+"""Training windows (FeatureWindows, RandomWindows): exact contents, epochs, resumption."""
+import json
+import pickle
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+zarr = pytest.importorskip("zarr")
+
+import zounds_xr as zx
+from zounds_xr.learn import (
+    BucketBatchSampler,
+    FeatureWindows,
+    RandomWindows,
+    collate,
+)
+from zounds_xr.learn.windows import _consumed_per_worker, window_counts
+from zounds_xr.timeseries.index import TimeIndex
+
+
+class ContractStore:
+    """The reading side of the store contract (COORDINATION.md) over real Zarr arrays:
+    lets the window arithmetic be tested on time axes that the writer does not make."""
+
+    def __init__(self, root, docs, hop=Fraction(1, 100), duration=None, parts=2, chunk=16):
+        self.root, rows = str(root), []
+        duration = duration or hop
+        for p in range(parts):
+            mine = [(i, d) for i, d in enumerate(docs) if i % parts == p]
+            data = np.concatenate([d for _, d in mine])
+            path = f"parts/p{p}/mel"
+            a = zarr.create_array(f"{self.root}/{path}", shape=data.shape, dtype=data.dtype,
+                                  chunks=(chunk,) + data.shape[1:])
+            a[:] = data
+            offset = 0
+            for i, d in mine:
+                index = {"type": "TimeIndex", "version": 1, "size": len(d), "start": "0",
+                         "frequency": str(hop), "duration": str(duration)}
+                rows.append({"id": f"doc{i:03d}", "uri": f"file:{i}", "duration":
+                             float(len(d) * hop), "klass": i % 3, "name": f"n{i % 2}",
+                             "mel.frames": len(d), "mel.version": "v", "mel.array": path,
+                             "mel.offset": offset, "mel.index": json.dumps(index)})
+                offset += len(d)
+        self._catalog = pd.DataFrame(rows).set_index("id").sort_index()
+        self.features = ["mel"]
+
+    def catalog(self):
+        return self._catalog.copy()
+
+    def array(self, path):
+        return zarr.open_array(f"{self.root}/{path}", mode="r")
+
+
+def frames_of(i, n):
+    """Document i: rows (i, frame number, 0.5) so any row says where it came from."""
+    return np.stack([np.full(n, i), np.arange(n), np.full(n, 0.5)], axis=1).astype("f4")
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(3, 120, size=40)
+    docs = [frames_of(i, n) for i, n in enumerate(sizes)]
+    return ContractStore(tmp_path_factory.mktemp("fake"), docs), docs
+
+
+def key(item):
+    return item["document"], round(float(item["start"]), 9)
+
+
+# ------------------------------------------------------------------ window arithmetic
+@pytest.mark.parametrize("f,d,w,h", [
+    (Fraction(1, 100), Fraction(1, 100), Fraction(1, 4), None),
+    (Fraction(128, 11025), Fraction(256, 11025), Fraction(1, 4), None),
+    (Fraction(128, 11025), Fraction(256, 11025), Fraction(1, 2), Fraction(1, 10)),
+    (Fraction(1, 3), Fraction(1, 3), Fraction(7, 5), Fraction(2, 7)),
+    (Fraction(160, 16000), Fraction(400, 16000), Fraction(1, 2), Fraction(1, 2)),
+])
+def test_windows_follow_the_exact_time_index(f, d, w, h):
+    n_frames = np.arange(0, 160)
+    counts, length, first = window_counts(n_frames, Fraction(0), f, d, w, h)
+    step = w if h is None else h
+    assert length == max(1, round(w / f))
+    for n, count in zip(n_frames, counts, strict=True):
+        index = TimeIndex.from_params(int(n), f, d)
+        expected = 0
+        for k in range(400):
+            s = k * step
+            i = int(first(np.array([k]))[0])
+            inside = s + w <= index.end and i + length <= n
+            if inside:
+                assert k == expected  # windows are the first ones, with none skipped
+                expected += 1
+                frames = index.overlapping(s, s + w)  # what sel(time=TimeSlice(w, s)) gives
+                assert frames.start <= i and i + length <= frames.stop
+                assert abs(i * f - s) <= f / 2
+        assert count == expected, (n, count, expected)
+
+
+def test_windows_in_frames_and_whole_documents():
+    counts, length, first = window_counts([3, 10, 11], 0, Fraction(1, 10), Fraction(1, 10), 4, 2)
+    assert length == 4 and list(counts) == [0, 4, 4]
+    assert list(first(np.arange(4))) == [0, 2, 4, 6]
+    counts, length, _ = window_counts([0, 7], 0, Fraction(1, 10), Fraction(1, 10), None)
+    assert length is None and list(counts) == [0, 1]
+
+
+# ------------------------------------------------------------------ FeatureWindows
+def test_items_are_the_documents_frames(fake):
+    store, docs = fake
+    windows = FeatureWindows(store, "mel", window=zx.Milliseconds(250), hop=zx.Milliseconds(100))
+    table = windows.windows()
+    assert len(windows) == len(table) > 50
+    rng = np.random.default_rng(1)
+    for i in rng.choice(len(windows), size=40, replace=False):
+        item = windows[int(i)]
+        doc = int(item["document"][3:])
+        x = item["x"].numpy()
+        assert x.shape == (25, 3)
+        k0 = int(x[0, 1])
+        np.testing.assert_array_equal(x, docs[doc][k0:k0 + 25])
+        assert abs(k0 * 0.01 - item["start"]) <= 0.005 + 1e-12
+    # documents in catalog order, windows in order of time
+    assert list(table["document"]) == sorted(table["document"])
+    assert (table.groupby("document")["start"].diff().dropna().round(9) == 0.1).all()
+    assert windows[-1]["document"] == table["document"].iloc[-1]
+
+
+def test_batched_fetch_equals_single_items(fake):
+    store, _ = fake
+    windows = FeatureWindows(store, "mel", window=zx.Milliseconds(200))
+    picks = [7, 0, 31, 7, len(windows) - 1]
+    for a, b in zip(windows.__getitems__(picks), [windows[i] for i in picks], strict=True):
+        assert key(a) == key(b) and torch.equal(a["x"], b["x"])
+
+
+def test_labels_ids_and_series_labels(fake):
+    store, docs = fake
+    cat = store.catalog()
+    ids = list(cat.index[cat["klass"] == 1])[::-1]
+    windows = FeatureWindows(store, "mel", window=zx.Milliseconds(100), ids=ids, label="klass")
+    assert set(windows.windows()["document"]) <= set(ids)
+    assert windows.windows()["document"].iloc[0] == next(i for i in ids if len(
+        docs[int(i[3:])]) >= 10)
+    assert {windows[i]["label"] for i in range(len(windows))} == {1}
+    named = pd.Series({i: f"class-{int(i[3:]) % 4}" for i in cat.index})
+    windows = FeatureWindows(store, "mel", window=zx.Milliseconds(100), label=named)
+    item = windows[11]
+    assert item["label"] == named[item["document"]]
+    batch = collate([windows[i] for i in range(5)])
+    assert batch["x"].shape == (5, 10, 3) and isinstance(batch["label"], list)
+
+
+def test_clear_errors(fake):
+    store, _ = fake
+    with pytest.raises(zx.ParameterError, match="longer than every"):
+        FeatureWindows(store, "mel", window=zx.Seconds(5))
+    with pytest.raises(zx.ParameterError, match="not stored"):
+        FeatureWindows(store, "mfcc", window=zx.Seconds(1))
+    with pytest.raises(zx.ParameterError, match="not a column"):
+        FeatureWindows(store, "mel", window=zx.Seconds(1), label="genre")
+    with pytest.raises(zx.DocumentNotFoundError):
+        FeatureWindows(store, "mel", window=zx.Seconds(1), ids=["nope"])
+    with pytest.raises(zx.ParameterError):
+        FeatureWindows(store, "mel", window=zx.Seconds(-1))
+    with pytest.raises(zx.ParameterError):
+        FeatureWindows(store, "mel", window=5, hop=zx.Seconds(1))
+    with pytest.raises(zx.ParameterError):
+        FeatureWindows(object(), "mel", window=zx.Seconds(1))
+    windows = FeatureWindows(store, "mel", window=zx.Milliseconds(500))
+    with pytest.raises(IndexError):
+        windows[len(windows)]
+    with pytest.raises(zx.ParameterError):
+        RandomWindows(store, "mel", window=zx.Milliseconds(500), seed=-1)
+
+
+def test_whole_documents_padded_and_bucketed(fake):
+    store, docs = fake
+    whole = FeatureWindows(store, "mel", window=None)
+    assert len(whole) == len(docs)
+    lengths = whole.lengths()
+    sampler = BucketBatchSampler(whole, max_frames=400, num_buckets=4, seed=0)
+    seen = []
+    loader = torch.utils.data.DataLoader(whole, batch_sampler=sampler, collate_fn=collate)
+    for batch in loader:
+        assert batch["x"].shape[0] * batch["x"].shape[1] <= max(400, int(batch["lengths"].max()))
+        for x, n, doc in zip(batch["x"], batch["lengths"], batch["document"], strict=True):
+            np.testing.assert_array_equal(x[:n].numpy(), docs[int(doc[3:])])
+            assert not x[n:].any()
+        seen += batch["document"]
+    assert sorted(seen) == sorted(whole.ids)
+    assert lengths.sum() == sum(len(d) for d in docs)
+
+
+# ------------------------------------------------------------------- RandomWindows
+def test_an_epoch_is_every_window_once_shuffled(fake):
+    store, docs = fake
+    windows = FeatureWindows(store, "mel", window=zx.Milliseconds(150), hop=zx.Milliseconds(50))
+    random = RandomWindows(store, "mel", window=zx.Milliseconds(150), hop=zx.Milliseconds(50),
+                           seed=5, buffer_size=40)
+    items = list(random)
+    expected = {key(windows[i]) for i in range(len(windows))}
+    assert len(items) == len(windows) and {key(i) for i in items} == expected
+    assert [key(i) for i in items] != sorted(key(i) for i in items)
+    for item in items[:20]:
+        x = item["x"].numpy()
+        np.testing.assert_array_equal(x, docs[int(x[0, 0])][int(x[0, 1]):int(x[0, 1]) + 15])
+    again = [key(i) for i in RandomWindows(store, "mel", window=zx.Milliseconds(150),
+                                           hop=zx.Milliseconds(50), seed=5, buffer_size=40)]
+    assert again == [key(i) for i in items]
+    other = RandomWindows(store, "mel", window=zx.Milliseconds(150), hop=zx.Milliseconds(50),
+                          seed=6, buffer_size=40)
+    assert [key(i) for i in other] != again
+    random.set_epoch(1)
+    assert [key(i) for i in random] != again
+
+
+def test_two_workers_split_an_epoch(fake):
+    store, _ = fake
+    random = RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=2, buffer_size=30,
+                           label="klass")
+    loader = torch.utils.data.DataLoader(random, batch_size=16, num_workers=2)
+    seen = [(d, round(float(s), 9)) for b in loader
+            for d, s in zip(b["document"], b["start"], strict=True)]
+    assert len(seen) == len(set(seen)) == len(random)
+    assert set(seen) == {key(i) for i in FeatureWindows(store, "mel", zx.Milliseconds(100))}
+
+
+def test_ranks_share_an_epoch(fake):
+    store, _ = fake
+    parts = [[key(i) for i in RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=1,
+                                            rank=r, world_size=3, drop_uneven=False)]
+             for r in range(3)]
+    everything = [k for p in parts for k in p]
+    assert len(everything) == len(set(everything)) == len(
+        FeatureWindows(store, "mel", zx.Milliseconds(100)))
+    even = [list(RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=1, rank=r,
+                               world_size=3)) for r in range(3)]
+    assert len({len(p) for p in even}) == 1
+
+
+def test_resume_continues_exactly(fake):
+    store, _ = fake
+
+    def make():
+        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=9, buffer_size=25)
+
+    full = [key(i) for i in make()]
+    first = make()
+    it = iter(first)
+    head = [key(next(it)) for _ in range(37)]
+    state = first.state_dict()
+    assert state == {"seed": 9, "epoch": 0, "position": 37}
+    resumed = make()
+    resumed.load_state_dict(pickle.loads(pickle.dumps(state)))
+    assert head + [key(i) for i in resumed] == full
+
+
+def test_resume_with_workers(fake):
+    store, _ = fake
+
+    def loader(ds):
+        return torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2)
+
+    def make():
+        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=4, buffer_size=20)
+
+    def keys(batches):
+        return [(d, round(float(s), 9)) for b in batches
+                for d, s in zip(b["document"], b["start"], strict=True)]
+
+    full = keys(loader(make()))
+    seen = []
+    for b in loader(make()):
+        seen.append(b)
+        if len(seen) == 5:
+            break
+    resumed = make()
+    resumed.load_state_dict(make().state_dict(position=5 * 8, batch_size=8))
+    assert keys(seen) + keys(loader(resumed)) == full
+    with pytest.raises(zx.ParameterError):
+        _consumed_per_worker(13, 8, [40, 40])
+    assert _consumed_per_worker(26, 8, [10, 40]) == ([10, 16], 0)
+    assert _consumed_per_worker(16, 8, [40, 40]) == ([8, 8], 0)
+    assert _consumed_per_worker(24, 8, [40, 40]) == ([16, 8], 1)
+
+
+def test_pickles_for_spawn(fake):
+    store, _ = fake
+    windows = FeatureWindows(store, "mel", window=zx.Milliseconds(100), label="klass")
+    windows[0]  # opens arrays and caches blocks, which must not travel
+    copy = pickle.loads(pickle.dumps(windows))
+    assert copy._reader is None and torch.equal(copy[3]["x"], windows[3]["x"])
+    ctx = "spawn"
+    loader = torch.utils.data.DataLoader(windows, batch_size=32, num_workers=1,
+                                         multiprocessing_context=ctx)
+    assert sum(len(b["document"]) for b in loader) == len(windows)
+
+
+def test_shuffled_samples_from_a_store(fake):
+    from zounds_xr.learn import ShuffledSamples
+
+    store, docs = fake
+    total = sum(len(d) for d in docs)
+    s = ShuffledSamples(nsamples=total, seed=0, feature="mel")(store)
+    assert s.dims == ("sample", "dim_1") and s.shape == (total, 3)
+    pairs = {(int(v[0]), int(v[1])) for v in s.values}
+    assert len(pairs) == total  # every frame once: without replacement
+    for value, doc, frame in zip(s.values, s.document.values, s.frame.values, strict=True):
+        assert int(value[0]) == int(doc[3:]) and int(value[1]) == frame
+    runs = ShuffledSamples(nsamples=30, length=4, seed=1, feature="mel")(store)
+    assert runs.dims == ("sample", "offset", "dim_1") and runs.shape == (30, 4, 3)
+    np.testing.assert_array_equal(np.diff(runs.values[:, :, 1], axis=1), 1)
+    again = ShuffledSamples(nsamples=30, length=4, seed=1, feature="mel")(store)
+    np.testing.assert_array_equal(runs.values, again.values)
+    with pytest.raises(zx.ParameterError):
+        ShuffledSamples(nsamples=3)(store)
