@@ -275,10 +275,12 @@ def main(argv=None) -> dict:
     if args.quick:
         args.rounds, args.clips, args.minutes, args.stream_minutes = 2, 8, 1.0, 5.0
     load = os.getloadavg()[0]
+    fft_backend._torch()  # import torch when installed: "auto" then uses its FFT
     lines = ["## Mel spectrogram (bench_mel)", "",
              f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}) shared with "
-             f"other work (1-min load average {load:.1f} at the start); default FFT backend "
-             f"**{zx.fft_backend()}**; numpy {np.__version__}, scipy {scipy.__version__}, "
+             f"other work (1-min load average {load:.1f} at the start); FFT backend "
+             f"**{zx.fft_backend()}** (\"auto\": torch's when the process has imported "
+             f"torch, as this one has; scipy's otherwise); numpy {np.__version__}, scipy {scipy.__version__}, "
              f"dask {dask.__version__}; {args.rounds} interleaved rounds.", ""]
     lines += audioflux_protocol(args.rounds, args.clips, args.frames) + [""]
     lines += ten_minutes(args.rounds, args.minutes) + [""]
