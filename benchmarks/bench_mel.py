@@ -280,7 +280,8 @@ def main(argv=None) -> dict:
              f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}) shared with "
              f"other work (1-min load average {load:.1f} at the start); FFT backend "
              f"**{zx.fft_backend()}** (\"auto\": torch's when the process has imported "
-             f"torch, as this one has; scipy's otherwise); numpy {np.__version__}, scipy {scipy.__version__}, "
+             f"torch, as this one has; scipy's otherwise); numpy {np.__version__}, "
+             f"scipy {scipy.__version__}, "
              f"dask {dask.__version__}; {args.rounds} interleaved rounds.", ""]
     lines += audioflux_protocol(args.rounds, args.clips, args.frames) + [""]
     lines += ten_minutes(args.rounds, args.minutes) + [""]
