@@ -197,3 +197,44 @@ def test_in_memory_store_pickles_within_the_process(wavs):
     doc_id = Sound.process(meta=wavs[0])
     clone = pickle.loads(pickle.dumps(Sound._store))
     assert clone.ids() == [doc_id]
+
+
+def test_same_length_clips_are_computed_stacked_and_equal_one_piece(tmp_path, monkeypatch):
+    from zounds_xr.documents import document as document_module
+
+    calls = []
+    original = document_module.Document._write_stacked.__func__
+
+    def counting(cls, part, group, results):
+        calls.append(len(group))
+        return original(cls, part, group, results)
+
+    monkeypatch.setattr(document_module.Document, "_write_stacked", classmethod(counting))
+    paths = [write_wav(tmp_path / f"{i}.wav", 0.5, samplerate=22050, seed=i)
+             for i in range(5)]
+    paths.append(write_wav(tmp_path / "longer.wav", 0.75, samplerate=22050, seed=9))
+    stereo = tmp_path / "stereo.wav"
+    import soundfile as sf
+
+    sf.write(stereo, np.stack([tone(0.5, 22050), tone(0.5, 22050, seed=3)], axis=1), 22050,
+             subtype="FLOAT")
+    paths.append(str(stereo))
+
+    @zx.zarr_settings(tmp_path / "f.zarr")
+    class Clip(zx.Document):
+        resampled = zx.Feature(zx.resample, needs=zx.Document.audio,
+                               samplerate=zx.SR11025(), store=True)
+        mel = zx.Feature(zx.mel_spectrogram, needs=resampled, n_mels=32, store=True)
+
+    report = zx.ingest(paths, Clip, scheduler="synchronous", progress=False)
+    assert len(report.processed) == 7 and not report.failed
+    assert sorted(calls) == [1, 5]  # five clips stacked; the longer one alone
+    for path in paths:
+        doc = Clip(Clip.id_for(path))
+        resampled = zx.resample(zx.load(path), zx.SR11025())
+        np.testing.assert_allclose(doc.resampled.values, resampled.values, atol=1e-6)
+        np.testing.assert_allclose(doc.mel.values,
+                                   zx.mel_spectrogram(resampled, n_mels=32).values,
+                                   rtol=1e-5, atol=1e-7)
+        assert doc.meta.samplerate == 22050
+        assert doc.meta.duration_seconds == pytest.approx(zx.load(path).sizes["time"] / 22050)

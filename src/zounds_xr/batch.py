@@ -93,15 +93,15 @@ def _process_batch(document, items):
             part = document._store_for(None).part()
         except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
             return [("failed", _source_name(m), None, _failure(exc)) for m, _ in items]
-        for meta, doc_id in items:
-            try:
-                doc_id = doc_id or uuid.uuid4().hex
-                seconds = document._write_document(part, meta, doc_id, _CHUNK)
-                results.append(("ok", _source_name(meta), doc_id, seconds))
-            except Exception as exc:  # noqa: BLE001
-                reason = _failure(exc)
+        items = [(meta, doc_id or uuid.uuid4().hex) for meta, doc_id in items]
+        for (meta, doc_id), outcome in zip(items, document._write_many(part, items, _CHUNK),
+                                           strict=True):
+            if isinstance(outcome, BaseException):
+                reason = _failure(outcome)
                 part.record_failure(doc_id, _source_name(meta), reason)
                 results.append(("failed", _source_name(meta), None, reason))
+            else:
+                results.append(("ok", _source_name(meta), *outcome))
         try:
             part.commit()
         except Exception as exc:  # noqa: BLE001
@@ -174,8 +174,8 @@ def _as_meta(item) -> AudioMetaData:
 
 
 def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
-           progress: bool = True, on_error: str = "record", num_workers: int | None = None
-           ) -> IngestReport:
+           progress: bool = True, on_error: str = "record", num_workers: int | None = None,
+           repair: bool = False) -> IngestReport:
     """Process every source of ``dataset`` into documents of ``document``, in parallel.
 
     Parameters
@@ -196,6 +196,11 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     num_workers : int, optional
         Local workers (threads or processes); dask's default otherwise. Worker
         processes are started once per session and reused (:func:`process_pool`).
+    repair : bool, default False
+        Check every visible document first (:meth:`FeatureStore.verify`: missing
+        chunks, failed checksums) and recompute the damaged ones whose sources are in
+        ``dataset`` into new parts (the newest fragment wins; the damaged parts are
+        vacuumed once nothing refers to them).
 
     Returns
     -------
@@ -234,7 +239,9 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     # create the store once, here: first writers racing to create its root would fail
     fstore = document._store_for(None)
     fstore.root(create=True)
-    done = set(fstore.ids())  # resume: the catalog, read once
+    done = fstore.id_index()  # resume: the catalog, read once
+    if repair:
+        done = done.difference(list(fstore.verify()))
     report = IngestReport()
     todo = []
     for item in dataset:
@@ -393,7 +400,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
             if cached is pool:
                 del _POOLS[n]
         pool.shutdown(wait=False, cancel_futures=True)
-        done = set(document._store_for(None).ids())
+        done = document._store_for(None).id_index()
         return [_outcome_after_crash(document, meta, doc_id, done) for meta, doc_id in todo]
 
 

@@ -1,7 +1,8 @@
-"""The ``zounds-xr`` command line: ``ingest``, ``info`` and ``demo``.
+"""The ``zounds-xr`` command line: ``ingest``, ``info``, ``verify`` and ``demo``.
 
-Exit codes: 0 success, 1 some sources failed (ingest) or the store is unreadable,
-2 usage errors (bad arguments, unknown document class), 130 interrupted.
+Exit codes: 0 success, 1 some sources failed (ingest), damaged documents (verify) or
+the store is unreadable, 2 usage errors (bad arguments, unknown document class),
+130 interrupted.
 """
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ def _cmd_ingest(args) -> int:
         client = distributed.Client(scheduler)
     try:
         report = ingest(dataset, document, client=client, scheduler=scheduler,
-                        progress=not args.quiet, num_workers=args.workers)
+                        progress=not args.quiet, num_workers=args.workers,
+                        repair=args.repair)
     finally:
         if client is not None:
             client.close()
@@ -88,9 +90,27 @@ def _cmd_ingest(args) -> int:
 def _cmd_info(args) -> int:
     from .documents.store import FeatureStore
 
-    store = FeatureStore(args.store)
+    store = FeatureStore(args.store, read_only=True)
     print(store.describe())
     return 0
+
+
+def _cmd_verify(args) -> int:
+    from .documents.store import FeatureStore
+
+    store = FeatureStore(args.store, read_only=True)
+    if store.root() is None:
+        print(f"zounds-xr: no feature store at {args.store}", file=sys.stderr)
+        return 1
+    problems = store.verify()
+    n = len(store.catalog())
+    for doc_id, found in problems.items():
+        for problem in found:
+            print(f"damaged: {doc_id}: {problem}")
+    print(f"{n - len(problems)} of {n} documents healthy, {len(problems)} damaged"
+          + ("; recompute them with zx.ingest(dataset, Sound, repair=True)"
+             if problems else ""))
+    return 1 if problems else 0
 
 
 def _cmd_demo(args) -> int:
@@ -116,11 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="local workers")
     p.add_argument("--pattern", default="**/*", help="glob for files inside directories")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--repair", action="store_true",
+                   help="verify the stored documents first and recompute damaged ones")
     p.set_defaults(run=_cmd_ingest)
 
-    p = sub.add_parser("info", help="documents, features, sizes and versions of a store")
+    p = sub.add_parser("info", help="documents, hours, features, failures and parts of a "
+                                    "store (read from its catalog)")
     p.add_argument("store", help="Zarr store path or URL")
     p.set_defaults(run=_cmd_info)
+
+    p = sub.add_parser("verify", help="check every document's data (checksums, chunks)")
+    p.add_argument("store", help="Zarr store path or URL")
+    p.set_defaults(run=_cmd_verify)
 
     p = sub.add_parser("demo", help="ingest a generated (or given) corpus and report")
     p.add_argument("--audio", help="a directory of audio (default: generate a corpus)")

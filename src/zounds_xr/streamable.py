@@ -59,6 +59,10 @@ class Streaming:
         input.
     factory : callable or None
         For ``stateful``: ``factory(**params)`` -> an object with ``push``/``flush``.
+    channelwise : bool
+        The function treats a ``channel`` dim independently, channel by channel (as
+        on mono input): same-length clips may then be stacked along ``channel`` and
+        computed in one call.
     """
 
     kind: str
@@ -66,6 +70,7 @@ class Streaming:
     default: Callable | None = None
     when: Callable | None = None
     factory: Callable | None = None
+    channelwise: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -81,13 +86,16 @@ def _declare(func, spec: Streaming):
     return func
 
 
-def frame_local(func):
-    """Declare ``func`` frame-local (a decorator)."""
-    return _declare(func, Streaming("frame_local"))
+def frame_local(func=None, *, channelwise: bool = False):
+    """Declare ``func`` frame-local (a decorator, with or without arguments)."""
+    def decorate(f):
+        return _declare(f, Streaming("frame_local", channelwise=channelwise))
+
+    return decorate if func is None else decorate(func)
 
 
 def framing(scheme: str = "wscheme", default: Callable | None = None,
-            when: Callable | None = None):
+            when: Callable | None = None, *, channelwise: bool = False):
     """Declare that the decorated function frames its input with the ``SampleRate``
     given as parameter ``scheme`` (``default(time_index)`` when it is left out)."""
     if not isinstance(scheme, str) or not scheme:
@@ -95,18 +103,19 @@ def framing(scheme: str = "wscheme", default: Callable | None = None,
 
     def decorate(func):
         return _declare(func, Streaming("framing", scheme=scheme, default=default,
-                                        when=when))
+                                        when=when, channelwise=channelwise))
 
     return decorate
 
 
-def stateful(factory: Callable):
+def stateful(factory: Callable, *, channelwise: bool = False):
     """Declare the stateful streaming counterpart of the decorated function."""
     if not callable(factory):
         raise TypeError(f"factory must be callable, got {factory!r}")
 
     def decorate(func):
-        return _declare(func, Streaming("stateful", factory=factory))
+        return _declare(func, Streaming("stateful", factory=factory,
+                                        channelwise=channelwise))
 
     return decorate
 

@@ -128,11 +128,12 @@ class FreeSoundSearch(OnlineDataset):
         client = self._client()
         params = {"query": self.query, "fields": ",".join(FIELDS),
                   "page_size": self.page_size}
-        url = client.url("search/text/", params)
-        shown = redact_url(url)
+        first = client.url("search/text/", params)
+        url: str | None = first
+        shown = redact_url(first)
         remaining = self.n_results
-        seen = set()
-        visited = {url}
+        seen: set[object] = set()
+        visited: set[str | None] = {url}
         while url and remaining > 0:
             try:
                 page = client.get_json(url)
@@ -151,9 +152,10 @@ class FreeSoundSearch(OnlineDataset):
             fresh = 0
             for result in results:
                 meta = self._metadata(result, shown)
-                if meta.freesound_id is not None and meta.freesound_id in seen:
+                sound_id = getattr(meta, "freesound_id", None)
+                if sound_id is not None and sound_id in seen:
                     continue  # results shift between pages while the index changes
-                seen.add(meta.freesound_id)
+                seen.add(sound_id)
                 fresh += 1
                 yield meta
                 remaining -= 1
@@ -166,4 +168,4 @@ class FreeSoundSearch(OnlineDataset):
             if not fresh or next_url in visited:
                 return  # an empty/repeated page that still links on: stop, don't loop
             visited.add(next_url)
-            url, shown = next_url, redact_url(next_url)
+            url, shown = next_url, redact_url(next_url) if next_url else shown

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -242,7 +241,7 @@ class HttpClient:
                     raise DatasetError(f"GET {shown} failed: {last}", url=shown,
                                        status=err.code) from None
                 retry_after = err.headers.get("Retry-After") if err.headers else None
-            except (urllib.error.URLError, http.client.HTTPException, socket.timeout,
+            except (TimeoutError, urllib.error.URLError, http.client.HTTPException,
                     ConnectionError) as err:
                 status = None
                 reason = getattr(err, "reason", err)

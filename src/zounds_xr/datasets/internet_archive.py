@@ -41,7 +41,7 @@ def _default_selection(files: list[dict]) -> list[dict]:
 
     by_name = {f.get("name"): f for f in files}
 
-    def root(record: dict) -> str:
+    def root(record: dict) -> str | None:
         name, hops = record.get("name"), 0
         while record.get("source") == "derivative" and record.get("original") and hops < 10:
             name = record["original"]
@@ -52,6 +52,8 @@ def _default_selection(files: list[dict]) -> list[dict]:
     best: dict[str, dict] = {}
     for record in audio:
         key = root(record)
+        if key is None:
+            continue  # a record without a name cannot be fetched
         if key in decodable_names and record.get("name") != key:
             continue  # a derivative of a decodable original: the original is enough
         current = best.get(key)
@@ -161,7 +163,8 @@ class InternetArchive(OnlineDataset):
         if not files:
             raise DatasetError(f"archive.org item {self.archive_id!r} has no files ({url})",
                                url=url)
-        meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+        found = item.get("metadata")
+        meta: dict = found if isinstance(found, dict) else {}
         licensing = meta.get("licenseurl")
         tags = meta.get("subject")
         if isinstance(tags, str):

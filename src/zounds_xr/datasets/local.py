@@ -56,7 +56,7 @@ def audio_extensions() -> frozenset[str]:
     A format this table does not know is matched by its own name (``"FOO"`` ->
     ``.foo``). Header-less RAW, Matlab MAT4/MAT5 and Akai MPC2K (``.mpc``) are left out.
     """
-    out = set()
+    out: set[str] = set()
     for name in soundfile.available_formats():
         if name in _EXCLUDED_FORMATS:
             continue
@@ -190,7 +190,7 @@ class CompositeDataset:
 
     def __len__(self) -> int:
         """The total length; a ``TypeError`` when a member dataset has no length."""
-        return sum(len(ds) for ds in self.datasets)
+        return sum(len(ds) for ds in self.datasets)  # type: ignore[arg-type, misc]
 
     def __repr__(self) -> str:
         return f"CompositeDataset({', '.join(map(repr, self.datasets))})"

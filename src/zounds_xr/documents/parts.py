@@ -129,9 +129,12 @@ def _label_values(chunk: xr.DataArray, defs: dict) -> dict:
 
 
 class _Labels:
-    """What the documents of one array share (see the module docs)."""
+    """What the documents of one array share (see the module docs). ``key`` is cheap
+    (index definitions and small coordinates); the label values for readers without
+    zounds_xr are taken only when an array is created."""
 
     def __init__(self, name: str, chunk: xr.DataArray, index: TimeIndex, dtype: np.dtype):
+        self.chunk = chunk
         self.dims = tuple(str(d) for d in chunk.dims)
         self.rest = tuple(chunk.shape[1:])
         self.dtype = np.dtype(dtype)
@@ -142,17 +145,21 @@ class _Labels:
                 raise StoreError(f"feature {name!r}: coordinate {cname!r} has dtype "
                                  f"{var.dtype}, which the store cannot hold")
         self.defs, self.extra = defs, extra
-        self.values = _label_values(chunk, defs)
         self.frequency, self.duration = index.frequency, index.duration
-        digest = hashlib.sha256()
-        digest.update(json.dumps([self.dims, self.rest, str(self.dtype), str(self.frequency),
-                                  str(self.duration), defs], sort_keys=True,
-                                 default=str).encode())
-        for cname in sorted(extra):
-            var = extra[cname]
-            digest.update(cname.encode() + repr(var.dims).encode())
-            digest.update(np.ascontiguousarray(var.values).tobytes())
-        self.key = digest.hexdigest()
+        key = json.dumps([self.dims, self.rest, str(self.dtype), str(self.frequency),
+                          str(self.duration), defs], sort_keys=True, default=str)
+        if extra:
+            digest = hashlib.sha256(key.encode())
+            for cname in sorted(extra):
+                var = extra[cname]
+                digest.update(cname.encode() + repr(var.dims).encode())
+                digest.update(np.ascontiguousarray(var.values).tobytes())
+            key = digest.hexdigest()
+        self.key = key
+
+    @property
+    def values(self) -> dict:
+        return _label_values(self.chunk, self.defs)
 
 
 class PartArray:
@@ -169,7 +176,9 @@ class PartArray:
                  "time_step": float(labels.frequency), "time_step_units": "s"}
         self.group = part.create_group(group_name, attributes=attrs)
         names = []
-        for cname, (dim, values, units) in labels.values.items():
+        label_values = labels.values
+        labels.chunk = None  # the array outlives the chunk it was created from
+        for cname, (dim, values, units) in label_values.items():
             arr = self.group.create_array(cname, shape=values.shape, dtype=values.dtype,
                                           dimension_names=(dim,), compressors=None)
             arr[...] = values
@@ -377,7 +386,8 @@ class _FeatureSink:
 
     def __call__(self, chunk: xr.DataArray) -> None:
         index = time_index_of(chunk, self.name)
-        chunk = chunk.transpose("time", ...)
+        if chunk.dims[0] != "time":
+            chunk = chunk.transpose("time", ...)
         data = np.asarray(chunk.data)
         if self.cast is not None:
             if data.dtype.kind == "c":
@@ -389,8 +399,7 @@ class _FeatureSink:
                 raise StoreError(f"feature {self.name!r}: cannot store dtype {data.dtype}")
             self.first = index
             self.dims, self.rest = chunk.dims, data.shape[1:]
-            self.target = self.part._array_for(self.name, self.info,
-                                               _Labels(self.name, chunk, index, data.dtype))
+            self.target = self.part._target(self.name, self.info, chunk, index, data.dtype)
             self.offset = self.target.begin_document()
         else:
             self._check(chunk, index, data)
@@ -443,6 +452,7 @@ class PartWriter:
         self._arrays: dict[tuple[str, str], PartArray] = {}
         self._count: dict[str, int] = {}
         self._sinks: dict[str, _FeatureSink] = {}
+        self._last: dict[str, tuple] = {}
         self.rows: list[dict] = []
 
     @property
@@ -453,6 +463,27 @@ class PartWriter:
         if self._group is None:
             self._group = self.fstore._create_part_group(self.name)
         return self._group
+
+    def _target(self, feature: str, info: dict, chunk: xr.DataArray, index: TimeIndex,
+                dtype) -> PartArray:
+        """The array for a document's feature: the previous document's when the labels
+        are the same (compared by index parameters: cheap), else by label key."""
+        last = self._last.get(feature)
+        indexes = {k: v for k, v in chunk.xindexes.items() if k != "time"}
+        coords = chunk.coords.variables
+        if last is not None:
+            array, dims, rest, ldtype, rate, lindexes, lcoords = last
+            if (chunk.dims == dims and chunk.shape[1:] == rest and np.dtype(dtype) == ldtype
+                    and (index.frequency, index.duration) == rate
+                    and indexes.keys() == lindexes.keys() and set(coords) == lcoords
+                    and all(v is lindexes[k] or v.equals(lindexes[k])
+                            for k, v in indexes.items())
+                    and all(c in indexes or "time" in coords[c].dims for c in coords)):
+                return array
+        array = self._array_for(feature, info, _Labels(feature, chunk, index, dtype))
+        self._last[feature] = (array, chunk.dims, chunk.shape[1:], np.dtype(dtype),
+                               (index.frequency, index.duration), indexes, set(coords))
+        return array
 
     def _array_for(self, feature: str, info: dict, labels: _Labels) -> PartArray:
         found = self._arrays.get((feature, labels.key))

@@ -223,16 +223,32 @@ class _Checked:
             hi = self.shape[0] if rows.stop is None else rows.stop
             key = (slice(self.start + lo, self.start + hi), *key[1:])
         try:
-            return self.array[key]
-        except ZoundsError:
-            raise
+            out = self.array[key]
         except Exception as exc:
-            raise StoreError(f"cannot read {self.where} {key} from the feature store "
-                             f"{self.url!r}: {type(exc).__name__}: {exc}") from exc
+            what = str(exc) if isinstance(exc, ZoundsError) else (
+                f"{type(exc).__name__}: {exc}")
+            if "checksum" in what.lower() or "crc" in what.lower():
+                what = f"a chunk fails its checksum (damaged data): {what}"
+            raise StoreError(f"cannot read {self.where}, rows {_rows_of(key, self.start)}, "
+                             f"from the feature store {self.url!r}: {what}") from exc
+        rows = key[0]
+        if isinstance(rows, slice) and out.shape[0] != rows.stop - rows.start:
+            raise StoreError(f"cannot read {self.where}, rows {_rows_of(key, self.start)}, "
+                             f"from the feature store {self.url!r}: the array has "
+                             f"{self.array.shape[0]} rows, fewer than its catalog says "
+                             f"(damaged metadata)")
+        return out
 
 
 #: at most about this many dask chunks per lazy read of a document (graph overhead)
 _MAX_TASKS = 512
+
+
+def _rows_of(key, start: int) -> str:
+    rows = key[0] if isinstance(key, tuple) and key else key
+    if isinstance(rows, slice):
+        return f"{rows.start}:{rows.stop} of the array (document rows from {start})"
+    return str(rows)
 
 
 def _lazy_rows(checked: _Checked, start: int, stop: int, inner: int, name: str) -> da.Array:
@@ -630,7 +646,12 @@ class FeatureStore:
 
     def ids(self) -> list[str]:
         """Ids of the visible documents (sorted)."""
-        return sorted(self._resolve()[1].index)
+        return self._resolve()[1].index.sort_values().tolist()
+
+    def id_index(self) -> pd.Index:
+        """Ids of the visible documents as a ``pandas.Index`` in catalog order (hashed:
+        ``doc_id in index`` is what ingest's resume checks)."""
+        return self._resolve()[1].index
 
     def exists(self, doc_id: str) -> bool:
         """Whether a visible document ``doc_id`` is in the store."""
@@ -825,6 +846,65 @@ class FeatureStore:
         rows = max(1, int(seconds / index.frequency))
         for start in range(0, lazy.sizes["time"], rows):
             yield lazy.isel(time=slice(start, start + rows)).compute()
+
+    # ------------------------------------------------------------------ integrity
+    def _bad_ranges(self, path: str) -> tuple[str | None, list[tuple[int, int, str]], int]:
+        """Read an array block by block: ``(whole-array problem, [(start, stop,
+        problem)], length)``."""
+        try:
+            array = self.array(path)
+        except StoreError as exc:
+            return str(exc), [], 0
+        step = (array.shards or array.chunks)[0]
+        bad = []
+        for a in range(0, array.shape[0], step):
+            b = min(a + step, array.shape[0])
+            try:
+                array[a:b]
+            except Exception as exc:  # noqa: BLE001  (every failure is a finding)
+                bad.append((a, b, f"{type(exc).__name__}: {exc}"))
+        return None, bad, array.shape[0]
+
+    def verify(self) -> dict[str, list[str]]:
+        """Check every visible document: each stored feature's rows exist, lie inside
+        their array and pass their checksums.
+
+        Returns
+        -------
+        dict
+            ``{doc_id: [problems]}`` for the damaged documents (empty when the store is
+            healthy). ``ingest(..., repair=True)`` recomputes them.
+        """
+        resolved = self._resolve()[1]
+        problems: dict[str, list[str]] = {}
+        for f in _catalog.feature_columns(resolved.columns):
+            held = resolved.loc[resolved[f"{f}.array"].notna(),
+                                [f"{f}.array", f"{f}.offset", f"{f}.frames"]]
+            for path, docs in held.groupby(f"{f}.array", sort=False):
+                encoded = str(path).endswith(".bytes")
+                whole, bad, length = self._bad_ranges(str(path))
+                if encoded and whole is None:
+                    group_path = str(path).rsplit("/", 1)[0]
+                    whole, more, _ = self._bad_ranges(f"{group_path}/{f}.offsets")
+                    bad = bad + more
+                for doc_id, offset, frames in zip(docs.index, docs[f"{f}.offset"],
+                                                  docs[f"{f}.frames"], strict=True):
+                    offset, frames = int(offset), int(frames)
+                    found = []
+                    if whole is not None:
+                        found.append(whole)
+                    elif encoded:
+                        found += [msg for _, _, msg in bad]  # bytes: any damage
+                    else:
+                        if offset + frames > length:
+                            found.append(f"rows {offset}:{offset + frames} lie outside the "
+                                         f"array {path!r} of {length} rows")
+                        found += [msg for a, b, msg in bad
+                                  if a < offset + frames and b > offset]
+                    if found:
+                        problems.setdefault(str(doc_id), []).extend(
+                            f"feature {f!r} ({path}): {msg}" for msg in found)
+        return problems
 
     # ------------------------------------------------------------------ maintenance
     def compact(self) -> int:

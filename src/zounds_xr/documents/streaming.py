@@ -42,14 +42,15 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, StoreError
 from ..resampling import Resampler, resample
 from ..spectral.features import mel_spectrogram
 from ..spectral.sliding import sliding_window
-from ..spectral.transforms import stft
-from ..streamable import Streaming, framing, stateful, streaming_of
+from ..spectral.transforms import fft, stft
+from ..streamable import Streaming, frame_local, framing, stateful, streaming_of
 from ..timeseries.index import TimeIndex
 from .feature import Feature, _qualified
 
@@ -73,12 +74,13 @@ def _half_lapped(index: TimeIndex):
 
 # the library's transforms that are not frame-local (declared here, where streaming is
 # used, when their modules do not declare it themselves)
-for _func, _spec in ((sliding_window, framing("wscheme")),
-                     (stft, framing("wscheme", default=_half_lapped)),
+for _func, _spec in ((sliding_window, framing("wscheme", channelwise=True)),
+                     (stft, framing("wscheme", default=_half_lapped, channelwise=True)),
                      # of audio it frames (fused STFT); of a spectrum it is frame-local
                      (mel_spectrogram, framing("wscheme", default=_half_lapped,
-                                               when=_is_audio)),
-                     (resample, stateful(Resampler))):
+                                               when=_is_audio, channelwise=True)),
+                     (fft, frame_local(channelwise=True)),
+                     (resample, stateful(Resampler, channelwise=True))):
     if streaming_of(_func) is None:
         _spec(_func)
 
@@ -94,10 +96,13 @@ def register_streaming(func, factory: Callable) -> None:
 
 
 def declaration(func) -> Streaming:
-    """How ``func`` streams: its declaration, a registered factory, else frame-local."""
+    """How ``func`` streams: its declaration, a registered factory, else frame-local
+    (numpy's ufuncs: frame-local and channelwise, they are elementwise)."""
     spec = streaming_of(func)
     if spec is not None:
         return spec
+    if isinstance(func, np.ufunc) and func.nin == 1:
+        return Streaming("frame_local", channelwise=True)
     factory = getattr(func, "__zounds_stream__", None) or _STREAMING.get(_qualified(func))
     if factory is not None:
         return Streaming("stateful", factory=factory)
@@ -132,7 +137,8 @@ class MapNode:
         self.name, self.func, self.params = name, func, params
         self._emitted = False
 
-    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+    def push(self, port: int, chunk: xr.DataArray, whole: bool = False
+             ) -> list[xr.DataArray]:
         if chunk.sizes["time"] == 0 and self._emitted:
             return []
         self._emitted = True
@@ -186,7 +192,13 @@ class WindowNode:
                 f"sliding_window (no centring)")
         return out
 
-    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+    def push(self, port: int, chunk: xr.DataArray, whole: bool = False
+             ) -> list[xr.DataArray]:
+        if whole and not self._buffer and not self._frames:
+            # the whole signal in one chunk: the one-piece computation itself (one call
+            # instead of the complete frames and then the padded tail)
+            self._frames = -1
+            return [self.func(chunk, **self.params)]
         self._layout(time_index_of(chunk, self.name))
         if chunk.sizes["time"]:
             self._buffer.append(chunk)
@@ -219,16 +231,26 @@ class StatefulNode:
     `zounds_xr.Resampler`) and ``flush()``.
     """
 
-    def __init__(self, name: str, factory, params: dict):
-        self.name = name
-        self.state = factory(**params)
-        self._push = getattr(self.state, "push", None) or self.state.process
+    def __init__(self, name: str, factory, params: dict, func=None):
+        self.name, self.func, self.params = name, func, params
+        self.factory = factory
+        self.state = None
+        self._whole = False
 
-    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
-        out = self._push(chunk)
+    def push(self, port: int, chunk: xr.DataArray, whole: bool = False
+             ) -> list[xr.DataArray]:
+        if whole and self.state is None and self.func is not None:
+            self._whole = True  # the whole signal: the plain function, no state to carry
+            return [self.func(chunk, **self.params)]
+        if self.state is None:
+            self.state = self.factory(**self.params)
+        push = getattr(self.state, "push", None) or self.state.process
+        out = push(chunk)
         return [] if out is None else [out]
 
     def flush(self) -> list[xr.DataArray]:
+        if self._whole or self.state is None:
+            return []
         out = self.state.flush()
         return [] if out is None else [out]
 
@@ -241,7 +263,8 @@ class AlignNode:
         self._buffers: list[xr.DataArray | None] = [None] * n_inputs
         self._emitted = False
 
-    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+    def push(self, port: int, chunk: xr.DataArray, whole: bool = False
+             ) -> list[xr.DataArray]:
         buf = self._buffers[port]
         self._buffers[port] = chunk if buf is None else _concat([buf, chunk])
         if any(b is None for b in self._buffers):
@@ -281,12 +304,13 @@ class _ChooseNode:
         self.name, self.func, self.params, self.spec = name, func, params, spec
         self.node = None
 
-    def push(self, port: int, chunk: xr.DataArray) -> list[xr.DataArray]:
+    def push(self, port: int, chunk: xr.DataArray, whole: bool = False
+             ) -> list[xr.DataArray]:
         if self.node is None:
             framing_input = bool(self.spec.when(chunk))
             self.node = (WindowNode(self.name, self.func, self.params, self.spec)
                          if framing_input else MapNode(self.name, self.func, self.params))
-        return self.node.push(port, chunk)
+        return self.node.push(port, chunk, whole)
 
     def flush(self) -> list[xr.DataArray]:
         return [] if self.node is None else self.node.flush()
@@ -298,7 +322,7 @@ def make_node(name: str, feature: Feature):
         return AlignNode(name, feature.func, feature.params, len(feature.needs))
     spec = declaration(feature.func)
     if spec.kind == "stateful":
-        return StatefulNode(name, spec.factory, feature.params)
+        return StatefulNode(name, spec.factory, feature.params, feature.func)
     if spec.kind == "framing":
         if spec.when is not None:
             return _ChooseNode(name, feature.func, feature.params, spec)
@@ -326,14 +350,19 @@ class Pipeline:
             for port, need in enumerate(needs):
                 self.consumers.setdefault(need, []).append((name, port))
 
-    def feed(self, name: str, chunk: xr.DataArray) -> None:
+    def feed(self, name: str, chunk: xr.DataArray, whole: bool = False) -> None:
+        """Push ``chunk`` of ``name`` to its sink and consumers; ``whole``: it is the
+        entire signal (a single-input node may then compute in one piece)."""
         time_index_of(chunk, name)
         sink = self.sinks.get(name)
         if sink is not None:
             sink(chunk)
         for consumer, port in self.consumers.get(name, ()):
-            for out in self.nodes[consumer].push(port, chunk):
-                self.feed(consumer, out)
+            node = self.nodes[consumer]
+            outs = node.push(port, chunk, whole)
+            passes = whole and not isinstance(node, AlignNode) and len(outs) == 1
+            for out in outs:
+                self.feed(consumer, out, passes)
 
     def finish(self) -> None:
         for name, node in self.nodes.items():
@@ -345,6 +374,17 @@ class Pipeline:
         heap = []
         counter = itertools.count()
         iterators: dict[str, Iterator] = {k: iter(v) for k, v in sources.items()}
+        if len(iterators) == 1:
+            # a source of one chunk (a short clip) runs every node once, in one piece
+            [(name, it)] = iterators.items()
+            first = next(it, None)
+            second = next(it, None) if first is not None else None
+            if first is not None and second is None:
+                self.feed(name, first, whole=True)
+                self.finish()
+                return
+            iterators[name] = itertools.chain([c for c in (first, second)
+                                               if c is not None], it)
 
         def advance(name):
             chunk = next(iterators[name], None)

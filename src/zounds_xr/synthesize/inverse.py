@@ -108,7 +108,8 @@ class _ShortTimeSynthesizer:
                                  f"are {coeffs.dims}")
         extra = set(coeffs.dims) - {"time", "frequency", "channel"}
         if extra:
-            raise ParameterError(f"cannot synthesize audio with extra dims {sorted(extra)}")
+            raise ParameterError(
+                f"cannot synthesize audio with extra dims {sorted(map(str, extra))}")
         n_window, n_transform, sps = self._sizes(index, scale, coeffs.sizes["frequency"])
         hop = index.frequency * sps
         if hop.denominator != 1:

@@ -339,7 +339,8 @@ const mapState = { data: null, points: [] };
 async function openMap() {
   const select = $("#map-feature");
   if (!select.options.length && state.info) {
-    const candidates = state.info.indexes.length ? state.info.indexes : state.info.features;
+    const searchable = state.info.features.filter((f) => state.info.kinds[f] && state.info.kinds[f] !== "audio");
+    const candidates = state.info.indexes.length ? state.info.indexes : searchable;
     select.replaceChildren(...candidates.map((f) => new Option(f, f)));
   }
   if (!select.value) return;
