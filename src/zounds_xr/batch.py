@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 
 from ._validation import positive_int
 from .errors import ParameterError, ZoundsError
@@ -244,10 +245,11 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         done = done.difference(list(fstore.verify()))
     report = IngestReport()
     todo = []
-    for item in dataset:
-        meta = _as_meta(item)
-        doc_id = document.id_for(meta)  # None for in-memory sources: always processed
-        if doc_id is not None and doc_id in done:
+    metas = [_as_meta(item) for item in dataset]
+    ids = [document.id_for(meta) for meta in metas]  # None for in-memory sources
+    present = pd.Index([i if i is not None else "" for i in ids]).isin(done)
+    for meta, doc_id, skip in zip(metas, ids, present, strict=True):
+        if doc_id is not None and skip:
             report.skipped.append(doc_id)
         else:
             todo.append((meta, doc_id))

@@ -153,11 +153,12 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def read_fragment(data: bytes | str, where: str) -> pa.Table:
-    """A fragment's table (``data``: its bytes or a local path); :class:`StoreError` if
-    it is not a readable catalog fragment."""
+def read_fragment(data: bytes | str, where: str, columns=None) -> pa.Table:
+    """A fragment's table (``data``: its bytes or a local path; ``columns``: only
+    those); :class:`StoreError` if it is not a readable catalog fragment."""
     try:
-        table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data)
+        table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data,
+                              columns=columns)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise StoreError(f"the catalog fragment {where} is unreadable ({exc}); move it "
                          f"away to read the rest of the store, or restore it") from exc
@@ -192,6 +193,20 @@ def combine(tables: list[pa.Table]) -> pa.Table:
                          for v in t.column(name).to_pylist()], pa.string()))
             fixed.append(t)
         return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def visible_ids(table: pa.Table) -> pd.Index:
+    """The ids :func:`resolve` would make visible, from the id and order columns only."""
+    ids = table.column("id").to_numpy(zero_copy_only=False)
+    status = table.column("_status").to_numpy(zero_copy_only=False)
+    keep = status != FAILED
+    deleted = status == DELETED
+    if not deleted.any():
+        return pd.Index(pd.unique(ids[keep]), name="id")
+    df = table.select(["id", "_seq", "_part", "_status"]).to_pandas()
+    df = df.loc[keep].sort_values(["_seq", "_part"], kind="stable")
+    last = df.drop_duplicates("id", keep="last")
+    return pd.Index(last.loc[last["_status"] != DELETED, "id"].to_numpy(), name="id")
 
 
 def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:

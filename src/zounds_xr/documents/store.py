@@ -649,9 +649,31 @@ class FeatureStore:
         return self._resolve()[1].index.sort_values().tolist()
 
     def id_index(self) -> pd.Index:
-        """Ids of the visible documents as a ``pandas.Index`` in catalog order (hashed:
-        ``doc_id in index`` is what ingest's resume checks)."""
-        return self._resolve()[1].index
+        """Ids of the visible documents as a ``pandas.Index`` (for resume checks:
+        ``index.isin(ids)``); reads only the catalog's id and order columns unless the
+        whole catalog is already at hand."""
+        cached = self._resolution
+        if cached is not None and cached[0] == tuple(self._fragment_names()):
+            return cached[1].index
+        if not self._root_checked and self.root() is None:
+            return pd.Index([], name="id", dtype=object)
+        names = self._fragment_names()
+        zstore = self.zarr_store
+        columns = ["id", "_seq", "_part", "_status"]
+        tables = []
+        for name in names:
+            table = self._fragments.get(name)
+            if table is None and isinstance(zstore, zarr.storage.LocalStore):
+                path = os.path.join(str(zstore.root), f"catalog/{name}.parquet")
+                if not os.path.exists(path):
+                    return self._resolve()[1].index  # compacted meanwhile
+                table = _catalog.read_fragment(path, f"{path!r}", columns=columns)
+            elif table is None:
+                table = self._fragment(name)
+                if table is None:
+                    return self._resolve()[1].index
+            tables.append(table.select([c for c in columns if c in table.column_names]))
+        return _catalog.visible_ids(_catalog.combine(tables))
 
     def exists(self, doc_id: str) -> bool:
         """Whether a visible document ``doc_id`` is in the store."""
