@@ -114,7 +114,7 @@ def _process_batch(document, items):
 
 
 #: a task's share of sources: at least this many files (when there are enough) ...
-_MIN_FILES_PER_TASK = 64
+_MIN_FILES_PER_TASK = 1000
 #: ... at most this many files ...
 _MAX_FILES_PER_TASK = 2000
 #: ... and this many bytes of (encoded) source files; a longer file is a task of its own
