@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench explore clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests --nbmake notebooks
+
+# the explorer on the demo's store (http://127.0.0.1:8765; PORT=... to change it)
+explore: $(STAMP)
+	@test -d demo-output/features.zarr || $(MAKE) demo
+	$(VENV)/bin/zounds-xr index demo-output/features.zarr --feature mel
+	$(VENV)/bin/zounds-xr serve demo-output/features.zarr $(if $(PORT),--port $(PORT),)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(ARGS)

@@ -188,8 +188,9 @@ def main(argv=None) -> dict:
           f"mono float32, n_fft {N_FFT}, hop {HOP}; {args.rounds} interleaved rounds; dask chunk "
           f"{args.chunk} samples; {os.cpu_count()} CPUs ({cpu_name}) shared with other "
           f"work (1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} "
-          f"after); default FFT backend "
-          f"**{default}**; numpy {np.__version__}, scipy {scipy.__version__}, dask "
+          f"after); FFT backend **{default}** (\"auto\": torch's when the process has "
+          f"imported torch, as this one has; scipy's otherwise: the [scipy] rows); "
+          f"numpy {np.__version__}, scipy {scipy.__version__}, dask "
           f"{dask.__version__}, librosa {librosa.__version__}.\n")
     print("| contender | wall s (median) | speed-up vs librosa (median of rounds) | min | max "
           "| CPU s (median) | CPU-time speed-up vs librosa | time / floor |")

@@ -132,3 +132,17 @@ def make_store(root, *, stored=("resampled", "magnitude", "mel", "centroid"), se
                 "tags": ["generated", name.split("_")[0]]}
         documents[f"doc{i:03d}"] = (meta, features_of(samples, rate, stored))
     return ContractStore(root, documents)
+
+
+def demo_store(tmp_path_factory) -> pathlib.Path:
+    """The demo's store (``zounds-xr demo``: 8 generated sounds ingested with dask),
+    made once per test session (per xdist worker) and shared by the explorer's tests."""
+    from zounds_xr.demo import run_demo
+
+    root = tmp_path_factory.getbasetemp() / "explorer-demo"
+    done = root / "done"
+    if not done.exists():
+        run_demo(output=root, scheduler="threads", workers=2, progress=False,
+                 echo=lambda *args, **kwargs: None)
+        done.touch()
+    return root / "features.zarr"

@@ -185,6 +185,9 @@ CASES = [
     ("ChunkSizeBytes-channels",
      lambda p: zx.ChunkSizeBytes(zx.SR8000(), zx.Seconds(1), channels=0), zx.ParameterError,
      "channels"),
+    ("ChunkSizeBytes-bool-channels",
+     lambda p: zx.ChunkSizeBytes(zx.SR8000(), zx.Seconds(1), channels=True), zx.ParameterError,
+     "channels"),
     ("ChunkSizeBytes-rate", lambda p: zx.ChunkSizeBytes(2 ** 63, zx.Seconds(1)),
      zx.ParameterError, "at most"),
 ]

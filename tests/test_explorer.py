@@ -305,6 +305,8 @@ def test_info_lists_persisted_indexes(store, tmp_path):
     build_index(store, "centroid").save(index_url(store.url, "centroid"))
     info = get_json_from(Explorer(store), "api/info")
     assert "centroid" in info["indexes"] and info["documents"] == 12
+    assert info["kinds"] == {"resampled": "audio", "magnitude": "spectrogram",
+                             "mel": "spectrogram", "centroid": "series"}
 
 
 def get_json_from(explorer, path):
@@ -368,3 +370,57 @@ def test_query_frames_read_straight_from_the_stored_array(store):
                                           zx.TimeSlice(start=zx.Seconds(0.9)).start_fraction)
     np.testing.assert_array_equal(direct, mel.isel(time=sl).values)
     assert (t0, t1) == (0.3, 0.9)
+
+
+class _NoArrays:
+    """A store that offers only ``catalog()``, ``features`` and ``store[doc_id]``."""
+
+    def __init__(self, store):
+        self._store = store
+        self.features = store.features
+        self.url = store.url
+
+    def catalog(self):
+        return self._store.catalog()
+
+    def __getitem__(self, doc_id):
+        return self._store[doc_id]
+
+
+def test_straight_reads_and_dataarray_reads_agree(store):
+    direct, lazy = Explorer(store), Explorer(_NoArrays(store))
+    # the duration, or the end of the last (end-padded) STFT frame
+    assert direct.document_end("doc002") == lazy.document_end("doc002") > 2.0
+    a = direct.image("doc002", "mel", 0.2, 1.3, width=20, height=16)
+    b = lazy.image("doc002", "mel", 0.2, 1.3, width=20, height=16)
+    assert a == b
+    assert direct.values("doc002", "resampled", 0, 2, width=50) == lazy.values(
+        "doc002", "resampled", 0, 2, width=50)
+    assert direct.clip("doc002", 0.1, 0.4).wav() == lazy.clip("doc002", 0.1, 0.4).wav()
+    with pytest.raises(zx.ParameterError, match="1-D"):
+        lazy.image("doc002", "centroid")
+
+
+@pytest.mark.slow
+def test_catalog_view_over_a_million_rows():
+    import pandas as pd
+
+    from zounds_xr.explorer.catalog import CatalogView
+
+    n = 1_000_000
+    rng = np.random.default_rng(3)
+    words = np.array(["dog", "rain", "bird", "door"])
+    cat = pd.DataFrame({"uri": [f"/c/{i:07d}.wav" for i in range(n)],
+                        "duration": rng.uniform(0.5, 10, n), "samplerate": 16000,
+                        "channels": 1, "tags": words[rng.integers(0, 4, n)],
+                        "mel.frames": 10},
+                       index=pd.Index([f"id{i:07d}" for i in range(n)], name="id"))
+    view = CatalogView(cat, ["mel"])
+    page = view.page(offset=n - 3, limit=10)
+    assert page["total"] == n and [r["id"] for r in page["rows"]] == list(cat.index[-3:])
+    page = view.page(limit=5, sort="duration", descending=True)
+    assert [r["id"] for r in page["rows"]] == list(cat["duration"].nlargest(5).index)
+    page = view.page(offset=20, limit=5, query="rain 00001")
+    expected = cat.index[(cat["tags"] == "rain") & cat["uri"].str.contains("00001")]
+    assert page["total"] == len(expected)
+    assert [r["id"] for r in page["rows"]] == list(expected[20:25])

@@ -366,7 +366,7 @@ def _make_sound(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+@pytest.mark.parametrize("scheduler", ["threads", "processes", "distributed"])
 def test_ingest_gives_load_s_answer_on_every_scheduler(tmp_path, scheduler):
     (tmp_path / "src").mkdir()
     sources = _write_sources(tmp_path / "src")
@@ -392,8 +392,22 @@ def test_ingest_gives_load_s_answer_on_every_scheduler(tmp_path, scheduler):
     Sound = _make_sound(tmp_path / "features.zarr")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", zx.NonFiniteSamplesWarning)
-        report = zx.ingest(zx.Directory(audio), Sound, scheduler=scheduler, progress=False,
-                           num_workers=2)
+        if scheduler == "distributed":
+            distributed = pytest.importorskip("distributed")
+            with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                          dashboard_address=None) as cluster, \
+                    distributed.Client(cluster) as client:
+                report = zx.ingest(zx.Directory(audio), Sound, client=client, progress=False)
+        else:
+            report = zx.ingest(zx.Directory(audio), Sound, scheduler=scheduler,
+                               progress=False, num_workers=2)
     assert set(report.failed) == expected_failed
     assert all("AudioDecodeError" in reason for reason in report.failed.values())
     assert len(report.processed) == len(expected_ok)
+    for doc_id in report.processed:  # what was stored is what load decodes
+        stored = Sound(doc_id)
+        uri = Sound.catalog().loc[doc_id, "uri"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", zx.NonFiniteSamplesWarning)
+            np.testing.assert_array_equal(np.asarray(stored.audio.values),
+                                          zx.load(uri).values)

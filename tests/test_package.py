@@ -122,3 +122,19 @@ def test_no_import_circles_between_modules():
     for node in sorted(edges):
         if node not in state:
             visit(node)
+
+
+def test_import_is_cheap_and_the_accessor_loads_on_first_use():
+    code = ("import sys, numpy as np, zounds_xr as zx\n"
+            "heavy = [m for m in ('zounds_xr.accessor', 'zounds_xr.spectral.kernels', "
+            "'zounds_xr.frequency', 'scipy.fft', 'soundfile') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "x = zx.AudioSamples(np.zeros(4), zx.SR8000())\n"
+            "assert type(x.zx).__name__ == 'ZxDataArrayAccessor' and x.zx is x.zx\n"
+            "assert 'zounds_xr.accessor' in sys.modules\n"
+            "import xarray as xr\n"
+            "assert isinstance(xr.DataArray.zx.samplerate, property)  # docs tools\n"
+            "assert type(xr.Dataset({'a': x}).zx).__name__ == 'ZxDatasetAccessor'\n")
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

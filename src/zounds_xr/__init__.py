@@ -28,7 +28,7 @@ Learning (needs the ``[learn]`` extra)
 import importlib
 from typing import Any
 
-from . import accessor as _accessor  # noqa: F401  (registers .zx)
+from . import _registration  # noqa: F401  (registers .zx; the accessor loads on first use)
 from ._version import __version__
 from .errors import (
     AudioDecodeError,

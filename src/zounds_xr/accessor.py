@@ -1,5 +1,8 @@
 """The ``.zx`` accessor on DataArray and Dataset: thin delegation to the library.
 
+:mod:`zounds_xr._registration` registers these classes as ``.zx`` and imports this module
+on first use, so that ``import zounds_xr`` does not import everything it delegates to.
+
 Every property and method here forwards to a function of the module that owns the
 idea (:mod:`zounds_xr.dimensions` for dimensions and zounds-style selection, the
 ``TimeIndex`` for rates and spans, :mod:`zounds_xr.io.encode` for encoding,
@@ -56,7 +59,6 @@ class _ZxAccessor(Generic[T]):
         return select(self._obj, key)  # type: ignore[return-value]
 
 
-@xr.register_dataarray_accessor("zx")
 class ZxDataArrayAccessor(_ZxAccessor[xr.DataArray]):
     """``da.zx``: zounds semantics on a DataArray (dimensions, rates, audio helpers)."""
 
@@ -104,7 +106,6 @@ class ZxDataArrayAccessor(_ZxAccessor[xr.DataArray]):
         return audio_html(self._obj)
 
 
-@xr.register_dataset_accessor("zx")
 class ZxDatasetAccessor(_ZxAccessor[xr.Dataset]):
     """``ds.zx``: zounds semantics on a Dataset whose variables share their axes."""
 

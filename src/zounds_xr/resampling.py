@@ -205,7 +205,7 @@ class Resampler:
         return np.ascontiguousarray(data, dtype=self._dtype)
 
     def _wrap(self, out: np.ndarray) -> xr.DataArray:
-        start = self._start + Fraction(self._n_out, int(self.samplerate))
+        start = (self._start or Fraction(0)) + Fraction(self._n_out, int(self.samplerate))
         self._n_out += len(out)
         return AudioSamples(out, self.samplerate, start=start)
 
@@ -263,8 +263,8 @@ class Resampler:
         """End the stream: the remaining output (``process`` of an empty last chunk)."""
         if self._from is None:
             raise ParameterError("nothing to flush: no chunk was processed")
-        empty = np.zeros((0,) if self._channels == 0 else (0, self._channels),
-                         dtype=self._dtype)
+        shape = (0,) if not self._channels else (0, int(self._channels))
+        empty = np.zeros(shape, dtype=self._dtype or np.float64)
         return self.process(empty, last=True)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from collections import OrderedDict
 
@@ -25,22 +24,23 @@ MAX_LIMIT = 1000
 SORTABLE = ("id", "source", "duration", "samplerate", "channels", "tags")
 
 
-def _source_name(uri) -> str:
-    """The last path component of a source URI (``a/b/c.wav`` -> ``c.wav``)."""
-    if uri is None or (isinstance(uri, float) and math.isnan(uri)):
-        return ""
-    text = str(uri).rstrip("/")
-    return text.rsplit("/", 1)[-1] if "/" in text else os.path.basename(text)
-
-
-def _tags_text(value) -> str:
+def _joined(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if isinstance(value, str):
-        return value
     if isinstance(value, (list, tuple, np.ndarray)):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def _strings(values: pd.Series) -> pd.Series:
+    """A column as pyarrow-backed strings ("" for missing; lists such as tags joined
+    with ", "), so that the string operations on it are vectorised."""
+    values = pd.Series(values).reset_index(drop=True)
+    if values.dtype == object:
+        sample = values.dropna()
+        if len(sample) and isinstance(sample.iloc[0], (list, tuple, np.ndarray)):
+            values = pd.Series([_joined(v) for v in values], dtype=object)
+    return values.astype("string[pyarrow]").fillna("")
 
 
 def _json_value(value):
@@ -101,27 +101,27 @@ class CatalogView:
                 return catalog[name]
             return pd.Series(default, index=catalog.index, dtype=object)
 
-        uri = column("uri", None)
+        uri = _strings(column("uri", None))
         self.table = pd.DataFrame({
             "id": np.asarray(ids, dtype=object),
-            "source": np.asarray([_source_name(u) for u in uri], dtype=object),
+            # the last path component, vectorised (``a/b/c.wav/`` -> ``c.wav``)
+            "source": uri.str.rstrip("/").str.replace(r"^.*/", "", regex=True).to_numpy(
+                dtype=object),
             "duration": pd.to_numeric(column("duration", np.nan), errors="coerce").to_numpy(
                 dtype=np.float64),
             "samplerate": pd.to_numeric(column("samplerate", np.nan),
                                         errors="coerce").to_numpy(dtype=np.float64),
             "channels": pd.to_numeric(column("channels", np.nan), errors="coerce").to_numpy(
                 dtype=np.float64),
-            "tags": np.asarray([_tags_text(t) for t in column("tags", None)], dtype=object),
+            "tags": _strings(column("tags", None)).to_numpy(dtype=object),
         })
         self.table.index = pd.RangeIndex(n)
         frames = {f: column(f"{f}.frames", 0).fillna(0).to_numpy() for f in self.features}
         self._frames = frames
-        # what a text filter searches: id, source URI, tags, description (lower case, once)
-        def text(values):
-            return pd.Series(np.asarray(values, dtype=object)).fillna("").astype(str)
-
-        self._text = (text(self.table["id"]) + "\n" + text(uri) + "\n" + text(self.table["tags"])
-                      + "\n" + text(column("description", ""))).str.lower()
+        self._text_columns = (self.table["id"], uri, self.table["tags"],
+                              column("description", ""))
+        self._text: pd.Series | None = None
+        self._text_lock = threading.Lock()
         self._orders = _LRU(8)
         self._filters = _LRU(16)
         self._positions = pd.Index(self.table["id"])
@@ -150,12 +150,34 @@ class CatalogView:
             self._orders.put(key, order)
         return order
 
+    def _search_text(self) -> pd.Series:
+        """What a text filter searches: id, source URI, tags, description, lower case
+        (built once, in the background when the server starts, see ``prepare_search``)."""
+        with self._text_lock:
+            if self._text is None:
+                self._text = self._build_text()
+        return self._text
+
+    def prepare_search(self) -> None:
+        """Build the text the filter searches now (the server calls this in a thread as it
+        starts, so the first filter of a large catalog does not pay for it)."""
+        self._search_text()
+
+    def _build_text(self) -> pd.Series:
+        parts = [_strings(pd.Series(np.asarray(c, dtype=object))).reset_index(drop=True)
+                 for c in self._text_columns]
+        text = parts[0]
+        for part in parts[1:]:
+            text = text + "\n" + part
+        return text.str.lower()
+
     def _matches(self, query: str) -> np.ndarray:
         mask = self._filters.get(query)
         if mask is None:
+            text = self._search_text()
             mask = np.ones(len(self.table), dtype=bool)
             for word in query.lower().split():
-                mask &= self._text.str.contains(word, regex=False).to_numpy()
+                mask &= text.str.contains(word, regex=False).to_numpy(dtype=bool)
             self._filters.put(query, mask)
         return mask
 

@@ -2,9 +2,12 @@
 
 :class:`Explorer` wraps any object with the store's reading interface (``catalog()``,
 ``features``, ``store[doc_id]`` -> {feature: lazy DataArray}; see ``zx.open_store``) and
-answers the JSON API's questions. Every read is of the requested time range only:
-features are lazy DataArrays and are sliced by their ``TimeIndex`` before anything is
-computed.
+answers the JSON API's questions. Every read is of the requested time range only.
+Where the catalog locates a document's frames (the store contract's ``"<f>.array"``,
+``"<f>.offset"``, ``"<f>.frames"``, ``"<f>.index"``), pictures, envelopes, stored audio
+and neighbour queries read those rows straight from the stored array (one Zarr read, no
+DataArray built per request); otherwise the lazy DataArray is sliced by its
+``TimeIndex`` before anything is computed.
 """
 from __future__ import annotations
 
@@ -17,14 +20,13 @@ from fractions import Fraction
 
 import numpy as np
 import xarray as xr
-import zarr
 import zarr.errors
 
 from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
-from .neighbours import build_index, index_url, load_index
+from .neighbours import build_index, index_url, load_index, open_group
 from .playback import AudioClip, clip_for, source_of
 from .render import envelope, image_of
 
@@ -67,6 +69,15 @@ class FeatureInfo:
                 "shape": list(self.shape), "dtype": self.dtype, "start": self.start,
                 "step": self.step, "extent": self.extent, "end": self.end,
                 "samplerate": self.samplerate, "scale": self.scale, "bands": self.bands}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How a feature's frames sit in its stored arrays (the same for every document)."""
+
+    kind: str
+    dims: tuple  # time first
+    shape: tuple  # sizes of the other dims
 
 
 def time_index(da: xr.DataArray, name: str) -> TimeIndex:
@@ -167,6 +178,8 @@ class Explorer:
         self._clips: OrderedDict = OrderedDict()
         self._indexes: dict = {}
         self._time_indexes: dict = {}  # catalog "<f>.index" text -> TimeIndex
+        self._layouts: dict = {}  # feature -> _Layout
+        self._arrays: dict = {}  # array path -> stored array
 
     # documents -------------------------------------------------------------------
     def check_id(self, doc_id: str) -> None:
@@ -212,6 +225,111 @@ class Explorer:
         return {"id": doc_id, "row": row, "duration": float(duration), "features": infos,
                 "playback": playback}
 
+    # straight reads ----------------------------------------------------------------
+    def _layout(self, feature: str, doc_id: str) -> _Layout:
+        layout = self._layouts.get(feature)
+        if layout is None:
+            da = self.feature(doc_id, feature).transpose("time", ...)
+            info = feature_info(feature, da)
+            layout = _Layout(info.kind, tuple(map(str, da.dims)), tuple(da.shape[1:]))
+            self._layouts[feature] = layout
+        return layout
+
+    def kinds(self) -> dict:
+        """``{feature: kind}`` ("audio", "spectrogram", "matrix", "series"), from the first
+        document that has each feature."""
+        cat = self.view.catalog
+        out = {}
+        for name in self.features:
+            column = f"{name}.frames"
+            has = (cat[column].fillna(0).to_numpy() > 0) if column in cat.columns else None
+            if has is None or not has.any():
+                continue
+            doc_id = str(cat.index[int(np.argmax(has))])
+            try:
+                out[name] = self._layout(name, doc_id).kind
+            except NotFoundError:
+                continue
+        return out
+
+    def _time_index(self, text: str, frames: int) -> TimeIndex:
+        index = self._time_indexes.get(text)
+        if index is None or index.size != frames:
+            index = TimeIndex.from_attrs(json.loads(text), size=frames)
+            self._time_indexes[text] = index
+        return index
+
+    def _located(self, doc_id: str, feature: str):
+        """``(path, first row, frames, TimeIndex)`` of a document's frames from the
+        catalog (the store contract's ``"<f>.array"``, ``.offset``, ``.frames``,
+        ``.index``), or ``None`` when the catalog does not say."""
+        cat = self.view.catalog
+        cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
+        if not all(c in cat.columns for c in cols):
+            return None
+        path, offset, frames, text = cat.loc[doc_id, cols]
+        if not (isinstance(path, str) and path and isinstance(text, str) and text):
+            return None
+        try:
+            frames, offset = int(frames), int(offset)
+        except (TypeError, ValueError):
+            return None
+        if frames <= 0:
+            return None
+        return path, offset, frames, self._time_index(text, frames)
+
+    def _direct(self, doc_id: str, feature: str):
+        """``(stored array, first row, TimeIndex, layout)`` when a document's frames of
+        ``feature`` can be read straight from the stored array (one Zarr read, no
+        DataArray built), else ``None`` (then the lazy DataArray is read)."""
+        if not hasattr(self.store, "array"):
+            return None
+        located = self._located(doc_id, feature)
+        if located is None:
+            return None
+        path, offset, frames, index = located
+        layout = self._layout(feature, doc_id)
+        array = self._arrays.get(path)
+        if array is None:
+            array = self._arrays[path] = self.store.array(path)
+        # encoded audio (bytes) or another shape: not rows of frames
+        if (np.dtype(array.dtype).kind not in "fc" or tuple(array.shape[1:]) != layout.shape
+                or array.shape[0] < offset + frames):
+            return None
+        return array, offset, index, layout
+
+    def _rows(self, direct, sl: slice) -> np.ndarray:
+        """Frames ``sl`` (a slice with a step) of a ``_direct`` location, channels averaged."""
+        array, offset, _, layout = direct
+        rows = np.asarray(array[offset + sl.start:offset + sl.stop])[::sl.step or 1]
+        if "channel" in layout.dims:
+            rows = rows.mean(axis=layout.dims.index("channel"))
+        return rows
+
+    def document_end(self, doc_id: str) -> float:
+        """Seconds: the catalog's duration, or the end of the longest stored feature."""
+        row_duration: object = None
+        if "duration" in self.view.catalog.columns:
+            row_duration = self.view.catalog.at[doc_id, "duration"]
+        ends = []
+        for name in self.features:
+            located = self._located(doc_id, name)
+            if located is not None:
+                ends.append(float(located[3].end))
+        if not ends:
+            for name, da in self.arrays(doc_id).items():
+                try:
+                    ends.append(feature_info(name, da).end)
+                except NotFoundError:
+                    continue
+        try:
+            duration = float(row_duration)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            duration = math.nan
+        if math.isfinite(duration) and duration > 0:
+            return max([duration, *ends])
+        return max(ends) if ends else 0.0
+
     # ranges ------------------------------------------------------------------------
     def span(self, start, end, limit: float) -> tuple[float, float]:
         """Validate ``[start, end)`` seconds against a document ``limit`` seconds long."""
@@ -240,76 +358,82 @@ class Explorer:
         spectrograms and complex features. The metadata gives the value range and the
         exact span the picture covers (``t0``, ``t1``: frame edges, seconds).
         """
-        da = self.feature(doc_id, name)
-        info = feature_info(name, da)
-        if info.kind in ("audio", "series"):
-            raise ParameterError(f"feature {name!r} is 1-D ({info.kind}); ask for its values")
+        self.check_id(doc_id)
         for value, what in ((width, "width"), (height, "height")):
             if not 1 <= value <= MAX_PIXELS:
                 raise ParameterError(f"{what} must be in 1..{MAX_PIXELS}, got {value}")
         if not power > 0:
             raise ParameterError(f"power must be positive, got {power}")
-        index = time_index(da, name)
-        t0, t1 = self.span(start, end, info.end)
+        direct = self._direct(doc_id, name) if name in self.features else None
+        if direct is not None:
+            index, kind = direct[2], direct[3].kind
+        else:
+            da = self.feature(doc_id, name)
+            index, kind = time_index(da, name), feature_info(name, da).kind
+        if kind in ("audio", "series"):
+            raise ParameterError(f"feature {name!r} is 1-D ({kind}); ask for its values")
+        start_s, step_s = float(index.start), float(index.frequency)
+        t0, t1 = self.span(start, end, float(index.end))
         sl = self.frames(index, t0, t1)
-        part = da.isel(time=_stepped(sl, width, FRAMES_PER_COLUMN["image"]))
-        if "channel" in part.dims:
-            part = part.mean("channel")
-        part = part.transpose("time", ...)
-        values = compute(part)
+        stepped = _stepped(sl, width, FRAMES_PER_COLUMN["image"])
+        if direct is not None:
+            values = self._rows(direct, stepped)
+        else:
+            part = da.isel(time=stepped)
+            if "channel" in part.dims:
+                part = part.mean("channel")
+            values = compute(part.transpose("time", ...))
         if db is None:
-            db = info.kind == "spectrogram" or np.iscomplexobj(values)
+            db = kind == "spectrogram" or np.iscomplexobj(values)
         if values.shape[0] == 0:
             raise ParameterError(f"no frames of {name!r} in {t0}..{t1} s")
         png, meta = image_of(values, db=db, power=power, width=width, height=height)
-        meta.update({"t0": info.start + sl.start * info.step,
-                     "t1": info.start + (sl.stop - 1) * info.step + info.step,
+        meta.update({"t0": start_s + sl.start * step_s,
+                     "t1": start_s + sl.stop * step_s,
                      "frames": [int(sl.start), int(sl.stop)], "bands": values.shape[1]
                      if values.ndim > 1 else 1})
         return png, meta
 
     def values(self, doc_id: str, name: str, start=None, end=None, width: int = 1024) -> dict:
         """Min/max envelope of a 1-D feature (audio or a series) over ``[start, end)``."""
-        da = self.feature(doc_id, name)
-        info = feature_info(name, da)
-        if info.kind not in ("audio", "series"):
-            raise ParameterError(f"feature {name!r} is a {info.kind}; ask for its image")
+        self.check_id(doc_id)
         if not 1 <= width <= MAX_PIXELS:
             raise ParameterError(f"width must be in 1..{MAX_PIXELS}, got {width}")
-        index = time_index(da, name)
-        t0, t1 = self.span(start, end, info.end)
+        direct = self._direct(doc_id, name) if name in self.features else None
+        if direct is not None:
+            index, kind = direct[2], direct[3].kind
+        else:
+            da = self.feature(doc_id, name)
+            index, kind = time_index(da, name), feature_info(name, da).kind
+        if kind not in ("audio", "series"):
+            raise ParameterError(f"feature {name!r} is a {kind}; ask for its image")
+        start_s, step_s = float(index.start), float(index.frequency)
+        t0, t1 = self.span(start, end, float(index.end))
         sl = self.frames(index, t0, t1)
-        part = da.isel(time=_stepped(sl, width, FRAMES_PER_COLUMN["values"]))
-        if "channel" in part.dims:
-            part = part.mean("channel")
-        values = compute(part).astype(np.float32, copy=False)
+        stepped = _stepped(sl, width, FRAMES_PER_COLUMN["values"])
+        if direct is not None:
+            values = self._rows(direct, stepped)
+        else:
+            part = da.isel(time=stepped)
+            if "channel" in part.dims:
+                part = part.mean("channel")
+            values = compute(part)
+        values = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 \
+            else values
         if np.iscomplexobj(values):
             values = np.abs(values)
         lo, hi = envelope(values, width)
         finite = np.isfinite(lo) & np.isfinite(hi)
-        return {"t0": info.start + sl.start * info.step,
-                "t1": info.start + sl.stop * info.step,
+        return {"t0": start_s + sl.start * step_s, "t1": start_s + sl.stop * step_s,
                 "min": [float(v) if f else None for v, f in zip(lo, finite, strict=True)],
                 "max": [float(v) if f else None for v, f in zip(hi, finite, strict=True)],
-                "kind": info.kind}
+                "kind": kind}
 
     # sound -------------------------------------------------------------------------
     def clip(self, doc_id: str, start=None, end=None) -> AudioClip:
         """The sound of ``[start, end)`` seconds of a document (see ``playback.clip_for``)."""
-        arrays = self.arrays(doc_id)
-        row = self.view.row(doc_id)
-        limit = row.get("duration")
-        ends = []
-        for name, da in arrays.items():
-            try:
-                ends.append(feature_info(name, da).end)
-            except NotFoundError:
-                continue
-        if not isinstance(limit, (int, float)) or not limit > 0:
-            limit = max(ends) if ends else 0.0
-        else:
-            limit = max([limit, *ends])
-        t0, t1 = self.span(start, end, limit)
+        self.check_id(doc_id)
+        t0, t1 = self.span(start, end, self.document_end(doc_id))
         if t1 - t0 > MAX_SELECTION_SECONDS:
             raise ParameterError(f"selections are at most {MAX_SELECTION_SECONDS:g} s long, "
                                  f"got {t1 - t0:.6g} s")
@@ -318,12 +442,43 @@ class Explorer:
             if key in self._clips:
                 self._clips.move_to_end(key)
                 return self._clips[key]
-        clip = clip_for(arrays, row.get("uri"), t0, t1)
+        clip = self._stored_clip(doc_id, t0, t1)
+        if clip is None:
+            clip = clip_for(self.arrays(doc_id), self.view.row(doc_id).get("uri"), t0, t1)
         with self._lock:
             self._clips[key] = clip
             while len(self._clips) > 32:
                 self._clips.popitem(last=False)
         return clip
+
+    def _stored_clip(self, doc_id: str, t0: float, t1: float) -> AudioClip | None:
+        """The stored audio of ``[t0, t1)`` read straight from its array, or ``None``."""
+        best = None
+        for name in self.features:
+            located = self._located(doc_id, name)
+            if located is None:
+                continue
+            index = located[3]
+            rate = 1 / index.frequency if index.frequency == index.duration else None
+            if rate is None or rate.denominator != 1 or rate < 1000:
+                continue
+            if best is None or rate > best[0]:
+                best = (int(rate), name)
+        if best is None:
+            return None
+        rate, name = best
+        direct = self._direct(doc_id, name)
+        if direct is None or direct[3].kind != "audio":
+            return None
+        array, offset, index, layout = direct
+        sl = self.frames(index, t0, t1)
+        channels = layout.shape[0] if layout.shape else 1
+        first = offset + sl.start
+
+        def read(f0, f1):
+            return np.asarray(array[first + f0:first + f1])
+
+        return AudioClip(read, sl.stop - sl.start, channels, rate, f"stored:{name}")
 
     # neighbours and the map --------------------------------------------------------
     def index(self, feature: str):
@@ -358,8 +513,7 @@ class Explorer:
         if self.url is not None:
             for name in self.features:
                 try:
-                    zarr.open_group(index_url(self.url, name), mode="r",
-                                    storage_options=self.storage_options)
+                    open_group(index_url(self.url, name), "r", self.storage_options)
                 except (FileNotFoundError, zarr.errors.GroupNotFoundError):
                     continue
                 found.add(name)

@@ -2,8 +2,9 @@
 
 **Windows.** Every document's frames of a feature are cut into windows of ``window``
 frames at a step of ``hop`` frames (a document shorter than one window is one window).
-A window is summarised by the mean and the standard deviation of each of its (at most
-``MAX_BANDS``, pooled) bands over its frames, on a log scale for spectra (complex or
+A window is summarised, for each of its (at most ``MAX_BANDS``, pooled) bands, by the
+means over the first and the second half of its frames and the standard deviation over
+all of them, on a log scale for spectra (complex or
 non-negative features), so that a selection of any length can be compared with any
 window. Summaries are standardised per dimension over the corpus and hashed with
 :class:`zounds_xr.learn.SimHash` (random hyperplanes through the corpus mean); a query
@@ -28,6 +29,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -51,6 +53,8 @@ __all__ = [
 #: bands a window summary keeps at most (wider features are pooled into this many)
 MAX_BANDS = 64
 FORMAT = "zounds_xr.explorer.NeighbourIndex"
+#: 2: window summaries are (first-half mean, second-half mean, std) per band
+FORMAT_VERSION = 2
 #: frames read from a stored array at once while building
 BLOCK_ROWS = 1 << 16
 
@@ -58,6 +62,14 @@ BLOCK_ROWS = 1 << 16
 def index_url(root: str, feature: str) -> str:
     """Where the index of ``feature`` lives: ``<root>/indexes/<feature>``."""
     return f"{str(root).rstrip('/')}/indexes/{feature}"
+
+
+def open_group(url: str, mode: Literal["r", "w"], storage_options: dict | None = None
+               ) -> zarr.Group:
+    """``zarr.open_group`` with fsspec options for URLs only (zarr refuses them for paths)."""
+    if storage_options and "://" in str(url):
+        return zarr.open_group(url, mode=mode, storage_options=storage_options)
+    return zarr.open_group(url, mode=mode)
 
 
 def _pool_edges(n: int) -> np.ndarray:
@@ -89,15 +101,24 @@ def window_starts(frames: np.ndarray, window: int, hop: int) -> tuple[np.ndarray
 
 
 def summaries(rows: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation of ``rows[s:s+n]`` for each (s, n): ``(k, 2 * bands)``."""
+    """Summaries of ``rows[s:s+n]`` for each (s, n): ``(k, 3 * bands)``.
+
+    Per band: the mean over the first half of the span, the mean over its second half
+    (so that a rising and a falling sweep over the same bands differ) and the standard
+    deviation over the whole span.
+    """
     c1 = np.zeros((rows.shape[0] + 1, rows.shape[1]))
     c2 = np.zeros_like(c1)
     np.cumsum(rows, axis=0, out=c1[1:])
     np.cumsum(rows * rows, axis=0, out=c2[1:])
-    n = lengths[:, None].astype(np.float64)
-    mean = (c1[starts + lengths] - c1[starts]) / n
-    var = (c2[starts + lengths] - c2[starts]) / n - mean * mean
-    return np.concatenate([mean, np.sqrt(np.maximum(var, 0.0))], axis=1)
+    ends = starts + lengths
+    half = np.maximum(lengths // 2, 1)
+    n, h = lengths[:, None].astype(np.float64), half[:, None].astype(np.float64)
+    first = (c1[starts + half] - c1[starts]) / h
+    second = (c1[ends] - c1[ends - half]) / h
+    mean = (c1[ends] - c1[starts]) / n
+    var = (c2[ends] - c2[starts]) / n - mean * mean
+    return np.concatenate([first, second, np.sqrt(np.maximum(var, 0.0))], axis=1)
 
 
 def _is_spectrum(sample: xr.DataArray) -> bool:
@@ -229,7 +250,7 @@ class NeighbourIndex:
     # persistence -------------------------------------------------------------------
     def save(self, url: str, storage_options: dict | None = None) -> None:
         """Write the index as a Zarr group of plain arrays at ``url`` (replacing it)."""
-        group = zarr.open_group(url, mode="w", storage_options=storage_options)
+        group = open_group(url, "w", storage_options)
         arrays = {"codes": self.codes, "window_doc": self.window_doc.astype(np.int32),
                   "window_start": self.window_start.astype(np.int32),
                   "window_frames": self.window_frames.astype(np.int32),
@@ -255,13 +276,17 @@ class NeighbourIndex:
     @classmethod
     def load(cls, url: str, storage_options: dict | None = None) -> NeighbourIndex:
         try:
-            group = zarr.open_group(url, mode="r", storage_options=storage_options)
+            group = open_group(url, "r", storage_options)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise FileNotFoundError(f"no neighbour index at {url}") from exc
         attrs = group.attrs.get("zounds_xr:index")
         if not isinstance(attrs, dict) or attrs.get("format") != FORMAT:
             raise StoreError(f"{url} does not hold a complete neighbour index; rebuild it "
                              f"with `zounds-xr index STORE --feature NAME`")
+        if attrs.get("format_version") != FORMAT_VERSION:
+            raise StoreError(f"the neighbour index at {url} has format version "
+                             f"{attrs.get('format_version')}, this zounds_xr reads "
+                             f"{FORMAT_VERSION}; rebuild it with `zounds-xr index`")
         names = ["codes", "window_doc", "window_start", "window_frames", "doc_start",
                  "doc_step", "doc_extent", "map", "center", "scale", "edges", "mean",
                  "planes", "ids"]
@@ -364,7 +389,7 @@ def build_index(store, feature: str, *, window: float | None = None, hop: float 
     win_doc, win_start = window_starts(frames, w_frames, h_frames)
     win_len = np.minimum(frames[win_doc] - win_start, w_frames)
     n_win = win_doc.size
-    dims = 2 * (len(edges) - 1)
+    dims = 3 * (len(edges) - 1)
     window_summary = np.empty((n_win, dims))
     doc_summary = np.zeros((len(ids), dims))
     # read each stored array in blocks of whole documents, in offset order
@@ -410,16 +435,14 @@ def build_index(store, feature: str, *, window: float | None = None, hop: float 
     # the map: first two principal components of the standardised document summaries
     zd = (doc_summary - center) / scale
     zd = zd - zd.mean(axis=0)
-    if zd.shape[0] >= 2:
-        _, _, vt = np.linalg.svd(zd, full_matrices=False)
-        xy = zd @ vt[:2].T
-        if xy.shape[1] < 2:
-            xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-    else:
-        xy = np.zeros((zd.shape[0], 2))
+    # eigenvectors of the (dims x dims) covariance: cheaper than an SVD of n x dims
+    _, vectors = np.linalg.eigh(zd.T @ zd)
+    xy = zd @ vectors[:, ::-1][:, :2]
+    if xy.shape[1] < 2:
+        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
     hash_arrays = hasher.get_arrays()
-    attrs = {"format": FORMAT, "format_version": 1, "feature": feature, "bits": int(bits),
-             "seed": int(seed), "log": bool(log), "window_frames": int(w_frames),
+    attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "feature": feature,
+             "bits": int(bits), "seed": int(seed), "log": bool(log), "window_frames": int(w_frames),
              "hop_frames": int(h_frames), "window_seconds": float(w_frames * doc_step[0]),
              "hop_seconds": float(h_frames * doc_step[0]), "documents": len(ids),
              "windows": int(n_win), "versions": sorted(set(

@@ -24,6 +24,7 @@ from typing import Any
 
 from .._optional import optional_import
 from .._version import __version__
+from ..documents.store import open_store
 from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
 from .catalog import dumps
 from .model import Explorer, NotFoundError
@@ -93,8 +94,9 @@ def _handlers(web):
         async def get(self):
             ex = self.explorer
             indexes = await self.run(ex.indexes)
+            kinds = await self.run(ex.kinds)
             self.json({"zounds_xr": __version__, "store": ex.url, "documents": len(ex.view),
-                       "features": ex.features, "indexes": indexes})
+                       "features": ex.features, "kinds": kinds, "indexes": indexes})
 
     class Catalog(Base):
         async def get(self):
@@ -237,6 +239,7 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None):
     web = _tornado()
     h = _handlers(web)
     executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="zx-explore")
+    executor.submit(explorer.view.prepare_search)  # the filter's text, off the first request
     kw = {"explorer": explorer, "executor": executor}
     doc = r"/api/documents/([^/]+)"
     static = str(STATIC)
@@ -356,7 +359,6 @@ def open_explorer(store, storage_options=None) -> Explorer:
         return store
     if isinstance(store, str) or hasattr(store, "__fspath__"):
         url = str(store)
-        zx = importlib.import_module("zounds_xr")
-        return Explorer(zx.open_store(url, storage_options=storage_options), url=url,
+        return Explorer(open_store(url, storage_options=storage_options), url=url,
                         storage_options=storage_options)
     return Explorer(store)

@@ -13,6 +13,7 @@ import io
 import os
 import pathlib
 import uuid
+from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -79,6 +80,7 @@ def _format(fmt, subtype, *, where: str) -> tuple[str, str]:
 def _blocks(samples: xr.DataArray):
     """``(frames, channels)`` numpy blocks of at most WRITE_BLOCK frames, in order."""
     data = samples.data
+    pieces: Iterator[np.ndarray]
     if samples.ndim == 1:
         data = data[:, None]
     if hasattr(data, "dask"):
@@ -86,7 +88,7 @@ def _blocks(samples: xr.DataArray):
         data = data.rechunk({1: -1})
         pieces = (np.asarray(data.blocks[i].compute()) for i in range(data.numblocks[0]))
     else:
-        pieces = (np.asarray(data),)
+        pieces = iter((np.asarray(data),))
     for piece in pieces:
         for start in range(0, len(piece), WRITE_BLOCK):
             yield piece[start:start + WRITE_BLOCK]

@@ -5,6 +5,7 @@ import math
 import os
 from fractions import Fraction
 
+from .._validation import positive_int
 from ..errors import ParameterError
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import SampleRate, audio_sample_rate
@@ -117,10 +118,8 @@ class ChunkSizeBytes:
         self._seconds = to_fraction(duration, name="duration")
         if self._seconds <= 0:
             raise ParameterError(f"duration must be positive, got {duration!r}")
-        for name, value in (("channels", channels), ("bit_depth", bit_depth)):
-            if not isinstance(value, int) or value <= 0:
-                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-        self.channels, self.bit_depth = channels, bit_depth
+        self.channels = positive_int(channels, "channels")
+        self.bit_depth = positive_int(bit_depth, "bit_depth")
 
     @property
     def frames(self) -> int:

@@ -30,7 +30,12 @@ import numpy as np
 import scipy.signal
 import xarray as xr
 
+from ..arrays import ArrayWithUnits
 from ..errors import ParameterError
+from ..frequency.dimension import ExplicitFrequencyDimension
+from ..frequency.index import frequency_coords
+from ..frequency.scales import FrequencyScale
+from ..timeseries.index import TimeIndex, time_coords
 from ..windowing import window_values
 from .filters import frequency_index
 from .kernels import apply_along
@@ -61,8 +66,6 @@ def FrequencyAdaptive(arrs, time_dimension, scale=None, explicit_freq_dimension=
     xarray.DataArray [dims=("time", "frequency")]
         See the module docstring for the layout.
     """
-    from ..arrays import ArrayWithUnits
-    from ..frequency.dimension import ExplicitFrequencyDimension
 
     if (scale is None) == (explicit_freq_dimension is None):
         raise ParameterError("give exactly one of scale and explicit_freq_dimension")
@@ -189,8 +192,6 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
         When a band covers no bin of ``x`` (``"band ... covers no bins"``), the overlap
         check fails, or ``x`` has no one-per-band frequency axis.
     """
-    from ..frequency.index import frequency_coords
-    from ..frequency.scales import FrequencyScale
 
     index = frequency_index(x, dim)
     if not isinstance(scale, FrequencyScale):
@@ -293,8 +294,6 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
     --------
     frequency_adaptive, bands, overlap_add
     """
-    from ..frequency.index import frequency_coords
-    from ..timeseries.index import TimeIndex, time_coords
 
     index = _adaptive_index(fa, dim)
     n_coeffs = int(n_coeffs) if isinstance(n_coeffs, numbers.Integral) and n_coeffs > 0 \

@@ -34,6 +34,7 @@ from ..errors import ParameterError
 from ..frequency.band import FrequencyBand
 from ..frequency.index import frequency_coords
 from ..frequency.scales import BarkScale, ChromaScale, ExplicitScale, LinearScale, MelScale
+from ..streamable import framing
 from ..windowing import HanningWindowingFunc
 from .filters import (
     check_positive,
@@ -42,7 +43,7 @@ from .filters import (
     nyquist_of,
 )
 from .kernels import SparseRebin, apply_along
-from .transforms import audio_kernel, run_audio_kernel
+from .transforms import audio_kernel, default_wscheme, run_audio_kernel
 
 __all__ = ["mel_spectrogram", "mfcc", "bark_bands", "chroma", "spectral_centroid",
            "spectral_flatness", "power_to_db", "rebin"]
@@ -124,6 +125,16 @@ def _mel_weights(scale: MelScale, lin: LinearScale) -> np.ndarray:
     return weights
 
 
+def _is_audio(chunk: xr.DataArray) -> bool:
+    """Whether ``mel_spectrogram`` frames this input (audio) or maps its frames
+    (a spectrum): what the document pipeline asks of the first chunk."""
+    return "frequency" not in chunk.dims and "window" not in chunk.dims
+
+
+# in a document graph the mel of audio streams like stft (the fused kernel frames the
+# audio, the tail a window needs is carried to the next chunk); of a spectrum it is
+# frame-local
+@framing("wscheme", default=default_wscheme, when=_is_audio)
 def mel_spectrogram(x: xr.DataArray, n_mels: int = 128, fmin: float = 0.0,
                     fmax: float | None = None, power: float = 2.0, htk: bool = False,
                     *, dim: str = "frequency", wscheme=None, wfunc=None,

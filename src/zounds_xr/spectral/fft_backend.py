@@ -2,11 +2,18 @@
 
 Measured on the project's 2-core machine (float32 frames of 2048 samples in blocks of
 64-256 frames, one thread): ``torch.fft.rfft`` about 2.1 µs a frame, ``scipy.fft.rfft``
-about 3.5 µs, ``numpy.fft.rfft`` about 28 µs (see ``benchmarks/bench_stft.py``, which
-measures both backends in the same run). torch is therefore the default when it can be
-imported; it is imported lazily, on the first transform, never by ``import zounds_xr``.
-The two backends agree to float precision (relative 1e-6 in float32; the tests check
-1e-5).
+about 3.5 µs, ``numpy.fft.rfft`` about 28 µs (``benchmarks/bench_stft.py`` measures both
+backends in the same run). The two backends agree to float precision (relative 1e-6 in
+float32; the tests check 1e-5).
+
+Importing torch, though, costs 1.5 s (5 s on a loaded machine) and 180 MB of resident
+memory in every process that does it: more than torch's FFT saves on a 10-minute
+|STFT| (about 0.1 s), and a regression for short-lived processes (the CLI, worker
+processes of an ingest, test workers). So ``"auto"`` (the default) uses torch's FFT when
+torch is already imported in the process (a learning pipeline, the benchmarks: then it
+is free) and scipy's otherwise; ``set_fft_backend("torch")`` (or
+``ZOUNDS_XR_FFT=torch``) imports torch lazily, on the first transform, for long jobs.
+``import zounds_xr`` never imports torch.
 
 Threads. The kernels are parallel by themselves (frame ranges on threads for numpy
 input, one task per block for dask input), so each FFT call must use one thread:
@@ -24,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -61,13 +69,14 @@ def _torch():
 def fft_backend() -> str:
     """The backend the kernels use now: ``"torch"`` or ``"scipy"``.
 
-    ``"auto"`` (the default) resolves to torch when it is installed.
+    ``"auto"`` (the default) resolves to torch when torch is already imported in this
+    process, else to scipy.
 
     >>> fft_backend() in ("torch", "scipy")
     True
     """
     choice = _choice()
-    if choice == "scipy":
+    if choice == "scipy" or (choice == "auto" and "torch" not in sys.modules):
         return "scipy"
     if _torch() is None:
         if choice == "torch":
@@ -83,7 +92,8 @@ def set_fft_backend(name: str = "auto") -> str:
     Parameters
     ----------
     name : {"auto", "torch", "scipy"}
-        ``"auto"``: torch when installed, else scipy.
+        ``"auto"``: torch when it is already imported, else scipy; ``"torch"`` imports
+        it (lazily, now) and fails when it is not installed.
 
     Returns
     -------

@@ -64,14 +64,20 @@ def _weights_digest(a: np.ndarray) -> str:
 # ------------------------------------------------------------------------------------
 # |x| ** power and the sparse rebinning product
 # ------------------------------------------------------------------------------------
-def magnitudes_to(x: np.ndarray, power: float, out: np.ndarray) -> np.ndarray:
-    """``|x| ** power`` of a complex or real block into ``out`` (real, same shape)."""
+def magnitudes_to(x: np.ndarray, power: float, out: np.ndarray,
+                  scratch: np.ndarray | None = None) -> np.ndarray:
+    """``|x| ** power`` of a complex or real block into ``out`` (real, same shape).
+
+    ``scratch`` (real, ``x``'s shape with a last axis twice as long) avoids allocating
+    the squares of a complex block."""
     if np.iscomplexobj(x):
         if power == 2.0:
             if x.flags.c_contiguous:
                 # square the interleaved (re, im) floats in one pass, then add the pairs
-                sq = np.square(x.view(out.dtype) if x.real.dtype == out.dtype
-                               else x.view(x.real.dtype))
+                flat = x.view(x.real.dtype)
+                sq = np.square(flat, out=scratch if scratch is not None
+                               and scratch.shape == flat.shape
+                               and scratch.dtype == flat.dtype else None)
                 return np.add(sq[..., 0::2], sq[..., 1::2], out=out)
             np.multiply(x.real, x.real, out=out)
             out += x.imag * x.imag
@@ -217,7 +223,8 @@ class FrameKernel:
             work = None
             if self.mode == "rebin":
                 work = (np.empty((bf, self.nbins), dtype=self.dtype),
-                        np.empty((self.nbins, bf), dtype=self.dtype))
+                        np.empty((self.nbins, bf), dtype=self.dtype),
+                        np.empty((bf, 2 * self.nbins), dtype=self.dtype))
             for c in range(n_rest):
                 if rows is not None:
                     target = rows[:, :, c]
@@ -253,8 +260,8 @@ class FrameKernel:
                 magnitudes_to(x, 2.0, target)
             else:
                 rebin = cast(SparseRebin, self.rebin)
-                mag, pt = work
-                magnitudes_to(x, cast(float, rebin.power), mag[:n])
+                mag, pt, scratch = work
+                magnitudes_to(x, cast(float, rebin.power), mag[:n], scratch[:n])
                 ptn = pt if n == pt.shape[1] else np.empty((self.nbins, n), self.dtype)
                 transpose_into(mag[:n], ptn)
                 rebin.into_transposed(ptn, target)

@@ -42,6 +42,7 @@ from .._validation import axis_index, check_output_size, drop_coords_along, floa
 from ..arrays import with_labels
 from ..errors import ParameterError
 from ..timeseries.index import TimeIndex, time_coords
+from ..streamable import framing
 from ..timeseries.samplerate import SampleRate
 from ..windowing import window_values
 
@@ -282,6 +283,7 @@ def check_padwith(padwith, dtype) -> None:
         raise ParameterError(f"padwith must be a number, got {padwith!r}")
 
 
+@framing("wscheme")  # how it streams through a document graph
 def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
                    *, frames_per_block: int | None = None) -> xr.DataArray:
     """Overlapping windows of ``x`` along ``time``, each multiplied by ``wfunc``.

@@ -40,6 +40,7 @@ from ..errors import ParameterError
 from ..frequency.index import frequency_coords
 from ..frequency.scales import LinearScale
 from ..timeseries.index import TimeIndex
+from ..streamable import framing
 from ..timeseries.samplerate import SampleRate
 from ..windowing import HanningWindowingFunc, window_values
 from .kernels import FrameKernel, RowTransform, apply_along, imdct_array, mdct_array, \
@@ -66,6 +67,16 @@ def _over_window(x: xr.DataArray, kernel: RowTransform, scale) -> xr.DataArray:
                       dtype, f"the {kernel.kind} of x")
     out = apply_along(x, kernel, "window", kernel.n_out, dtype, new_dim="frequency")
     return out.assign_coords(frequency_coords(scale, dim="frequency"))
+
+
+def default_wscheme(index: TimeIndex) -> SampleRate:
+    """The window scheme of ``stft`` and the mel spectrogram of audio when none is given:
+    the audio rate's ``half_lapped()``."""
+    rate = index.samplerate
+    if not hasattr(rate, "half_lapped"):
+        raise ParameterError(f"no default wscheme for a time axis at {rate!r}; give "
+                             f"wscheme=")
+    return rate.half_lapped()
 
 
 def _samples_per_second(index: TimeIndex):
@@ -237,11 +248,7 @@ def audio_kernel(samples: xr.DataArray, wscheme, wfunc, mode: str, *, make_rebin
         raise ParameterError(f"{what} takes audio samples, got dims {samples.dims}; use "
                              f"zx.fft on windowed data")
     if wscheme is None:
-        rate = index.samplerate
-        if not hasattr(rate, "half_lapped"):
-            raise ParameterError(f"no default wscheme for a time axis at {rate!r}; give "
-                                 f"wscheme=")
-        wscheme = rate.half_lapped()
+        wscheme = default_wscheme(index)
     if wfunc is None:
         wfunc = HanningWindowingFunc()
     layout = frame_layout(samples, wscheme)
@@ -283,6 +290,7 @@ def run_audio_kernel(samples: xr.DataArray, layout, kernel: FrameKernel, coords,
     return with_labels(out, like, dims, coords=[layout.time_coords(), coords])
 
 
+@framing("wscheme", default=default_wscheme)  # streams through documents like this
 def stft(samples: xr.DataArray, wscheme: SampleRate | None = None, wfunc=None, *,
          magnitude: bool = False, workers: int | None = None,
          frames_per_block: int | None = None) -> xr.DataArray:

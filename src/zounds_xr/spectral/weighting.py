@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .._validation import magnitude_dtype
 from ..errors import ParameterError
+from .filters import frequency_index
 
 __all__ = ["FrequencyWeighting", "AWeighting", "weight"]
 
@@ -118,8 +120,6 @@ def weight(x: xr.DataArray, weighting: FrequencyWeighting, *,
     >>> float(zx.weight(arr, zx.AWeighting())[0])
     1.0
     """
-    from .filters import frequency_index, real_dtype
-
     if not isinstance(weighting, FrequencyWeighting):
         raise ParameterError(f"weighting must be a FrequencyWeighting, got {weighting!r}")
     index = frequency_index(x, dim, one_per_band=False)
@@ -127,7 +127,7 @@ def weight(x: xr.DataArray, weighting: FrequencyWeighting, *,
     if index.slices is not None:
         sizes = [s.stop - s.start for s in index.slices]
         gains = np.repeat(gains, sizes)
-    dtype = real_dtype(x.dtype) if np.dtype(x.dtype).kind in "fc" else np.float64
+    dtype = magnitude_dtype(x.dtype) if np.dtype(x.dtype).kind in "fc" else np.float64
     factor = xr.DataArray(gains.astype(dtype), dims=(dim,))
     out = x * factor
     out.name = x.name

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from .._dimension import Dimension
+from .._typing import DurationLike
 from .._validation import nonnegative_int
 from ..errors import ParameterError
 from .durations import to_fraction, to_timedelta
@@ -56,7 +57,9 @@ class TimeDimension(Dimension):
 
     default_dim = "time"
 
-    def __init__(self, frequency=None, duration=None, size: int | None = None, start=None):
+    def __init__(self, frequency: DurationLike | SampleRate | None = None,
+                 duration: DurationLike | None = None, size: int | None = None,
+                 start: DurationLike | None = None):
         if frequency is None:
             raise ParameterError("TimeDimension needs a frequency, e.g. zx.Seconds(1)")
         if isinstance(frequency, SampleRate):

@@ -61,17 +61,18 @@ def _duration(count, unit: str) -> np.timedelta64:
         raise ParameterError(f"a duration count must be a number, got {count!r}")
     if isinstance(count, numbers.Integral):
         _check_range(int(count) * _UNIT_SECONDS[unit], count)
-        return np.timedelta64(int(count), unit)
+        return np.timedelta64(int(count), unit)  # type: ignore[call-overload]
     if isinstance(count, numbers.Real):
         if not np.isfinite(float(count)):
             raise ParameterError(f"a duration must be finite, got {count!r}")
-        exact = Fraction(count) if not isinstance(count, float) else Fraction(repr(count))
+        exact = Fraction(repr(count)) if isinstance(count, float) else Fraction(
+            count)  # type: ignore[call-overload]
         seconds = exact * _UNIT_SECONDS[unit]
         _check_range(seconds, count)
         for finer in _FINER[_FINER.index(unit):]:
             n = seconds / _UNIT_SECONDS[finer]
             if n.denominator == 1:
-                return np.timedelta64(int(n), finer)
+                return np.timedelta64(int(n), finer)  # type: ignore[call-overload]
         return np.timedelta64(round(seconds / _UNIT_SECONDS["ps"]), "ps")
     raise ParameterError(f"a duration count must be a number, got {type(count).__name__} {count!r}")
 

@@ -21,6 +21,7 @@ import xarray as xr
 from xarray.core.indexing import IndexSelResult
 from xarray.indexes import CoordinateTransform, CoordinateTransformIndex, PandasIndex
 
+from .._typing import DurationLike
 from .._validation import nonnegative_int
 from ..errors import ParameterError, SelectionError
 from .durations import to_fraction, to_timedelta
@@ -161,8 +162,9 @@ class TimeIndex(CoordinateTransformIndex):
 
     # construction -------------------------------------------------------------------
     @classmethod
-    def from_params(cls, size: int, frequency, duration=None, start=0, *, dim: Hashable = "time",
-                    coord_name: Hashable | None = None) -> TimeIndex:
+    def from_params(cls, size: int, frequency: DurationLike | SampleRate,
+                    duration: DurationLike | None = None, start: DurationLike | int = 0, *,
+                    dim: Hashable = "time", coord_name: Hashable | None = None) -> TimeIndex:
         """An index of ``size`` frames (the factory; do not call ``__init__``).
 
         Parameters
@@ -205,7 +207,8 @@ class TimeIndex(CoordinateTransformIndex):
         return cls(TimeTransform(s, f, d, nonnegative_int(size, "size"), dim, coord_name))
 
     @classmethod
-    def coords(cls, size: int, frequency, duration=None, start=0, *,
+    def coords(cls, size: int, frequency: DurationLike | SampleRate,
+               duration: DurationLike | None = None, start: DurationLike | int = 0, *,
                dim: Hashable = "time") -> xr.Coordinates:
         """``xr.Coordinates`` holding a new index (see :meth:`from_params`)."""
         return xr.Coordinates.from_xindex(cls.from_params(size, frequency, duration, start,
@@ -561,7 +564,8 @@ class TimeIndex(CoordinateTransformIndex):
                 f"duration={self.duration}s, size={self.size}, dim={self.dim!r})")
 
 
-def time_coords(size: int, frequency, duration=None, start=0, *,
+def time_coords(size: int, frequency: DurationLike | SampleRate,
+                duration: DurationLike | None = None, start: DurationLike | int = 0, *,
                 dim: Hashable = "time") -> xr.Coordinates:
     """Coordinates with a lazy :class:`TimeIndex`: ``size`` frames, one every ``frequency``.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -116,10 +117,11 @@ class SampleRate:
         if isinstance(other, tuple) and len(other) == 2:
             hop, window = other
             for name, n in (("hop", hop), ("window", window)):
-                if not isinstance(n, numbers.Integral) or n <= 0:
+                if not isinstance(n, numbers.Integral) or int(n) <= 0:
                     raise ParameterError(f"{name} must be a positive number of frames, got {n!r}")
             return SampleRate(self._frequency * int(hop), self._frequency * int(window))
-        if isinstance(other, numbers.Integral) and not isinstance(other, bool) and other > 0:
+        if isinstance(other, numbers.Integral) and not isinstance(other, bool) \
+                and int(other) > 0:
             return SampleRate(self._frequency * int(other), self._duration * int(other))
         return NotImplemented
 
@@ -175,7 +177,7 @@ class AudioSampleRate(SampleRate):
             raise ParameterError(
                 f"an audio sample rate must be at most {MAX_AUDIO_RATE} Hz (what libsndfile "
                 f"and every audio format can hold), got {samples_per_second!r}")
-        self._n = int(samples_per_second)
+        self._n: int = int(samples_per_second)
         period = Fraction(1, self._n)
         super().__init__(period, period)
 
@@ -210,7 +212,7 @@ class AudioSampleRate(SampleRate):
             f"AudioSampleRate({self._n})")
 
 
-def _named_rate(n: int) -> type[AudioSampleRate]:
+def _named_rate(n: int) -> Any:
     class _Rate(AudioSampleRate):
         __doc__ = f"""The common audio sample rate {n} Hz.
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import ClassVar
 
 import numpy as np
 
@@ -42,6 +43,9 @@ class TimeSlice:
 
     duration: object = None
     start: object = None
+    # exact values, set in __init__ (ClassVar: not dataclass fields, only declared)
+    _start: ClassVar[Fraction]
+    _duration: ClassVar[Fraction | None]
 
     def __init__(self, duration=None, start=None):
         # validate eagerly and keep exact values

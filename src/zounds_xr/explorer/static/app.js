@@ -122,6 +122,7 @@ async function openDocument(id, start, end) {
     state.sel = [start, end];
     const pad = Math.max((end - start) * 0.5, 0.05);
     state.view = [Math.max(0, start - pad), Math.min(state.doc.duration, end + pad)];
+    preloadRange(id, state.sel);
   } else {
     state.sel = null;
   }
@@ -278,6 +279,7 @@ function setupDocument() {
     if (Math.abs(x - dragFrom) < 3) state.sel = null;
     dragFrom = null;
     render();
+    if (state.sel) preloadRange(state.doc.id, state.sel);
   });
   overlay.addEventListener("wheel", (e) => {
     e.preventDefault();
@@ -293,10 +295,21 @@ function setupDocument() {
   window.addEventListener("resize", () => { if (!$("#document-view").hidden) render(); });
 }
 
+function audioUrl(id, range) {
+  return new URL(`api/documents/${encodeURIComponent(id)}/audio.wav?` +
+    qs({ start: fmt(range[0], 6), end: fmt(range[1], 6) }), location.href).href;
+}
+
+// load the selection's sound as soon as it is selected, so that the click only starts it
+function preloadRange(id, range) {
+  const player = $("#player"), url = audioUrl(id, range);
+  if (player.src !== url) { player.preload = "auto"; player.src = url; player.load(); }
+}
+
 function playRange(id, range) {
   const player = $("#player");
-  player.src = `api/documents/${encodeURIComponent(id)}/audio.wav?` + qs({ start: fmt(range[0], 6), end: fmt(range[1], 6) });
-  $("#playback-source").textContent = "";
+  preloadRange(id, range);
+  player.currentTime = 0;
   player.play().catch((err) => showError("playback: " + err.message));
 }
 
@@ -339,7 +352,8 @@ const mapState = { data: null, points: [] };
 async function openMap() {
   const select = $("#map-feature");
   if (!select.options.length && state.info) {
-    const candidates = state.info.indexes.length ? state.info.indexes : state.info.features;
+    const searchable = state.info.features.filter((f) => state.info.kinds[f] && state.info.kinds[f] !== "audio");
+    const candidates = state.info.indexes.length ? state.info.indexes : searchable;
     select.replaceChildren(...candidates.map((f) => new Option(f, f)));
   }
   if (!select.value) return;
