@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Iterable
 
 import numpy as np
-import pandas as pd
 
 from ._validation import positive_int
 from .errors import ParameterError, ZoundsError
@@ -240,16 +239,15 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     # create the store once, here: first writers racing to create its root would fail
     fstore = document._store_for(None)
     fstore.root(create=True)
-    done = fstore.id_index()  # resume: the catalog, read once
-    if repair:
-        done = done.difference(list(fstore.verify()))
+    damaged = set(fstore.verify()) if repair else set()
     report = IngestReport()
     todo = []
     metas = [_as_meta(item) for item in dataset]
     ids = [document.id_for(meta) for meta in metas]  # None for in-memory sources
-    present = pd.Index([i if i is not None else "" for i in ids]).isin(done)
+    # resume: the catalog, read once, ids checked in one vectorised call
+    present = fstore.has([i if i is not None else "" for i in ids])
     for meta, doc_id, skip in zip(metas, ids, present, strict=True):
-        if doc_id is not None and skip:
+        if doc_id is not None and skip and doc_id not in damaged:
             report.skipped.append(doc_id)
         else:
             todo.append((meta, doc_id))
@@ -402,12 +400,14 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
             if cached is pool:
                 del _POOLS[n]
         pool.shutdown(wait=False, cancel_futures=True)
-        done = document._store_for(None).id_index()
-        return [_outcome_after_crash(document, meta, doc_id, done) for meta, doc_id in todo]
+        fstore = document._store_for(None)
+        done = fstore.has([doc_id or "" for _, doc_id in todo])
+        return [_outcome_after_crash(document, meta, doc_id, found)
+                for (meta, doc_id), found in zip(todo, done, strict=True)]
 
 
-def _outcome_after_crash(document, meta, doc_id, done):
-    if doc_id is not None and doc_id in done:
+def _outcome_after_crash(document, meta, doc_id, found):
+    if doc_id is not None and found:
         return ("ok", _source_name(meta), doc_id, _audio_seconds(document, meta, doc_id))
     return ("failed", _source_name(meta), None,
             "the worker process died (a crash or a kill) while processing this batch")

@@ -29,6 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
@@ -195,18 +196,19 @@ def combine(tables: list[pa.Table]) -> pa.Table:
         return pa.concat_tables(fixed, promote_options="permissive")
 
 
-def visible_ids(table: pa.Table) -> pd.Index:
-    """The ids :func:`resolve` would make visible, from the id and order columns only."""
-    ids = table.column("id").to_numpy(zero_copy_only=False)
-    status = table.column("_status").to_numpy(zero_copy_only=False)
-    keep = status != FAILED
-    deleted = status == DELETED
-    if not deleted.any():
-        return pd.Index(pd.unique(ids[keep]), name="id")
+def visible_ids(table: pa.Table) -> pa.Array:
+    """The ids :func:`resolve` would make visible, from the id and order columns only
+    (a pyarrow string array: resume checks stay in Arrow, vectorised)."""
+    status = table.column("_status")
+    deleted = pc.equal(status, DELETED)
+    if not pc.any(deleted).as_py():
+        ids = table.filter(pc.not_equal(status, FAILED)).column("id")
+        return pc.unique(ids.combine_chunks())
     df = table.select(["id", "_seq", "_part", "_status"]).to_pandas()
-    df = df.loc[keep].sort_values(["_seq", "_part"], kind="stable")
+    df = df.loc[df["_status"] != FAILED].sort_values(["_seq", "_part"], kind="stable")
     last = df.drop_duplicates("id", keep="last")
-    return pd.Index(last.loc[last["_status"] != DELETED, "id"].to_numpy(), name="id")
+    return pa.array(last.loc[last["_status"] != DELETED, "id"].to_numpy(dtype=object),
+                    pa.string())
 
 
 def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
