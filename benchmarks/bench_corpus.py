@@ -240,7 +240,7 @@ def window_reads(work, n_docs, per_part, reads):
     picks = rng.integers(0, n_docs, reads)
     starts = rng.integers(0, 63 - 32, reads)
     via_array, via_doc = [], []
-    Clip(cat.index[0]).mel.values  # opening costs (imports, first metadata)
+    _ = Clip(cat.index[0]).mel.values  # opening costs (imports, first metadata)
     arrays = cat["mel.array"].to_numpy()
     offsets = cat["mel.offset"].to_numpy()
     for k, s in zip(picks, starts, strict=True):
