@@ -133,7 +133,7 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
 
 
 @pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 2), (50, 2, 25),
-                                              (1000, 2, 125), (1000, 64, 15),
+                                              (1000, 2, 500), (1000, 64, 15),
                                               (100_000, 2, 2000)])
 def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
     from zounds_xr.batch import _batches

@@ -50,7 +50,7 @@ def test_a_missing_shard_is_an_error_naming_everything_and_is_repaired(tmp_path,
     os.remove(chunks[0])
     doc_id = cat.index[cat["spec.offset"] == 0][0]
     with pytest.raises(zx.StoreError) as info:
-        Sound(doc_id).spec.values
+        _ = Sound(doc_id).spec.values
     message = str(info.value)
     for part in (str(tmp_path / "f.zarr"), doc_id, "'spec'", "missing",
                  os.path.relpath(chunks[0], tmp_path / "f.zarr")):
@@ -79,7 +79,7 @@ def test_garbage_in_an_uncompressed_chunk_fails_its_checksum(stored):
     chunks[0].write_bytes(bytes(data))
     doc_id = cat.index[cat["spec.offset"] == 0][0]
     with pytest.raises(zx.StoreError, match="checksum"):
-        Sound(doc_id).spec.values
+        _ = Sound(doc_id).spec.values
     assert doc_id in Sound._store.verify()
 
 
@@ -92,7 +92,7 @@ def test_an_edited_array_shape_is_an_error_not_padding(tmp_path, stored):
     last = cat["spec.offset"].idxmax()
     fresh = _graph(tmp_path / "f.zarr")
     with pytest.raises(zx.StoreError, match="fewer than its catalog says"):
-        fresh(last).spec.values
+        _ = fresh(last).spec.values
     assert last in fresh._store.verify()
 
 

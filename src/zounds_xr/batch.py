@@ -113,7 +113,7 @@ def _process_batch(document, items):
 
 
 #: a task's share of sources: at least this many files (when there are enough) ...
-_MIN_FILES_PER_TASK = 64
+_MIN_FILES_PER_TASK = 1000
 #: ... at most this many files ...
 _MAX_FILES_PER_TASK = 2000
 #: ... and this many bytes of (encoded) source files; a longer file is a task of its own
@@ -239,15 +239,15 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     # create the store once, here: first writers racing to create its root would fail
     fstore = document._store_for(None)
     fstore.root(create=True)
-    done = fstore.id_index()  # resume: the catalog, read once
-    if repair:
-        done = done.difference(list(fstore.verify()))
+    damaged = set(fstore.verify()) if repair else set()
     report = IngestReport()
     todo = []
-    for item in dataset:
-        meta = _as_meta(item)
-        doc_id = document.id_for(meta)  # None for in-memory sources: always processed
-        if doc_id is not None and doc_id in done:
+    metas = [_as_meta(item) for item in dataset]
+    ids = [document.id_for(meta) for meta in metas]  # None for in-memory sources
+    # resume: the catalog, read once, ids checked in one vectorised call
+    present = fstore.has([i if i is not None else "" for i in ids])
+    for meta, doc_id, skip in zip(metas, ids, present, strict=True):
+        if doc_id is not None and skip and doc_id not in damaged:
             report.skipped.append(doc_id)
         else:
             todo.append((meta, doc_id))
@@ -400,12 +400,14 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
             if cached is pool:
                 del _POOLS[n]
         pool.shutdown(wait=False, cancel_futures=True)
-        done = document._store_for(None).id_index()
-        return [_outcome_after_crash(document, meta, doc_id, done) for meta, doc_id in todo]
+        fstore = document._store_for(None)
+        done = fstore.has([doc_id or "" for _, doc_id in todo])
+        return [_outcome_after_crash(document, meta, doc_id, found)
+                for (meta, doc_id), found in zip(todo, done, strict=True)]
 
 
-def _outcome_after_crash(document, meta, doc_id, done):
-    if doc_id is not None and doc_id in done:
+def _outcome_after_crash(document, meta, doc_id, found):
+    if doc_id is not None and found:
         return ("ok", _source_name(meta), doc_id, _audio_seconds(document, meta, doc_id))
     return ("failed", _source_name(meta), None,
             "the worker process died (a crash or a kill) while processing this batch")

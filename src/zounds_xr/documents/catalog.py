@@ -29,6 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
@@ -153,11 +154,12 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def read_fragment(data: bytes | str, where: str) -> pa.Table:
-    """A fragment's table (``data``: its bytes or a local path); :class:`StoreError` if
-    it is not a readable catalog fragment."""
+def read_fragment(data: bytes | str, where: str, columns=None) -> pa.Table:
+    """A fragment's table (``data``: its bytes or a local path; ``columns``: only
+    those); :class:`StoreError` if it is not a readable catalog fragment."""
     try:
-        table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data)
+        table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data,
+                              columns=columns)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise StoreError(f"the catalog fragment {where} is unreadable ({exc}); move it "
                          f"away to read the rest of the store, or restore it") from exc
@@ -192,6 +194,21 @@ def combine(tables: list[pa.Table]) -> pa.Table:
                          for v in t.column(name).to_pylist()], pa.string()))
             fixed.append(t)
         return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def visible_ids(table: pa.Table) -> pa.Array:
+    """The ids :func:`resolve` would make visible, from the id and order columns only
+    (a pyarrow string array: resume checks stay in Arrow, vectorised)."""
+    status = table.column("_status")
+    deleted = pc.equal(status, DELETED)
+    if not pc.any(deleted).as_py():
+        ids = table.filter(pc.not_equal(status, FAILED)).column("id")
+        return pc.unique(ids.combine_chunks())
+    df = table.select(["id", "_seq", "_part", "_status"]).to_pandas()
+    df = df.loc[df["_status"] != FAILED].sort_values(["_seq", "_part"], kind="stable")
+    last = df.drop_duplicates("id", keep="last")
+    return pa.array(last.loc[last["_status"] != DELETED, "id"].to_numpy(dtype=object),
+                    pa.string())
 
 
 def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:

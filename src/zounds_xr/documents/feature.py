@@ -127,7 +127,8 @@ def canonical(value, _depth: int = 0):
     if isinstance(value, (set, frozenset)):
         return sorted((canonical(v, d) for v in value), key=json.dumps)
     if isinstance(value, dict):
-        return {str(k): canonical(v, d) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): canonical(v, d)
+                for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict) and not isinstance(value, type):
         try:

@@ -29,6 +29,8 @@ from fractions import Fraction
 import dask.array as da
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import soundfile as sf
 import xarray as xr
 import zarr
@@ -649,9 +651,41 @@ class FeatureStore:
         return self._resolve()[1].index.sort_values().tolist()
 
     def id_index(self) -> pd.Index:
-        """Ids of the visible documents as a ``pandas.Index`` in catalog order (hashed:
-        ``doc_id in index`` is what ingest's resume checks)."""
-        return self._resolve()[1].index
+        """Ids of the visible documents as a ``pandas.Index``."""
+        return pd.Index(self._visible_ids().to_pandas(), name="id")
+
+    def has(self, ids) -> np.ndarray:
+        """Which of ``ids`` are visible documents (a boolean array): what ingest's resume
+        checks, vectorised in Arrow; reads only the catalog's id and order columns unless
+        the whole catalog is already at hand."""
+        ids = pa.array([str(i) for i in ids], pa.string())
+        return pc.is_in(ids, value_set=self._visible_ids()).to_numpy(zero_copy_only=False)
+
+    def _visible_ids(self) -> pa.Array:
+        names = tuple(self._fragment_names())
+        cached = self._resolution
+        if cached is not None and cached[0] == names:
+            return pa.array(cached[1].index.to_numpy(dtype=object), pa.string())
+        if not self._root_checked and self.root() is None:
+            return pa.array([], pa.string())
+        zstore = self.zarr_store
+        columns = ["id", "_seq", "_part", "_status"]
+        tables = []
+        for name in names:
+            table = self._fragments.get(name)
+            if table is None and isinstance(zstore, zarr.storage.LocalStore):
+                path = os.path.join(str(zstore.root), f"catalog/{name}.parquet")
+                if not os.path.exists(path):  # compacted meanwhile
+                    return pa.array(self._resolve()[1].index.to_numpy(dtype=object),
+                                    pa.string())
+                table = _catalog.read_fragment(path, f"{path!r}", columns=columns)
+            elif table is None:
+                table = self._fragment(name)
+                if table is None:
+                    return pa.array(self._resolve()[1].index.to_numpy(dtype=object),
+                                    pa.string())
+            tables.append(table.select([c for c in columns if c in table.column_names]))
+        return _catalog.visible_ids(_catalog.combine(tables))
 
     def exists(self, doc_id: str) -> bool:
         """Whether a visible document ``doc_id`` is in the store."""

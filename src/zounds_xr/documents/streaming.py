@@ -37,6 +37,7 @@ feature buffers at most one Zarr shard. A 2-hour file costs what its first chunk
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -81,8 +82,13 @@ for _func, _spec in ((sliding_window, framing("wscheme", channelwise=True)),
                                                when=_is_audio, channelwise=True)),
                      (fft, frame_local(channelwise=True)),
                      (resample, stateful(Resampler, channelwise=True))):
-    if streaming_of(_func) is None:
+    _declared = streaming_of(_func)
+    if _declared is None:
         _spec(_func)
+    elif not _declared.channelwise:
+        # these transforms compute each channel on its own (checked in
+        # tests/test_store_layout.py: stacked clips equal one-piece computations)
+        _func.__zounds_streaming__ = dataclasses.replace(_declared, channelwise=True)
 
 
 def register_streaming(func, factory: Callable) -> None:
