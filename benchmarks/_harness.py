@@ -32,7 +32,7 @@ def median(values) -> float:
 
 def ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
     """Median over rounds of ``slow / fast``."""
-    return statistics.median(s / f for s, f in zip(times[slow], times[fast]))
+    return statistics.median(s / f for s, f in zip(times[slow], times[fast], strict=False))
 
 
 def table(header: list[str], rows: list[list]) -> str:

@@ -190,7 +190,7 @@ def main(argv=None):
         shutil.rmtree(work, ignore_errors=True)
 
     def per_round(a, b):
-        return statistics.median(x / y for x, y in zip(times[a], times[b]))
+        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=False))
 
     print("## Corpus ingest (bench_ingest)\n")
     print(f"{n_files} generated files x {secs} s at 44.1 kHz mono (WAV/FLAC alternating, "
@@ -203,8 +203,10 @@ def main(argv=None):
           f"{cluster_startup[2]:.1f} s (2 workers).\n")
     print("| contender | median s | audio s per s | vs 1 worker of its kind | target |")
     print("|---|---:|---:|---:|---|")
-    pairs = {"processes, 2 workers, first ingest (pool started in the call)": "processes, 1 worker, first ingest (pool started in the call)",
-             "processes, 2 workers, later ingests (warm pool)": "processes, 1 worker, later ingests (warm pool)",
+    first1, first2 = (f"processes, {n}, first ingest (pool started in the call)"
+                      for n in ("1 worker", "2 workers"))
+    warm1, warm2 = (f"processes, {n}, later ingests (warm pool)" for n in ("1 worker", "2 workers"))
+    pairs = {first2: first1, warm2: warm1,
              "LocalCluster, 2 workers": "LocalCluster, 1 worker",
              "control: 2 units of CPU work, 2 processes":
                  "control: 2 units of CPU work, 1 process"}
@@ -223,13 +225,13 @@ def main(argv=None):
         print(f"| {name} | {med:.2f} | {speed} | {vs} | {target} |")
     print(f"\nDistributed overhead (median of per-round ratios LocalCluster / local "
           f"process scheduler with a warm pool): 1 worker "
-          f"{per_round('LocalCluster, 1 worker', 'processes, 1 worker, later ingests (warm pool)'):.2f}x, 2 workers "
-          f"{per_round('LocalCluster, 2 workers', 'processes, 2 workers, later ingests (warm pool)'):.2f}x; against the first "
+          f"{per_round('LocalCluster, 1 worker', warm1):.2f}x, 2 workers "
+          f"{per_round('LocalCluster, 2 workers', warm2):.2f}x; against the first "
           f"ingest of a session (pool start-up included): 1 worker "
-          f"{per_round('LocalCluster, 1 worker', 'processes, 1 worker, first ingest (pool started in the call)'):.2f}x, 2 workers "
-          f"{per_round('LocalCluster, 2 workers', 'processes, 2 workers, first ingest (pool started in the call)'):.2f}x. "
+          f"{per_round('LocalCluster, 1 worker', first1):.2f}x, 2 workers "
+          f"{per_round('LocalCluster, 2 workers', first2):.2f}x. "
           f"Processes (warm) vs in-process, 1 worker: "
-          f"{per_round('processes, 1 worker, later ingests (warm pool)', 'in-process (synchronous)'):.2f}x. "
+          f"{per_round(warm1, 'in-process (synchronous)'):.2f}x. "
           f"Per file in-process: "
           f"{1e3 * statistics.median(times['in-process (synchronous)']) / n_files:.0f} ms. "
           f"The control is the best 1 -> 2 process speed-up the shared machine allowed "

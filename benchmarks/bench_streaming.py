@@ -331,7 +331,7 @@ def main(argv=None):
     for stage in ("full", "zstd", "blosc", "float16"):
         rs = results[("wav", stage)]
         write = statistics.median(r["seconds_inner"] - c["seconds_inner"]
-                                  for r, c in zip(rs, comp))
+                                  for r, c in zip(rs, comp, strict=False))
         size = _med(rs, "doc_bytes")
         print(f"| {labels[stage]} | {_med(rs, 'seconds_inner'):.2f} | {write:.2f} | "
               f"{size / 2**20:.0f} | {size / raw:.2f} | "
@@ -349,6 +349,8 @@ def main(argv=None):
     ours = short["full"]
     scale = long_s / short_s
     our_peak = max(r["peak_rss_mib"] for r in ours)
+    stage_growth = (max(r["stage_peak_rss_mib"] for r in ours)
+                    - statistics.median(r["rss_after_imports_mib"] for r in ours))
     print(f"\n**Naive path** (`librosa.load` of the whole file + `abs(librosa.stft)`, "
           f"nothing stored) vs `Sound.process` on the {short_s / 60:g}-minute WAV; "
           f"librosa's peak at {long_s / 60:g} minutes is *extrapolated* (RSS after "
@@ -367,7 +369,7 @@ def main(argv=None):
         growth = max(r["stage_peak_rss_mib"] for r in lib) - lib_base
         extrap = lib_base + growth * scale
         speed = statistics.median(a["seconds_inner"] / b["seconds_inner"] for a, b in
-                                  zip(lib, ours))
+                                  zip(lib, ours, strict=False))
         print(f"| {label} | {_med(lib, 'seconds_inner'):.2f} | "
               f"{short_s / _med(lib, 'seconds_inner'):.0f}x | {speed:.2f}x | {lib_peak:.0f} | "
               f"{growth:.0f} | {extrap:.0f} (extrapolated) |")
@@ -375,7 +377,7 @@ def main(argv=None):
     print(f"| zx Sound.process, resample {SR_OUT} + stft {N_FFT}/{HOP}, stored | "
           f"{_med(ours, 'seconds_inner'):.2f} | "
           f"{short_s / _med(ours, 'seconds_inner'):.0f}x | 1 | {our_peak:.0f} | "
-          f"{max(r['stage_peak_rss_mib'] for r in ours) - statistics.median(r['rss_after_imports_mib'] for r in ours):.0f} | "
+          f"{stage_growth:.0f} | "
           f"{long_full_peak:.0f} (measured) |")
     print(f"\nBench wall time {total:.0f} s.")
 

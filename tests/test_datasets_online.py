@@ -168,7 +168,7 @@ def test_client_delay_spaces_requests(server):
     for _ in range(3):
         c.get_json("p")
     times = [r.time for r in server.log]
-    assert all(b - a >= 0.04 for a, b in zip(times, times[1:]))
+    assert all(b - a >= 0.04 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_client_auth_headers_stay_on_origin(server):
@@ -238,7 +238,7 @@ def test_freesound_delay_is_honoured(server):
     list(freesound(server, n_results=6, page_size=2, delay=delay))
     times = [r.time for r in server.log]
     assert len(times) == 3
-    assert all(b - a >= delay * 0.8 for a, b in zip(times, times[1:]))
+    assert all(b - a >= delay * 0.8 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_freesound_preview_choice_and_fallback(server):

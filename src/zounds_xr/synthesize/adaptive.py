@@ -36,10 +36,19 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
+from ..audio import AudioSamples
 from ..errors import ParameterError
-from ..windowing import OggVorbisWindowingFunc
+from ..frequency.scales import FrequencyScale, LinearScale
+from ..spectral.adaptive import _adaptive_index, overlap_add
+from ..timeseries.index import TimeIndex
+from ..timeseries.samplerate import as_audio_rate
+from ..windowing import OggVorbisWindowingFunc, window_values
 
 __all__ = ["FrequencyAdaptiveFFTSynthesizer", "FrequencyAdaptiveDCTSynthesizer"]
+
+
+#: the default synthesis frame window (one immutable instance, not a call per default)
+_VORBIS = OggVorbisWindowingFunc()
 
 
 class _Frames:
@@ -53,14 +62,14 @@ class _Frames:
         self.dtype = np.dtype(dtype)
         # sum of the squared band windows per bin (the least-squares denominator)
         den = np.zeros(n_bins)
-        for s, w in zip(bin_slices, windows):
+        for s, w in zip(bin_slices, windows, strict=True):
             den[s] += w * w
         self.inv_den = np.divide(1.0, den, out=np.zeros_like(den), where=den > 1e-12)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         cdtype = np.result_type(self.dtype, np.complex64) if self.kind == "fft" else self.dtype
         spectrum = np.zeros((block.shape[0], self.n_bins), dtype=cdtype)
-        for cs, bs, w in zip(self.coeff_slices, self.bin_slices, self.windows):
+        for cs, bs, w in zip(self.coeff_slices, self.bin_slices, self.windows, strict=True):
             coeffs = block[:, cs]
             if self.kind == "fft":
                 back = scipy.fft.rfft(coeffs, axis=-1, norm="ortho")
@@ -86,9 +95,7 @@ class _FrequencyAdaptiveSynthesizer:
     _kind = "fft"
 
     def __init__(self, scale, samplerate, window_func=np.hanning,
-                 frame_window=OggVorbisWindowingFunc()):
-        from ..frequency.scales import FrequencyScale
-        from ..timeseries.samplerate import as_audio_rate
+                 frame_window=_VORBIS):
 
         if not isinstance(scale, FrequencyScale):
             raise ParameterError(f"scale must be a FrequencyScale, got {scale!r}")
@@ -123,10 +130,6 @@ class _FrequencyAdaptiveSynthesizer:
             is not a whole number of samples at ``samplerate``, or a band's number of
             coefficients does not fit the analysis this synthesizer inverts.
         """
-        from ..audio import AudioSamples
-        from ..spectral.adaptive import _adaptive_index, overlap_add
-        from ..windowing import window_values
-        from ..timeseries.index import TimeIndex
 
         fa = freq_adaptive_coeffs
         index = _adaptive_index(fa)
@@ -147,7 +150,7 @@ class _FrequencyAdaptiveSynthesizer:
         n, hop = int(n), int(hop)
         source = self._source_scale(n)
         bin_slices, windows = [], []
-        for i, (band, cs) in enumerate(zip(self.scale, index.slices)):
+        for i, (band, cs) in enumerate(zip(self.scale, index.slices, strict=True)):
             bs = source.get_slice(band)
             k, m = bs.stop - bs.start, cs.stop - cs.start
             inverted = m if self._kind == "dct" else m // 2 + 1  # bins the coefficients give
@@ -216,7 +219,6 @@ class FrequencyAdaptiveFFTSynthesizer(_FrequencyAdaptiveSynthesizer):
     _kind = "fft"
 
     def _source_scale(self, n: int):
-        from ..frequency.scales import LinearScale
 
         return LinearScale.from_rfft(n, self.samplerate.samples_per_second)
 
@@ -233,6 +235,5 @@ class FrequencyAdaptiveDCTSynthesizer(_FrequencyAdaptiveSynthesizer):
     _kind = "dct"
 
     def _source_scale(self, n: int):
-        from ..frequency.scales import LinearScale
 
         return LinearScale.from_sample_rate(self.samplerate, n)
