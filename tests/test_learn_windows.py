@@ -78,12 +78,13 @@ def key(item):
     (Fraction(128, 11025), Fraction(256, 11025), Fraction(1, 2), Fraction(1, 10)),
     (Fraction(1, 3), Fraction(1, 3), Fraction(7, 5), Fraction(2, 7)),
     (Fraction(160, 16000), Fraction(400, 16000), Fraction(1, 2), Fraction(1, 2)),
+    (Fraction(1, 100), Fraction(1, 100), Fraction(1, 4), Fraction(1, 8)),
 ])
 def test_windows_follow_the_exact_time_index(f, d, w, h):
     n_frames = np.arange(0, 160)
     counts, length, first = window_counts(n_frames, Fraction(0), f, d, w, h)
     step = w if h is None else h
-    assert length == max(1, round(w / f))
+    assert length == max(1, int(np.floor((w - d) / f + Fraction(1, 2))) + 1)
     for n, count in zip(n_frames, counts, strict=True):
         index = TimeIndex.from_params(int(n), f, d)
         expected = 0
@@ -98,6 +99,14 @@ def test_windows_follow_the_exact_time_index(f, d, w, h):
                 assert frames.start <= i and i + length <= frames.stop
                 assert abs(i * f - s) <= f / 2
         assert count == expected, (n, count, expected)
+
+
+def test_a_two_second_clip_has_four_half_second_windows():
+    # 16 kHz, hop 160, window 400 samples: sliding_window gives 199 frames for 2 s
+    counts, length, first = window_counts([199], 0, Fraction(1, 100), Fraction(1, 40),
+                                          Fraction(1, 2))
+    assert list(counts) == [4] and length == 49
+    assert list(first(np.arange(4))) == [0, 50, 100, 150]
 
 
 def test_windows_in_frames_and_whole_documents():
@@ -318,3 +327,146 @@ def test_shuffled_samples_from_a_store(fake):
     np.testing.assert_array_equal(runs.values, again.values)
     with pytest.raises(zx.ParameterError):
         ShuffledSamples(nsamples=3)(store)
+
+
+def test_random_whole_documents_and_subsets(fake):
+    store, docs = fake
+    ids = list(store.catalog().index[::3])
+    random = RandomWindows(store, "mel", window=None, ids=ids, seed=0, label="klass")
+    loader = torch.utils.data.DataLoader(random, batch_size=4, collate_fn=collate)
+    seen = []
+    for batch in loader:
+        assert batch["label"].dtype == torch.int64
+        for x, n, doc in zip(batch["x"], batch["lengths"], batch["document"], strict=True):
+            np.testing.assert_array_equal(x[:n].numpy(), docs[int(doc[3:])])
+        seen += batch["document"]
+    assert sorted(seen) == sorted(ids)
+
+
+# ------------------------------------------------------------- the real store (layout 2)
+def clip_graph(url, storage_options=None):
+    @zx.zarr_settings(url, storage_options=storage_options)
+    class Clip(zx.Document):
+        spectrum = zx.Feature(zx.stft, needs=zx.Document.audio,
+                              wscheme=zx.SR11025() * (128, 256),
+                              wfunc=zx.HanningWindowingFunc(), store=False)
+        mel = zx.Feature(zx.mel_spectrogram, needs=spectrum, n_mels=16, store=True)
+    return Clip
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    import soundfile as sf
+
+    d = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(3)
+    for i in range(12):
+        n = int(11025 * (0.4 + 0.08 * i))
+        t = np.arange(n) / 11025
+        x = 0.3 * np.sin(2 * np.pi * (300 + 50 * i) * t) + 0.05 * rng.standard_normal(n)
+        sf.write(d / f"clip{i:02d}.wav", x.astype("f4"), 11025, subtype="PCM_16")
+    return d
+
+
+@pytest.fixture(scope="module")
+def real(clips, tmp_path_factory):
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    Clip = clip_graph(str(path))
+    report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
+    assert len(report.processed) == 12 and not report.failed
+    return Clip, path
+
+
+def test_windows_of_a_real_store_are_sel_of_the_documents(real):
+    Clip, path = real
+    window, hop = zx.Milliseconds(200), zx.Milliseconds(70)
+    windows = FeatureWindows(Clip, "mel", window=window, hop=hop, label="duration")
+    table = windows.windows()
+    cat = Clip.catalog()
+    assert set(table["document"]) == set(cat.index)
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(windows), size=12, replace=False):
+        item = windows[int(i)]
+        doc = Clip(item["document"]).mel
+        assert item["label"] == cat.loc[item["document"], "duration"]
+        assert item["x"].shape == (windows.window_frames, 16)
+        frame = int(table["frame"].iloc[int(i)])
+        np.testing.assert_array_equal(item["x"].numpy(), np.asarray(doc.values)[
+            frame:frame + windows.window_frames])
+        span = doc.sel(time=zx.TimeSlice(window, start=zx.Seconds(item["start"])))
+        x, values = item["x"].numpy(), np.asarray(span.values)
+        j = frame - int(round((span.time.values[0] / np.timedelta64(1, "ns")) * 1e-9
+                              * 11025 / 128))
+        assert 0 <= j and j + len(x) <= len(values)  # a run of the sel, cut to one shape
+        np.testing.assert_array_equal(values[j:j + len(x)], x)
+    # the same windows from the store's URL, without the document class
+    by_url = FeatureWindows(str(path), "mel", window=window, hop=hop)
+    assert len(by_url) == len(windows)
+    assert torch.equal(by_url[len(by_url) // 2]["x"], windows[len(windows) // 2]["x"])
+
+
+def test_a_real_store_through_workers(real):
+    Clip, _ = real
+    random = RandomWindows(Clip, "mel", window=zx.Milliseconds(100), seed=0)
+    loader = torch.utils.data.DataLoader(random, batch_size=8, num_workers=2)
+    seen = [(d, round(float(s), 9)) for b in loader
+            for d, s in zip(b["document"], b["start"], strict=True)]
+    assert len(seen) == len(set(seen)) == len(random)
+    assert set(seen) == {key(i) for i in FeatureWindows(Clip, "mel", zx.Milliseconds(100))}
+
+
+@pytest.mark.slow
+def test_items_from_an_s3_store(real, clips):
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    import os
+
+    from _s3_server import DUMMY_CREDENTIALS, S3Server
+
+    Clip, _ = real
+    saved = {k: os.environ.get(k) for k in DUMMY_CREDENTIALS}
+    os.environ.update(DUMMY_CREDENTIALS)
+    try:
+        with S3Server() as server:
+            server.create_bucket("windows")
+            Remote = clip_graph("s3://windows/features.zarr",
+                                storage_options=server.storage_options)
+            report = zx.ingest(zx.Directory(clips), Remote, scheduler="threads",
+                               progress=False)
+            assert len(report.processed) == 12 and not report.failed
+            local = FeatureWindows(Clip, "mel", window=zx.Milliseconds(150))
+            remote = FeatureWindows(Remote, "mel", window=zx.Milliseconds(150))
+            assert len(remote) == len(local)
+            by_url = FeatureWindows("s3://windows/features.zarr", "mel",
+                                    window=zx.Milliseconds(150),
+                                    storage_options=server.storage_options)
+            assert torch.equal(by_url[3]["x"], remote[3]["x"])
+            expected = {key(local[i]): local[i]["x"] for i in range(len(local))}
+            for i in range(0, len(remote), 5):
+                item = remote[i]
+                assert torch.equal(item["x"], expected[key(item)])
+            random = RandomWindows(Remote, "mel", window=zx.Milliseconds(150), seed=1)
+            loader = torch.utils.data.DataLoader(random, batch_size=16, num_workers=2)
+            got = {}
+            for batch in loader:
+                for d, s, x in zip(batch["document"], batch["start"], batch["x"], strict=True):
+                    got[(d, round(float(s), 9))] = x
+            assert got.keys() == expected.keys()
+            assert all(torch.equal(got[k], expected[k]) for k in got)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_shuffled_samples_of_a_real_store_keep_the_labels(real):
+    from zounds_xr.learn import ShuffledSamples
+
+    Clip, _ = real
+    s = ShuffledSamples(nsamples=20, length=3, seed=0, feature="mel")(Clip)
+    assert s.dims == ("sample", "offset", "frequency") and s.shape == (20, 3, 16)
+    assert s.sizes["frequency"] == 16 and "frequency" in s.coords
+    for value, doc, frame in zip(s.values, s.document.values, s.frame.values, strict=True):
+        np.testing.assert_array_equal(value, np.asarray(Clip(doc).mel.values)[frame:frame + 3])

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._optional import optional_import
-from ..documents import Document
+from ..documents import Document, open_store
 from ..errors import DocumentNotFoundError, ParameterError, StoreError
 from ..timeseries.durations import to_fraction
 
@@ -67,16 +67,9 @@ _CACHE_BYTES = 256 << 20
 def _open_store(document, storage_options=None):
     """A store object with ``catalog()`` and ``array(path)`` from what the user gave."""
     if isinstance(document, (str, os.PathLike)):
-        from .. import documents
-
-        return documents.open_store(os.fspath(document), storage_options=storage_options)
+        return open_store(os.fspath(document), storage_options=storage_options)
     if isinstance(document, type) and issubclass(document, Document):
-        store = document._store_for(None)
-        if hasattr(store, "catalog") and hasattr(store, "array"):
-            return store
-        from .. import documents
-
-        return documents.open_store(store.url, storage_options=store.storage_options)
+        return document._store_for(None)
     if hasattr(document, "catalog") and hasattr(document, "array"):
         return document
     raise ParameterError(

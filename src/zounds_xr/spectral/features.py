@@ -134,7 +134,7 @@ def _is_audio(chunk: xr.DataArray) -> bool:
 # in a document graph the mel of audio streams like stft (the fused kernel frames the
 # audio, the tail a window needs is carried to the next chunk); of a spectrum it is
 # frame-local
-@framing("wscheme", default=default_wscheme, when=_is_audio)
+@framing("wscheme", default=default_wscheme, when=_is_audio, channelwise=True)
 def mel_spectrogram(x: xr.DataArray, n_mels: int = 128, fmin: float = 0.0,
                     fmax: float | None = None, power: float = 2.0, htk: bool = False,
                     *, dim: str = "frequency", wscheme=None, wfunc=None,

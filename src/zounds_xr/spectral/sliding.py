@@ -283,7 +283,7 @@ def check_padwith(padwith, dtype) -> None:
         raise ParameterError(f"padwith must be a number, got {padwith!r}")
 
 
-@framing("wscheme")  # how it streams through a document graph
+@framing("wscheme", channelwise=True)  # how it streams through a document graph
 def sliding_window(x: xr.DataArray, wscheme: SampleRate, wfunc=None, padwith=0,
                    *, frames_per_block: int | None = None) -> xr.DataArray:
     """Overlapping windows of ``x`` along ``time``, each multiplied by ``wfunc``.

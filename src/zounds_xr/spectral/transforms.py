@@ -290,7 +290,7 @@ def run_audio_kernel(samples: xr.DataArray, layout, kernel: FrameKernel, coords,
     return with_labels(out, like, dims, coords=[layout.time_coords(), coords])
 
 
-@framing("wscheme", default=default_wscheme)  # streams through documents like this
+@framing("wscheme", default=default_wscheme, channelwise=True)  # how it streams in documents
 def stft(samples: xr.DataArray, wscheme: SampleRate | None = None, wfunc=None, *,
          magnitude: bool = False, workers: int | None = None,
          frames_per_block: int | None = None) -> xr.DataArray:
