@@ -20,6 +20,7 @@ import os
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -256,9 +257,15 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     else:
         results = _run_local(document, todo, scheduler, progress, num_workers, pool)
     if todo:
-        # one fragment again, and what killed writers left behind goes
-        fstore.compact()
-        fstore.vacuum()
+        # one fragment again, and what killed writers left behind goes; the documents
+        # are committed already, so a failure here is a warning, not a lost run
+        try:
+            fstore.compact()
+            fstore.vacuum()
+        except ZoundsError as exc:
+            warnings.warn(f"ingest: the store's maintenance after the run failed ({exc}); "
+                          f"the documents are in; run FeatureStore.compact() later",
+                          RuntimeWarning, stacklevel=2)
     for status, source, doc_id, detail in results:
         if status == "ok":
             report.processed.append(doc_id)

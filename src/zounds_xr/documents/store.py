@@ -596,9 +596,11 @@ class FeatureStore:
         zstore = self.zarr_store
         with self._reaching("read"):
             if isinstance(zstore, zarr.storage.LocalStore):
-                source = os.path.join(str(zstore.root), key)
-                if not os.path.exists(source):
-                    return None
+                try:  # read whole: a concurrent compaction may delete it any time
+                    with open(os.path.join(str(zstore.root), key), "rb") as f:
+                        source = f.read()
+                except FileNotFoundError:
+                    return None  # compacted away since the listing
             else:
                 from zarr.core.buffer import default_buffer_prototype
 
@@ -675,10 +677,13 @@ class FeatureStore:
             table = self._fragments.get(name)
             if table is None and isinstance(zstore, zarr.storage.LocalStore):
                 path = os.path.join(str(zstore.root), f"catalog/{name}.parquet")
-                if not os.path.exists(path):  # compacted meanwhile
+                try:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except FileNotFoundError:  # compacted meanwhile: the slow, safe way
                     return pa.array(self._resolve()[1].index.to_numpy(dtype=object),
                                     pa.string())
-                table = _catalog.read_fragment(path, f"{path!r}", columns=columns)
+                table = _catalog.read_fragment(data, f"{path!r}", columns=columns)
             elif table is None:
                 table = self._fragment(name)
                 if table is None:
