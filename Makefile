@@ -19,8 +19,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/zounds-xr demo $(if $(AUDIO),--audio $(AUDIO),) --output demo-output
 
+# lint (ruff), types (mypy, configured in pyproject.toml), then the tests, the doctests of
+# the package and the notebooks
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 tests --nbmake notebooks
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -n 2 tests --nbmake notebooks --doctest-modules src/zounds_xr
 
 # the explorer on the demo's store (http://127.0.0.1:8765; PORT=... to change it)
 explore: $(STAMP)
