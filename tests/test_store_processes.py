@@ -38,7 +38,10 @@ def _check_one_piece(Sound, wavs, seconds=1.5):
                                             zx.SampleRate(zx.Milliseconds(20),
                                                           zx.Milliseconds(40)),
                                             zx.OggVorbisWindowingFunc()))
-        np.testing.assert_allclose(snd.fft.values, expected.values, atol=1e-5)
+        # float32 FFTs agree to ~1e-5 of the peak across backends and stacked/single
+        # computation (spectral/fft_backend.py), not to 1e-5 absolute
+        peak = float(np.abs(expected.values).max())
+        np.testing.assert_allclose(snd.fft.values, expected.values, atol=1e-5 * peak)
     assert Sound._store.verify() == {}
 
 
