@@ -18,9 +18,9 @@ def test_samples_come_from_the_right_documents_and_frames():
     corpus = {f"d{i}": doc(i, 10 + 5 * i) for i in range(4)}
     s = ShuffledSamples(nsamples=40, seed=1)(corpus)
     assert s.dims == ("sample", "dim_1") and s.shape == (40, 2)
-    for value, key, frame in zip(s.values, s.document.values, s.frame.values):
+    for value, key, frame in zip(s.values, s.document.values, s.frame.values, strict=True):
         assert value[0] == int(key[1]) and value[1] == frame
-    pairs = set(zip(s.document.values, s.frame.values))
+    pairs = set(zip(s.document.values, s.frame.values, strict=True))
     assert len(pairs) == 40  # without replacement
 
 
@@ -38,7 +38,8 @@ def test_runs_of_frames():
     s = ShuffledSamples(nsamples=20, length=4, replace=True, seed=0)(corpus)
     assert s.dims == ("sample", "offset", "dim_1") and s.shape == (20, 4, 2)
     assert set(s.document.values) == {0}  # doc 1 is shorter than a run
-    np.testing.assert_array_equal(s.values[:, :, 1] - s.values[:, :1, 1], np.tile(np.arange(4), (20, 1)))
+    np.testing.assert_array_equal(s.values[:, :, 1] - s.values[:, :1, 1],
+                                  np.tile(np.arange(4), (20, 1)))
 
 
 def test_reads_only_the_chunks_needed():

@@ -146,7 +146,9 @@ def _batches(todo: list, workers: int) -> list[list]:
     # that would leave a worker without work: a part costs ~10 files and a few writes
     per_task = max(-(-n // (4 * workers)), min(_MIN_FILES_PER_TASK, n // workers))
     per_task = max(1, min(_MAX_FILES_PER_TASK, per_task))
-    batches, current, size = [], [], 0
+    batches: list[list] = []
+    current: list = []
+    size = 0
     for item in todo:
         n = _source_bytes(item[0]) if isinstance(item, tuple) else 0
         if current and (len(current) >= per_task or size + n > _MAX_BYTES_PER_TASK):
@@ -315,6 +317,7 @@ def _check_main_guard() -> None:
     call would start workers from the workers (multiprocessing refuses, and every file
     would be reported failed with its bootstrapping message)."""
     import sys
+    import types
 
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
@@ -323,7 +326,7 @@ def _check_main_guard() -> None:
     method = dask.config.get("multiprocessing.context", "spawn")
     if not path or method == "fork" or not os.path.exists(path):
         return
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None and not (frame.f_globals is vars(main)
                                      and frame.f_code.co_name == "<module>"):
         frame = frame.f_back

@@ -120,10 +120,10 @@ def run_demo(audio=None, output="demo-output", scheduler: str = "processes",
     widths = [max(len(str(r[i])) if not isinstance(r[i], float) else 8 for r in
                   rows + [header]) for i in range(len(header))]
     echo("")
-    echo("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
         cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in r]
-        echo("  ".join(c.ljust(w) for c, w in zip(cells, widths)))
+        echo("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
     for source, reason in report.failed.items():
         echo(f"failed: {pathlib.Path(source).name}: {reason}")
     png = None
@@ -132,6 +132,7 @@ def run_demo(audio=None, output="demo-output", scheduler: str = "processes",
         _plot(Sound, sorted(Sound.ids()), png)
         echo(f"\nspectrogram of every document: {png}")
     echo(f"feature store: {store_path} (inspect with `zounds-xr info {store_path}`)")
+    echo(f"explore it: zounds-xr serve {store_path}   (or: make explore)")
     return {"report": report, "store": store_path, "png": png}
 
 
@@ -147,7 +148,8 @@ def _plot(Sound, ids, png):
     cols = 2
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows), squeeze=False)
-    for ax, doc_id in zip(axes.ravel(), ids):
+    # the grid may have one spare axis (hidden below)
+    for ax, doc_id in zip(axes.ravel(), ids, strict=False):
         snd = Sound(doc_id)
         mel = snd.mel.compute()
         if "channel" in mel.dims:

@@ -29,6 +29,7 @@ import numbers
 import os
 import uuid
 from fractions import Fraction
+from typing import ClassVar
 
 import numpy as np
 import xarray as xr
@@ -69,7 +70,8 @@ def _resolve_graph(cls, features: dict) -> tuple[dict, list]:
                     f"{cls.__name__}")
             needs.append(found)
         graph[name] = tuple(needs)
-    order, state = [], {}
+    order: list[str] = []
+    state: dict[str, str] = {}
 
     def visit(name, path):
         if state.get(name) == "done":
@@ -198,6 +200,14 @@ class Document(metaclass=DocumentMeta):
     meta = MetaFeature()
     audio = AudioFeature()
     _store: FeatureStore | None = None
+    # Set by DocumentMeta on every class (declared here, without values, for the type
+    # checker; the caches are looked up in each class's own __dict__).
+    _features: ClassVar[dict[str, Feature]]
+    _graph: ClassVar[dict[str, tuple[str, ...]]]
+    _order: ClassVar[list[str]]
+    _version_cache: ClassVar[dict[str, str]]
+    _info_cache: ClassVar[dict[str, dict]]
+    _channelwise_cache: ClassVar[bool]
 
     def __init__(self, _id: str, store=None):
         self._fstore = type(self)._store_for(store)

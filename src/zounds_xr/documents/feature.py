@@ -22,6 +22,7 @@ import json
 import numbers
 import textwrap
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def function_identity(func) -> dict:
                 "args": canonical(list(func.args)),
                 "keywords": canonical(dict(func.keywords))}
     name = _qualified(func)
-    ident = {"function": name}
+    ident: dict[str, Any] = {"function": name}
     library = name.split(".", 1)[0] in {p.split(".")[0] for p in _LIBRARY_PREFIXES}
     if inspect.isfunction(func) or inspect.ismethod(func):
         if not library:
@@ -119,8 +120,11 @@ def canonical(value, _depth: int = 0):
         return {"bytes_sha256": hashlib.sha256(value).hexdigest()}
     if isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value)
-        digest = hashlib.sha256(data.view(np.uint8) if data.dtype != object
-                                else repr(data.tolist()).encode()).hexdigest()
+        if data.dtype != object:
+            # numpy's stubs declare ndarray a Buffer only for Python >= 3.12
+            digest = hashlib.sha256(data.view(np.uint8)).hexdigest()  # type: ignore[arg-type]
+        else:
+            digest = hashlib.sha256(repr(data.tolist()).encode()).hexdigest()
         return {"ndarray": str(data.dtype), "shape": list(data.shape), "sha256": digest}
     if isinstance(value, (list, tuple)):
         return [canonical(v, d) for v in value]

@@ -19,7 +19,8 @@ import json
 import math
 import time
 import uuid
-from typing import ClassVar
+from collections.abc import Hashable
+from typing import Any, ClassVar
 
 import numpy as np
 import soundfile as sf
@@ -27,6 +28,7 @@ import xarray as xr
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from ..dimensions import INDEX_TYPES
 from ..errors import StoreError
 from ..timeseries.index import TimeIndex
 from .catalog import DELETED, FAILED
@@ -54,8 +56,6 @@ ENCODED_BLOCK_SECONDS = 5
 #: bytes per chunk of the compressed-audio byte array
 ENCODED_BYTES_CHUNK = 1 << 18
 
-_INDEX_TYPES = ("TimeIndex", "FrequencyIndex")
-
 
 def new_part_name() -> str:
     """A unique part name that sorts by creation time."""
@@ -69,7 +69,7 @@ def encode_labels(chunk: xr.DataArray) -> tuple[dict, dict]:
     appended lazily); custom indexes are stored as their ``to_attrs()`` definition.
     """
     defs, extra = {}, {}
-    indexed = set()
+    indexed: set[Hashable] = set()
     for index, variables in chunk.xindexes.group_by_index():
         to_attrs = getattr(index, "to_attrs", None)
         if to_attrs is None:
@@ -79,7 +79,7 @@ def encode_labels(chunk: xr.DataArray) -> tuple[dict, dict]:
             continue
         (dim,) = dims
         d = dict(to_attrs())
-        if type(index).__name__ not in _INDEX_TYPES:
+        if INDEX_TYPES.get(type(index).__name__) is not type(index):
             d["module"] = type(index).__module__
         d.setdefault("type", type(index).__name__)
         d["coord"] = str(next(iter(variables)))
@@ -134,7 +134,7 @@ class _Labels:
     zounds_xr are taken only when an array is created."""
 
     def __init__(self, name: str, chunk: xr.DataArray, index: TimeIndex, dtype: np.dtype):
-        self.chunk = chunk
+        self.chunk: xr.DataArray | None = chunk  # dropped once the array is created
         self.dims = tuple(str(d) for d in chunk.dims)
         self.rest = tuple(chunk.shape[1:])
         self.dtype = np.dtype(dtype)
@@ -159,6 +159,7 @@ class _Labels:
 
     @property
     def values(self) -> dict:
+        assert self.chunk is not None, "label values are read before the chunk is dropped"
         return _label_values(self.chunk, self.defs)
 
 
@@ -195,15 +196,15 @@ class PartArray:
         row_bytes = int(np.prod(labels.rest, dtype=np.int64)) * self.dtype.itemsize
         self.inner = _chunk_rows(row_bytes)
         self.shard_rows = self.inner * CHUNKS_PER_SHARD
-        self.array = None
+        self.array: zarr.Array | None = None
         self.rows = 0  # rows appended
         self.flushed = 0  # rows written to the store
         self.capacity = 0
         self.pending: list[np.ndarray] = []
         self.pending_rows = 0
 
-    def _create(self, rows: int, chunk_rows: int, shard_rows: int | None):
-        attrs = {"coordinates": " ".join(n for n in self.coord_names
+    def _create(self, rows: int, chunk_rows: int, shard_rows: int | None) -> zarr.Array:
+        attrs: dict[str, Any] = {"coordinates": " ".join(n for n in self.coord_names
                                          if n not in self.labels.dims)}
         self.array = self.group.create_array(
             self.feature, shape=(rows, *self.labels.rest), dtype=self.dtype,
@@ -213,6 +214,7 @@ class PartArray:
             fill_value=0, config={"write_empty_chunks": True},
             attributes=attrs if attrs["coordinates"] else None)
         self.capacity = rows
+        return self.array
 
     def begin_document(self) -> int:
         return self.rows
@@ -248,23 +250,24 @@ class PartArray:
 
     def _flush(self, block: np.ndarray) -> None:
         n = block.shape[0]
-        if self.array is None:
-            self._create(self.shard_rows, self.inner, self.shard_rows)
+        array = self.array
+        if array is None:
+            array = self._create(self.shard_rows, self.inner, self.shard_rows)
         if self.flushed + n > self.capacity:
             # grow by doubling: a few metadata writes however many shards follow (the
             # part is invisible until its fragment exists, so the shape may run ahead)
             self.capacity = max(self.flushed + n, 2 * self.capacity)
-            self.array.resize((self.capacity, *self.labels.rest))
-        self.array[self.flushed:self.flushed + n] = block
+            array.resize((self.capacity, *self.labels.rest))
+        array[self.flushed:self.flushed + n] = block
         self.flushed += n
 
     def close(self) -> None:
         if self.array is None:
             # shorter than one shard: one chunk of its exact size (no padding)
             rows = self.pending_rows
-            self._create(rows, max(1, rows), None)
+            array = self._create(rows, max(1, rows), None)
             if rows:
-                self.array[...] = self._take(rows)
+                array[...] = self._take(rows)
                 self.flushed = rows
             return
         if self.pending_rows:
@@ -361,6 +364,7 @@ class EncodedPartArray(PartArray):
         self.end_document()
         self._put(b"".join(self.bytes_pending))
         self.bytes_pending = []
+        assert self.array is not None  # _put has created it
         if self.capacity != self.bytes_written:
             self.array.resize((self.bytes_written,))
         offsets = np.asarray(self.offsets, dtype=np.int64)
@@ -382,7 +386,8 @@ class _FeatureSink:
         self.first: TimeIndex | None = None
         self.offset = 0
         self.received = 0
-        self.dims = self.rest = None
+        self.dims: tuple[Hashable, ...] | None = None
+        self.rest: tuple[int, ...] | None = None
 
     def __call__(self, chunk: xr.DataArray) -> None:
         index = time_index_of(chunk, self.name)
@@ -403,6 +408,7 @@ class _FeatureSink:
             self.offset = self.target.begin_document()
         else:
             self._check(chunk, index, data)
+        assert self.target is not None  # set with the first chunk
         self.received += data.shape[0]
         self.target.append(data)
 
@@ -422,6 +428,7 @@ class _FeatureSink:
         """The feature's catalog columns for this document."""
         if self.first is None:
             raise StoreError(f"feature {self.name!r}: its function produced no chunk")
+        assert self.target is not None  # set with the first chunk
         self.target.end_document()
         index = TimeIndex.from_params(self.received, self.first.frequency,
                                       self.first.duration, self.first.start)

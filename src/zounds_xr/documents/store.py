@@ -25,6 +25,7 @@ import time
 import uuid
 import weakref
 from fractions import Fraction
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -36,8 +37,11 @@ import xarray as xr
 import zarr
 import zarr.errors
 import zarr.storage
+from zarr.abc.store import Store as ZarrStore
 from zarr.abc.store import SuffixByteRequest
+from zarr.core.metadata import ArrayV3Metadata
 
+from ..dimensions import INDEX_TYPES
 from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..timeseries.index import TimeIndex
 from . import catalog as _catalog
@@ -55,9 +59,6 @@ __all__ = [
 
 LAYOUT = 2
 STORE = "zounds_xr:store"
-
-_INDEX_TYPES = {"TimeIndex": "zounds_xr.timeseries.index",
-                "FrequencyIndex": "zounds_xr.frequency.index"}
 
 # in-memory stores by token: a pickled FeatureStore finds its store again in-process
 _MEMORY: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -122,10 +123,11 @@ def decode_labels(defs: dict, sizes: dict) -> list[xr.Coordinates]:
     out = []
     for dim, d in defs.items():
         kind = d.get("type")
-        module = d.get("module") or _INDEX_TYPES.get(kind)
-        if module is None:
+        module = d.get("module")  # recorded only for index types not in INDEX_TYPES
+        cls = getattr(importlib.import_module(module), kind) if module else \
+            INDEX_TYPES.get(str(kind))
+        if cls is None:
             raise StoreError(f"unknown index type {kind!r} in the store")
-        cls = getattr(importlib.import_module(module), kind)
         kwargs = {"dim": dim, "coord_name": d.get("coord", dim)}
         if cls is TimeIndex:
             kwargs["size"] = sizes[dim]
@@ -302,8 +304,8 @@ class FeatureStore:
             self._token = uuid.uuid4().hex
             _MEMORY[self._token] = url
             self._memory = url
-            self.url = f"<zarr MemoryStore {self._token[:8]}>"
-        elif isinstance(url, zarr.abc.store.Store):
+            self.url: str | ZarrStore = f"<zarr MemoryStore {self._token[:8]}>"
+        elif isinstance(url, ZarrStore):
             self.url = url
         elif isinstance(url, (str, os.PathLike)):
             self.url = os.fspath(url)
@@ -324,7 +326,7 @@ class FeatureStore:
         self._zstore = None
         self._rstore = None
         self._root_checked = False
-        self._fragments: dict[str, object] = {}  # name -> pyarrow Table (immutable)
+        self._fragments: dict[str, pa.Table] = {}  # name -> table (immutable)
         self._resolution = None  # (names, catalog with hidden columns, failures)
         self._arrays: dict[str, zarr.Array] = {}
         self._groups: dict[str, dict] = {}
@@ -398,7 +400,7 @@ class FeatureStore:
             raise StoreError(f"cannot {action} the feature store {self.url!r}: {hint} "
                              f"({type(exc).__name__}: {exc})") from exc
 
-    def _bucket(self) -> tuple[object, str] | None:
+    def _bucket(self) -> tuple[Any, str] | None:  # fsspec filesystems are untyped
         """The fsspec filesystem and bucket of an object-storage URL, else ``None``."""
         zstore = self.zarr_store
         if not (isinstance(self.url, str) and _protocol(self.url) in _BUCKET_PROTOCOLS
@@ -587,7 +589,7 @@ class FeatureStore:
         return sorted(n[:-len(".parquet")] for n in (x.strip("/") for x in listed)
                       if n.endswith(".parquet") and "/" not in n)
 
-    def _fragment(self, name: str):
+    def _fragment(self, name: str) -> pa.Table | None:
         table = self._fragments.get(name)
         if table is not None:
             return table
@@ -751,15 +753,16 @@ class FeatureStore:
                 raise StoreError(f"the feature group {group_path!r} is missing from "
                                  f"{self.url!r}") from exc
             attrs = group.attrs.asdict()
-            info = attrs.get(FEATURE) or {}
+            info = cast(dict, attrs.get(FEATURE) or {})
             name = group_path.rsplit("/", 1)[-1].split(".")[0]
             coords = {}
             if "codec" not in info:
                 data = self.array(f"{group_path}/{name}")
                 for cname in str(data.attrs.get("coordinates") or "").split():
-                    arr = group[cname]
+                    arr = cast(zarr.Array, group[cname])
                     attrs_c = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
-                    coords[cname] = xr.Variable(tuple(arr.metadata.dimension_names),
+                    meta = cast(ArrayV3Metadata, arr.metadata)  # opened as zarr_format=3
+                    coords[cname] = xr.Variable(tuple(meta.dimension_names or ()),
                                                 arr[...], attrs=attrs_c)
             found = {"info": info, "defs": attrs.get(INDEX, {}), "coords": coords,
                      "name": name}
@@ -781,7 +784,8 @@ class FeatureStore:
                             ("time", "channel"))
         else:
             array = self.array(path)
-            dims = tuple(array.metadata.dimension_names or dims)
+            meta = cast(ArrayV3Metadata, array.metadata)  # the store is zarr format 3
+            dims = tuple(meta.dimension_names or dims)
             checked = _Checked(self.url, array, f"{where}, array {path!r}", offset,
                                offset + frames)
             data = _lazy_rows(checked, offset, offset + frames, array.chunks[0], path)
@@ -881,7 +885,7 @@ class FeatureStore:
     def iter_chunks(self, row: dict, name: str, seconds: Fraction):
         """A stored feature in consecutive chunks of about ``seconds`` (a stream source)."""
         lazy = self.read(row, name)
-        index = lazy.xindexes["time"]
+        index = cast(TimeIndex, lazy.xindexes["time"])
         rows = max(1, int(seconds / index.frequency))
         for start in range(0, lazy.sizes["time"], rows):
             yield lazy.isel(time=slice(start, start + rows)).compute()
@@ -967,10 +971,10 @@ class FeatureStore:
         self._resolution = None
         return len(names)
 
-    def _parts(self) -> tuple[list[str], set[str]]:
+    def _parts(self) -> tuple[list[str], set[str | None]]:
         """Every part in the store, and those a visible document refers to."""
         resolved = self._resolve()[1]
-        used = set()
+        used: set[str | None] = set()
         for f in _catalog.feature_columns(resolved.columns):
             used.update(_part_of(p) for p in resolved[f"{f}.array"].dropna().unique())
 
@@ -1030,7 +1034,7 @@ class FeatureStore:
         hours = float(resolved["duration"].sum()) / 3600 if "duration" in resolved else 0.0
         lines.append(f"{len(resolved)} documents, {hours:.2f} hours of audio")
         features = _catalog.feature_columns(resolved.columns)
-        parts = set()
+        parts: set[str | None] = set()
         for f in features:
             held = resolved[f"{f}.array"].notna()
             arrays = resolved.loc[held, f"{f}.array"].unique()

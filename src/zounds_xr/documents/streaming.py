@@ -42,6 +42,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -88,7 +89,9 @@ for _func, _spec in ((sliding_window, framing("wscheme", channelwise=True)),
     elif not _declared.channelwise:
         # these transforms compute each channel on its own (checked in
         # tests/test_store_layout.py: stacked clips equal one-piece computations)
-        _func.__zounds_streaming__ = dataclasses.replace(_declared, channelwise=True)
+        # mypy does not model attributes set on functions
+        _func.__zounds_streaming__ = dataclasses.replace(  # type: ignore[union-attr]
+            _declared, channelwise=True)
 
 
 def register_streaming(func, factory: Callable) -> None:
@@ -170,11 +173,13 @@ class WindowNode:
         self.spec = spec or Streaming("framing", scheme="wscheme")
         self._buffer: list[xr.DataArray] = []
         self._frames = 0  # frames emitted so far
-        self._hop = self._win = None
+        self._hop: int | None = None
+        self._win: int | None = None
 
-    def _layout(self, index: TimeIndex):
-        if self._hop is not None:
-            return
+    def _layout(self, index: TimeIndex) -> tuple[int, int]:
+        """(hop, window) in samples, fixed at the first chunk."""
+        if self._hop is not None and self._win is not None:
+            return self._hop, self._win
         key = self.spec.scheme
         wscheme = self.params.get(key)
         if wscheme is None and self.spec.default is not None:
@@ -186,6 +191,7 @@ class WindowNode:
                                  f"got {wscheme!r}")
         self._hop = math.ceil(hop_s / index.frequency)
         self._win = math.ceil(win_s / index.frequency)
+        return self._hop, self._win
 
     def _call(self, data: xr.DataArray, expected: int | None) -> xr.DataArray:
         out = self.func(data, **self.params)
@@ -205,29 +211,32 @@ class WindowNode:
             # instead of the complete frames and then the padded tail)
             self._frames = -1
             return [self.func(chunk, **self.params)]
-        self._layout(time_index_of(chunk, self.name))
+        hop, win = self._layout(time_index_of(chunk, self.name))
         if chunk.sizes["time"]:
             self._buffer.append(chunk)
         buffered = sum(c.sizes["time"] for c in self._buffer)
-        if buffered < self._win:
+        if buffered < win:
             return []
-        k = 1 + (buffered - self._win) // self._hop  # frames with a complete window
+        k = 1 + (buffered - win) // hop  # frames with a complete window
         data = _concat(self._buffer)
-        out = self._call(data.isel(time=slice(0, (k - 1) * self._hop + self._win)), k)
-        self._buffer = [data.isel(time=slice(k * self._hop, None))]
+        out = self._call(data.isel(time=slice(0, (k - 1) * hop + win)), k)
+        self._buffer = [data.isel(time=slice(k * hop, None))]
         self._frames += k
         return [out]
 
     def flush(self) -> list[xr.DataArray]:
         if not self._buffer:
             return []
+        # a buffered chunk means push() has fixed the layout
+        assert self._hop is not None and self._win is not None
+        hop, win = self._hop, self._win
         data = _concat(self._buffer)
         self._buffer = []
         left = data.sizes["time"]
         # samples from the next frame's start on; already covered by the last frame?
-        if left == 0 or (self._frames and left <= self._win - self._hop):
+        if left == 0 or (self._frames and left <= win - hop):
             return []
-        return [self._call(data, 1 + -(-max(left - self._win, 0) // self._hop))]
+        return [self._call(data, 1 + -(-max(left - win, 0) // hop))]
 
 
 class StatefulNode:
@@ -240,7 +249,7 @@ class StatefulNode:
     def __init__(self, name: str, factory, params: dict, func=None):
         self.name, self.func, self.params = name, func, params
         self.factory = factory
-        self.state = None
+        self.state: Any = None  # the factory's object, duck-typed (push/process, flush)
         self._whole = False
 
     def push(self, port: int, chunk: xr.DataArray, whole: bool = False
@@ -273,9 +282,10 @@ class AlignNode:
              ) -> list[xr.DataArray]:
         buf = self._buffers[port]
         self._buffers[port] = chunk if buf is None else _concat([buf, chunk])
-        if any(b is None for b in self._buffers):
+        buffers = [b for b in self._buffers if b is not None]
+        if len(buffers) < len(self._buffers):
             return []
-        indexes = [time_index_of(b, self.name) for b in self._buffers]
+        indexes = [time_index_of(b, self.name) for b in buffers]
         first = indexes[0]
         for ix in indexes[1:]:
             if ix.frequency != first.frequency or ix.duration != first.duration:
@@ -288,11 +298,11 @@ class AlignNode:
         if n <= 0 and self._emitted:
             return []
         parts = []
-        for i, (b, ix) in enumerate(zip(self._buffers, indexes, strict=True)):
-            offset = (start - ix.start) / ix.frequency
-            if offset.denominator != 1:
+        for i, (b, ix) in enumerate(zip(buffers, indexes, strict=True)):
+            exact = (start - ix.start) / ix.frequency
+            if exact.denominator != 1:
                 raise StoreError(f"feature {self.name!r}: its inputs' frames do not line up")
-            offset = int(offset)
+            offset = int(exact)
             parts.append(b.isel(time=slice(offset, offset + max(n, 0))))
             self._buffers[i] = b.isel(time=slice(offset + max(n, 0), None))
         self._emitted = True
@@ -308,12 +318,14 @@ class _ChooseNode:
 
     def __init__(self, name: str, func, params: dict, spec: Streaming):
         self.name, self.func, self.params, self.spec = name, func, params, spec
-        self.node = None
+        self.node: WindowNode | MapNode | None = None
+        assert spec.when is not None  # make_node chooses this node only for a `when`
+        self._when: Callable = spec.when
 
     def push(self, port: int, chunk: xr.DataArray, whole: bool = False
              ) -> list[xr.DataArray]:
         if self.node is None:
-            framing_input = bool(self.spec.when(chunk))
+            framing_input = bool(self._when(chunk))
             self.node = (WindowNode(self.name, self.func, self.params, self.spec)
                          if framing_input else MapNode(self.name, self.func, self.params))
         return self.node.push(port, chunk, whole)
@@ -377,7 +389,7 @@ class Pipeline:
 
     def run(self, sources: dict[str, Iterable[xr.DataArray]]) -> None:
         """Feed every source to the end, in time order across sources, then flush."""
-        heap = []
+        heap: list[tuple[Any, int, str, xr.DataArray]] = []
         counter = itertools.count()
         iterators: dict[str, Iterator] = {k: iter(v) for k, v in sources.items()}
         if len(iterators) == 1:
