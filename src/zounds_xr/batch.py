@@ -26,6 +26,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from ._validation import positive_int
+from ._optional import optional_import
+from .documents.document import Document
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
 
@@ -282,8 +284,6 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
 
 
 def _check_document(document) -> None:
-    from .documents.document import Document
-
     if not (isinstance(document, type) and issubclass(document, Document)):
         raise ParameterError(f"ingest needs a Document subclass as document, got "
                              f"{document!r}")
@@ -424,8 +424,6 @@ def _outcome_after_crash(document, meta, doc_id, found):
 
 
 def _run_distributed(client, document, todo, progress):
-    from ._optional import optional_import
-
     distributed = optional_import("distributed", extra="distributed")
     if not todo:
         return []

@@ -11,15 +11,21 @@ import importlib
 import pathlib
 import sys
 
+from ._optional import optional_import
+from .batch import ingest
+from .datasets import CompositeDataset, Directory
+from .demo import run_demo
+from .documents.document import Document
+from .documents.settings import zarr_settings
+from .documents.store import FeatureStore
 from .errors import ZoundsError
+from .io.metadata import AudioMetaData
 from .explorer.cli import add_subcommands as _add_explorer_subcommands
 
 __all__ = ["main"]
 
 
 def _load_document(spec: str):
-    from .documents.document import Document
-
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise SystemExit(_usage(f"--document must look like module:Class, got {spec!r}"))
@@ -41,9 +47,6 @@ def _usage(message: str) -> int:
 
 
 def _dataset(sources, pattern):
-    from .datasets import CompositeDataset, Directory
-    from .io.metadata import AudioMetaData
-
     parts, files = [], []
     for source in sources:
         path = pathlib.Path(source)
@@ -59,9 +62,6 @@ def _dataset(sources, pattern):
 
 
 def _cmd_ingest(args) -> int:
-    from .batch import ingest
-    from .documents.settings import zarr_settings
-
     document = _load_document(args.document)
     if args.store:
         document = zarr_settings(args.store)(
@@ -70,8 +70,6 @@ def _cmd_ingest(args) -> int:
     client = None
     scheduler = args.scheduler
     if "://" in scheduler:
-        from ._optional import optional_import
-
         distributed = optional_import("distributed", extra="distributed")
         client = distributed.Client(scheduler)
     try:
@@ -88,16 +86,12 @@ def _cmd_ingest(args) -> int:
 
 
 def _cmd_info(args) -> int:
-    from .documents.store import FeatureStore
-
     store = FeatureStore(args.store, read_only=True)
     print(store.describe())
     return 0
 
 
 def _cmd_verify(args) -> int:
-    from .documents.store import FeatureStore
-
     store = FeatureStore(args.store, read_only=True)
     if store.root() is None:
         print(f"zounds-xr: no feature store at {args.store}", file=sys.stderr)
@@ -114,8 +108,6 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .demo import run_demo
-
     run_demo(audio=args.audio, output=args.output, scheduler=args.scheduler,
              workers=args.workers, progress=not args.quiet)
     return 0

@@ -13,12 +13,15 @@ import time
 import numpy as np
 import soundfile as sf
 
+from .batch import ingest
+from .datasets import Directory
 from .documents.document import Document, Feature
 from .documents.settings import zarr_settings
 from .resampling import resample
 from .spectral.features import mel_spectrogram, spectral_centroid
 from .spectral.transforms import stft
 from .timeseries.samplerate import SR22050
+from .viz import specshow
 from .windowing import HanningWindowingFunc
 
 __all__ = ["DemoSound", "make_corpus", "run_demo"]
@@ -87,8 +90,6 @@ def run_demo(audio=None, output="demo-output", scheduler: str = "processes",
 
     Returns a dict with the report, the store path and the PNG written.
     """
-    from .batch import ingest
-    from .datasets import Directory
 
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -141,8 +142,6 @@ def _plot(Sound, ids, png):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .viz import specshow
 
     n = len(ids)
     cols = 2

@@ -35,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, StoreError
+from ..io.decode import open_audio, stream
 from .._validation import positive_int
 from ..audio import AudioSamples
 from ..io.metadata import AudioMetaData, ChunkSizeBytes
@@ -253,8 +254,6 @@ class Document(metaclass=DocumentMeta):
                 raise StoreError(
                     f"document {self._id!r}: the audio is not stored and its source cannot "
                     f"be opened again (it was not a path or URL)")
-            from ..io.decode import open_audio
-
             return open_audio(uri).rename(name)
         inputs = [self._feature(need) for need in cls._graph[name]]
         out = feature.func(*inputs, **feature.params)
@@ -477,8 +476,6 @@ class Document(metaclass=DocumentMeta):
                         chunks=None) -> float:
         """Stream one source (or its already decoded ``chunks``) into ``part``; returns
         the seconds of audio decoded."""
-        from ..io.decode import stream
-
         chunks = iter(stream(m.uri, chunksize=chunksize) if chunks is None else chunks)
         first = next(chunks)  # decoding errors surface here, before anything is written
         index = first.xindexes["time"]
@@ -540,8 +537,6 @@ class Document(metaclass=DocumentMeta):
         channelwise (measured: 64 one-second clips through the fused mel spectrogram,
         5-6x less CPU than 64 calls; the values are identical), then written document
         by document. Anything else streams one source at a time."""
-        from ..io.decode import stream
-
         results: list = [None] * len(items)
         batching = cls._channelwise() and len(items) > 1
         groups: dict[tuple, list] = {}
@@ -673,8 +668,6 @@ class Document(metaclass=DocumentMeta):
                     raise StoreError(
                         f"document {row['id']!r}: cannot compute {stale}: the audio is not "
                         f"stored and its source cannot be opened again (not a path or URL)")
-                from ..io.decode import stream
-
                 iterables[name] = stream(uri, chunksize=chunksize)
         sinks = part.sinks({n: cls._feature_info(n) for n in stale})
         try:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from ..errors import ParameterError
+from .document import Document
 from .store import FeatureStore
 
 __all__ = ["zarr_settings", "simple_in_memory_settings"]
 
 
 def _check(cls):
-    from .document import Document
-
     if not (isinstance(cls, type) and issubclass(cls, Document)):
         raise ParameterError(f"store settings decorate Document subclasses, got {cls!r}")
     return cls

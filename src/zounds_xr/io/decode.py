@@ -80,6 +80,7 @@ from ..errors import (
     ParameterError,
     ZoundsError,
 )
+from ..resampling import resample
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import AudioSampleRate, audio_sample_rate
 from .metadata import AudioMetaData, ChunkSizeBytes
@@ -525,8 +526,6 @@ def load(source, mono: bool = False, samplerate=None, *, on_nonfinite: str = "wa
     data = np.concatenate(blocks) if blocks else np.zeros((0, channels), dtype=np.float32)
     samples = AudioSamples(_shape(data, mono), rate)
     if samplerate is not None:
-        from ..resampling import resample
-
         samples = resample(samples, samplerate)
     return samples
 

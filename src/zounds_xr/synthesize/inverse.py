@@ -34,6 +34,7 @@ import xarray as xr
 from ..audio import AudioSamples
 from ..dimensions import axis_index
 from ..errors import ParameterError
+from ..spectral.transforms import imdct_array
 from ..timeseries.index import TimeIndex
 from ..timeseries.samplerate import audio_sample_rate
 from ..windowing import IdentityWindowingFunc, OggVorbisWindowingFunc, WindowingFunc
@@ -268,8 +269,6 @@ class MDCTSynthesizer(_VorbisSynthesis, _ShortTimeSynthesizer):
         return 2 * n_bands, 2 * n_bands, sps
 
     def _inverse(self, data, n_window, n_transform):
-        from ..spectral.transforms import imdct_array
-
         return imdct_array(data, axis=1)
 
 
