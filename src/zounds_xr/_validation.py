@@ -17,8 +17,8 @@ import xarray as xr
 from .errors import ParameterError
 
 __all__ = ["positive_int", "nonnegative_int", "float_dtype", "real_float_dtype",
-           "magnitude_dtype", "frozen", "drop_coords_along", "check_output_size", "axis_index",
-           "MAX_OUTPUT_BYTES"]
+           "magnitude_dtype", "smallest_k", "frozen", "drop_coords_along",
+           "check_output_size", "axis_index", "MAX_OUTPUT_BYTES"]
 
 #: the largest single output a transform agrees to allocate (bytes); a request beyond it
 #: is refused with its estimated size before anything is allocated
@@ -153,3 +153,25 @@ def _human(nbytes: float) -> str:
             return f"{nbytes:.3g} {unit}"
         nbytes /= 1024
     raise AssertionError("unreachable")
+
+
+def smallest_k(distances: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` smallest ``distances``, nearest first, ties by position.
+
+    The one k-nearest selection of the package (Hamming search, the explorer's
+    neighbours): ``argpartition`` when ``k`` is below the size, then every candidate at
+    the cut-off distance competes so that equal distances break by position.
+
+    >>> smallest_k(np.array([3, 1, 2, 1]), 2)
+    array([1, 3])
+    """
+    d = np.asarray(distances)
+    k = max(0, min(int(k), d.size))
+    if k == 0:
+        return np.zeros(0, dtype=np.intp)
+    if k < d.size:
+        candidates = np.argpartition(d, k - 1)[:k]
+        candidates = np.flatnonzero(d <= d[candidates].max())
+    else:
+        candidates = np.arange(d.size)
+    return candidates[np.lexsort((candidates, d[candidates]))][:k]

@@ -37,6 +37,7 @@ import xarray as xr
 import zarr
 
 from .._optional import optional_import
+from .._validation import smallest_k
 from .._version import __version__
 from ..errors import ParameterError, StoreError
 from ..timeseries.index import TimeIndex
@@ -206,16 +207,7 @@ class NeighbourIndex:
                 overlap = (t0 < exclude[2]) & (t1 > exclude[1])
                 d = d.copy()
                 d[mine[overlap]] = np.iinfo(d.dtype).max
-        k = max(0, min(int(k), d.size))
-        if k == 0:
-            return []
-        if k < d.size:
-            candidates = np.argpartition(d, k - 1)[:k]
-            cut = d[candidates].max()
-            candidates = np.flatnonzero(d <= cut)
-        else:
-            candidates = np.arange(d.size)
-        order = candidates[np.lexsort((candidates, d[candidates]))][:k]
+        order = smallest_k(d, k)
         out = []
         limit = np.iinfo(d.dtype).max
         for w in order:

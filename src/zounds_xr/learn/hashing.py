@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from .._validation import positive_int
+from .._validation import positive_int, smallest_k
 from ..errors import ParameterError
 from ..timeseries.timeslice import TimeSlice
 from .persist import register_preprocessor
@@ -352,15 +352,7 @@ class HammingIndex:
         d = self.distances(query)
         if d.size == 0:
             return []
-        k = min(n_results, d.size)
-        if k < d.size:
-            candidates = np.argpartition(d, k - 1)[:k]
-            # every code at the cut-off distance competes, so ties break by position
-            cut = d[candidates].max()
-            candidates = np.flatnonzero(d <= cut)
-        else:
-            candidates = np.arange(d.size)
-        order = candidates[np.lexsort((candidates, d[candidates]))][:k]
+        order = smallest_k(d, n_results)
         out = []
         for position in order:
             doc, ts, local = self._key(int(position))
