@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import ParameterError
 
-__all__ = ["MAX_LIMIT", "SORTABLE", "CatalogView"]
+__all__ = ["MAX_LIMIT", "SORTABLE", "CatalogView", "position_in"]
 
 #: the largest page a request may ask for
 MAX_LIMIT = 1000
@@ -55,6 +55,15 @@ def _json_value(value):
         return value
     return str(value)
 
+
+
+def position_in(ids: pd.Index, doc_id: str) -> int | None:
+    """Row of ``doc_id`` in a unique index of document ids, or ``None``."""
+    try:
+        pos = ids.get_loc(doc_id)
+    except KeyError:
+        return None
+    return int(pos) if isinstance(pos, (int, np.integer)) else None
 
 class _LRU:
     def __init__(self, size: int):
@@ -131,11 +140,7 @@ class CatalogView:
 
     def position(self, doc_id: str) -> int | None:
         """Row of ``doc_id`` in the catalog, or ``None``."""
-        try:
-            pos = self._positions.get_loc(doc_id)
-        except KeyError:
-            return None
-        return int(pos) if isinstance(pos, (int, np.integer)) else None
+        return position_in(self._positions, doc_id)
 
     def _order(self, sort: str, descending: bool) -> np.ndarray:
         key = (sort, descending)

@@ -41,6 +41,7 @@ from .._validation import smallest_k
 from .._version import __version__
 from ..errors import ParameterError, StoreError
 from ..timeseries.index import TimeIndex
+from .catalog import position_in
 
 __all__ = [
     "FORMAT",
@@ -233,11 +234,7 @@ class NeighbourIndex:
         return np.arange(lo, hi)
 
     def position(self, doc_id: str) -> int | None:
-        try:
-            pos = self._positions.get_loc(doc_id)
-        except KeyError:
-            return None
-        return int(pos) if isinstance(pos, (int, np.integer)) else None
+        return position_in(self._positions, doc_id)
 
     # persistence -------------------------------------------------------------------
     def save(self, url: str, storage_options: dict | None = None) -> None:
