@@ -349,6 +349,35 @@ class Explorer:
         return index.overlapping(Fraction(t0), Fraction(t1))
 
     # pictures ----------------------------------------------------------------------
+    def _visible(self, doc_id: str, name: str, start, end, width: int, one_d: bool):
+        """The frames of ``name`` in ``[start, end)`` seconds, thinned to about ``width``
+        columns and averaged over channels, read straight from the stored array when the
+        catalog says where it is. ``one_d`` says which kind of feature the caller draws
+        (an envelope of audio or a series, or an image); the other kind is refused
+        before anything is read. Returns ``(kind, frame slice, start s, step s, values)``.
+        """
+        direct = self._direct(doc_id, name) if name in self.features else None
+        if direct is not None:
+            index, kind = direct[2], direct[3].kind
+        else:
+            da = self.feature(doc_id, name)
+            index, kind = time_index(da, name), feature_info(name, da).kind
+        if one_d and kind not in ("audio", "series"):
+            raise ParameterError(f"feature {name!r} is a {kind}; ask for its image")
+        if not one_d and kind in ("audio", "series"):
+            raise ParameterError(f"feature {name!r} is 1-D ({kind}); ask for its values")
+        t0, t1 = self.span(start, end, float(index.end))
+        sl = self.frames(index, t0, t1)
+        stepped = _stepped(sl, width, FRAMES_PER_COLUMN["values" if one_d else "image"])
+        if direct is not None:
+            values = self._rows(direct, stepped)
+        else:
+            part = da.isel(time=stepped)
+            if "channel" in part.dims:
+                part = part.mean("channel")
+            values = compute(part.transpose("time", ...))
+        return kind, sl, float(index.start), float(index.frequency), values
+
     def image(self, doc_id: str, name: str, start=None, end=None, width: int = 1024,
               height: int = 256, db: bool | None = None, power: float = 1.0
               ) -> tuple[bytes, dict]:
@@ -364,32 +393,15 @@ class Explorer:
                 raise ParameterError(f"{what} must be in 1..{MAX_PIXELS}, got {value}")
         if not power > 0:
             raise ParameterError(f"power must be positive, got {power}")
-        direct = self._direct(doc_id, name) if name in self.features else None
-        if direct is not None:
-            index, kind = direct[2], direct[3].kind
-        else:
-            da = self.feature(doc_id, name)
-            index, kind = time_index(da, name), feature_info(name, da).kind
-        if kind in ("audio", "series"):
-            raise ParameterError(f"feature {name!r} is 1-D ({kind}); ask for its values")
-        start_s, step_s = float(index.start), float(index.frequency)
-        t0, t1 = self.span(start, end, float(index.end))
-        sl = self.frames(index, t0, t1)
-        stepped = _stepped(sl, width, FRAMES_PER_COLUMN["image"])
-        if direct is not None:
-            values = self._rows(direct, stepped)
-        else:
-            part = da.isel(time=stepped)
-            if "channel" in part.dims:
-                part = part.mean("channel")
-            values = compute(part.transpose("time", ...))
+        kind, sl, start_s, step_s, values = self._visible(doc_id, name, start, end, width,
+                                                          one_d=False)
+        t0, t1 = start_s + sl.start * step_s, start_s + sl.stop * step_s
         if db is None:
             db = kind == "spectrogram" or np.iscomplexobj(values)
         if values.shape[0] == 0:
             raise ParameterError(f"no frames of {name!r} in {t0}..{t1} s")
         png, meta = image_of(values, db=db, power=power, width=width, height=height)
-        meta.update({"t0": start_s + sl.start * step_s,
-                     "t1": start_s + sl.stop * step_s,
+        meta.update({"t0": t0, "t1": t1,
                      "frames": [int(sl.start), int(sl.stop)], "bands": values.shape[1]
                      if values.ndim > 1 else 1})
         return png, meta
@@ -399,25 +411,8 @@ class Explorer:
         self.check_id(doc_id)
         if not 1 <= width <= MAX_PIXELS:
             raise ParameterError(f"width must be in 1..{MAX_PIXELS}, got {width}")
-        direct = self._direct(doc_id, name) if name in self.features else None
-        if direct is not None:
-            index, kind = direct[2], direct[3].kind
-        else:
-            da = self.feature(doc_id, name)
-            index, kind = time_index(da, name), feature_info(name, da).kind
-        if kind not in ("audio", "series"):
-            raise ParameterError(f"feature {name!r} is a {kind}; ask for its image")
-        start_s, step_s = float(index.start), float(index.frequency)
-        t0, t1 = self.span(start, end, float(index.end))
-        sl = self.frames(index, t0, t1)
-        stepped = _stepped(sl, width, FRAMES_PER_COLUMN["values"])
-        if direct is not None:
-            values = self._rows(direct, stepped)
-        else:
-            part = da.isel(time=stepped)
-            if "channel" in part.dims:
-                part = part.mean("channel")
-            values = compute(part)
+        kind, sl, start_s, step_s, values = self._visible(doc_id, name, start, end, width,
+                                                          one_d=True)
         values = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 \
             else values
         if np.iscomplexobj(values):
