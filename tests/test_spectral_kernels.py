@@ -13,6 +13,7 @@ import xarray as xr
 
 import zounds_xr as zx
 from zounds_xr.spectral import fft_backend
+from zounds_xr.spectral import kernels
 from zounds_xr.spectral.kernels import SparseRebin
 
 librosa = pytest.importorskip("librosa")
@@ -210,3 +211,16 @@ def test_wscheme_with_a_spectrum_is_refused(signal):
     spec = zx.stft(zx.AudioSamples(signal, SR), SCHEME)
     with pytest.raises(zx.ParameterError, match="audio"):
         zx.mel_spectrogram(spec, wscheme=SCHEME)
+
+
+def test_a_process_default_of_threads_caps_workers_none():
+    # a pool's worker process runs its task in the main thread: the pool sets 1 there
+    try:
+        kernels.set_default_threads(1)
+        assert kernels.n_workers(None) == 1
+        assert kernels.n_workers(3) == 3  # an explicit request still wins
+    finally:
+        kernels.set_default_threads(None)
+    assert kernels.n_workers(None) == max(1, os.cpu_count() or 1)
+    with pytest.raises(zx.ParameterError):
+        kernels.set_default_threads(0)

@@ -30,6 +30,7 @@ from ._optional import optional_import
 from .documents.document import Document
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
+from .spectral.kernels import set_default_threads
 
 __all__ = ["ingest", "IngestReport", "process_pool"]
 
@@ -374,7 +375,10 @@ def process_pool(num_workers: int | None = None) -> concurrent.futures.ProcessPo
     if pool is None:
         context = multiprocessing.get_context(dask.config.get("multiprocessing.context",
                                                               "spawn"))
-        pool = concurrent.futures.ProcessPoolExecutor(n, mp_context=context)
+        # each worker's task runs in its main thread, where the spectral kernels would
+        # otherwise take every core: n workers x n threads oversubscribes the machine
+        pool = concurrent.futures.ProcessPoolExecutor(
+            n, mp_context=context, initializer=set_default_threads, initargs=(1,))
         for _ in range(n):  # start every worker now, not at the first task
             pool.submit(_warm_worker)
         _POOLS[n] = pool

@@ -39,7 +39,7 @@ import scipy.fft
 import scipy.sparse
 import xarray as xr
 
-from .._validation import check_output_size, float_dtype
+from .._validation import check_output_size, float_dtype, positive_int
 from ..errors import ParameterError
 from .fft_backend import pinned_threads, rfft, transpose_into
 from .sliding import frame_apply
@@ -273,12 +273,30 @@ class FrameKernel:
                 self.block_frames)
 
 
+#: threads for ``workers=None`` in the main thread (``None``: every core). A worker
+#: process of a pool sets 1 (its siblings hold the other cores): see
+#: :func:`set_default_threads`.
+_DEFAULT_THREADS: int | None = None
+
+
+def set_default_threads(threads: int | None) -> None:
+    """Threads a kernel uses for ``workers=None`` in this process's main thread.
+
+    ``None`` (the default) means every core. Process pools set 1 in each worker
+    (``ProcessPoolExecutor(initializer=set_default_threads, initargs=(1,))``): the
+    worker's task runs in its main thread, and every sibling process wants a core too.
+    """
+    global _DEFAULT_THREADS
+    _DEFAULT_THREADS = None if threads is None else positive_int(threads, "threads")
+
+
 def n_workers(workers: int | None) -> int:
-    """Threads for numpy input: ``None`` = every core from the main thread, else 1."""
+    """Threads for numpy input: ``None`` = the process default (every core) from the
+    main thread, else 1."""
     if workers is None:
         if threading.current_thread() is not threading.main_thread():
             return 1  # inside a dask task or a thread pool: don't oversubscribe
-        return max(1, os.cpu_count() or 1)
+        return _DEFAULT_THREADS or max(1, os.cpu_count() or 1)
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers == 0:
         raise ParameterError(f"workers must be a positive integer, -1 or None, got {workers!r}")
     return max(1, os.cpu_count() or 1) if workers < 0 else int(workers)
