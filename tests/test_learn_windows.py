@@ -254,28 +254,40 @@ def test_ranks_share_an_epoch(fake):
 def test_resume_continues_exactly(fake):
     store, _ = fake
 
-    def make():
-        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=9, buffer_size=25)
+    def make(**kw):
+        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=9, **kw)
 
     full = [key(i) for i in make()]
     first = make()
     it = iter(first)
     head = [key(next(it)) for _ in range(37)]
     state = first.state_dict()
-    assert state == {"seed": 9, "epoch": 0, "position": 37}
+    assert state == {"seed": 9, "epoch": 0, "position": 37, "shuffle": "global",
+                     "windows": len(full), "version": None}
     resumed = make()
     resumed.load_state_dict(pickle.loads(pickle.dumps(state)))
     assert head + [key(i) for i in resumed] == full
+    # the catalog changed: the windows are numbered otherwise, a resume would be wrong
+    with pytest.raises(zx.ParameterError, match="another catalog"):
+        make().load_state_dict({**state, "windows": len(full) + 1})
+    with pytest.raises(zx.ParameterError, match="another catalog"):
+        make().load_state_dict({**state, "version": 3})
+    with pytest.raises(zx.ParameterError, match="shuffle"):
+        make(shuffle="block").load_state_dict(state)
+    with pytest.raises(zx.ParameterError):
+        make().load_state_dict({"seed": 9})
 
 
-def test_resume_with_workers(fake):
+@pytest.mark.parametrize("shuffle", ["global", "block"])
+def test_resume_with_workers(fake, shuffle):
     store, _ = fake
 
     def loader(ds):
-        return torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2)
+        return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
 
     def make():
-        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=4, buffer_size=20)
+        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=4, batch_size=8,
+                             shuffle=shuffle, buffer_size=20, read_ahead=24)
 
     def keys(batches):
         return [(d, round(float(s), 9)) for b in batches
@@ -288,13 +300,16 @@ def test_resume_with_workers(fake):
         if len(seen) == 5:
             break
     resumed = make()
-    resumed.load_state_dict(make().state_dict(position=5 * 8, batch_size=8))
+    resumed.load_state_dict(make().state_dict(steps=5))
     assert keys(seen) + keys(loader(resumed)) == full
+
+
+def test_consumed_per_worker():
     with pytest.raises(zx.ParameterError):
-        _consumed_per_worker(13, 8, [40, 40])
-    assert _consumed_per_worker(26, 8, [10, 40]) == ([10, 16], 0)
-    assert _consumed_per_worker(16, 8, [40, 40]) == ([8, 8], 0)
-    assert _consumed_per_worker(24, 8, [40, 40]) == ([16, 8], 1)
+        _consumed_per_worker(13, [40, 40], 8)
+    assert _consumed_per_worker(4, [10, 40], 8) == ([10, 16], 0)
+    assert _consumed_per_worker(2, [40, 40], 8) == ([8, 8], 0)
+    assert _consumed_per_worker(3, [40, 40], 8) == ([16, 8], 1)
 
 
 def test_pickles_for_spawn(fake):
