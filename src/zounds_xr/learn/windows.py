@@ -278,9 +278,9 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
 
     - ``shuffle="global"`` (the default): a uniform pseudo-random permutation of all
       windows, computed per position (a keyed Feistel bijection, nothing stored).
-      Measured over 2x10^5 windows: Spearman ``|rho|`` between epoch position and
-      storage order below 0.01 (``3/sqrt(n)`` = 0.007), consecutive windows from the
-      same document as often as chance.
+      Measured over 2x10^5 windows (seeds 0-2): Spearman ``|rho|`` between epoch
+      position and storage order at most 0.0015 (``3/sqrt(n)`` = 0.007), consecutive
+      windows from the same document as often as chance (0.95-1.11x).
     - ``weights="column"``: weighted sampling without replacement (a catalog column,
       or a Series by id, of non-negative weights per document): the epoch takes
       ``num_samples`` windows (default all of positive weight), heavier documents'
@@ -289,8 +289,9 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
     - ``shuffle="block"``: shuffled blocks of windows contiguous in storage (at most
       ``block_bytes``), then shuffled buffers of ``buffer_size`` windows: large
       contiguous reads (for object stores), but far from i.i.d.: over 2x10^5 windows
-      (2,000 documents, 8,192-window buffers) Spearman ``|rho|`` against storage order
-      reaches {BLOCK_RHO}, consecutive windows come from the same document {BLOCK_RUNS}x
+      (2,000 documents of 100 windows stored in 4 parts, 2,048-window blocks, 8,192-window
+      buffers, seeds 0-2) Spearman ``|rho|`` against catalog or storage order reaches
+      0.19 (global: 0.0015), and consecutive windows come from the same document 24x
       as often as chance.
 
     With ``shuffle="global"`` the sequence is dealt out in batches of ``batch_size``
