@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a
 else:
     torch = optional_import("torch")
 
-__all__ = ["BucketBatchSampler", "collate"]
+__all__ = ["BucketBatchSampler", "batch_of", "collate"]
 
 
 def collate(items: list[dict]) -> dict:
@@ -39,25 +39,38 @@ def collate(items: list[dict]) -> dict:
     """
     if not items:
         raise ParameterError("cannot collate an empty batch")
-    xs = [item["x"] for item in items]
+    return batch_of([item["x"] for item in items], [item["document"] for item in items],
+                    [item["start"] for item in items],
+                    [item["label"] for item in items] if "label" in items[0] else None)
+
+
+def batch_of(xs: list, documents: list, starts, labels: list | None) -> dict:
+    """The batch dict of :func:`collate` from its parts (``xs``: arrays or tensors of
+    shape (frames, *feature_shape)), stacked with one copy."""
     lengths = [x.shape[0] for x in xs]
     out: dict[str, Any] = {}
-    if len(set(lengths)) == 1:
+    if isinstance(xs[0], np.ndarray):
+        if len(set(lengths)) == 1:
+            x = np.stack(xs)
+        else:
+            x = np.zeros((len(xs), max(lengths), *xs[0].shape[1:]), dtype=xs[0].dtype)
+            for i, item in enumerate(xs):
+                x[i, : item.shape[0]] = item
+        out["x"] = torch.from_numpy(x)
+    elif len(set(lengths)) == 1:
         out["x"] = torch.stack(xs)
     else:
         first = xs[0]
-        x = first.new_zeros((len(xs), max(lengths), *first.shape[1:]))
+        out["x"] = first.new_zeros((len(xs), max(lengths), *first.shape[1:]))
         for i, item in enumerate(xs):
-            x[i, : item.shape[0]] = item
-        out["x"] = x
+            out["x"][i, : item.shape[0]] = item
     out["lengths"] = torch.as_tensor(lengths, dtype=torch.int64)
-    out["document"] = [item["document"] for item in items]
-    out["start"] = torch.as_tensor([item["start"] for item in items], dtype=torch.float64)
-    if "label" in items[0]:
-        labels = [item["label"] for item in items]
+    out["document"] = list(documents)
+    out["start"] = torch.as_tensor(np.asarray(starts, dtype=np.float64))
+    if labels is not None:
         numeric = all(isinstance(v, (numbers.Number, np.number)) and not isinstance(v, bool)
                       for v in labels)
-        out["label"] = torch.as_tensor(labels) if numeric else labels
+        out["label"] = torch.as_tensor(labels) if numeric else list(labels)
     return out
 
 

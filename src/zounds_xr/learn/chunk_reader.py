@@ -178,8 +178,8 @@ class ChunkReader:
         span = last - first + 1
         runs = np.repeat(np.arange(len(codes)), span)
         step = np.arange(len(runs)) - np.repeat(np.cumsum(span) - span, span)
-        wanted = np.unique(np.stack([codes[runs], first[runs] + step], axis=1), axis=0)
-        chunks = self._load(wanted)
+        wanted = np.unique((codes[runs] << 40) | (first[runs] + step))  # (code, chunk)
+        chunks = self._load(np.stack([wanted >> 40, wanted & ((1 << 40) - 1)], axis=1))
         out: list[np.ndarray] = []
         for j in range(len(codes)):
             code, c0, c1, r = int(codes[j]), int(first[j]), int(last[j]), int(rows[j])

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .._optional import optional_import
 from ..errors import ParameterError
-from .batching import BucketBatchSampler, collate
+from .batching import BucketBatchSampler, batch_of, collate
 from .chunk_reader import CACHE_BYTES, ChunkReader
 from .epoch_layout import EpochLayout, positions
 from .window_orders import BlockOrder, UniformOrder, WeightedOrder
@@ -559,17 +559,20 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
 
     def _emit(self, windows: np.ndarray, sizes: np.ndarray):
         """Yield the windows (in this order) as items, or batches of ``sizes``."""
-        items = _items(self._plan, *self._read(windows))
-        running = self._running
+        plan, running = self._plan, self._running
+        doc, k, xs = self._read(windows)
         if self.batch_size is None:
-            for item in items:
+            for item in _items(plan, doc, k, xs):
                 if running is not None:
                     running[1] += 1
                 yield item
             return
+        ids, starts, labels = plan.ids_of(doc), plan.window_start(doc, k), plan.labels_of(doc)
         at = 0
         for n in sizes.tolist():
-            batch = collate(items[at: at + n])
+            part = slice(at, at + n)
+            batch = batch_of(xs[part], ids[part], starts[part],
+                             None if labels is None else labels[part])
             at += n
             if running is not None:
                 running[1] += 1
