@@ -161,6 +161,33 @@ def s3_rates(docs: int, batches: int, naive_rate: float) -> list[list]:
     return rows
 
 
+def inner_chunks(docs: int, batches: int, rounds: int) -> list[list]:
+    """RandomWindows (global, no workers) over stores written with smaller inner chunks
+    (``parts.INNER_CHUNK_BYTES``, set here for the writer only): cold and warm."""
+    from zounds_xr.documents import parts  # noqa: PLC0415
+
+    default = parts.INNER_CHUNK_BYTES
+    urls = {}
+    for size in (default, 16 << 10, 4 << 10):
+        parts.INNER_CHUNK_BYTES = size
+        try:
+            urls[size] = corpus(f"inner{size}", docs, FRAMES, MELS)
+        finally:
+            parts.INNER_CHUNK_BYTES = default
+    cold = {size: [] for size in urls}
+    warm = {size: [] for size in urls}
+    for _ in range(rounds):
+        for size, url in urls.items():
+            evict(url)
+            ds = RandomWindows(url, "mel", window=WINDOW, batch_size=BATCH, seed=0)
+            cold[size].append(take(ds, batches))
+            warm[size].append(take(ds, batches))
+    return [[f"{size >> 10} KiB" + (" (default)" if size == default else ""),
+             f"{median(cold[size]):,.0f}", f"{ratio(cold, size, default):.2f}x",
+             f"{median(warm[size]):,.0f}", f"{ratio(warm, size, default):.2f}x"]
+            for size in urls]
+
+
 def first_batch(docs: int) -> dict:
     url = corpus("catalog", docs, 10, 4)
     out = {}
@@ -220,6 +247,13 @@ def main():
                  for name in datasets]))
     load = os.getloadavg()[0]
     print(f"\n1-min load average: {load:.1f} on {os.cpu_count()} CPUs.\n")
+    sys.stdout.flush()
+    rows = inner_chunks(args.docs // 4, args.batches, args.rounds)
+    print(f"Inner chunk size of the written parts, RandomWindows global without workers, "
+          f"{args.docs // 4:,} documents ({args.docs // 4 * FRAMES // WINDOW:,} windows):\n")
+    print(table(["inner chunk", "cold windows/s", "cold vs default", "warm windows/s",
+                 "warm vs default"], rows))
+    print()
     sys.stdout.flush()
     rows = s3_rates(args.s3_docs, min(args.batches, 100), median(warm[base]))
     print(table(["loader (moto S3 store, cache 16 MiB/worker)", "windows/s",

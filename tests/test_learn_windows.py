@@ -448,3 +448,34 @@ def test_shuffled_samples_of_a_real_store_keep_the_labels(real):
     assert s.sizes["frequency"] == 16 and "frequency" in s.coords
     for value, doc, frame in zip(s.values, s.document.values, s.frame.values, strict=True):
         np.testing.assert_array_equal(value, np.asarray(Clip(doc).mel.values)[frame:frame + 3])
+
+
+def test_weighted_sampling_and_labels_from_any_column(fake):
+    store, docs = fake
+    cat = store.catalog()
+    weights = pd.Series((cat["klass"] == 2) * 5.0 + (cat["klass"] == 1) * 1.0, index=cat.index)
+    random = RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=3, label="name",
+                           weights=weights, num_samples=100, batch_size=10)
+    batches = list(random)
+    assert len(batches) == len(random) == 10
+    seen = [(d, round(float(s), 9)) for b in batches
+            for d, s in zip(b["document"], b["start"], strict=True)]
+    assert len(seen) == len(set(seen)) == 100  # without replacement
+    klass = cat.loc[[d for d, _ in seen], "klass"].to_numpy()
+    assert set(klass) <= {1, 2}  # weight 0: never
+    assert (klass[:50] == 2).mean() > 0.6  # heavier first
+    names = [n for b in batches for n in b["label"]]
+    assert names == cat.loc[[d for d, _ in seen], "name"].tolist()
+    again = [(d, round(float(s), 9)) for b in RandomWindows(
+        store, "mel", window=zx.Milliseconds(100), seed=3, weights=weights, num_samples=100,
+        batch_size=10) for d, s in zip(b["document"], b["start"], strict=True)]
+    assert again == seen
+    with pytest.raises(zx.ParameterError, match="finite"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), weights=-weights)
+    with pytest.raises(zx.ParameterError, match="not a column"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), weights="nope")
+    with pytest.raises(zx.ParameterError, match="global"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), weights="klass",
+                      shuffle="block")
+    with pytest.raises(zx.ParameterError, match="shuffle"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), shuffle="buffer")

@@ -23,6 +23,7 @@ import mmap
 import os
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import zarr
@@ -54,17 +55,16 @@ _OPEN_MAPS = 64
 class _Raw:
     """How to read one array's inner chunks as bytes (the fast path)."""
 
-    def __init__(self, array: zarr.Array, store, key_prefix: str):
-        sharding = array.metadata.codecs[0]
+    def __init__(self, array: zarr.Array, sharding: ShardingCodec, shard_rows: int):
         self.rows = int(sharding.chunk_shape[0])       # rows per inner chunk
-        self.per_shard = int(array.metadata.chunk_grid.chunk_shape[0]) // self.rows
+        self.per_shard = shard_rows // self.rows
         self.chunk_shape = tuple(int(s) for s in sharding.chunk_shape)
         self.dtype = np.dtype(array.dtype).newbyteorder("<")
         self.nbytes = int(np.prod(self.chunk_shape)) * self.dtype.itemsize
         self.ndim = array.ndim
-        self.store, self.prefix = store, key_prefix
+        self.store, self.prefix = array.store_path.store, array.store_path.path
         self.metadata = array.metadata
-        base = store
+        base = self.store
         while isinstance(base, WrapperStore):
             base = base._store
         self.root = str(base.root) if isinstance(base, LocalStore) else None
@@ -86,23 +86,27 @@ class _Raw:
             self._maps.move_to_end(key)
         return found
 
-    @staticmethod
-    def supports(array: zarr.Array) -> bool:
-        codecs = array.metadata.codecs
-        if _crc32c is None or len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec):
-            return False
+    @classmethod
+    def of(cls, array: zarr.Array) -> _Raw | None:
+        """The fast reader of ``array``, or ``None`` when it is not in the layout parts
+        are written in."""
+        codecs: tuple[Any, ...] = tuple(getattr(array.metadata, "codecs", ()))
+        shard = getattr(array.metadata.chunk_grid, "chunk_shape", None)
+        if _crc32c is None or len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec) \
+                or shard is None:
+            return None
         sharding = codecs[0]
-        shard = tuple(array.metadata.chunk_grid.chunk_shape)
 
         def plain(chain) -> bool:
             return (len(chain) == 2 and isinstance(chain[0], BytesCodec)
                     and isinstance(chain[1], Crc32cCodec))
 
-        return (plain(sharding.codecs) and plain(sharding.index_codecs)
-                and sharding.index_location == ShardingCodecIndexLocation.end
-                and tuple(sharding.chunk_shape[1:]) == tuple(array.shape[1:])
-                and shard[1:] == tuple(array.shape[1:])
-                and shard[0] % sharding.chunk_shape[0] == 0)
+        ok = (plain(sharding.codecs) and plain(sharding.index_codecs)
+              and sharding.index_location == ShardingCodecIndexLocation.end
+              and tuple(sharding.chunk_shape[1:]) == tuple(array.shape[1:])
+              and tuple(shard[1:]) == tuple(array.shape[1:])
+              and shard[0] % sharding.chunk_shape[0] == 0)
+        return cls(array, sharding, int(shard[0])) if ok else None
 
     def key(self, shard: int) -> str:
         key = self.metadata.encode_chunk_key((shard,) + (0,) * (self.ndim - 1))
@@ -155,7 +159,7 @@ class ChunkReader:
                     f"the feature's arrays differ in shape: {self.paths[code]!r} has frames "
                     f"of shape {tuple(a.shape[1:])}, others {self._trailing}; select "
                     f"documents of one shape with ids=")
-            raw = _Raw(a, a.store_path.store, a.store_path.path) if _Raw.supports(a) else None
+            raw = _Raw.of(a)
             rows = raw.rows if raw is not None else int(a.chunks[0]) if a.chunks else 1
             self._arrays[code] = found = (a, raw, max(1, rows))
         return found

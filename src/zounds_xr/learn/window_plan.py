@@ -74,6 +74,21 @@ def catalog_version(store) -> int | None:
     return None if version is None or callable(version) else int(version)
 
 
+def _arrow_strings(values) -> pa.ChunkedArray:
+    """A string column or index as Arrow (without a copy when pandas holds it in Arrow)."""
+    array = values.array if hasattr(values, "array") else values
+    try:
+        if hasattr(array, "__arrow_array__"):
+            found = pa.array(array)  # the Arrow data pandas holds: no conversion
+        else:
+            found = pa.array(np.asarray(array, dtype=object), type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: as strings
+        found = pa.array(np.asarray(array, dtype=object).astype(str))
+    if isinstance(found, pa.Array):
+        found = pa.chunked_array([found])
+    return found if found.type == pa.string() else found.cast(pa.string())
+
+
 def _time_params(index_json: pd.Series) -> tuple[np.ndarray, list[dict]]:
     """Group documents by their time axis (all but its size): codes and parameters.
 
@@ -81,11 +96,15 @@ def _time_params(index_json: pd.Series) -> tuple[np.ndarray, list[dict]]:
     size is cut out with one vectorized string operation and only the distinct
     definitions are parsed (a handful, however many documents).
     """
-    text = pa.array(index_json.to_numpy(dtype=object), type=pa.string())
-    text = pc.replace_substring_regex(text, r'"size"\s*:\s*-?\d+\s*,?\s*', "")  # in C++
-    encoded = pc.dictionary_encode(text)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    uniques = encoded.dictionary.to_pylist()
+    # the distinct definitions first (one hash pass, in C++), then the size cut out of
+    # those few with a regex, and definitions that differed only by size merged
+    whole = pc.dictionary_encode(_arrow_strings(index_json)).combine_chunks()
+    cut = pc.replace_substring_regex(whole.dictionary.cast(pa.string()),
+                                     r'"size"\s*:\s*-?\d+\s*,?\s*', "")
+    merged = pc.dictionary_encode(cut)
+    remap = merged.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = remap[whole.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
+    uniques = merged.dictionary.to_pylist()
     params = []
     for definition in uniques:
         try:
@@ -270,7 +289,7 @@ class WindowPlan:
             cat = cat[cat[columns[0]].notna()]
         if not len(cat):
             raise ParameterError(f"no document has feature {feature!r} stored")
-        self.ids = pa.array(cat.index.to_numpy(dtype=object), pa.string())
+        self.ids = _arrow_strings(cat.index).combine_chunks()
         frames = cat[columns[0]].to_numpy(dtype=np.int64)
         codes, arrays = pd.factorize(cat[columns[1]].astype(str))
         self.array_codes = codes.astype(np.int32)

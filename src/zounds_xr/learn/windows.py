@@ -65,7 +65,8 @@ class _WindowsBase:
         self.feature = feature
         self._plan = WindowPlan(self.store, feature, window, hop, ids, label, weights)
         self.cache_bytes = _positive_int(cache_bytes, "cache_bytes") if cache_bytes else 0
-        self._reader, self._pid = None, os.getpid()
+        self._reader: ChunkReader | None = None
+        self._pid: int | None = os.getpid()
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -375,13 +376,13 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
             raise ParameterError(f"shuffle must be one of {_SHUFFLES}, got {shuffle!r}")
         if shuffle == "block" and (weights is not None or num_samples is not None):
             raise ParameterError("weights= and num_samples= need shuffle='global'")
-        self.batch_size = None if batch_size is None else _positive_int(batch_size,
-                                                                        "batch_size")
-        self.num_samples = None if num_samples is None else _positive_int(num_samples,
-                                                                          "num_samples")
-        self.read_ahead = _positive_int(read_ahead, "read_ahead")
-        self.buffer_size = _positive_int(buffer_size, "buffer_size")
-        self.block_bytes = _positive_int(block_bytes, "block_bytes")
+        self.batch_size: int | None = None if batch_size is None else _positive_int(
+            batch_size, "batch_size")
+        self.num_samples: int | None = None if num_samples is None else _positive_int(
+            num_samples, "num_samples")
+        self.read_ahead: int = _positive_int(read_ahead, "read_ahead")
+        self.buffer_size: int = _positive_int(buffer_size, "buffer_size")
+        self.block_bytes: int = _positive_int(block_bytes, "block_bytes")
         if (rank is None) != (world_size is None):
             raise ParameterError("give rank= together with world_size=")
         if world_size is not None and not 0 <= int(rank) < int(world_size):
