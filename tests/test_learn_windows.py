@@ -348,9 +348,14 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def real(clips, tmp_path_factory):
+    from zounds_xr.documents import parts
+
     path = tmp_path_factory.mktemp("store") / "features.zarr"
     Clip = clip_graph(str(path))
-    report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        # small inner chunks: these clips' parts are sharded, as a large corpus's are
+        mp.setattr(parts, "INNER_CHUNK_BYTES", 256)
+        report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
     assert len(report.processed) == 12 and not report.failed
     return Clip, path
 
@@ -479,3 +484,27 @@ def test_weighted_sampling_and_labels_from_any_column(fake):
                       shuffle="block")
     with pytest.raises(zx.ParameterError, match="shuffle"):
         RandomWindows(store, "mel", window=zx.Milliseconds(100), shuffle="buffer")
+
+
+def test_damaged_chunks_raise_a_store_error(real, tmp_path):
+    import shutil
+
+    from zounds_xr.learn.chunk_reader import _Raw
+
+    _, path = real
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(path, copy)
+    shards = sorted(p for p in copy.rglob("*") if p.is_file() and "/mel/mel/c/" in str(p))
+    assert shards
+    data = bytearray(shards[0].read_bytes())
+    data[10] ^= 0xFF  # a bit flip inside the first inner chunk
+    shards[0].write_bytes(bytes(data))
+    windows = FeatureWindows(str(copy), "mel", window=zx.Milliseconds(100))
+    assert _Raw.of(windows.reader.array(0)[0]) is not None  # the fast path reads it
+    with pytest.raises(zx.StoreError, match="CRC32C"):
+        list(RandomWindows(str(copy), "mel", window=zx.Milliseconds(100), batch_size=8))
+    with pytest.raises(zx.StoreError, match="CRC32C"):
+        [windows[i] for i in range(len(windows))]
+    shards[0].write_bytes(bytes(data[: len(data) // 2]))  # truncated: its index is gone
+    with pytest.raises(zx.StoreError):
+        list(RandomWindows(str(copy), "mel", window=zx.Milliseconds(100), batch_size=8))

@@ -68,7 +68,9 @@ class _Raw:
         while isinstance(base, WrapperStore):
             base = base._store
         self.root = str(base.root) if isinstance(base, LocalStore) else None
-        self.indexes: dict[int, np.ndarray] = {}
+        self.items = int(np.prod(self.chunk_shape))
+        self.indexes: dict[int, list] = {}  # shard -> [[offset, nbytes], ...] per chunk
+        self._keys: dict[int, str] = {}
         self.verified: set[int] = set()  # chunks whose CRC32C this process has checked
         self._maps: OrderedDict[str, mmap.mmap] = OrderedDict()
 
@@ -109,17 +111,22 @@ class _Raw:
         return cls(array, sharding, int(shard[0])) if ok else None
 
     def key(self, shard: int) -> str:
-        key = self.metadata.encode_chunk_key((shard,) + (0,) * (self.ndim - 1))
-        return f"{self.prefix}/{key}" if self.prefix else key
+        found = self._keys.get(shard)
+        if found is None:
+            key = self.metadata.encode_chunk_key((shard,) + (0,) * (self.ndim - 1))
+            self._keys[shard] = found = f"{self.prefix}/{key}" if self.prefix else key
+        return found
 
 
-def _checked(data, what, verify: bool = True) -> np.ndarray:
-    """The payload of ``data`` (its last 4 bytes are the CRC32C of the rest); ``what()``
-    names it in the error."""
+def _checked(data, what: str, raw: _Raw | None = None, c: int = 0) -> np.ndarray:
+    """The payload of ``data`` (its last 4 bytes are the CRC32C of the rest); ``what``
+    (with ``raw``: chunk ``c`` of the array ``what``) named in the error."""
     view = np.frombuffer(data, dtype=np.uint8)
-    if verify and (len(view) < 4 or _crc32c(view[:-4]) != int.from_bytes(
-            view[-4:].tobytes(), "little")):
-        raise StoreError(f"{what()} fails its CRC32C checksum: the stored bytes are damaged")
+    if len(view) < 4 or _crc32c(view[:-4]) != int.from_bytes(view[-4:].tobytes(), "little"):
+        if raw is not None:
+            shard, inner = divmod(c, raw.per_shard)
+            what = f"chunk {inner} of the shard {raw.key(shard)!r} of the array {what!r}"
+        raise StoreError(f"{what} fails its CRC32C checksum: the stored bytes are damaged")
     return view[:-4]
 
 
@@ -230,7 +237,13 @@ class ChunkReader:
         # costs milliseconds of event-loop round trips, a skipped chunk far less
         for run in np.split(ids, np.flatnonzero(np.diff(ids) > _GAP) + 1):
             lo, hi = int(run[0]) * rows, min((int(run[-1]) + 1) * rows, a.shape[0])
-            data = np.asarray(a[lo:hi])
+            try:
+                data = np.asarray(a[lo:hi])
+            except StoreError:
+                raise
+            except Exception as exc:  # a damaged or missing chunk, as zarr reports it
+                raise StoreError(f"rows {lo}:{hi} of the array {a.path!r} cannot be read: "
+                                 f"{type(exc).__name__}: {exc}") from exc
             self.requests += 1
             out += [data[c * rows - lo: (c + 1) * rows - lo] for c in run.tolist()]
         return out
@@ -243,28 +256,40 @@ class ChunkReader:
         for c in chunks:
             shard, inner = divmod(c, raw.per_shard)
             offset, nbytes = raw.indexes[shard][inner]
-            if offset == _EMPTY and nbytes == _EMPTY:
+            if nbytes != raw.nbytes + 4:
+                state = "is missing" if offset == nbytes == int(_EMPTY) else \
+                    f"has {nbytes} bytes, expected {raw.nbytes + 4}"
                 raise StoreError(f"chunk {inner} of shard {raw.key(shard)!r} of the array "
-                                 f"{self.paths[code]!r} is missing")
-            if int(nbytes) != raw.nbytes + 4:
-                raise StoreError(f"chunk {inner} of shard {raw.key(shard)!r} of the array "
-                                 f"{self.paths[code]!r} has {int(nbytes)} bytes, expected "
-                                 f"{raw.nbytes + 4}")
-            ranges.append((raw.key(shard), int(offset), int(offset) + int(nbytes)))
-        out = []
-        path = self.paths[code]
-        for (key, _, _), data, c in zip(ranges, self._bytes(code, raw, ranges), chunks,
-                                        strict=True):
-            # a mapped chunk is checked the first time this process reads it; the page
-            # cache then serves the few pages a window needs, shared by all workers
-            payload = _checked(data, lambda c=c, key=key: f"chunk {c % raw.per_shard} of "
-                               f"{key!r} ({path!r})", c not in raw.verified)
-            if raw.root is not None:
-                raw.verified.add(c)
-            array = payload.view(raw.dtype).reshape(raw.chunk_shape)
-            array.flags.writeable = False
-            out.append(array)
-        return out
+                                 f"{self.paths[code]!r} {state}")
+            ranges.append((shard, offset, offset + nbytes))
+        self.requests += len(ranges)
+        if raw.root is not None:
+            return [self._mapped_chunk(code, raw, c, *r) for c, r in zip(chunks, ranges,
+                                                                         strict=True)]
+        blobs = self._remote(code, raw, [(raw.key(shard), RangeByteRequest(lo, hi))
+                                         for shard, lo, hi in ranges])
+        return [self._decoded(code, raw, c, _checked(blob, self.paths[code], raw, c))
+                for c, blob in zip(chunks, blobs, strict=True)]
+
+    def _mapped_chunk(self, code: int, raw: _Raw, c: int, shard: int, lo: int, hi: int):
+        # a mapped chunk is checked the first time this process reads it; the page cache
+        # then serves the few pages a window needs, shared by all workers
+        mapped = raw.mapped(raw.key(shard))
+        if hi > len(mapped):
+            raise StoreError(f"the shard {raw.key(shard)!r} of the array "
+                             f"{self.paths[code]!r} is truncated")
+        if c not in raw.verified:
+            _checked(np.frombuffer(mapped, dtype=np.uint8, count=hi - lo, offset=lo),
+                     self.paths[code], raw, c)
+            raw.verified.add(c)
+        return self._decoded(code, raw, c, np.frombuffer(
+            mapped, dtype=raw.dtype, count=raw.items, offset=lo))
+
+    @staticmethod
+    def _decoded(code, raw: _Raw, c: int, payload: np.ndarray) -> np.ndarray:
+        array = payload.view(raw.dtype).reshape(raw.chunk_shape)
+        array.flags.writeable = False
+        return array
 
     def _shard_indexes(self, code: int, raw: _Raw, shards: list[int]) -> None:
         if not shards:
@@ -288,23 +313,10 @@ class ChunkReader:
             if len(blob) != size:
                 raise StoreError(f"the index of shard {key!r} of the array "
                                  f"{self.paths[code]!r} is truncated")
-            payload = _checked(blob, lambda key=key: f"the index of shard {key!r} "
-                                                     f"({self.paths[code]!r})")
-            raw.indexes[shard] = payload.view("<u8").reshape(-1, 2)
+            payload = _checked(blob, f"the index of the shard {key!r} of the array "
+                                     f"{self.paths[code]!r}")
+            raw.indexes[shard] = payload.view("<u8").reshape(-1, 2).tolist()
         self.requests += len(shards)
-
-    def _bytes(self, code: int, raw: _Raw, ranges: list[tuple[str, int, int]]) -> list:
-        self.requests += len(ranges)
-        if raw.root is None:
-            return self._remote(code, raw, [(k, RangeByteRequest(lo, hi)) for k, lo, hi in ranges])
-        out = []
-        for key, lo, hi in ranges:
-            mapped = raw.mapped(key)
-            if hi > len(mapped):
-                raise StoreError(f"the shard {key!r} of the array {self.paths[code]!r} "
-                                 f"is truncated")
-            out.append(np.frombuffer(mapped, dtype=np.uint8, count=hi - lo, offset=lo))
-        return out
 
     def _remote(self, code: int, raw: _Raw, requests: list) -> list:
         store = raw.store
