@@ -112,7 +112,7 @@ class WindowingFunc:
             window = self._window(other.shape[-1])
             if window is None:
                 return other
-            return other * xr.DataArray(window, dims=other.dims[-1])
+            return other * xr.DataArray(window, dims=(other.dims[-1],))
         other = other if hasattr(other, "shape") else np.asarray(other)
         window = self._window(other.shape[-1])
         return other if window is None else other * window

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from .._validation import check_output_size, drop_coords_along, magnitude_dtype, \
+from .._validation import check_output_size, data_array, drop_coords_along, magnitude_dtype, \
     positive_int
 from ..errors import ParameterError
 from ..frequency.band import FrequencyBand
@@ -216,6 +216,7 @@ def mel_spectrogram(x: xr.DataArray, n_mels: int = 128, fmin: float = 0.0,
     >>> bool(np.allclose(fused, mel, rtol=1e-5))
     True
     """
+    x = data_array(x, "mel_spectrogram's x")
     power = _check_power(power)
     if dim not in x.dims and "time" in x.dims:
         return _mel_of_audio(x, n_mels, fmin, fmax, power, htk, wscheme=wscheme,
@@ -397,6 +398,7 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
         raise ParameterError(f"lifter must be a number >= 0, got {lifter!r}")
     if top_db is not None:
         top_db = check_positive(top_db, "top_db")
+    x = data_array(x, "mfcc's x")
     if dim not in x.dims and "time" in x.dims:
         mel = mel_spectrogram(x, dim=dim, **mel_kwargs)
     else:
