@@ -7,7 +7,7 @@ size; windows are cached per size.
 functions name that argument as zounds and DESIGN.md do: ``wfunc=`` (``stft``,
 ``sliding_window``, ``mel_spectrogram`` of audio), ``windowing_func=`` (the DCT
 synthesizers, ``WindowingFunc``), ``window_func=`` (``frequency_adaptive``) and
-``window=`` (``FrequencyScale.weights``, ``bark_bands``, ``chroma``). They are aliases of
+``window=`` (``spectral.filters.filter_bank``, ``bark_bands``, ``chroma``). They are aliases of
 one concept: a callable of a size (a ``WindowingFunc``, ``np.hanning``...) or ``None``.
 New code names it ``window`` and evaluates it with :func:`window_values`.
 """
