@@ -508,3 +508,41 @@ def test_damaged_chunks_raise_a_store_error(real, tmp_path):
     shards[0].write_bytes(bytes(data[: len(data) // 2]))  # truncated: its index is gone
     with pytest.raises(zx.StoreError):
         list(RandomWindows(str(copy), "mel", window=zx.Milliseconds(100), batch_size=8))
+    # another shard's bytes, every checksum intact: not what the log committed there
+    shutil.copytree(path, tmp_path / "swapped.zarr")
+    shards = sorted(p for p in (tmp_path / "swapped.zarr").rglob("*")
+                    if p.is_file() and "/mel/mel/c/" in str(p))
+    shards[0].write_bytes(shards[1].read_bytes())
+    with pytest.raises(zx.StoreError, match="committed"):
+        list(RandomWindows(str(tmp_path / "swapped.zarr"), "mel", window=zx.Milliseconds(100),
+                           batch_size=8))
+
+
+def test_labels_written_after_ingest_and_the_catalog_version(real):
+    Clip, path = real
+    store = zx.open_store(str(path))
+    ids = list(store.catalog().index)
+    before = RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=2, batch_size=4)
+    version = store.set_labels("genre", {d: f"g{i % 3}" for i, d in enumerate(ids)})
+    assert before.catalog_version == version - 1
+    labelled = RandomWindows(str(path), "mel", window=zx.Milliseconds(100), seed=2,
+                             batch_size=4, label="genre")
+    assert labelled.catalog_version == version
+    genre = dict(zip(ids, [f"g{i % 3}" for i in range(len(ids))], strict=True))
+    for batch in labelled:
+        assert batch["label"] == [genre[d] for d in batch["document"]]
+    # a state records the version it read; resuming over a newer catalog needs version=
+    it = iter(before)
+    next(it)
+    state = before.state_dict()
+    assert state["version"] == version - 1
+    with pytest.raises(zx.ParameterError, match="version="):
+        RandomWindows(str(path), "mel", window=zx.Milliseconds(100), seed=2,
+                      batch_size=4).load_state_dict(state)
+    old = RandomWindows(str(path), "mel", window=zx.Milliseconds(100), seed=2, batch_size=4,
+                        version=state["version"])
+    old.load_state_dict(state)
+    assert len(list(old)) == len(before) - 1
+    with pytest.raises(zx.ParameterError, match="not a column"):
+        FeatureWindows(str(path), "mel", window=zx.Milliseconds(100), label="genre",
+                       version=version - 1)

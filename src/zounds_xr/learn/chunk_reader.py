@@ -69,6 +69,10 @@ class _Raw:
             base = base._store
         self.root = str(base.root) if isinstance(base, LocalStore) else None
         self.items = int(np.prod(self.chunk_shape))
+        # the log's record of every file (a checked store's): a shard's index and each
+        # inner chunk's checksum are bound to their position, as the store's reads are
+        self.records: dict | None = getattr(self.store, "records", None)
+        self._tails: dict[str, list[str]] = {}
         self.indexes: dict[int, list] = {}  # shard -> [[offset, nbytes], ...] per chunk
         self._keys: dict[int, str] = {}
         self.verified: set[int] = set()  # chunks whose CRC32C this process has checked
@@ -87,6 +91,27 @@ class _Raw:
         else:
             self._maps.move_to_end(key)
         return found
+
+    def record(self, key: str) -> dict | None:
+        """The log's record of the shard ``key`` (``None``: a store without a log)."""
+        if self.records is None:
+            return None
+        found = self.records.get(key)
+        if found is None:
+            raise StoreError(f"the file {key!r} is not committed by the store's log")
+        return found
+
+    def check_tail(self, key: str, inner: int, chunk: np.ndarray) -> None:
+        """The inner chunk's checksum is the one the log committed at that position."""
+        record = self.record(key)
+        if record is None:
+            return
+        tails = self._tails.get(key)
+        if tails is None:
+            tails = self._tails[key] = str(record.get("chunks", "")).split(",")
+        if inner >= len(tails) or chunk[-4:].tobytes().hex() != tails[inner]:
+            raise StoreError(f"the file {key!r} has an inner chunk {inner} that is not the "
+                             f"one committed there (a swapped or replaced shard)")
 
     @classmethod
     def of(cls, array: zarr.Array) -> _Raw | None:
@@ -268,8 +293,13 @@ class ChunkReader:
                                                                          strict=True)]
         blobs = self._remote(code, raw, [(raw.key(shard), RangeByteRequest(lo, hi))
                                          for shard, lo, hi in ranges])
-        return [self._decoded(code, raw, c, _checked(blob, self.paths[code], raw, c))
-                for c, blob in zip(chunks, blobs, strict=True)]
+        out = []
+        for c, (shard, _, _), blob in zip(chunks, ranges, blobs, strict=True):
+            data = np.frombuffer(blob, dtype=np.uint8)
+            payload = _checked(data, self.paths[code], raw, c)
+            raw.check_tail(raw.key(shard), c % raw.per_shard, data)
+            out.append(self._decoded(code, raw, c, payload))
+        return out
 
     def _mapped_chunk(self, code: int, raw: _Raw, c: int, shard: int, lo: int, hi: int):
         # a mapped chunk is checked the first time this process reads it; the page cache
@@ -279,8 +309,9 @@ class ChunkReader:
             raise StoreError(f"the shard {raw.key(shard)!r} of the array "
                              f"{self.paths[code]!r} is truncated")
         if c not in raw.verified:
-            _checked(np.frombuffer(mapped, dtype=np.uint8, count=hi - lo, offset=lo),
-                     self.paths[code], raw, c)
+            data = np.frombuffer(mapped, dtype=np.uint8, count=hi - lo, offset=lo)
+            _checked(data, self.paths[code], raw, c)
+            raw.check_tail(raw.key(shard), c % raw.per_shard, data)
             raw.verified.add(c)
         return self._decoded(code, raw, c, np.frombuffer(
             mapped, dtype=raw.dtype, count=raw.items, offset=lo))
@@ -315,6 +346,12 @@ class ChunkReader:
                                  f"{self.paths[code]!r} is truncated")
             payload = _checked(blob, f"the index of the shard {key!r} of the array "
                                      f"{self.paths[code]!r}")
+            record = raw.record(key)
+            if record is not None and _crc32c(np.frombuffer(blob, np.uint8)) != \
+                    record.get("index"):
+                raise StoreError(f"the shard {key!r} of the array {self.paths[code]!r} has "
+                                 f"an index that is not the one committed (a truncated, "
+                                 f"zeroed or swapped shard)")
             raw.indexes[shard] = payload.view("<u8").reshape(-1, 2).tolist()
         self.requests += len(shards)
 

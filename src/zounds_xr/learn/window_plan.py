@@ -45,7 +45,7 @@ from ..documents import Document, open_store
 from ..errors import DocumentNotFoundError, ParameterError, StoreError
 from ..timeseries.durations import to_fraction
 
-__all__ = ["WindowPlan", "catalog_version", "open_windows_store", "window_counts"]
+__all__ = ["WindowPlan", "catalog_version", "open_windows_store", "read_catalog", "window_counts"]
 
 _INT64_SAFE = 2**62
 
@@ -64,7 +64,7 @@ def open_windows_store(document, storage_options=None):
 
 
 def catalog_version(store) -> int | None:
-    """The catalog version a loader read (recorded in its state, checked on resume).
+    """The newest catalog version of ``store`` (what a loader records in its state).
 
     The one place that knows how: ``store.version``, the newest commit of the store's
     log, where the store has one (``None`` otherwise: then a resume checks the number
@@ -72,6 +72,17 @@ def catalog_version(store) -> int | None:
     """
     version = getattr(store, "version", None)
     return None if version is None or callable(version) else int(version)
+
+
+def read_catalog(store, version: int | None) -> tuple[pd.DataFrame, int | None]:
+    """The catalog as of ``version`` (default the newest) and the version it is."""
+    if version is None:
+        version = catalog_version(store)
+        if version is None:
+            return store.catalog(), None
+    elif catalog_version(store) is None:
+        raise ParameterError(f"version={version!r}: this store has no commit log")
+    return store.catalog(version=int(version)), int(version)
 
 
 def _arrow_strings(values) -> pa.ChunkedArray:
@@ -248,10 +259,12 @@ class WindowPlan:
     arrays : list of str
         The stored arrays that hold the windows (``array_codes`` index into it).
     version : int or None
-        The catalog version read (:func:`catalog_version`).
+        The catalog version read (``store.version`` when it was built, or the one
+        asked for).
     """
 
-    def __init__(self, store, feature: str, window, hop, ids, label, weights=None):
+    def __init__(self, store, feature: str, window, hop, ids, label, weights=None,
+                 version: int | None = None):
         self.feature = feature
         self.window = _duration_or_frames(window, "window")
         self.hop = _duration_or_frames(hop, "hop")
@@ -261,8 +274,7 @@ class WindowPlan:
             raise ParameterError(
                 f"window and hop must both be durations or both numbers of frames, got "
                 f"window={window!r}, hop={hop!r}")
-        self.version = catalog_version(store)
-        cat = store.catalog()
+        cat, self.version = read_catalog(store, version)
         columns = [f"{feature}.{c}" for c in ("frames", "array", "offset", "index")]
         if columns[0] not in cat.columns:
             stored = sorted({c.rsplit(".", 1)[0] for c in cat.columns

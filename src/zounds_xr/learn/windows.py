@@ -60,10 +60,11 @@ def _items(plan: WindowPlan, doc, k, xs) -> list[dict]:
 
 class _WindowsBase:
     def __init__(self, document, feature, window, hop, ids, label, storage_options=None,
-                 weights=None, cache_bytes: int = CACHE_BYTES):
+                 weights=None, cache_bytes: int = CACHE_BYTES, version: int | None = None):
         self.store = open_windows_store(document, storage_options)
         self.feature = feature
-        self._plan = WindowPlan(self.store, feature, window, hop, ids, label, weights)
+        self._plan = WindowPlan(self.store, feature, window, hop, ids, label, weights,
+                                version)
         self.cache_bytes = _positive_int(cache_bytes, "cache_bytes") if cache_bytes else 0
         self._reader: ChunkReader | None = None
         self._pid: int | None = os.getpid()
@@ -144,8 +145,12 @@ class FeatureWindows(_WindowsBase, torch.utils.data.Dataset):
     ids : sequence of str, optional
         Only these documents, in this order (e.g. a train split from a catalog query).
     label : str or pandas.Series, optional
-        A catalog column, or a Series indexed by document id (e.g. a class from a CSV),
-        whose value becomes each item's ``"label"``.
+        A catalog column (also one written after ingest with ``set_labels``), or a
+        Series indexed by document id (e.g. a class from a CSV), whose value becomes
+        each item's ``"label"``.
+    version : int, optional
+        Read the catalog as of this commit of the store's log (default the newest; the
+        dataset's ``catalog_version`` says which it read).
     storage_options : dict, optional
         For a store URL: fsspec options (``s3://`` endpoint and credentials).
 
@@ -186,8 +191,9 @@ class FeatureWindows(_WindowsBase, torch.utils.data.Dataset):
     """
 
     def __init__(self, document, feature: str, window, hop=None, ids=None, label=None, *,
-                 storage_options=None):
-        super().__init__(document, feature, window, hop, ids, label, storage_options)
+                 version: int | None = None, storage_options=None):
+        super().__init__(document, feature, window, hop, ids, label, storage_options,
+                         version=version)
 
     def __len__(self) -> int:
         return self._plan.total
@@ -304,9 +310,8 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
 
     Parameters
     ----------
-    document, feature, window, hop, ids, label, storage_options
-        As for :class:`FeatureWindows`; ``label`` is any catalog column, also one
-        written after ingest (``set_labels``).
+    document, feature, window, hop, ids, label, version, storage_options
+        As for :class:`FeatureWindows`.
     seed : int
         One seed, one sequence per epoch.
     shuffle : {"global", "block"}
@@ -369,7 +374,7 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
                  rank: int | None = None, world_size: int | None = None,
                  drop_uneven: bool = True, buffer_size: int = 8192,
                  block_bytes: int = _BLOCK_BYTES, cache_bytes: int = CACHE_BYTES,
-                 storage_options=None):
+                 version: int | None = None, storage_options=None):
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
         if shuffle not in _SHUFFLES:
@@ -388,7 +393,7 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         if world_size is not None and not 0 <= int(rank) < int(world_size):
             raise ParameterError(f"rank must be in [0, world_size), got {rank}/{world_size}")
         super().__init__(document, feature, window, hop, ids, label, storage_options,
-                         weights=weights, cache_bytes=cache_bytes)
+                         weights=weights, cache_bytes=cache_bytes, version=version)
         self.seed: int = int(seed)
         self.epoch: int = 0
         self.position: int = 0  # where the next iteration starts (see state_dict)
@@ -499,7 +504,8 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
             raise ParameterError(
                 f"this state was saved over another catalog ({windows} windows, catalog "
                 f"version {state.get('version')}); the dataset has {self._plan.total} "
-                f"windows (version {self._plan.version}): it would not resume exactly")
+                f"windows (version {self._plan.version}): it would not resume exactly; "
+                f"build the dataset with version={state.get('version')}")
         if shuffle == "block":
             _, world_size, _, _ = _split_info(self.rank, self.world_size)
             if (state.get("world_size"), state.get("unit")) != (world_size, self._unit):
