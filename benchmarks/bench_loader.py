@@ -41,7 +41,7 @@ from zounds_xr.learn import FeatureWindows, RandomWindows
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-DATA = HERE / "_data" / "loader-v1"
+DATA = HERE / "_data" / "loader-v2"  # v2: stores with a commit log
 FRAMES, MELS, WINDOW, BATCH = 1000, 16, 8, 64
 
 

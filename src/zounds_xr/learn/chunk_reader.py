@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -176,8 +175,6 @@ class ChunkReader:
         self._chunks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._held = 0
         self._trailing: tuple[int, ...] | None = None
-        self._lock = threading.Lock()
-        self.requests = 0  # byte-range reads (and zarr calls) made so far
 
     def array(self, code: int) -> tuple[zarr.Array, _Raw | None, int]:
         """(array, fast reader or None, rows per chunk) of array ``code``."""
@@ -232,27 +229,26 @@ class ChunkReader:
         """The chunks ``wanted`` (rows of (code, chunk)), from the cache or the store."""
         found: dict[tuple[int, int], np.ndarray] = {}
         missing: dict[int, list[int]] = {}
-        with self._lock:
-            for code, chunk in wanted.tolist():
-                data = self._chunks.get((code, chunk))
-                if data is None:
-                    missing.setdefault(code, []).append(chunk)
-                else:
-                    self._chunks.move_to_end((code, chunk))
-                    found[(code, chunk)] = data
-            for code, chunks in missing.items():
-                a, raw, rows = self.array(code)
-                read = self._read_raw(code, raw, chunks) if raw is not None else \
-                    self._read_zarr(a, rows, chunks)
-                mapped = raw is not None and raw.root is not None
-                for chunk, data in zip(chunks, read, strict=True):
-                    found[(code, chunk)] = data
-                    if not mapped:  # a mapped chunk is in the page cache already
-                        self._chunks[(code, chunk)] = data
-                        self._held += data.nbytes
-            while self._held > self.cache_bytes and len(self._chunks) > 1:
-                _, old = self._chunks.popitem(last=False)
-                self._held -= old.nbytes
+        for code, chunk in wanted.tolist():
+            data = self._chunks.get((code, chunk))
+            if data is None:
+                missing.setdefault(code, []).append(chunk)
+            else:
+                self._chunks.move_to_end((code, chunk))
+                found[(code, chunk)] = data
+        for code, chunks in missing.items():
+            a, raw, rows = self.array(code)
+            read = self._read_raw(code, raw, chunks) if raw is not None else \
+                self._read_zarr(a, rows, chunks)
+            mapped = raw is not None and raw.root is not None
+            for chunk, data in zip(chunks, read, strict=True):
+                found[(code, chunk)] = data
+                if not mapped:  # a mapped chunk is in the page cache already
+                    self._chunks[(code, chunk)] = data
+                    self._held += data.nbytes
+        while self._held > self.cache_bytes and len(self._chunks) > 1:
+            _, old = self._chunks.popitem(last=False)
+            self._held -= old.nbytes
         return found
 
     def _read_zarr(self, a: zarr.Array, rows: int, chunks: list[int]) -> list[np.ndarray]:
@@ -269,7 +265,6 @@ class ChunkReader:
             except Exception as exc:  # a damaged or missing chunk, as zarr reports it
                 raise StoreError(f"rows {lo}:{hi} of the array {a.path!r} cannot be read: "
                                  f"{type(exc).__name__}: {exc}") from exc
-            self.requests += 1
             out += [data[c * rows - lo: (c + 1) * rows - lo] for c in run.tolist()]
         return out
 
@@ -287,7 +282,6 @@ class ChunkReader:
                 raise StoreError(f"chunk {inner} of shard {raw.key(shard)!r} of the array "
                                  f"{self.paths[code]!r} {state}")
             ranges.append((shard, offset, offset + nbytes))
-        self.requests += len(ranges)
         if raw.root is not None:
             return [self._mapped_chunk(code, raw, c, *r) for c, r in zip(chunks, ranges,
                                                                          strict=True)]
@@ -353,7 +347,6 @@ class ChunkReader:
                                  f"an index that is not the one committed (a truncated, "
                                  f"zeroed or swapped shard)")
             raw.indexes[shard] = payload.view("<u8").reshape(-1, 2).tolist()
-        self.requests += len(shards)
 
     def _remote(self, code: int, raw: _Raw, requests: list) -> list:
         store = raw.store
