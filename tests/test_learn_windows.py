@@ -414,8 +414,12 @@ def test_items_from_an_s3_store(real, clips):
             server.create_bucket("windows")
             Remote = clip_graph("s3://windows/features.zarr",
                                 storage_options=server.storage_options)
-            report = zx.ingest(zx.Directory(clips), Remote, scheduler="threads",
-                               progress=False)
+            with pytest.MonkeyPatch.context() as mp:
+                from zounds_xr.documents import parts
+
+                mp.setattr(parts, "INNER_CHUNK_BYTES", 256)  # sharded, as `real`
+                report = zx.ingest(zx.Directory(clips), Remote, scheduler="threads",
+                                   progress=False)
             assert len(report.processed) == 12 and not report.failed
             local = FeatureWindows(Clip, "mel", window=zx.Milliseconds(150))
             remote = FeatureWindows(Remote, "mel", window=zx.Milliseconds(150))
@@ -428,7 +432,9 @@ def test_items_from_an_s3_store(real, clips):
             for i in range(0, len(remote), 5):
                 item = remote[i]
                 assert torch.equal(item["x"], expected[key(item)])
-            random = RandomWindows(Remote, "mel", window=zx.Milliseconds(150), seed=1)
+            random = RandomWindows(Remote, "mel", window=zx.Milliseconds(150), seed=1,
+                                   cache_bytes=4096)  # not all in the cache: more reads
+            assert random.reader.array(0)[1] is not None  # the fast path reads it
             loader = torch.utils.data.DataLoader(random, batch_size=16, num_workers=2)
             got = {}
             for batch in loader:

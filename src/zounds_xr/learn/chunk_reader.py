@@ -285,11 +285,26 @@ class ChunkReader:
         if raw.root is not None:
             return [self._mapped_chunk(code, raw, c, *r) for c, r in zip(chunks, ranges,
                                                                          strict=True)]
+        # neighbouring chunks of a shard in one request (gaps of up to a chunk read
+        # through): a dense read-ahead costs a few large requests, a sparse one one each
+        spans: list[list[int]] = []  # [shard, lo, hi]
+        span_of = [0] * len(ranges)
+        for i in sorted(range(len(ranges)), key=lambda i: ranges[i][:2]):
+            shard, lo, hi = ranges[i]
+            if spans and spans[-1][0] == shard and lo - spans[-1][2] <= raw.nbytes + 4:
+                spans[-1][2] = max(spans[-1][2], hi)
+            else:
+                spans.append([shard, lo, hi])
+            span_of[i] = len(spans) - 1
         blobs = self._remote(code, raw, [(raw.key(shard), RangeByteRequest(lo, hi))
-                                         for shard, lo, hi in ranges])
+                                         for shard, lo, hi in spans])
         out = []
-        for c, (shard, _, _), blob in zip(chunks, ranges, blobs, strict=True):
-            data = np.frombuffer(blob, dtype=np.uint8)
+        for i, (c, (shard, lo, hi)) in enumerate(zip(chunks, ranges, strict=True)):
+            begin = spans[span_of[i]][1]
+            data = np.frombuffer(blobs[span_of[i]], dtype=np.uint8)[lo - begin: hi - begin]
+            if len(data) != hi - lo:
+                raise StoreError(f"the shard {raw.key(shard)!r} of the array "
+                                 f"{self.paths[code]!r} is truncated")
             payload = _checked(data, self.paths[code], raw, c)
             raw.check_tail(raw.key(shard), c % raw.per_shard, data)
             out.append(self._decoded(code, raw, c, payload))
