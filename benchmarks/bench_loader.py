@@ -43,6 +43,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 DATA = HERE / "_data" / "loader-v2"  # v2: stores with a commit log
 FRAMES, MELS, WINDOW, BATCH = 1000, 16, 8, 64
+PARTS = ["local", "chunks", "s3", "catalog"]
 
 
 def corpus(name: str, docs: int, frames: int, mels: int, url: str | None = None) -> str:
@@ -211,6 +212,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--s3-docs", type=int, default=800)
     parser.add_argument("--catalog-docs", type=int, default=1_000_000)
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS,
+                        help="measure only these parts")
     parser.add_argument("--quick", action="store_true", help="smoke run")
     args = parser.parse_args()
     if args.quick:
@@ -230,40 +233,50 @@ def main():
         "RandomWindows block": RandomWindows(store, "mel", window=WINDOW, batch_size=BATCH,
                                              seed=0, shuffle="block"),
     }
-    warm, cold = local_rates(datasets, args.batches, args.rounds, [url, npy])
     base = "naive .npy + mmap, randperm"
-    size = sum(f.stat().st_size for f in pathlib.Path(url).rglob("*") if f.is_file())
-    print(f"## Training windows at scale (bench_loader.py, issue 24)\n\n{args.docs:,} "
-          f"documents x {FRAMES} frames of a {MELS}-band mel (float32), windows of "
-          f"{WINDOW} frames: {windows.num_windows:,} windows, store {size / 2**20:.0f} MiB; "
-          f"`DataLoader(num_workers=2)`, batches of {BATCH}, the first {args.batches} "
-          f"batches of an epoch; medians of {args.rounds} interleaved rounds, ratios per "
-          f"round. Cold: fresh workers, the corpus's files evicted from the page cache; "
-          f"warm: the same workers again.\n")
-    print(table(["loader (local store)", "warm windows/s", "warm vs naive",
-                 "cold windows/s", "cold vs naive"],
-                [[name, f"{median(warm[name]):,.0f}", f"{ratio(warm, name, base):.2f}x",
-                  f"{median(cold[name]):,.0f}", f"{ratio(cold, name, base):.2f}x"]
-                 for name in datasets]))
-    load = os.getloadavg()[0]
-    print(f"\n1-min load average: {load:.1f} on {os.cpu_count()} CPUs.\n")
-    sys.stdout.flush()
-    rows = inner_chunks(args.docs // 4, args.batches, args.rounds)
-    print(f"Inner chunk size of the written parts, RandomWindows global without workers, "
-          f"{args.docs // 4:,} documents ({args.docs // 4 * FRAMES // WINDOW:,} windows):\n")
-    print(table(["inner chunk", "cold windows/s", "cold vs default", "warm windows/s",
-                 "warm vs default"], rows))
-    print()
-    sys.stdout.flush()
-    rows = s3_rates(args.s3_docs, min(args.batches, 100), median(warm[base]))
-    print(table(["loader (moto S3 store, cache 16 MiB/worker)", "windows/s",
-                 "vs naive (local, warm)", "GETs per window", "windows"], rows))
-    sys.stdout.flush()
-    fb = first_batch(args.catalog_docs)
-    print(f"\nA {args.catalog_docs:,}-document catalog ({fb['windows']:,} windows): first "
-          f"batch {fb[0][0]:.2f} s without workers, {fb[2][0]:.2f} s with 2 workers "
-          f"(goal < 5 s; building the dataset, catalog read included: {fb[0][1]:.2f} s); "
-          f"index state per worker {fb['bytes'] / 2**20:.0f} MB (goal < 100 MB).")
+    if "local" in args.only:
+        warm, cold = local_rates(datasets, args.batches, args.rounds, [url, npy])
+        size = sum(f.stat().st_size for f in pathlib.Path(url).rglob("*") if f.is_file())
+        print(f"## Training windows at scale (bench_loader.py, issue 24)\n\n{args.docs:,} "
+              f"documents x {FRAMES} frames of a {MELS}-band mel (float32), windows of "
+              f"{WINDOW} frames: {windows.num_windows:,} windows, store "
+              f"{size / 2**20:.0f} MiB; `DataLoader(num_workers=2)`, batches of {BATCH}, the "
+              f"first {args.batches} batches of an epoch; medians of {args.rounds} "
+              f"interleaved rounds, ratios per round. Cold: fresh workers, the corpus's "
+              f"files evicted from the page cache; warm: the same workers again.\n")
+        print(table(["loader (local store)", "warm windows/s", "warm vs naive",
+                     "cold windows/s", "cold vs naive"],
+                    [[name, f"{median(warm[name]):,.0f}", f"{ratio(warm, name, base):.2f}x",
+                      f"{median(cold[name]):,.0f}", f"{ratio(cold, name, base):.2f}x"]
+                     for name in datasets]))
+        print(f"\n1-min load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.\n")
+        sys.stdout.flush()
+    if "chunks" in args.only:
+        rows = inner_chunks(args.docs // 4, args.batches, args.rounds)
+        print(f"Inner chunk size of the written parts, RandomWindows global without "
+              f"workers, {args.docs // 4:,} documents ({args.docs // 4 * FRAMES // WINDOW:,} "
+              f"windows):\n")
+        print(table(["inner chunk", "cold windows/s", "cold vs default", "warm windows/s",
+                     "warm vs default"], rows))
+        print()
+        sys.stdout.flush()
+    if "s3" in args.only:
+        naive = {base: []}
+        for _ in range(2):  # the naive side's local rate, next to the S3 figures
+            naive[base].append(take(make_loader(base, datasets[base]), args.batches))
+        rows = s3_rates(args.s3_docs, min(args.batches, 100), median(naive[base]))
+        print(table(["loader (moto S3 store, cache 16 MiB/worker)", "windows/s",
+                     "vs naive (local, warm)", "GETs per window", "windows"], rows))
+        print(f"\n(naive local: {median(naive[base]):,.0f} windows/s; 1-min load average "
+              f"{os.getloadavg()[0]:.1f})")
+        sys.stdout.flush()
+    if "catalog" in args.only:
+        fb = first_batch(args.catalog_docs)
+        print(f"\nA {args.catalog_docs:,}-document catalog ({fb['windows']:,} windows): "
+              f"first batch {fb[0][0]:.2f} s without workers, {fb[2][0]:.2f} s with 2 "
+              f"workers (goal < 5 s; building the dataset, catalog read included: "
+              f"{fb[0][1]:.2f} s); index state per worker {fb['bytes'] / 2**20:.0f} MB "
+              f"(goal < 100 MB).")
 
 
 if __name__ == "__main__":
