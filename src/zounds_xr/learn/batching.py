@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._optional import optional_import
+from .._validation import positive_int
 from ..errors import ParameterError
 
 if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
@@ -98,11 +99,9 @@ class BucketBatchSampler(torch.utils.data.Sampler):
 
     def __init__(self, dataset: FeatureWindows, max_frames: int, num_buckets: int = 10,
                  shuffle: bool = True, seed: int = 0, drop_last: bool = False):
-        for name, value in (("max_frames", max_frames), ("num_buckets", num_buckets)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        self.max_frames = positive_int(max_frames, "max_frames")
+        self.num_buckets = positive_int(num_buckets, "num_buckets")
         self.lengths = np.asarray(dataset.lengths(), dtype=np.int64)
-        self.max_frames, self.num_buckets = int(max_frames), int(num_buckets)
         self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), \
             bool(drop_last), 0
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._optional import optional_import
+from .._validation import nonnegative_int, positive_int
 from ..errors import ParameterError
 from .batching import BucketBatchSampler, batch_of, collate
 from .chunk_reader import CACHE_BYTES, ChunkReader
@@ -36,12 +37,6 @@ else:
 #: a block of rows contiguous in storage (shuffle="block"), bytes
 _BLOCK_BYTES = 4 << 20
 _SHUFFLES = ("global", "block")
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _items(plan: WindowPlan, doc, k, xs) -> list[dict]:
@@ -65,7 +60,7 @@ class _WindowsBase:
         self.feature = feature
         self._plan = WindowPlan(self.store, feature, window, hop, ids, label, weights,
                                 version)
-        self.cache_bytes = _positive_int(cache_bytes, "cache_bytes") if cache_bytes else 0
+        self.cache_bytes = positive_int(cache_bytes, "cache_bytes") if cache_bytes else 0
         self._reader: ChunkReader | None = None
         self._pid: int | None = os.getpid()
 
@@ -375,19 +370,18 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
                  drop_uneven: bool = True, buffer_size: int = 8192,
                  block_bytes: int = _BLOCK_BYTES, cache_bytes: int = CACHE_BYTES,
                  version: int | None = None, storage_options=None):
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = nonnegative_int(seed, "seed")
         if shuffle not in _SHUFFLES:
             raise ParameterError(f"shuffle must be one of {_SHUFFLES}, got {shuffle!r}")
         if shuffle == "block" and (weights is not None or num_samples is not None):
             raise ParameterError("weights= and num_samples= need shuffle='global'")
-        self.batch_size: int | None = None if batch_size is None else _positive_int(
+        self.batch_size: int | None = None if batch_size is None else positive_int(
             batch_size, "batch_size")
-        self.num_samples: int | None = None if num_samples is None else _positive_int(
+        self.num_samples: int | None = None if num_samples is None else positive_int(
             num_samples, "num_samples")
-        self.read_ahead: int = _positive_int(read_ahead, "read_ahead")
-        self.buffer_size: int = _positive_int(buffer_size, "buffer_size")
-        self.block_bytes: int = _positive_int(block_bytes, "block_bytes")
+        self.read_ahead: int = positive_int(read_ahead, "read_ahead")
+        self.buffer_size: int = positive_int(buffer_size, "buffer_size")
+        self.block_bytes: int = positive_int(block_bytes, "block_bytes")
         if (rank is None) != (world_size is None):
             raise ParameterError("give rank= together with world_size=")
         if world_size is not None and not 0 <= int(rank) < int(world_size):
@@ -456,9 +450,8 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
     # state ---------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
         """Start epoch ``epoch`` (a new order) from its beginning."""
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ParameterError(f"epoch must be a non-negative integer, got {epoch!r}")
-        self.epoch, self.position, self._running = int(epoch), 0, None
+        self.epoch, self.position = nonnegative_int(epoch, "epoch"), 0
+        self._running = None
 
     def state_dict(self, steps: int | None = None) -> dict:
         """Where the epoch stands (see Resuming).
@@ -470,9 +463,7 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
             its DataLoader since the iteration began; needed with DataLoader workers.
         """
         if steps is not None:
-            if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-                raise ParameterError(f"steps must be a non-negative integer, got {steps!r}")
-            base, taken = self.position, int(steps)
+            base, taken = self.position, nonnegative_int(steps, "steps")
         elif self._running is not None:
             base, taken = self._running
         else:
@@ -593,7 +584,7 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         Without replacement when ``n`` does not exceed the windows (and ``replace`` is
         false). Only the chunks that hold drawn windows are read.
         """
-        n = _positive_int(n, "n")
+        n = positive_int(n, "n")
         plan = self._plan
         rng = np.random.default_rng([self.seed, self.epoch, 1 << 20])
         index = rng.choice(plan.total, size=n, replace=bool(replace) or n > plan.total)
