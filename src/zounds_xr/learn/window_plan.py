@@ -1,10 +1,10 @@
 """Window geometry: every window of a stored feature over a corpus, from the catalog alone.
 
-:class:`FeatureWindows` (a ``torch.utils.data.Dataset``) and :class:`RandomWindows` (a
-``torch.utils.data.IterableDataset``) cut every document of a store into windows of one
-duration, all of one shape, and read them straight from the store's arrays (the
-``f.array`` / ``f.offset`` columns of the catalog and ``store.array(path)``), never
-through one lazy DataArray per document.
+The windows of :class:`~zounds_xr.learn.FeatureWindows` and
+:class:`~zounds_xr.learn.RandomWindows` are numbered document by document from the
+catalog's ``f.frames``, ``f.array``, ``f.offset`` and ``f.index`` columns
+(:class:`WindowPlan`); window ``i`` is located by a binary search in the cumulative
+window counts, never by a per-window table.
 
 The window rule (exact, in rational seconds)
 --------------------------------------------

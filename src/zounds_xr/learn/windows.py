@@ -344,7 +344,8 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
     (a prefix), ``version`` the catalog version read. Without DataLoader workers the
     dataset counts what it yielded; with workers give ``state_dict(steps=n)``, ``n``
     the batches (or items) this rank has taken from its DataLoader this epoch (the same
-    on every rank). ``load_state_dict(state)`` before creating the DataLoader's
+    on every rank). Items (no ``batch_size``) over two or more workers are delivered in
+    an order that no step count describes: resume those with ``batch_size=``. ``load_state_dict(state)`` before creating the DataLoader's
     iterator makes the next iteration deliver exactly the rest of the epoch, with any
     number of ranks, workers or batch size (``shuffle="global"``; ``"block"`` resumes
     with the same ranks, workers and batch size). A state of another catalog version or
