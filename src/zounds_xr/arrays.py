@@ -37,10 +37,15 @@ def ArrayWithUnits(array, dimensions: Sequence[Dimension], dims: Sequence[str] |
         ``FrequencyDimension`` -> ``frequency``, ``IdentityDimension`` -> ``dim_<i>``.
     dims : sequence of str, optional
         Explicit dim names, overriding the defaults.
+    name : hashable, optional
+        The DataArray's name.
+    attrs : mapping, optional
+        The DataArray's attributes.
 
     Returns
     -------
     xarray.DataArray
+        ``array`` labelled by the dimensions' coordinates and indexes.
 
     Raises
     ------

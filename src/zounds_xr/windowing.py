@@ -74,8 +74,14 @@ class WindowingFunc:
 
     Parameters
     ----------
-    windowing_func : callable
-        Takes a size and returns a 1-D array of that size (e.g. ``np.hanning``).
+    windowing_func : callable, optional
+        Takes a size and returns a 1-D array of that size (e.g. ``np.hanning``);
+        ``None`` is no window (multiplying leaves the data as it is).
+
+    Raises
+    ------
+    ParameterError
+        When ``windowing_func`` is not callable.
 
     Examples
     --------
@@ -146,7 +152,14 @@ def _hann_periodic(size):
 
 
 class HanningWindowingFunc(WindowingFunc):
-    """The Hann window: symmetric (``np.hanning``, zounds) or ``periodic=True`` (librosa)."""
+    """The Hann window: symmetric (``np.hanning``, zounds) or ``periodic=True`` (librosa).
+
+    Parameters
+    ----------
+    periodic : bool
+        ``scipy.signal.get_window("hann", n)`` (librosa's STFT window) instead of the
+        symmetric ``np.hanning(n)``.
+    """
 
     def __init__(self, periodic: bool = False):
         self.periodic = bool(periodic)

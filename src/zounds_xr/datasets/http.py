@@ -124,6 +124,11 @@ class HttpClient:
     max_bytes : int
         Responses larger than this raise :class:`DatasetError`.
 
+    Raises
+    ------
+    ParameterError
+        When ``base_url`` is not an http(s) URL or a number is out of range.
+
     Notes
     -----
     A client is safe to share between threads: the rate limit is kept under a lock.

@@ -55,6 +55,11 @@ def audio_extensions() -> frozenset[str]:
     the installed libsndfile knows its format (MP3 needs libsndfile >= 1.1, for example).
     A format this table does not know is matched by its own name (``"FOO"`` ->
     ``.foo``). Header-less RAW, Matlab MAT4/MAT5 and Akai MPC2K (``.mpc``) are left out.
+
+    Returns
+    -------
+    frozenset of str
+        The extensions, e.g. ``{"wav", "flac", "ogg", ...}``.
     """
     out: set[str] = set()
     for name in soundfile.available_formats():

@@ -137,6 +137,11 @@ class FrequencyIndex(Index):
     name : hashable, optional
         The coordinate name (``dim`` by default).
 
+    Raises
+    ------
+    ParameterError
+        When ``scale`` is not a ``FrequencyScale`` or ``slices`` do not tile it.
+
     Examples
     --------
     >>> import numpy as np, xarray as xr

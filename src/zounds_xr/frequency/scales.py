@@ -684,6 +684,12 @@ class GeometricScale(FrequencyScale):
     always_even : bool
         See :meth:`FrequencyScale.get_slice`.
 
+    Raises
+    ------
+    ParameterError
+        When a frequency or ratio is not a positive number, ``n_bands`` is not a
+        positive integer, or the centres are not increasing.
+
     Examples
     --------
     >>> from zounds_xr import GeometricScale
@@ -872,6 +878,12 @@ class BarkScale(_TriangularScale):
     n_bands : int
         The number of bands.
 
+    Raises
+    ------
+    ParameterError
+        When ``frequency_band`` is not a band starting at or above 0 Hz, or
+        ``n_bands`` is not a positive integer.
+
     Examples
     --------
     >>> from zounds_xr import BarkScale, FrequencyBand
@@ -995,6 +1007,11 @@ class ExplicitScale(FrequencyScale):
         The centre frequency (axis label) of each band, when it is not the midpoint of
         the band: selecting bands of a mel, Bark or chroma scale irregularly gives an
         ``ExplicitScale`` that keeps their centres. Each must lie in its band.
+
+    Raises
+    ------
+    ParameterError
+        When a band is not a ``FrequencyBand`` or a centre lies outside its band.
 
     Examples
     --------

@@ -100,9 +100,18 @@ class ChunkSizeBytes:
     Parameters
     ----------
     samplerate : SampleRate or int
+        The rate of the audio.
     duration : np.timedelta64
+        How much audio a chunk holds.
     channels : int
+        Channels of the audio.
     bit_depth : int
+        Bits per sample (16 for CD audio).
+
+    Raises
+    ------
+    ParameterError
+        When ``duration`` is not positive, or a count or bit depth is out of range.
 
     Examples
     --------

@@ -73,6 +73,11 @@ class SklearnModel(Preprocessor):
     needs : object, optional
         Accepted for compatibility with zounds' graph syntax and ignored.
 
+    Raises
+    ------
+    ParameterError
+        When ``model`` has no ``fit`` and ``transform``.
+
     See Also
     --------
     PyTorchNetwork : The same for a torch module.
@@ -184,6 +189,8 @@ class PyTorchNetwork(Preprocessor):
 
     ``transform`` output dims: ``(example, "feature")`` (or ``feature_0, feature_1...``).
     Not invertible. Saved as import path + constructor kwargs + ``state_dict`` arrays.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
     """
 
     invertible = False

@@ -197,6 +197,12 @@ class PerceptualLoss(nn.Module):
     ``forward(input, target)``: two tensors of the same shape ``(batch, time)`` (or
     ``(batch, 1, time)``) -> a scalar. Devices: CPU, CUDA. Autograd: yes.
 
+    Raises
+    ------
+    ParameterError
+        When ``frequency_weighting`` does not give one gain per band, or a size is out
+        of range.
+
     See Also
     --------
     zounds_xr.learn.functional.perceptual_loss : The function it calls.

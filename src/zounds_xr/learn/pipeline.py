@@ -401,6 +401,13 @@ class PreprocessingPipeline:
     ``.inverse_transform()``); ``pipeline(x)`` returns the transformed DataArray, so a
     fitted pipeline is a function usable as a document ``Feature``. ``save(target)`` and
     :meth:`load` persist it (see :mod:`zounds_xr.learn.persist`).
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    Raises
+    ------
+    ParameterError
+        When no steps are given or a step is not a ``Preprocessor``.
     """
 
     def __init__(self, steps: Sequence[Preprocessor] | None = None, *, needs=None):

@@ -121,7 +121,13 @@ class MeanStdNormalization(_SameShape):
 
 @register_preprocessor
 class Log(_SameShape):
-    """Sign-preserving log compression ``sign(x) · log(1 + |x|)`` (exactly invertible)."""
+    """Sign-preserving log compression ``sign(x) · log(1 + |x|)`` (exactly invertible).
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def _apply(self, data):
         return np.sign(data) * np.log1p(np.abs(data))
@@ -140,6 +146,11 @@ class Multiply(_SameShape):
         Finite and non-zero; broadcast against the feature dims of one example.
     needs : object, optional
         Accepted for compatibility with zounds' graph syntax and ignored.
+
+    Raises
+    ------
+    ParameterError
+        When ``factor`` is not finite and non-zero.
     """
 
     def __init__(self, factor=1.0, needs=None):
@@ -180,7 +191,13 @@ class _PerExampleScale(Preprocessor):
 
 @register_preprocessor
 class UnitNorm(_PerExampleScale):
-    """Give every example unit L2 norm (all-zero examples are left as they are)."""
+    """Give every example unit L2 norm (all-zero examples are left as they are).
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def _scales(self, data, axes):
         return np.sqrt((data ** 2).sum(axis=axes)) if axes else np.abs(data)
@@ -188,7 +205,13 @@ class UnitNorm(_PerExampleScale):
 
 @register_preprocessor
 class InstanceScaling(_PerExampleScale):
-    """Divide every example by its maximum absolute value (range ``[-1, 1]``)."""
+    """Divide every example by its maximum absolute value (range ``[-1, 1]``).
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def _scales(self, data, axes):
         return np.abs(data).max(axis=axes) if axes else np.abs(data)
@@ -207,6 +230,8 @@ class Slicer(Preprocessor):
     slicex : slice, int or sequence of int
     dim : str, optional
     fill_value : float
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
     """
 
     def __init__(self, slicex=slice(None), dim=None, fill_value=0.0, needs=None):
@@ -269,6 +294,13 @@ class Reshape(Preprocessor):
     new_shape : tuple of int
     dims : sequence of str, optional
         Names of the new feature dims (default ``dim_1, dim_2, ...``).
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    Raises
+    ------
+    ParameterError
+        When ``dims`` do not name the new axes or ``new_shape`` has more than one -1.
     """
 
     def __init__(self, new_shape=(-1,), dims=None, needs=None):
@@ -349,6 +381,8 @@ class KMeans(Preprocessor):
     passes : int
         Passes over the corpus.
     seed : int
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
     """
 
     learns = True

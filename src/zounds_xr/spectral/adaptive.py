@@ -60,11 +60,19 @@ def FrequencyAdaptive(arrs, time_dimension, scale=None, explicit_freq_dimension=
         The bands (one array per band); the slices follow from the arrays' widths.
     explicit_freq_dimension : ExplicitFrequencyDimension, optional
         Instead of ``scale``: scale and slices (which must match the arrays' widths).
+    name : hashable, optional
+        The result's name.
 
     Returns
     -------
     xarray.DataArray [dims=("time", "frequency")]
         See the module docstring for the layout.
+
+    Raises
+    ------
+    ParameterError
+        When not exactly one of ``scale`` and ``explicit_freq_dimension`` is given, or
+        the arrays are not 2-D, differ in frames, or do not match the bands.
     """
 
     if (scale is None) == (explicit_freq_dimension is None):
@@ -179,6 +187,8 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
     check_scale_overlap_ratio : bool
         Check (``scale.ensure_overlap_ratio(0.5)``) that adjacent bands overlap by at
         least half, as an invertible transform needs.
+    dim : str
+        The frequency dim of ``x``.
 
     Returns
     -------

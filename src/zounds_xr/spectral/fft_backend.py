@@ -67,10 +67,20 @@ def _torch():
 
 
 def fft_backend() -> str:
-    """The backend the kernels use now: ``"torch"`` or ``"scipy"``.
+    """Return the backend the kernels use now: ``"torch"`` or ``"scipy"``.
 
     ``"auto"`` (the default) resolves to torch when torch is already imported in this
     process, else to scipy.
+
+    Returns
+    -------
+    str
+        ``"torch"`` or ``"scipy"``.
+
+    Raises
+    ------
+    ParameterError
+        When torch was chosen (:func:`set_fft_backend`) but is not installed.
 
     >>> fft_backend() in ("torch", "scipy")
     True

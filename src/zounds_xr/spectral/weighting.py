@@ -112,6 +112,12 @@ def weight(x: xr.DataArray, weighting: FrequencyWeighting, *,
         Same dims, coordinates, indexes, name and attrs as ``x``. Gains are cast to
         ``x``'s float precision (float32 data stays float32).
 
+    Raises
+    ------
+    ParameterError
+        When ``weighting`` is not a ``FrequencyWeighting`` or ``x`` has no
+        ``FrequencyIndex`` on ``dim``.
+
     Examples
     --------
     >>> import numpy as np, zounds_xr as zx

@@ -202,6 +202,12 @@ class FrequencyAdaptiveFFTSynthesizer(_FrequencyAdaptiveSynthesizer):
     frame_window : callable or None
         The window of the long analysis frames (Vorbis by default).
 
+    Raises
+    ------
+    ParameterError
+        When ``scale`` is not a scale, ``samplerate`` not an audio rate or a window not
+        callable.
+
     Examples
     --------
     >>> import numpy as np, zounds_xr as zx
@@ -229,7 +235,23 @@ class FrequencyAdaptiveDCTSynthesizer(_FrequencyAdaptiveSynthesizer):
     The analysis this inverts: ``spec = dct(sliding_window(audio, wscheme,
     OggVorbisWindowingFunc()))`` (orthonormal DCT-II on a ``LinearScale`` of ``n`` bands
     from 0 Hz to Nyquist) and ``frequency_adaptive(spec, scipy.fft.idct, scale,
-    window_func=np.hanning)``. Parameters as :class:`FrequencyAdaptiveFFTSynthesizer`.
+    window_func=np.hanning)``.
+
+    Parameters
+    ----------
+    scale : FrequencyScale
+        The scale of the transform.
+    samplerate : AudioSampleRate
+        The audio rate of the analysed signal (and of the result).
+    window_func : callable or None
+        The per-band window the analysis used.
+    frame_window : callable or None
+        The window of the long analysis frames (Vorbis by default).
+
+    Raises
+    ------
+    ParameterError
+        As :class:`FrequencyAdaptiveFFTSynthesizer`.
     """
 
     _kind = "dct"

@@ -204,6 +204,11 @@ class TickSynthesizer(_Synthesizer):
 class SilenceSynthesizer(_Synthesizer):
     """Synthesize silence (zeros).
 
+    Parameters
+    ----------
+    samplerate : AudioSampleRate
+        The rate of the samples made.
+
     Examples
     --------
     >>> import zounds_xr as zx

@@ -139,6 +139,11 @@ class TimeIndex(CoordinateTransformIndex):
 
     Build it with :meth:`from_params` or :func:`time_coords`, not ``__init__``.
 
+    Parameters
+    ----------
+    transform : TimeTransform
+        The exact start, frequency, duration and size (what the factories build).
+
     Selection (``da.sel(time=...)``):
 
     - ``TimeSlice(duration, start)``: every frame whose extent overlaps the span;
