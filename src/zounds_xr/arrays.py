@@ -26,7 +26,7 @@ def _dim_names(dimensions: Sequence[Dimension]) -> list[str]:
 
 def ArrayWithUnits(array, dimensions: Sequence[Dimension], dims: Sequence[str] | None = None,
                    name=None, attrs=None) -> xr.DataArray:  # noqa: N802  (zounds' name)
-    """A DataArray whose axes carry the indexes of zounds dimension objects.
+    """Return a DataArray whose axes carry the indexes of zounds dimension objects.
 
     Parameters
     ----------

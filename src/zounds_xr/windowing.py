@@ -25,7 +25,7 @@ __all__ = ["WindowingFunc", "HanningWindowingFunc", "OggVorbisWindowingFunc",
 
 
 def window_values(window, size: int, dtype=np.float64, *, name: str = "window"):
-    """The ``size`` weights of ``window`` as ``dtype``, or ``None`` for no window.
+    """Return the ``size`` weights of ``window`` as ``dtype``, or ``None`` for no window.
 
     Parameters
     ----------
@@ -100,7 +100,7 @@ class WindowingFunc:
         self.windowing_func = windowing_func
 
     def __call__(self, size: int) -> np.ndarray:
-        """The window of ``size`` samples (``None`` for no window)."""
+        """Return the window of ``size`` samples (``None`` for no window)."""
         return self._window(int(size))
 
     @functools.lru_cache(maxsize=32)  # noqa: B019  (instances are few and long-lived)

@@ -76,6 +76,7 @@ class AudioMetaData:
 
     @classmethod
     def from_dict(cls, d: dict) -> AudioMetaData:
+        """Rebuild from :meth:`to_dict` output."""
         d = dict(d)
         if d.get("uri") is None:
             d["uri"] = "<memory>"

@@ -56,7 +56,7 @@ class NonFiniteScreen:
             block[bad] = 0.0
 
     def warn(self, what: str = "") -> None:
-        """The ``"warn"`` policy's one warning for what was read (nothing when clean)."""
+        """Return the ``"warn"`` policy's one warning for what was read (nothing when clean)."""
         if self.policy == "warn" and self.count:
             warnings.warn(
                 f"{self.name}{what}: {self.count} non-finite samples (NaN or infinity) "

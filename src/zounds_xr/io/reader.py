@@ -95,7 +95,7 @@ def _size_of(target) -> int | None:
 
 
 def _log_errors(handle: sf.SoundFile) -> str:
-    """The error lines of libsndfile's log for this file ('' when there are none)."""
+    """Return the error lines of libsndfile's log for this file ('' when there are none)."""
     try:
         log = handle.extra_info
     except (sf.SoundFileError, RuntimeError, ValueError):  # pragma: no cover
@@ -183,6 +183,7 @@ class Reader:
 
     # ------------------------------------------------------------------ reading
     def remaining(self) -> int | None:
+        """Frames the trusted header count leaves to read (``None`` when untrusted)."""
         return None if self.expected is None else max(0, self.expected - self.position)
 
     def _readf(self, out: np.ndarray, screen: bool = True) -> int:
@@ -224,7 +225,7 @@ class Reader:
         return n
 
     def ended(self) -> None:
-        """Decoding returned nothing more: refuse a partial decode (module docstring)."""
+        """Refuse a partial decode once decoding returns nothing more (module docstring)."""
         expected = self.expected
         if expected is not None and self.position < expected:
             log = _log_errors(self.handle)
@@ -240,7 +241,7 @@ class Reader:
                 f"({_log_errors(self.handle)}); the file is truncated or damaged")
 
     def blocks(self) -> Iterator[np.ndarray]:
-        """Decoded ``(frames, channels)`` float32 blocks until the end, checked by ``ended``.
+        """Yield decoded ``(frames, channels)`` float32 blocks until the end, checked by ``ended``.
 
         Each read asks for at most ``cap`` frames and, when the header's count is trusted
         and the format is not MP3, no more than the frames it leaves.
@@ -260,6 +261,7 @@ class Reader:
         self.ended()
 
     def seek(self, frame: int) -> None:
+        """Move to ``frame`` (``AudioDecodeError`` when libsndfile cannot)."""
         if not frame:
             return
         try:
@@ -273,7 +275,7 @@ class Reader:
 
 @contextlib.contextmanager
 def open_reader(source, on_nonfinite: str = "warn") -> Iterator[Reader]:
-    """A checked :class:`Reader` for any source, with libsndfile's errors as ZoundsErrors."""
+    """Return a checked :class:`Reader` for any source, with libsndfile's errors as ZoundsErrors."""
     with binary_source(source) as (target, name):
         size = _size_of(target)
         try:

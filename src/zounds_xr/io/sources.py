@@ -33,6 +33,7 @@ URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 def describe(source) -> str:
+    """How messages name ``source`` (a path, a URL, bytes or a file object)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes in memory>"
     if isinstance(source, urllib.request.Request):
@@ -75,7 +76,7 @@ def _fetch(url, name: str):
 
 @contextlib.contextmanager
 def binary_source(source):
-    """What soundfile can open for ``source`` (a path or a seekable file-like), and a name.
+    """Give what soundfile can open for ``source`` (a path or a seekable file-like), and a name.
 
     Temporary objects (downloads, spooled copies) are closed on exit; a caller's file
     object is left open.

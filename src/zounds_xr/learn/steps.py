@@ -113,6 +113,7 @@ class MeanStdNormalization(_SameShape):
         return data * self.std + self.mean
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         return {"mean": self.mean, "std": self.std}
 
     def _set_arrays(self, arrays):
@@ -167,6 +168,7 @@ class Multiply(_SameShape):
         return data / self.factor
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"factor": self.factor.tolist()}
 
 
@@ -279,6 +281,7 @@ class Slicer(Preprocessor):
         return labels.apply(take(full, where, axis=axis))
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         s = self.slicex
         slicex = ({"start": s.start, "stop": s.stop, "step": s.step}
                   if isinstance(s, slice) else list(s))
@@ -331,6 +334,7 @@ class Reshape(Preprocessor):
         return labels.apply(data.reshape(labels.shape))
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"new_shape": list(self.new_shape), "dims": self.dims}
 
 
@@ -360,6 +364,7 @@ class Binarize(Preprocessor):
         return x.copy(data=(x.data > self.threshold).astype(np.uint8)), None
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"threshold": self.threshold}
 
 
@@ -483,10 +488,12 @@ class KMeans(Preprocessor):
         return labels.apply(out.data)
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"centroids": self.centroids, "batch_size": self.batch_size,
                 "passes": self.passes, "seed": self.seed}
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         return {"cluster_centers": self.cluster_centers,
                 "feature_shape": np.asarray(self.feature_shape, dtype=np.int64)}
 

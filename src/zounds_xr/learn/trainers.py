@@ -47,7 +47,7 @@ def _device_of(module) -> torch.device:
 
 
 def _make_optimizer(optimizer, parameters, default_lr=1e-3):
-    """An optimizer from an instance, a factory ``f(model or params)``, or ``None`` (Adam)."""
+    """Return an optimizer from an instance, a factory ``f(params)`` or ``None`` (Adam)."""
     if optimizer is None:
         return torch.optim.Adam(parameters, lr=default_lr)
     if isinstance(optimizer, torch.optim.Optimizer):
@@ -307,7 +307,7 @@ class TripletEmbeddingTrainer(Trainer):
         return F.normalize(self.network(x).reshape(x.shape[0], -1), dim=-1)
 
     def triplet_loss(self, wide):
-        """The triplet loss of one minibatch of wide examples (a scalar tensor).
+        """Return the triplet loss of one minibatch of wide examples (a scalar tensor).
 
         Parameters
         ----------

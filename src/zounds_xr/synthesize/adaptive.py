@@ -130,7 +130,6 @@ class _FrequencyAdaptiveSynthesizer:
             is not a whole number of samples at ``samplerate``, or a band's number of
             coefficients does not fit the analysis this synthesizer inverts.
         """
-
         fa = freq_adaptive_coeffs
         index = _adaptive_index(fa)
         if index.scale != self.scale:

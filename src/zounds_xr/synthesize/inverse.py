@@ -1,4 +1,6 @@
-"""Inverses of the short-time transforms: ``FFTSynthesizer``, ``DCTSynthesizer``,
+"""Inverses of the short-time transforms.
+
+``FFTSynthesizer``, ``DCTSynthesizer``,
 ``DCTIVSynthesizer``, ``MDCTSynthesizer``.
 
 Every synthesizer's ``synthesize(coeffs)`` reads what it needs from the labels of the

@@ -110,7 +110,7 @@ class SampleRate:
         return self.samples_per_second / 2
 
     def samples(self, duration) -> int:
-        """Number of whole frames of this rate needed to cover ``duration`` (rounded up)."""
+        """Return the whole frames of this rate that cover ``duration`` (rounded up)."""
         return math.ceil(to_fraction(duration, name="duration") / self._frequency)
 
     def __mul__(self, other) -> SampleRate:
@@ -214,7 +214,7 @@ class AudioSampleRate(SampleRate):
         return self._n
 
     def half_lapped(self) -> SampleRate:
-        """A half-overlapping window scheme with a power-of-two hop for this rate.
+        """Return a half-overlapping window scheme with a power-of-two hop for this rate.
 
         The hop is the power of two nearest to 1024/44100 s at this rate (256 at
         11025 Hz, 1024 at 44100 and 48000 Hz); the window is twice the hop.
@@ -306,7 +306,7 @@ def audio_sample_rate(samples_per_second) -> AudioSampleRate:
 
 
 def rate_from_fractions(frequency: Fraction, duration: Fraction) -> SampleRate:
-    """The most specific rate for exact ``frequency`` and ``duration`` (seconds)."""
+    """Return the most specific rate for exact ``frequency`` and ``duration`` (seconds)."""
     if frequency == duration and frequency > 0 and (1 / frequency).denominator == 1 \
             and 1 / frequency <= MAX_AUDIO_RATE:
         return audio_sample_rate(int(1 / frequency))
