@@ -166,21 +166,25 @@ def _chunk_frames(chunksize, rate: AudioSampleRate, channels: int) -> int:
     else:
         seconds = to_fraction(chunksize, name="chunksize")
         frames = math.floor(seconds / rate.exact_frequency)
+        if frames <= 0:
+            raise ParameterError(f"chunksize={chunksize!r} holds no whole frame at {rate!r}")
+        # a duration cannot know the source's rate: at a very low rate (files come at
+        # 1 Hz too) it is raised to the floor instead of refusing a default chunk
+        return max(frames, MIN_CHUNK_FRAMES)
     if frames <= 0:
         raise ParameterError(f"chunksize={chunksize!r} holds no whole frame at {rate!r}")
     _check_chunk_floor(chunksize, frames, rate)
     return frames
 
 
-def _check_chunk_floor(chunksize, frames: int, rate: AudioSampleRate) -> None:
-    # one second of audio is a chunk at any rate: rates below 256 Hz keep their chunks
-    floor = min(MIN_CHUNK_FRAMES, int(rate))
-    if frames < floor:
+def _check_chunk_floor(chunksize, frames: int, rate: AudioSampleRate | None = None) -> None:
+    if 0 < frames < MIN_CHUNK_FRAMES:
+        at = f" at {rate!r}" if rate is not None else ""
         raise ParameterError(
-            f"chunksize={chunksize!r} is {frames} frames at {rate!r}, fewer than the "
-            f"{floor} a stream chunk holds at least (each chunk is a labelled array: "
-            f"smaller ones make streaming slower than real time); ask for {floor} frames "
-            f"or more and split them yourself if needed")
+            f"chunksize={chunksize!r} is {frames} frames{at}, fewer than the "
+            f"{MIN_CHUNK_FRAMES} a stream chunk holds at least (each chunk is a labelled "
+            f"array: smaller ones make streaming slower than real time); ask for "
+            f"{MIN_CHUNK_FRAMES} frames or more and split them yourself if needed")
 
 
 def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
@@ -196,8 +200,9 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
         Size of each chunk: a duration (whole frames, rounded down), a
         ``ChunkSizeBytes`` (that many bytes of PCM at its bit depth for the source's
         channel count) or a number of frames. Default 30 s. At least
-        :data:`MIN_CHUNK_FRAMES` (256) frames, or one second at rates below 256 Hz:
-        smaller chunks would make the stream slower than real time.
+        :data:`MIN_CHUNK_FRAMES` (256) frames: smaller chunks would make the stream
+        slower than real time (a duration that holds fewer frames at the source's rate
+        is raised to that floor).
     mono : bool, optional
         Average the channels into one.
     on_nonfinite : {"warn", "raise", "zero", "keep"}, optional
@@ -217,9 +222,9 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
         early (raised before the last chunk is yielded: the chunks already yielded are
         the first frames of a decode that is then refused).
     ParameterError
-        When ``chunksize`` is not a size, holds no whole frame or fewer than
-        :data:`MIN_CHUNK_FRAMES` (checked when the iteration starts, once the
-        source's rate is known).
+        When ``chunksize`` is not a size, holds no whole frame, or is a number of
+        frames or a byte size of fewer than :data:`MIN_CHUNK_FRAMES` frames (a number
+        of frames is checked at the call, a byte size once the source is open).
 
     Notes
     -----
@@ -238,7 +243,10 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
     """
     mono = _as_bool(mono, "mono")
     policy = nonfinite_policy(on_nonfinite)
-    if not isinstance(chunksize, (ChunkSizeBytes, numbers.Integral, np.timedelta64)):
+    if isinstance(chunksize, numbers.Integral) and not isinstance(chunksize, (bool,
+                                                                              np.timedelta64)):
+        _check_chunk_floor(chunksize, int(chunksize))  # eagerly, before any I/O
+    elif not isinstance(chunksize, (ChunkSizeBytes, np.timedelta64)):
         to_fraction(chunksize, name="chunksize")  # validate eagerly, before any I/O
     return _stream(source, chunksize, mono, policy)
 
