@@ -9,6 +9,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -356,3 +359,45 @@ def test_frame_wise_torch_model_and_cuda_when_present(fitted):
         on_gpu = Learned(net, needs=Sound.spec, batch_frames=7, device="cuda")
         assert on_gpu.digest == Sound.vec.digest  # the device is not part of the version
         assert cosines(on_gpu.func(doc.spec).values, doc.vec.values).min() >= 0.9999
+
+
+# ---------------------------------------------------------------------------- properties
+def _spec_frames(n_docs, n_frames, seed):
+    """Stacked mel-like frames of ``n_docs`` documents (dims time, channel, frequency)."""
+    rng = np.random.default_rng(seed)
+    data = np.abs(rng.normal(size=(n_frames, n_docs, N_MELS))).astype("f4")
+    coords = zx.time_coords(n_frames, Fraction(512, 11025), Fraction(1024, 11025))
+    return xr.DataArray(data, dims=("time", "channel", "frequency"), coords=coords)
+
+
+@settings(max_examples=10, deadline=None)
+@given(n_docs=st.integers(1, 5), n_frames=st.integers(0, 40),
+       cuts=st.lists(st.integers(1, 39), max_size=4), batch_frames=st.integers(8, 64),
+       window=st.integers(1, 9), hop=st.integers(1, 9))
+def test_windows_streamed_grouped_or_batched_never_change_a_vector(
+        fitted, n_docs, n_frames, cuts, batch_frames, window, hop):
+    spec = _spec_frames(n_docs, n_frames, seed=n_frames)
+    feature = Learned(encoder(), needs=base_document().spec, window=window, hop=hop,
+                      preprocess=fitted[1], batch_frames=batch_frames)
+    whole = feature.func(spec)
+    k = 0 if n_frames < window else 1 + (n_frames - window) // hop
+    assert whole.sizes == {"time": k, "channel": n_docs, "embedding": 6}
+    # chunk by chunk through the streaming state: the same frames, bitwise
+    stream = feature.func.__zounds_streaming__.factory()
+    bounds = [0, *sorted({c for c in cuts if c < n_frames}), n_frames]
+    pieces = [stream.push(spec.isel(time=slice(a, b)))
+              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    pieces = [p for p in [*pieces, stream.flush()] if p is not None and p.sizes["time"]]
+    if k:
+        streamed = xr.concat(pieces, dim="time")
+        np.testing.assert_array_equal(streamed.values, whole.values)
+        assert streamed.xindexes["time"].equals(whole.xindexes["time"])
+    # each document alone (another grouping of the batches): bitwise the same
+    for d in range(n_docs):
+        alone = feature.func(spec.isel(channel=[d]))
+        np.testing.assert_array_equal(alone.values[:, 0], whole.values[:, d])
+    # another batch size: within float tolerance
+    other = Learned(feature.model, needs=base_document().spec, window=window, hop=hop,
+                    preprocess=fitted[1], batch_frames=batch_frames + 37)
+    if k:
+        assert cosines(other.func(spec).values, whole.values).min() >= 0.9999

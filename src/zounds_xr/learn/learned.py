@@ -47,6 +47,7 @@ import hashlib
 import json
 import math
 import numbers
+import re
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +102,9 @@ def _architecture(module) -> dict:
     for sub in module.modules():
         ident = function_identity(type(sub))
         classes[ident["function"]] = ident
-    return {"repr": repr(module), "classes": [classes[k] for k in sorted(classes)]}
+    # an object's default repr in an extra_repr holds its address: not part of what it is
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(module))
+    return {"repr": text, "classes": [classes[k] for k in sorted(classes)]}
 
 
 def _frames(value, name: str):
@@ -293,9 +296,16 @@ class _WindowStream:
     def __init__(self, apply: _Apply):
         self.apply = apply
         self.buffer: xr.DataArray | None = None
+        self.skip = 0  # frames still to drop before the next window (hop > window)
         self.emitted = False
 
     def push(self, chunk: xr.DataArray) -> xr.DataArray | None:
+        if self.skip:  # (the buffer is empty then)
+            dropped = min(self.skip, chunk.sizes["time"])
+            self.skip -= dropped
+            if self.skip:  # the whole chunk lies before the next window
+                return None
+            chunk = chunk.isel(time=slice(dropped, None))
         data = chunk if self.buffer is None else _concat([self.buffer, chunk])
         layout = self.apply.layout(time_index_of(data, self.apply.dim).frequency)
         assert layout is not None  # only window models stream this way
@@ -306,7 +316,9 @@ class _WindowStream:
             return None
         k = 1 + (n - window) // hop
         out = self.apply(data.isel(time=slice(0, (k - 1) * hop + window)))
-        self.buffer = data.isel(time=slice(k * hop, None))
+        # the next window starts at frame k * hop: keep what is there, or skip to it
+        self.buffer = data.isel(time=slice(k * hop, None)) if k * hop < n else None
+        self.skip = max(0, k * hop - n)
         self.emitted = True
         return out
 
