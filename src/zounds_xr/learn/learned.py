@@ -388,6 +388,28 @@ class Learned(Feature):
     --------
     model_of : the model that made a stored feature.
     zounds_xr.learn.PreprocessingPipeline, zounds_xr.learn.PyTorchNetwork
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> from zounds_xr.learn import KMeans, Learned, Log, PreprocessingPipeline
+    >>> @zx.simple_in_memory_settings
+    ... class Sound(zx.Document):
+    ...     mel = zx.Feature(zx.mel_spectrogram, needs=zx.Document.audio, n_mels=16,
+    ...                      store=True)
+    >>> t = np.arange(11025) / 11025
+    >>> tone = zx.AudioSamples(np.sin(2 * np.pi * 440 * t * (1 + t)).astype("f4"),
+    ...                        zx.SR11025())
+    >>> mel = Sound(Sound.process(meta=tone.zx.encode())).mel
+    >>> codebook = PreprocessingPipeline([Log(), KMeans(centroids=4)]).fit(mel)
+    >>> @zx.simple_in_memory_settings
+    ... class Coded(Sound):
+    ...     codes = Learned(codebook, needs=Sound.mel, dim="code")
+    >>> doc = Coded(Coded.process(meta=tone.zx.encode()))
+    >>> doc.codes.dims, doc.codes.sizes["time"] == doc.mel.sizes["time"]
+    (('time', 'code'), True)
+    >>> "codes.version" in Coded.catalog()
+    True
     """
 
     def __init__(self, model, needs=None, store: bool = True, window=None, hop=None,
