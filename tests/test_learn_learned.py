@@ -10,6 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ from zounds_xr.learn import (  # noqa: E402
     load_model,
     model_of,
 )
+from zounds_xr.learn.persist import save_steps  # noqa: E402
 from zounds_xr.testing import assert_identical  # noqa: E402
 
 SR = zx.SR11025()
@@ -281,12 +283,18 @@ def test_saved_models_reload_as_the_same_feature_and_damage_is_caught(fitted, tm
     timed = Learned(model, needs=Sound.spec, window=zx.Milliseconds(500), hop=Fraction(1, 4))
     assert (timed.window, timed.hop) == (Fraction(1, 2), Fraction(1, 4))
     # damaged model arrays: the content hash catches them
-    network = root / "_models" / digest / "step_2"
+    [network] = (root / "_models" / digest).glob("*/step_2")
     chunk = next(p for p in sorted(network.rglob("*")) if p.is_file()
                  and "c" in p.relative_to(network).parts)
     chunk.write_bytes(chunk.read_bytes()[:-4] + b"\1\2\3\4")
     with pytest.raises(StoreError):
         model_of(Sound, doc_id, "embedding")
+    # copies: a killed writer's (no manifest) is skipped, an intact one is used
+    zarr.create_group(str(root), path=f"_models/{digest}/0-killed", zarr_format=3)
+    intact = zarr.create_group(str(root), path=f"_models/{digest}/zz-intact", zarr_format=3,
+                               attributes={"zounds_xr:model": {**Sound.embedding.description}})
+    save_steps(Sound.embedding._steps, intact)
+    assert model_of(Sound, doc_id, "embedding").digest == digest
     with pytest.raises(StoreError, match="no model"):
         load_model(Sound, "0" * 32)
     with pytest.raises(StoreError, match="not a learned feature"):

@@ -15,11 +15,12 @@ Two layouts:
   arrays ``step_<i>/a<n>``.
 
 Content-addressed models (:func:`save_addressed`, :func:`load_addressed`): the steps of
-a learned feature's model saved in a feature store under ``<root>/_models/<digest>/``
-(a Zarr group of the layout above, plus a description in the attribute
-``"zounds_xr:model"``), written once per digest: the same digest always holds the same
-model, so concurrent writers of it write identical bytes and a reader finds the model
-of any stored embedding by the digest its feature records.
+a learned feature's model saved in a feature store under
+``<root>/_models/<digest>/<copy>/`` (a Zarr group of the layout above, plus a
+description in the attribute ``"zounds_xr:model"``), written when no complete copy of
+that digest is there: the same digest always holds the same model, so writers that race
+leave identical copies, and a reader finds the model of any stored embedding by the
+digest its feature records.
 
 The content hash (sha256 of the steps' parameters and array bytes) is checked on load:
 a mismatch raises :class:`~zounds_xr.StoreError`.
@@ -36,6 +37,7 @@ import importlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -346,18 +348,28 @@ def model_path(digest: str) -> str:
     return f"{MODELS}/{digest}"
 
 
-def _addressed_group(zstore: Any, digest: str) -> Any:
-    """The group of a complete saved model (its manifest is written last), or None."""
+def _complete_copies(zstore: Any, digest: str) -> list[Any]:
+    """The complete saved copies of a model (a manifest is written last), in name order."""
     try:
-        group = zarr.open_group(zstore, path=model_path(digest), mode="r", zarr_format=3)
+        parent = zarr.open_group(zstore, path=model_path(digest), mode="r", zarr_format=3)
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
-        return None
-    return group if ATTRS_KEY in group.attrs else None
+        return []
+    copies = []
+    for name in sorted(parent.group_keys()):
+        group = parent[name]
+        if ATTRS_KEY in group.attrs:
+            copies.append(group)
+    return copies
 
 
 def save_addressed(steps: Sequence[Any], zstore: Any, digest: str, description: dict
                    ) -> bool:
-    """Save fitted steps under ``_models/<digest>`` of a Zarr store, unless they are there.
+    """Save fitted steps under ``_models/<digest>/`` of a Zarr store, unless they are there.
+
+    Each writer writes a copy of its own (``_models/<digest>/<random name>/``, its
+    manifest last) and never touches another's: writers racing on the same digest
+    leave identical copies, and a killed writer an incomplete copy that readers skip,
+    never a damaged model.
 
     Parameters
     ----------
@@ -375,10 +387,10 @@ def save_addressed(steps: Sequence[Any], zstore: Any, digest: str, description: 
     bool
         Whether the model was written (``False``: a complete copy was there already).
     """
-    if _addressed_group(zstore, digest) is not None:
+    if _complete_copies(zstore, digest):
         return False
-    group = zarr.open_group(zstore, path=model_path(digest), mode="w", zarr_format=3)
-    group.attrs[MODEL_KEY] = description
+    group = zarr.create_group(zstore, path=f"{model_path(digest)}/{uuid.uuid4().hex[:12]}",
+                              zarr_format=3, attributes={MODEL_KEY: description})
     save_steps(steps, group)  # its manifest last: a partial save is not found
     return True
 
@@ -389,17 +401,19 @@ def load_addressed(zstore: Any, digest: str) -> tuple[list[Any], dict]:
     Raises
     ------
     StoreError
-        When the store holds no complete model of that digest, or its data no longer
-        matches its content hash.
+        When the store holds no complete model of that digest, or no copy of it whose
+        data still matches its content hash.
     """
-    group = _addressed_group(zstore, digest)
-    if group is None:
+    copies = _complete_copies(zstore, digest)
+    if not copies:
         raise StoreError(f"the store holds no model {model_path(digest)!r}")
-    try:
-        steps = load_steps(group)
-    except (StoreError, ParameterError):
-        raise
-    except Exception as exc:  # noqa: BLE001  (zarr and its codecs raise many kinds)
-        raise StoreError(f"the model {model_path(digest)!r} cannot be read: "
-                         f"{type(exc).__name__}: {exc}") from exc
-    return steps, dict(group.attrs.get(MODEL_KEY) or {})
+    failures = []
+    for group in copies:  # identical copies: the first that reads intact
+        try:
+            return load_steps(group), dict(group.attrs.get(MODEL_KEY) or {})
+        except (StoreError, ParameterError) as exc:
+            failures.append(exc)
+        except Exception as exc:  # noqa: BLE001  (zarr and its codecs raise many kinds)
+            failures.append(StoreError(f"the model {group.path!r} cannot be read: "
+                                       f"{type(exc).__name__}: {exc}"))
+    raise failures[0]
