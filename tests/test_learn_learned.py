@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -409,3 +410,30 @@ def test_windows_streamed_grouped_or_batched_never_change_a_vector(
                     preprocess=fitted[1], batch_frames=batch_frames + 37)
     if k:
         assert cosines(other.func(spec).values, whole.values).min() >= 0.9999
+
+
+def test_torch_threads_are_capped_like_the_spectral_kernels():
+    from zounds_xr.learn.learned import _torch_threads
+    from zounds_xr.spectral.kernels import set_default_threads
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+
+    def probe():
+        with _torch_threads():
+            seen.append(torch.get_num_threads())
+
+    try:
+        worker = threading.Thread(target=probe)  # a dask thread: one torch thread
+        worker.start()
+        worker.join()
+        set_default_threads(1)  # a pool worker process's main thread: one
+        probe()
+        set_default_threads(None)  # the main thread: torch's own setting, never raised
+        probe()
+        assert seen == [1, 1, 2]
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        set_default_threads(None)
+        torch.set_num_threads(previous)

@@ -177,7 +177,7 @@ class _Apply:
         return window, hop
 
     def __call__(self, x: xr.DataArray) -> xr.DataArray:
-        index = time_index_of(x, self.dim)
+        index = time_index_of(x, "learned")
         layout = self.layout(index.frequency)
         channel = "channel" in x.dims
         rest = [d for d in x.dims if d not in ("time", "channel")]
@@ -307,7 +307,7 @@ class _WindowStream:
                 return None
             chunk = chunk.isel(time=slice(dropped, None))
         data = chunk if self.buffer is None else _concat([self.buffer, chunk])
-        layout = self.apply.layout(time_index_of(data, self.apply.dim).frequency)
+        layout = self.apply.layout(time_index_of(data, "learned").frequency)
         assert layout is not None  # only window models stream this way
         window, hop = layout
         n = data.sizes["time"]
