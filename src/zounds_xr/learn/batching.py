@@ -26,8 +26,13 @@ __all__ = ["BucketBatchSampler", "batch_of", "collate"]
 
 
 def collate(items: list[dict]) -> dict:
-    """A batch dict of stacked tensors from items of :class:`FeatureWindows` /
-    :class:`RandomWindows`.
+    """Stack items of :class:`FeatureWindows` / :class:`RandomWindows` into a batch dict.
+
+    Parameters
+    ----------
+    items : list of dict
+        Items as the datasets give them (``"x"``, ``"document"``, ``"start"``[,
+        ``"label"``]).
 
     Returns
     -------
@@ -37,6 +42,11 @@ def collate(items: list[dict]) -> dict:
         ``"document"``: list of str; ``"start"``: Tensor[batch] of float64 seconds;
         ``"label"`` (when the items have one): a Tensor when the labels are numbers, else
         a list.
+
+    Raises
+    ------
+    ParameterError
+        An empty list of items.
     """
     if not items:
         raise ParameterError("cannot collate an empty batch")
@@ -46,8 +56,22 @@ def collate(items: list[dict]) -> dict:
 
 
 def batch_of(xs: list, documents: list, starts, labels: list | None) -> dict:
-    """The batch dict of :func:`collate` from its parts (``xs``: arrays or tensors of
-    shape (frames, *feature_shape)), stacked with one copy."""
+    """Build the batch dict of :func:`collate` from its parts, stacked with one copy.
+
+    Parameters
+    ----------
+    xs : list of numpy.ndarray or Tensor
+        Each of shape (frames, *feature_shape).
+    documents : list of str
+    starts : array-like of float
+        Seconds.
+    labels : list, optional
+
+    Returns
+    -------
+    dict
+        As :func:`collate` returns.
+    """
     lengths = [x.shape[0] for x in xs]
     out: dict[str, Any] = {}
     if isinstance(xs[0], np.ndarray):
@@ -106,6 +130,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
             bool(drop_last), 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Reshuffle for epoch ``epoch``."""
         self.epoch = int(epoch)
 
     def _batches(self) -> list[list[int]]:

@@ -78,7 +78,7 @@ class _Raw:
         self._maps: OrderedDict[str, mmap.mmap] = OrderedDict()
 
     def mapped(self, key: str) -> mmap.mmap:
-        """The shard file ``key`` mapped read-only (a few kept open, LRU)."""
+        """Map the shard file ``key`` read-only (a few kept open, LRU)."""
         found = self._maps.get(key)
         if found is None:
             assert self.root is not None
@@ -92,7 +92,7 @@ class _Raw:
         return found
 
     def record(self, key: str) -> dict | None:
-        """The log's record of the shard ``key`` (``None``: a store without a log)."""
+        """Return the log's record of the shard ``key`` (``None``: a store without a log)."""
         if self.records is None:
             return None
         found = self.records.get(key)
@@ -101,7 +101,7 @@ class _Raw:
         return found
 
     def check_tail(self, key: str, inner: int, chunk: np.ndarray) -> None:
-        """The inner chunk's checksum is the one the log committed at that position."""
+        """Check that the inner chunk's checksum is the one the log committed there."""
         record = self.record(key)
         if record is None:
             return
@@ -114,8 +114,10 @@ class _Raw:
 
     @classmethod
     def of(cls, array: zarr.Array) -> _Raw | None:
-        """The fast reader of ``array``, or ``None`` when it is not in the layout parts
-        are written in."""
+        """Return the fast reader of ``array``.
+
+        ``None`` when the array is not in the layout parts are written in.
+        """
         codecs: tuple[Any, ...] = tuple(getattr(array.metadata, "codecs", ()))
         shard = getattr(array.metadata.chunk_grid, "chunk_shape", None)
         if _crc32c is None or len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec) \
@@ -143,8 +145,10 @@ class _Raw:
 
 
 def _checked(data, what: str, raw: _Raw | None = None, c: int = 0) -> np.ndarray:
-    """The payload of ``data`` (its last 4 bytes are the CRC32C of the rest); ``what``
-    (with ``raw``: chunk ``c`` of the array ``what``) named in the error."""
+    """Return the payload of ``data``, whose last 4 bytes are the CRC32C of the rest.
+
+    ``what`` (with ``raw``: chunk ``c`` of the array ``what``) is named in the error.
+    """
     view = np.frombuffer(data, dtype=np.uint8)
     if len(view) < 4 or _crc32c(view[:-4]) != int.from_bytes(view[-4:].tobytes(), "little"):
         if raw is not None:
@@ -194,13 +198,24 @@ class ChunkReader:
         return found
 
     def row_bytes(self) -> int:
+        """Bytes of one stored frame (row)."""
         a = self.array(0)[0]
         return max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * a.dtype.itemsize)
 
     # ------------------------------------------------------------------- gathering
     def gather(self, codes, starts, stops) -> list[np.ndarray]:
-        """Rows ``starts[j]:stops[j]`` of array ``codes[j]`` for every ``j`` (read-only
-        views into the decoded chunks when a window lies in one chunk)."""
+        """Read rows ``starts[j]:stops[j]`` of array ``codes[j]`` for every ``j``.
+
+        Parameters
+        ----------
+        codes, starts, stops : array of int
+            Array number, first row and end row of each window.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            Read-only views into the decoded chunks when a window lies in one chunk.
+        """
         codes = np.asarray(codes, dtype=np.int64)
         starts = np.asarray(starts, dtype=np.int64)
         stops = np.asarray(stops, dtype=np.int64)
@@ -226,7 +241,7 @@ class ChunkReader:
         return out
 
     def _load(self, wanted: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
-        """The chunks ``wanted`` (rows of (code, chunk)), from the cache or the store."""
+        """Get the chunks ``wanted`` (rows of (code, chunk)), cached or from the store."""
         found: dict[tuple[int, int], np.ndarray] = {}
         missing: dict[int, list[int]] = {}
         for code, chunk in wanted.tolist():

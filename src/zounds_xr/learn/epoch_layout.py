@@ -75,14 +75,14 @@ class EpochLayout:
         return offsets, sizes
 
     def position_after(self, steps: int) -> int:
-        """The sequence's next position once every rank has taken ``steps`` batches."""
+        """Return the next position once every rank has taken ``steps`` batches."""
         if steps >= self.rounds + (self.rest > 0):
             return self.stop
         return self.start + int(steps) * self.world_size * self.unit
 
 
 def positions(offsets: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The positions of the spans ``[offsets[i], offsets[i] + sizes[i])``, in order."""
+    """Return the positions of the spans ``[offsets[i], offsets[i] + sizes[i])``."""
     total = int(sizes.sum())
     starts = np.repeat(offsets - (np.cumsum(sizes) - sizes), sizes)
     return starts + np.arange(total, dtype=np.int64)

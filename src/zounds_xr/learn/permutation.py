@@ -28,8 +28,11 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
-    """The SplitMix64 finalizer of a uint64 array: a bijection of 64-bit words whose
-    every output bit depends on every input bit (wrapping arithmetic)."""
+    """Apply the SplitMix64 finalizer to a uint64 array.
+
+    A bijection of 64-bit words whose every output bit depends on every input bit
+    (wrapping arithmetic).
+    """
     z = np.asarray(x, dtype=np.uint64) + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
@@ -41,8 +44,19 @@ def _keys(key, count: int) -> np.ndarray:
 
 
 def uniform(key, values) -> np.ndarray:
-    """A deterministic number in (0, 1) for each integer of ``values`` under ``key``
-    (a sequence of non-negative ints): independent of how ``values`` are batched."""
+    """Return a deterministic number in (0, 1) for each integer of ``values``.
+
+    Parameters
+    ----------
+    key : sequence of int
+        Non-negative ints (e.g. seed and epoch).
+    values : array of int
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        Independent of how ``values`` are batched.
+    """
     k = _keys(key, 1)[0]
     bits = mix64(mix64(np.asarray(values, dtype=np.int64).astype(np.uint64) ^ k))
     return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
@@ -82,7 +96,7 @@ class KeyedPermutation:
         return (left << self.half) | right
 
     def __call__(self, positions) -> np.ndarray:
-        """The elements at ``positions`` (int array in ``[0, n)``), as int64."""
+        """Return the elements at ``positions`` (int array in ``[0, n)``), as int64."""
         x = self._encrypt(np.asarray(positions, dtype=np.int64).astype(np.uint64))
         n = np.uint64(self.n)
         outside = np.flatnonzero(x >= n)

@@ -25,20 +25,25 @@ __all__ = ["BlockOrder", "UniformOrder", "WeightedOrder"]
 
 
 class UniformOrder:
-    """A uniform pseudo-random permutation of all ``plan.total`` windows (its first
-    ``num_samples``)."""
+    """A uniform pseudo-random permutation of all ``plan.total`` windows.
+
+    Its first ``num_samples`` when given.
+    """
 
     def __init__(self, plan: WindowPlan, seed: int, epoch: int, num_samples: int | None = None):
         self.permutation = KeyedPermutation(plan.total, (seed, epoch))
         self.total = plan.total if num_samples is None else min(plan.total, num_samples)
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
+        """Return the windows at ``positions`` of the epoch's sequence."""
         return self.permutation(positions)
 
 
 class WeightedOrder:
-    """The first ``num_samples`` windows of a weighted random order (without
-    replacement); windows of weight 0 never come."""
+    """The first ``num_samples`` windows of a weighted random order.
+
+    Without replacement; windows of weight 0 never come.
+    """
 
     def __init__(self, plan: WindowPlan, seed: int, epoch: int, num_samples: int | None):
         assert plan.weights is not None
@@ -59,12 +64,16 @@ class WeightedOrder:
         self.order = order.astype(np.int32 if plan.total < 2**31 else np.int64)
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
+        """Return the windows at ``positions`` of the epoch's sequence."""
         return self.order[np.asarray(positions, dtype=np.int64)].astype(np.int64)
 
 
 class BlockOrder:
-    """Shuffled blocks of about ``block_windows`` windows contiguous in storage, then
-    shuffled buffers of ``buffer_size`` windows or more (whole blocks)."""
+    """Shuffled blocks of windows contiguous in storage, then shuffled buffers.
+
+    Blocks of about ``block_windows`` windows; buffers of ``buffer_size`` windows or more
+    (whole blocks).
+    """
 
     def __init__(self, plan: WindowPlan, seed: int, epoch: int, block_windows: int,
                  buffer_size: int):
@@ -87,6 +96,7 @@ class BlockOrder:
                                                      per_buffer), n_blocks - 1)]
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
+        """Return the windows at ``positions`` of the epoch's sequence."""
         positions = np.asarray(positions, dtype=np.int64)
         buffer = np.searchsorted(self.buffer_ends, positions, side="right")
         begin = np.where(buffer > 0, self.buffer_ends[np.maximum(buffer - 1, 0)], 0)

@@ -51,7 +51,7 @@ _INT64_SAFE = 2**62
 
 
 def open_windows_store(document, storage_options=None):
-    """A store object with ``catalog()`` and ``array(path)`` from what the user gave."""
+    """Open a store object with ``catalog()`` and ``array(path)`` from what the user gave."""
     if isinstance(document, (str, os.PathLike)):
         return open_store(os.fspath(document), storage_options=storage_options)
     if isinstance(document, type) and issubclass(document, Document):
@@ -64,7 +64,7 @@ def open_windows_store(document, storage_options=None):
 
 
 def catalog_version(store) -> int | None:
-    """The newest catalog version of ``store`` (what a loader records in its state).
+    """Return the newest catalog version of ``store`` (a loader records it in its state).
 
     The one place that knows how: ``store.version``, the newest commit of the store's
     log, where the store has one (``None`` otherwise: then a resume checks the number
@@ -75,7 +75,7 @@ def catalog_version(store) -> int | None:
 
 
 def read_catalog(store, version: int | None) -> tuple[pd.DataFrame, int | None]:
-    """The catalog as of ``version`` (default the newest) and the version it is."""
+    """Read the catalog as of ``version`` (default the newest); return it and its version."""
     if version is None:
         version = catalog_version(store)
         if version is None:
@@ -86,7 +86,7 @@ def read_catalog(store, version: int | None) -> tuple[pd.DataFrame, int | None]:
 
 
 def _arrow_strings(values) -> pa.ChunkedArray:
-    """A string column or index as Arrow (without a copy when pandas holds it in Arrow)."""
+    """Return a string column or index as Arrow (no copy when pandas holds it in Arrow)."""
     array = values.array if hasattr(values, "array") else values
     try:
         if hasattr(array, "__arrow_array__"):
@@ -184,8 +184,10 @@ def window_counts(frames, start, frequency, duration, window, hop=None):
 
 
 class _FirstFrame:
-    """Window number ``k`` -> its first frame, ``ceil((a + k*b) / c)``, exactly
-    (a picklable object, not a closure: datasets travel to spawned workers)."""
+    """Window number ``k`` -> its first frame, ``ceil((a + k*b) / c)``, exactly.
+
+    A picklable object, not a closure: datasets travel to spawned workers.
+    """
 
     def __init__(self, a: int, b: int, c: int, big: int = 0):
         self.a, self.b, self.c, self.big = a, b, c, big
@@ -215,7 +217,7 @@ def _duration_or_frames(value, name: str):
 
 
 def _column(cat: pd.DataFrame, value, name: str) -> pd.Series:
-    """A per-document Series from a catalog column name or a Series of ids."""
+    """Return a per-document Series from a catalog column name or a Series of ids."""
     if isinstance(value, pd.Series):
         if not len(cat.index.intersection(value.index)):
             raise ParameterError(f"the {name} Series shares no document id with the store")
@@ -228,8 +230,11 @@ def _column(cat: pd.DataFrame, value, name: str) -> pd.Series:
 
 
 def _compact(values: np.ndarray):
-    """Per-document values as numbers (numpy) or else an Arrow array: 10^6 ids as Python
-    strings in an object array would take ~80 MB in every worker, in Arrow ~35 MB."""
+    """Keep per-document values as numbers (numpy) or else as an Arrow array.
+
+    10^6 ids as Python strings in an object array would take ~80 MB in every worker, in
+    Arrow ~35 MB.
+    """
     if values.dtype.kind in "biuf":
         return values
     return pa.array(values.astype(object), from_pandas=True)
@@ -380,8 +385,13 @@ class WindowPlan:
 
     # per window -------------------------------------------------------------------
     def locate(self, index):
-        """Windows ``index`` -> (document position, window in the document, first frame
-        in the document)."""
+        """Locate windows ``index``.
+
+        Returns
+        -------
+        doc, k, first : numpy.ndarray of int64
+            Document position, window in the document, first frame in the document.
+        """
         index = np.asarray(index, dtype=np.int64)
         doc = np.searchsorted(self.cumulative, index, side="right") - 1
         k = index - self.cumulative[doc]
@@ -411,9 +421,11 @@ class WindowPlan:
         return np.diff(self.cumulative)
 
     def ids_of(self, doc) -> list[str]:
+        """Return the ids of documents ``doc`` (positions)."""
         return _take(self.ids, np.asarray(doc))
 
     def labels_of(self, doc) -> list | None:
+        """Return the labels of documents ``doc`` (positions), if any."""
         return None if self.labels is None else _take(self.labels, np.asarray(doc))
 
     def nbytes(self) -> int:

@@ -113,8 +113,14 @@ class _WindowsBase:
         return self._plan.version
 
     def windows(self) -> pd.DataFrame:
-        """Every window: ``document``, ``start`` (seconds), ``frame`` (first frame) and
-        ``frames``, in dataset order (materializes one row per window)."""
+        """Tabulate every window, in dataset order (one row per window).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``document``, ``start`` (seconds), ``frame`` (first frame) and
+            ``frames``.
+        """
         plan = self._plan
         doc, k, first = plan.locate(np.arange(plan.total))
         return pd.DataFrame({"document": plan.ids_of(doc), "start": plan.window_start(doc, k),
@@ -204,7 +210,21 @@ class FeatureWindows(_WindowsBase, torch.utils.data.Dataset):
         return self.__getitems__([i])[0]
 
     def __getitems__(self, indices) -> list[dict]:
-        """A batch of items at once (the DataLoader's batched fetch)."""
+        """Read a batch of items at once (the DataLoader's batched fetch).
+
+        Parameters
+        ----------
+        indices : sequence of int
+
+        Returns
+        -------
+        list of dict
+
+        Raises
+        ------
+        IndexError
+            An index out of range.
+        """
         index = np.asarray(indices, dtype=np.int64)
         if index.size and (index.min() < 0 or index.max() >= self._plan.total):
             raise IndexError(f"window indices out of range for {self._plan.total} windows")
@@ -236,8 +256,10 @@ def _split_info(rank, world_size):
 
 
 def _consumed_per_worker(steps: int, lengths: list[int], unit: int) -> tuple[list[int], int]:
-    """Items each worker had delivered when a DataLoader had yielded ``steps`` times, and
-    the worker whose turn came next (``shuffle="block"``'s resume).
+    """Count what each worker delivered when a DataLoader had yielded ``steps`` times.
+
+    Returns the items per worker and the worker whose turn came next
+    (``shuffle="block"``'s resume).
 
     A DataLoader takes one yield (an item, or a batch of ``unit`` items) from its workers
     in turn (worker 0, 1, ..., 0, ...), skipping a worker once it is exhausted.
@@ -264,8 +286,11 @@ def _cut(n: int, unit: int) -> np.ndarray:
 
 
 def _share(total: int, parts: int, part: int, even: bool) -> tuple[int, int]:
-    """(offset, size) of piece ``part`` of ``total`` cut in ``parts`` contiguous pieces
-    whose sizes differ by at most one (all ``total // parts`` when ``even``)."""
+    """Return (offset, size) of piece ``part`` of ``total`` cut in ``parts`` pieces.
+
+    Contiguous pieces whose sizes differ by at most one (all ``total // parts`` when
+    ``even``).
+    """
     q, m = divmod(total, parts)
     if even:
         return part * q, q
@@ -273,8 +298,9 @@ def _share(total: int, parts: int, part: int, even: bool) -> tuple[int, int]:
 
 
 class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
-    """The windows of :class:`FeatureWindows` in a seeded random order per epoch, split
-    over distributed ranks and DataLoader workers, resumable anywhere.
+    """The windows of :class:`FeatureWindows` in a seeded random order per epoch.
+
+    Split over distributed ranks and DataLoader workers, resumable anywhere.
 
     Each epoch's order is one sequence of windows given by ``seed`` and the epoch alone:
 
@@ -345,12 +371,22 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
     dataset counts what it yielded; with workers give ``state_dict(steps=n)``, ``n``
     the batches (or items) this rank has taken from its DataLoader this epoch (the same
     on every rank). Items (no ``batch_size``) over two or more workers are delivered in
-    an order that no step count describes: resume those with ``batch_size=``. ``load_state_dict(state)`` before creating the DataLoader's
-    iterator makes the next iteration deliver exactly the rest of the epoch, with any
-    number of ranks, workers or batch size (``shuffle="global"``; ``"block"`` resumes
+    an order that no step count describes: resume those with ``batch_size=``.
+    ``load_state_dict(state)`` before creating the DataLoader's iterator makes the next
+    iteration deliver exactly the rest of the epoch, with any number of ranks, workers
+    or batch size (``shuffle="global"``; ``"block"`` resumes
     with the same ranks, workers and batch size). A state of another catalog version or
     window count raises. Call :meth:`set_epoch` before each epoch (as with
     ``DistributedSampler``): it reshuffles and starts the epoch from its beginning.
+
+    Raises
+    ------
+    ParameterError
+        As :class:`FeatureWindows`; a negative seed, an unknown ``shuffle``, ``weights``
+        or ``num_samples`` with ``shuffle="block"``, weights that are negative or not
+        finite, a state of another catalog, shuffle or (block) deal.
+    DocumentNotFoundError
+        ``ids`` naming documents that are not in the store.
 
     See Also
     --------
@@ -437,8 +473,10 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         return max(1, self.block_bytes // (self.reader.row_bytes() * length))
 
     def __len__(self) -> int:
-        """What this rank yields in the rest of the epoch: windows, or batches with
-        ``batch_size``."""
+        """Count what this rank yields in the rest of the epoch.
+
+        Windows, or batches with ``batch_size``.
+        """
         rank, world_size, _, _ = _split_info(self.rank, self.world_size)
         if self.shuffle == "block":
             _, size = _share(self._sequence_length(), world_size, rank, self.drop_uneven)
@@ -578,12 +616,21 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
             yield batch
 
     def sample(self, n: int, replace: bool = False) -> dict:
-        """``n`` windows drawn uniformly at random (seeded by ``seed`` and the epoch), read
-        together: a batch dict as :func:`collate` gives, plus ``"frame"``
-        (Tensor[n] of int64: each window's first frame in its document).
+        """Draw ``n`` windows uniformly at random (seeded by ``seed`` and the epoch).
 
         Without replacement when ``n`` does not exceed the windows (and ``replace`` is
-        false). Only the chunks that hold drawn windows are read.
+        false). Only the chunks that hold drawn windows are read, together.
+
+        Parameters
+        ----------
+        n : int
+        replace : bool
+
+        Returns
+        -------
+        dict
+            A batch dict as :func:`collate` gives, plus ``"frame"`` (Tensor[n] of int64:
+            each window's first frame in its document).
         """
         n = positive_int(n, "n")
         plan = self._plan
