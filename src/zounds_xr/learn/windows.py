@@ -421,7 +421,7 @@ class RandomWindows(_WindowsBase, torch.utils.data.IterableDataset):
         self.block_bytes: int = positive_int(block_bytes, "block_bytes")
         if (rank is None) != (world_size is None):
             raise ParameterError("give rank= together with world_size=")
-        if world_size is not None and not 0 <= int(rank) < int(world_size):
+        if rank is not None and world_size is not None and not 0 <= int(rank) < int(world_size):
             raise ParameterError(f"rank must be in [0, world_size), got {rank}/{world_size}")
         super().__init__(document, feature, window, hop, ids, label, storage_options,
                          weights=weights, cache_bytes=cache_bytes, version=version)
