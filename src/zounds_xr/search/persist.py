@@ -1,0 +1,592 @@
+"""The search index of a feature store: one file per immutable part, combined on open.
+
+Layout (under the store's root; the store's readers never look under ``indexes/``)::
+
+    indexes/<feature>/<key>/config.json          the window rule and the hasher
+    indexes/<feature>/<key>/hasher.npz           what a SimHasher learned (if any)
+    indexes/<feature>/<key>/parts/<part>.npz     the codes of that part's documents
+
+``<key>`` is a digest of the feature, the window rule and the hasher's parameters, so
+another rule or hasher is another index. A part's file holds the codes of every
+window of the documents the part wrote that were visible when it was hashed, with
+each document's id, stored location (array path, first row), frame times and the
+feature's version. Parts never change, so neither does their file: ingest of new
+clips hashes only the new parts. Opening an index combines the files of the parts
+the catalog's visible documents live in, keeping only the windows of those documents
+(a deleted or replaced document drops out), and hashes any part without a valid file.
+
+Every file carries CRC-32s of its arrays (and the zip's own): a damaged, truncated,
+foreign or stale file (another format, key, or feature version than the catalog's) is
+never used; it is rebuilt, with progress and a :class:`IndexRebuiltWarning`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+import uuid
+import warnings
+import zipfile
+import zlib
+
+import numpy as np
+import pandas as pd
+import zarr.storage
+
+from .._version import __version__
+from ..errors import ParameterError, StoreError
+from ..timeseries.index import TimeIndex
+from .hashing import BitsHasher, SimHasher, hasher_for
+from .index import CodeIndex, Segments
+from .windows import FrameTimes, WindowRule
+
+__all__ = ["IndexConfig", "StoreIndex", "IndexRebuiltWarning", "configure", "configured",
+           "load", "open_index", "update_indexes", "FORMAT_VERSION"]
+
+FORMAT = "zounds_xr.search"
+#: 1: parts/<part>.npz of codes + segments, config.json, hasher.npz
+FORMAT_VERSION = 1
+ROOT = "indexes"
+#: frames read from a stored array at once while hashing
+BLOCK_ROWS = 1 << 16
+#: windows a SimHasher learns its standardisation from at most
+FIT_WINDOWS = 200_000
+_SEGMENT_ARRAYS = ("seg_id", "seg_array", "seg_offset", "seg_frames", "seg_version",
+                   "seg_start", "seg_step", "seg_extent")
+
+
+class IndexRebuiltWarning(UserWarning):
+    """A persisted index file was damaged or stale and has been rebuilt."""
+
+
+# ------------------------------------------------------------------------ objects
+class _Objects:
+    """Whole objects by key under a store's root (get, put, list), on any zarr store."""
+
+    def __init__(self, store):
+        self.url = str(store.url)
+        zstore = getattr(store, "zarr_store", None)
+        if zstore is None:  # a reader with only a root URL (the store contract)
+            options = getattr(store, "storage_options", None) or {}
+            zstore = (zarr.storage.FsspecStore.from_url(self.url, storage_options=options)
+                      if "://" in self.url else zarr.storage.LocalStore(self.url))
+        self.zstore = zstore
+
+    def _local(self, key: str) -> str | None:
+        if isinstance(self.zstore, zarr.storage.LocalStore):
+            return os.path.join(str(self.zstore.root), key)
+        return None
+
+    def get(self, key: str) -> bytes | None:
+        path = self._local(key)
+        if path is not None:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        buf = sync(self.zstore.get(key, default_buffer_prototype()))
+        return None if buf is None else buf.to_bytes()
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._local(key)
+        if path is not None:  # a rename is atomic: no reader sees half a file
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+            return
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        sync(self.zstore.set(key, default_buffer_prototype().buffer.from_bytes(data)))
+
+    def keep(self, key: str, data: bytes) -> bool:
+        """:meth:`put` a derived file; where the store cannot be written (object storage
+        without write rights), warn and go on without it."""
+        try:
+            self.put(key, data)
+        except Exception as exc:  # noqa: BLE001 (any client's refusal; the index works)
+            warnings.warn(f"the search index could not be saved in {self.url} ({exc}); it "
+                          f"is kept in memory", IndexRebuiltWarning, stacklevel=3)
+            return False
+        return True
+
+    def list_dir(self, prefix: str) -> list[str]:
+        from zarr.core.sync import sync
+
+        async def names():
+            return [n.strip("/") async for n in self.zstore.list_dir(prefix)]
+
+        try:
+            return sorted(sync(names()))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+
+def _npz(arrays: dict, meta: dict) -> bytes:
+    """``arrays`` and ``meta`` (with a CRC-32 of every array) as npz bytes."""
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    meta = {**meta, "crc32": {k: zlib.crc32(v.tobytes()) for k, v in arrays.items()}}
+    buf = io.BytesIO()
+    np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    return buf.getvalue()
+
+
+def _read_npz(data: bytes) -> tuple[dict, dict]:
+    """``(arrays, meta)`` of :func:`_npz` bytes; ``ValueError`` when damaged."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(arrays.pop("__meta__").tobytes())
+    except (zipfile.BadZipFile, OSError, KeyError, EOFError, ValueError) as exc:
+        raise ValueError(f"unreadable ({type(exc).__name__}: {exc})") from None
+    crcs = meta.get("crc32", {})
+    if set(crcs) != set(arrays):
+        raise ValueError("its arrays differ from those it lists")
+    for name, value in arrays.items():
+        if zlib.crc32(np.ascontiguousarray(value).tobytes()) != crcs[name]:
+            raise ValueError(f"checksum mismatch in {name!r}")
+    return arrays, meta
+
+
+# ------------------------------------------------------------------------ config
+class IndexConfig:
+    """An index of a feature: window rule (frames), hasher, and where it lives."""
+
+    def __init__(self, feature: str, rule: WindowRule, hasher, step: float,
+                 created: float = 0.0):
+        self.feature, self.rule, self.hasher, self.step = feature, rule, hasher, float(step)
+        self.created = float(created)
+
+    @property
+    def key(self) -> str:
+        text = json.dumps({"format_version": FORMAT_VERSION, "feature": self.feature,
+                           "window": self.rule.window, "hop": self.rule.hop,
+                           "hasher": self.hasher.params()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def prefix(self) -> str:
+        return f"{ROOT}/{self.feature}/{self.key}"
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "feature": self.feature,
+                "window": self.rule.window, "hop": self.rule.hop, "step": self.step,
+                "window_seconds": self.rule.window * self.step,
+                "hop_seconds": self.rule.hop * self.step, "hasher": self.hasher.params(),
+                "created": time.time(), "zounds_xr": __version__}
+
+    def save(self, objects: _Objects) -> None:
+        arrays = self.hasher.arrays()
+        if arrays and not objects.keep(f"{self.prefix}/hasher.npz",
+                                       _npz(arrays, {"key": self.key})):
+            return
+        # written last: a config that is seen has its hasher
+        objects.keep(f"{self.prefix}/config.json", json.dumps(self.to_json()).encode())
+
+    @classmethod
+    def load(cls, objects: _Objects, feature: str, key: str) -> IndexConfig:
+        where = f"{objects.url}/{ROOT}/{feature}/{key}"
+        raw = objects.get(f"{ROOT}/{feature}/{key}/config.json")
+        try:
+            if raw is None:
+                raise ValueError("config.json is missing")
+            meta = json.loads(raw)
+            if meta["format"] != FORMAT or meta["format_version"] != FORMAT_VERSION:
+                raise ValueError(f"format {meta['format']} {meta['format_version']}")
+            arrays = None
+            if meta["hasher"]["kind"] == SimHasher.kind:
+                data = objects.get(f"{ROOT}/{feature}/{key}/hasher.npz")
+                if data is None:
+                    raise ValueError("hasher.npz is missing")
+                arrays = _read_npz(data)[0]
+            config = cls(feature, WindowRule(int(meta["window"]), int(meta["hop"])),
+                         hasher_for(meta["hasher"], arrays), meta["step"],
+                         meta.get("created", 0.0))
+        except (TypeError, KeyError, ValueError, ParameterError) as exc:
+            raise StoreError(f"the search index at {where} is damaged ({exc}); rebuild it "
+                             f"with `zounds-xr index STORE --feature {feature}`") from None
+        if config.key != key:
+            raise StoreError(f"the search index at {where} holds another index "
+                             f"({config.key}); rebuild it with `zounds-xr index`")
+        return config
+
+
+def _visible(store, feature: str) -> pd.DataFrame:
+    cat = store.catalog()
+    cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
+    if feature not in list(store.features) or not all(c in cat.columns for c in cols):
+        raise ParameterError(f"the store has no stored feature {feature!r}; it has "
+                             f"{', '.join(store.features) or 'none'}")
+    frames = cat[f"{feature}.frames"].fillna(0).astype(np.int64)
+    cat = cat[(frames > 0) & cat[f"{feature}.array"].notna()]
+    out = pd.DataFrame({
+        "id": cat.index.astype(str), "array": cat[f"{feature}.array"].astype(str),
+        "offset": cat[f"{feature}.offset"].astype(np.int64),
+        "frames": cat[f"{feature}.frames"].astype(np.int64),
+        "index": cat[f"{feature}.index"].astype(str),
+        "version": (cat[f"{feature}.version"].astype(str) if f"{feature}.version" in cat
+                    else "")})
+    out["part"] = out["array"].str.split("/").str[1]
+    return out.reset_index(drop=True)
+
+
+def _times(index_text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    start, step, extent = (np.zeros(len(index_text)) for _ in range(3))
+    cache: dict[str, tuple] = {}
+    for i, text in enumerate(index_text):
+        params = cache.get(text)
+        if params is None:
+            index = TimeIndex.from_attrs(json.loads(text))
+            params = cache[text] = (float(index.start), float(index.frequency),
+                                    float(index.duration))
+        start[i], step[i], extent[i] = params
+    return start, step, extent
+
+
+def configure(store, feature: str, *, window: float | None = None, hop: float | None = None,
+              bits: int = 256, seed: int = 0, progress=None) -> IndexConfig:
+    """The index configuration of ``feature`` for these parameters (learned and saved
+    when new; see :func:`open_index` for the parameters)."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
+        raise ParameterError(f"bits must be a positive integer, got {bits!r}")
+    rows = _visible(store, feature)
+    if not len(rows):
+        raise ParameterError(f"no document has frames of {feature!r}")
+    _, steps, extents = _times(rows["index"].iloc[:1])
+    step = float(steps[0])
+    first = rows.iloc[0]
+    sample = np.asarray(store.array(first["array"])[int(first["offset"]):
+                                                   int(first["offset"]) + 1])
+    for value, what in ((window, "window"), (hop, "hop")):
+        if value is not None and not (isinstance(value, (int, float))
+                                      and not isinstance(value, bool)
+                                      and np.isfinite(value) and value > 0):
+            raise ParameterError(f"{what} must be a positive number of seconds, got "
+                                 f"{value!r}")
+    if sample.dtype.kind == "u":
+        bits_hasher = BitsHasher.for_rows(sample)
+        hasher: BitsHasher | SimHasher = bits_hasher
+        w = max(1, round(window / step)) if window is not None else \
+            bits_hasher.window_frames(bits)
+        h = max(1, round(hop / step)) if hop is not None else 1
+    elif sample.dtype.kind in "fc":
+        dims = tuple(store[str(first["id"])][feature].dims)
+        if set(dims) <= {"time", "channel"} and extents[0] == step:
+            raise ParameterError(f"{feature!r} is audio; index a time-frequency feature "
+                                 f"(a spectrogram, mel bands, MFCCs...) or "
+                                 f"zx.fingerprint codes")
+        hasher = SimHasher.for_rows(sample, dims, int(bits), int(seed))
+        w = max(1, round((0.5 if window is None else window) / step))
+        h = max(1, round(hop / step)) if hop is not None else max(1, w // 2)
+    else:
+        raise ParameterError(f"cannot index {feature!r} of dtype {sample.dtype}: codes "
+                             f"(unsigned integers) or real/complex frames are indexed")
+    config = IndexConfig(feature, WindowRule(w, h), hasher, step)
+    objects = _Objects(store)
+    if objects.get(f"{config.prefix}/config.json") is not None:
+        try:
+            return IndexConfig.load(objects, feature, config.key)
+        except StoreError as exc:
+            warnings.warn(f"{exc}: rebuilding it", IndexRebuiltWarning, stacklevel=2)
+    if isinstance(hasher, SimHasher):
+        hasher.fit(_fit_summaries(store, rows, config, progress))
+    config.save(objects)
+    return config
+
+
+def _fit_summaries(store, rows: pd.DataFrame, config: IndexConfig, progress) -> np.ndarray:
+    """Raw window summaries of the first documents, up to ``FIT_WINDOWS`` windows."""
+    out, n = [], 0
+    for _, _, frames, starts in _read_documents(store, rows, config.rule, progress,
+                                                "learning"):
+        out.append(config.hasher.window_summaries(config.hasher.prepare(frames), starts,
+                                                  config.rule.window))
+        n += len(starts)
+        if n >= FIT_WINDOWS:
+            break
+    return np.concatenate(out)
+
+
+def _read_documents(store, rows: pd.DataFrame, rule: WindowRule, progress, what: str):
+    """Yield ``(position in rows, row, frames, window starts)`` per document, reading
+    each stored array in blocks of whole documents, in row order."""
+    total, done = int(rows["frames"].sum()), 0
+    for path, group in rows.groupby("array", sort=False):
+        group = group.sort_values("offset", kind="stable")
+        arr = store.array(path)
+        offsets, frames = group["offset"].to_numpy(), group["frames"].to_numpy()
+        i = 0
+        while i < len(group):
+            j, lo = i + 1, offsets[i]
+            while j < len(group) and offsets[j] + frames[j] - lo <= BLOCK_ROWS:
+                j += 1
+            hi = int((offsets[i:j] + frames[i:j]).max())
+            block = np.asarray(arr[int(lo):hi])
+            for p in range(i, j):
+                docs = block[offsets[p] - lo:offsets[p] - lo + frames[p]]
+                starts = rule.windows(np.array([frames[p]]))[1]
+                yield int(group.index[p]), group.iloc[p], docs, starts
+            done += int(frames[i:j].sum())
+            if progress is not None:
+                progress(what, done, total)
+            i = j
+
+
+def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict:
+    """The arrays of one part's file: its documents' codes and segments."""
+    codes, seg, start, summaries = [], [], [], []
+    order = []
+    for pos, _, frames, starts in _read_documents(store, rows, config.rule, progress,
+                                                  "hashing"):
+        c, summary = config.hasher.encode(frames, starts, config.rule.window)
+        keep = config.hasher.informative(c)
+        order.append(pos)
+        codes.append(c[keep])
+        start.append(starts[keep])
+        seg.append(np.full(int(keep.sum()), len(order) - 1))
+        summaries.append(summary)
+    rows = rows.loc[order]
+    t0, step, extent = _times(rows["index"])
+    n_words = codes[0].shape[1] if codes else 1
+    return {"codes": np.concatenate(codes) if codes else np.zeros((0, n_words), np.uint64),
+            "window_segment": np.concatenate(seg).astype(np.int32),
+            "window_start": np.concatenate(start).astype(np.int32),
+            "summary": np.stack(summaries).astype(np.float32),
+            "seg_id": rows["id"].to_numpy().astype(str),
+            "seg_array": rows["array"].to_numpy().astype(str),
+            "seg_offset": rows["offset"].to_numpy(np.int64),
+            "seg_frames": rows["frames"].to_numpy(np.int64),
+            "seg_version": rows["version"].to_numpy().astype(str),
+            "seg_start": t0, "seg_step": step, "seg_extent": extent}
+
+
+def _check_part(arrays: dict, meta: dict, config: IndexConfig, part: str,
+                rows: pd.DataFrame) -> np.ndarray:
+    """Which segments of a loaded part file are visible: ``rows``' positions in the
+    file, or ``ValueError`` when the file is foreign or does not cover ``rows``."""
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"format {meta.get('format')} {meta.get('format_version')}")
+    if meta.get("key") != config.key or meta.get("part") != part:
+        raise ValueError("it belongs to another index or part")
+    missing = set(arrays) ^ {"codes", "window_segment", "window_start", "summary",
+                             *_SEGMENT_ARRAYS}
+    if missing:
+        raise ValueError(f"arrays {sorted(missing)} are missing or unexpected")
+    where = {(a, int(o)): i for i, (a, o) in enumerate(zip(
+        arrays["seg_array"].tolist(), arrays["seg_offset"].tolist(), strict=True))}
+    found = [where.get((a, int(o)), -1) for a, o in zip(rows["array"], rows["offset"],
+                                                       strict=True)]
+    if min(found, default=0) < 0:
+        raise ValueError("it lacks documents the catalog shows")
+    found_arr = np.asarray(found, dtype=np.int64)
+    same = (arrays["seg_id"][found_arr] == rows["id"].to_numpy().astype(str)) & \
+        (arrays["seg_version"][found_arr] == rows["version"].to_numpy().astype(str))
+    if not same.all():
+        raise ValueError("its documents' ids or feature versions differ from the catalog")
+    return found_arr
+
+
+class StoreIndex:
+    """The combined index of a feature over a store's visible documents.
+
+    Attributes
+    ----------
+    config : IndexConfig
+    index : CodeIndex
+    summaries : numpy.ndarray [shape=(documents, dims), float32]
+        Each indexed document's mean window summary, in ``index.segments`` order (what
+        a map places documents by).
+    commit : object
+        The store's commit version it reflects (``store.version`` where the store has
+        one, else a digest of the visible documents' parts and feature versions).
+    hashed_parts, loaded_parts : list of str
+        Parts hashed now, and parts read from their files.
+    """
+
+    def __init__(self, store, config, index, summaries, commit, hashed, loaded):
+        self.store, self.config, self.index = store, config, index
+        self.summaries, self.commit = summaries, commit
+        self.hashed_parts, self.loaded_parts = hashed, loaded
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def neighbours(self, doc_id: str, start: float | None = None, end: float | None = None,
+                   k: int = 10, *, exclude="selection", max_windows: int | None = 64
+                   ) -> dict:
+        """The ``k`` stretches nearest to ``[start, end)`` seconds of ``doc_id``.
+
+        Returns
+        -------
+        dict
+            ``results`` (list of :class:`~zounds_xr.search.index.Neighbour`),
+            ``query`` (``start``/``end`` of the frames searched with, ``widened``,
+            ``windows``, ``stride``).
+        """
+        rows = _visible(self.store, self.config.feature)
+        match = rows.index[rows["id"] == str(doc_id)]
+        if not len(match):
+            raise ParameterError(f"no document {doc_id!r} with frames of "
+                                 f"{self.config.feature!r} in the store")
+        row = rows.loc[match[0]]
+        s, step, extent = (float(v[0]) for v in _times(pd.Series([row["index"]])))
+        times = FrameTimes(s, step, extent, int(row["frames"]))
+        t0 = times.start if start is None else float(start)
+        t1 = times.seconds(0, times.frames)[1] if end is None else float(end)
+        arr = self.store.array(row["array"])
+        off = int(row["offset"])
+        found, sel = self.index.query(lambda a, b: np.asarray(arr[off + a:off + b]), times,
+                                      t0, t1, self.config.hasher, k, doc_id=str(doc_id),
+                                      exclude=exclude, max_windows=max_windows)
+        q0, q1 = times.seconds(sel.first, sel.stop)
+        return {"results": found, "query": {"start": q0, "end": q1, "widened": sel.widened,
+                                            "windows": int(sel.starts.size),
+                                            "stride": sel.stride}}
+
+
+def _commit(store, rows: pd.DataFrame):
+    """The store's commit version (the one place that knows how to get it)."""
+    version = getattr(store, "version", None)
+    if version is not None and not callable(version):
+        return version
+    text = "\n".join(sorted(set(rows["part"] + "|" + rows["version"])))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load(store, config: IndexConfig, progress=None, write: bool = True) -> StoreIndex:
+    """The index ``config`` over the store's visible documents: the parts' files
+    read, parts without a valid file hashed (and saved when ``write``)."""
+    objects = _Objects(store)
+    rows = _visible(store, config.feature)
+    parts, segments, codes, wseg, wstart, summaries = [], [], [], [], [], []
+    hashed, loaded = [], []
+    n_seg = 0
+    for part, group in rows.groupby("part", sort=True):
+        key = f"{config.prefix}/parts/{part}.npz"
+        data = objects.get(key)
+        arrays: dict | None = None
+        visible = np.arange(len(group))
+        if data is not None:
+            try:
+                arrays, meta = _read_npz(data)
+                visible = _check_part(arrays, meta, config, str(part), group)
+                loaded.append(part)
+            except ValueError as exc:
+                warnings.warn(f"the search index file {objects.url}/{key} is not usable "
+                              f"({exc}); hashing part {part} again", IndexRebuiltWarning,
+                              stacklevel=3)
+                arrays = None
+        if arrays is None:
+            arrays = _hash_part(store, config, group, progress)
+            if write:
+                objects.keep(key, _npz(arrays, {"format": FORMAT,
+                                                "format_version": FORMAT_VERSION,
+                                                "key": config.key, "part": str(part)}))
+            hashed.append(part)
+        # keep the windows of the visible documents, renumbered
+        renumber = np.full(arrays["seg_id"].size, -1, dtype=np.int64)
+        renumber[visible] = n_seg + np.arange(visible.size)
+        seg = renumber[arrays["window_segment"]]
+        keep = seg >= 0
+        codes.append(arrays["codes"][keep])
+        wseg.append(seg[keep])
+        wstart.append(arrays["window_start"][keep])
+        segments.append(Segments(arrays["seg_id"][visible].astype(object),
+                                 arrays["seg_start"][visible], arrays["seg_step"][visible],
+                                 arrays["seg_extent"][visible],
+                                 arrays["seg_frames"][visible]))
+        summaries.append(arrays["summary"][visible])
+        parts.append(part)
+        n_seg += visible.size
+    n_words = -(-config.hasher.frame_bits * config.rule.window // 64) \
+        if isinstance(config.hasher, BitsHasher) else -(-config.hasher.bits // 64)
+    index = CodeIndex(np.concatenate(codes) if codes else np.zeros((0, n_words), np.uint64),
+                      np.concatenate(wseg) if wseg else np.zeros(0, np.int64),
+                      np.concatenate(wstart) if wstart else np.zeros(0, np.int64),
+                      Segments.concat(segments), config.rule)
+    summary = np.concatenate(summaries) if summaries else np.zeros((0, 1), np.float32)
+    return StoreIndex(store, config, index, summary, _commit(store, rows), hashed, loaded)
+
+
+def open_index(store, feature: str, *, window: float | None = None,
+               hop: float | None = None, bits: int = 256, seed: int = 0, progress=None,
+               write: bool = True) -> StoreIndex:
+    """The search index of ``feature`` over the store's visible documents.
+
+    Parts with a valid index file are read; the others are hashed (and their files
+    written, unless ``write=False`` or the store is read-only).
+
+    Parameters
+    ----------
+    store : FeatureStore
+        ``zx.open_store(...)``.
+    feature : str
+        A stored feature with a time axis: fingerprint codes (unsigned integers; a
+        window is ``bits`` bits of consecutive frames, the hop one frame) or real /
+        complex frames (a window of 0.5 s, hop half of it, SimHash of ``bits`` bits).
+    window, hop : float, optional
+        Window length and step in seconds (rounded to whole frames).
+    bits : int
+        Bits per code.
+    seed : int
+        Seed of the SimHash hyperplanes.
+    progress : callable, optional
+        ``progress(what, done_frames, total_frames)`` while reading frames.
+    write : bool
+        Persist what was hashed.
+
+    Returns
+    -------
+    StoreIndex
+
+    Raises
+    ------
+    ParameterError
+        For an unknown feature, one without frames, or bad parameters.
+    """
+    config = configure(store, feature, window=window, hop=hop, bits=bits, seed=seed,
+                       progress=progress)
+    return load(store, config, progress, write)
+
+
+def configured(store, feature: str | None = None) -> list[IndexConfig]:
+    """The index configurations saved in the store (of ``feature``, or of all), newest
+    first."""
+    objects = _Objects(store)
+    features = [feature] if feature is not None else objects.list_dir(ROOT)
+    out = []
+    for name in features:
+        for key in objects.list_dir(f"{ROOT}/{name}"):
+            try:
+                out.append(IndexConfig.load(objects, name, key))
+            except StoreError as exc:
+                warnings.warn(str(exc), IndexRebuiltWarning, stacklevel=2)
+    return sorted(out, key=lambda c: -c.created)
+
+
+def update_indexes(store, progress=None) -> list[StoreIndex]:
+    """Bring every index of the store up to date (what ingest calls when it ends).
+
+    Every saved configuration gets the parts it lacks hashed; a stored feature of codes
+    (unsigned integers, e.g. ``zx.fingerprint``) without an index gets the default one.
+    Only new parts are hashed.
+    """
+    configs = {(c.feature, c.key): c for c in configured(store)}
+    indexed = {c.feature for c in configs.values()}
+    cat = store.catalog()
+    for feature in store.features:
+        if feature in indexed or f"{feature}.array" not in cat.columns:
+            continue
+        arrays = cat[f"{feature}.array"].dropna()
+        if len(arrays) and np.dtype(store.array(arrays.iloc[0]).dtype).kind == "u":
+            config = configure(store, feature, progress=progress)
+            configs[(feature, config.key)] = config
+    return [load(store, c, progress) for c in configs.values()]
