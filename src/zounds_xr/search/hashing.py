@@ -44,11 +44,13 @@ def simhash_bits(rows: np.ndarray, mean: np.ndarray, planes: np.ndarray) -> np.n
     return ((rows - mean) @ planes > 0).astype(np.uint8)
 
 
-def _gather(n: int, starts: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frame positions ``(k, window)`` of windows at ``starts`` in ``n`` frames (clipped)
-    and which of them exist."""
+def _gather(ends, starts: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame positions ``(k, window)`` of windows at ``starts`` (clipped) and which of
+    them exist: frames before ``ends`` (per window, or one int), the end of the
+    window's document."""
     pos = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(window)
-    return np.minimum(pos, max(n - 1, 0)), pos < n
+    ends = np.broadcast_to(np.asarray(ends, dtype=np.int64), (len(pos),))[:, None]
+    return np.minimum(pos, np.maximum(ends - 1, 0)), pos < ends
 
 
 class BitsHasher:
@@ -68,21 +70,22 @@ class BitsHasher:
         """Frames per window for codes of about ``bits`` bits."""
         return max(1, -(-int(bits) // self.frame_bits))
 
-    def codes(self, rows: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-        """``(k, words)`` codes of the windows at ``starts`` of one document's ``rows``."""
+    def codes(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
+              ) -> np.ndarray:
+        """``(k, words)`` codes of the windows at ``starts`` of ``rows``, each within
+        its document's frames (before ``ends``; default: all the rows)."""
         rows = np.asarray(rows)
         per_frame = rows.reshape(rows.shape[0], -1)
-        pos, valid = _gather(rows.shape[0], starts, window)
+        pos, valid = _gather(rows.shape[0] if ends is None else ends, starts, window)
         frames = per_frame[pos] * valid[..., None].astype(per_frame.dtype)
         return as_words(frames.reshape(len(starts), -1))
 
-    def encode(self, rows: np.ndarray, starts: np.ndarray, window: int
+    def encode(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, summary)``: the windows' codes and the document's mean bits (what
-        the map places documents by)."""
-        codes = self.codes(rows, starts, window)
-        bits = unpack_bits(codes, codes.shape[1] * 64)
-        return codes, bits.mean(axis=0, dtype=np.float64).astype(np.float32)
+        """``(codes, summaries)``: the windows' codes, and their bits as float32 (a
+        document's mean is what the map places it by)."""
+        codes = self.codes(rows, starts, window, ends)
+        return codes, unpack_bits(codes, codes.shape[1] * 64).astype(np.float32)
 
     @staticmethod
     def informative(codes: np.ndarray) -> np.ndarray:
@@ -136,8 +139,8 @@ class SimHasher:
             rows = np.add.reduceat(rows, self.edges[:-1], axis=1) / counts
         return rows
 
-    def window_summaries(self, rows: np.ndarray, starts: np.ndarray, window: int
-                         ) -> np.ndarray:
+    def window_summaries(self, rows: np.ndarray, starts: np.ndarray, window: int,
+                         ends=None) -> np.ndarray:
         """``(k, dims)`` raw summaries of the windows at ``starts`` of prepared rows.
 
         Each window is summarised from its own frames only (no running sums over the
@@ -145,7 +148,8 @@ class SimHasher:
         indexed window."""
         out = np.empty((len(starts), self.dims))
         for lo in range(0, len(starts), 1024):
-            pos, valid = _gather(rows.shape[0], starts[lo:lo + 1024], window)
+            e = rows.shape[0] if ends is None else np.asarray(ends)[lo:lo + 1024]
+            pos, valid = _gather(e, starts[lo:lo + 1024], window)
             x = rows[pos] * valid[..., None]
             n = valid.sum(axis=1)
             half = np.maximum(n // 2, 1)
@@ -173,17 +177,20 @@ class SimHasher:
             raise ParameterError("the SimHasher is not fitted")
         return (summaries - self.center) / self.scale
 
-    def codes(self, rows: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-        """``(k, words)`` codes of the windows at ``starts`` of one document's frames."""
-        return self.encode(rows, starts, window)[0]
+    def codes(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
+              ) -> np.ndarray:
+        """``(k, words)`` codes of the windows at ``starts`` of ``rows``, each within
+        its document's frames (before ``ends``; default: all the rows)."""
+        return self.encode(rows, starts, window, ends)[0]
 
-    def encode(self, rows: np.ndarray, starts: np.ndarray, window: int
+    def encode(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, summary)``: the windows' codes and the mean of their standardised
-        summaries (what the map places documents by)."""
-        z = self.standardised(self.window_summaries(self.prepare(rows), starts, window))
+        """``(codes, summaries)``: the windows' codes and standardised summaries
+        (float32; a document's mean is what the map places it by)."""
+        z = self.standardised(self.window_summaries(self.prepare(rows), starts, window,
+                                                    ends))
         codes = pack_bits(simhash_bits(z, np.zeros(z.shape[1]), self.planes))
-        return codes, z.mean(axis=0).astype(np.float32)
+        return codes, z.astype(np.float32)
 
     @staticmethod
     def informative(codes: np.ndarray) -> np.ndarray:

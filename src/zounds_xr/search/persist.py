@@ -43,7 +43,7 @@ from .index import CodeIndex, Segments
 from .windows import FrameTimes, WindowRule
 
 __all__ = ["IndexConfig", "StoreIndex", "IndexRebuiltWarning", "configure", "configured",
-           "load", "open_index", "update_indexes", "FORMAT_VERSION"]
+           "load", "open_index", "refresh", "update_indexes", "FORMAT_VERSION"]
 
 FORMAT = "zounds_xr.search"
 #: 1: parts/<part>.npz of codes + segments, config.json, hasher.npz
@@ -305,19 +305,29 @@ def configure(store, feature: str, *, window: float | None = None, hop: float | 
 def _fit_summaries(store, rows: pd.DataFrame, config: IndexConfig, progress) -> np.ndarray:
     """Raw window summaries of the first documents, up to ``FIT_WINDOWS`` windows."""
     out, n = [], 0
-    for _, _, frames, starts in _read_documents(store, rows, config.rule, progress,
-                                                "learning"):
-        out.append(config.hasher.window_summaries(config.hasher.prepare(frames), starts,
-                                                  config.rule.window))
-        n += len(starts)
+    hasher = config.hasher
+    for block in _read_blocks(store, rows, config.rule, progress, "learning"):
+        out.append(hasher.window_summaries(hasher.prepare(block.frames), block.starts,
+                                           config.rule.window, block.ends))
+        n += len(block.starts)
         if n >= FIT_WINDOWS:
             break
     return np.concatenate(out)
 
 
-def _read_documents(store, rows: pd.DataFrame, rule: WindowRule, progress, what: str):
-    """Yield ``(position in rows, row, frames, window starts)`` per document, reading
-    each stored array in blocks of whole documents, in row order."""
+class _Block:
+    """Frames of consecutive documents of one stored array, and their windows."""
+
+    def __init__(self, positions, frames, starts, ends, counts):
+        self.positions = positions  # the documents' positions in the rows
+        self.frames = frames  # (rows, ...) the block's frames
+        self.starts, self.ends = starts, ends  # per window: first frame, document end
+        self.counts = counts  # windows per document
+
+
+def _read_blocks(store, rows: pd.DataFrame, rule: WindowRule, progress, what: str):
+    """Yield a :class:`_Block` per read of about ``BLOCK_ROWS`` frames: every stored
+    array is read in blocks of whole documents, in offset order."""
     total, done = int(rows["frames"].sum()), 0
     for path, group in rows.groupby("array", sort=False):
         group = group.sort_values("offset", kind="stable")
@@ -329,11 +339,11 @@ def _read_documents(store, rows: pd.DataFrame, rule: WindowRule, progress, what:
             while j < len(group) and offsets[j] + frames[j] - lo <= BLOCK_ROWS:
                 j += 1
             hi = int((offsets[i:j] + frames[i:j]).max())
-            block = np.asarray(arr[int(lo):hi])
-            for p in range(i, j):
-                docs = block[offsets[p] - lo:offsets[p] - lo + frames[p]]
-                starts = rule.windows(np.array([frames[p]]))[1]
-                yield int(group.index[p]), group.iloc[p], docs, starts
+            doc, start = rule.windows(frames[i:j])
+            base = offsets[i:j] - lo
+            yield _Block(group.index[i:j].to_numpy(), np.asarray(arr[int(lo):hi]),
+                         base[doc] + start, (base + frames[i:j])[doc],
+                         rule.counts(frames[i:j]))
             done += int(frames[i:j].sum())
             if progress is not None:
                 progress(what, done, total)
@@ -342,30 +352,42 @@ def _read_documents(store, rows: pd.DataFrame, rule: WindowRule, progress, what:
 
 def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict:
     """The arrays of one part's file: its documents' codes and segments."""
-    codes, seg, start, summaries = [], [], [], []
-    order = []
-    for pos, _, frames, starts in _read_documents(store, rows, config.rule, progress,
-                                                  "hashing"):
-        c, summary = config.hasher.encode(frames, starts, config.rule.window)
-        keep = config.hasher.informative(c)
-        order.append(pos)
+    codes, seg, start, summaries, order = [], [], [], [], []
+    hasher, n_seg = config.hasher, 0
+    for block in _read_blocks(store, rows, config.rule, progress, "hashing"):
+        c, z = hasher.encode(block.frames, block.starts, config.rule.window, block.ends)
+        doc = np.repeat(np.arange(block.counts.size), block.counts)
+        first = np.cumsum(block.counts) - block.counts
+        # each document's mean window summary (every document has a window)
+        summaries.append(np.add.reduceat(z, first, axis=0) / block.counts[:, None])
+        keep = hasher.informative(c)
         codes.append(c[keep])
-        start.append(starts[keep])
-        seg.append(np.full(int(keep.sum()), len(order) - 1))
-        summaries.append(summary)
-    rows = rows.loc[order]
+        # window starts within their document
+        start.append((block.starts - (block.starts[first])[doc])[keep])
+        seg.append(n_seg + doc[keep])
+        order.append(block.positions)
+        n_seg += block.counts.size
+    rows = rows.loc[np.concatenate(order)] if order else rows.iloc[:0]
     t0, step, extent = _times(rows["index"])
     n_words = codes[0].shape[1] if codes else 1
     return {"codes": np.concatenate(codes) if codes else np.zeros((0, n_words), np.uint64),
-            "window_segment": np.concatenate(seg).astype(np.int32),
-            "window_start": np.concatenate(start).astype(np.int32),
-            "summary": np.stack(summaries).astype(np.float32),
+            "window_segment": np.concatenate(seg).astype(np.int32) if seg
+            else np.zeros(0, np.int32),
+            "window_start": np.concatenate(start).astype(np.int32) if start
+            else np.zeros(0, np.int32),
+            "summary": np.concatenate(summaries).astype(np.float32) if summaries
+            else np.zeros((0, 1), np.float32),
             "seg_id": rows["id"].to_numpy().astype(str),
             "seg_array": rows["array"].to_numpy().astype(str),
             "seg_offset": rows["offset"].to_numpy(np.int64),
             "seg_frames": rows["frames"].to_numpy(np.int64),
             "seg_version": rows["version"].to_numpy().astype(str),
             "seg_start": t0, "seg_step": step, "seg_extent": extent}
+
+
+def _part_file(arrays: dict, config: IndexConfig, part: str) -> bytes:
+    return _npz(arrays, {"format": FORMAT, "format_version": FORMAT_VERSION,
+                         "key": config.key, "part": str(part)})
 
 
 def _check_part(arrays: dict, meta: dict, config: IndexConfig, part: str,
@@ -411,10 +433,11 @@ class StoreIndex:
         Parts hashed now, and parts read from their files.
     """
 
-    def __init__(self, store, config, index, summaries, commit, hashed, loaded):
+    def __init__(self, store, config, index, summaries, commit, hashed, loaded, rows):
         self.store, self.config, self.index = store, config, index
         self.summaries, self.commit = summaries, commit
         self.hashed_parts, self.loaded_parts = hashed, loaded
+        self._rows = rows.set_index("id")  # where each document's frames are
 
     def __len__(self) -> int:
         return len(self.index)
@@ -431,12 +454,10 @@ class StoreIndex:
             ``query`` (``start``/``end`` of the frames searched with, ``widened``,
             ``windows``, ``stride``).
         """
-        rows = _visible(self.store, self.config.feature)
-        match = rows.index[rows["id"] == str(doc_id)]
-        if not len(match):
+        if str(doc_id) not in self._rows.index:
             raise ParameterError(f"no document {doc_id!r} with frames of "
                                  f"{self.config.feature!r} in the store")
-        row = rows.loc[match[0]]
+        row = self._rows.loc[str(doc_id)]
         s, step, extent = (float(v[0]) for v in _times(pd.Series([row["index"]])))
         times = FrameTimes(s, step, extent, int(row["frames"]))
         t0 = times.start if start is None else float(start)
@@ -487,9 +508,7 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
         if arrays is None:
             arrays = _hash_part(store, config, group, progress)
             if write:
-                objects.keep(key, _npz(arrays, {"format": FORMAT,
-                                                "format_version": FORMAT_VERSION,
-                                                "key": config.key, "part": str(part)}))
+                objects.keep(key, _part_file(arrays, config, str(part)))
             hashed.append(part)
         # keep the windows of the visible documents, renumbered
         renumber = np.full(arrays["seg_id"].size, -1, dtype=np.int64)
@@ -513,7 +532,8 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
                       np.concatenate(wstart) if wstart else np.zeros(0, np.int64),
                       Segments.concat(segments), config.rule)
     summary = np.concatenate(summaries) if summaries else np.zeros((0, 1), np.float32)
-    return StoreIndex(store, config, index, summary, _commit(store, rows), hashed, loaded)
+    return StoreIndex(store, config, index, summary, _commit(store, rows), hashed, loaded,
+                      rows)
 
 
 def open_index(store, feature: str, *, window: float | None = None,
@@ -572,12 +592,40 @@ def configured(store, feature: str | None = None) -> list[IndexConfig]:
     return sorted(out, key=lambda c: -c.created)
 
 
-def update_indexes(store, progress=None) -> list[StoreIndex]:
+def refresh(store, config: IndexConfig, progress=None) -> list[str]:
+    """Hash the visible parts that have no index file yet (nothing else is read).
+
+    Returns
+    -------
+    list of str
+        The parts hashed.
+    """
+    objects = _Objects(store)
+    have = {n[:-len(".npz")] for n in objects.list_dir(f"{config.prefix}/parts")
+            if n.endswith(".npz")}
+    rows = _visible(store, config.feature)
+    hashed = []
+    for part, group in rows.groupby("part", sort=True):
+        if part in have:
+            continue
+        arrays = _hash_part(store, config, group, progress)
+        objects.keep(f"{config.prefix}/parts/{part}.npz", _part_file(arrays, config, part))
+        hashed.append(str(part))
+    return hashed
+
+
+def update_indexes(store, progress=None) -> dict[str, list[str]]:
     """Bring every index of the store up to date (what ingest calls when it ends).
 
     Every saved configuration gets the parts it lacks hashed; a stored feature of codes
     (unsigned integers, e.g. ``zx.fingerprint``) without an index gets the default one.
-    Only new parts are hashed.
+    Only new parts are hashed, and no existing index file is read (opening the index
+    checks them).
+
+    Returns
+    -------
+    dict
+        ``{"<feature>/<key>": [parts hashed]}``.
     """
     configs = {(c.feature, c.key): c for c in configured(store)}
     indexed = {c.feature for c in configs.values()}
@@ -589,4 +637,4 @@ def update_indexes(store, progress=None) -> list[StoreIndex]:
         if len(arrays) and np.dtype(store.array(arrays.iloc[0]).dtype).kind == "u":
             config = configure(store, feature, progress=progress)
             configs[(feature, config.key)] = config
-    return [load(store, c, progress) for c in configs.values()]
+    return {f"{c.feature}/{c.key}": refresh(store, c, progress) for c in configs.values()}
