@@ -226,7 +226,7 @@ def fp_store(tmp_path, rng):
 
 
 def _files(root, feature="fp"):
-    return sorted((root / "store" / "indexes" / feature).glob("*/parts/*.npz"))
+    return sorted((root / "store" / "indexes" / feature).glob("*/parts/*.bin"))
 
 
 def test_ingest_keeps_the_fingerprint_index_and_reopening_reads_it(fp_store, rng):

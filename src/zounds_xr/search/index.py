@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from .._optional import optional_import
 from ..errors import ParameterError
@@ -138,7 +139,7 @@ class CodeIndex:
         self._engine: Any = None  # faiss.IndexBinaryFlat or WordMajor, made on first use
         n_seg = len(segments)
         self._first = np.searchsorted(self.window_segment, np.arange(n_seg + 1))
-        self._position = {str(doc): i for i, doc in enumerate(segments.ids)}
+        self._ids: pd.Index | None = None  # id -> position, made on first use
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -153,7 +154,10 @@ class CodeIndex:
 
     def position(self, doc_id: str) -> int | None:
         """The document's position in ``segments``, or ``None``."""
-        return self._position.get(str(doc_id))
+        if self._ids is None:
+            self._ids = pd.Index(self.segments.ids.astype(str))
+        pos = self._ids.get_indexer([str(doc_id)])[0]
+        return int(pos) if pos >= 0 else None
 
     def window_of(self, segment: int, start: int) -> int | None:
         """The index of the window of ``segment`` that starts at frame ``start``."""

@@ -3,8 +3,8 @@
 Layout (under the store's root; the store's readers never look under ``indexes/``)::
 
     indexes/<feature>/<key>/config.json          the window rule and the hasher
-    indexes/<feature>/<key>/hasher.npz           what a SimHasher learned (if any)
-    indexes/<feature>/<key>/parts/<part>.npz     the codes of that part's documents
+    indexes/<feature>/<key>/hasher.bin           what a SimHasher learned (if any)
+    indexes/<feature>/<key>/parts/<part>.bin     the codes of that part's documents
 
 ``<key>`` is a digest of the feature, the window rule and the hasher's parameters, so
 another rule or hasher is another index. A part's file holds the codes of every
@@ -15,20 +15,18 @@ clips hashes only the new parts. Opening an index combines the files of the part
 the catalog's visible documents live in, keeping only the windows of those documents
 (a deleted or replaced document drops out), and hashes any part without a valid file.
 
-Every file carries CRC-32s of its arrays (and the zip's own): a damaged, truncated,
+Every file carries a CRC-32 of its arrays, checked on reading: a damaged, truncated,
 foreign or stale file (another format, key, or feature version than the catalog's) is
 never used; it is rebuilt, with progress and a :class:`IndexRebuiltWarning`.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
 import uuid
 import warnings
-import zipfile
 import zlib
 
 import numpy as np
@@ -46,7 +44,7 @@ __all__ = ["IndexConfig", "StoreIndex", "IndexRebuiltWarning", "configure", "con
            "load", "open_index", "refresh", "update_indexes", "FORMAT_VERSION"]
 
 FORMAT = "zounds_xr.search"
-#: 1: parts/<part>.npz of codes + segments, config.json, hasher.npz
+#: 1: parts/<part>.bin of codes + segments, config.json, hasher.bin
 FORMAT_VERSION = 1
 ROOT = "indexes"
 #: frames read from a stored array at once while hashing
@@ -130,30 +128,50 @@ class _Objects:
             return []
 
 
-def _npz(arrays: dict, meta: dict) -> bytes:
-    """``arrays`` and ``meta`` (with a CRC-32 of every array) as npz bytes."""
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    meta = {**meta, "crc32": {k: zlib.crc32(v.tobytes()) for k, v in arrays.items()}}
-    buf = io.BytesIO()
-    np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-    return buf.getvalue()
+#: first bytes of an index file
+MAGIC = b"ZXSEARCH\x00\x01"
 
 
-def _read_npz(data: bytes) -> tuple[dict, dict]:
-    """``(arrays, meta)`` of :func:`_npz` bytes; ``ValueError`` when damaged."""
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads(arrays.pop("__meta__").tobytes())
-    except (zipfile.BadZipFile, OSError, KeyError, EOFError, ValueError) as exc:
-        raise ValueError(f"unreadable ({type(exc).__name__}: {exc})") from None
-    crcs = meta.get("crc32", {})
-    if set(crcs) != set(arrays):
-        raise ValueError("its arrays differ from those it lists")
+def _pack(arrays: dict, meta: dict) -> bytes:
+    """``arrays`` and ``meta`` as one file: ``MAGIC``, the length of a JSON header
+    (8 bytes, little-endian), the header (``meta``, every array's dtype, shape and
+    place, and the CRC-32 of the payload), then the arrays' bytes back to back."""
+    places, payload, at = [], [], 0
     for name, value in arrays.items():
-        if zlib.crc32(np.ascontiguousarray(value).tobytes()) != crcs[name]:
-            raise ValueError(f"checksum mismatch in {name!r}")
-    return arrays, meta
+        value = np.ascontiguousarray(value)
+        if value.dtype.kind == "O":
+            value = value.astype(str)
+        places.append({"name": name, "dtype": value.dtype.str, "shape": list(value.shape),
+                       "offset": at, "nbytes": value.nbytes})
+        payload.append(value.tobytes())
+        at += value.nbytes
+    body = b"".join(payload)
+    header = json.dumps({"meta": meta, "arrays": places,
+                         "crc32": zlib.crc32(body)}).encode()
+    return MAGIC + len(header).to_bytes(8, "little") + header + body
+
+
+def _unpack(data: bytes) -> tuple[dict, dict]:
+    """``(arrays, meta)`` of :func:`_pack` bytes; ``ValueError`` when damaged."""
+    if data[:len(MAGIC)] != MAGIC:
+        raise ValueError("not an index file of this format")
+    start = len(MAGIC) + 8
+    try:
+        size = int.from_bytes(data[len(MAGIC):start], "little")
+        header = json.loads(data[start:start + size])
+        body = memoryview(data)[start + size:]
+        if zlib.crc32(body) != header["crc32"]:
+            raise ValueError("checksum mismatch")
+        arrays = {}
+        for place in header["arrays"]:
+            lo, n = place["offset"], place["nbytes"]
+            if lo + n > len(body):
+                raise ValueError("truncated")
+            arrays[place["name"]] = np.frombuffer(body[lo:lo + n], dtype=place["dtype"]) \
+                .reshape(place["shape"])
+        return arrays, header["meta"]
+    except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable header ({type(exc).__name__}: {exc})") from None
 
 
 # ------------------------------------------------------------------------ config
@@ -185,8 +203,8 @@ class IndexConfig:
 
     def save(self, objects: _Objects) -> None:
         arrays = self.hasher.arrays()
-        if arrays and not objects.keep(f"{self.prefix}/hasher.npz",
-                                       _npz(arrays, {"key": self.key})):
+        if arrays and not objects.keep(f"{self.prefix}/hasher.bin",
+                                       _pack(arrays, {"key": self.key})):
             return
         # written last: a config that is seen has its hasher
         objects.keep(f"{self.prefix}/config.json", json.dumps(self.to_json()).encode())
@@ -203,10 +221,10 @@ class IndexConfig:
                 raise ValueError(f"format {meta['format']} {meta['format_version']}")
             arrays = None
             if meta["hasher"]["kind"] == SimHasher.kind:
-                data = objects.get(f"{ROOT}/{feature}/{key}/hasher.npz")
+                data = objects.get(f"{ROOT}/{feature}/{key}/hasher.bin")
                 if data is None:
-                    raise ValueError("hasher.npz is missing")
-                arrays = _read_npz(data)[0]
+                    raise ValueError("hasher.bin is missing")
+                arrays = _unpack(data)[0]
             config = cls(feature, WindowRule(int(meta["window"]), int(meta["hop"])),
                          hasher_for(meta["hasher"], arrays), meta["step"],
                          meta.get("created", 0.0))
@@ -227,15 +245,20 @@ def _visible(store, feature: str) -> pd.DataFrame:
                              f"{', '.join(store.features) or 'none'}")
     frames = cat[f"{feature}.frames"].fillna(0).astype(np.int64)
     cat = cat[(frames > 0) & cat[f"{feature}.array"].notna()]
+    arrays = cat[f"{feature}.array"].astype(str).to_numpy()
+    # few distinct arrays: their part ("parts/<part>/<feature>...") found once each
+    codes, paths = pd.factorize(arrays)
+    parts = np.array([p.split("/")[1] if p.count("/") >= 2 else p for p in paths],
+                     dtype=object)
     out = pd.DataFrame({
-        "id": cat.index.astype(str), "array": cat[f"{feature}.array"].astype(str),
-        "offset": cat[f"{feature}.offset"].astype(np.int64),
-        "frames": cat[f"{feature}.frames"].astype(np.int64),
-        "index": cat[f"{feature}.index"].astype(str),
-        "version": (cat[f"{feature}.version"].astype(str) if f"{feature}.version" in cat
-                    else "")})
-    out["part"] = out["array"].str.split("/").str[1]
-    return out.reset_index(drop=True)
+        "id": cat.index.astype(str), "array": arrays,
+        "offset": cat[f"{feature}.offset"].to_numpy(np.int64),
+        "frames": cat[f"{feature}.frames"].to_numpy(np.int64),
+        "index": cat[f"{feature}.index"].astype(str).to_numpy(),
+        "version": (cat[f"{feature}.version"].astype(str).to_numpy()
+                    if f"{feature}.version" in cat else ""),
+        "part": parts[codes] if len(codes) else np.zeros(0, object)})
+    return out
 
 
 def _times(index_text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -386,14 +409,12 @@ def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict
 
 
 def _part_file(arrays: dict, config: IndexConfig, part: str) -> bytes:
-    return _npz(arrays, {"format": FORMAT, "format_version": FORMAT_VERSION,
+    return _pack(arrays, {"format": FORMAT, "format_version": FORMAT_VERSION,
                          "key": config.key, "part": str(part)})
 
 
-def _check_part(arrays: dict, meta: dict, config: IndexConfig, part: str,
-                rows: pd.DataFrame) -> np.ndarray:
-    """Which segments of a loaded part file are visible: ``rows``' positions in the
-    file, or ``ValueError`` when the file is foreign or does not cover ``rows``."""
+def _check_file(arrays: dict, meta: dict, config: IndexConfig, part: str) -> None:
+    """``ValueError`` unless a part file is of this format, index and part."""
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"format {meta.get('format')} {meta.get('format_version')}")
     if meta.get("key") != config.key or meta.get("part") != part:
@@ -402,18 +423,32 @@ def _check_part(arrays: dict, meta: dict, config: IndexConfig, part: str,
                              *_SEGMENT_ARRAYS}
     if missing:
         raise ValueError(f"arrays {sorted(missing)} are missing or unexpected")
-    where = {(a, int(o)): i for i, (a, o) in enumerate(zip(
-        arrays["seg_array"].tolist(), arrays["seg_offset"].tolist(), strict=True))}
-    found = [where.get((a, int(o)), -1) for a, o in zip(rows["array"], rows["offset"],
-                                                       strict=True)]
-    if min(found, default=0) < 0:
-        raise ValueError("it lacks documents the catalog shows")
-    found_arr = np.asarray(found, dtype=np.int64)
-    same = (arrays["seg_id"][found_arr] == rows["id"].to_numpy().astype(str)) & \
-        (arrays["seg_version"][found_arr] == rows["version"].to_numpy().astype(str))
-    if not same.all():
-        raise ValueError("its documents' ids or feature versions differ from the catalog")
-    return found_arr
+
+
+def _locate(files: list[dict], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """For every visible row: ``(file number, segment in that file)``, ``-1`` where no
+    file holds it with the catalog's id and feature version. One vectorised pass over
+    every file (a document is found by its array and first row)."""
+    seg_file = np.concatenate([np.full(f["seg_id"].size, i) for i, f in enumerate(files)])
+    seg_local = np.concatenate([np.arange(f["seg_id"].size) for f in files])
+    seg_path = np.concatenate([f["seg_array"] for f in files]).astype(str)
+    paths = pd.Index(pd.unique(np.concatenate([seg_path, rows["array"].to_numpy(str)])))
+    span = int(max(max((int(f["seg_offset"].max(initial=0)) for f in files), default=0),
+                   int(rows["offset"].to_numpy().max(initial=0))) + 1)
+    keys = paths.get_indexer(seg_path).astype(np.int64) * span + np.concatenate(
+        [f["seg_offset"] for f in files])
+    found = pd.Index(keys).get_indexer(
+        paths.get_indexer(rows["array"].to_numpy(str)).astype(np.int64) * span
+        + rows["offset"].to_numpy(np.int64))
+    ok = found >= 0
+    same = np.zeros(len(rows), dtype=bool)
+    g = found[ok]
+    ids = np.concatenate([f["seg_id"] for f in files]).astype(str)
+    versions = np.concatenate([f["seg_version"] for f in files]).astype(str)
+    same[ok] = (ids[g] == rows["id"].to_numpy(str)[ok]) & \
+        (versions[g] == rows["version"].to_numpy(str)[ok])
+    return np.where(same, seg_file[np.maximum(found, 0)], -1), \
+        np.where(same, seg_local[np.maximum(found, 0)], -1)
 
 
 class StoreIndex:
@@ -487,44 +522,59 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
     read, parts without a valid file hashed (and saved when ``write``)."""
     objects = _Objects(store)
     rows = _visible(store, config.feature)
-    parts, segments, codes, wseg, wstart, summaries = [], [], [], [], [], []
+    parts = sorted(set(rows["part"]))
+    files: list[dict] = []
     hashed, loaded = [], []
-    n_seg = 0
-    for part, group in rows.groupby("part", sort=True):
-        key = f"{config.prefix}/parts/{part}.npz"
+
+    def hash_part(part):
+        arrays = _hash_part(store, config, rows[rows["part"] == part], progress)
+        if write:
+            objects.keep(f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
+        hashed.append(part)
+        return arrays
+
+    for part in parts:
+        key = f"{config.prefix}/parts/{part}.bin"
         data = objects.get(key)
-        arrays: dict | None = None
-        visible = np.arange(len(group))
+        arrays = None
         if data is not None:
             try:
-                arrays, meta = _read_npz(data)
-                visible = _check_part(arrays, meta, config, str(part), group)
+                arrays, meta = _unpack(data)
+                _check_file(arrays, meta, config, part)
                 loaded.append(part)
             except ValueError as exc:
-                warnings.warn(f"the search index file {objects.url}/{key} is not usable "
-                              f"({exc}); hashing part {part} again", IndexRebuiltWarning,
-                              stacklevel=3)
+                _rebuilt(objects, key, part, exc)
                 arrays = None
-        if arrays is None:
-            arrays = _hash_part(store, config, group, progress)
-            if write:
-                objects.keep(key, _part_file(arrays, config, str(part)))
-            hashed.append(part)
-        # keep the windows of the visible documents, renumbered
-        renumber = np.full(arrays["seg_id"].size, -1, dtype=np.int64)
-        renumber[visible] = n_seg + np.arange(visible.size)
-        seg = renumber[arrays["window_segment"]]
+        files.append(arrays if arrays is not None else hash_part(part))
+    file_of, seg_of = _locate(files, rows) if files else (np.zeros(0, int),) * 2
+    stale = sorted(set(rows["part"].to_numpy()[file_of < 0]))
+    for part in stale:  # a file that lacks visible documents, or has other versions
+        i = parts.index(part)
+        if part in loaded:
+            loaded.remove(part)
+            _rebuilt(objects, f"{config.prefix}/parts/{part}.bin", part,
+                     ValueError("its documents differ from the catalog's"))
+        files[i] = hash_part(part)
+    if stale:
+        file_of, seg_of = _locate(files, rows)
+    # every window of a visible document, its document renumbered in row order
+    codes, wseg, wstart, segments, summaries = [], [], [], [], []
+    n_seg = 0
+    for i, f in enumerate(files):
+        mine = np.flatnonzero(file_of == i)
+        local = seg_of[mine]
+        renumber = np.full(f["seg_id"].size, -1, dtype=np.int64)
+        renumber[local] = n_seg + np.arange(local.size)
+        seg = renumber[f["window_segment"]]
         keep = seg >= 0
-        codes.append(arrays["codes"][keep])
+        codes.append(f["codes"][keep])
         wseg.append(seg[keep])
-        wstart.append(arrays["window_start"][keep])
-        segments.append(Segments(arrays["seg_id"][visible].astype(object),
-                                 arrays["seg_start"][visible], arrays["seg_step"][visible],
-                                 arrays["seg_extent"][visible],
-                                 arrays["seg_frames"][visible]))
-        summaries.append(arrays["summary"][visible])
-        parts.append(part)
-        n_seg += visible.size
+        wstart.append(f["window_start"][keep])
+        segments.append(Segments(f["seg_id"][local].astype(object), f["seg_start"][local],
+                                 f["seg_step"][local], f["seg_extent"][local],
+                                 f["seg_frames"][local]))
+        summaries.append(f["summary"][local])
+        n_seg += local.size
     n_words = -(-config.hasher.frame_bits * config.rule.window // 64) \
         if isinstance(config.hasher, BitsHasher) else -(-config.hasher.bits // 64)
     index = CodeIndex(np.concatenate(codes) if codes else np.zeros((0, n_words), np.uint64),
@@ -534,6 +584,11 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
     summary = np.concatenate(summaries) if summaries else np.zeros((0, 1), np.float32)
     return StoreIndex(store, config, index, summary, _commit(store, rows), hashed, loaded,
                       rows)
+
+
+def _rebuilt(objects: _Objects, key: str, part: str, exc: Exception) -> None:
+    warnings.warn(f"the search index file {objects.url}/{key} is not usable ({exc}); "
+                  f"hashing part {part} again", IndexRebuiltWarning, stacklevel=4)
 
 
 def open_index(store, feature: str, *, window: float | None = None,
@@ -601,15 +656,15 @@ def refresh(store, config: IndexConfig, progress=None) -> list[str]:
         The parts hashed.
     """
     objects = _Objects(store)
-    have = {n[:-len(".npz")] for n in objects.list_dir(f"{config.prefix}/parts")
-            if n.endswith(".npz")}
+    have = {n[:-len(".bin")] for n in objects.list_dir(f"{config.prefix}/parts")
+            if n.endswith(".bin")}
     rows = _visible(store, config.feature)
     hashed = []
     for part, group in rows.groupby("part", sort=True):
         if part in have:
             continue
         arrays = _hash_part(store, config, group, progress)
-        objects.keep(f"{config.prefix}/parts/{part}.npz", _part_file(arrays, config, part))
+        objects.keep(f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
         hashed.append(str(part))
     return hashed
 

@@ -120,9 +120,9 @@ class WindowRule:
             raise ParameterError("the document has no frames to search with")
         if not t1 > t0:
             raise ParameterError(f"the selection [{t0}, {t1}) s is empty")
-        first = max(0, math.ceil((t0 - times.start) / times.step - EPS))
+        first = max(0, math.ceil((t0 - EPS - times.start) / times.step))
         stop = min(times.frames,
-                   math.floor((t1 - times.extent - times.start) / times.step + EPS) + 1)
+                   math.floor((t1 + EPS - times.extent - times.start) / times.step) + 1)
         # sub-windows start on the index's grid (multiples of hop), so that a selection
         # holding an indexed window finds it at distance 0
         grid = -(-first // self.hop) * self.hop
