@@ -82,10 +82,12 @@ class BitsHasher:
 
     def encode(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, summaries)``: the windows' codes, and their bits as float32 (a
-        document's mean is what the map places it by)."""
+        """``(codes, summaries)``: the windows' codes, and per window how often each
+        bit of a frame is set (``frame_bits`` float32: a document's mean is what the map
+        places it by)."""
         codes = self.codes(rows, starts, window, ends)
-        return codes, unpack_bits(codes, codes.shape[1] * 64).astype(np.float32)
+        bits = unpack_bits(codes, window * self.frame_bits).reshape(len(codes), window, -1)
+        return codes, bits.mean(axis=1, dtype=np.float32)
 
     @staticmethod
     def informative(codes: np.ndarray) -> np.ndarray:

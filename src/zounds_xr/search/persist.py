@@ -243,35 +243,37 @@ def _visible(store, feature: str) -> pd.DataFrame:
     if feature not in list(store.features) or not all(c in cat.columns for c in cols):
         raise ParameterError(f"the store has no stored feature {feature!r}; it has "
                              f"{', '.join(store.features) or 'none'}")
-    frames = cat[f"{feature}.frames"].fillna(0).astype(np.int64)
-    cat = cat[(frames > 0) & cat[f"{feature}.array"].notna()]
-    arrays = cat[f"{feature}.array"].astype(str).to_numpy()
-    # few distinct arrays: their part ("parts/<part>/<feature>...") found once each
-    codes, paths = pd.factorize(arrays)
-    parts = np.array([p.split("/")[1] if p.count("/") >= 2 else p for p in paths],
-                     dtype=object)
-    out = pd.DataFrame({
-        "id": cat.index.astype(str), "array": arrays,
+    frames = cat[f"{feature}.frames"].fillna(0).to_numpy(np.int64)
+    has = (frames > 0) & cat[f"{feature}.array"].notna().to_numpy()
+    cat, frames = cat[has], frames[has]
+    # strings repeat (few arrays, parts, versions and time indexes): categoricals, so
+    # that 10^5 rows are never turned into Python strings one by one
+    codes, paths = pd.factorize(cat[f"{feature}.array"])
+    paths = np.asarray(paths, dtype=str)
+    parts = [p.split("/")[1] if p.count("/") >= 2 else p for p in paths]
+    version = cat[f"{feature}.version"] if f"{feature}.version" in cat \
+        else pd.Series("", index=cat.index)
+    return pd.DataFrame({
+        "id": cat.index,
+        "array": pd.Categorical.from_codes(codes, paths),
         "offset": cat[f"{feature}.offset"].to_numpy(np.int64),
-        "frames": cat[f"{feature}.frames"].to_numpy(np.int64),
-        "index": cat[f"{feature}.index"].astype(str).to_numpy(),
-        "version": (cat[f"{feature}.version"].astype(str).to_numpy()
-                    if f"{feature}.version" in cat else ""),
-        "part": parts[codes] if len(codes) else np.zeros(0, object)})
-    return out
+        "frames": frames,
+        "index": pd.Categorical(cat[f"{feature}.index"].fillna("")),
+        "version": pd.Categorical(version.fillna("")),
+        "part": pd.Categorical.from_codes(codes, paths).rename_categories(parts)
+        if len(set(parts)) == len(parts) else
+        pd.Categorical(np.asarray(parts, dtype=object)[codes])},
+        index=pd.RangeIndex(len(cat)))
 
 
-def _times(index_text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    start, step, extent = (np.zeros(len(index_text)) for _ in range(3))
-    cache: dict[str, tuple] = {}
-    for i, text in enumerate(index_text):
-        params = cache.get(text)
-        if params is None:
-            index = TimeIndex.from_attrs(json.loads(text))
-            params = cache[text] = (float(index.start), float(index.frequency),
-                                    float(index.duration))
-        start[i], step[i], extent[i] = params
-    return start, step, extent
+def _times(index_text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(start, step, extent)`` seconds of catalog ``<f>.index`` texts (a categorical:
+    each distinct text parsed once)."""
+    text = pd.Categorical(index_text)
+    params = np.array([[float(v) for v in (i.start, i.frequency, i.duration)] for i in (
+        TimeIndex.from_attrs(json.loads(t)) for t in text.categories)]).reshape(-1, 3)
+    per_row = params[text.codes]
+    return per_row[:, 0], per_row[:, 1], per_row[:, 2]
 
 
 def configure(store, feature: str, *, window: float | None = None, hop: float | None = None,
@@ -352,7 +354,7 @@ def _read_blocks(store, rows: pd.DataFrame, rule: WindowRule, progress, what: st
     """Yield a :class:`_Block` per read of about ``BLOCK_ROWS`` frames: every stored
     array is read in blocks of whole documents, in offset order."""
     total, done = int(rows["frames"].sum()), 0
-    for path, group in rows.groupby("array", sort=False):
+    for path, group in rows.groupby("array", sort=False, observed=True):
         group = group.sort_values("offset", kind="stable")
         arr = store.array(path)
         offsets, frames = group["offset"].to_numpy(), group["frames"].to_numpy()
@@ -400,11 +402,11 @@ def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict
             else np.zeros(0, np.int32),
             "summary": np.concatenate(summaries).astype(np.float32) if summaries
             else np.zeros((0, 1), np.float32),
-            "seg_id": rows["id"].to_numpy().astype(str),
-            "seg_array": rows["array"].to_numpy().astype(str),
+            "seg_id": np.asarray(rows["id"], dtype=str),
+            "seg_array": np.asarray(rows["array"], dtype=str),
             "seg_offset": rows["offset"].to_numpy(np.int64),
             "seg_frames": rows["frames"].to_numpy(np.int64),
-            "seg_version": rows["version"].to_numpy().astype(str),
+            "seg_version": np.asarray(rows["version"], dtype=str),
             "seg_start": t0, "seg_step": step, "seg_extent": extent}
 
 
@@ -432,21 +434,21 @@ def _locate(files: list[dict], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     seg_file = np.concatenate([np.full(f["seg_id"].size, i) for i, f in enumerate(files)])
     seg_local = np.concatenate([np.arange(f["seg_id"].size) for f in files])
     seg_path = np.concatenate([f["seg_array"] for f in files]).astype(str)
-    paths = pd.Index(pd.unique(np.concatenate([seg_path, rows["array"].to_numpy(str)])))
+    # a part never reuses a place: (array, first row) names a document's frames
+    paths = rows["array"].cat.categories
     span = int(max(max((int(f["seg_offset"].max(initial=0)) for f in files), default=0),
                    int(rows["offset"].to_numpy().max(initial=0))) + 1)
     keys = paths.get_indexer(seg_path).astype(np.int64) * span + np.concatenate(
         [f["seg_offset"] for f in files])
+    keys[paths.get_indexer(seg_path) < 0] = -1
     found = pd.Index(keys).get_indexer(
-        paths.get_indexer(rows["array"].to_numpy(str)).astype(np.int64) * span
-        + rows["offset"].to_numpy(np.int64))
+        rows["array"].cat.codes.to_numpy(np.int64) * span + rows["offset"].to_numpy(np.int64))
     ok = found >= 0
     same = np.zeros(len(rows), dtype=bool)
     g = found[ok]
-    ids = np.concatenate([f["seg_id"] for f in files]).astype(str)
-    versions = np.concatenate([f["seg_version"] for f in files]).astype(str)
-    same[ok] = (ids[g] == rows["id"].to_numpy(str)[ok]) & \
-        (versions[g] == rows["version"].to_numpy(str)[ok])
+    versions = rows["version"].cat.categories.get_indexer(
+        np.concatenate([f["seg_version"] for f in files]).astype(str))
+    same[ok] = versions[g] == rows["version"].cat.codes.to_numpy()[ok]
     return np.where(same, seg_file[np.maximum(found, 0)], -1), \
         np.where(same, seg_local[np.maximum(found, 0)], -1)
 
@@ -513,7 +515,8 @@ def _commit(store, rows: pd.DataFrame):
     version = getattr(store, "version", None)
     if version is not None and not callable(version):
         return version
-    text = "\n".join(sorted(set(rows["part"] + "|" + rows["version"])))
+    pairs = rows[["part", "version"]].drop_duplicates().astype(str)
+    text = "\n".join(sorted(pairs["part"] + "|" + pairs["version"]))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -522,12 +525,13 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
     read, parts without a valid file hashed (and saved when ``write``)."""
     objects = _Objects(store)
     rows = _visible(store, config.feature)
-    parts = sorted(set(rows["part"]))
+    parts = sorted(rows["part"].unique().astype(str))
     files: list[dict] = []
     hashed, loaded = [], []
 
     def hash_part(part):
-        arrays = _hash_part(store, config, rows[rows["part"] == part], progress)
+        arrays = _hash_part(store, config, rows[(rows["part"] == part).to_numpy()],
+                            progress)
         if write:
             objects.keep(f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
         hashed.append(part)
@@ -547,7 +551,7 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
                 arrays = None
         files.append(arrays if arrays is not None else hash_part(part))
     file_of, seg_of = _locate(files, rows) if files else (np.zeros(0, int),) * 2
-    stale = sorted(set(rows["part"].to_numpy()[file_of < 0]))
+    stale = sorted(rows["part"][file_of < 0].unique().astype(str))
     for part in stale:  # a file that lacks visible documents, or has other versions
         i = parts.index(part)
         if part in loaded:
@@ -660,7 +664,7 @@ def refresh(store, config: IndexConfig, progress=None) -> list[str]:
             if n.endswith(".bin")}
     rows = _visible(store, config.feature)
     hashed = []
-    for part, group in rows.groupby("part", sort=True):
+    for part, group in rows.groupby("part", sort=True, observed=True):
         if part in have:
             continue
         arrays = _hash_part(store, config, group, progress)
