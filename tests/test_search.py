@@ -24,6 +24,7 @@ from zounds_xr.search import (
     hamming_distance,
     open_index,
 )
+from zounds_xr.search import persist
 from zounds_xr.search.index import smallest_upto
 
 
@@ -293,6 +294,13 @@ def test_simhash_index_of_mel_finds_itself_and_persists_its_hasher(fp_store):
     for t0, t1 in [(0.2, 0.25), (0.3, 0.9), (0.0, 1.5)]:
         r = again.neighbours(ids["a1"], t0, t1, exclude=None)
         assert r["results"][0].id == ids["a1"] and r["results"][0].distance == 0
+    # statistics learned again (another writer): the parts' codes are not used
+    config = again.config
+    config.hasher.scale = config.hasher.scale * 2
+    config.save(persist._Objects(store))
+    with pytest.warns(IndexRebuiltWarning, match="other learned statistics"):
+        third = open_index(zx.open_store(root / "store"), "mel", window=0.3)
+    assert third.hashed_parts == again.loaded_parts
     with pytest.raises(zx.ParameterError, match="no stored feature"):
         open_index(store, "nope")
     with pytest.raises(zx.ParameterError, match="window"):

@@ -191,6 +191,16 @@ class IndexConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
+    def learned(self) -> str:
+        """A digest of what the hasher learned (a part hashed with other statistics is
+        not of this index)."""
+        digest = hashlib.sha256()
+        for name, value in sorted(self.hasher.arrays().items()):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
     def prefix(self) -> str:
         return f"{ROOT}/{self.feature}/{self.key}"
 
@@ -412,7 +422,7 @@ def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict
 
 def _part_file(arrays: dict, config: IndexConfig, part: str) -> bytes:
     return _pack(arrays, {"format": FORMAT, "format_version": FORMAT_VERSION,
-                         "key": config.key, "part": str(part)})
+                          "key": config.key, "learned": config.learned, "part": str(part)})
 
 
 def _check_file(arrays: dict, meta: dict, config: IndexConfig, part: str) -> None:
@@ -421,6 +431,8 @@ def _check_file(arrays: dict, meta: dict, config: IndexConfig, part: str) -> Non
         raise ValueError(f"format {meta.get('format')} {meta.get('format_version')}")
     if meta.get("key") != config.key or meta.get("part") != part:
         raise ValueError("it belongs to another index or part")
+    if meta.get("learned") != config.learned:
+        raise ValueError("it was hashed with other learned statistics")
     missing = set(arrays) ^ {"codes", "window_segment", "window_start", "summary",
                              *_SEGMENT_ARRAYS}
     if missing:
