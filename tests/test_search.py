@@ -297,7 +297,7 @@ def test_simhash_index_of_mel_finds_itself_and_persists_its_hasher(fp_store):
     # statistics learned again (another writer): the parts' codes are not used
     config = again.config
     config.hasher.scale = config.hasher.scale * 2
-    config.save(persist._Objects(store))
+    config.save(persist._objects(store))
     with pytest.warns(IndexRebuiltWarning, match="other learned statistics"):
         third = open_index(zx.open_store(root / "store"), "mel", window=0.3)
     assert third.hashed_parts == again.loaded_parts

@@ -29,7 +29,7 @@ import numbers
 import os
 import uuid
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -96,7 +96,8 @@ class DocumentMeta(type):
     collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``)."""
 
     def __new__(mcls, name, bases, namespace, **kwargs):
-        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        # Any: the attributes set and used here are Document's (declared there)
+        cls: Any = super().__new__(mcls, name, bases, namespace, **kwargs)
         features = {}
         for klass in reversed(cls.__mro__):
             for key, value in vars(klass).items():
@@ -110,24 +111,24 @@ class DocumentMeta(type):
         cls._graph, cls._order = _resolve_graph(cls, features)
         return cls
 
-    def __iter__(cls):
+    def __iter__(cls: Any):
         store = cls._store_for(None)
         for doc_id in store.ids():
             yield cls(doc_id)
 
-    def __len__(cls):
+    def __len__(cls: Any):
         return len(cls._store_for(None).id_index())
 
     def __bool__(cls):
         return True
 
-    def __contains__(cls, doc_id):
+    def __contains__(cls: Any, doc_id):
         return cls.exists(doc_id)
 
     def __getitem__(cls, doc_id):
         return cls(doc_id)
 
-    def __delitem__(cls, doc_id):
+    def __delitem__(cls: Any, doc_id):
         cls.delete(doc_id)
 
 
@@ -340,17 +341,33 @@ class Document(metaclass=DocumentMeta):
         cls._store_for(store).delete(_id)
 
     @classmethod
-    def catalog(cls, store=None):
+    def catalog(cls, store=None, version: int | None = None):
         """The store's catalog: one row per document (``pandas.DataFrame`` indexed by
         ``id``): ``uri``, ``samplerate``, ``channels``, ``duration`` (seconds),
-        ``licensing``, ``description``, ``tags``, other metadata, and per stored feature
-        ``f``: ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
+        ``licensing``, ``description``, ``tags``, other metadata (label edits
+        applied), and per stored feature ``f``: ``f.frames``, ``f.version``,
+        ``f.array``, ``f.offset``, ``f.index``.
+
+        Parameters
+        ----------
+        store : FeatureStore, optional
+            Default: the class's store.
+        version : int, optional
+            The catalog as of that commit (default: the newest, ``store.version``).
 
         See Also
         --------
         frames : the stored frames of many documents at once.
+        set_labels : commit a label edit.
         """
-        return cls._store_for(store).catalog()
+        return cls._store_for(store).catalog(version=version)
+
+    @classmethod
+    def set_labels(cls, column: str, values: dict, author: str | None = None,
+                   store=None) -> int:
+        """Commit a label edit (``{doc_id: value}`` in ``column``); returns the commit's
+        number. See :meth:`FeatureStore.set_labels`."""
+        return cls._store_for(store).set_labels(column, values, author=author)
 
     @classmethod
     def frames(cls, feature: str, ids=None, store=None) -> xr.DataArray:

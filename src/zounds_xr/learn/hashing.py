@@ -78,11 +78,12 @@ class SimHash(Preprocessor):
         self.bits = positive_int(bits, "bits")
         self.packbits = bool(packbits)
         self.seed = int(seed)
-        self.mean = None
-        self.planes = None
+        self.mean: np.ndarray | None = None
+        self.planes: np.ndarray | None = None
 
     def _start_fit(self):
-        self._sum, self._n = None, 0
+        self._sum: np.ndarray | None = None
+        self._n = 0
 
     def _partial_fit(self, block, pass_index):
         rows = _flat(block).astype(np.float64)
@@ -91,11 +92,13 @@ class SimHash(Preprocessor):
         self._n += rows.shape[0]
 
     def _end_fit(self):
+        assert self._sum is not None, "SimHash fitted on no rows"
         self.mean = self._sum / self._n
         self.planes = hyperplanes(self.mean.size, self.bits, self.seed)
         del self._sum, self._n
 
     def _bits(self, rows: np.ndarray) -> np.ndarray:
+        assert self.mean is not None and self.planes is not None  # fitted (checked before)
         return simhash_bits(rows, self.mean, self.planes)
 
     def _forward(self, x):

@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-import uuid
 import warnings
 import zlib
 
 import numpy as np
 import pandas as pd
-import zarr.storage
-
 from .._version import __version__
+from ..documents.objects import ObjectStore, open_zarr_store
 from ..errors import ParameterError, StoreError
 from ..timeseries.index import TimeIndex
 from .hashing import BitsHasher, SimHasher, hasher_for
@@ -60,72 +57,27 @@ class IndexRebuiltWarning(UserWarning):
 
 
 # ------------------------------------------------------------------------ objects
-class _Objects:
-    """Whole objects by key under a store's root (get, put, list), on any zarr store."""
+def _objects(store) -> ObjectStore:
+    """The store's object layer; for a reader with only a root URL (the store contract),
+    one over that URL."""
+    objects = getattr(store, "objects", None)
+    if isinstance(objects, ObjectStore):
+        return objects
+    url = str(store.url)
+    options = getattr(store, "storage_options", None) or {}
+    return ObjectStore(open_zarr_store(url, options), url)
 
-    def __init__(self, store):
-        self.url = str(store.url)
-        zstore = getattr(store, "zarr_store", None)
-        if zstore is None:  # a reader with only a root URL (the store contract)
-            options = getattr(store, "storage_options", None) or {}
-            zstore = (zarr.storage.FsspecStore.from_url(self.url, storage_options=options)
-                      if "://" in self.url else zarr.storage.LocalStore(self.url))
-        self.zstore = zstore
 
-    def _local(self, key: str) -> str | None:
-        if isinstance(self.zstore, zarr.storage.LocalStore):
-            return os.path.join(str(self.zstore.root), key)
-        return None
-
-    def get(self, key: str) -> bytes | None:
-        path = self._local(key)
-        if path is not None:
-            try:
-                with open(path, "rb") as f:
-                    return f.read()
-            except FileNotFoundError:
-                return None
-        from zarr.core.buffer import default_buffer_prototype
-        from zarr.core.sync import sync
-
-        buf = sync(self.zstore.get(key, default_buffer_prototype()))
-        return None if buf is None else buf.to_bytes()
-
-    def put(self, key: str, data: bytes) -> None:
-        path = self._local(key)
-        if path is not None:  # a rename is atomic: no reader sees half a file
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-            return
-        from zarr.core.buffer import default_buffer_prototype
-        from zarr.core.sync import sync
-
-        sync(self.zstore.set(key, default_buffer_prototype().buffer.from_bytes(data)))
-
-    def keep(self, key: str, data: bytes) -> bool:
-        """:meth:`put` a derived file; where the store cannot be written (object storage
-        without write rights), warn and go on without it."""
-        try:
-            self.put(key, data)
-        except Exception as exc:  # noqa: BLE001 (any client's refusal; the index works)
-            warnings.warn(f"the search index could not be saved in {self.url} ({exc}); it "
-                          f"is kept in memory", IndexRebuiltWarning, stacklevel=3)
-            return False
-        return True
-
-    def list_dir(self, prefix: str) -> list[str]:
-        from zarr.core.sync import sync
-
-        async def names():
-            return [n.strip("/") async for n in self.zstore.list_dir(prefix)]
-
-        try:
-            return sorted(sync(names()))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+def _keep(objects: ObjectStore, key: str, data: bytes) -> bool:
+    """Put a derived file; where the store cannot be written (object storage without
+    write rights), warn and go on without it (the index works from memory)."""
+    try:
+        objects.put(key, data)
+    except (StoreError, OSError) as exc:
+        warnings.warn(f"the search index could not be saved in {objects.url} ({exc}); it "
+                      f"is kept in memory", IndexRebuiltWarning, stacklevel=3)
+        return False
+    return True
 
 
 #: first bytes of an index file
@@ -211,16 +163,16 @@ class IndexConfig:
                 "hop_seconds": self.rule.hop * self.step, "hasher": self.hasher.params(),
                 "created": time.time(), "zounds_xr": __version__}
 
-    def save(self, objects: _Objects) -> None:
+    def save(self, objects: ObjectStore) -> None:
         arrays = self.hasher.arrays()
-        if arrays and not objects.keep(f"{self.prefix}/hasher.bin",
+        if arrays and not _keep(objects, f"{self.prefix}/hasher.bin",
                                        _pack(arrays, {"key": self.key})):
             return
         # written last: a config that is seen has its hasher
-        objects.keep(f"{self.prefix}/config.json", json.dumps(self.to_json()).encode())
+        _keep(objects, f"{self.prefix}/config.json", json.dumps(self.to_json()).encode())
 
     @classmethod
-    def load(cls, objects: _Objects, feature: str, key: str) -> IndexConfig:
+    def load(cls, objects: ObjectStore, feature: str, key: str) -> IndexConfig:
         where = f"{objects.url}/{ROOT}/{feature}/{key}"
         raw = objects.get(f"{ROOT}/{feature}/{key}/config.json")
         try:
@@ -325,7 +277,7 @@ def configure(store, feature: str, *, window: float | None = None, hop: float | 
         raise ParameterError(f"cannot index {feature!r} of dtype {sample.dtype}: codes "
                              f"(unsigned integers) or real/complex frames are indexed")
     config = IndexConfig(feature, WindowRule(w, h), hasher, step)
-    objects = _Objects(store)
+    objects = _objects(store)
     if objects.get(f"{config.prefix}/config.json") is not None:
         try:
             return IndexConfig.load(objects, feature, config.key)
@@ -535,7 +487,7 @@ def _commit(store, rows: pd.DataFrame):
 def load(store, config: IndexConfig, progress=None, write: bool = True) -> StoreIndex:
     """The index ``config`` over the store's visible documents: the parts' files
     read, parts without a valid file hashed (and saved when ``write``)."""
-    objects = _Objects(store)
+    objects = _objects(store)
     rows = _visible(store, config.feature)
     parts = sorted(rows["part"].unique().astype(str))
     files: list[dict] = []
@@ -545,7 +497,7 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
         arrays = _hash_part(store, config, rows[(rows["part"] == part).to_numpy()],
                             progress)
         if write:
-            objects.keep(f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
+            _keep(objects, f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
         hashed.append(part)
         return arrays
 
@@ -602,7 +554,7 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
                       rows)
 
 
-def _rebuilt(objects: _Objects, key: str, part: str, exc: Exception) -> None:
+def _rebuilt(objects: ObjectStore, key: str, part: str, exc: Exception) -> None:
     warnings.warn(f"the search index file {objects.url}/{key} is not usable ({exc}); "
                   f"hashing part {part} again", IndexRebuiltWarning, stacklevel=4)
 
@@ -651,7 +603,7 @@ def open_index(store, feature: str, *, window: float | None = None,
 def configured(store, feature: str | None = None) -> list[IndexConfig]:
     """The index configurations saved in the store (of ``feature``, or of all), newest
     first."""
-    objects = _Objects(store)
+    objects = _objects(store)
     features = [feature] if feature is not None else objects.list_dir(ROOT)
     out = []
     for name in features:
@@ -671,7 +623,7 @@ def refresh(store, config: IndexConfig, progress=None) -> list[str]:
     list of str
         The parts hashed.
     """
-    objects = _Objects(store)
+    objects = _objects(store)
     have = {n[:-len(".bin")] for n in objects.list_dir(f"{config.prefix}/parts")
             if n.endswith(".bin")}
     rows = _visible(store, config.feature)
@@ -680,7 +632,7 @@ def refresh(store, config: IndexConfig, progress=None) -> list[str]:
         if part in have:
             continue
         arrays = _hash_part(store, config, group, progress)
-        objects.keep(f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
+        _keep(objects, f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
         hashed.append(str(part))
     return hashed
 
