@@ -141,8 +141,6 @@ class CodeIndex:
         self.rule = rule
         self._faiss = _backend(backend)
         self._engine: Any = None  # faiss.IndexBinaryFlat or WordMajor, made on first use
-        n_seg = len(segments)
-        self._first = np.searchsorted(self.window_segment, np.arange(n_seg + 1))
         self._ids: pd.Index | None = None  # id -> position, made on first use
 
     def __len__(self) -> int:
@@ -162,12 +160,6 @@ class CodeIndex:
             self._ids = pd.Index(self.segments.ids.astype(str))
         pos = self._ids.get_indexer([str(doc_id)])[0]
         return int(pos) if pos >= 0 else None
-
-    def window_of(self, segment: int, start: int) -> int | None:
-        """The index of the window of ``segment`` that starts at frame ``start``."""
-        lo, hi = self._first[segment], self._first[segment + 1]
-        j = lo + np.searchsorted(self.window_start[lo:hi], start)
-        return int(j) if j < hi and self.window_start[j] == start else None
 
     # ------------------------------------------------------------------ raw search
     def _rows_nearest(self, queries: np.ndarray, count: int):

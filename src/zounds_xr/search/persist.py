@@ -41,14 +41,16 @@ __all__ = ["IndexConfig", "StoreIndex", "IndexRebuiltWarning", "configure", "con
            "load", "open_index", "refresh", "update_indexes", "FORMAT_VERSION"]
 
 FORMAT = "zounds_xr.search"
-#: 1: parts/<part>.bin of codes + segments, config.json, hasher.bin
-FORMAT_VERSION = 1
+#: 2: parts/<part>.bin of codes + segments (arrays and versions by number),
+#: config.json, hasher.bin
+FORMAT_VERSION = 2
 ROOT = "indexes"
 #: frames read from a stored array at once while hashing
 BLOCK_ROWS = 1 << 16
 #: windows a SimHasher learns its standardisation from at most
 FIT_WINDOWS = 200_000
 _SEGMENT_ARRAYS = ("seg_id", "seg_array", "seg_offset", "seg_frames", "seg_version",
+                   "arrays", "versions",
                    "seg_start", "seg_step", "seg_extent")
 
 
@@ -362,13 +364,20 @@ def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict
             else np.zeros(0, np.int32),
             "window_start": np.concatenate(start).astype(np.int32) if start
             else np.zeros(0, np.int32),
-            "summary": np.concatenate(summaries).astype(np.float32) if summaries
-            else np.zeros((0, 1), np.float32),
+            "summary": np.concatenate(summaries).astype(np.float16) if summaries
+            else np.zeros((0, 1), np.float16),
             "seg_id": np.asarray(rows["id"], dtype=str),
-            "seg_array": np.asarray(rows["array"], dtype=str),
+            # few distinct arrays and versions: their numbers, and the names once
+            "seg_array": rows["array"].cat.remove_unused_categories().cat.codes
+            .to_numpy(np.int32),
+            "arrays": np.asarray(rows["array"].cat.remove_unused_categories()
+                                 .cat.categories, dtype=str),
             "seg_offset": rows["offset"].to_numpy(np.int64),
             "seg_frames": rows["frames"].to_numpy(np.int64),
-            "seg_version": np.asarray(rows["version"], dtype=str),
+            "seg_version": rows["version"].cat.remove_unused_categories().cat.codes
+            .to_numpy(np.int32),
+            "versions": np.asarray(rows["version"].cat.remove_unused_categories()
+                                   .cat.categories, dtype=str),
             "seg_start": t0, "seg_step": step, "seg_extent": extent}
 
 
@@ -397,21 +406,24 @@ def _locate(files: list[dict], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     every file (a document is found by its array and first row)."""
     seg_file = np.concatenate([np.full(f["seg_id"].size, i) for i, f in enumerate(files)])
     seg_local = np.concatenate([np.arange(f["seg_id"].size) for f in files])
-    seg_path = np.concatenate([f["seg_array"] for f in files]).astype(str)
     # a part never reuses a place: (array, first row) names a document's frames
     paths = rows["array"].cat.categories
+    seg_path = np.concatenate([paths.get_indexer(f["arrays"])[f["seg_array"]]
+                               for f in files])
     span = int(max(max((int(f["seg_offset"].max(initial=0)) for f in files), default=0),
                    int(rows["offset"].to_numpy().max(initial=0))) + 1)
-    keys = paths.get_indexer(seg_path).astype(np.int64) * span + np.concatenate(
+    keys = seg_path.astype(np.int64) * span + np.concatenate(
         [f["seg_offset"] for f in files])
-    keys[paths.get_indexer(seg_path) < 0] = -1
+    gone = seg_path < 0  # an array no visible document uses: distinct keys never asked
+    keys[gone] = -1 - np.arange(int(gone.sum()))
     found = pd.Index(keys).get_indexer(
         rows["array"].cat.codes.to_numpy(np.int64) * span + rows["offset"].to_numpy(np.int64))
     ok = found >= 0
     same = np.zeros(len(rows), dtype=bool)
     g = found[ok]
-    versions = rows["version"].cat.categories.get_indexer(
-        np.concatenate([f["seg_version"] for f in files]).astype(str))
+    known = rows["version"].cat.categories
+    versions = np.concatenate([known.get_indexer(f["versions"])[f["seg_version"]]
+                               for f in files])
     same[ok] = versions[g] == rows["version"].cat.codes.to_numpy()[ok]
     return np.where(same, seg_file[np.maximum(found, 0)], -1), \
         np.where(same, seg_local[np.maximum(found, 0)], -1)
@@ -541,7 +553,7 @@ def load(store, config: IndexConfig, progress=None, write: bool = True) -> Store
         segments.append(Segments(f["seg_id"][local].astype(object), f["seg_start"][local],
                                  f["seg_step"][local], f["seg_extent"][local],
                                  f["seg_frames"][local]))
-        summaries.append(f["summary"][local])
+        summaries.append(f["summary"][local].astype(np.float32))
         n_seg += local.size
     n_words = -(-config.hasher.frame_bits * config.rule.window // 64) \
         if isinstance(config.hasher, BitsHasher) else -(-config.hasher.bits // 64)
