@@ -222,7 +222,7 @@ def _visible(store, feature: str) -> pd.DataFrame:
         "array": pd.Categorical.from_codes(codes, paths),
         "offset": cat[f"{feature}.offset"].to_numpy(np.int64),
         "frames": frames,
-        "index": pd.Categorical(cat[f"{feature}.index"].fillna("")),
+        "index": cat[f"{feature}.index"].to_numpy(),  # parsed where needed (_times)
         "version": pd.Categorical(version.fillna("")),
         "part": pd.Categorical.from_codes(codes, paths).rename_categories(parts)
         if len(set(parts)) == len(parts) else
@@ -407,9 +407,12 @@ def _locate(files: list[dict], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     seg_file = np.concatenate([np.full(f["seg_id"].size, i) for i, f in enumerate(files)])
     seg_local = np.concatenate([np.arange(f["seg_id"].size) for f in files])
     # a part never reuses a place: (array, first row) names a document's frames
-    paths = rows["array"].cat.categories
-    seg_path = np.concatenate([paths.get_indexer(f["arrays"])[f["seg_array"]]
-                               for f in files])
+    def numbers(names, known) -> np.ndarray:  # a file's few names -> the rows' codes
+        codes = {name: i for i, name in enumerate(known)}
+        return np.array([codes.get(str(n), -1) for n in names], dtype=np.int64)
+
+    paths = list(rows["array"].cat.categories)
+    seg_path = np.concatenate([numbers(f["arrays"], paths)[f["seg_array"]] for f in files])
     span = int(max(max((int(f["seg_offset"].max(initial=0)) for f in files), default=0),
                    int(rows["offset"].to_numpy().max(initial=0))) + 1)
     keys = seg_path.astype(np.int64) * span + np.concatenate(
@@ -421,8 +424,8 @@ def _locate(files: list[dict], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     ok = found >= 0
     same = np.zeros(len(rows), dtype=bool)
     g = found[ok]
-    known = rows["version"].cat.categories
-    versions = np.concatenate([known.get_indexer(f["versions"])[f["seg_version"]]
+    known = list(rows["version"].cat.categories)
+    versions = np.concatenate([numbers(f["versions"], known)[f["seg_version"]]
                                for f in files])
     same[ok] = versions[g] == rows["version"].cat.codes.to_numpy()[ok]
     return np.where(same, seg_file[np.maximum(found, 0)], -1), \
