@@ -201,7 +201,14 @@ class IndexConfig:
         return config
 
 
-def _visible(store, feature: str) -> pd.DataFrame:
+def _part_of(path: str) -> str:
+    """The part of a stored array's path, ``parts/<part>/<feature>...``."""
+    return path.split("/")[1] if path.count("/") >= 2 else path
+
+
+def _visible(store, feature: str, parts: set | None = None) -> pd.DataFrame:
+    """The visible documents with frames of ``feature`` (of ``parts`` only, if given):
+    id, array, offset, frames, index text, version and part, one row each."""
     cat = store.catalog()
     cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
     if feature not in list(store.features) or not all(c in cat.columns for c in cols):
@@ -209,12 +216,16 @@ def _visible(store, feature: str) -> pd.DataFrame:
                              f"{', '.join(store.features) or 'none'}")
     frames = cat[f"{feature}.frames"].fillna(0).to_numpy(np.int64)
     has = (frames > 0) & cat[f"{feature}.array"].notna().to_numpy()
+    if parts is not None:
+        paths = pd.unique(cat[f"{feature}.array"].dropna())
+        has &= cat[f"{feature}.array"].isin(
+            [p for p in paths if _part_of(str(p)) in parts]).to_numpy()
     cat, frames = cat[has], frames[has]
     # strings repeat (few arrays, parts, versions and time indexes): categoricals, so
     # that 10^5 rows are never turned into Python strings one by one
     codes, paths = pd.factorize(cat[f"{feature}.array"])
     paths = np.asarray(paths, dtype=str)
-    parts = [p.split("/")[1] if p.count("/") >= 2 else p for p in paths]
+    part_names = [_part_of(p) for p in paths]
     version = cat[f"{feature}.version"] if f"{feature}.version" in cat \
         else pd.Series("", index=cat.index)
     return pd.DataFrame({
@@ -224,9 +235,8 @@ def _visible(store, feature: str) -> pd.DataFrame:
         "frames": frames,
         "index": cat[f"{feature}.index"].to_numpy(),  # parsed where needed (_times)
         "version": pd.Categorical(version.fillna("")),
-        "part": pd.Categorical.from_codes(codes, paths).rename_categories(parts)
-        if len(set(parts)) == len(parts) else
-        pd.Categorical(np.asarray(parts, dtype=object)[codes])},
+        "part": pd.Categorical(np.asarray(part_names, dtype=object)[codes]
+                               if len(codes) else np.zeros(0, object))},
         index=pd.RangeIndex(len(cat)))
 
 
@@ -641,11 +651,13 @@ def refresh(store, config: IndexConfig, progress=None) -> list[str]:
     objects = _objects(store)
     have = {n[:-len(".bin")] for n in objects.list_dir(f"{config.prefix}/parts")
             if n.endswith(".bin")}
-    rows = _visible(store, config.feature)
-    hashed = []
+    paths = pd.unique(store.catalog()[f"{config.feature}.array"].dropna())
+    missing = {_part_of(str(p)) for p in paths} - have
+    hashed: list[str] = []
+    if not missing:
+        return hashed
+    rows = _visible(store, config.feature, missing)
     for part, group in rows.groupby("part", sort=True, observed=True):
-        if part in have:
-            continue
         arrays = _hash_part(store, config, group, progress)
         _keep(objects, f"{config.prefix}/parts/{part}.bin", _part_file(arrays, config, part))
         hashed.append(str(part))
