@@ -201,6 +201,11 @@ class IndexConfig:
         return config
 
 
+def _paths(cat: pd.DataFrame, feature: str) -> list[str]:
+    """The distinct arrays holding ``feature`` (few: one or two a part)."""
+    return [p for p in pd.unique(cat[f"{feature}.array"]) if isinstance(p, str) and p]
+
+
 def _part_of(path: str) -> str:
     """The part of a stored array's path, ``parts/<part>/<feature>...``."""
     return path.split("/")[1] if path.count("/") >= 2 else path
@@ -214,12 +219,12 @@ def _visible(store, feature: str, parts: set | None = None) -> pd.DataFrame:
     if feature not in list(store.features) or not all(c in cat.columns for c in cols):
         raise ParameterError(f"the store has no stored feature {feature!r}; it has "
                              f"{', '.join(store.features) or 'none'}")
+    cat = cat[[c for c in (*cols, f"{feature}.version") if c in cat.columns]]
     frames = cat[f"{feature}.frames"].fillna(0).to_numpy(np.int64)
     has = (frames > 0) & cat[f"{feature}.array"].notna().to_numpy()
     if parts is not None:
-        paths = pd.unique(cat[f"{feature}.array"].dropna())
-        has &= cat[f"{feature}.array"].isin(
-            [p for p in paths if _part_of(str(p)) in parts]).to_numpy()
+        has &= cat[f"{feature}.array"].isin([p for p in _paths(cat, feature)
+                                            if _part_of(p) in parts]).to_numpy()
     cat, frames = cat[has], frames[has]
     # strings repeat (few arrays, parts, versions and time indexes): categoricals, so
     # that 10^5 rows are never turned into Python strings one by one
@@ -651,8 +656,7 @@ def refresh(store, config: IndexConfig, progress=None) -> list[str]:
     objects = _objects(store)
     have = {n[:-len(".bin")] for n in objects.list_dir(f"{config.prefix}/parts")
             if n.endswith(".bin")}
-    paths = pd.unique(store.catalog()[f"{config.feature}.array"].dropna())
-    missing = {_part_of(str(p)) for p in paths} - have
+    missing = {_part_of(p) for p in _paths(store.catalog(), config.feature)} - have
     hashed: list[str] = []
     if not missing:
         return hashed
