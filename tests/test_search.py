@@ -115,6 +115,9 @@ def test_an_indexed_window_queried_exactly_is_at_0_and_first(rng):
         assert found[0].start == pytest.approx(sel.first * 0.01)
     found, _ = _query(index, hasher, docs, 2, 1.0, 1.2, exclude=None, k=3)
     assert [f.id for f in found[:2]] == ["d2", "d4"] and found[1].distance == 0
+    # ... even when the copy comes first in the index and one result is asked for
+    found, _ = _query(index, hasher, docs, 4, 1.0, 1.2, exclude=None, k=1)
+    assert [(f.id, f.distance) for f in found] == [("d4", 0)]
     # the selection itself is left out by default, the document on request
     found, _ = _query(index, hasher, docs, 2, 1.0, 1.2, k=3)
     assert found[0].id == "d4" and not any(

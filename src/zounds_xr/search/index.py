@@ -232,17 +232,16 @@ class CodeIndex:
         count = max(4 * k, 32)
         while True:
             row, win, dist, cut = self._rows_nearest(queries, count)
-            order = np.lexsort((win, row, dist))
-            seg = self.window_segment[win[order]]
-            offset = self.window_start[win[order]] - rel[row[order]]
-            found = self._candidates(seg, offset, dist[order], length, own, first, stop,
-                                     exclude, k)
+            seg = self.window_segment[win]
+            offset = self.window_start[win] - rel[row]
+            # nearest first; at equal distances the query's own stretch, then index order
+            own_stretch = (seg == own) & (offset < stop) & (offset + length > first)
+            order = np.lexsort((win, row, ~own_stretch, dist))
+            found = self._candidates(seg[order], offset[order], dist[order], length, own,
+                                     first, stop, exclude, k)
             if len(found) >= k or not cut:
                 break
             count *= 4
-        # equal distances: the query's own stretch first, then index order
-        found.sort(key=lambda c: (c[2], not (c[0] == own and c[1] < stop
-                                             and c[1] + length > first)))
         return [self._neighbour(s, o, d, length) for s, o, d in found[:k]]
 
     def _candidates(self, seg, offset, dist, length, own, first, stop, exclude, k):
