@@ -1,0 +1,227 @@
+"""Lazy dask arrays over the rows of stored arrays.
+
+A document's frames are rows ``[offset, offset + frames)`` of its part's array.
+:func:`lazy_rows` makes them a dask array that reads through
+``dask.array.core.getter``, so dask's optimizer pushes a selection into the read: a 2 s
+slice of a 1-hour feature reads the rows it needs (the inner chunks they lie in and
+their shards' indexes), not the dask block around them, and the blocks can be whole
+shards (a few hundred tasks at most, whatever the length). :func:`stacked_rows` puts
+the rows of many documents one after the other, reading each array span by span in
+order (each shard once) whatever order the documents come in.
+:class:`CheckedRows` turns any failure to read into a :class:`StoreError` naming
+what was read.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+from collections.abc import Callable
+
+import dask.array as da
+import numpy as np
+import zarr
+from dask.highlevelgraph import HighLevelGraph
+
+from ..errors import StoreError, ZoundsError
+
+__all__ = ["MAX_TASKS", "CheckedRows", "lazy_rows", "stacked_rows"]
+
+#: at most about this many dask chunks in the lazy array of one document
+MAX_TASKS = 512
+
+
+def _failure(where: str, what: str, exc: BaseException) -> StoreError:
+    detail = str(exc) if isinstance(exc, ZoundsError) else f"{type(exc).__name__}: {exc}"
+    if "checksum" in detail.lower() or "crc" in detail.lower():
+        detail = f"a chunk fails its checksum (damaged data): {detail}"
+    return StoreError(f"cannot read {where}, {what}: {detail}")
+
+
+class CheckedRows:
+    """Rows ``[start, stop)`` of a stored array, indexed like a numpy array of them
+    (slices with any step, integers, one array of integers), as dask reads them
+    (picklable).
+
+    Any failure to read becomes a :class:`StoreError` naming ``where`` (the store,
+    document, feature and array), and an array with fewer rows than the catalog says
+    is an error, never fewer rows."""
+
+    def __init__(self, array: zarr.Array, where: str, start: int = 0,
+                 stop: int | None = None):
+        self.array, self.where = array, where
+        self.start = int(start)
+        stop = array.shape[0] if stop is None else int(stop)
+        self.shape = (stop - self.start, *array.shape[1:])
+        self.dtype, self.ndim = array.dtype, array.ndim
+
+    def _rows(self, rows):
+        """``rows`` of the document as rows of the array (``None``: a reversed slice)."""
+        n = self.shape[0]
+        if isinstance(rows, slice):
+            lo, hi, step = rows.indices(n)
+            if step < 0:
+                return None
+            return slice(self.start + lo, self.start + max(lo, hi), step)
+        if isinstance(rows, (int, np.integer)):
+            i = int(rows) + n if rows < 0 else int(rows)
+            if not 0 <= i < n:
+                raise IndexError(f"row {rows} is out of range for {n} rows")
+            return self.start + i
+        rows = np.asarray(rows)
+        if rows.dtype.kind not in "iu":
+            raise IndexError(f"cannot select rows with {rows.dtype} values")
+        rows = np.where(rows < 0, rows + n, rows)
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise IndexError(f"rows out of range for {n} rows")
+        return rows + self.start
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        rows = self._rows(key[0])
+        if rows is None:  # zarr reads forwards: read so, then reverse
+            picked = range(*key[0].indices(self.shape[0]))
+            forward = slice(picked[-1], picked[0] + 1, -picked.step) if picked else \
+                slice(0, 0)
+            return self[(forward, *key[1:])][::-1]
+        key = (rows, *key[1:])
+        what = (f"rows {rows.start}:{rows.stop} of the array" if isinstance(rows, slice)
+                else "some rows of the array") + f" (the document's from row {self.start})"
+        try:
+            # one array of rows: numpy's meaning, which is zarr's orthogonal one
+            fancy = any(isinstance(k, (np.ndarray, list)) for k in key)
+            out = self.array.oindex[key] if fancy else self.array[key]
+        except Exception as exc:
+            raise _failure(self.where, what, exc) from exc
+        if isinstance(rows, slice) and out.shape[0] != len(range(rows.start, rows.stop,
+                                                                 rows.step)):
+            raise StoreError(f"cannot read {self.where}, {what}: the array has "
+                             f"{self.array.shape[0]} rows, fewer than its catalog says "
+                             f"(damaged metadata)")
+        return out
+
+
+def block_rows(array: zarr.Array, rows: int = 0) -> int:
+    """Rows per dask chunk of ``rows`` rows of ``array``: one shard (the unit a write
+    puts), or a few where that would make more than :data:`MAX_TASKS` chunks."""
+    shard = int((array.shards or array.chunks)[0])
+    return shard * max(1, -(-rows // (MAX_TASKS * shard)))
+
+
+def _token(*parts) -> str:
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+
+
+def lazy_rows(checked: CheckedRows, name: str) -> da.Array:
+    """The rows of ``checked`` as a dask array chunked at the stored array's shard
+    edges; a selection of it reads only the rows it selects.
+
+    ``name`` names the array in dask's graph (with its rows): the path of the stored
+    array, whose rows never change."""
+    start, stop = checked.start, checked.start + checked.shape[0]
+    step = block_rows(checked.array, stop - start)
+    edges = [start, *range((start // step + 1) * step, stop, step), stop]
+    sizes = tuple(b - a for a, b in itertools.pairwise(edges)) or (0,)
+    # getter (fancy=True) is the getter dask's optimizer fuses a later selection into
+    return da.from_array(checked, chunks=(sizes, *((n,) for n in checked.shape[1:])),
+                         name=f"zx-{name}-{start}-{stop}-{_token(checked.where)}",
+                         asarray=False, fancy=True, inline_array=True, lock=False,
+                         meta=np.empty((0,) * checked.ndim, checked.dtype))
+
+
+# ---------------------------------------------------------------------- many documents
+def stacked_rows(rows_of: Callable[[str], CheckedRows], paths, offsets, counts,
+                 name: str) -> da.Array:
+    """The rows of many documents one after the other, as one dask array: document
+    ``k`` is ``counts[k]`` rows of the array at ``paths[k]`` from ``offsets[k]``.
+
+    ``rows_of(path)`` gives the whole stored array. Each array is read span by span in
+    order, one span per shard holding requested rows (from its first requested row to
+    its last), whatever the order of the documents; the output's chunks, about one
+    shard each, are put together from those spans."""
+    paths = [str(p) for p in paths]
+    offsets = np.asarray(offsets, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    sources = {p: rows_of(p) for p in dict.fromkeys(paths)}
+    first = sources[paths[0]]
+    rest = tuple(first.shape[1:])
+    spans, chunks = _plan(paths, offsets, counts,
+                          lambda p: block_rows(sources[p].array))
+    if not chunks:
+        return da.empty((0, *rest), dtype=first.dtype, chunks=(0, *rest))
+    token = _token(name, paths, offsets.tobytes(), counts.tobytes())
+    read, out = f"zx-rows-{name}-{token}", f"zx-stacked-{name}-{token}"
+    dsk: dict = {(read, i): (_read_span, sources[p], lo, hi)
+                 for i, (p, lo, hi) in enumerate(spans)}
+    for j, pieces in enumerate(chunks):
+        dsk[(out, j, *(0,) * len(rest))] = (
+            _assemble, [(read, i) for i, _, _ in pieces], [(a, b) for _, a, b in pieces])
+    sizes = tuple(sum(b - a for _, a, b in pieces) for pieces in chunks)
+    graph = HighLevelGraph.from_collections(out, dsk, dependencies=())
+    return da.Array(graph, out, chunks=(sizes, *((n,) for n in rest)),
+                    meta=np.empty((0,) * first.ndim, first.dtype))
+
+
+def _read_span(rows: CheckedRows, lo: int, hi: int) -> np.ndarray:
+    return rows[lo:hi]
+
+
+def _assemble(blocks: list[np.ndarray], ranges: list[tuple[int, int]]) -> np.ndarray:
+    if len(blocks) == 1 and ranges[0] == (0, blocks[0].shape[0]):
+        return blocks[0]
+    return np.concatenate([b[lo:hi] for b, (lo, hi) in zip(blocks, ranges, strict=True)])
+
+
+def _plan(paths, offsets, counts, layout: Callable[[str], int]):
+    """How to read many documents' rows: ``(spans, chunks)``.
+
+    ``spans`` are ``(path, lo, hi)`` row ranges to read, in array order, one per dask
+    block of the array (``layout(path)``: rows per block, whole shards) that holds
+    requested rows: the documents' rows sorted by position, from the first requested
+    row of the block to the last, so that each shard is read once. ``chunks`` are the
+    output's dask chunks, in the documents' order: lists of ``(span, lo, hi)`` pieces,
+    about one block of rows each."""
+    order = sorted(range(len(paths)), key=lambda k: (paths[k], offsets[k]))
+    merged: list[list] = []  # [path, lo, hi, block rows]
+    for k in order:
+        path, lo, hi = str(paths[k]), int(offsets[k]), int(offsets[k] + counts[k])
+        if hi <= lo:
+            continue
+        last = merged[-1] if merged else None
+        if last is not None and last[0] == path and lo // last[3] <= (last[2] - 1) // last[3]:
+            last[2] = max(last[2], hi)  # starts in the block where the last ends
+        else:
+            merged.append([path, lo, hi, layout(path)])
+    spans: list[tuple[str, int, int]] = []
+    for path, lo, hi, block in merged:
+        edges = [lo, *range((lo // block + 1) * block, hi, block), hi]
+        spans += [(path, a, b) for a, b in itertools.pairwise(edges)]
+    # path -> (span starts, span numbers), to find a document's spans
+    starts: dict[str, tuple[list[int], list[int]]] = {}
+    for i, (path, lo, _) in enumerate(spans):
+        starts.setdefault(path, ([], []))
+        starts[path][0].append(lo)
+        starts[path][1].append(i)
+    chunks: list[list[tuple[int, int, int]]] = []
+    size = 0
+    for k in range(len(paths)):
+        path, lo, hi = str(paths[k]), int(offsets[k]), int(offsets[k] + counts[k])
+        los, ids = starts.get(path, ([], []))
+        j = bisect.bisect_right(los, lo) - 1
+        while lo < hi:
+            i = ids[j]
+            _, a, b = spans[i]
+            piece = (i, lo - a, min(hi, b) - a)
+            n = piece[2] - piece[1]
+            if not chunks or (chunks[-1] and size + n > layout(path)):
+                chunks.append([])
+                size = 0
+            prev = chunks[-1][-1] if chunks[-1] else None
+            if prev is not None and prev[0] == i and prev[2] == piece[1]:
+                chunks[-1][-1] = (i, prev[1], piece[2])  # contiguous: one piece
+            else:
+                chunks[-1].append(piece)
+            size += n
+            lo = min(hi, b)
+            j += 1
+    return spans, chunks
