@@ -9,13 +9,15 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import xarray as xr
 import zarr
 import zarr.storage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zounds_xr as zx
-from zounds_xr.documents.labels import LRU, Labels, time_index
+from zounds_xr.testing import assert_identical
+from zounds_xr.documents.labels import Labels, _time_labels, time_index
 from zounds_xr.documents.rows import CheckedRows, block_rows, lazy_rows, stacked_rows
 from zounds_xr.errors import StoreError
 
@@ -74,7 +76,7 @@ def test_checked_rows_index_like_numpy_on_the_documents_rows(start, key, columns
 def test_a_selection_of_the_lazy_rows_reads_only_the_inner_chunks_it_needs(start, length,
                                                                            data):
     stop = min(1000, start + length)
-    lazy = lazy_rows(CheckedRows(ARRAY, "document 'd'", start, stop), "a")
+    lazy = lazy_rows(ARRAY, "document 'd'", start, stop, "a")
     n = stop - start
     assert lazy.shape == (n, 3) and lazy.dtype == np.float32
     # dask chunks end at shard edges (32 rows) of the stored array
@@ -91,7 +93,7 @@ def test_a_selection_of_the_lazy_rows_reads_only_the_inner_chunks_it_needs(start
 
 
 def test_lazy_rows_pickle_and_a_short_array_is_an_error():
-    lazy = lazy_rows(CheckedRows(ARRAY, "document 'd'", 10, 300), "a")
+    lazy = lazy_rows(ARRAY, "document 'd'", 10, 300, "a")
     again = pickle.loads(pickle.dumps(lazy))
     np.testing.assert_array_equal(again[5:70].compute(), VALUES[15:80])
     short = CheckedRows(ARRAY, "document 'x', feature 'f'", 990, 1010)
@@ -99,7 +101,7 @@ def test_lazy_rows_pickle_and_a_short_array_is_an_error():
     with pytest.raises(StoreError, match="fewer than its catalog says"):
         short[5:15]
     with pytest.raises(StoreError, match="document 'x', feature 'f'"):
-        lazy_rows(short, "a").compute()
+        lazy_rows(ARRAY, "document 'x', feature 'f'", 990, 1010, "a").compute()
 
 
 def test_a_failing_read_names_what_was_read():
@@ -147,16 +149,6 @@ def test_stacked_rows_of_sorted_contiguous_documents_are_one_read_per_shard():
 
 
 # ---------------------------------------------------------------------- labels
-def test_the_lru_is_bounded():
-    lru = LRU(3)
-    for i in range(10):
-        assert lru.put(i, str(i)) == str(i)
-        assert lru.get(i) == str(i)
-    assert len(lru) == 3 and lru.get(0) is None and lru.get(9) == "9"
-    lru.drop(lambda k: k != 8)
-    assert lru.get(8) is None and len(lru) == 2
-
-
 def test_time_definitions_are_parsed_once_and_checked():
     hop = zx.SampleRate(zx.Milliseconds(10), zx.Milliseconds(25))
     text = json.dumps(zx.TimeIndex.from_params(5, hop).to_attrs())
@@ -171,10 +163,23 @@ def test_time_definitions_are_parsed_once_and_checked():
     defs = {"frequency": {**zx.frequency_coords(scale).xindexes["frequency"].to_attrs(),
                           "coord": "frequency"},
             "time": {"type": "TimeIndex", "frequency": "1/100", "duration": "1/50"}}
+    data = np.zeros((5, 4), "f4")
     labels = Labels(("time", "frequency"), defs, {})
     with pytest.raises(StoreError, match="does not have the rate of its stored array"):
-        labels.coords(text, 5)
+        labels.label(data, "x", text)
     defs["time"]["duration"] = "1/40"
-    coords = Labels(("time", "frequency"), defs, {}).coords(text, 5)
-    assert coords.xindexes["time"] is index
-    assert type(coords.xindexes["frequency"]).__name__ == "FrequencyIndex"
+    extra = xr.Variable("frequency", np.arange(4.0), attrs={"units": "bin"})
+    labels = Labels(("time", "frequency"), defs, {"bin": extra})
+    out = labels.label(data, "x", text)
+    assert out.xindexes["time"] is index and out.name == "x"
+    expected = xr.DataArray(data, dims=("time", "frequency"), name="x").assign_coords(
+        xr.Coordinates.from_xindex(index)).assign_coords(
+        zx.frequency_coords(scale)).assign_coords(bin=extra)
+    assert_identical(out, expected)
+    # each array has its own coordinate variables: editing one edits no other
+    out["bin"].attrs["edited"] = True
+    assert "edited" not in labels.label(data, "x", text)["bin"].attrs
+    stacked = labels.label(data, "x", dims=("frame", "frequency"))
+    assert stacked.dims == ("frame", "frequency") and "time" not in stacked.coords
+    # a time definition is parsed once (a bounded cache)
+    assert _time_labels.cache_info().maxsize == 4096

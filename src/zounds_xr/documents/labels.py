@@ -3,17 +3,17 @@
 A part's array stores the labels its documents share (the frequency index, small
 coordinates) in its group's attrs, and each document's time index in its catalog row
 (``"<feature>.index"``). Parts never change and a store's documents share a few time
-definitions (one per rate and start), so both are parsed once and kept in bounded
-caches (:class:`LRU`): reading a document rebuilds nothing.
+definitions (one per rate, start and length), so both are parsed once and kept
+(:class:`Labels` by the reader, per array; time definitions in a bounded cache here):
+reading a document rebuilds nothing.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
-import threading
 from fractions import Fraction
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import xarray as xr
@@ -22,65 +22,24 @@ from ..dimensions import INDEX_TYPES
 from ..errors import StoreError, ZoundsError
 from ..timeseries.index import TimeIndex
 
-__all__ = ["LRU", "Labels", "decode_index", "time_index"]
-
-
-class LRU:
-    """A bounded, thread-safe mapping that forgets the least recently used entries."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key, default=None):
-        with self._lock:
-            try:
-                self._data.move_to_end(key)
-            except KeyError:
-                return default
-            return self._data[key]
-
-    def put(self, key, value):
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-        return value
-
-    def drop(self, keep: Callable[[Any], bool]) -> None:
-        """Forget the entries whose key ``keep`` refuses."""
-        with self._lock:
-            for key in [k for k in self._data if not keep(k)]:
-                del self._data[key]
-
-    def __len__(self) -> int:
-        return len(self._data)
+__all__ = ["Labels", "decode_index", "time_index"]
 
 
 # ---------------------------------------------------------------------- time
-#: parsed time-index definitions, by (catalog text, frames): a store's documents share
-#: a few definitions (one per rate and start), so this stays small and hits
-_TIME = LRU(4096)
-
-
-def _time_labels(definition: str, size: int) -> tuple[TimeIndex, dict]:
-    """The :class:`TimeIndex` of a catalog's ``"<feature>.index"`` text and its lazy
-    coordinate, parsed once."""
-    key = (definition, size)
-    found = _TIME.get(key)
-    if found is None:
-        try:
-            attrs = json.loads(definition)
-            if int(attrs.get("size", size)) != size:
-                raise ValueError(f"it has {attrs.get('size')} frames, the row {size}")
-            index = TimeIndex.from_attrs(attrs, size=size)
-        except (ValueError, TypeError, KeyError, AttributeError, ZoundsError) as exc:
-            raise StoreError(f"the time-index definition {definition!r} of the catalog is "
-                             f"damaged: {type(exc).__name__}: {exc}") from exc
-        found = _TIME.put(key, (index, index.create_variables()))
-    return found
+@functools.lru_cache(maxsize=4096)
+def _time_labels(definition: str, size: int) -> tuple[TimeIndex, dict, tuple]:
+    """The :class:`TimeIndex` of a catalog's ``"<feature>.index"`` text, its lazy
+    coordinate and its rate, parsed once: a store's documents share a few definitions
+    (one per rate, start and length), so this bounded cache hits."""
+    try:
+        attrs = json.loads(definition)
+        if int(attrs.get("size", size)) != size:
+            raise ValueError(f"it has {attrs.get('size')} frames, the row {size}")
+        index = TimeIndex.from_attrs(attrs, size=size)
+    except (ValueError, TypeError, KeyError, AttributeError, ZoundsError) as exc:
+        raise StoreError(f"the time-index definition {definition!r} of the catalog is "
+                         f"damaged: {type(exc).__name__}: {exc}") from exc
+    return index, index.create_variables(), (index.frequency, index.duration)
 
 
 def time_index(definition: str, size: int) -> TimeIndex:
@@ -142,16 +101,26 @@ class Labels:
         self.key = json.dumps({str(k): v for k, v in defs.items() if k != "time"},
                               sort_keys=True, default=str)
 
-    def coords(self, definition: str | None = None, size: int = 0) -> xr.Coordinates:
-        """These labels, plus the time index of ``size`` frames that ``definition`` (a
-        catalog's ``"<feature>.index"`` text) gives; :class:`StoreError` when that
-        definition is damaged or its rate is not the array's."""
-        if definition is None:
-            return xr.Coordinates(self.variables, indexes=self.indexes)
-        index, variables = _time_labels(definition, size)
-        if self.rate is not None and (index.frequency, index.duration) != self.rate:
-            raise StoreError(f"the time index {definition!r} of the catalog does not have "
-                             f"the rate of its stored array (frames of {self.rate[1]} s "
-                             f"every {self.rate[0]} s)")
-        return xr.Coordinates({**variables, **self.variables},
-                              indexes={"time": index, **self.indexes})
+    def label(self, data, name: Hashable, definition: str | None = None,
+              dims: tuple[Hashable, ...] | None = None) -> xr.DataArray:
+        """``data`` (the document's rows) as a DataArray with these labels, and along
+        ``time`` the index that ``definition`` (a catalog's ``"<feature>.index"``
+        text) gives; ``dims`` replace the array's (then ``time`` has no index).
+
+        Raises
+        ------
+        StoreError
+            When the definition is damaged, or its size or rate is not the data's."""
+        variables, indexes = self.variables, self.indexes
+        if definition is not None:
+            index, time, rate = _time_labels(definition, data.shape[0])
+            if self.rate is not None and rate != self.rate:
+                raise StoreError(f"the time-index definition {definition!r} of the catalog "
+                                 f"does not have the rate of its stored array (frames of "
+                                 f"{self.rate[1]} s every {self.rate[0]} s)")
+            variables, indexes = {**time, **variables}, {"time": index, **indexes}
+        # the cached variables are shared by every read: each array gets its own copies
+        # (an edit of one's attrs stays there); the indexes are immutable
+        coords = {k: v.copy(deep=False) for k, v in variables.items()}
+        return xr.DataArray(xr.Variable(dims or self.dims, data), coords=coords, name=name,
+                            indexes=indexes, fastpath=True)

@@ -112,13 +112,14 @@ def _token(*parts) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
-def lazy_rows(checked: CheckedRows, name: str) -> da.Array:
-    """The rows of ``checked`` as a dask array chunked at the stored array's shard
+def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -> da.Array:
+    """Rows ``[start, stop)`` of ``array`` as a dask array chunked at the array's shard
     edges; a selection of it reads only the rows it selects.
 
-    ``name`` names the array in dask's graph (with its rows): the path of the stored
-    array, whose rows never change."""
-    start, stop = checked.start, checked.start + checked.shape[0]
+    ``where`` names what is read in errors (:class:`CheckedRows`); ``name`` names the
+    array in dask's graph, with the rows: the path of the stored array, whose rows
+    never change."""
+    checked = CheckedRows(array, where, start, stop)
     step = block_rows(checked.array, stop - start)
     edges = [start, *range((start // step + 1) * step, stop, step), stop]
     sizes = tuple(b - a for a, b in itertools.pairwise(edges)) or (0,)
