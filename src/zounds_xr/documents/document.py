@@ -108,8 +108,9 @@ class DocumentMeta(type):
             if roots.count(role) > 1:
                 raise ParameterError(f"{name} declares more than one {role} root feature")
         cls._features = features
-        # feature object -> its name here: reading ``Sound(id).mel`` looks it up once
-        cls._names = {id(f): name for name, f in features.items()}
+        # feature -> its name here (by identity: Feature has no __eq__; pickles with the
+        # class, its keys the same objects as _features'): ``Sound(id).mel`` looks it up
+        cls._names = {f: name for name, f in features.items()}
         cls._graph, cls._order = _resolve_graph(cls, features)
         return cls
 
@@ -207,7 +208,7 @@ class Document(metaclass=DocumentMeta):
     # Set by DocumentMeta on every class (declared here, without values, for the type
     # checker; the caches are looked up in each class's own __dict__).
     _features: ClassVar[dict[str, Feature]]
-    _names: ClassVar[dict[int, str]]
+    _names: ClassVar[dict[Feature, str]]
     _graph: ClassVar[dict[str, tuple[str, ...]]]
     _order: ClassVar[list[str]]
     _version_cache: ClassVar[dict[str, str]]
@@ -278,7 +279,7 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _name_of(cls, feature: Feature) -> str:
-        name = cls._names.get(id(feature))
+        name = cls._names.get(feature)
         if name is not None:
             return name
         if feature.root:

@@ -278,7 +278,7 @@ class Feature:
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        name = owner._names.get(id(self))  # the class's own features: no call
+        name = owner._names.get(self)  # the class's own features: no call
         return instance._feature(owner._name_of(self) if name is None else name)
 
     # ---------------------------------------------------------------- identity
