@@ -90,7 +90,7 @@ class CheckedRows:
         try:
             # one array of rows: numpy's meaning, which is zarr's orthogonal one
             fancy = any(isinstance(k, (np.ndarray, list)) for k in key)
-            out = self.array.oindex[key] if fancy else self.array[key]
+            out = np.asarray(self.array.oindex[key] if fancy else self.array[key])
         except Exception as exc:
             raise _failure(self.where, what, exc) from exc
         if isinstance(rows, slice) and out.shape[0] != len(range(rows.start, rows.stop,
