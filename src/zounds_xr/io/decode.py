@@ -543,6 +543,11 @@ def _chunk_frames(chunksize, rate: AudioSampleRate, channels: int) -> int:
     else:
         seconds = to_fraction(chunksize, name="chunksize")
         frames = math.floor(seconds / rate.exact_frequency)
+        if frames <= 0:
+            raise ParameterError(f"chunksize={chunksize!r} holds no whole frame at {rate!r}")
+        # a duration cannot know the source's rate: at a very low rate (files come at
+        # 1 Hz too) it is raised to the floor instead of refusing a default chunk
+        return max(frames, MIN_CHUNK_FRAMES)
     if frames <= 0:
         raise ParameterError(f"chunksize={chunksize!r} holds no whole frame at {rate!r}")
     _check_chunk_floor(chunksize, frames, rate)
@@ -573,7 +578,8 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
         ``ChunkSizeBytes`` (that many bytes of PCM at its bit depth for the source's
         channel count) or a number of frames. Default 30 s. At least
         :data:`MIN_CHUNK_FRAMES` (256) frames: smaller chunks would make the stream
-        slower than real time.
+        slower than real time (a duration that holds fewer frames at the source's rate
+        is raised to that floor).
     mono : bool, optional
         Average the channels into one.
     on_nonfinite : {"warn", "raise", "zero", "keep"}, optional
@@ -593,9 +599,9 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
         early (raised before the last chunk is yielded: the chunks already yielded are
         the first frames of a decode that is then refused).
     ParameterError
-        When ``chunksize`` is not a size, holds no whole frame or fewer than
-        :data:`MIN_CHUNK_FRAMES` (a number of frames is checked at the call, a duration
-        or byte size once the source's rate is known).
+        When ``chunksize`` is not a size, holds no whole frame, or is a number of
+        frames or a byte size of fewer than :data:`MIN_CHUNK_FRAMES` frames (a number
+        of frames is checked at the call, a byte size once the source is open).
 
     Notes
     -----
