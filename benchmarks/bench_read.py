@@ -65,7 +65,7 @@ import zounds_xr as zx  # noqa: E402
 from zounds_xr.documents.catalog import meta_columns  # noqa: E402
 
 DATA = _signals.DATA / "read"
-VERSION = 1  # bump when the stores below change
+VERSION = 2  # bump when the stores below change (2: stores with a commit log)
 GOALS = {"short": 1.5, "open_store": 1.5, "long": 1.5, "frames": 1.25, "passes": 15}
 
 

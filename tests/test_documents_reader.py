@@ -148,6 +148,10 @@ def test_the_lazy_array_keeps_labels_and_one_dimensional_features(stored):
     assert spec.xindexes["time"].duration == Fraction(1, 40)
     np.testing.assert_array_equal(env.values, _raw(path, ids[4], "env"))
     assert env.xindexes["time"].frequency == Fraction(1, 1000) and env.dims == ("time",)
+    # the lazy array is chunked at shard edges of the stored array (16 rows here)
+    offset = int(Doc.catalog().loc[ids[4], "spec.offset"])
+    edges = np.cumsum((offset, *spec.data.chunks[0]))[1:-1]
+    assert all(e % 16 == 0 for e in edges) and max(spec.data.chunks[0]) <= 16
     # pickles (to dask workers) and reads the same rows after
     again = pickle.loads(pickle.dumps(spec))
     np.testing.assert_array_equal(again.values, spec.values)
@@ -160,6 +164,63 @@ def test_a_store_opened_afresh_gives_the_same_arrays(stored):
         fresh = zx.open_store(path)[doc_id]
         assert sorted(fresh) == ["env", "spec"]
         assert_identical(fresh["spec"], Doc(doc_id).spec)
+
+
+class _Counting(zarr.storage.WrapperStore):
+    def __init__(self, store):
+        super().__init__(store)
+        self.gets: list = []
+
+    def _with_store(self, store):  # zarr opens read-only copies: they share the record
+        copy = type(self)(store)
+        copy.gets = self.gets
+        return copy
+
+    async def get(self, key, prototype, byte_range=None):
+        self.gets.append((key, byte_range))
+        return await self._store.get(key, prototype, byte_range)
+
+
+def test_a_small_selection_reads_only_the_inner_chunks_it_touches(tmp_path):
+    # a long document in shards of 64 inner chunks of 4 rows: a slice of 10 rows touches
+    # 3 or 4 inner chunks and one or two shards, whatever dask's chunks around it
+    path = tmp_path / "f.zarr"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parts, "INNER_CHUNK_BYTES", 4 * BINS * 4)
+        mp.setattr(parts, "CHUNKS_PER_SHARD", 64)
+        _, ids = _write(FeatureStore(path), [3000], per_part=1)
+    counting = _Counting(zarr.storage.LocalStore(path, read_only=True))
+    Doc = graph(FeatureStore(counting))
+    Doc(ids[0]).spec.isel(time=slice(0, 3)).values  # metadata, first shard index
+    for first in (5, 700, 1021, 2990):
+        doc = Doc(ids[0])
+        counting.gets.clear()
+        values = doc.spec.isel(time=slice(first, first + 10)).values
+        chunk_reads = [k for k, r in counting.gets if "/c/" in k and r is not None]
+        assert values.shape == (10, BINS)
+        touched = len(range(first // 4, (first + 9) // 4 + 1))
+        shards = len(range(first // 256, (first + 9) // 256 + 1))
+        # inner chunks are fetched by byte range, plus the index of each shard touched
+        assert touched <= len(chunk_reads) <= touched + shards, counting.gets
+
+
+def test_frames_reads_each_shard_once_in_order_whatever_the_order_of_ids(stored):
+    path, Doc, ids = stored
+    counting = _Counting(zarr.storage.LocalStore(path, read_only=True))
+    Reader = graph(FeatureStore(counting))
+    rng = np.random.default_rng(0)
+    order = list(rng.permutation(ids))
+    order = order + order[:2]  # an id twice is read twice, from the same read
+    expected = np.concatenate([_raw(path, i, "spec") for i in order])
+    Reader.frames("spec", order).values  # opens the arrays' metadata
+    counting.gets.clear()
+    out = Reader.frames("spec", order)
+    assert out.dims == ("frame", "frequency") and "time" not in out.coords
+    np.testing.assert_array_equal(out.values, expected)
+    shard_reads = [(k, r) for k, r in counting.gets if "/c/" in k]
+    # a shard is read at most once per inner chunk (no chunk twice)
+    assert len(shard_reads) == len(set(shard_reads)), shard_reads
+    assert out.xindexes["frequency"].equals(Doc(ids[0]).spec.xindexes["frequency"])
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=FIXTURE)

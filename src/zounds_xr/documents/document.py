@@ -252,7 +252,7 @@ class Document(metaclass=DocumentMeta):
     def _compute(self, name: str, feature: Feature):
         cls = type(self)
         if self._row.get(f"{name}.version") == cls._versions()[name]:
-            return self._fstore.read(self._row, name)
+            return self._fstore.reader.read(self._row, name)
         if feature.root == "audio":
             uri = self._row.get("uri")
             if not isinstance(uri, str):

@@ -25,13 +25,14 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ..errors import StoreError, ZoundsError
 
-__all__ = ["MAX_TASKS", "CheckedRows", "lazy_rows", "stacked_rows"]
+__all__ = ["MAX_TASKS", "CheckedRows", "block_rows", "lazy_rows", "read_error", "stacked_rows"]
 
 #: at most about this many dask chunks in the lazy array of one document
 MAX_TASKS = 512
 
 
-def _failure(where: str, what: str, exc: BaseException) -> StoreError:
+def read_error(where: str, what: str, exc: BaseException) -> StoreError:
+    """The :class:`StoreError` for a failure ``exc`` to read ``what`` of ``where``."""
     detail = str(exc) if isinstance(exc, ZoundsError) else f"{type(exc).__name__}: {exc}"
     if "checksum" in detail.lower() or "crc" in detail.lower():
         detail = f"a chunk fails its checksum (damaged data): {detail}"
@@ -92,7 +93,7 @@ class CheckedRows:
             fancy = any(isinstance(k, (np.ndarray, list)) for k in key)
             out = np.asarray(self.array.oindex[key] if fancy else self.array[key])
         except Exception as exc:
-            raise _failure(self.where, what, exc) from exc
+            raise read_error(self.where, what, exc) from exc
         if isinstance(rows, slice) and out.shape[0] != len(range(rows.start, rows.stop,
                                                                  rows.step)):
             raise StoreError(f"cannot read {self.where}, {what}: the array has "
