@@ -209,6 +209,7 @@ class Reader:
             name = group_path.rsplit("/", 1)[-1].split(".")[0]
             coords = {}
             dims = tuple(info.get("dims") or ())
+            defs = cast(dict, attrs.get(INDEX) or {})
             if "codec" in info:
                 dims = dims or (("time",) if info["codec"]["channels"] == 1 else
                                 ("time", "channel"))
@@ -221,7 +222,6 @@ class Reader:
                     meta = cast(ArrayV3Metadata, arr.metadata)  # opened as zarr_format=3
                     coords[cname] = xr.Variable(tuple(meta.dimension_names or ()),
                                                 arr[...], attrs=attrs_c)
-            defs = cast(dict, attrs.get(INDEX) or {})
             labels = Labels(dims, defs, coords)
         except StoreError:
             raise

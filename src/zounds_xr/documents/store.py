@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import time
 import uuid
 import weakref
@@ -79,6 +80,19 @@ def validate_id(doc_id) -> str:
             f"invalid document id {doc_id!r}: no '/', '\\', control characters or leading "
             f"'.', at most 200 characters")
     return doc_id
+
+
+#: catalogs this process resolved, by the fragments they come from (keys and the log's
+#: checksums): a store opened again parses and resolves nothing twice; bounded, a
+#: catalog of 10^6 documents being large
+_RESOLVED: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
+_RESOLVED_KEPT = 2
+_RESOLVED_LOCK = threading.Lock()
+
+
+def _fragments_content(state: LogState) -> tuple:
+    return tuple(sorted((k, r["size"], r["crc32c"], r["version"], r.get("kind"))
+                        for k, r in state.fragments.items()))
 
 
 class FeatureStore:
@@ -375,19 +389,27 @@ class FeatureStore:
         self.objects.delete_dir(f"parts/{name}")
 
     # ------------------------------------------------------------------ the catalog
+    def _fragment_bytes(self, key: str, record: dict) -> bytes | None:
+        """A live fragment's bytes, checked against its log record (``None`` when it
+        is gone: a compaction may have replaced it since the state was read)."""
+        data = self.objects.get(key)
+        if data is not None and (len(data) != record["size"]
+                                 or crc32c(data) != record["crc32c"]):
+            raise StoreError(f"the catalog fragment {key!r} of {self.url!r} (committed by "
+                             f"log entry {record['version']}) is damaged or replaced: it "
+                             f"does not match the log's record; run `zounds-xr repair "
+                             f"{self.url}` to rewrite it from the log")
+        return data
+
     def _table(self, key: str, record: dict, columns=None) -> pa.Table | None:
         """A live fragment's table, checked against its log record (``None`` when it
         is gone: a compaction may have replaced it since the state was read)."""
         table = self._tables.get(key)
         if table is None:
-            data = self.objects.get(key)
+            data = self._fragment_bytes(key, record)
             if data is None:
                 return None
             where = f"{key!r} of {self.url!r} (committed by log entry {record['version']})"
-            if len(data) != record["size"] or crc32c(data) != record["crc32c"]:
-                raise StoreError(f"the catalog fragment {where} is damaged or replaced: it "
-                                 f"does not match the log's record; run `zounds-xr repair "
-                                 f"{self.url}` to rewrite it from the log")
             table = _catalog.read_fragment(data, where, columns)
             if record.get("kind") == "part":
                 # a part's own fragment: its rows are ordered by its commit (a compacted
@@ -396,6 +418,19 @@ class FeatureStore:
             if columns is None:
                 self._tables[key] = table
         return table
+
+    def _resolved_before(self, state: LogState):
+        """``(catalog, failures)`` when this process resolved the same fragments before
+        (another object of this store: ``open_store`` again); each fragment is still
+        read and checked against the log here, only parsing and resolving are saved."""
+        content = _fragments_content(state)
+        found = _RESOLVED.get(content)
+        if found is None:
+            return None
+        for key, record in state.fragments.items():
+            if key not in self._tables and self._fragment_bytes(key, record) is None:
+                return None  # gone: the slow path says why
+        return found
 
     def _fragment_tables(self, state: LogState, columns=None) -> list[pa.Table] | None:
         tables = []
@@ -417,6 +452,12 @@ class FeatureStore:
             cached = self._resolution
             if cached is not None and cached[0] == state.version:
                 return cached
+            before = self._resolved_before(state)
+            if before is not None:
+                found = (state.version, *before, state.labels, None)
+                if version is None or version == self.log.state().version:
+                    self._resolution = found
+                return found
             tables = self._fragment_tables(state)
             if tables is None:
                 if version is None or version == self.log.state().version:
@@ -429,6 +470,10 @@ class FeatureStore:
             for stale in set(self._tables) - set(state.fragments):
                 del self._tables[stale]
             resolved, failures = _catalog.resolve(_catalog.combine(tables))
+            with _RESOLVED_LOCK:
+                _RESOLVED[_fragments_content(state)] = (resolved, failures)
+                while len(_RESOLVED) > _RESOLVED_KEPT:
+                    del _RESOLVED[next(iter(_RESOLVED))]
             found = (state.version, resolved, failures, state.labels, None)
             if version is None or version == self.log.state().version:
                 self._resolution = found
