@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from fractions import Fraction
 from collections.abc import Hashable, Mapping
+from fractions import Fraction
 from typing import Any
 
 import xarray as xr
