@@ -43,16 +43,50 @@ def _time_labels(definition: str, size: int) -> tuple[TimeIndex, dict, tuple]:
 
 
 def time_index(definition: str, size: int) -> TimeIndex:
-    """The :class:`TimeIndex` of ``size`` frames that a catalog's
-    ``"<feature>.index"`` text defines (parsed once; :class:`StoreError` when it is
-    damaged or says another size)."""
+    """The time index a catalog row defines, parsed once.
+
+    Parameters
+    ----------
+    definition : str
+        The catalog's ``"<feature>.index"`` text (``TimeIndex.to_attrs()`` as JSON).
+    size : int
+        The row's frames.
+
+    Returns
+    -------
+    TimeIndex
+
+    Raises
+    ------
+    StoreError
+        When the definition is damaged or says another size.
+    """
     return _time_labels(definition, size)[0]
 
 
 # ---------------------------------------------------------------------- other labels
 def decode_index(dim: Hashable, definition: Mapping, size: int | None = None) -> xr.Index:
-    """An index rebuilt from its stored definition (``to_attrs()`` plus ``coord`` and,
-    for index types defined outside zounds_xr, ``module``)."""
+    """An index rebuilt from its stored definition.
+
+    Parameters
+    ----------
+    dim : hashable
+        Its dim.
+    definition : mapping
+        ``index.to_attrs()`` plus ``coord`` (the coordinate's name) and, for index
+        types defined outside zounds_xr, ``module``.
+    size : int, optional
+        Frames, for a :class:`TimeIndex`.
+
+    Returns
+    -------
+    xarray.Index
+
+    Raises
+    ------
+    StoreError
+        When the index type is unknown.
+    """
     kind = str(definition.get("type"))
     module = definition.get("module")  # recorded only for index types not in INDEX_TYPES
     cls = getattr(importlib.import_module(module), kind, None) if module else \
@@ -103,14 +137,30 @@ class Labels:
 
     def label(self, data, name: Hashable, definition: str | None = None,
               dims: tuple[Hashable, ...] | None = None) -> xr.DataArray:
-        """``data`` (the document's rows) as a DataArray with these labels, and along
-        ``time`` the index that ``definition`` (a catalog's ``"<feature>.index"``
-        text) gives; ``dims`` replace the array's (then ``time`` has no index).
+        """The document's rows as a DataArray with these labels.
+
+        Parameters
+        ----------
+        data : array-like
+            The rows (numpy or dask).
+        name : hashable
+            The DataArray's name.
+        definition : str, optional
+            A catalog's ``"<feature>.index"`` text: the index along ``time``.
+        dims : tuple, optional
+            Instead of the array's dims (``("frame", ...)`` for stacked documents: no
+            time index).
+
+        Returns
+        -------
+        xarray.DataArray
+            With its own copies of the shared coordinate variables.
 
         Raises
         ------
         StoreError
-            When the definition is damaged, or its size or rate is not the data's."""
+            When the definition is damaged, or its size or rate is not the data's.
+        """
         variables, indexes = self.variables, self.indexes
         if definition is not None:
             index, time, rate = _time_labels(definition, data.shape[0])

@@ -32,7 +32,22 @@ MAX_TASKS = 512
 
 
 def read_error(where: str, what: str, exc: BaseException) -> StoreError:
-    """The :class:`StoreError` for a failure ``exc`` to read ``what`` of ``where``."""
+    """The error for a failure to read.
+
+    Parameters
+    ----------
+    where : str
+        The store, document, feature and array.
+    what : str
+        What of it was read (rows, a block).
+    exc : BaseException
+        The failure.
+
+    Returns
+    -------
+    StoreError
+        Saying so (a failed checksum: damaged data); raise it ``from exc``.
+    """
     detail = str(exc) if isinstance(exc, ZoundsError) else f"{type(exc).__name__}: {exc}"
     if "checksum" in detail.lower() or "crc" in detail.lower():
         detail = f"a chunk fails its checksum (damaged data): {detail}"
@@ -44,9 +59,23 @@ class CheckedRows:
     (slices with any step, integers, one array of integers), as dask reads them
     (picklable).
 
-    Any failure to read becomes a :class:`StoreError` naming ``where`` (the store,
-    document, feature and array), and an array with fewer rows than the catalog says
-    is an error, never fewer rows."""
+    Parameters
+    ----------
+    array : zarr.Array
+        The stored array.
+    where : str
+        The store, document, feature and array, for errors.
+    start : int, default 0
+        First row.
+    stop : int, optional
+        End row (default: the array's end).
+
+    Raises
+    ------
+    StoreError
+        On indexing: any failure to read, naming ``where``; an array with fewer rows
+        than the catalog says (never fewer rows).
+    """
 
     def __init__(self, array: zarr.Array, where: str, start: int = 0,
                  stop: int | None = None):
@@ -103,23 +132,53 @@ class CheckedRows:
 
 
 def block_rows(array: zarr.Array, rows: int = 0) -> int:
-    """Rows per dask chunk of ``rows`` rows of ``array``: one shard (the unit a write
-    puts), or a few where that would make more than :data:`MAX_TASKS` chunks."""
+    """Rows per dask chunk of ``rows`` rows of ``array``.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        A stored array (sharded, or one chunk).
+    rows : int, default 0
+        How many rows the dask array covers.
+
+    Returns
+    -------
+    int
+        One shard (the unit a write puts), or a few where that would make more than
+        :data:`MAX_TASKS` chunks.
+    """
     shard = int((array.shards or array.chunks)[0])
     return shard * max(1, -(-rows // (MAX_TASKS * shard)))
 
 
 def _token(*parts) -> str:
-    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else repr(part).encode())
+    return digest.hexdigest()[:16]
 
 
 def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -> da.Array:
     """Rows ``[start, stop)`` of ``array`` as a dask array chunked at the array's shard
     edges; a selection of it reads only the rows it selects.
 
-    ``where`` names what is read in errors (:class:`CheckedRows`); ``name`` names the
-    array in dask's graph, with the rows: the path of the stored array, whose rows
-    never change."""
+    Parameters
+    ----------
+    array : zarr.Array
+        The stored array.
+    where : str
+        What is read, for errors (:class:`CheckedRows`).
+    start, stop : int
+        The document's rows.
+    name : str
+        Names the array in dask's graph, with the rows: the stored array's path (its
+        rows never change).
+
+    Returns
+    -------
+    dask.array.Array
+        ``stop - start`` rows, blocks ending at shard edges.
+    """
     checked = CheckedRows(array, where, start, stop)
     step = block_rows(checked.array, stop - start)
     edges = [start, *range((start // step + 1) * step, stop, step), stop]
@@ -134,13 +193,28 @@ def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -
 # ---------------------------------------------------------------------- many documents
 def stacked_rows(rows_of: Callable[[str], CheckedRows], paths, offsets, counts,
                  name: str) -> da.Array:
-    """The rows of many documents one after the other, as one dask array: document
-    ``k`` is ``counts[k]`` rows of the array at ``paths[k]`` from ``offsets[k]``.
+    """The rows of many documents one after the other, as one dask array.
 
-    ``rows_of(path)`` gives the whole stored array. Each array is read span by span in
-    order, one span per shard holding requested rows (from its first requested row to
-    its last), whatever the order of the documents; the output's chunks, about one
-    shard each, are put together from those spans."""
+    Each array is read span by span in order, one span per shard holding requested
+    rows (from its first requested row to its last), whatever the order of the
+    documents; the output's chunks, about one shard each, are put together from those
+    spans.
+
+    Parameters
+    ----------
+    rows_of : callable
+        ``rows_of(path) -> CheckedRows`` of the whole stored array.
+    paths, offsets, counts : sequences
+        Document ``k`` is ``counts[k]`` rows of the array at ``paths[k]`` from row
+        ``offsets[k]`` (not empty).
+    name : str
+        Names the arrays in dask's graph.
+
+    Returns
+    -------
+    dask.array.Array
+        ``sum(counts)`` rows.
+    """
     paths = [str(p) for p in paths]
     offsets = np.asarray(offsets, dtype=np.int64)
     counts = np.asarray(counts, dtype=np.int64)
@@ -151,7 +225,7 @@ def stacked_rows(rows_of: Callable[[str], CheckedRows], paths, offsets, counts,
                           lambda p: block_rows(sources[p].array))
     if not chunks:
         return da.empty((0, *rest), dtype=first.dtype, chunks=(0, *rest))
-    token = _token(name, paths, offsets.tobytes(), counts.tobytes())
+    token = _token(name, "\0".join(paths).encode(), offsets.tobytes(), counts.tobytes())
     read, out = f"zx-rows-{name}-{token}", f"zx-stacked-{name}-{token}"
     dsk: dict = {(read, i): (_read_span, sources[p], lo, hi)
                  for i, (p, lo, hi) in enumerate(spans)}
