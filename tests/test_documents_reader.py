@@ -232,3 +232,35 @@ def test_frames_of_any_ids_are_the_raw_rows_one_after_the_other(stored, picks):
     assert out.data.chunks[0] and sum(out.data.chunks[0]) == sum(LENGTHS[k] for k in picks)
     np.testing.assert_array_equal(
         out.values, np.concatenate([_raw(path, i, "spec") for i in chosen]))
+
+
+def test_a_document_opens_only_the_feature_asked_for(stored):
+    path, Doc, ids = stored
+    store = zx.open_store(path)
+    features = store[ids[3]]
+    assert sorted(features) == ["env", "spec"] and len(features) == 2
+    assert store.reader._arrays.cache_info().currsize == 0  # nothing opened yet
+    spec = features["spec"]
+    assert features["spec"] is spec  # built once
+    opened = store.reader._arrays.cache_info().currsize
+    assert opened == 1  # the spec array, not env's
+    with pytest.raises(KeyError):
+        features["missing"]
+
+
+def test_opening_a_store_again_parses_no_catalog_twice_and_sees_new_commits(tmp_path,
+                                                                          monkeypatch):
+    from zounds_xr.documents import catalog as _catalog
+
+    path = tmp_path / "f.zarr"
+    _, ids = _write(FeatureStore(path), [5, 6])
+    calls = []
+    resolve = _catalog.resolve
+    monkeypatch.setattr(_catalog, "resolve", lambda t: calls.append(1) or resolve(t))
+    first = zx.open_store(path).catalog()
+    again = zx.open_store(path).catalog()  # a new object: fragments checked, not parsed
+    assert list(first.index) == list(again.index) == ids and len(calls) <= 1
+    _write(FeatureStore(path), [7], seed=1)  # another writer commits doc000 again
+    fresh = zx.open_store(path)
+    assert fresh.catalog().loc["doc000", "spec.frames"] == 7
+    assert fresh["doc000"]["spec"].sizes["time"] == 7 and len(calls) == 2
