@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 from collections.abc import Callable, Mapping
 from typing import cast
 
@@ -37,7 +38,7 @@ from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.metadata import ArrayV3Metadata
 
 from ..errors import StoreError
-from .labels import Labels, time_index
+from .labels import Labels
 from .manifest import crc32c, index_offsets
 from .parts import FEATURE, INDEX
 from .rows import CheckedRows, lazy_rows, read_error, stacked_rows
@@ -46,6 +47,14 @@ __all__ = ["MissingChunkError", "Reader", "part_of"]
 
 #: parts' checked stores, arrays and groups kept open by a reader (each an LRU)
 CACHED = 256
+
+
+def _frames_said(definition) -> int:
+    """The frames a catalog row's time-index definition says (-1: unreadable)."""
+    try:
+        return int(json.loads(definition)["size"])
+    except (TypeError, ValueError, KeyError):
+        return -1
 
 
 def part_of(path: str) -> str | None:
@@ -281,8 +290,16 @@ class Reader:
         offsets = rows[f"{feature}.offset"].to_numpy().astype(np.int64)
         counts = rows[f"{feature}.frames"].to_numpy().astype(np.int64)
         texts = rows[f"{feature}.index"].to_numpy(dtype=object)
-        for text, size in set(zip(texts.tolist(), counts.tolist(), strict=True)):
-            time_index(text, size)  # each row as a read of it checks it
+        # each row's time index says its frames, as a read of the document checks (each
+        # distinct definition parsed once: many documents share one)
+        said = {t: _frames_said(t) for t in pd.unique(texts)}
+        bad = np.flatnonzero(np.fromiter((said[t] for t in texts), np.int64,
+                                         len(texts)) != counts)
+        if len(bad):
+            k = int(bad[0])
+            raise StoreError(f"cannot read {where}: the catalog row of document "
+                             f"{rows.index[k]!r} is inconsistent: {counts[k]} frames but the "
+                             f"time index {texts[k]!r}")
         labels, first = None, None
         for path in dict.fromkeys(paths.tolist()):
             group = self._groups(str(path).rsplit("/", 1)[0])
