@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 import zarr
 import zarr.storage
+from _documents_helpers import RecordingGets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -166,21 +167,6 @@ def test_a_store_opened_afresh_gives_the_same_arrays(stored):
         assert_identical(fresh["spec"], Doc(doc_id).spec)
 
 
-class _Counting(zarr.storage.WrapperStore):
-    def __init__(self, store):
-        super().__init__(store)
-        self.gets: list = []
-
-    def _with_store(self, store):  # zarr opens read-only copies: they share the record
-        copy = type(self)(store)
-        copy.gets = self.gets
-        return copy
-
-    async def get(self, key, prototype, byte_range=None):
-        self.gets.append((key, byte_range))
-        return await self._store.get(key, prototype, byte_range)
-
-
 def test_a_small_selection_reads_only_the_inner_chunks_it_touches(tmp_path):
     # a long document in shards of 64 inner chunks of 4 rows: a slice of 10 rows touches
     # 3 or 4 inner chunks and one or two shards, whatever dask's chunks around it
@@ -189,7 +175,7 @@ def test_a_small_selection_reads_only_the_inner_chunks_it_touches(tmp_path):
         mp.setattr(parts, "INNER_CHUNK_BYTES", 4 * BINS * 4)
         mp.setattr(parts, "CHUNKS_PER_SHARD", 64)
         _, ids = _write(FeatureStore(path), [3000], per_part=1)
-    counting = _Counting(zarr.storage.LocalStore(path, read_only=True))
+    counting = RecordingGets(zarr.storage.LocalStore(path, read_only=True))
     Doc = graph(FeatureStore(counting))
     Doc(ids[0]).spec.isel(time=slice(0, 3)).values  # metadata, first shard index
     for first in (5, 700, 1021, 2990):
@@ -206,7 +192,7 @@ def test_a_small_selection_reads_only_the_inner_chunks_it_touches(tmp_path):
 
 def test_frames_reads_each_shard_once_in_order_whatever_the_order_of_ids(stored):
     path, Doc, ids = stored
-    counting = _Counting(zarr.storage.LocalStore(path, read_only=True))
+    counting = RecordingGets(zarr.storage.LocalStore(path, read_only=True))
     Reader = graph(FeatureStore(counting))
     rng = np.random.default_rng(0)
     order = list(rng.permutation(ids))

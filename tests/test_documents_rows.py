@@ -12,36 +12,20 @@ import pytest
 import xarray as xr
 import zarr
 import zarr.storage
+from _documents_helpers import RecordingGets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zounds_xr as zx
-from zounds_xr.testing import assert_identical
 from zounds_xr.documents.labels import Labels, _time_labels, time_index
 from zounds_xr.documents.rows import CheckedRows, block_rows, lazy_rows, stacked_rows
 from zounds_xr.errors import StoreError
-
-
-class _Counting(zarr.storage.WrapperStore):
-    """Records every ``get`` (key, byte range)."""
-
-    def __init__(self, store):
-        super().__init__(store)
-        self.gets: list = []
-
-    def _with_store(self, store):  # zarr opens read-only copies: they share the record
-        copy = type(self)(store)
-        copy.gets = self.gets
-        return copy
-
-    async def get(self, key, prototype, byte_range=None):
-        self.gets.append((key, byte_range))
-        return await self._store.get(key, prototype, byte_range)
+from zounds_xr.testing import assert_identical
 
 
 def _sharded(rows=1000, width=3, inner=4, per_shard=8):
     """A sharded array of ``rows`` x ``width`` (values = their flat position)."""
-    counting = _Counting(zarr.storage.MemoryStore())
+    counting = RecordingGets(zarr.storage.MemoryStore())
     array = zarr.create_array(counting, name="a", shape=(rows, width), dtype="f4",
                               chunks=(inner, width), shards=(inner * per_shard, width))
     values = np.arange(rows * width, dtype="f4").reshape(rows, width)
