@@ -348,17 +348,33 @@ class Document(metaclass=DocumentMeta):
         cls._store_for(store).delete(_id)
 
     @classmethod
-    def catalog(cls, store=None):
+    def catalog(cls, store=None, version: int | None = None):
         """The store's catalog: one row per document (``pandas.DataFrame`` indexed by
         ``id``): ``uri``, ``samplerate``, ``channels``, ``duration`` (seconds),
-        ``licensing``, ``description``, ``tags``, other metadata, and per stored feature
-        ``f``: ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
+        ``licensing``, ``description``, ``tags``, other metadata (label edits
+        applied), and per stored feature ``f``: ``f.frames``, ``f.version``,
+        ``f.array``, ``f.offset``, ``f.index``.
+
+        Parameters
+        ----------
+        store : FeatureStore, optional
+            Default: the class's store.
+        version : int, optional
+            The catalog as of that commit (default: the newest, ``store.version``).
 
         See Also
         --------
         frames : the stored frames of many documents at once.
+        set_labels : commit a label edit.
         """
-        return cls._store_for(store).catalog()
+        return cls._store_for(store).catalog(version=version)
+
+    @classmethod
+    def set_labels(cls, column: str, values: dict, author: str | None = None,
+                   store=None) -> int:
+        """Commit a label edit (``{doc_id: value}`` in ``column``); returns the commit's
+        number. See :meth:`FeatureStore.set_labels`."""
+        return cls._store_for(store).set_labels(column, values, author=author)
 
     @classmethod
     def frames(cls, feature: str, ids=None, store=None) -> xr.DataArray:

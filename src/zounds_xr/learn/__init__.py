@@ -1,5 +1,7 @@
-"""Learning on corpora of features: torch modules, preprocessing pipelines, trainers,
-sampling, hashing and search. Needs the ``[learn]`` extra (torch, scikit-learn).
+"""Learning on corpora of features (needs the ``[learn]`` extra).
+
+Torch modules, preprocessing pipelines, trainers, sampling, hashing and search; the
+``[learn]`` extra installs torch and scikit-learn.
 
 Modules (``torch.nn.Module``; CPU and CUDA)
     FilterBank, SincLayer, PerceptualLoss (pure functions in ``learn.functional``)

@@ -100,7 +100,7 @@ def register_preprocessor(cls: C) -> C:
 
 
 def preprocessor_class(name: str, module: str | None = None) -> type:
-    """The registered preprocessor class ``name`` (importing ``module`` first if needed).
+    """Return the registered preprocessor class ``name`` (importing ``module`` first if needed).
 
     Parameters
     ----------
@@ -292,7 +292,7 @@ def _read(source):
 
 
 def load_steps(source: Any) -> list[Any]:
-    """The fitted steps saved by :func:`save_steps` (directory or Zarr group).
+    """Return the fitted steps saved by :func:`save_steps` (directory or Zarr group).
 
     Each step's class is found through the registry (its module is imported by name
     first), never unpickled; the content hash is checked.
