@@ -530,17 +530,21 @@ def _savable(module, kwargs: dict | None) -> PyTorchNetwork:
 # -- tracing stored features to their models ------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class StoredModel:
-    """A learned feature's model as saved in a store.
+    """A learned feature's model as saved in a store (what :func:`load_model` and
+    :func:`model_of` return).
 
-    Attributes
+    Parameters
     ----------
     digest : str
+        The feature's model digest (``Learned.digest``).
     kind : {"pipeline", "torch"}
     model : PreprocessingPipeline or torch.nn.Module
     preprocess : PreprocessingPipeline or None
+        A torch model's preprocessing.
     window, hop : int, Fraction or None
         The window policy (frames, or seconds as a Fraction).
     dim : str
+        The output's vector dim.
     model_kwargs : dict or None
         A torch model's constructor arguments.
     """
