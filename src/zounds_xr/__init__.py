@@ -24,7 +24,7 @@ Notebooks
     play, specshow, seconds, explore
 Learning (needs the ``[learn]`` extra)
     PreprocessingPipeline and its steps, ShuffledSamples, trainers, SimHash, HammingIndex,
-    FilterBank, SincLayer, PerceptualLoss
+    FilterBank, SincLayer, PerceptualLoss, Learned (a trained model as a document feature)
 """
 import importlib
 from typing import Any
@@ -116,7 +116,8 @@ _EXPORTS: dict[str, str] = {
          "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
          "SklearnModel", "PyTorchNetwork", "Binarize", "ShuffledSamples", "SupervisedTrainer",
          "TripletEmbeddingTrainer", "WassersteinGanTrainer", "SimHash", "HammingIndex",
-         "FilterBank", "SincLayer", "PerceptualLoss", "FeatureWindows", "RandomWindows"],
+         "FilterBank", "SincLayer", "PerceptualLoss", "FeatureWindows", "RandomWindows",
+         "Learned"],
         ".learn"),
     # documents and batch
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
@@ -183,6 +184,7 @@ __all__ = [
     "InstanceScaling",
     "InternetArchive",
     "KMeans",
+    "Learned",
     "LinearScale",
     "Log",
     "MDCTSynthesizer",

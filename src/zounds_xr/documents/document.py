@@ -311,6 +311,13 @@ class Document(metaclass=DocumentMeta):
                 != "meta"]
 
     @classmethod
+    def _prepare_store(cls, fstore: FeatureStore) -> None:
+        """Before writing: each stored feature's :meth:`Feature.prepare_store` hook (a
+        learned feature saves its model in the store)."""
+        for name in cls._stored_names():
+            cls._features[name].prepare_store(fstore)
+
+    @classmethod
     def id_for(cls, meta) -> str | None:
         """The default id of a source: derived from its URI (a path or URL), else ``None``
         (then :meth:`process` draws a random one).
@@ -460,6 +467,7 @@ class Document(metaclass=DocumentMeta):
         if not overwrite and fstore.exists(doc_id):
             cls._update_many(fstore, [doc_id], chunksize)
             return doc_id
+        cls._prepare_store(fstore)
         part = fstore.part()
         try:
             cls._write_document(part, m, doc_id, chunksize)
@@ -554,6 +562,7 @@ class Document(metaclass=DocumentMeta):
         channelwise (measured: 64 one-second clips through the fused mel spectrogram,
         5-6x less CPU than 64 calls; the values are identical), then written document
         by document. Anything else streams one source at a time."""
+        cls._prepare_store(part.fstore)
         results: list = [None] * len(items)
         batching = cls._channelwise() and len(items) > 1
         groups: dict[tuple, list] = {}
@@ -642,6 +651,7 @@ class Document(metaclass=DocumentMeta):
                 if not stale:
                     continue
                 if part is None:
+                    cls._prepare_store(fstore)
                     part = fstore.part()
                 cls._update_one(fstore, part, row, stale, chunksize)
             if part is not None:
