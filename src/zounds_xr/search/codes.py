@@ -78,8 +78,10 @@ def unpack_bits(words: ArrayLike, n_bits: int) -> np.ndarray:
 
 
 def as_words(frames: np.ndarray) -> np.ndarray:
-    """Rows of unsigned integers ``(n, ...)`` -> ``(n, words)`` uint64 codes: the bytes
-    of each row (little-endian), zero-padded to whole words."""
+    """Turn rows of unsigned integers ``(n, ...)`` into ``(n, words)`` uint64 codes.
+
+    The bytes of each row (little-endian), zero-padded to whole words.
+    """
     rows = np.ascontiguousarray(np.asarray(frames).reshape(frames.shape[0], -1))
     raw = rows.astype(rows.dtype.newbyteorder("<"), copy=False).view(np.uint8)
     raw = raw.reshape(rows.shape[0], -1)
@@ -124,6 +126,12 @@ class WordMajor:
     Parameters
     ----------
     codes : numpy.ndarray [shape=(n, words), uint64]
+        The codes (copied word by word).
+
+    Raises
+    ------
+    ValueError
+        For codes of more than 65535 bits (distances are uint16).
     """
 
     def __init__(self, codes: np.ndarray):

@@ -31,12 +31,44 @@ MAX_BANDS = 64
 
 
 def hyperplanes(dims: int, bits: int, seed: int) -> np.ndarray:
-    """``(dims, bits)`` Gaussian hyperplane normals, drawn from ``seed``."""
+    """Draw ``bits`` Gaussian hyperplane normals in ``dims`` dimensions.
+
+    Parameters
+    ----------
+    dims, bits : int
+        Dimensions of the vectors hashed, and hyperplanes (bits per code).
+    seed : int
+        Seed of the Gaussian draw.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(dims, bits), float64]
+    """
     return np.random.default_rng(int(seed)).standard_normal((int(dims), int(bits)))
 
 
 def simhash_bits(rows: np.ndarray, mean: np.ndarray, planes: np.ndarray) -> np.ndarray:
-    """``(n, bits)`` uint8: the side of each hyperplane (through ``mean``) of each row."""
+    """Return the side of each hyperplane (through ``mean``) of each row.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray [shape=(n, ...)]
+        Vectors (flattened per row).
+    mean : numpy.ndarray [shape=(dims,)]
+        The point the hyperplanes pass through.
+    planes : numpy.ndarray [shape=(dims, bits)]
+        Their normals (:func:`hyperplanes`).
+
+    Returns
+    -------
+    numpy.ndarray [shape=(n, bits), uint8]
+        1 on the positive side.
+
+    Raises
+    ------
+    ParameterError
+        When the rows do not have ``dims`` values.
+    """
     rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
     if rows.shape[1] != planes.shape[0]:
         raise ParameterError(f"SimHash was fitted on {planes.shape[0]} features, got "
@@ -45,16 +77,24 @@ def simhash_bits(rows: np.ndarray, mean: np.ndarray, planes: np.ndarray) -> np.n
 
 
 def _gather(ends, starts: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frame positions ``(k, window)`` of windows at ``starts`` (clipped) and which of
-    them exist: frames before ``ends`` (per window, or one int), the end of the
-    window's document."""
+    """Return the frame positions ``(k, window)`` of windows and which of them exist.
+
+    Positions are clipped; a frame exists before ``ends`` (per window, or one int), the
+    end of the window's document.
+    """
     pos = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(window)
     ends = np.broadcast_to(np.asarray(ends, dtype=np.int64), (len(pos),))[:, None]
     return np.minimum(pos, np.maximum(ends - 1, 0)), pos < ends
 
 
 class BitsHasher:
-    """Codes of windows of a feature of unsigned integer codes (see the module docs)."""
+    """Codes of windows of a feature of unsigned integer codes (see the module docs).
+
+    Parameters
+    ----------
+    frame_bits : int
+        Bits of one frame of the feature (32 for :func:`zounds_xr.fingerprint`).
+    """
 
     kind = "bits"
 
@@ -63,6 +103,7 @@ class BitsHasher:
 
     @classmethod
     def for_rows(cls, sample: np.ndarray) -> BitsHasher:
+        """Make the hasher of a feature whose frames look like ``sample``."""
         per_frame = int(np.prod(sample.shape[1:], dtype=np.int64)) * sample.dtype.itemsize
         return cls(8 * per_frame)
 
@@ -72,8 +113,11 @@ class BitsHasher:
 
     def codes(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
               ) -> np.ndarray:
-        """``(k, words)`` codes of the windows at ``starts`` of ``rows``, each within
-        its document's frames (before ``ends``; default: all the rows)."""
+        """Hash the windows at ``starts`` of ``rows`` into ``(k, words)`` codes.
+
+        Each window lies within its document's frames (before ``ends``; default: all
+        the rows).
+        """
         rows = np.asarray(rows)
         per_frame = rows.reshape(rows.shape[0], -1)
         pos, valid = _gather(rows.shape[0] if ends is None else ends, starts, window)
@@ -82,23 +126,30 @@ class BitsHasher:
 
     def encode(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, summaries)``: the windows' codes, and per window how often each
-        bit of a frame is set (``frame_bits`` float32: a document's mean is what the map
-        places it by)."""
+        """Return ``(codes, summaries)`` of the windows at ``starts``.
+
+        Summaries: per window, how often each bit of a frame is set (``frame_bits``
+        float32; a document's mean is what the map places it by).
+        """
         codes = self.codes(rows, starts, window, ends)
         bits = unpack_bits(codes, window * self.frame_bits).reshape(len(codes), window, -1)
         return codes, bits.mean(axis=1, dtype=np.float32)
 
     @staticmethod
     def informative(codes: np.ndarray) -> np.ndarray:
-        """Windows worth indexing: all but all-zero codes (silence, see
-        :func:`zounds_xr.fingerprint`), which would match every silence."""
+        """Say which windows are worth indexing: all but all-zero codes.
+
+        All-zero codes are silence (see :func:`zounds_xr.fingerprint`), which would
+        match every silence.
+        """
         return np.asarray(codes.any(axis=1), dtype=bool)
 
     def params(self) -> dict:
+        """Return the parameters that define the hasher (JSON)."""
         return {"kind": self.kind, "frame_bits": self.frame_bits}
 
     def arrays(self) -> dict:
+        """Return what the hasher learned: nothing."""
         return {}
 
 
@@ -107,7 +158,19 @@ def _is_spectrum(dtype, dims) -> bool:
 
 
 class SimHasher:
-    """Codes of windows of a real or complex feature (see the module docs)."""
+    """Codes of windows of a real or complex feature (see the module docs).
+
+    Parameters
+    ----------
+    width : int
+        Values per frame (all non-time axes flattened).
+    log : bool
+        Summarise ``log |x|`` (spectra).
+    bits, seed : int
+        Hyperplanes (bits per code) and their seed.
+    center, scale : numpy.ndarray, optional
+        The learned standardisation (:meth:`fit`).
+    """
 
     kind = "simhash"
 
@@ -124,12 +187,16 @@ class SimHasher:
 
     @classmethod
     def for_rows(cls, sample: np.ndarray, dims, bits: int, seed: int) -> SimHasher:
+        """Make the (unfitted) hasher of a feature whose frames look like ``sample``."""
         width = int(np.prod(sample.shape[1:], dtype=np.int64))
         return cls(width, _is_spectrum(sample.dtype, dims), bits, seed)
 
     def prepare(self, values: np.ndarray) -> np.ndarray:
-        """Frames ``(n, ...)`` -> ``(n, bands)`` float64: flattened, ``log |x|`` for
-        spectra, contiguous bands averaged down to at most ``MAX_BANDS``."""
+        """Turn frames ``(n, ...)`` into ``(n, bands)`` float64 rows.
+
+        Flattened, ``log |x|`` for spectra, contiguous bands averaged down to at most
+        ``MAX_BANDS``.
+        """
         rows = np.asarray(values).reshape(values.shape[0], -1)
         if np.iscomplexobj(rows):
             rows = np.abs(rows)
@@ -147,7 +214,8 @@ class SimHasher:
 
         Each window is summarised from its own frames only (no running sums over the
         document), so a query sub-window gets bit for bit the summary of the same
-        indexed window."""
+        indexed window.
+        """
         out = np.empty((len(starts), self.dims))
         for lo in range(0, len(starts), 1024):
             e = rows.shape[0] if ends is None else np.asarray(ends)[lo:lo + 1024]
@@ -175,20 +243,27 @@ class SimHasher:
         return self
 
     def standardised(self, summaries: np.ndarray) -> np.ndarray:
+        """Standardise raw summaries with the learned centre and scale."""
         if self.center is None or self.scale is None:
             raise ParameterError("the SimHasher is not fitted")
         return (summaries - self.center) / self.scale
 
     def codes(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
               ) -> np.ndarray:
-        """``(k, words)`` codes of the windows at ``starts`` of ``rows``, each within
-        its document's frames (before ``ends``; default: all the rows)."""
+        """Hash the windows at ``starts`` of ``rows`` into ``(k, words)`` codes.
+
+        Each window lies within its document's frames (before ``ends``; default: all
+        the rows).
+        """
         return self.encode(rows, starts, window, ends)[0]
 
     def encode(self, rows: np.ndarray, starts: np.ndarray, window: int, ends=None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, summaries)``: the windows' codes and standardised summaries
-        (float32; a document's mean is what the map places it by)."""
+        """Return ``(codes, summaries)`` of the windows at ``starts``.
+
+        Summaries: the standardised window summaries (float32; a document's mean is
+        what the map places it by).
+        """
         z = self.standardised(self.window_summaries(self.prepare(rows), starts, window,
                                                     ends))
         codes = pack_bits(simhash_bits(z, np.zeros(z.shape[1]), self.planes))
@@ -200,15 +275,17 @@ class SimHasher:
         return np.ones(len(codes), dtype=bool)
 
     def params(self) -> dict:
+        """Return the parameters that define the hasher (JSON)."""
         return {"kind": self.kind, "width": self.width, "log": self.log, "bits": self.bits,
                 "seed": self.seed}
 
     def arrays(self) -> dict:
+        """Return what the hasher learned: the standardisation."""
         return {"center": self.center, "scale": self.scale}
 
 
 def hasher_for(params: dict, arrays: dict | None = None) -> BitsHasher | SimHasher:
-    """A hasher from its ``params()`` and ``arrays()``."""
+    """Make a hasher from its ``params()`` and ``arrays()``."""
     if params.get("kind") == BitsHasher.kind:
         return BitsHasher(params["frame_bits"])
     if params.get("kind") == SimHasher.kind:

@@ -36,7 +36,16 @@ Exclude = Literal["selection", "document"] | None
 
 @dataclass
 class Segments:
-    """The indexed documents: id and frame times of each (arrays of equal length)."""
+    """The indexed documents: id and frame times of each (arrays of equal length).
+
+    Parameters
+    ----------
+    ids : numpy.ndarray of str (object)
+    start, step, extent : numpy.ndarray of float64
+        Seconds: first frame's start, frame step, frame extent.
+    frames : numpy.ndarray of int64
+        Frames of each document.
+    """
 
     ids: np.ndarray  # object (str)
     start: np.ndarray  # float64 seconds
@@ -48,15 +57,18 @@ class Segments:
         return int(self.ids.size)
 
     def times(self, i: int) -> FrameTimes:
+        """Return where document ``i``'s frames are."""
         return FrameTimes(float(self.start[i]), float(self.step[i]), float(self.extent[i]),
                           int(self.frames[i]))
 
     def take(self, keep: np.ndarray) -> Segments:
+        """Return the documents ``keep`` (positions or a mask)."""
         return Segments(self.ids[keep], self.start[keep], self.step[keep],
                         self.extent[keep], self.frames[keep])
 
     @classmethod
     def concat(cls, parts: list[Segments]) -> Segments:
+        """Put several tables of documents one after the other."""
         if not parts:
             return cls(np.zeros(0, object), np.zeros(0), np.zeros(0), np.zeros(0),
                        np.zeros(0, np.int64))
@@ -66,7 +78,16 @@ class Segments:
 
 @dataclass(frozen=True)
 class Neighbour:
-    """One result: a stretch ``[start, end)`` seconds of document ``id``."""
+    """One result: a stretch ``[start, end)`` seconds of document ``id``.
+
+    Parameters
+    ----------
+    id : str
+    start, end : float
+        Seconds.
+    distance : int
+        Bits that differ (the minimum over the aligned sub-windows).
+    """
 
     id: str
     start: float
@@ -74,6 +95,7 @@ class Neighbour:
     distance: int
 
     def to_json(self) -> dict:
+        """Return the result as JSON (seconds rounded to the microsecond)."""
         return {"id": self.id, "start": round(self.start, 6), "end": round(self.end, 6),
                 "distance": self.distance}
 
@@ -94,11 +116,13 @@ def _backend(name: str):
 
 
 def smallest_upto(d: np.ndarray, count: int) -> np.ndarray:
-    """Positions of every entry of ``d`` (small non-negative ints) at most the smallest
-    threshold that ``count`` entries reach: a superset of the ``count`` nearest, ties
-    included, in position order. Faster than a partition of all of ``d``: a generous
-    threshold estimated on a sample, one pass to gather the entries under it, and the
-    exact cut among those few."""
+    """Return the positions of the ``count`` smallest entries of ``d``, ties included.
+
+    Every entry of ``d`` (small non-negative ints) at most the smallest threshold that
+    ``count`` entries reach, in position order. Faster than a partition of all of
+    ``d``: a generous threshold estimated on a sample, one pass to gather the entries
+    under it, and the exact cut among those few.
+    """
     if count >= d.size:
         return np.arange(d.size)
     sample = d[::max(1, d.size // 4096)]
@@ -148,14 +172,16 @@ class CodeIndex:
 
     @property
     def bits(self) -> int:
+        """Bits per code."""
         return int(self.codes.shape[1] * 64)
 
     @property
     def backend(self) -> str:
+        """The search's engine: ``"numpy"`` or ``"faiss"``."""
         return "numpy" if self._faiss is None else "faiss"
 
     def position(self, doc_id: str) -> int | None:
-        """The document's position in ``segments``, or ``None``."""
+        """Return the document's position in ``segments``, or ``None``."""
         if self._ids is None:
             self._ids = pd.Index(self.segments.ids.astype(str))
         pos = self._ids.get_indexer([str(doc_id)])[0]
@@ -163,8 +189,11 @@ class CodeIndex:
 
     # ------------------------------------------------------------------ raw search
     def _rows_nearest(self, queries: np.ndarray, count: int):
-        """For every query row: a superset of its ``count`` nearest windows, as flat
-        ``(row, window, distance)`` arrays, and whether any row was cut short."""
+        """Find a superset of every query row's ``count`` nearest windows.
+
+        Returns flat ``(row, window, distance)`` arrays, and whether any row was cut
+        short.
+        """
         rows, wins, dists = [], [], []
         if self._faiss is not None:
             if self._engine is None:
@@ -191,7 +220,7 @@ class CodeIndex:
     def search(self, queries: np.ndarray, starts: np.ndarray, k: int = 10, *,
                doc_id: str | None = None, span: tuple[int, int] | None = None,
                exclude: Exclude = "selection") -> list[Neighbour]:
-        """The ``k`` nearest candidates to a query (see the module docstring).
+        """Find the ``k`` nearest candidates to a query (see the module docstring).
 
         Parameters
         ----------
@@ -245,8 +274,11 @@ class CodeIndex:
         return [self._neighbour(s, o, d, length) for s, o, d in found[:k]]
 
     def _candidates(self, seg, offset, dist, length, own, first, stop, exclude, k):
-        """Walk (segment, offset) pairs nearest first; keep the first of each candidate
-        that is not excluded and overlaps no kept candidate of its document."""
+        """Walk (segment, offset) pairs nearest first, keeping candidates.
+
+        Keep the first of each candidate that is not excluded and overlaps no kept
+        candidate of its document.
+        """
         kept: list[tuple[int, int, int]] = []
         taken: dict[int, list[int]] = {}
         for s, o, d in zip(seg.tolist(), offset.tolist(), dist.tolist(), strict=True):

@@ -60,8 +60,10 @@ class IndexRebuiltWarning(UserWarning):
 
 # ------------------------------------------------------------------------ objects
 def _objects(store) -> ObjectStore:
-    """The store's object layer; for a reader with only a root URL (the store contract),
-    one over that URL."""
+    """Return the store's object layer.
+
+    For a reader with only a root URL (the store contract), one over that URL.
+    """
     objects = getattr(store, "objects", None)
     if isinstance(objects, ObjectStore):
         return objects
@@ -71,8 +73,11 @@ def _objects(store) -> ObjectStore:
 
 
 def _keep(objects: ObjectStore, key: str, data: bytes) -> bool:
-    """Put a derived file; where the store cannot be written (object storage without
-    write rights), warn and go on without it (the index works from memory)."""
+    """Put a derived file, or warn where the store cannot be written.
+
+    On object storage without write rights, go on without it (the index works from
+    memory).
+    """
     try:
         objects.put(key, data)
     except (StoreError, OSError) as exc:
@@ -87,9 +92,12 @@ MAGIC = b"ZXSEARCH\x00\x01"
 
 
 def _pack(arrays: dict, meta: dict) -> bytes:
-    """``arrays`` and ``meta`` as one file: ``MAGIC``, the length of a JSON header
-    (8 bytes, little-endian), the header (``meta``, every array's dtype, shape and
-    place, and the CRC-32 of the payload), then the arrays' bytes back to back."""
+    """Write ``arrays`` and ``meta`` as one file.
+
+    ``MAGIC``, the length of a JSON header (8 bytes, little-endian), the header
+    (``meta``, every array's dtype, shape and place, and the CRC-32 of the payload),
+    then the arrays' bytes back to back.
+    """
     places, payload, at = [], [], 0
     for name, value in arrays.items():
         value = np.ascontiguousarray(value)
@@ -130,7 +138,18 @@ def _unpack(data: bytes) -> tuple[dict, dict]:
 
 # ------------------------------------------------------------------------ config
 class IndexConfig:
-    """An index of a feature: window rule (frames), hasher, and where it lives."""
+    """An index of a feature: window rule (frames), hasher, and where it lives.
+
+    Parameters
+    ----------
+    feature : str
+    rule : WindowRule
+    hasher : BitsHasher or SimHasher
+    step : float
+        Seconds between the feature's frames.
+    created : float
+        Unix time the configuration was saved.
+    """
 
     def __init__(self, feature: str, rule: WindowRule, hasher, step: float,
                  created: float = 0.0):
@@ -139,6 +158,7 @@ class IndexConfig:
 
     @property
     def key(self) -> str:
+        """A digest of the feature, window rule and hasher parameters."""
         text = json.dumps({"format_version": FORMAT_VERSION, "feature": self.feature,
                            "window": self.rule.window, "hop": self.rule.hop,
                            "hasher": self.hasher.params()}, sort_keys=True)
@@ -146,8 +166,10 @@ class IndexConfig:
 
     @property
     def learned(self) -> str:
-        """A digest of what the hasher learned (a part hashed with other statistics is
-        not of this index)."""
+        """A digest of what the hasher learned.
+
+        A part hashed with other statistics is not of this index.
+        """
         digest = hashlib.sha256()
         for name, value in sorted(self.hasher.arrays().items()):
             digest.update(name.encode())
@@ -156,9 +178,11 @@ class IndexConfig:
 
     @property
     def prefix(self) -> str:
+        """Where the index lives under the store's root."""
         return f"{ROOT}/{self.feature}/{self.key}"
 
     def to_json(self) -> dict:
+        """Return the configuration as JSON (what ``config.json`` holds)."""
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "feature": self.feature,
                 "window": self.rule.window, "hop": self.rule.hop, "step": self.step,
                 "window_seconds": self.rule.window * self.step,
@@ -166,6 +190,7 @@ class IndexConfig:
                 "created": time.time(), "zounds_xr": __version__}
 
     def save(self, objects: ObjectStore) -> None:
+        """Write ``hasher.bin`` (if anything was learned), then ``config.json``."""
         arrays = self.hasher.arrays()
         if arrays and not _keep(objects, f"{self.prefix}/hasher.bin",
                                        _pack(arrays, {"key": self.key})):
@@ -175,6 +200,7 @@ class IndexConfig:
 
     @classmethod
     def load(cls, objects: ObjectStore, feature: str, key: str) -> IndexConfig:
+        """Read a saved configuration; :class:`StoreError` when damaged."""
         where = f"{objects.url}/{ROOT}/{feature}/{key}"
         raw = objects.get(f"{ROOT}/{feature}/{key}/config.json")
         try:
@@ -202,18 +228,20 @@ class IndexConfig:
 
 
 def _paths(cat: pd.DataFrame, feature: str) -> list[str]:
-    """The distinct arrays holding ``feature`` (few: one or two a part)."""
+    """Return the distinct arrays holding ``feature`` (few: one or two a part)."""
     return [p for p in pd.unique(cat[f"{feature}.array"]) if isinstance(p, str) and p]
 
 
 def _part_of(path: str) -> str:
-    """The part of a stored array's path, ``parts/<part>/<feature>...``."""
+    """Return the part of a stored array's path, ``parts/<part>/<feature>...``."""
     return path.split("/")[1] if path.count("/") >= 2 else path
 
 
 def _visible(store, feature: str, parts: set | None = None) -> pd.DataFrame:
-    """The visible documents with frames of ``feature`` (of ``parts`` only, if given):
-    id, array, offset, frames, index text, version and part, one row each."""
+    """Return the visible documents with frames of ``feature`` (of ``parts``, if given).
+
+    One row each: id, array, offset, frames, index text, version and part.
+    """
     cat = store.catalog()
     cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
     if feature not in list(store.features) or not all(c in cat.columns for c in cols):
@@ -246,8 +274,10 @@ def _visible(store, feature: str, parts: set | None = None) -> pd.DataFrame:
 
 
 def _times(index_text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(start, step, extent)`` seconds of catalog ``<f>.index`` texts (a categorical:
-    each distinct text parsed once)."""
+    """Return ``(start, step, extent)`` seconds of catalog ``<f>.index`` texts.
+
+    Each distinct text is parsed once.
+    """
     text = pd.Categorical(index_text)
     params = np.array([[float(v) for v in (i.start, i.frequency, i.duration)] for i in (
         TimeIndex.from_attrs(json.loads(t)) for t in text.categories)]).reshape(-1, 3)
@@ -257,8 +287,24 @@ def _times(index_text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def configure(store, feature: str, *, window: float | None = None, hop: float | None = None,
               bits: int = 256, seed: int = 0, progress=None) -> IndexConfig:
-    """The index configuration of ``feature`` for these parameters (learned and saved
-    when new; see :func:`open_index` for the parameters)."""
+    """Return the index configuration of ``feature`` for these parameters.
+
+    Learned and saved when new.
+
+    Parameters
+    ----------
+    store, feature, window, hop, bits, seed, progress
+        As for :func:`open_index`.
+
+    Returns
+    -------
+    IndexConfig
+
+    Raises
+    ------
+    ParameterError
+        For an unknown feature, one without frames, audio, or bad parameters.
+    """
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
         raise ParameterError(f"bits must be a positive integer, got {bits!r}")
     rows = _visible(store, feature)
@@ -330,8 +376,10 @@ class _Block:
 
 
 def _read_blocks(store, rows: pd.DataFrame, rule: WindowRule, progress, what: str):
-    """Yield a :class:`_Block` per read of about ``BLOCK_ROWS`` frames: every stored
-    array is read in blocks of whole documents, in offset order."""
+    """Yield a :class:`_Block` per read of about ``BLOCK_ROWS`` frames.
+
+    Every stored array is read in blocks of whole documents, in offset order.
+    """
     total, done = int(rows["frames"].sum()), 0
     for path, group in rows.groupby("array", sort=False, observed=True):
         group = group.sort_values("offset", kind="stable")
@@ -355,7 +403,7 @@ def _read_blocks(store, rows: pd.DataFrame, rule: WindowRule, progress, what: st
 
 
 def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict:
-    """The arrays of one part's file: its documents' codes and segments."""
+    """Hash one part: the arrays of its file (its documents' codes and segments)."""
     codes, seg, start, summaries, order = [], [], [], [], []
     hasher, n_seg = config.hasher, 0
     for block in _read_blocks(store, rows, config.rule, progress, "hashing"):
@@ -416,9 +464,11 @@ def _check_file(arrays: dict, meta: dict, config: IndexConfig, part: str) -> Non
 
 
 def _locate(files: list[dict], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """For every visible row: ``(file number, segment in that file)``, ``-1`` where no
-    file holds it with the catalog's id and feature version. One vectorised pass over
-    every file (a document is found by its array and first row)."""
+    """Find every visible row's ``(file number, segment in that file)``.
+
+    ``-1`` where no file holds it with the catalog's feature version. One vectorised
+    pass over every file (a document is found by its array and first row).
+    """
     seg_file = np.concatenate([np.full(f["seg_id"].size, i) for i, f in enumerate(files)])
     seg_local = np.concatenate([np.arange(f["seg_id"].size) for f in files])
     # a part never reuses a place: (array, first row) names a document's frames
@@ -450,8 +500,11 @@ def _locate(files: list[dict], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
 class StoreIndex:
     """The combined index of a feature over a store's visible documents.
 
-    Attributes
+    Made by :func:`open_index` or :func:`load`.
+
+    Parameters
     ----------
+    store : FeatureStore
     config : IndexConfig
     index : CodeIndex
     summaries : numpy.ndarray [shape=(documents, dims), float32]
@@ -460,8 +513,11 @@ class StoreIndex:
     commit : object
         The store's commit version it reflects (``store.version`` where the store has
         one, else a digest of the visible documents' parts and feature versions).
-    hashed_parts, loaded_parts : list of str
-        Parts hashed now, and parts read from their files.
+    hashed, loaded : list of str
+        Parts hashed now, and parts read from their files (``hashed_parts``,
+        ``loaded_parts``).
+    rows : pandas.DataFrame
+        Where each document's frames are.
     """
 
     def __init__(self, store, config, index, summaries, commit, hashed, loaded, rows):
@@ -476,7 +532,7 @@ class StoreIndex:
     def neighbours(self, doc_id: str, start: float | None = None, end: float | None = None,
                    k: int = 10, *, exclude="selection", max_windows: int | None = 64
                    ) -> dict:
-        """The ``k`` stretches nearest to ``[start, end)`` seconds of ``doc_id``.
+        """Find the ``k`` stretches nearest to ``[start, end)`` seconds of ``doc_id``.
 
         Returns
         -------
@@ -505,7 +561,7 @@ class StoreIndex:
 
 
 def _commit(store, rows: pd.DataFrame):
-    """The store's commit version (the one place that knows how to get it)."""
+    """Return the store's commit version (the one place that knows how to get it)."""
     version = getattr(store, "version", None)
     if version is not None and not callable(version):
         return version
@@ -515,8 +571,25 @@ def _commit(store, rows: pd.DataFrame):
 
 
 def load(store, config: IndexConfig, progress=None, write: bool = True) -> StoreIndex:
-    """The index ``config`` over the store's visible documents: the parts' files
-    read, parts without a valid file hashed (and saved when ``write``)."""
+    """Open the index ``config`` over the store's visible documents.
+
+    The parts' files are read; parts without a valid file are hashed (and saved when
+    ``write``).
+
+    Parameters
+    ----------
+    store : FeatureStore
+    config : IndexConfig
+        From :func:`configured` or :func:`configure`.
+    progress : callable, optional
+        ``progress(what, done_frames, total_frames)`` while hashing.
+    write : bool
+        Save what was hashed.
+
+    Returns
+    -------
+    StoreIndex
+    """
     objects = _objects(store)
     rows = _visible(store, config.feature)
     parts = sorted(rows["part"].unique().astype(str))
@@ -592,7 +665,7 @@ def _rebuilt(objects: ObjectStore, key: str, part: str, exc: Exception) -> None:
 def open_index(store, feature: str, *, window: float | None = None,
                hop: float | None = None, bits: int = 256, seed: int = 0, progress=None,
                write: bool = True) -> StoreIndex:
-    """The search index of ``feature`` over the store's visible documents.
+    """Open the search index of ``feature`` over the store's visible documents.
 
     Parts with a valid index file are read; the others are hashed (and their files
     written, unless ``write=False`` or the store is read-only).
@@ -631,8 +704,18 @@ def open_index(store, feature: str, *, window: float | None = None,
 
 
 def configured(store, feature: str | None = None) -> list[IndexConfig]:
-    """The index configurations saved in the store (of ``feature``, or of all), newest
-    first."""
+    """Return the index configurations saved in the store, newest first.
+
+    Parameters
+    ----------
+    store : FeatureStore
+    feature : str, optional
+        Only this feature's.
+
+    Returns
+    -------
+    list of IndexConfig
+    """
     objects = _objects(store)
     features = [feature] if feature is not None else objects.list_dir(ROOT)
     out = []
@@ -675,6 +758,12 @@ def update_indexes(store, progress=None) -> dict[str, list[str]]:
     (unsigned integers, e.g. ``zx.fingerprint``) without an index gets the default one.
     Only new parts are hashed, and no existing index file is read (opening the index
     checks them).
+
+    Parameters
+    ----------
+    store : FeatureStore
+    progress : callable, optional
+        ``progress(what, done_frames, total_frames)`` while hashing.
 
     Returns
     -------

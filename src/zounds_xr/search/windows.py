@@ -26,8 +26,17 @@ EPS = 1e-9
 
 @dataclass(frozen=True)
 class FrameTimes:
-    """Where a document's frames are: frame ``i`` covers
-    ``[start + i*step, start + i*step + extent)`` seconds, ``i < frames``."""
+    """Where a document's frames are.
+
+    Frame ``i`` covers ``[start + i*step, start + i*step + extent)`` seconds,
+    ``i < frames``.
+
+    Parameters
+    ----------
+    start, step, extent : float
+        Seconds.
+    frames : int
+    """
 
     start: float
     step: float
@@ -44,7 +53,7 @@ class FrameTimes:
 class Selection:
     """The windows a query selection is cut into.
 
-    Attributes
+    Parameters
     ----------
     starts : numpy.ndarray of int
         First frame of each query sub-window (``hop * stride`` apart).
@@ -66,7 +75,18 @@ class Selection:
 
 @dataclass(frozen=True)
 class WindowRule:
-    """Windows of ``window`` frames every ``hop`` frames (see the module docstring)."""
+    """Windows of ``window`` frames every ``hop`` frames (see the module docstring).
+
+    Parameters
+    ----------
+    window, hop : int > 0
+        Frames.
+
+    Raises
+    ------
+    ParameterError
+        For a size that is not a positive integer.
+    """
 
     window: int
     hop: int
@@ -85,8 +105,10 @@ class WindowRule:
                         (frames > 0).astype(np.int64))
 
     def windows(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(document number, first frame)`` of every window of documents of ``frames``
-        frames, document by document."""
+        """Return ``(document number, first frame)`` of every window.
+
+        For documents of ``frames`` frames, document by document.
+        """
         counts = self.counts(frames)
         doc = np.repeat(np.arange(counts.size), counts)
         first = np.cumsum(counts) - counts
@@ -141,8 +163,10 @@ class WindowRule:
         return Selection(starts, first, stop, widened, stride)
 
     def centred(self, times: FrameTimes, centre: float) -> int:
-        """First frame of the indexed window (a multiple of ``hop``) whose centre is
-        nearest ``centre`` seconds, within the document."""
+        """Return the first frame of the indexed window centred nearest ``centre``.
+
+        A multiple of ``hop``, within the document; ``centre`` in seconds.
+        """
         span_centre = ((self.window - 1) * times.step + times.extent) / 2
         first = round((centre - times.start - span_centre) / times.step / self.hop)
         last = max(times.frames - self.window, 0) // self.hop

@@ -62,8 +62,20 @@ RANGE = 40.0
 
 
 def fingerprint_wscheme(index: TimeIndex | None = None) -> SampleRate:
-    """The default scheme of :func:`fingerprint`: a frame every 1/32 s spanning
-    1/4 + 1/32 s (two 1/4 s spectra one hop apart), at any sample rate."""
+    """Return the default scheme of :func:`fingerprint`.
+
+    A frame every 1/32 s spanning 1/4 + 1/32 s (two 1/4 s spectra one hop apart), at
+    any sample rate.
+
+    Parameters
+    ----------
+    index : TimeIndex, optional
+        The audio's time index (the scheme is the same at every rate).
+
+    Returns
+    -------
+    SampleRate
+    """
     return SampleRate(HOP, SPECTRUM + HOP)
 
 
@@ -85,8 +97,11 @@ def _band_weights(n_fft: int, rate: float, fmin: float, fmax: float) -> np.ndarr
 
 
 class _Kernel:
-    """``block_fn`` of :func:`~zounds_xr.spectral.sliding.frame_apply`: the codes of the
-    frames of a span of mono samples (one spectrum per hop, shared by two frames)."""
+    """Compute the codes of the frames of a span of mono samples.
+
+    The ``block_fn`` of :func:`~zounds_xr.spectral.sliding.frame_apply`: one spectrum
+    per hop, shared by two frames.
+    """
 
     def __init__(self, hop: int, win: int, rate: float, fmin: float, fmax: float):
         self.hop, self.n_fft = hop, win - hop
