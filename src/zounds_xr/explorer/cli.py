@@ -1,4 +1,4 @@
-"""The explorer's subcommands of ``zounds-xr``: ``serve`` and ``index``.
+"""The explorer's subcommands of ``zounds-xr``: ``serve``, ``index`` and ``pyramid``.
 
 ``zounds_xr.cli`` registers them with :func:`add_subcommands`.
 """
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+from ..documents.pyramid import MIN_FRAMES, build_pyramids
 from .neighbours import build_index, index_url
 from .server import open_explorer, serve
 
@@ -37,8 +38,24 @@ def _cmd_index(args) -> int:
     return 0
 
 
+def _cmd_pyramid(args) -> int:
+    explorer = open_explorer(args.store)
+
+    def progress(done, total):
+        if not args.quiet:
+            print(f"\rsummarising: {done}/{total} frames", end="", file=sys.stderr)
+
+    built = build_pyramids(explorer.store, args.feature or None, min_frames=args.min_frames,
+                           progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(f"{len(built)} pyramids current (documents with at least {args.min_frames} "
+          f"frames of {', '.join(args.feature) if args.feature else 'any feature'})")
+    return 0
+
+
 def add_subcommands(sub) -> None:
-    """Add ``serve`` and ``index`` to the ``zounds-xr`` subparsers ``sub``."""
+    """Add ``serve``, ``index`` and ``pyramid`` to the ``zounds-xr`` subparsers ``sub``."""
     p = sub.add_parser("serve", help="browse, hear and search a store in the web browser")
     p.add_argument("store", help="Zarr store path or URL")
     p.add_argument("--host", default="127.0.0.1",
@@ -57,3 +74,12 @@ def add_subcommands(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the hyperplanes")
     p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(run=_cmd_index)
+
+    p = sub.add_parser("pyramid", help="summarise long documents for the explorer's zoom")
+    p.add_argument("store", help="Zarr store path or URL")
+    p.add_argument("--feature", action="append", default=[],
+                   help="a stored feature (repeat; default: every feature)")
+    p.add_argument("--min-frames", type=int, default=MIN_FRAMES,
+                   help=f"only documents with at least this many frames (default {MIN_FRAMES})")
+    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.set_defaults(run=_cmd_pyramid)

@@ -22,13 +22,14 @@ import numpy as np
 import xarray as xr
 import zarr.errors
 
+from ..documents.pyramid import Pyramid, open_pyramid
 from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
 from .neighbours import build_index, index_url, load_index, open_group
 from .playback import AudioClip, clip_for, source_of
-from .render import envelope, image_of
+from .render import POOLS, envelope, image_of
 
 __all__ = ["Explorer", "FeatureInfo", "NotFoundError", "feature_info"]
 
@@ -180,6 +181,7 @@ class Explorer:
         self._time_indexes: dict = {}  # catalog "<f>.index" text -> TimeIndex
         self._layouts: dict = {}  # feature -> _Layout
         self._arrays: dict = {}  # array path -> stored array
+        self._pyramids: OrderedDict = OrderedDict()  # (doc, feature) -> Pyramid | None
 
     # documents -------------------------------------------------------------------
     def check_id(self, doc_id: str) -> None:
@@ -349,26 +351,71 @@ class Explorer:
         return index.overlapping(Fraction(t0), Fraction(t1))
 
     # pictures ----------------------------------------------------------------------
-    def _visible(self, doc_id: str, name: str, start, end, width: int, one_d: bool):
-        """The frames of ``name`` in ``[start, end)`` seconds, thinned to about ``width``
-        columns and averaged over channels, read straight from the stored array when the
-        catalog says where it is. ``one_d`` says which kind of feature the caller draws
-        (an envelope of audio or a series, or an image); the other kind is refused
-        before anything is read. Returns ``(kind, frame slice, start s, step s, values)``.
+    def pyramid(self, doc_id: str, feature: str) -> Pyramid | None:
+        """The stored pyramid of a document's feature (``documents.pyramid``), if any and
+        current; looked up once per document and feature (the last 64 are kept)."""
+        key = (doc_id, feature)
+        with self._lock:
+            if key in self._pyramids:
+                self._pyramids.move_to_end(key)
+                return self._pyramids[key]
+        found = None
+        if self.url is not None or hasattr(self.store, "zarr_store"):
+            row = self.view.catalog.loc[doc_id].to_dict()
+            found = open_pyramid(self.store, doc_id, feature, row)
+        with self._lock:
+            self._pyramids[key] = found
+            while len(self._pyramids) > 64:
+                self._pyramids.popitem(last=False)
+        return found
+
+    def forget_pyramid(self, doc_id: str, feature: str) -> None:
+        """Look the pyramid up again on the next picture (after one was built)."""
+        with self._lock:
+            self._pyramids.pop((doc_id, feature), None)
+
+    def _visible(self, doc_id: str, name: str, start, end, width: int, one_d: bool,
+                 stats: tuple[str, ...]):
+        """The frames of ``name`` in ``[start, end)`` seconds, reduced to about ``width``
+        columns and averaged over channels. ``one_d`` says which kind of feature the
+        caller draws (an envelope of audio or a series, or an image); the other kind is
+        refused before anything is read.
+
+        Where the document has a pyramid of the feature and more frames fall on a pixel
+        column than its first level summarises, the level matching the pixels is read
+        (between ``width`` and ``2 * width`` rows of each of ``stats``); else the frames
+        themselves, straight from the stored array when the catalog says where they
+        are, thinned to a few per column.
+
+        Returns ``(kind, frame slice covered, start s, step s, complex?, {stat: rows})``.
         """
         direct = self._direct(doc_id, name) if name in self.features else None
         if direct is not None:
             index, kind = direct[2], direct[3].kind
+            is_complex = np.dtype(direct[0].dtype).kind == "c"
         else:
             da = self.feature(doc_id, name)
             index, kind = time_index(da, name), feature_info(name, da).kind
+            is_complex = np.dtype(da.dtype).kind == "c"
         if one_d and kind not in ("audio", "series"):
             raise ParameterError(f"feature {name!r} is a {kind}; ask for its image")
         if not one_d and kind in ("audio", "series"):
             raise ParameterError(f"feature {name!r} is 1-D ({kind}); ask for its values")
         t0, t1 = self.span(start, end, float(index.end))
         sl = self.frames(index, t0, t1)
-        stepped = _stepped(sl, width, FRAMES_PER_COLUMN["values" if one_d else "image"])
+        per_column = FRAMES_PER_COLUMN["values" if one_d else "image"]
+        span = (sl.stop - sl.start) / width
+        pyramid = self.pyramid(doc_id, name) if span > per_column and name in \
+            self.features else None
+        level = pyramid.level_for(span) if pyramid is not None else None
+        if pyramid is not None and level is not None:
+            out = {}
+            for stat in stats:
+                rows, f0, f1 = pyramid.read(stat, level, sl.start, sl.stop)
+                out[stat] = rows
+            return kind, slice(f0, f1), float(index.start), float(index.frequency), \
+                False, out
+        stepped = _stepped(sl, width, per_column)
         if direct is not None:
             values = self._rows(direct, stepped)
         else:
@@ -376,16 +423,20 @@ class Explorer:
             if "channel" in part.dims:
                 part = part.mean("channel")
             values = compute(part.transpose("time", ...))
-        return kind, sl, float(index.start), float(index.frequency), values
+        return kind, sl, float(index.start), float(index.frequency), is_complex, \
+            dict.fromkeys(stats, values)
 
     def image(self, doc_id: str, name: str, start=None, end=None, width: int = 1024,
-              height: int = 256, db: bool | None = None, power: float = 1.0
-              ) -> tuple[bytes, dict]:
+              height: int = 256, db: bool | None = None, power: float = 1.0,
+              pool: str = "max") -> tuple[bytes, dict]:
         """PNG of the frames of ``name`` overlapping ``[start, end)`` seconds.
 
-        Only those frames are read. Channels are averaged. ``db`` defaults to True for
-        spectrograms and complex features. The metadata gives the value range and the
-        exact span the picture covers (``t0``, ``t1``: frame edges, seconds).
+        Only those frames are read, or the pyramid level that matches ``width``.
+        Channels are averaged. ``db`` defaults to True for spectrograms and complex
+        features. ``pool`` ("max" or "mean") says how frames and bands that share a
+        pixel are reduced. The metadata gives the value range, the exact span the
+        picture covers (``t0``, ``t1``: frame edges, seconds) and the pyramid level
+        read (``level``: frames per row ``2**level``; 0 for the frames themselves).
         """
         self.check_id(doc_id)
         for value, what in ((width, "width"), (height, "height")):
@@ -393,31 +444,40 @@ class Explorer:
                 raise ParameterError(f"{what} must be in 1..{MAX_PIXELS}, got {value}")
         if not power > 0:
             raise ParameterError(f"power must be positive, got {power}")
-        kind, sl, start_s, step_s, values = self._visible(doc_id, name, start, end, width,
-                                                          one_d=False)
+        if pool not in POOLS:
+            raise ParameterError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        kind, sl, start_s, step_s, is_complex, found = self._visible(
+            doc_id, name, start, end, width, one_d=False, stats=(pool,))
+        values = found[pool]
         t0, t1 = start_s + sl.start * step_s, start_s + sl.stop * step_s
         if db is None:
-            db = kind == "spectrogram" or np.iscomplexobj(values)
+            db = kind == "spectrogram" or is_complex
         if values.shape[0] == 0:
             raise ParameterError(f"no frames of {name!r} in {t0}..{t1} s")
-        png, meta = image_of(values, db=db, power=power, width=width, height=height)
-        meta.update({"t0": t0, "t1": t1,
+        png, meta = image_of(values, db=db, power=power, width=width, height=height,
+                             pool=pool)
+        level = 0 if values.shape[0] >= sl.stop - sl.start else \
+            int(round(math.log2((sl.stop - sl.start) / values.shape[0])))
+        meta.update({"t0": t0, "t1": t1, "level": level,
                      "frames": [int(sl.start), int(sl.stop)], "bands": values.shape[1]
                      if values.ndim > 1 else 1})
         return png, meta
 
     def values(self, doc_id: str, name: str, start=None, end=None, width: int = 1024) -> dict:
-        """Min/max envelope of a 1-D feature (audio or a series) over ``[start, end)``."""
+        """Min/max envelope of a 1-D feature (audio or a series) over ``[start, end)``,
+        from the pyramid level that matches ``width`` where there is one."""
         self.check_id(doc_id)
         if not 1 <= width <= MAX_PIXELS:
             raise ParameterError(f"width must be in 1..{MAX_PIXELS}, got {width}")
-        kind, sl, start_s, step_s, values = self._visible(doc_id, name, start, end, width,
-                                                          one_d=True)
-        values = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 \
-            else values
-        if np.iscomplexobj(values):
-            values = np.abs(values)
-        lo, hi = envelope(values, width)
+        kind, sl, start_s, step_s, _, found = self._visible(
+            doc_id, name, start, end, width, one_d=True, stats=("min", "max"))
+
+        def one(values):
+            values = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 \
+                else values
+            return np.abs(values) if np.iscomplexobj(values) else values
+
+        lo, hi = envelope(one(found["min"]), width)[0], envelope(one(found["max"]), width)[1]
         finite = np.isfinite(lo) & np.isfinite(hi)
         return {"t0": start_s + sl.start * step_s, "t1": start_s + sl.stop * step_s,
                 "min": [float(v) if f else None for v, f in zip(lo, finite, strict=True)],

@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "MAGMA",
+    "POOLS",
     "colormap",
     "encode_png",
     "envelope",
@@ -78,31 +79,42 @@ def to_db(values: np.ndarray, power: float = 1.0) -> np.ndarray:
     return (20.0 / power) * np.log10(np.maximum(mag, np.float32(1e-10)))
 
 
-def pool_columns(values: np.ndarray, width: int) -> np.ndarray:
-    """Max-pool the columns (time) of ``(bands, frames)`` down to at most ``width``.
+#: how values that share a pixel are reduced
+POOLS = ("max", "mean")
 
-    Max keeps short events (clicks, onsets) visible when many frames share a pixel.
+
+def _pool(values: np.ndarray, size: int, axis: int, pool: str) -> np.ndarray:
+    n = values.shape[axis]
+    if n <= size:
+        return values
+    starts = np.linspace(0, n, size + 1).astype(np.intp)[:-1]
+    if pool == "max":
+        return np.maximum.reduceat(values, starts, axis=axis)
+    counts = np.diff(np.append(starts, n)).astype(np.float32)
+    shape = [1] * values.ndim
+    shape[axis] = size
+    return np.add.reduceat(values, starts, axis=axis) / counts.reshape(shape)
+
+
+def pool_columns(values: np.ndarray, width: int, pool: str = "max") -> np.ndarray:
+    """Pool the columns (time) of ``(bands, frames)`` down to at most ``width``.
+
+    Max (the default) keeps short events (clicks, onsets) visible when many frames
+    share a pixel; ``"mean"`` shows the average level instead.
     """
-    n = values.shape[1]
-    if n <= width:
-        return values
-    edges = np.linspace(0, n, width + 1).astype(np.intp)
-    return np.maximum.reduceat(values, edges[:-1], axis=1)
+    return _pool(values, width, 1, pool)
 
 
-def pool_rows(values: np.ndarray, height: int) -> np.ndarray:
-    """Max-pool the rows (bands) of ``(bands, frames)`` down to at most ``height``."""
-    n = values.shape[0]
-    if n <= height:
-        return values
-    edges = np.linspace(0, n, height + 1).astype(np.intp)
-    return np.maximum.reduceat(values, edges[:-1], axis=0)
+def pool_rows(values: np.ndarray, height: int, pool: str = "max") -> np.ndarray:
+    """Pool the rows (bands) of ``(bands, frames)`` down to at most ``height``."""
+    return _pool(values, height, 0, pool)
 
 
 def image_of(frames: np.ndarray, *, db: bool, power: float = 1.0, top_db: float = 80.0,
-             width: int = 1024, height: int = 256) -> tuple[bytes, dict]:
+             width: int = 1024, height: int = 256, pool: str = "max") -> tuple[bytes, dict]:
     """PNG of ``(time, bands)`` values: time left to right, the first band at the bottom.
 
+    Values that share a pixel are reduced with ``pool`` (``"max"`` or ``"mean"``).
     Returns the PNG bytes and ``{"vmin", "vmax", "units", "columns", "rows"}``: the
     value range the colours span (dB when ``db``; the top is the loudest value of the
     picture, the bottom ``top_db`` below it) and the image size.
@@ -112,7 +124,7 @@ def image_of(frames: np.ndarray, *, db: bool, power: float = 1.0, top_db: float 
     values = values.reshape(values.shape[0], -1).T  # (bands, time)
     if db:
         values = to_db(values, power)
-    values = pool_rows(pool_columns(values, width), height)
+    values = pool_rows(pool_columns(values, width, pool), height, pool)
     finite = values[np.isfinite(values)]
     vmax = float(finite.max()) if finite.size else 0.0
     if db:

@@ -129,7 +129,8 @@ def _handlers(web):
                 self.explorer.image, doc_id, feature, self.float_arg("start"),
                 self.float_arg("end"), width=self.int_arg("width", 1024),
                 height=self.int_arg("height", 256),
-                db=None if db in (None, "") else db == "1", power=power)
+                db=None if db in (None, "") else db == "1", power=power,
+                pool=self.get_argument("pool", "max"))
             self.set_header("Content-Type", "image/png")
             self.set_header("X-Zx-Image", json.dumps(meta))
             self.finish(png)
@@ -230,7 +231,7 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None):
         /api/info
         /api/catalog?offset=&limit=&sort=&order=&q=
         /api/documents/<id>
-        /api/documents/<id>/features/<name>/image.png?start=&end=&width=&height=&db=&power=
+        /api/documents/<id>/features/<name>/image.png?start=&end=&width=&height=&db=&power=&pool=
         /api/documents/<id>/features/<name>/values?start=&end=&width=
         /api/documents/<id>/audio.wav?start=&end=
         /api/neighbours?feature=&id=&start=&end=&k=
