@@ -195,3 +195,14 @@ def test_pyramid_command(long_store, capsys):
                  "--quiet"]) == 0
     assert "1 pyramids current" in capsys.readouterr().out
     assert pathlib.Path(root / pyramid_path("wave", ids["hour"]) / "zarr.json").exists()
+
+
+def test_ingest_summarises_long_documents(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, _signal(40.0, 1), RATE, subtype="FLOAT")  # 40,000 samples, 1,250 frames
+    doc = _graph(tmp_path / "store")
+    report = zx.ingest([str(path)], doc, scheduler="synchronous", progress=False)
+    store = zx.open_store(str(tmp_path / "store"))
+    (doc_id,) = report.processed
+    assert open_pyramid(store, doc_id, "wave") is not None  # 40,000 >= 2**14 frames
+    assert open_pyramid(store, doc_id, "magnitude") is None  # 1,250 frames: drawn as they are

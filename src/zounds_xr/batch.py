@@ -28,6 +28,7 @@ import numpy as np
 from ._validation import positive_int
 from ._optional import optional_import
 from .documents.document import Document
+from .documents.pyramid import build_pyramids
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
 from .spectral.kernels import set_default_threads
@@ -267,6 +268,7 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         try:
             fstore.compact()
             fstore.vacuum()
+            build_pyramids(fstore)  # long documents' summaries for the explorer's zoom
         except ZoundsError as exc:
             warnings.warn(f"ingest: the store's maintenance after the run failed ({exc}); "
                           f"the documents are in; run FeatureStore.compact() later",
