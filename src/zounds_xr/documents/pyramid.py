@@ -53,6 +53,7 @@ __all__ = [
     "long_documents",
     "open_pyramid",
     "pyramid_path",
+    "root_store",
 ]
 
 PYRAMID = "zounds_xr:pyramid"
@@ -82,8 +83,9 @@ def pyramid_path(feature: str, doc_id: str) -> str:
     return f"pyramids/{feature}/{doc_id}"
 
 
-def _root_store(store):
-    """The zarr store at the feature store's root (any fsspec URL or a local path)."""
+def root_store(store):
+    """The zarr store at a feature store's root, where derived data (pyramids, maps) is
+    written: ``store.zarr_store``, or one opened from ``store.url``."""
     found = getattr(store, "zarr_store", None)
     if found is not None:
         return found
@@ -186,7 +188,7 @@ def open_pyramid(store, doc_id: str, feature: str, row: dict | None = None
     if source is None:
         return None
     try:
-        group = zarr.open_group(_root_store(store), path=path, mode="r", zarr_format=3)
+        group = zarr.open_group(root_store(store), path=path, mode="r", zarr_format=3)
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError,
             zarr.errors.NodeTypeValidationError):
         return None
@@ -327,7 +329,7 @@ def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallbac
     block_level = max(12, int(math.log2(max(1, BLOCK_BYTES // row_bytes))))
     block_frames = 1 << block_level
     try:
-        group = zarr.open_group(_root_store(store), path=pyramid_path(feature, doc_id),
+        group = zarr.open_group(root_store(store), path=pyramid_path(feature, doc_id),
                                 mode="w", zarr_format=3)
         chunk = _chunk_rows(row_bytes)
         arrays = {}

@@ -1,4 +1,5 @@
-"""The explorer's subcommands of ``zounds-xr``: ``serve``, ``index`` and ``pyramid``.
+"""The explorer's subcommands of ``zounds-xr``: ``serve``, ``index``, ``map`` and
+``pyramid``.
 
 ``zounds_xr.cli`` registers them with :func:`add_subcommands`.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from ..documents.pyramid import MIN_FRAMES, build_pyramids
+from .maplayout import METHODS, build_map, map_path
 from .neighbours import build_index, index_url
 from .server import open_explorer, serve
 
@@ -54,8 +56,26 @@ def _cmd_pyramid(args) -> int:
     return 0
 
 
+def _cmd_map(args) -> int:
+    explorer = open_explorer(args.store)
+
+    def progress(stage, done, total):
+        if not args.quiet:
+            print(f"\r{stage}: {done}/{total}   ", end="", file=sys.stderr)
+
+    layout = build_map(explorer.store, args.feature, args.method, seed=args.seed,
+                       sample=args.sample, progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    a = layout.attrs
+    print(f"{a['method']} map of {a['documents']} documents ({a['dims']} summary dims) in "
+          f"{a['built_seconds']:.1f} s: {args.store.rstrip('/')}/"
+          f"{map_path(args.feature, args.method)}")
+    return 0
+
+
 def add_subcommands(sub) -> None:
-    """Add ``serve``, ``index`` and ``pyramid`` to the ``zounds-xr`` subparsers ``sub``."""
+    """Add ``serve``, ``index``, ``map`` and ``pyramid`` to the ``zounds-xr`` subparsers ``sub``."""
     p = sub.add_parser("serve", help="browse, hear and search a store in the web browser")
     p.add_argument("store", help="Zarr store path or URL")
     p.add_argument("--host", default="127.0.0.1",
@@ -74,6 +94,19 @@ def add_subcommands(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the hyperplanes")
     p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(run=_cmd_index)
+
+    p = sub.add_parser("map", help="lay the documents out on the explorer's 2-D map")
+    p.add_argument("store", help="Zarr store path or URL")
+    p.add_argument("--feature", required=True,
+                   help="a stored feature (a spectrogram, a fingerprint, an embedding)")
+    p.add_argument("--method", choices=METHODS, default="umap",
+                   help="umap (neighbour-preserving, default) or pca (fast)")
+    p.add_argument("--sample", type=int, default=100_000,
+                   help="UMAP is fitted on this many documents at most; the others are "
+                        "placed by their nearest sampled neighbours")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.set_defaults(run=_cmd_map)
 
     p = sub.add_parser("pyramid", help="summarise long documents for the explorer's zoom")
     p.add_argument("store", help="Zarr store path or URL")

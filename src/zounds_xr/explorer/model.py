@@ -27,6 +27,8 @@ from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
+from .maplayout import METHODS, build_map, load_map
+from .mapview import MapView
 from .neighbours import build_index, index_url, load_index, open_group
 from .playback import AudioClip, clip_for, source_of
 from .render import POOLS, envelope, image_of
@@ -42,6 +44,8 @@ MAX_SELECTION_SECONDS = 600.0
 FRAMES_PER_COLUMN = {"image": 4, "values": 64}
 #: a store this small gets neighbour indexes built in memory when none is persisted
 IN_MEMORY_INDEX_DOCUMENTS = 5000
+#: a store this small gets a PCA map computed in memory when none is stored
+IN_MEMORY_MAP_DOCUMENTS = 20000
 
 
 class NotFoundError(ZoundsError, LookupError):
@@ -182,6 +186,7 @@ class Explorer:
         self._layouts: dict = {}  # feature -> _Layout
         self._arrays: dict = {}  # array path -> stored array
         self._pyramids: OrderedDict = OrderedDict()  # (doc, feature) -> Pyramid | None
+        self._maps: dict = {}  # (feature, method) -> MapView
 
     # documents -------------------------------------------------------------------
     def check_id(self, doc_id: str) -> None:
@@ -630,15 +635,35 @@ class Explorer:
                 "window": index.attrs["window_seconds"], "windows": len(index),
                 "bits": index.attrs["bits"], "results": out}
 
-    def map(self, feature: str) -> dict:
-        """Every indexed document's position on the 2-D map of ``feature``."""
-        index = self.index(feature)
-        xy = index.map
-        sources = self.view.table["source"]
-        labels = []
-        for doc_id in index.ids:
-            pos = self.view.position(doc_id)
-            labels.append(sources.iat[pos] if pos is not None else "")
-        return {"feature": feature, "ids": index.ids.tolist(),
-                "x": np.round(xy[:, 0].astype(float), 5).tolist(),
-                "y": np.round(xy[:, 1].astype(float), 5).tolist(), "labels": labels}
+    def map_view(self, feature: str, method: str | None = None) -> MapView:
+        """The map of ``feature``: the stored one made with ``method`` (default: UMAP if
+        stored, else PCA), or, for a store of at most ``IN_MEMORY_MAP_DOCUMENTS``
+        documents without one, a PCA map computed now (``zounds-xr map`` stores one)."""
+        if feature not in self.features:
+            raise NotFoundError(f"the store has no feature {feature!r}; it has "
+                                f"{', '.join(self.features) or 'none'}")
+        if method is not None and method not in METHODS:
+            raise ParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        key = (feature, method)
+        with self._lock:
+            found = self._maps.get(key)
+        if found is not None:
+            return found
+        layout = None
+        if self.url is not None or hasattr(self.store, "zarr_store"):
+            for candidate in [method] if method else METHODS:
+                layout = load_map(self.store, feature, candidate)
+                if layout is not None:
+                    break
+        if layout is not None:
+            found = MapView(layout, self.view, stored=True)
+        elif method in (None, "pca") and len(self.view) <= IN_MEMORY_MAP_DOCUMENTS:
+            found = MapView(build_map(self.store, feature, "pca", save=False), self.view,
+                            stored=False)
+        else:
+            raise NotFoundError(
+                f"no {method or 'stored'} map of {feature!r}; build it with `zounds-xr map "
+                f"{self.url or 'STORE'} --feature {feature} --method {method or 'umap'}`")
+        with self._lock:
+            self._maps[key] = found
+        return found

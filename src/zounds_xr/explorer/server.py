@@ -152,11 +152,33 @@ def _handlers(web):
                                      k=self.int_arg("k", 10, 1, 200)))
 
     class Map(Base):
-        async def get(self):
+        """``/api/map``: the map's description; ``/api/map/points.bin``: float32 x, y
+        per point; ``/api/map/colours.bin?column=``: a uint8 code per point (legend in
+        ``X-Zx-Legend``); ``/api/map/point?i=``: the document at a point."""
+
+        async def get(self, what=None):
             feature = self.get_argument("feature", None)
             if not feature:
-                raise web.HTTPError(400, "map needs feature=")
-            self.json(await self.run(self.explorer.map, feature))
+                raise web.HTTPError(400, "the map needs feature=")
+            method = self.get_argument("method", None) or None
+            view = await self.run(self.explorer.map_view, feature, method)
+            if what is None:
+                self.json(view.info())
+            elif what == "points.bin":
+                self.set_header("Content-Type", "application/octet-stream")
+                self.finish(await self.run(view.points))
+            elif what == "colours.bin":
+                column = self.get_argument("column", None)
+                if not column:
+                    raise web.HTTPError(400, "colours need column=")
+                codes, legend = await self.run(view.colours, column)
+                self.set_header("Content-Type", "application/octet-stream")
+                self.set_header("X-Zx-Legend", dumps(legend))
+                self.finish(codes)
+            elif what == "point":
+                self.json(await self.run(view.point, self.int_arg("i", 0, 0)))
+            else:
+                raise web.HTTPError(404, f"no map resource {what!r}")
 
     class Audio(web.StaticFileHandler):
         """``GET /api/documents/<id>/audio.wav?start=&end=``: 16-bit PCM WAV, byte ranges.
@@ -235,7 +257,8 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None):
         /api/documents/<id>/features/<name>/values?start=&end=&width=
         /api/documents/<id>/audio.wav?start=&end=
         /api/neighbours?feature=&id=&start=&end=&k=
-        /api/map?feature=
+        /api/map?feature=&method=
+        /api/map/points.bin|colours.bin|point?feature=&method=&column=&i=
     """
     web = _tornado()
     h = _handlers(web)
@@ -253,6 +276,7 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None):
         (doc + r"/audio\.wav", h["audio"], kw),
         (r"/api/neighbours", h["neighbours"], kw),
         (r"/api/map", h["map"], kw),
+        (r"/api/map/([a-z.]+)", h["map"], kw),
         (r"/static/(.*)", h["page"], {"path": static}),
         (r"/()", h["page"], {"path": static, "default_filename": "index.html"}),
     ]
