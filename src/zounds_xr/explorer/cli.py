@@ -16,7 +16,7 @@ __all__ = ["add_subcommands"]
 
 
 def _cmd_serve(args) -> int:
-    serve(args.store, host=args.host, port=args.port)
+    serve(args.store, host=args.host, port=args.port, writable=args.writable)
     return 0
 
 
@@ -81,6 +81,8 @@ def add_subcommands(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    p.add_argument("--writable", action="store_true",
+                   help="allow label edits from the page (read-only otherwise)")
     p.set_defaults(run=_cmd_serve)
 
     p = sub.add_parser("index", help="build the explorer's neighbour index of a feature")

@@ -33,7 +33,8 @@ from .neighbours import build_index, index_url, load_index, open_group
 from .playback import AudioClip, clip_for, source_of
 from .render import POOLS, envelope, image_of
 
-__all__ = ["Explorer", "FeatureInfo", "NotFoundError", "feature_info"]
+__all__ = ["Explorer", "FeatureInfo", "NotFoundError", "ReadOnlyError", "check_label_column",
+           "feature_info"]
 
 #: largest picture a request may ask for (pixels per side)
 MAX_PIXELS = 4096
@@ -50,6 +51,27 @@ IN_MEMORY_MAP_DOCUMENTS = 20000
 
 class NotFoundError(ZoundsError, LookupError):
     """A feature, index or resource the explorer does not have (HTTP 404)."""
+
+
+class ReadOnlyError(ZoundsError, PermissionError):
+    """A write to an explorer or store that is read-only (HTTP 403)."""
+
+
+#: at most this long, a label column's name
+MAX_COLUMN = 64
+
+
+def check_label_column(column, features) -> str:
+    """A label column's name: not empty, short, and naming no stored data (``id``,
+    ``uri`` or a feature's columns)."""
+    if not isinstance(column, str) or not column.strip() or len(column) > MAX_COLUMN \
+            or any(ord(c) < 32 for c in column):
+        raise ParameterError(f"a label column is a name of 1..{MAX_COLUMN} printable "
+                             f"characters, got {column!r}")
+    stem = column.split(".", 1)[0]
+    if column in ("id", "uri", "samplerate", "channels", "duration") or stem in features:
+        raise ParameterError(f"{column!r} is stored data, not a label column")
+    return column
 
 
 @dataclass(frozen=True)
@@ -170,10 +192,23 @@ class Explorer:
         taken from ``store.url`` when not given.
     storage_options : dict, optional
         fsspec options for ``url`` (S3 credentials, endpoint).
+    writable : bool, default False
+        Allow label edits (:meth:`set_labels`), when the store can commit them
+        (``store.set_labels``); otherwise the explorer is read-only and says why
+        (``read_only``).
     """
 
-    def __init__(self, store, url: str | None = None, storage_options: dict | None = None):
+    def __init__(self, store, url: str | None = None, storage_options: dict | None = None,
+                 writable: bool = False):
         self.store = store
+        self.read_only: str | None = None  # why labels cannot be edited
+        if not writable:
+            self.read_only = "the explorer was started read-only (serve --writable edits)"
+        elif not callable(getattr(store, "set_labels", None)):
+            self.read_only = (f"this store ({type(store).__name__}) cannot commit label "
+                              f"edits")
+        elif getattr(store, "read_only", False):
+            self.read_only = "the store was opened read-only"
         self.url = url if url is not None else getattr(store, "url", None)
         self.storage_options = storage_options or getattr(store, "storage_options", None)
         self.features = list(store.features)
@@ -187,6 +222,57 @@ class Explorer:
         self._arrays: dict = {}  # array path -> stored array
         self._pyramids: OrderedDict = OrderedDict()  # (doc, feature) -> Pyramid | None
         self._maps: dict = {}  # (feature, method) -> MapView
+
+    # labels ------------------------------------------------------------------------
+    @property
+    def version(self):
+        """The store's version (its newest commit), or ``None`` for a store without a log."""
+        return getattr(self.store, "version", None)
+
+    def refresh(self) -> None:
+        """Read the catalog again (after an edit): the table, the maps' colours."""
+        view = CatalogView(self.store.catalog(), self.features)
+        with self._lock:
+            self.view = view
+            self._maps.clear()
+
+    def set_labels(self, column: str, values: dict, author: str | None = None) -> dict:
+        """Set the catalog column ``column`` of documents: ``values`` maps ids to values
+        (str, number, bool or ``None``). One commit in the store's log
+        (``store.set_labels``); the table and the maps show it at once.
+
+        Returns ``{"column", "documents", "version"}``: the commit's version.
+
+        Raises
+        ------
+        ReadOnlyError
+            When the explorer or the store is read-only.
+        ParameterError
+            For a column that names stored data, a value that is not a scalar, or an
+            empty edit.
+        DocumentNotFoundError
+            For an id that is not in the catalog.
+        """
+        if self.read_only is not None:
+            raise ReadOnlyError(f"labels cannot be edited: {self.read_only}")
+        check_label_column(column, self.features)
+        if not isinstance(values, dict) or not values:
+            raise ParameterError("a label edit needs at least one document")
+        if author is not None and not isinstance(author, str):
+            raise ParameterError(f"author must be a string, got {author!r}")
+        for doc_id, value in values.items():
+            self.check_id(doc_id)
+            if not (value is None or isinstance(value, (str, bool, int, float))) or (
+                    isinstance(value, float) and not math.isfinite(value)):
+                raise ParameterError(f"a label is a string, number, boolean or null; got "
+                                     f"{value!r} for {doc_id!r}")
+        try:
+            version = self.store.set_labels(column, dict(values), author=author)
+        except PermissionError as exc:
+            self.read_only = f"the store refused the write ({exc})"
+            raise ReadOnlyError(f"labels cannot be edited: {self.read_only}") from exc
+        self.refresh()
+        return {"column": column, "documents": len(values), "version": version}
 
     # documents -------------------------------------------------------------------
     def check_id(self, doc_id: str) -> None:
