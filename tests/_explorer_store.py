@@ -193,3 +193,43 @@ class EmbeddingStore:
             raise zx.DocumentNotFoundError(f"no document {doc_id!r}")
         da = xr.DataArray(self.values[pos:pos + 1], dims=("time", "dim"), name="embedding")
         return {"embedding": da.assign_coords(time_coords(1, Fraction(1)))}
+
+
+class Labelled:
+    """A store of the contract above with label edits as versioned data, the interface
+    the commit log gives ``FeatureStore`` (``set_labels(column, {id: value},
+    author=None) -> int``, ``catalog(version=n)``, ``version``): every edit is a new
+    version of the catalog, the old ones stay readable."""
+
+    def __init__(self, store):
+        self._store = store
+        self.url, self.storage_options, self.features = store.url, None, store.features
+        self._versions = [store.catalog()]
+        self.authors: list = [None]
+
+    @property
+    def version(self) -> int:
+        return len(self._versions) - 1
+
+    def catalog(self, version=None):
+        return self._versions[self.version if version is None else version].copy()
+
+    def set_labels(self, column, values, author=None) -> int:
+        cat = self.catalog()
+        missing = set(values) - set(cat.index)
+        if missing:
+            raise zx.DocumentNotFoundError(f"no documents {sorted(missing)}")
+        if column not in cat.columns:
+            cat[column] = pd.Series(pd.NA, index=cat.index, dtype=object)
+        cat[column] = cat[column].astype(object)
+        for doc_id, value in values.items():
+            cat.at[doc_id, column] = value
+        self._versions.append(cat)
+        self.authors.append(author)
+        return self.version
+
+    def __getitem__(self, doc_id):
+        return self._store[doc_id]
+
+    def array(self, path):
+        return self._store.array(path)
