@@ -115,6 +115,9 @@ def test_whole_hour_picture_reads_the_matching_level(long_store):
     build_pyramid(store, ids["hour"], "magnitude")
     explorer = Explorer(store)
     doc = ids["hour"]
+    flags = {f["name"]: f.get("pyramid") for f in explorer.document(doc)["features"]}
+    assert flags["magnitude"] is True  # the page says when a long feature has none
+    assert all("pyramid" not in f for f in explorer.document(ids["short"])["features"])
     frames = np.asarray(store[doc]["magnitude"].values)
     n = frames.shape[0]
     for width, (start, end) in [(1024, (None, None)), (300, (100, 2000)), (700, (0, 3600))]:

@@ -149,6 +149,9 @@ async function openDocument(id, start, end, view, feature) {
     $("#doc-title").textContent = (doc.row.uri || doc.id).split("/").pop();
     $("#doc-meta").textContent = `${doc.id} · ${fmt(doc.duration)} s · ` +
       `${doc.row.samplerate ?? "?"} Hz · ${doc.row.channels ?? "?"} ch · plays from ${doc.playback}`;
+    const flat = doc.features.filter((f) => f.pyramid === false).map((f) => f.name);
+    if (flat.length) $("#doc-meta").textContent += ` · no pyramid of ${flat.join(", ")}: ` +
+      "zooming out reads every frame (zounds-xr pyramid STORE)";
     const pictures = doc.features.filter((f) => pictureKinds.includes(f.kind));
     const select = $("#feature");
     select.replaceChildren(...pictures.map((f) => new Option(`${f.name} (${f.scale || f.kind}, ` +
