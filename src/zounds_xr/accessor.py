@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ._validation import axis_index
-from .dimensions import Dimension, dimensions_by_dim, dimensions_of, select
+from .dimensions import Dimension, dimensions_by_dim, dimensions_of, select, select_labels
 from .io.encode import encode, save
 from .timeseries.durations import to_timedelta
 from .timeseries.index import TimeIndex
@@ -57,6 +57,14 @@ class _ZxAccessor(Generic[T]):
         See :func:`zounds_xr.dimensions.select`.
         """
         return select(self._obj, key)  # type: ignore[return-value]
+
+    def sel(self, indexers: Any = None, method: str | None = None, **labels: Any) -> T:
+        """xarray's ``.sel`` that names a missing axis (a ``SelectionError``).
+
+        See :func:`zounds_xr.dimensions.select_labels`.
+        """
+        return select_labels(self._obj, indexers, method=method,  # type: ignore[return-value]
+                             **labels)
 
 
 class ZxDataArrayAccessor(_ZxAccessor[xr.DataArray]):

@@ -7,7 +7,7 @@ size; windows are cached per size.
 functions name that argument as zounds and DESIGN.md do: ``wfunc=`` (``stft``,
 ``sliding_window``, ``mel_spectrogram`` of audio), ``windowing_func=`` (the DCT
 synthesizers, ``WindowingFunc``), ``window_func=`` (``frequency_adaptive``) and
-``window=`` (``FrequencyScale.weights``, ``bark_bands``, ``chroma``). They are aliases of
+``window=`` (``spectral.filters.filter_bank``, ``bark_bands``, ``chroma``). They are aliases of
 one concept: a callable of a size (a ``WindowingFunc``, ``np.hanning``...) or ``None``.
 New code names it ``window`` and evaluates it with :func:`window_values`.
 """
@@ -112,7 +112,7 @@ class WindowingFunc:
             window = self._window(other.shape[-1])
             if window is None:
                 return other
-            return other * xr.DataArray(window, dims=other.dims[-1])
+            return other * xr.DataArray(window, dims=(other.dims[-1],))
         other = other if hasattr(other, "shape") else np.asarray(other)
         window = self._window(other.shape[-1])
         return other if window is None else other * window

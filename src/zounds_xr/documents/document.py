@@ -29,7 +29,7 @@ import numbers
 import os
 import uuid
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -96,7 +96,8 @@ class DocumentMeta(type):
     collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``)."""
 
     def __new__(mcls, name, bases, namespace, **kwargs):
-        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        # Any: the attributes set and used here are Document's (declared there)
+        cls: Any = super().__new__(mcls, name, bases, namespace, **kwargs)
         features = {}
         for klass in reversed(cls.__mro__):
             for key, value in vars(klass).items():
@@ -110,24 +111,24 @@ class DocumentMeta(type):
         cls._graph, cls._order = _resolve_graph(cls, features)
         return cls
 
-    def __iter__(cls):
+    def __iter__(cls: Any):
         store = cls._store_for(None)
         for doc_id in store.ids():
             yield cls(doc_id)
 
-    def __len__(cls):
+    def __len__(cls: Any):
         return len(cls._store_for(None).id_index())
 
     def __bool__(cls):
         return True
 
-    def __contains__(cls, doc_id):
+    def __contains__(cls: Any, doc_id):
         return cls.exists(doc_id)
 
     def __getitem__(cls, doc_id):
         return cls(doc_id)
 
-    def __delitem__(cls, doc_id):
+    def __delitem__(cls: Any, doc_id):
         cls.delete(doc_id)
 
 

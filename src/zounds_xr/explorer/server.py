@@ -53,7 +53,7 @@ def _tornado():
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
-def _handlers(web):
+def _handlers(web: Any):
     class Base(web.RequestHandler):
         def initialize(self, explorer: Explorer, executor: ThreadPoolExecutor,
                        guard: dict):
@@ -269,7 +269,7 @@ def _handlers(web):
             super().initialize(path="")
             self.explorer = explorer
             self.guard = guard
-            self.clip = None
+            self.clip: Any = None
 
         async def prepare(self):
             Base.prepare(self)

@@ -134,11 +134,6 @@ class FrequencyBand:
         half = _hz(bandwidth_hz, "bandwidth_hz") / 2
         return cls(center - half, center + half)
 
-    @classmethod
-    def audible_range(cls, samplerate) -> FrequencyBand:
-        """20 Hz up to the Nyquist frequency of ``samplerate`` (zounds)."""
-        return cls(20.0, samplerate.nyquist)
-
     # properties -------------------------------------------------------------------------
     @property
     def bandwidth(self) -> float:

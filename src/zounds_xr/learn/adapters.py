@@ -88,10 +88,6 @@ class SklearnModel(Preprocessor):
         self.feature_shape = None
         self.invertible = hasattr(model, "inverse_transform")
 
-    @property
-    def passes(self):
-        return 1
-
     def _start_fit(self):
         self._rows = []
 
@@ -195,6 +191,7 @@ class PyTorchNetwork(Preprocessor):
     def __init__(self, network, trainer=None, post_training_func=None, training_set_prep=None,
                  chunksize=1024, network_kwargs=None, device="cpu", needs=None):
         self.trainer = trainer
+        self.learns = trainer is not None  # before the base class reads it
         super().__init__(needs)
         self.network = network
         self.post_training_func = post_training_func
@@ -204,10 +201,6 @@ class PyTorchNetwork(Preprocessor):
                                else dict(getattr(network, "init_kwargs", {}) or {}))
         self.device = device
         self._fitted = trainer is None
-
-    @property
-    def learns(self):
-        return self.trainer is not None
 
     def _start_fit(self):
         self._rows = []

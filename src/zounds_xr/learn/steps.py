@@ -8,6 +8,7 @@ networks are in :mod:`zounds_xr.learn.adapters`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import dask.array as dsa
 import numpy as np
@@ -76,7 +77,9 @@ class MeanStdNormalization(_SameShape):
         self.std = None
 
     def _start_fit(self):
-        self._n, self._mean, self._m2 = 0, None, None
+        self._n = 0
+        self._mean: Any = None
+        self._m2: Any = None
 
     def _partial_fit(self, block, pass_index):
         values = np.asarray(block.values, dtype=np.float64)
@@ -159,7 +162,7 @@ class Multiply(_SameShape):
 class _PerExampleScale(Preprocessor):
     """Divide each example by a per-example scale; the scales are the inversion data."""
 
-    def _scales(self, data):
+    def _scales(self, data, axes):
         raise NotImplementedError
 
     def _forward(self, x):
@@ -356,7 +359,7 @@ class KMeans(Preprocessor):
         self.batch_size = max(int(batch_size), self.centroids)
         self.passes = max(int(passes), 1)
         self.seed = int(seed)
-        self.cluster_centers = None
+        self.cluster_centers: Any = None
         self.feature_shape = None
 
     def _start_fit(self):

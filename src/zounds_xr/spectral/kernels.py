@@ -9,7 +9,7 @@ or one dask block at a time):
   of the signal, so neither the frames nor the complex spectrogram of the whole signal
   ever exist (a block of 1 MiB of frames and its spectrum stay in the L2 cache).
 - :class:`SparseRebin`: the one rebinning kernel (mel, Bark, chroma, any
-  ``FrequencyScale.weights``): ``|x| ** power`` (or ``x`` itself) times a sparse filter
+  ``filters.filter_bank``): ``|x| ** power`` (or ``x`` itself) times a sparse filter
   bank. Mel banks are 1.5 % non-zero (each FFT bin feeds at most two triangles), so a
   CSR product does ~2,000 multiply-adds a frame instead of a dense 131,000, without
   BLAS (no thread pool to pin; scipy's sparse kernels release the GIL).
@@ -96,7 +96,7 @@ class SparseRebin:
     """``out[..., m] = sum_f w[m, f] * |x[..., f]| ** power`` (``power=None``: ``x``).
 
     The one rebinning kernel of the package (``mel_spectrogram``, ``bark_bands``,
-    ``chroma``, ``FrequencyScale.apply``). ``weights`` is ``(n_out, n_in)``; its zeros
+    ``chroma``, ``filters.apply_scale``). ``weights`` is ``(n_out, n_in)``; its zeros
     are dropped (CSR). Rows of ``x`` are processed ``256`` at a time: the magnitudes of
     the block are transposed to ``(n_in, rows)`` so that the CSR product streams
     contiguous rows, and the ``(n_out, rows)`` result is written transposed into the
@@ -105,7 +105,7 @@ class SparseRebin:
     Parameters
     ----------
     weights : array_like, shape (n_out, n_in)
-        The filter bank (``scale.weights(source_scale)``).
+        The filter bank (``filters.filter_bank(scale, source_scale)``).
     power : float or None
         Exponent of the magnitudes; ``None`` rebins ``x`` itself (linear, complex
         allowed).

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, cast
 
 import dask
@@ -73,15 +72,6 @@ class FrameLayout:
     win: int
     n: int  #: input samples
     n_frames: int
-
-    @property
-    def padded_length(self) -> int:
-        """Input samples plus end padding: ``(n_frames - 1) * hop + win`` (0 if empty)."""
-        return 0 if self.n_frames == 0 else (self.n_frames - 1) * self.hop + self.win
-
-    @property
-    def sample_period(self) -> Fraction:
-        return self.index.frequency
 
     def time_coords(self, dim: str = "time") -> xr.Coordinates:
         """The frames' time axis: hop apart, each spanning the window."""

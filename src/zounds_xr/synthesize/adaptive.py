@@ -142,12 +142,12 @@ class _FrequencyAdaptiveSynthesizer:
         if not isinstance(tindex, TimeIndex):
             raise ParameterError("the array needs a TimeIndex on 'time'")
         sps = self.samplerate.samples_per_second
-        n, hop = Fraction(tindex.duration) * sps, Fraction(tindex.frequency) * sps
-        if n.denominator != 1 or hop.denominator != 1:
+        exact_n, exact_hop = Fraction(tindex.duration) * sps, Fraction(tindex.frequency) * sps
+        if exact_n.denominator != 1 or exact_hop.denominator != 1:
             raise ParameterError(
-                f"frames of {float(n)} samples every {float(hop)} samples at {sps} Hz: "
-                "not whole samples; is samplerate the analysis rate?")
-        n, hop = int(n), int(hop)
+                f"frames of {float(exact_n)} samples every {float(exact_hop)} samples at "
+                f"{sps} Hz: not whole samples; is samplerate the analysis rate?")
+        n, hop = int(exact_n), int(exact_hop)
         source = self._source_scale(n)
         bin_slices, windows = [], []
         for i, (band, cs) in enumerate(zip(self.scale, index.slices, strict=True)):

@@ -25,6 +25,7 @@ a pipeline and its output is small next to the coefficients).
 """
 from __future__ import annotations
 
+import numbers
 from fractions import Fraction
 
 import numpy as np
@@ -180,9 +181,10 @@ class FFTSynthesizer(_VorbisSynthesis, _ShortTimeSynthesizer):
 
     def _sizes(self, index, scale, n_bands):
         bandwidth = getattr(scale, "bandwidth", None)
-        if bandwidth is None or not np.isscalar(bandwidth):
+        if not isinstance(bandwidth, numbers.Real):
             raise ParameterError("FFT coefficients need a LinearScale frequency axis "
                                  "(LinearScale.from_rfft)")
+        bandwidth = float(bandwidth)
         if abs(float(scale.start_hz) + bandwidth / 2) > 1e-6 * bandwidth:
             raise ParameterError("the frequency axis does not start at the 0 Hz bin; were the "
                                  "coefficients sliced in frequency?")

@@ -102,11 +102,6 @@ class TimeDimension(Dimension):
         return to_timedelta(self._start)
 
     @property
-    def exact_start(self) -> Fraction:
-        """Start of the first frame, exact seconds."""
-        return self._start
-
-    @property
     def end_seconds(self) -> float:
         """End of the last frame's extent, in seconds."""
         return float(self._exact_end())

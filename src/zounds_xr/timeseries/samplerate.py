@@ -19,7 +19,13 @@ import numpy as np
 from ..errors import ParameterError, SampleRateError
 from .durations import to_fraction, to_timedelta
 
+#: the highest audio sample rate the library accepts where a rate sizes a buffer (a
+#: decoded header, a resampling target): no audio format in use carries more (DSD256 is
+#: 11.3 MHz of 1-bit samples, which libsndfile does not read)
+MAX_SAMPLERATE = 10_000_000
+
 __all__ = [
+    "MAX_SAMPLERATE",
     "SampleRate",
     "AudioSampleRate",
     "SR8000",
