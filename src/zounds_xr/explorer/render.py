@@ -84,16 +84,35 @@ POOLS = ("max", "mean")
 
 
 def _pool(values: np.ndarray, size: int, axis: int, pool: str) -> np.ndarray:
+    """``values`` reduced along ``axis`` to ``size`` groups of consecutive entries (the
+    ``max`` or the ``mean`` of each; groups differ in length by one at most).
+
+    A group's entries are combined one offset at a time (``max(v[starts], v[starts +
+    1], ...)``): whole rows at once, where ``ufunc.reduceat`` along the first axis of a
+    wide array is several times slower.
+    """
     n = values.shape[axis]
     if n <= size:
         return values
-    starts = np.linspace(0, n, size + 1).astype(np.intp)[:-1]
-    if pool == "max":
-        return np.maximum.reduceat(values, starts, axis=axis)
-    counts = np.diff(np.append(starts, n)).astype(np.float32)
-    shape = [1] * values.ndim
-    shape[axis] = size
-    return np.add.reduceat(values, starts, axis=axis) / counts.reshape(shape)
+    v = np.moveaxis(values, axis, 0)
+    starts = np.linspace(0, n, size + 1).astype(np.intp)
+    lengths = np.diff(starts)
+    starts = starts[:-1]
+    out = v[starts].astype(np.float32 if pool == "mean" else v.dtype)
+    for j in range(1, int(lengths.max())):
+        live = lengths > j
+        if live.all():
+            rows = v[starts + j]
+            if pool == "max":
+                np.maximum(out, rows, out=out)
+            else:
+                out += rows
+        else:
+            rows = v[starts[live] + j]
+            out[live] = np.maximum(out[live], rows) if pool == "max" else out[live] + rows
+    if pool == "mean":
+        out /= lengths.reshape((-1,) + (1,) * (out.ndim - 1)).astype(np.float32)
+    return np.moveaxis(out, 0, axis)
 
 
 def pool_columns(values: np.ndarray, width: int, pool: str = "max") -> np.ndarray:
@@ -114,17 +133,21 @@ def image_of(frames: np.ndarray, *, db: bool, power: float = 1.0, top_db: float 
              width: int = 1024, height: int = 256, pool: str = "max") -> tuple[bytes, dict]:
     """PNG of ``(time, bands)`` values: time left to right, the first band at the bottom.
 
-    Values that share a pixel are reduced with ``pool`` (``"max"`` or ``"mean"``).
+    Values that share a pixel are reduced with ``pool`` (``"max"`` or ``"mean"``; of
+    the magnitudes, before the conversion to dB, for a ``db`` picture).
     Returns the PNG bytes and ``{"vmin", "vmax", "units", "columns", "rows"}``: the
     value range the colours span (dB when ``db``; the top is the loudest value of the
     picture, the bottom ``top_db`` below it) and the image size.
     """
     values = np.asarray(frames)
-    values = np.abs(values) if np.iscomplexobj(values) else values.astype(np.float32, copy=False)
-    values = values.reshape(values.shape[0], -1).T  # (bands, time)
+    values = np.abs(values) if np.iscomplexobj(values) or db else \
+        values.astype(np.float32, copy=False)
+    # pooled first, along the contiguous axis, then converted: the max of magnitudes is
+    # the magnitude of the max, and the log runs on the pixels instead of every frame
+    values = values.reshape(values.shape[0], -1)  # (time, bands)
+    values = _pool(_pool(values, width, 0, pool), height, 1, pool).T  # (bands, columns)
     if db:
         values = to_db(values, power)
-    values = pool_rows(pool_columns(values, width, pool), height, pool)
     finite = values[np.isfinite(values)]
     vmax = float(finite.max()) if finite.size else 0.0
     if db:
