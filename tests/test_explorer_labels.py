@@ -123,6 +123,9 @@ def test_read_only_explorers_refuse_and_say_so(labelled, tmp_path):
         try:
             status, info = request(srv.url + "api/info")
             assert not info["writable"] and why in info["read_only"] and "token" not in info
+            # read-only, it answers any Host (a notebook behind a proxy), with no token
+            status, info = request(srv.url + "api/info", headers={"Host": "proxy.example:80"})
+            assert status == 200 and "token" not in info
             got, answer = request(srv.url + "api/labels", {"column": "a", "value": 1, "ids": []},
                                   {"Content-Type": "application/json", "X-Zx-Token": "x"},
                                   "POST")

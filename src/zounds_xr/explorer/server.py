@@ -11,11 +11,12 @@ exists only when the explorer is writable (``serve --writable``), and is guarded
 other sites: it needs this server session's random token in the ``X-Zx-Token`` header
 (which a page of another origin can neither read nor send without a CORS preflight that
 this server never grants), a JSON body, an ``Origin`` (when the browser sends one) equal
-to the server's own, and, when bound to a loopback address, a ``Host`` naming it (a DNS
-rebinding page cannot read the token either). Blocking reads run on a small thread pool
-so a slow picture never stalls the page. Errors are JSON ``{"error": "..."}`` with 400
-for a bad parameter, 403 for a refused write, 404 for an unknown document, feature or
-index, 416 for a byte range outside the WAV.
+to the server's own; and a writable server bound to a loopback address answers only
+requests whose ``Host`` names it (a DNS rebinding page cannot read the token either).
+Blocking reads run on a small thread pool so a slow picture never stalls the page.
+Errors are JSON ``{"error": "..."}`` with 400 for a bad parameter, 403 for a refused
+write, 404 for an unknown document, feature or index, 416 for a byte range outside the
+WAV.
 """
 from __future__ import annotations
 
@@ -341,7 +342,8 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None,
              hosts: frozenset[str] | None = None, token: str | None = None):
     """The tornado ``Application`` of the explorer over ``explorer`` (an :class:`Explorer`).
 
-    ``hosts`` (see :func:`allowed_hosts`) limits the ``Host`` headers answered;
+    ``hosts`` (see :func:`allowed_hosts`) limits the ``Host`` headers a writable
+    explorer answers;
     ``token`` is the session's write token (random by default; sent to the page in
     ``/api/info`` when the explorer is writable).
 
@@ -364,7 +366,10 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None,
     h = _handlers(web)
     executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="zx-explore")
     executor.submit(explorer.view.prepare_search)  # the filter's text, off the first request
-    guard = {"hosts": hosts, "token": token or secrets.token_urlsafe(32)}
+    # a read-only explorer answers any Host (notebooks behind proxies); a writable one
+    # only its own names, so that a DNS-rebinding page can never read its token
+    guard = {"hosts": hosts if explorer.read_only is None else None,
+             "token": token or secrets.token_urlsafe(32)}
     kw = {"explorer": explorer, "executor": executor, "guard": guard}
     doc = r"/api/documents/([^/]+)"
     static = str(STATIC)
