@@ -176,3 +176,22 @@ def test_labels_are_commits_of_a_real_store(tmp_path_factory):
         assert "label" not in store.catalog(version=version).columns
     finally:
         srv.stop()
+
+
+def test_a_store_that_refuses_the_write_turns_the_page_read_only(labelled):
+    class Refusing(Labelled):
+        def set_labels(self, column, values, author=None):
+            raise zx.StoreError("cannot write the feature store: access denied") from \
+                PermissionError("AccessDenied")
+
+    store = Refusing(labelled._store)
+    srv = BackgroundServer(Explorer(store, writable=True)).start()
+    try:
+        token = token_of(srv)
+        status, answer = post(srv, {"column": "label", "value": "x",
+                                    "ids": [store.catalog().index[0]]}, token)
+        assert status == 403 and "refused the write" in answer["error"]
+        status, info = request(srv.url + "api/info")
+        assert not info["writable"] and "access denied" in info["read_only"]
+    finally:
+        srv.stop()

@@ -23,7 +23,7 @@ import xarray as xr
 import zarr.errors
 
 from ..documents.pyramid import MIN_FRAMES, Pyramid, open_pyramid
-from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
+from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
@@ -268,7 +268,11 @@ class Explorer:
                                      f"{value!r} for {doc_id!r}")
         try:
             version = self.store.set_labels(column, dict(values), author=author)
-        except PermissionError as exc:
+        except (PermissionError, StoreError) as exc:
+            denied = isinstance(exc, PermissionError) or isinstance(exc.__cause__,
+                                                                    PermissionError)
+            if not denied:
+                raise
             self.read_only = f"the store refused the write ({exc})"
             raise ReadOnlyError(f"labels cannot be edited: {self.read_only}") from exc
         self.refresh()
