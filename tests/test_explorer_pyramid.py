@@ -1,13 +1,15 @@
 """Pyramids of long features (``zounds_xr.documents.pyramid``) and the explorer reading
 them: every level equals the summary computed from the frames, a stale or half-written
 pyramid is never used, a damaged one is a StoreError, and a picture of any span reads
-the level that matches its pixels."""
+the level that matches its pixels (pooled as ``reduceat`` would)."""
 import json
 import pathlib
 
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import zounds_xr as zx
 from zounds_xr.cli import main
@@ -21,7 +23,7 @@ from zounds_xr.documents.pyramid import (
 )
 from zounds_xr.errors import StoreError
 from zounds_xr.explorer import Explorer
-from zounds_xr.explorer.render import image_of
+from zounds_xr.explorer.render import _pool, image_of
 
 RATE = 1000
 SCHEME = zx.SampleRate(zx.Milliseconds(32), zx.Milliseconds(64))  # 32 / 64 samples
@@ -209,3 +211,22 @@ def test_ingest_summarises_long_documents(tmp_path):
     (doc_id,) = report.processed
     assert open_pyramid(store, doc_id, "wave") is not None  # 40,000 >= 2**14 frames
     assert open_pyramid(store, doc_id, "magnitude") is None  # 1,250 frames: drawn as they are
+
+
+@given(st.integers(1, 300), st.integers(1, 5), st.integers(1, 64), st.integers(0, 1),
+       st.sampled_from(["max", "mean"]))
+@settings(max_examples=60, deadline=None)
+def test_pooling_equals_reduceat(n, bands, size, axis, pool):
+    values = np.random.default_rng(n * 7 + bands).normal(size=(n, bands)).astype(np.float32)
+    values[n // 2, 0] = np.nan if n > 3 else values[n // 2, 0]  # NaN stays visible
+    got = _pool(values, size, axis, pool)
+    length = values.shape[axis]
+    if length <= size:
+        assert got is values
+        return
+    starts = np.linspace(0, length, size + 1).astype(np.intp)
+    shape = [1, 1]
+    shape[axis] = size
+    expected = np.maximum.reduceat(values, starts[:-1], axis=axis) if pool == "max" else \
+        np.add.reduceat(values, starts[:-1], axis=axis) / np.diff(starts).reshape(shape)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
