@@ -25,9 +25,9 @@ store that has changed since shows the documents it has; the page says how many.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -287,13 +287,32 @@ def layout_of(x: np.ndarray, method: str = "umap", *, seed: int = 0,
     return xy
 
 
-@dataclass(frozen=True)
 class MapLayout:
-    """A map: ``ids`` (documents), ``xy`` (``(n, 2)`` float32) and ``attrs``."""
+    """A map: ``xy`` (``(n, 2)`` float32), ``attrs``, and ``ids`` (the documents, a
+    ``pandas.Index``; a stored map reads them when first asked: drawing needs only
+    the positions)."""
 
-    ids: pd.Index
-    xy: np.ndarray
-    attrs: dict
+    def __init__(self, xy: np.ndarray, attrs: dict, ids=None, *, source=None):
+        self.xy, self.attrs = xy, attrs
+        self._ids = None if ids is None else pd.Index(ids, name="id")
+        self._source = source  # (zarr group, description) of a stored map
+        self._lock = threading.Lock()
+
+    @property
+    def ids(self) -> pd.Index:
+        with self._lock:
+            if self._ids is None:
+                group, where = self._source
+                try:
+                    ids = np.asarray(cast(zarr.Array, group["ids"])[...]).astype(object)
+                except Exception as exc:
+                    raise StoreError(f"{where} is damaged ({type(exc).__name__}: {exc}); "
+                                     f"rebuild it with `zounds-xr map`") from exc
+                if len(ids) != len(self.xy):
+                    raise StoreError(f"{where} is damaged ({len(ids)} ids, "
+                                     f"{len(self.xy)} positions); rebuild it")
+                self._ids = pd.Index(ids, name="id")
+            return self._ids
 
     def save(self, store) -> None:
         """Write the map under ``<root>/maps/<feature>/<method>/`` (replacing it)."""
@@ -360,7 +379,7 @@ def build_map(store, feature: str, method: str = "umap", *, seed: int = 0,
              "feature_versions": _versions_digest(store, feature, ids),
              "zounds_xr": __version__, "created": time.time(),
              "built_seconds": round(time.perf_counter() - started, 3)}
-    layout = MapLayout(ids, xy, attrs)
+    layout = MapLayout(xy, attrs, ids)
     if save:
         layout.save(store)
     return layout
@@ -368,7 +387,7 @@ def build_map(store, feature: str, method: str = "umap", *, seed: int = 0,
 
 def load_map(store, feature: str, method: str) -> MapLayout | None:
     """The stored map of ``feature`` made with ``method``, or ``None`` when there is
-    none (or it is unfinished).
+    none (or it is unfinished). The positions are read now, the ids when first used.
 
     Raises
     ------
@@ -385,14 +404,14 @@ def load_map(store, feature: str, method: str) -> MapLayout | None:
     if not isinstance(attrs, dict) or attrs.get("format") != FORMAT \
             or attrs.get("format_version") != FORMAT_VERSION:
         return None
+    where = f"the map {path!r} of {getattr(store, 'url', store)!r}"
     try:
         xy = np.asarray(cast(zarr.Array, group["xy"])[...], dtype=np.float32)
-        ids = np.asarray(cast(zarr.Array, group["ids"])[...]).astype(object)
+        ids = cast(zarr.Array, group["ids"])
     except Exception as exc:
-        raise StoreError(f"the map {path!r} of {getattr(store, 'url', store)!r} is damaged "
-                         f"({type(exc).__name__}: {exc}); rebuild it with `zounds-xr map`"
-                         ) from exc
-    if xy.shape != (len(ids), 2) or len(ids) != attrs.get("documents"):
-        raise StoreError(f"the map {path!r} of {getattr(store, 'url', store)!r} is damaged "
-                         f"({len(ids)} ids, positions {xy.shape}); rebuild it")
-    return MapLayout(pd.Index(ids, name="id"), xy, dict(attrs))
+        raise StoreError(f"{where} is damaged ({type(exc).__name__}: {exc}); rebuild it "
+                         f"with `zounds-xr map`") from exc
+    if xy.shape != (attrs.get("documents"), 2) or ids.shape != (len(xy),):
+        raise StoreError(f"{where} is damaged ({ids.shape} ids, positions {xy.shape}); "
+                         f"rebuild it")
+    return MapLayout(xy, dict(attrs), source=(group, where))

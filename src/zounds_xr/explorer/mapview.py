@@ -72,12 +72,20 @@ class MapView:
         self.layout = layout
         self.view = view
         self.stored = stored
-        self.positions = view.catalog.index.get_indexer(layout.ids)  # -1: gone since
+        self._positions: np.ndarray | None = None
         self._colours: dict = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self.layout.ids)
+        return len(self.layout.xy)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Catalog row of each point (-1: a document deleted since the map was made);
+        found when first needed (hover, colours), not to draw the points."""
+        if self._positions is None:
+            self._positions = self.view.catalog.index.get_indexer(self.layout.ids)
+        return self._positions
 
     def info(self) -> dict:
         xy = self.layout.xy
@@ -87,8 +95,8 @@ class MapView:
                   if len(finite) else [0.0, 1.0, 0.0, 1.0])
         attrs = {k: v for k, v in self.layout.attrs.items() if k not in ("format",)}
         return {"feature": attrs["feature"], "method": attrs["method"],
-                "documents": len(self), "present": int((self.positions >= 0).sum()),
-                "total": len(self.view), "stored": self.stored, "bounds": bounds,
+                "documents": len(self), "total": len(self.view), "stored": self.stored,
+                "bounds": bounds,
                 "attrs": attrs, "columns": colourable(self.view.catalog)}
 
     def points(self) -> bytes:

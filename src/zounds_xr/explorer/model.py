@@ -728,6 +728,26 @@ class Explorer:
                 "window": index.attrs["window_seconds"], "windows": len(index),
                 "bits": index.attrs["bits"], "results": out}
 
+    def prepare_maps(self) -> None:
+        """Open the stored maps and match them to the catalog now (the server calls this
+        in a thread as it starts, so the first hover or colouring does not wait)."""
+        if self.url is None and not hasattr(self.store, "zarr_store"):
+            return
+        for feature in self.features:
+            for method in METHODS:  # the one map_view(feature) shows: UMAP first
+                try:
+                    layout = load_map(self.store, feature, method)
+                    if layout is None:
+                        continue
+                    view = MapView(layout, self.view, stored=True)
+                    view.positions  # noqa: B018 (the ids read and matched now)
+                except ZoundsError:
+                    break  # a damaged map: the request that asks for it says so
+                with self._lock:
+                    self._maps.setdefault((feature, method), view)
+                    self._maps.setdefault((feature, None), view)
+                break
+
     def map_view(self, feature: str, method: str | None = None) -> MapView:
         """The map of ``feature``: the stored one made with ``method`` (default: UMAP if
         stored, else PCA), or, for a store of at most ``IN_MEMORY_MAP_DOCUMENTS``

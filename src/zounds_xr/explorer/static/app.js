@@ -657,8 +657,8 @@ async function openMap(params) {
     buildGrid();
     const what = info.method === "umap" ? "UMAP" : "PCA";
     $("#map-status").textContent = `${info.documents} documents, ${what} of ${info.feature}` +
-      (info.stored ? "" : " (computed now)") + (info.present < info.total ? `; ${info.total - info.present} ` +
-      "documents are newer than the map" : "") + "; click a point to open it, shift+drag to select";
+      (info.stored ? "" : " (computed now)") + (info.documents !== info.total ? ` (the store has ` +
+      `${info.total} now: rebuild it with zounds-xr map)` : "") + "; click a point to open it, shift+drag to select";
   }
   const wanted = params.has("colour") ? params.get("colour") : $("#map-colour").value;
   if (wanted !== ($("#map-colour").dataset.shown || "")) await colourMap(wanted);
