@@ -84,9 +84,9 @@ def test_zoom_from_the_hour_to_one_second(browser, hour, tmp_path):  # noqa: F81
     while True:
         view = d.execute_script("return state.view")
         span = view[1] - view[0]
-        wait(d, lambda d, v=view: (p := picture(d)) is not None and p[2] <= v[0] + 1e-6
-             and p[3] >= v[1] - 0.07, message=f"picture of {view}")
-        cols, rows, t0, t1, level = picture(d)
+        cols, rows, t0, t1, level = wait(
+            d, lambda d, v=view: p if (p := picture(d)) is not None and p[2] <= v[0] + 1e-6
+            and p[3] >= v[1] - 0.07 else None, message=f"picture of {view}")
         frames = (t1 - t0) / 0.032
         # the picture is as wide as the plot, or one column per frame when fewer
         assert cols == min(width, round(frames)), (view, cols, frames)
