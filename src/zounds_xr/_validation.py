@@ -29,7 +29,7 @@ MAX_OUTPUT_BYTES = 1 << 36  # 64 GiB
 
 
 def output_limit() -> int:
-    """The most bytes one output may take: :data:`MAX_OUTPUT_BYTES` or physical memory.
+    """Return the most bytes one output may take: 64 GiB or physical memory.
 
     An allocation beyond the machine's memory fails deep inside numpy or a C library
     (``MemoryError``, ``std::bad_alloc``) or gets the process killed; refusing it up
@@ -74,7 +74,7 @@ def nonnegative_int(value, name: str) -> int:
 
 
 def float_dtype(dtype) -> np.dtype:
-    """The floating (or complex) dtype a transform computes in: others become float64.
+    """Return the floating (or complex) dtype a transform computes in (else float64).
 
     >>> float_dtype("int16"), float_dtype("float32"), float_dtype("complex64")
     (dtype('float64'), dtype('float32'), dtype('complex64'))
@@ -92,7 +92,7 @@ def real_float_dtype(dtype, what: str = "this transform") -> np.dtype:
 
 
 def magnitude_dtype(dtype) -> np.dtype:
-    """The real dtype of magnitudes computed from ``dtype`` data.
+    """Return the real dtype of magnitudes computed from ``dtype`` data.
 
     float32 for float16, float32 and complex64 (single precision stays single);
     float64 for everything else (integers, float64, complex128).
@@ -107,7 +107,7 @@ def magnitude_dtype(dtype) -> np.dtype:
 
 
 def frozen(a, dtype=np.float64) -> np.ndarray:
-    """A contiguous, read-only copy-or-view of ``a`` (for arrays cached on immutables)."""
+    """Return a contiguous, read-only copy-or-view of ``a`` (for cached arrays)."""
     a = np.ascontiguousarray(a, dtype=dtype)
     a.setflags(write=False)
     return a
@@ -147,8 +147,10 @@ def data_array(x: Any, what: str = "the input") -> xr.DataArray:
 
 def axis_index(x: Any, dim: Hashable, kind: type, *, what: str = "the input",
                hint: str = "") -> Any:
-    """The index of type ``kind`` on ``x``'s ``dim``, or a ``ParameterError`` that says
-    what is missing (the one check every labelled function starts with).
+    """Return the index of type ``kind`` on ``x``'s ``dim``, or refuse ``x``.
+
+    The one check every labelled function starts with: a ``ParameterError`` says what
+    is missing.
 
     Parameters
     ----------

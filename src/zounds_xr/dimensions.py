@@ -108,7 +108,7 @@ def index_from_attrs(attrs: Mapping[str, Any], *, dim: Hashable,
 
 
 def dimension_of(index: xr.Index | None) -> Dimension:
-    """The dimension object of an axis labelled by ``index``.
+    """Return the dimension object of an axis labelled by ``index``.
 
     Parameters
     ----------
@@ -133,7 +133,7 @@ def dimension_of(index: xr.Index | None) -> Dimension:
 
 
 def dimensions_by_dim(obj: xr.DataArray | xr.Dataset) -> dict[Hashable, Dimension]:
-    """The dimension object of each dim of ``obj``, by dim name (``ds.zx.dimensions``).
+    """Return the dimension object of each dim of ``obj``, by dim name (``ds.zx.dimensions``).
 
     Parameters
     ----------
@@ -155,7 +155,7 @@ def dimensions_by_dim(obj: xr.DataArray | xr.Dataset) -> dict[Hashable, Dimensio
 
 
 def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:
-    """The dimension object of every axis of ``obj``, in dim order (``da.zx.dimensions``).
+    """Return the dimension object of every axis of ``obj``, in dim order (``da.zx.dimensions``).
 
     Parameters
     ----------
@@ -185,7 +185,7 @@ def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:
 
 
 def _dim_with(obj: xr.DataArray | xr.Dataset, kind: type, position: int) -> Hashable:
-    """The dim indexed by ``kind``: the one at ``position`` if it has one, else the first."""
+    """Return the dim indexed by ``kind``: the one at ``position`` if it has one, else the first."""
     dims = list(obj.dims)
     if position < len(dims) and isinstance(obj.xindexes.get(dims[position]), kind):
         return dims[position]
@@ -248,7 +248,7 @@ def select(obj: xr.DataArray | xr.Dataset, key: Any) -> xr.DataArray | xr.Datase
 def select_labels(obj: xr.DataArray | xr.Dataset, indexers: Mapping[Any, Any] | None = None,
                   method: str | None = None,
                   **indexers_kwargs: Any) -> xr.DataArray | xr.Dataset:
-    """xarray's ``.sel`` that names a missing axis: ``da.zx.sel(frequency=FrequencyBand(...))``.
+    """Xarray's ``.sel`` that names a missing axis: ``da.zx.sel(frequency=FrequencyBand(...))``.
 
     Parameters
     ----------

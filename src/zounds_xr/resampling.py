@@ -81,8 +81,11 @@ def _soxr():
 
 
 def _target_rate(samplerate) -> AudioSampleRate:
-    """The rate to convert to, refused above :data:`MAX_SAMPLERATE` before soxr sizes
-    its filters and output by it."""
+    """Return the rate to convert to, refused above :data:`MAX_SAMPLERATE`.
+
+    Return the rate to convert to, refused above :data:`MAX_SAMPLERATE` before soxr sizes
+    its filters and output by it.
+    """
     rate = as_audio_rate(samplerate)
     if int(rate) > MAX_SAMPLERATE:
         raise ParameterError(

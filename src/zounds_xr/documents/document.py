@@ -311,6 +311,13 @@ class Document(metaclass=DocumentMeta):
                 != "meta"]
 
     @classmethod
+    def _prepare_store(cls, fstore: FeatureStore) -> None:
+        """Before writing: each stored feature's :meth:`Feature.prepare_store` hook (a
+        learned feature saves its model in the store)."""
+        for name in cls._stored_names():
+            cls._features[name].prepare_store(fstore)
+
+    @classmethod
     def id_for(cls, meta) -> str | None:
         """The default id of a source: derived from its URI (a path or URL), else ``None``
         (then :meth:`process` draws a random one).
@@ -341,17 +348,33 @@ class Document(metaclass=DocumentMeta):
         cls._store_for(store).delete(_id)
 
     @classmethod
-    def catalog(cls, store=None):
+    def catalog(cls, store=None, version: int | None = None):
         """The store's catalog: one row per document (``pandas.DataFrame`` indexed by
         ``id``): ``uri``, ``samplerate``, ``channels``, ``duration`` (seconds),
-        ``licensing``, ``description``, ``tags``, other metadata, and per stored feature
-        ``f``: ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
+        ``licensing``, ``description``, ``tags``, other metadata (label edits
+        applied), and per stored feature ``f``: ``f.frames``, ``f.version``,
+        ``f.array``, ``f.offset``, ``f.index``.
+
+        Parameters
+        ----------
+        store : FeatureStore, optional
+            Default: the class's store.
+        version : int, optional
+            The catalog as of that commit (default: the newest, ``store.version``).
 
         See Also
         --------
         frames : the stored frames of many documents at once.
+        set_labels : commit a label edit.
         """
-        return cls._store_for(store).catalog()
+        return cls._store_for(store).catalog(version=version)
+
+    @classmethod
+    def set_labels(cls, column: str, values: dict, author: str | None = None,
+                   store=None) -> int:
+        """Commit a label edit (``{doc_id: value}`` in ``column``); returns the commit's
+        number. See :meth:`FeatureStore.set_labels`."""
+        return cls._store_for(store).set_labels(column, values, author=author)
 
     @classmethod
     def frames(cls, feature: str, ids=None, store=None) -> xr.DataArray:
@@ -444,6 +467,7 @@ class Document(metaclass=DocumentMeta):
         if not overwrite and fstore.exists(doc_id):
             cls._update_many(fstore, [doc_id], chunksize)
             return doc_id
+        cls._prepare_store(fstore)
         part = fstore.part()
         try:
             cls._write_document(part, m, doc_id, chunksize)
@@ -538,6 +562,7 @@ class Document(metaclass=DocumentMeta):
         channelwise (measured: 64 one-second clips through the fused mel spectrogram,
         5-6x less CPU than 64 calls; the values are identical), then written document
         by document. Anything else streams one source at a time."""
+        cls._prepare_store(part.fstore)
         results: list = [None] * len(items)
         batching = cls._channelwise() and len(items) > 1
         groups: dict[tuple, list] = {}
@@ -626,6 +651,7 @@ class Document(metaclass=DocumentMeta):
                 if not stale:
                     continue
                 if part is None:
+                    cls._prepare_store(fstore)
                     part = fstore.part()
                 cls._update_one(fstore, part, row, stale, chunksize)
             if part is not None:

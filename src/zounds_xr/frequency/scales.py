@@ -101,7 +101,7 @@ class FrequencyScale:
         raise NotImplementedError
 
     def _compute_edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(starts, stops)`` of the bands."""
+        """Return ``(starts, stops)`` of the bands."""
         raise NotImplementedError
 
     def _compute_centers(self) -> np.ndarray:
@@ -109,7 +109,7 @@ class FrequencyScale:
         return starts + (stops - starts) / 2
 
     def _slice(self, r: range) -> FrequencyScale:
-        """The scale of positions ``r`` (non-empty, not the whole scale)."""
+        """Return the scale of positions ``r`` (non-empty, not the whole scale)."""
         return self._explicit(np.asarray(r, dtype=np.int64))
 
     def _explicit(self, positions: np.ndarray) -> ExplicitScale:
@@ -272,7 +272,7 @@ class FrequencyScale:
         return np.flatnonzero((starts < band.stop_hz) & (stops > band.start_hz))
 
     def get_slice(self, band: FrequencyBand) -> slice:
-        """The positions of the bands overlapping ``band``, as a slice.
+        """Return the positions of the bands overlapping ``band``, as a slice.
 
         Half-open overlap (a band that only touches an edge of ``band`` is left out).
         When ``always_even`` is set, an odd-length slice grows by one band (at the top,
@@ -355,7 +355,7 @@ class FrequencyScale:
     # The filter banks are spectral (spectral/filters.py, which imports this module);
     # these methods import it when called, so that no module-level arrow runs upward.
     def weights(self, linear_scale: FrequencyScale, window=None, **options) -> np.ndarray:
-        """The filter bank that rebins a spectrum on ``linear_scale`` onto this scale.
+        """Return the filter bank that rebins a spectrum on ``linear_scale`` onto this scale.
 
         See :func:`zounds_xr.spectral.filters.filter_bank` (each kind of scale's
         shape and options).
@@ -579,7 +579,7 @@ class LinearScale(FrequencyScale):
 
     @classmethod
     def from_rfft(cls, n_fft: int, samples_per_second, always_even: bool = False) -> LinearScale:
-        """The axis of ``np.fft.rfft`` of ``n_fft`` samples at ``samples_per_second``.
+        """Return the axis of ``np.fft.rfft`` of ``n_fft`` samples at ``samples_per_second``.
 
         ``n_fft // 2 + 1`` bands, each one bin (``sr / n_fft``) wide and *centred* on
         ``np.fft.rfftfreq(n_fft, 1 / sr)`` (bin 0 spans ``[-w/2, w/2)``; its centre is
@@ -612,6 +612,7 @@ class LinearScale(FrequencyScale):
 
     @property
     def n_bands(self) -> int:
+        """Number of bands."""
         return self._n
 
     @property
@@ -621,6 +622,7 @@ class LinearScale(FrequencyScale):
 
     @property
     def frequency_band(self) -> FrequencyBand:
+        """The span of the scale, lowest band start to highest band stop."""
         return FrequencyBand(self._start, self._stop)
 
     def _compute_edges(self):
@@ -632,6 +634,7 @@ class LinearScale(FrequencyScale):
         return (self._start + self._step / 2) + np.arange(self._n) * self._step
 
     def overlapping(self, band: FrequencyBand) -> np.ndarray:
+        """Positions of the bands that overlap ``band`` (half-open overlap)."""
         # O(log n) on an evenly spaced axis: no need to scan every bin
         band = _band(band, "band")
         starts, stops = self._edges()
@@ -650,8 +653,11 @@ class LinearScale(FrequencyScale):
         return (self._start, self._step, self._n, self._stop, self.always_even)
 
     def to_dict(self) -> dict:
-        """``{"type": "LinearScale", "start_hz", "stop_hz", "n_bands", "bandwidth_hz",
-        "always_even"}``."""
+        """Return the scale's JSON-safe parameters.
+
+        ``{"type": "LinearScale", "start_hz", "stop_hz", "n_bands", "bandwidth_hz",
+        "always_even"}``.
+        """
         return {"type": "LinearScale", "start_hz": self._start, "stop_hz": self._stop,
                 "n_bands": self._n, "bandwidth_hz": self._step,
                 "always_even": self.always_even}
@@ -683,6 +689,12 @@ class GeometricScale(FrequencyScale):
         The number of bands.
     always_even : bool
         See :meth:`FrequencyScale.get_slice`.
+
+    Raises
+    ------
+    ParameterError
+        When a frequency or ratio is not a positive number, ``n_bands`` is not a
+        positive integer, or the centres are not increasing.
 
     Examples
     --------
@@ -716,6 +728,7 @@ class GeometricScale(FrequencyScale):
 
     @property
     def n_bands(self) -> int:
+        """Number of bands."""
         return self._n
 
     def _compute_centers(self):
@@ -739,6 +752,7 @@ class GeometricScale(FrequencyScale):
                 self.always_even)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "GeometricScale", "start_center_hz": self.start_center_hz,
                 "stop_center_hz": self.stop_center_hz, "bandwidth_ratio": self.bandwidth_ratio,
                 "n_bands": self._n, "always_even": self.always_even}
@@ -754,8 +768,11 @@ class GeometricScale(FrequencyScale):
 # triangular perceptual scales (mel, Bark)
 # ------------------------------------------------------------------------------------
 class _TriangularScale(FrequencyScale):
-    """``n_bands + 2`` points equally spaced on a perceptual scale from ``start_hz`` to
-    ``stop_hz``; band ``i`` spans points ``i .. i+2`` and peaks at point ``i+1``."""
+    """Bands as overlapping triangles on a perceptual scale.
+
+    ``n_bands + 2`` points equally spaced on a perceptual scale from ``start_hz`` to
+    ``stop_hz``; band ``i`` spans points ``i .. i+2`` and peaks at point ``i+1``.
+    """
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int):
         self._band = _band(frequency_band)
@@ -846,6 +863,7 @@ class MelScale(_TriangularScale):
         return (self._band.start_hz, self._band.stop_hz, self._n, self.htk)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "MelScale", "start_hz": self._band.start_hz,
                 "stop_hz": self._band.stop_hz, "n_bands": self._n, "htk": self.htk}
 
@@ -872,6 +890,12 @@ class BarkScale(_TriangularScale):
     n_bands : int
         The number of bands.
 
+    Raises
+    ------
+    ParameterError
+        When ``frequency_band`` is not a band starting at or above 0 Hz, or
+        ``n_bands`` is not a positive integer.
+
     Examples
     --------
     >>> from zounds_xr import BarkScale, FrequencyBand
@@ -892,6 +916,7 @@ class BarkScale(_TriangularScale):
         return (self._band.start_hz, self._band.stop_hz, self._n)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "BarkScale", "start_hz": self._band.start_hz,
                 "stop_hz": self._band.stop_hz, "n_bands": self._n}
 
@@ -944,10 +969,12 @@ class ChromaScale(FrequencyScale):
 
     @property
     def frequency_band(self) -> FrequencyBand:
+        """The span of the scale, lowest band start to highest band stop."""
         return self._band
 
     @property
     def n_bands(self) -> int:
+        """Number of bands."""
         return 12
 
     @property
@@ -970,6 +997,7 @@ class ChromaScale(FrequencyScale):
         return (self._band.start_hz, self._band.stop_hz)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "ChromaScale", "start_hz": self._band.start_hz,
                 "stop_hz": self._band.stop_hz}
 
@@ -995,6 +1023,11 @@ class ExplicitScale(FrequencyScale):
         The centre frequency (axis label) of each band, when it is not the midpoint of
         the band: selecting bands of a mel, Bark or chroma scale irregularly gives an
         ``ExplicitScale`` that keeps their centres. Each must lie in its band.
+
+    Raises
+    ------
+    ParameterError
+        When a band is not a ``FrequencyBand`` or a centre lies outside its band.
 
     Examples
     --------
@@ -1043,8 +1076,11 @@ class ExplicitScale(FrequencyScale):
         return (self._pairs, self._centers)
 
     def to_dict(self) -> dict:
-        """``{"type": "ExplicitScale", "bands": [[start_hz, stop_hz], ...]}`` (plus
-        ``"centers"`` when they are not the midpoints)."""
+        """Return the scale's JSON-safe parameters.
+
+        ``{"type": "ExplicitScale", "bands": [[start_hz, stop_hz], ...]}`` (plus
+        ``"centers"`` when they are not the midpoints).
+        """
         out = {"type": "ExplicitScale", "bands": [list(p) for p in self._pairs]}
         if self._centers is not None:
             out["centers"] = list(self._centers)

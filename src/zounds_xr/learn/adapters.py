@@ -73,6 +73,11 @@ class SklearnModel(Preprocessor):
     needs : object, optional
         Accepted for compatibility with zounds' graph syntax and ignored.
 
+    Raises
+    ------
+    ParameterError
+        When ``model`` has no ``fit`` and ``transform``.
+
     See Also
     --------
     PyTorchNetwork : The same for a torch module.
@@ -120,11 +125,13 @@ class SklearnModel(Preprocessor):
         return labels.apply(out.data)
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         module, qualname = _import_path(self.model)
         params = _json_safe(self.model.get_params(deep=False), "model parameters")
         return {"model": {"module": module, "qualname": qualname, "params": params}}
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         out = {"feature_shape": np.asarray(self.feature_shape, dtype=np.int64)}
         for key, value in vars(self.model).items():
             if not key.endswith("_") or key.startswith("_"):
@@ -143,6 +150,7 @@ class SklearnModel(Preprocessor):
 
     @classmethod
     def from_state(cls, config, arrays):
+        """Rebuild from :meth:`get_config` and :meth:`get_arrays` output."""
         spec = config["model"]
         model = _import_object(spec["module"], spec["qualname"])(**spec["params"])
         for key, value in arrays.items():
@@ -184,6 +192,8 @@ class PyTorchNetwork(Preprocessor):
 
     ``transform`` output dims: ``(example, "feature")`` (or ``feature_0, feature_1...``).
     Not invertible. Saved as import path + constructor kwargs + ``state_dict`` arrays.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
     """
 
     invertible = False
@@ -243,12 +253,14 @@ class PyTorchNetwork(Preprocessor):
         return out, None
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         module, qualname = _import_path(self.network)
         kwargs = _json_safe(self.network_kwargs, "network_kwargs")
         return {"network": {"module": module, "qualname": qualname, "kwargs": kwargs},
                 "chunksize": self.chunksize}
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         out = {}
         for key, tensor in self.network.state_dict().items():
             t = tensor.detach().cpu()
@@ -260,6 +272,7 @@ class PyTorchNetwork(Preprocessor):
 
     @classmethod
     def from_state(cls, config, arrays):
+        """Rebuild from :meth:`get_config` and :meth:`get_arrays` output."""
         spec = config["network"]
         network = _import_object(spec["module"], spec["qualname"])(**spec["kwargs"])
         reference = network.state_dict()

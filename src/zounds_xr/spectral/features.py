@@ -58,7 +58,9 @@ _MAX_WEIGHTS_BYTES = 1 << 30
 # ------------------------------------------------------------------------------------
 def rebin(x: xr.DataArray, weights: np.ndarray, new_scale, *, power: float | None,
           dim: str = "frequency") -> xr.DataArray:
-    """``|x| ** power`` (``power=None``: ``x`` itself) rebinned by ``weights`` onto
+    """Rebin ``|x| ** power`` by ``weights`` onto ``new_scale`` along ``dim``.
+
+    ``|x| ** power`` (``power=None``: ``x`` itself) rebinned by ``weights`` onto
     ``new_scale`` along ``dim``.
 
     Parameters
@@ -127,8 +129,11 @@ def _mel_weights(scale: MelScale, lin: LinearScale) -> np.ndarray:
 
 
 def _is_audio(chunk: xr.DataArray) -> bool:
-    """Whether ``mel_spectrogram`` frames this input (audio) or maps its frames
-    (a spectrum): what the document pipeline asks of the first chunk."""
+    """Tell whether ``mel_spectrogram`` frames this input (audio).
+
+    Whether ``mel_spectrogram`` frames this input (audio) or maps its frames
+    (a spectrum): what the document pipeline asks of the first chunk.
+    """
     return "frequency" not in chunk.dims and "window" not in chunk.dims
 
 
@@ -589,7 +594,7 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
 # per-frame summaries
 # ------------------------------------------------------------------------------------
 def spectral_centroid(spec: xr.DataArray, *, dim: str = "frequency") -> xr.DataArray:
-    """The magnitude-weighted mean frequency of each frame, in Hz.
+    """Return the magnitude-weighted mean frequency of each frame, in Hz.
 
     ``sum_f(f * |X_f|) / sum_f |X_f|`` over the band centres ``f`` of the input's scale
     (departure from zounds: in Hz, and divided by the sum of magnitudes). A frame whose

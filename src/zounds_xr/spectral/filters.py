@@ -39,7 +39,7 @@ __all__ = ["apply_scale", "filter_bank", "morlet", "morlet_filter_bank"]
 # ------------------------------------------------------------------------------------
 def frequency_index(x: xr.DataArray, dim: Hashable = "frequency", *,
                     one_per_band: bool = True) -> FrequencyIndex:
-    """The ``FrequencyIndex`` on ``x``'s ``dim`` (``ParameterError`` when there is none).
+    """Return the ``FrequencyIndex`` on ``x``'s ``dim`` (``ParameterError`` when there is none).
 
     Parameters
     ----------
@@ -65,7 +65,7 @@ def frequency_index(x: xr.DataArray, dim: Hashable = "frequency", *,
 
 
 def linear_scale_of(x: xr.DataArray, dim: Hashable = "frequency") -> LinearScale:
-    """The ``LinearScale`` of a linear-frequency spectrum (``ParameterError`` otherwise).
+    """Return the ``LinearScale`` of a linear-frequency spectrum (``ParameterError`` otherwise).
 
     Parameters
     ----------
@@ -87,7 +87,7 @@ def linear_scale_of(x: xr.DataArray, dim: Hashable = "frequency") -> LinearScale
 
 
 def nyquist_of(scale: LinearScale) -> float:
-    """The Nyquist frequency a linear spectrum describes.
+    """Return the Nyquist frequency a linear spectrum describes.
 
     For an ``rfft`` axis (``LinearScale.from_rfft``: bins centred on ``k * sr / n``, the
     first band starting half a bin below 0 Hz) this is ``sr / 2`` for even and odd ``n``;
@@ -108,7 +108,9 @@ def nyquist_of(scale: LinearScale) -> float:
 
 
 def check_positive(value: float, name: str, *, integer: bool = False) -> float:
-    """``value`` as a float > 0 (an int with ``integer``: see ``_validation.positive_int``),
+    """Return ``value`` as a float > 0, else a ``ParameterError``.
+
+    ``value`` as a float > 0 (an int with ``integer``: see ``_validation.positive_int``),
     else a :class:`ParameterError` naming ``name``.
 
     Parameters
@@ -144,7 +146,7 @@ _OPTIONS: dict[type, dict[str, Any]] = {
 
 def filter_bank(scale: FrequencyScale, source: FrequencyScale, window=None,
                 **options) -> np.ndarray:
-    """The ``(len(scale), len(source))`` matrix that rebins a spectrum onto ``scale``.
+    """Return the ``(len(scale), len(source))`` matrix that rebins a spectrum onto ``scale``.
 
     ``weights @ spectrum`` (over the frequency axis) turns a spectrum whose bins are
     the bands of ``source`` (usually ``LinearScale.from_rfft(n_fft, sr)``) into one
@@ -359,7 +361,7 @@ def apply_scale(x: xr.DataArray, scale: FrequencyScale, window=None, *,
 # ------------------------------------------------------------------------------------
 def morlet(kernel_size: int, w: float = 5.0, s: float = 1.0,
            complete: bool = True) -> np.ndarray:
-    """A complex Morlet wavelet: the definition of the former ``scipy.signal.morlet``.
+    """Return a complex Morlet wavelet: the definition of the former ``scipy.signal.morlet``.
 
     ``x = linspace(-2πs, 2πs, kernel_size)``;
     ``ψ(x) = π^(-1/4) · (exp(i w x) - exp(-w²/2)) · exp(-x²/2)`` (without the
@@ -402,7 +404,7 @@ def morlet_filter_bank(samplerate: AudioSampleRate | int, kernel_size: int,
                        scale: FrequencyScale, scaling_factor: float | Sequence[float],
                        normalize: bool = True, *, complex_valued: bool = False
                        ) -> xr.DataArray:
-    """A bank of Morlet wavelets, one centred on each band of ``scale`` (zounds).
+    """Return a bank of Morlet wavelets, one centred on each band of ``scale`` (zounds).
 
     Filter ``i`` is the complete Morlet wavelet (a complex sinusoid under a Gaussian,
     minus the small correction term that makes it zero-mean; ``scipy.signal.morlet``'s

@@ -130,7 +130,6 @@ class _FrequencyAdaptiveSynthesizer:
             is not a whole number of samples at ``samplerate``, or a band's number of
             coefficients does not fit the analysis this synthesizer inverts.
         """
-
         fa = freq_adaptive_coeffs
         index = _adaptive_index(fa)
         if index.scale != self.scale:
@@ -202,6 +201,12 @@ class FrequencyAdaptiveFFTSynthesizer(_FrequencyAdaptiveSynthesizer):
     frame_window : callable or None
         The window of the long analysis frames (Vorbis by default).
 
+    Raises
+    ------
+    ParameterError
+        When ``scale`` is not a scale, ``samplerate`` not an audio rate or a window not
+        callable.
+
     Examples
     --------
     >>> import numpy as np, zounds_xr as zx
@@ -229,7 +234,23 @@ class FrequencyAdaptiveDCTSynthesizer(_FrequencyAdaptiveSynthesizer):
     The analysis this inverts: ``spec = dct(sliding_window(audio, wscheme,
     OggVorbisWindowingFunc()))`` (orthonormal DCT-II on a ``LinearScale`` of ``n`` bands
     from 0 Hz to Nyquist) and ``frequency_adaptive(spec, scipy.fft.idct, scale,
-    window_func=np.hanning)``. Parameters as :class:`FrequencyAdaptiveFFTSynthesizer`.
+    window_func=np.hanning)``.
+
+    Parameters
+    ----------
+    scale : FrequencyScale
+        The scale of the transform.
+    samplerate : AudioSampleRate
+        The audio rate of the analysed signal (and of the result).
+    window_func : callable or None
+        The per-band window the analysis used.
+    frame_window : callable or None
+        The window of the long analysis frames (Vorbis by default).
+
+    Raises
+    ------
+    ParameterError
+        As :class:`FrequencyAdaptiveFFTSynthesizer`.
     """
 
     _kind = "dct"

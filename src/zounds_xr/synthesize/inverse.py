@@ -1,4 +1,6 @@
-"""Inverses of the short-time transforms: ``FFTSynthesizer``, ``DCTSynthesizer``,
+"""Inverses of the short-time transforms.
+
+``FFTSynthesizer``, ``DCTSynthesizer``,
 ``DCTIVSynthesizer``, ``MDCTSynthesizer``.
 
 Every synthesizer's ``synthesize(coeffs)`` reads what it needs from the labels of the
@@ -239,6 +241,11 @@ class DCTSynthesizer(_DCTFamily):
         Synthesis window applied to every inverted frame before overlap-add; use
         ``OggVorbisWindowingFunc()`` after Vorbis-windowed half-lapped analysis for an
         exact reconstruction.
+
+    Raises
+    ------
+    ParameterError
+        When ``windowing_func`` is not a ``WindowingFunc``.
     """
 
     def _inverse(self, data, n_window, n_transform):
@@ -248,8 +255,17 @@ class DCTSynthesizer(_DCTFamily):
 class DCTIVSynthesizer(_DCTFamily):
     """Inverts a short-time orthonormal DCT-IV (the output of ``zx.dctiv``).
 
-    The orthonormal DCT-IV is its own inverse. ``windowing_func`` as
-    :class:`DCTSynthesizer`.
+    The orthonormal DCT-IV is its own inverse.
+
+    Parameters
+    ----------
+    windowing_func : WindowingFunc, default IdentityWindowingFunc()
+        Synthesis window applied to every inverted frame before overlap-add.
+
+    Raises
+    ------
+    ParameterError
+        When ``windowing_func`` is not a ``WindowingFunc``.
     """
 
     def _inverse(self, data, n_window, n_transform):

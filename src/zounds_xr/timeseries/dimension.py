@@ -119,7 +119,7 @@ class TimeDimension(Dimension):
         return self._start + (self.size - 1) * self.exact_frequency + self.exact_duration
 
     def coords(self, size: int, dim: Hashable = "time") -> xr.Coordinates:
-        """The axis' coordinates with a lazy :class:`~zounds_xr.TimeIndex`.
+        """Return the axis' coordinates with a lazy :class:`~zounds_xr.TimeIndex`.
 
         Parameters
         ----------
