@@ -1,7 +1,8 @@
 """The page at corpus scale in headless Chromium: an hour-long document zoomed from the
 hour to one second (pictures from the pyramid, then the frames; sizes and axis labels
 checked at every step), the WebGL map of 10^5 documents (drawn, hovered, clicked), and
-labels set on three ticked documents, committed as a new version of the catalog."""
+labels set on three ticked documents of a real store, committed as a new version of its
+catalog (read back with ``Sound.catalog()``, the previous version still readable)."""
 import re
 import urllib.parse
 
@@ -13,8 +14,9 @@ import zounds_xr as zx
 from zounds_xr.documents.pyramid import build_pyramids
 from zounds_xr.explorer import BackgroundServer, Explorer
 from zounds_xr.explorer.maplayout import build_map
+from zounds_xr.explorer.server import open_explorer
 
-from _explorer_store import EmbeddingStore, Labelled, make_store
+from _explorer_store import EmbeddingStore
 from test_explorer_browser import browser, wait  # noqa: F401 (the browser fixture)
 
 pytest.importorskip("tornado")
@@ -184,15 +186,24 @@ def test_map_of_a_hundred_thousand_documents(browser, big_map, tmp_path):  # noq
 
 def test_label_three_ticked_documents(browser, tmp_path):  # noqa: F811
     d = browser
-    store = Labelled(make_store(tmp_path / "store", n_docs=6, seconds=0.5))
-    srv = BackgroundServer(Explorer(store, writable=True)).start()
+
+    @zx.zarr_settings(str(tmp_path / "store"))
+    class Sound(zx.Document):
+        wave = zx.Feature(gain, needs=zx.Document.audio, factor=1.0, store=True)
+
+    for i in range(5):
+        sf.write(tmp_path / f"s{i}.wav", np.full(800, 0.1 * i, np.float32), 8000)
+        Sound.process(meta=str(tmp_path / f"s{i}.wav"))
+    before = zx.open_store(str(tmp_path / "store")).version
+    srv = BackgroundServer(open_explorer(str(tmp_path / "store"), writable=True)).start()
     try:
-        d.get(srv.url)
-        wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#catalog tbody tr")) == 6,
+        d.get(srv.url + "#/?sort=source")
+        wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#catalog tbody tr")) == 5,
              message="rows")
         assert d.find_element(By.ID, "label-bar").is_displayed()
         assert not d.find_element(By.ID, "read-only").is_displayed()
         boxes = d.find_elements(By.CSS_SELECTOR, "#catalog .row-check")
+        ids = [b.find_element(By.XPATH, "../..").get_attribute("data-id") for b in boxes[:3]]
         for box in boxes[:3]:
             box.click()
         assert d.find_element(By.ID, "label-target").text == "3 ticked"
@@ -202,15 +213,18 @@ def test_label_three_ticked_documents(browser, tmp_path):  # noqa: F811
         d.find_element(By.TAG_NAME, "body").send_keys("l")  # the shortcut focuses the value
         assert d.switch_to.active_element.get_attribute("id") == "label-value"
         d.switch_to.active_element.send_keys("engine\n")
-        wait(d, lambda d: "kind set on 3 documents (version 1)" in
+        wait(d, lambda d: "kind set on 3 documents (version " in
              d.find_element(By.ID, "label-status").text, message="label committed")
-        ids = list(store.catalog().index[:3])
-        assert list(store.catalog().loc[ids, "kind"]) == ["engine"] * 3
-        assert store.catalog()["kind"].isna().sum() == 3
-        assert "kind" not in store.catalog(version=0).columns  # the previous version
+        # read back in Python: the newest catalog has it, the one before does not
+        cat = Sound.catalog()
+        assert list(cat.loc[ids, "kind"]) == ["engine"] * 3
+        assert cat.drop(index=ids)["kind"].isna().all()
+        assert "kind" not in Sound.catalog(version=before).columns
+        assert Sound.catalog(version=before).index.sort_values().equals(
+            cat.index.sort_values())
         # the table shows the new column
-        wait(d, lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, "td.extra")][:3]
-             == ["engine"] * 3, message="column shown")
+        wait(d, lambda d: sorted(e.text for e in d.find_elements(By.CSS_SELECTOR, "td.extra")
+                                 if e.text) == ["engine"] * 3, message="column shown")
         assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         srv.stop()
