@@ -381,35 +381,54 @@ def bench_catalog(rows: list, store) -> None:
                  f"{pct(later, 50):.0f}", SCALE_TARGETS["catalog"]])
 
 
+def label_store(n: int = 2000) -> str:
+    """A real store of ``n`` short clips (made once, by ingest)."""
+    import soundfile as sf
+
+    root = HERE / "_data" / f"explorer-labels-{n}"
+    if not (root / "done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        (root / "audio").mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        for i in range(n):
+            sf.write(root / "audio" / f"{i:05d}.wav",
+                     rng.uniform(-0.5, 0.5, 800).astype(np.float32), 8000)
+
+        @zx.zarr_settings(str(root / "store"))
+        class Clip(zx.Document):
+            wave = zx.Feature(_gain, needs=zx.Document.audio, factor=1.0, store=True)
+
+        zx.ingest(zx.Directory(str(root / "audio")), Clip, progress=False)
+        (root / "done").touch()
+    return str(root / "store")
+
+
 def bench_labels(rows: list) -> None:
-    if not hasattr(zx.FeatureStore, "set_labels"):
-        rows.append(["label edit of 1,000 documents", "not measured: FeatureStore has no "
-                     "set_labels yet (the store's commit log)", SCALE_TARGETS["labels"]])
-        return
     from zounds_xr.explorer.server import open_explorer
 
-    root = HERE / "_data" / "explorer-10000"
-    open_bench_store(10_000)  # the synthetic store, if the log can open it
-    explorer = open_explorer(str(root), writable=True)
+    url = label_store()
+    explorer = open_explorer(url, writable=True)
     server = BackgroundServer(explorer).start()
     try:
         info = json.loads(urllib.request.urlopen(server.url + "api/info").read())
         ids = list(explorer.store.catalog().index[:1000])
         times = []
-        for k in range(3):
+        for k in range(5):
             body = json.dumps({"column": "bench_label", "value": f"v{k}", "ids": ids}).encode()
             req = urllib.request.Request(server.url + "api/labels", data=body, method="POST",
                                          headers={"Content-Type": "application/json",
                                                   "X-Zx-Token": info["token"]})
             t0 = time.perf_counter()
             urllib.request.urlopen(req).read()
-            seen = zx.open_store(str(root)).catalog().loc[ids, "bench_label"]
+            seen = zx.open_store(url).catalog().loc[ids, "bench_label"]
             times.append(time.perf_counter() - t0)
             assert (seen == f"v{k}").all()
     finally:
         server.stop()
-    rows.append(["label edit of 1,000 documents, committed and in catalog(), median",
-                 f"{np.median(times) * 1000:.0f}", SCALE_TARGETS["labels"]])
+    n = len(explorer.store.catalog())
+    rows.append([f"label edit of 1,000 of {n:,} documents (HTTP), committed and in a fresh "
+                 f"open_store(...).catalog(), median of 5", f"{np.median(times) * 1000:.0f}",
+                 SCALE_TARGETS["labels"]])
 
 
 def scale_main(args) -> None:

@@ -740,12 +740,12 @@ class Explorer:
                     if layout is None:
                         continue
                     view = MapView(layout, self.view, stored=True)
+                    with self._lock:  # drawable now; matched to the catalog below
+                        view = self._maps.setdefault((feature, method), view)
+                        self._maps.setdefault((feature, None), view)
                     view.positions  # noqa: B018 (the ids read and matched now)
                 except ZoundsError:
-                    break  # a damaged map: the request that asks for it says so
-                with self._lock:
-                    self._maps.setdefault((feature, method), view)
-                    self._maps.setdefault((feature, None), view)
+                    pass  # a damaged map: the request that asks for it says so
                 break
 
     def map_view(self, feature: str, method: str | None = None) -> MapView:
