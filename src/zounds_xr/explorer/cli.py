@@ -20,19 +20,31 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+class _Progress:
+    """A command's progress callback: ``(done, total)`` or ``(stage, done, total)``
+    rewritten on one line of stderr (nothing with ``--quiet``); ``end()`` ends the line."""
+
+    def __init__(self, args, what: str = ""):
+        self.quiet, self.what = args.quiet, what
+
+    def __call__(self, *state) -> None:
+        if not self.quiet:
+            stage = f"{state[0]}: " if len(state) == 3 else ""
+            print(f"\r{self.what}{stage}{state[-2]}/{state[-1]}   ", end="", file=sys.stderr)
+
+    def end(self) -> None:
+        if not self.quiet:
+            print(file=sys.stderr)
+
+
 def _cmd_index(args) -> int:
     explorer = open_explorer(args.store)
-
-    def progress(done, total):
-        if not args.quiet:
-            print(f"\rreading {args.feature}: {done}/{total} frames", end="", file=sys.stderr)
-
+    progress = _Progress(args, f"reading {args.feature} frames: ")
     index = build_index(explorer.store, args.feature, window=args.window, hop=args.hop,
                         bits=args.bits, seed=args.seed, progress=progress)
     url = index_url(args.store, args.feature)
     index.save(url)
-    if not args.quiet:
-        print(file=sys.stderr)
+    progress.end()
     a = index.attrs
     print(f"indexed {a['windows']} windows ({a['window_seconds']:.3f} s, hop "
           f"{a['hop_seconds']:.3f} s) of {a['documents']} documents, {a['bits']} bits, in "
@@ -42,15 +54,10 @@ def _cmd_index(args) -> int:
 
 def _cmd_pyramid(args) -> int:
     explorer = open_explorer(args.store)
-
-    def progress(done, total):
-        if not args.quiet:
-            print(f"\rsummarising: {done}/{total} frames", end="", file=sys.stderr)
-
+    progress = _Progress(args, "summarising frames: ")
     built = build_pyramids(explorer.store, args.feature or None, min_frames=args.min_frames,
                            progress=progress)
-    if not args.quiet:
-        print(file=sys.stderr)
+    progress.end()
     print(f"{len(built)} pyramids current (documents with at least {args.min_frames} "
           f"frames of {', '.join(args.feature) if args.feature else 'any feature'})")
     return 0
@@ -58,15 +65,10 @@ def _cmd_pyramid(args) -> int:
 
 def _cmd_map(args) -> int:
     explorer = open_explorer(args.store)
-
-    def progress(stage, done, total):
-        if not args.quiet:
-            print(f"\r{stage}: {done}/{total}   ", end="", file=sys.stderr)
-
+    progress = _Progress(args)
     layout = build_map(explorer.store, args.feature, args.method, seed=args.seed,
                        sample=args.sample, progress=progress)
-    if not args.quiet:
-        print(file=sys.stderr)
+    progress.end()
     a = layout.attrs
     print(f"{a['method']} map of {a['documents']} documents ({a['dims']} summary dims) in "
           f"{a['built_seconds']:.1f} s: {args.store.rstrip('/')}/"
@@ -75,7 +77,8 @@ def _cmd_map(args) -> int:
 
 
 def add_subcommands(sub) -> None:
-    """Add ``serve``, ``index``, ``map`` and ``pyramid`` to the ``zounds-xr`` subparsers ``sub``."""
+    """Add ``serve``, ``index``, ``map`` and ``pyramid`` to the ``zounds-xr`` subparsers
+    ``sub``."""
     p = sub.add_parser("serve", help="browse, hear and search a store in the web browser")
     p.add_argument("store", help="Zarr store path or URL")
     p.add_argument("--host", default="127.0.0.1",
