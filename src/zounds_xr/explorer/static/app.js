@@ -820,11 +820,18 @@ async function applyLabel() {
   }
 }
 
+// a refused write may have made the explorer read-only (a store without write rights)
+async function labelFailed(err) {
+  showError(err.message);
+  state.info = await getJSON("api/info");
+  updateLabelBar();
+}
+
 function setupLabels() {
-  $("#label-apply").addEventListener("click", () => applyLabel().catch((err) => showError(err.message)));
+  $("#label-apply").addEventListener("click", () => applyLabel().catch(labelFailed));
   for (const input of [$("#label-column"), $("#label-value")]) {
     input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") { e.preventDefault(); applyLabel().catch((err) => showError(err.message)); }
+      if (e.key === "Enter") { e.preventDefault(); applyLabel().catch(labelFailed); }
       e.stopPropagation();  // typing is not a shortcut
     });
   }
