@@ -823,8 +823,7 @@ async function applyLabel() {
 // a refused write may have made the explorer read-only (a store without write rights)
 async function labelFailed(err) {
   showError(err.message);
-  state.info = await getJSON("api/info");
-  updateLabelBar();
+  try { state.info = await getJSON("api/info"); updateLabelBar(); } catch (e) { /* the message stays */ }
 }
 
 function setupLabels() {
