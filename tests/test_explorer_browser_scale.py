@@ -50,7 +50,7 @@ def hour(tmp_path_factory):
 
     doc_id = Hour.process(meta=str(base / "hour.wav"))
     store = zx.open_store(str(base / "store"))
-    build_pyramids(store)
+    build_pyramids(store, min_bytes=1 << 20)  # 14 MB each: long for a test
     srv = BackgroundServer(Explorer(store)).start()
     yield srv, doc_id
     srv.stop()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import zounds_xr as zx
 from zounds_xr.cli import main
+import zounds_xr.documents.pyramid as pyramid_module
 from zounds_xr.documents.pyramid import (
     PYRAMID,
     build_pyramid,
@@ -52,7 +53,7 @@ def _signal(seconds, seed):
 
 @pytest.fixture(scope="module")
 def long_store(tmp_path_factory):
-    """Documents of 10 s (too short for a pyramid at 2**14 frames), 400.3 s and 1 h."""
+    """Documents of 10 s (too short for a pyramid of 64 KiB), 400.3 s and 1 h."""
     base = tmp_path_factory.mktemp("pyramid")
     doc = _graph(base / "store")
     ids = {}
@@ -73,11 +74,15 @@ def _expected(frames: np.ndarray, k: int, stat: str) -> np.ndarray:
 def test_every_level_is_the_summary_of_its_frames(long_store):
     root, ids = long_store
     store = zx.open_store(str(root))
-    assert {(d, f) for d, f, _ in long_documents(store, min_frames=2 ** 14)} == {
-        (ids["mid"], "wave"), (ids["hour"], "wave"), (ids["hour"], "magnitude")}
+    # bytes of float32 frames: wave 4 a frame, magnitude 33 x 4
+    assert {(d, f) for d, f, _ in long_documents(store, min_bytes=2 ** 16)} == {
+        (ids["mid"], "wave"), (ids["hour"], "wave"), (ids["mid"], "magnitude"),
+        (ids["hour"], "magnitude")}
+    assert {(d, f) for d, f, _ in long_documents(store, min_bytes=2 ** 22)} == {
+        (ids["hour"], "wave"), (ids["hour"], "magnitude")}
     seen = []
-    built = build_pyramids(store, min_frames=2 ** 14, progress=lambda d, t: seen.append((d, t)))
-    assert len(built) == 3 and seen[-1][0] == seen[-1][1]
+    built = build_pyramids(store, min_bytes=2 ** 16, progress=lambda d, t: seen.append((d, t)))
+    assert len(built) == 4 and seen[-1][0] == seen[-1][1]
     assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))  # monotone
     assert open_pyramid(store, ids["short"], "wave") is None
     for doc_id, feature in [(ids["mid"], "wave"), (ids["hour"], "magnitude")]:
@@ -111,12 +116,13 @@ def test_rebuilding_a_current_pyramid_writes_nothing(long_store):
     assert {p: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()} == before
 
 
-def test_whole_hour_picture_reads_the_matching_level(long_store):
+def test_whole_hour_picture_reads_the_matching_level(long_store, monkeypatch):
     root, ids = long_store
     store = zx.open_store(str(root))
     build_pyramid(store, ids["hour"], "magnitude")
     explorer = Explorer(store)
     doc = ids["hour"]
+    monkeypatch.setattr("zounds_xr.explorer.model.MIN_BYTES", 1 << 20)
     flags = {f["name"]: f.get("pyramid") for f in explorer.document(doc)["features"]}
     assert flags["magnitude"] is True  # the page says when a long feature has none
     assert all("pyramid" not in f for f in explorer.document(ids["short"])["features"])
@@ -196,21 +202,21 @@ def test_stale_unfinished_and_damaged_pyramids(long_store, tmp_path):
 
 def test_pyramid_command(long_store, capsys):
     root, ids = long_store
-    assert main(["pyramid", str(root), "--feature", "wave", "--min-frames", "500000",
-                 "--quiet"]) == 0
+    assert main(["pyramid", str(root), "--feature", "wave", "--min-mb", "2", "--quiet"]) == 0
     assert "1 pyramids current" in capsys.readouterr().out
     assert pathlib.Path(root / pyramid_path("wave", ids["hour"]) / "zarr.json").exists()
 
 
-def test_ingest_summarises_long_documents(tmp_path):
+def test_ingest_summarises_long_documents(tmp_path, monkeypatch):
+    monkeypatch.setattr(pyramid_module, "MIN_BYTES", 162_000)  # as if 40 s were long
     path = tmp_path / "long.wav"
     sf.write(path, _signal(40.0, 1), RATE, subtype="FLOAT")  # 40,000 samples, 1,250 frames
     doc = _graph(tmp_path / "store")
     report = zx.ingest([str(path)], doc, scheduler="synchronous", progress=False)
     store = zx.open_store(str(tmp_path / "store"))
     (doc_id,) = report.processed
-    assert open_pyramid(store, doc_id, "wave") is not None  # 40,000 >= 2**14 frames
-    assert open_pyramid(store, doc_id, "magnitude") is None  # 1,250 frames: drawn as they are
+    assert open_pyramid(store, doc_id, "magnitude") is not None  # 1,250 x 33 x 4 bytes
+    assert open_pyramid(store, doc_id, "wave") is None  # 40,000 x 4: drawn from the samples
 
 
 @given(st.integers(1, 300), st.integers(1, 5), st.integers(1, 64), st.integers(0, 1),

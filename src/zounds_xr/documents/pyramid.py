@@ -45,7 +45,7 @@ from ..errors import ParameterError, StoreError
 from .store import validate_id
 
 __all__ = [
-    "MIN_FRAMES",
+    "MIN_BYTES",
     "PYRAMID",
     "Pyramid",
     "build_pyramid",
@@ -58,9 +58,10 @@ __all__ = [
 
 PYRAMID = "zounds_xr:pyramid"
 FORMAT_VERSION = 1
-#: documents with at least this many frames of a feature get a pyramid of it by default
-#: (the explorer reads at most 4 frames per pixel column without one: 4 x 4096 pixels)
-MIN_FRAMES = 1 << 14
+#: a document's feature gets a pyramid by default when its frames hold at least this
+#: many bytes (as float32, channels averaged): below, a picture of all of it reads little
+#: enough. 95 s of a 1025-band |STFT| or of 44.1 kHz audio; 12 minutes of a 128-band mel
+MIN_BYTES = 1 << 24
 #: first level (2**k frames per row) by kind: a spectrum's rows are large, so its
 #: pyramid starts early (about the size of the feature in all); audio's rows are one
 #: number, so reading 64 samples per pixel is cheap and the pyramid is 1/10 of the audio
@@ -380,10 +381,20 @@ def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallbac
     return found
 
 
+def _row_values(store, doc_id: str, feature: str) -> int:
+    """Values in one frame of a stored feature, channels averaged (what a pyramid row
+    holds)."""
+    da = store[doc_id][feature]
+    return int(np.prod([n for d, n in da.sizes.items() if d not in ("time", "channel")],
+                       dtype=np.int64))
+
+
 def long_documents(store, features: Iterable[str] | None = None, ids=None,
-                   min_frames: int = MIN_FRAMES) -> list[tuple[str, str, int]]:
-    """``(doc_id, feature, frames)`` of every stored feature with at least
-    ``min_frames`` frames (from the catalog alone), longest first."""
+                   min_bytes: int | None = None) -> list[tuple[str, str, int]]:
+    """``(doc_id, feature, frames)`` of every stored feature whose frames hold at least
+    ``min_bytes`` (default ``MIN_BYTES``) as float32, longest first: from the catalog,
+    and the width of one frame of each feature (read from one document)."""
+    min_bytes = MIN_BYTES if min_bytes is None else int(min_bytes)
     cat = store.catalog()
     if ids is not None:
         cat = cat.loc[cat.index.intersection(list(ids))]
@@ -395,16 +406,20 @@ def long_documents(store, features: Iterable[str] | None = None, ids=None,
             raise ParameterError(f"the store has no feature {name!r}; it has "
                                  f"{', '.join(store.features) or 'none'}")
         frames = cat[column].fillna(0).astype(np.int64)
-        for doc_id, n in frames[frames >= min_frames].items():
+        frames = frames[frames > 0]
+        if frames.empty:
+            continue
+        width = _row_values(store, str(frames.index[0]), name)
+        for doc_id, n in frames[frames * 4 * width >= min_bytes].items():
             out.append((str(doc_id), name, int(n)))
     return sorted(out, key=lambda t: (-t[2], t[0], t[1]))
 
 
 def build_pyramids(store, features: Iterable[str] | None = None, ids=None, *,
-                   min_frames: int = MIN_FRAMES, progress: ProgressCallback | None = None
+                   min_bytes: int | None = None, progress: ProgressCallback | None = None
                    ) -> list[tuple[str, str]]:
-    """Build the missing or stale pyramids of every document with at least
-    ``min_frames`` frames of a feature.
+    """Build the missing or stale pyramids of every document whose frames of a feature
+    hold at least ``min_bytes`` (see :func:`long_documents`).
 
     Parameters
     ----------
@@ -413,8 +428,9 @@ def build_pyramids(store, features: Iterable[str] | None = None, ids=None, *,
         Default: every stored feature (features without a time axis are skipped).
     ids : iterable of str, optional
         Default: every document.
-    min_frames : int
-        Shorter documents are drawn from their frames and need no pyramid.
+    min_bytes : int, optional
+        Default ``MIN_BYTES``: shorter documents are drawn from their frames and need
+        no pyramid.
     progress : callable, optional
         ``progress(frames_done, frames_total)`` over all the documents.
 
@@ -423,7 +439,7 @@ def build_pyramids(store, features: Iterable[str] | None = None, ids=None, *,
     list of (doc_id, feature)
         The pyramids that are now current.
     """
-    todo = long_documents(store, features, ids, min_frames)
+    todo = long_documents(store, features, ids, min_bytes)
     total = sum(n for _, _, n in todo)
     done = 0
     out = []

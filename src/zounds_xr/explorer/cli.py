@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from ..documents.pyramid import MIN_FRAMES, build_pyramids
+from ..documents.pyramid import MIN_BYTES, build_pyramids
 from .maplayout import METHODS, build_map, map_path
 from .neighbours import build_index, index_url
 from .server import open_explorer, serve
@@ -55,10 +55,10 @@ def _cmd_index(args) -> int:
 def _cmd_pyramid(args) -> int:
     explorer = open_explorer(args.store)
     progress = _Progress(args, "summarising frames: ")
-    built = build_pyramids(explorer.store, args.feature or None, min_frames=args.min_frames,
-                           progress=progress)
+    built = build_pyramids(explorer.store, args.feature or None,
+                           min_bytes=int(args.min_mb * 2 ** 20), progress=progress)
     progress.end()
-    print(f"{len(built)} pyramids current (documents with at least {args.min_frames} "
+    print(f"{len(built)} pyramids current (documents with at least {args.min_mb:g} MB of "
           f"frames of {', '.join(args.feature) if args.feature else 'any feature'})")
     return 0
 
@@ -117,7 +117,8 @@ def add_subcommands(sub) -> None:
     p.add_argument("store", help="Zarr store path or URL")
     p.add_argument("--feature", action="append", default=[],
                    help="a stored feature (repeat; default: every feature)")
-    p.add_argument("--min-frames", type=int, default=MIN_FRAMES,
-                   help=f"only documents with at least this many frames (default {MIN_FRAMES})")
+    p.add_argument("--min-mb", type=float, default=MIN_BYTES / 2 ** 20,
+                   help=f"only documents whose frames of a feature hold at least this many "
+                        f"MiB as float32 (default {MIN_BYTES / 2 ** 20:g})")
     p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(run=_cmd_pyramid)

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 import zarr.errors
 
-from ..documents.pyramid import MIN_FRAMES, Pyramid, open_pyramid
+from ..documents.pyramid import MIN_BYTES, Pyramid, open_pyramid
 from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..timeseries.index import TimeIndex
@@ -320,7 +320,9 @@ class Explorer:
             duration = max(ends) if ends else 0.0
         playback = source_of(arrays, row.get("uri"))
         for info in infos:  # long features: drawn from a pyramid, if there is one
-            if info["shape"][0] >= MIN_FRAMES and info["name"] in self.features:
+            values = math.prod(n for d, n in zip(info["dims"], info["shape"], strict=True)
+                               if d != "channel")
+            if values * 4 >= MIN_BYTES and info["name"] in self.features:
                 info["pyramid"] = self.pyramid(doc_id, info["name"]) is not None
         return {"id": doc_id, "row": row, "duration": float(duration), "features": infos,
                 "playback": playback}
