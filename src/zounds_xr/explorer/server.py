@@ -134,7 +134,7 @@ def _handlers(web: Any):
         "points": [...]}`` (a lasso on the map); ``"author"`` optional. Answers
         ``{"column", "documents", "version"}``."""
 
-        def check_origin(self):
+        def check_write(self):
             origin = self.request.headers.get("Origin")
             if origin is not None and urllib.parse.urlsplit(origin).netloc != self.request.host:
                 raise web.HTTPError(403, f"cross-site write refused (Origin {origin!r})")
@@ -151,7 +151,7 @@ def _handlers(web: Any):
             ex = self.explorer
             if ex.read_only is not None:
                 raise web.HTTPError(403, f"labels cannot be edited: {ex.read_only}")
-            self.check_origin()
+            self.check_write()
             try:
                 body = json.loads(self.request.body or b"null")
             except ValueError:
