@@ -31,6 +31,7 @@ from .documents.document import Document
 from .documents.pyramid import build_pyramids
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
+from .search.persist import update_indexes
 from .spectral.kernels import set_default_threads
 
 __all__ = ["ingest", "IngestReport", "process_pool"]
@@ -268,6 +269,7 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         try:
             fstore.compact()
             fstore.vacuum()
+            update_indexes(fstore)  # every search index hashes the new parts (only them)
             build_pyramids(fstore)  # long documents' summaries for the explorer's zoom
         except ZoundsError as exc:
             warnings.warn(f"ingest: the store's maintenance after the run failed ({exc}); "

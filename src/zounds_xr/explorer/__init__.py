@@ -7,26 +7,21 @@ select; long documents drawn from their pyramids), playback of any selected rang
 nearest neighbours of a selection over a chosen feature, and a WebGL map of the
 documents. Read-only unless ``--writable``: then label edits from the table, the map
 and the document view, each a commit of the store, with the session's token.
-``zounds-xr index``, ``map`` and ``pyramid`` build the neighbour index, the map and
-the pyramids, and persist them in the store.
+``zounds-xr index`` (:mod:`zounds_xr.search`), ``map`` and ``pyramid`` build the
+neighbour index, the map and the pyramids, and keep them in the store.
 
-Needs the ``[explore]`` extra (tornado); neighbour search needs ``[learn]`` (SimHash).
+Needs the ``[explore]`` extra (tornado); neighbour search is numpy only.
 See docs/EXPLORER.md for the JSON API.
 """
 from .model import Explorer, NotFoundError
-from .neighbours import NeighbourIndex, build_index, index_url, load_index
 from .notebook import explore
 from .server import BackgroundServer, make_app, open_explorer, serve
 
 __all__ = [
            "BackgroundServer",
            "Explorer",
-           "NeighbourIndex",
            "NotFoundError",
-           "build_index",
            "explore",
-           "index_url",
-           "load_index",
            "make_app",
            "open_explorer",
            "serve",
