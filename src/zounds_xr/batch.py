@@ -46,12 +46,16 @@ class IngestReport:
     Attributes
     ----------
     processed : list of str
-        Ids of the documents computed by this run.
+        Ids of the documents computed by this run (new ones, and stored ones that were
+        brought up to date).
     skipped : list of str
         Ids of documents that were complete already.
     failed : dict of str to str
         Source URI -> a readable reason, for every source that could not be processed
         (they are retried by the next run).
+    updated : dict of str to list of str
+        Id -> the stored features computed for a document that was in the store already
+        (missing from it, or stale: the graph changed); nothing else of it is computed.
     seconds : float
         Wall-clock time of the run.
     audio_seconds : float
@@ -61,6 +65,7 @@ class IngestReport:
     processed: list[str] = dataclasses.field(default_factory=list)
     skipped: list[str] = dataclasses.field(default_factory=list)
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    updated: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     audio_seconds: float = 0.0
 
@@ -87,19 +92,23 @@ def _failure(exc: BaseException) -> str:
 
 def _process_batch(document, items):
     """Process several sources into one part of the store; never raises (the batch
-    must go on): returns ``(status, source, doc_id, seconds or reason)`` per source."""
+    must go on): returns ``(status, source, doc_id, seconds or reason)`` per source.
+
+    ``items`` are ``(meta, doc_id, stale)``: a source to process (``stale`` is
+    ``None``), or a stored document whose ``stale`` features are computed."""
     # nested parallelism inside a worker only oversubscribes its cores
     import dask
 
     results = []
     with dask.config.set(scheduler="synchronous"):
         try:
-            part = document._store_for(None).part()
+            fstore = document._store_for(None)
+            part = fstore.part()
         except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
-            return [("failed", _source_name(m), None, _failure(exc)) for m, _ in items]
-        items = [(meta, doc_id or uuid.uuid4().hex) for meta, doc_id in items]
-        for (meta, doc_id), outcome in zip(items, document._write_many(part, items, _CHUNK),
-                                           strict=True):
+            return [("failed", _source_name(m), None, _failure(exc)) for m, _, _ in items]
+        items = [(meta, doc_id or uuid.uuid4().hex, stale) for meta, doc_id, stale in items]
+        outcomes = document._write_many(part, items, _CHUNK, fstore)
+        for (meta, doc_id, _), outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 reason = _failure(outcome)
                 part.record_failure(doc_id, _source_name(meta), reason)
@@ -250,13 +259,19 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     todo = []
     metas = [_as_meta(item) for item in dataset]
     ids = [document.id_for(meta) for meta in metas]  # None for in-memory sources
-    # resume: the catalog, read once, ids checked in one vectorised call
-    present = fstore.has([i if i is not None else "" for i in ids])
-    for meta, doc_id, skip in zip(metas, ids, present, strict=True):
-        if doc_id is not None and skip and doc_id not in damaged:
+    # resume from what the store committed, read once: a document is complete when it
+    # holds every stored feature of the graph at its current version; one that misses
+    # some (or holds stale ones) gets only those computed
+    pending = document._pending(fstore.catalog(), ids)
+    for meta, doc_id, stale in zip(metas, ids, pending, strict=True):
+        if doc_id is None or doc_id in damaged:
+            stale = None
+        if stale == []:
             report.skipped.append(doc_id)
         else:
-            todo.append((meta, doc_id))
+            todo.append((meta, doc_id, stale))
+            if stale is not None:
+                report.updated[doc_id] = list(stale)
     if client is not None:
         results = _run_distributed(client, document, todo, progress)
     else:
@@ -304,7 +319,7 @@ def _guarded_lines(source: str) -> list[tuple[int, int]]:
         return names == {"__name__"} and values == {"__main__"}
 
     spans = []
-    for node in ast.parse(source).body:
+    for node in ast.walk(ast.parse(source)):  # a guard may sit inside another block
         if isinstance(node, ast.If) and is_main_test(node.test):
             spans.append((node.body[0].lineno, node.end_lineno or node.lineno))
     return spans
@@ -415,9 +430,9 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
                 del _POOLS[n]
         pool.shutdown(wait=False, cancel_futures=True)
         fstore = document._store_for(None)
-        done = fstore.has([doc_id or "" for _, doc_id in todo])
-        return [_outcome_after_crash(document, meta, doc_id, found)
-                for (meta, doc_id), found in zip(todo, done, strict=True)]
+        pending = document._pending(fstore.catalog(), [doc_id for _, doc_id, _ in todo])
+        return [_outcome_after_crash(document, meta, doc_id, left == [])
+                for (meta, doc_id, _), left in zip(todo, pending, strict=True)]
 
 
 def _outcome_after_crash(document, meta, doc_id, found):
