@@ -15,18 +15,22 @@ import atexit
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 import uuid
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from ._validation import positive_int
 from ._optional import optional_import
+from ._progress import Progress, Reporter, drain, init_worker, unique_token
+from ._validation import positive_int
 from .documents.document import Document
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
@@ -90,24 +94,58 @@ def _failure(exc: BaseException) -> str:
     return f"unexpected error: {tail}"
 
 
-def _process_batch(document, items):
+#: document classes a worker process has unpickled, by digest of their pickle: a worker
+#: builds each class (its graph, versions) and opens its store once, not once a task
+_WORKER_DOCUMENTS: dict[str, type] = {}
+
+
+def _ship(document) -> tuple[str, bytes]:
+    """The document class as ``(digest, cloudpickle bytes)``, for worker processes."""
+    import cloudpickle
+
+    blob = cloudpickle.dumps(document)
+    return hashlib.sha256(blob).hexdigest(), blob
+
+
+def _document_of(shipped):
+    if isinstance(shipped, type):  # threads: the class itself
+        return shipped
+    key, blob = shipped
+    document = _WORKER_DOCUMENTS.get(key)
+    if document is None:
+        import cloudpickle
+
+        if len(_WORKER_DOCUMENTS) >= 8:  # a long session of many graphs
+            _WORKER_DOCUMENTS.clear()
+        document = _WORKER_DOCUMENTS[key] = cloudpickle.loads(blob)
+    return document
+
+
+def _process_batch(shipped, items, channel=None):
     """Process several sources into one part of the store; never raises (the batch
     must go on): returns ``(status, source, doc_id, seconds or reason)`` per source.
 
     ``items`` are ``(meta, doc_id, stale)``: a source to process (``stale`` is
-    ``None``), or a stored document whose ``stale`` features are computed."""
+    ``None``), or a stored document whose ``stale`` features are computed. Each finished
+    clip is reported through ``channel`` (see :mod:`zounds_xr._progress`)."""
     # nested parallelism inside a worker only oversubscribes its cores
     import dask
 
     results = []
+    reporter = Reporter(channel)
     with dask.config.set(scheduler="synchronous"):
         try:
+            document = _document_of(shipped)
             fstore = document._store_for(None)
             part = fstore.part()
         except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
+            for _ in items:
+                reporter(exc)
+            reporter.close()
             return [("failed", _source_name(m), None, _failure(exc)) for m, _, _ in items]
         items = [(meta, doc_id or uuid.uuid4().hex, stale) for meta, doc_id, stale in items]
-        outcomes = document._write_many(part, items, _CHUNK, fstore)
+        outcomes = document._write_many(part, items, _CHUNK, fstore, on_done=reporter)
+        reporter.close()
         for (meta, doc_id, _), outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 reason = _failure(outcome)
@@ -205,7 +243,10 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     scheduler : {"threads", "processes", "synchronous"}
         Local dask scheduler when no client is given.
     progress : bool
-        A progress bar (local) or the distributed progress widget/bar (client).
+        Show progress in clips and hours of audio, with the rate, ETA and failures so
+        far, updated as clips finish inside the tasks (local schedulers and a
+        ``distributed.Client`` alike): a tqdm bar on a terminal (when tqdm is
+        installed), else one plain line every few seconds, on ``sys.stderr``.
     on_error : {"record", "raise"}
         Record failures in the report (default) or raise the first one after the run.
     num_workers : int, optional
@@ -363,10 +404,20 @@ def _check_main_guard() -> None:
 
 
 _POOLS: dict[int, concurrent.futures.ProcessPoolExecutor] = {}
+#: each pool's progress queue, inherited by its workers when they start
+_QUEUES: dict[int, Any] = {}
+
+
+def _init_worker(queue) -> None:
+    # each worker's task runs in its main thread, where the spectral kernels would
+    # otherwise take every core: n workers x n threads oversubscribes the machine
+    set_default_threads(1)
+    init_worker(queue)
 
 
 def _warm_worker() -> None:
     """Import what processing needs, so the first task of a new worker runs at speed."""
+    import cloudpickle  # noqa: F401
     import dask.array  # noqa: F401
     import scipy.fft  # noqa: F401
     import soundfile  # noqa: F401
@@ -390,49 +441,105 @@ def process_pool(num_workers: int | None = None) -> concurrent.futures.ProcessPo
     if pool is None:
         context = multiprocessing.get_context(dask.config.get("multiprocessing.context",
                                                               "spawn"))
-        # each worker's task runs in its main thread, where the spectral kernels would
-        # otherwise take every core: n workers x n threads oversubscribes the machine
+        queue = context.Queue()
         pool = concurrent.futures.ProcessPoolExecutor(
-            n, mp_context=context, initializer=set_default_threads, initargs=(1,))
+            n, mp_context=context, initializer=_init_worker, initargs=(queue,))
         for _ in range(n):  # start every worker now, not at the first task
             pool.submit(_warm_worker)
-        _POOLS[n] = pool
+        _POOLS[n], _QUEUES[n] = pool, queue
         atexit.register(pool.shutdown, wait=False, cancel_futures=True)
     return pool
 
 
+def _forget_pool(pool) -> None:
+    for n, cached in list(_POOLS.items()):
+        if cached is pool:
+            del _POOLS[n]
+            _QUEUES.pop(n, None)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _pool_queue(pool):
+    return next((_QUEUES.get(n) for n, p in _POOLS.items() if p is pool), None)
+
+
 def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
     import dask
-    from dask.diagnostics import ProgressBar
 
     if not todo:
         return []
     workers = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     if scheduler in ("synchronous", "sync", "single-threaded"):
         workers = 1
-    tasks = [dask.delayed(_process_batch, pure=False)(document, batch)
+    display = Progress(len(todo)) if progress else None
+    queue = _pool_queue(pool) if pool is not None else None
+    stop = threading.Event()
+    drainer = None
+    if pool is None:  # threads: the same process
+        shipped, channel = document, (display.update if display is not None else None)
+    else:
+        shipped = _ship(document)
+        channel = None
+        if display is not None and queue is not None:
+            token = unique_token()
+            channel = ("queue", token)
+            drainer = threading.Thread(target=drain, args=(queue, token, display, stop),
+                                       daemon=True)
+            drainer.start()
+    tasks = [dask.delayed(_process_batch, pure=False)(shipped, batch, channel)
              for batch in _batches(todo, workers)]
-    kwargs = {"scheduler": "synchronous" if scheduler == "sync" else scheduler}
+    kwargs: dict[str, Any] = {"scheduler": "synchronous" if scheduler == "sync"
+                              else scheduler}
     if num_workers:
         kwargs["num_workers"] = num_workers
     if pool is not None:
         kwargs["pool"] = pool
+        # dask hands ready tasks to the pool in chunks of 6 by default: with a few
+        # large tasks, all of them can go to one worker while the others idle
+        kwargs["chunksize"] = 1
     try:
-        with ProgressBar() if progress else contextlib.nullcontext():
-            return [r for batch in dask.compute(*tasks, **kwargs) for r in batch]
+        with _task_progress(display if channel is None else None):
+            results = [r for batch in dask.compute(*tasks, **kwargs) for r in batch]
     except concurrent.futures.process.BrokenProcessPool:
         if pool is None:
             raise
         # a worker died (a crash in a decoder, killed, out of memory): the batch goes on
         # to its report; what completed is in the store, the rest is retried next run
-        for n, cached in list(_POOLS.items()):
-            if cached is pool:
-                del _POOLS[n]
-        pool.shutdown(wait=False, cancel_futures=True)
+        _forget_pool(pool)
         fstore = document._store_for(None)
         pending = document._pending(fstore.catalog(), [doc_id for _, doc_id, _ in todo])
-        return [_outcome_after_crash(document, meta, doc_id, left == [])
-                for (meta, doc_id, _), left in zip(todo, pending, strict=True)]
+        results = [_outcome_after_crash(document, meta, doc_id, left == [])
+                   for (meta, doc_id, _), left in zip(todo, pending, strict=True)]
+    finally:
+        stop.set()
+        if drainer is not None:
+            drainer.join()
+    if display is not None:
+        display.close(_final(results))
+    return results
+
+
+def _final(results) -> list[tuple[bool, float]]:
+    """The outcomes for progress's last line (messages may still be under way)."""
+    return [(status == "ok", detail if status == "ok" else 0.0)
+            for status, _, _, detail in results]
+
+
+@contextlib.contextmanager
+def _task_progress(display):
+    """Progress task by task, for a pool that cannot report clip by clip (one set in
+    dask's config, without the session pool's queue)."""
+    if display is None:
+        yield
+        return
+    from dask.callbacks import Callback
+
+    def posttask(key, result, dsk, state, worker_id):
+        if isinstance(result, list):
+            display.update(_final(result))
+
+    with Callback(posttask=posttask):
+        yield
 
 
 def _outcome_after_crash(document, meta, doc_id, found):
@@ -443,15 +550,25 @@ def _outcome_after_crash(document, meta, doc_id, found):
 
 
 def _run_distributed(client, document, todo, progress):
-    distributed = optional_import("distributed", extra="distributed")
+    optional_import("distributed", extra="distributed")
     if not todo:
         return []
-    # scatter the document class once instead of pickling it into every task
-    [doc_future] = client.scatter([document], broadcast=True)
+    # the document class travels once, as bytes; each worker unpickles it once
+    [shipped] = client.scatter([_ship(document)], broadcast=True)
     workers = sum(client.nthreads().values()) or 1
-    futures = [client.submit(_process_batch, doc_future, batch, pure=False)
-               for batch in _batches(todo, workers)]
-    if progress:
-        distributed.progress(futures)
-    # one batched gather: a result() per future is a round trip each
-    return [r for batch in client.gather(futures) for r in batch]
+    display = Progress(len(todo)) if progress else None
+    channel = None
+    if display is not None:
+        channel = ("topic", f"zounds-xr-ingest-{unique_token()}")
+        client.subscribe_topic(channel[1], lambda event: display.update(event[1]))
+    try:
+        futures = [client.submit(_process_batch, shipped, batch, channel, pure=False)
+                   for batch in _batches(todo, workers)]
+        # one batched gather: a result() per future is a round trip each
+        results = [r for batch in client.gather(futures) for r in batch]
+    finally:
+        if channel is not None:
+            client.unsubscribe_topic(channel[1])
+    if display is not None:
+        display.close(_final(results))
+    return results
