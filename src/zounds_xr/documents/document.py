@@ -35,11 +35,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, StoreError
-from ..io.decode import open_audio, stream
+from ..io.decode import open_audio, stream, stream_arrays
 from .._validation import positive_int
 from ..audio import AudioSamples
 from ..io.metadata import AudioMetaData, ChunkSizeBytes
-from ..timeseries.samplerate import audio_sample_rate
 from ..timeseries.durations import to_fraction
 from .catalog import meta_columns, meta_of_row
 from .feature import AudioFeature, Feature, MetaFeature, canonical, version_hash
@@ -650,39 +649,46 @@ class Document(metaclass=DocumentMeta):
                     on_done(outcome)
 
         def write(group):
-            docs = [(doc_id, m) for _, m, doc_id, _ in group]
-            chunks = [c for *_, c in group]
+            docs = [(doc_id, m) for _, m, doc_id, _, _ in group]
+            rate = group[0][4]
             if len(group) == 1:
-                audio = chunks
-            else:
-                rate = audio_sample_rate(int(round(1 / chunks[0].xindexes["time"].frequency)))
-                audio = [AudioSamples(np.stack([np.asarray(c.data) for c in chunks], axis=1),
-                                      rate)]
+                audio = AudioSamples(group[0][3], rate)
+            else:  # document k is channel k, filled in place
+                stacked = np.empty((len(group[0][3]), len(group)), np.float32)
+                for k, entry in enumerate(group):
+                    stacked[:, k] = entry[3]
+                audio = AudioSamples(stacked, rate)
             done([g[0] for g in group],
-                 cls._write(part, docs, {cls._root_name("audio"): audio}, targets))
+                 cls._write(part, docs, {cls._root_name("audio"): [audio]}, targets))
 
         for i, (meta, doc_id, stale) in enumerate(jobs):
             if stale is not None:
                 done([i], [cls._update_one(fstore, part, doc_id, stale, chunksize)])
                 continue
             m = _as_meta(meta)
+            if not batching:
+                done([i], cls._write(part, [(doc_id, m)], {cls._root_name("audio"): stream(
+                    m.uri, chunksize=chunksize)}, targets))
+                continue
             try:
-                chunks = iter(stream(m.uri, chunksize=chunksize))
-                first = next(chunks)  # decoding errors surface here, before any write
-                second = next(chunks, None) if batching else None
+                # plain arrays first: labelling each clip costs more than decoding it
+                arrays = stream_arrays(m.uri, chunksize=chunksize)
+                first = next(arrays)  # decoding errors surface here, before any write
+                second = next(arrays, None)
             except Exception as exc:  # noqa: BLE001  (reported per source)
                 done([i], [exc])
                 continue
-            if not batching or second is not None or first.ndim != 1 or \
-                    first.sizes["time"] == 0:
-                rest = itertools.chain([first] if second is None else [first, second],
-                                       chunks)
-                done([i], cls._write(part, [(doc_id, m)], {cls._root_name("audio"): rest},
+            data, rate, _ = first
+            if second is not None or data.ndim != 1 or not len(data):
+                chunks = (AudioSamples(d, r, start=Fraction(p) * r.exact_frequency)
+                          for d, r, p in itertools.chain(
+                              [first] if second is None else [first, second], arrays))
+                done([i], cls._write(part, [(doc_id, m)], {cls._root_name("audio"): chunks},
                                      targets))
                 continue
-            key = (first.xindexes["time"].frequency, first.sizes["time"])
+            key = (int(rate), len(data))
             group = groups.setdefault(key, [])
-            group.append((i, m, doc_id, first))
+            group.append((i, m, doc_id, data, rate))
             if len(group) >= min(_BATCH_CLIPS, max(1, _BATCH_SAMPLES // key[1])):
                 write(groups.pop(key))
         for group in groups.values():

@@ -86,7 +86,7 @@ from ..timeseries.samplerate import AudioSampleRate, audio_sample_rate
 from .metadata import AudioMetaData, ChunkSizeBytes
 
 __all__ = ["MAX_CHANNELS", "MAX_SAMPLERATE", "NONFINITE_POLICIES", "audio_info", "load",
-           "open_audio", "stream"]
+           "open_audio", "stream", "stream_arrays"]
 
 #: frames decoded per libsndfile call. libsndfile's MP3 decoder output depends slightly
 #: on the read size below 65536 frames (NOTES.md); at and above it, it matches a whole read.
@@ -104,6 +104,9 @@ _FRAMES_PER_BYTE = 1 << 14
 #: bytes per frame and channel of the uncompressed subtypes (their count is exact)
 _PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3,
               "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+#: subtypes whose samples are integers (libsndfile scales them to finite floats)
+_INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "ULAW", "ALAW", "PCM_16", "PCM_24",
+                               "PCM_32"})
 #: the most blocks ``open_audio`` builds a graph of (beyond it, ask for larger chunks)
 MAX_BLOCKS = 10_000
 #: what decoding does with NaN and infinity (see the module docstring)
@@ -279,6 +282,9 @@ class _Reader:
         self.position = 0
         self.nonfinite = 0
         self.first_nonfinite: int | None = None
+        #: integer PCM decodes to finite floats: only float data is screened (it costs
+        #: a third of decoding a PCM_16 WAV)
+        self.screened = self.subtype not in _INTEGER_SUBTYPES
 
     def _check_ogg(self) -> None:
         # libsndfile takes an Ogg stream's length from the granule of the last page it
@@ -365,7 +371,7 @@ class _Reader:
 
     def _screen(self, block: np.ndarray, first_frame: int | None = None) -> None:
         """Apply the non-finite policy to decoded frames (in place) and count them."""
-        if self.on_nonfinite == "keep":
+        if self.on_nonfinite == "keep" or not self.screened:
             return
         bad = ~np.isfinite(block)
         if not bad.any():
@@ -601,6 +607,22 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
 
 
 def _stream(source, chunksize, mono: bool, policy: str):
+    for data, rate, position in stream_arrays(source, chunksize, mono=mono,
+                                              on_nonfinite=policy):
+        yield AudioSamples(data, rate, start=Fraction(position) * rate.exact_frequency)
+
+
+def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
+                  on_nonfinite: str = "warn"):
+    """:func:`stream`'s chunks as plain arrays: ``(data, samplerate, first frame)``.
+
+    The same decode, reads, checks and errors as :func:`stream` (which wraps these
+    arrays in AudioSamples), for callers that handle many short clips and would pay
+    more for labelling each one than for decoding it. Arguments as :func:`stream`
+    (``on_nonfinite`` as :func:`stream` resolves it); ``data`` is ``float32``, shaped
+    ``(frames,)`` or ``(frames, channels)``.
+    """
+    policy = _nonfinite_policy(on_nonfinite)
     with _open(source, policy) as reader:
         rate = reader.rate
         frames = _chunk_frames(chunksize, rate, reader.channels)
@@ -615,15 +637,13 @@ def _stream(source, chunksize, mono: bool, policy: str):
                 joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
                 chunk, rest = joined[:frames], joined[frames:]
                 pending, held = ([rest] if len(rest) else []), len(rest)
-                yield AudioSamples(_shape(chunk, mono), rate,
-                                   start=Fraction(position) * rate.exact_frequency)
+                yield _shape(chunk, mono), rate, position
                 position += frames
         reader.warn_nonfinite()
         if held or position == 0:
             joined = (np.concatenate(pending) if pending
                       else np.zeros((0, reader.channels), dtype=np.float32))
-            yield AudioSamples(_shape(joined, mono), rate,
-                               start=Fraction(position) * rate.exact_frequency)
+            yield _shape(joined, mono), rate, position
 
 
 # --------------------------------------------------------------------------- lazy
