@@ -151,13 +151,16 @@ def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):
     from zounds_xr import batch
 
     monkeypatch.setattr(batch, "_MAX_BYTES_PER_TASK", 1000)
+    monkeypatch.setattr(batch, "_LONG_FILE_BYTES", 2000)
     items = []
-    for i, size in enumerate([10, 10, 5000, 10]):
+    for i, size in enumerate([10, 10, 5000, 10, 600, 600]):
         path = tmp_path / f"{i}.wav"
         path.write_bytes(b"x" * size)
         items.append((zx.AudioMetaData(uri=str(path)), str(i)))
     batches = batch._batches(items, 1)
-    assert [[doc_id for _, doc_id in b] for b in batches] == [["0", "1"], ["2"], ["3"]]
+    # the long one alone (the clips around it stay together), then a task per 1000 bytes
+    assert [[doc_id for _, doc_id in b] for b in batches] == [["2"], ["0", "1", "3", "4"],
+                                                              ["5"]]
 
 
 @pytest.mark.parametrize("dataset, document, kwargs, message", [

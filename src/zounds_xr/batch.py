@@ -167,8 +167,11 @@ def _process_batch(shipped, items, channel=None):
 _MIN_FILES_PER_TASK = 1000
 #: ... at most this many files ...
 _MAX_FILES_PER_TASK = 2000
-#: ... and this many bytes of (encoded) source files; a longer file is a task of its own
-_MAX_BYTES_PER_TASK = 256 << 20
+#: ... and this many bytes of (encoded) source files (2,000 clips of 5 s of 44.1 kHz
+#: PCM_16 are 880 MB: parts of 5 s clips hold as many documents as parts of 1 s clips)
+_MAX_BYTES_PER_TASK = 1 << 30
+#: a file this large is a long recording: a task of its own (12 min of 44.1 kHz stereo)
+_LONG_FILE_BYTES = 64 << 20
 
 
 def _source_bytes(meta: AudioMetaData) -> int:
@@ -184,11 +187,11 @@ def _source_bytes(meta: AudioMetaData) -> int:
 def _batches(todo: list, workers: int) -> list[list]:
     """Group sources into tasks of one part each.
 
-    A short clip takes a few ms to compute; a part costs a few metadata writes and a
-    task a few ms of scheduling. So tasks hold many clips (up to
-    ``_MAX_FILES_PER_TASK`` files and ``_MAX_BYTES_PER_TASK`` bytes of source; a larger
-    file is a task of its own), while every worker still gets >= 4 tasks to balance
-    uneven lengths, and small corpora are not split into tiny parts."""
+    A short clip takes a few ms to compute; a part costs a few files and a task a few
+    ms of scheduling. So tasks hold many clips (up to ``_MAX_FILES_PER_TASK`` files and
+    ``_MAX_BYTES_PER_TASK`` bytes of source), while every worker still gets >= 4 tasks
+    to balance uneven lengths, and small corpora are not split into tiny parts (one per
+    worker). A long recording (``_LONG_FILE_BYTES``) is a task of its own."""
     if not todo:
         return []
     n, workers = len(todo), max(1, workers)
@@ -201,12 +204,16 @@ def _batches(todo: list, workers: int) -> list[list]:
     size = 0
     for item in todo:
         n = _source_bytes(item[0]) if isinstance(item, tuple) else 0
+        if n >= _LONG_FILE_BYTES:
+            batches.append([item])
+            continue
         if current and (len(current) >= per_task or size + n > _MAX_BYTES_PER_TASK):
             batches.append(current)
             current, size = [], 0
         current.append(item)
         size += n
-    batches.append(current)
+    if current:
+        batches.append(current)
     return batches
 
 
