@@ -653,8 +653,9 @@ class Document(metaclass=DocumentMeta):
             rate = group[0][4]
             if len(group) == 1:
                 audio = AudioSamples(group[0][3], rate)
-            else:  # document k is channel k, filled in place
-                stacked = np.empty((len(group[0][3]), len(group)), np.float32)
+            else:  # document k is channel k, filled in place; each channel contiguous
+                # (Fortran order): the frame kernel frames channel by channel
+                stacked = np.empty((len(group[0][3]), len(group)), np.float32, order="F")
                 for k, entry in enumerate(group):
                     stacked[:, k] = entry[3]
                 audio = AudioSamples(stacked, rate)
