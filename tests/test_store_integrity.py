@@ -94,7 +94,7 @@ def test_an_edited_array_shape_is_an_error_not_padding(tmp_path, stored):
     path.write_text(json.dumps(meta))
     last = cat["spec.offset"].idxmax()
     fresh = _graph(tmp_path / "f.zarr")
-    with pytest.raises(zx.StoreError, match="fewer than its catalog says"):
+    with pytest.raises(zx.StoreError, match="not match the log"):
         _ = fresh(last).spec.values
     assert last in fresh._store.verify()
 
@@ -117,7 +117,7 @@ def test_store_level_damage_says_what_is_wrong(tmp_path, stored):
     assert len(_graph(tmp_path / "f.zarr").ids()) == 2
     fragment = next((tmp_path / "f.zarr" / "catalog").glob("*.parquet"))
     fragment.write_bytes(b"PAR1 truncated")
-    with pytest.raises(zx.StoreError, match="unreadable"):
+    with pytest.raises(zx.StoreError, match="damaged or replaced.*zounds-xr repair"):
         _graph(tmp_path / "f.zarr").ids()
     afile = tmp_path / "file.zarr"
     afile.write_text("a file")

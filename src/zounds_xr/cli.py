@@ -1,4 +1,5 @@
-"""The ``zounds-xr`` command line: ``ingest``, ``info``, ``verify`` and ``demo``.
+"""The ``zounds-xr`` command line: ``ingest``, ``info``, ``verify``, ``repair``,
+``upgrade`` and ``demo``.
 
 Exit codes: 0 success, 1 some sources failed (ingest), damaged documents (verify) or
 the store is unreadable, 2 usage errors (bad arguments, unknown document class),
@@ -47,7 +48,8 @@ def _usage(message: str) -> int:
 
 
 def _dataset(sources, pattern):
-    parts, files = [], []
+    parts: list = []
+    files: list[AudioMetaData] = []
     for source in sources:
         path = pathlib.Path(source)
         if path.is_dir():
@@ -96,15 +98,40 @@ def _cmd_verify(args) -> int:
     if store.root() is None:
         print(f"zounds-xr: no feature store at {args.store}", file=sys.stderr)
         return 1
-    problems = store.verify()
-    n = len(store.catalog())
-    for doc_id, found in problems.items():
+    problems = store.verify(progress=not args.quiet)
+    for problem in problems.get("", []):
+        print(f"damaged store: {problem}")
+    documents = {k: v for k, v in problems.items() if k}
+    for doc_id, found in documents.items():
         for problem in found:
             print(f"damaged: {doc_id}: {problem}")
-    print(f"{n - len(problems)} of {n} documents healthy, {len(problems)} damaged"
+    try:
+        n = len(store.catalog())
+    except ZoundsError:
+        n = len(documents)
+    print(f"{n - len(documents)} of {n} documents healthy, {len(documents)} damaged"
           + ("; recompute them with zx.ingest(dataset, Sound, repair=True)"
-             if problems else ""))
+             if documents else "")
+          + ("; lost catalog fragments: zounds-xr repair STORE" if any(
+              "zounds-xr repair" in p for v in documents.values() for p in v) else ""))
     return 1 if problems else 0
+
+
+def _cmd_repair(args) -> int:
+    store = FeatureStore(args.store)
+    fixed = store.repair()
+    for key in fixed:
+        print(f"rewritten from the log: {key}")
+    print(f"{len(fixed)} catalog fragments rewritten")
+    return 0
+
+
+def _cmd_upgrade(args) -> int:
+    store = FeatureStore(args.store)
+    n = store.upgrade()
+    print(f"{args.store}: every chunk checked, log written ({n} commits)" if n else
+          f"{args.store}: has a commit log already")
+    return 0
 
 
 def _cmd_demo(args) -> int:
@@ -137,9 +164,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store", help="Zarr store path or URL")
     p.set_defaults(run=_cmd_info)
 
-    p = sub.add_parser("verify", help="check every document's data (checksums, chunks)")
+    p = sub.add_parser("verify", help="check every committed file against the store's "
+                                      "log (sizes, checksums), by document and feature")
     p.add_argument("store", help="Zarr store path or URL")
+    p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(run=_cmd_verify)
+
+    p = sub.add_parser("repair", help="rewrite lost or damaged catalog fragments from the "
+                                      "store's log")
+    p.add_argument("store", help="Zarr store path or URL")
+    p.set_defaults(run=_cmd_repair)
+
+    p = sub.add_parser("upgrade", help="write the commit log of a store made before "
+                                       "stores had one (checks every chunk first)")
+    p.add_argument("store", help="Zarr store path or URL")
+    p.set_defaults(run=_cmd_upgrade)
 
     p = sub.add_parser("demo", help="ingest a generated (or given) corpus and report")
     p.add_argument("--audio", help="a directory of audio (default: generate a corpus)")

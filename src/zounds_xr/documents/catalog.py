@@ -9,16 +9,19 @@ wrote (or deleted, or failed to write). Columns:
 - per stored feature ``f``: ``f.frames`` (int64), ``f.version``, ``f.array`` (path of the
   Zarr array, relative to the root), ``f.offset`` (int64: the document's first row in
   it) and ``f.index`` (JSON of the exact ``TimeIndex`` definition);
-- hidden columns (dropped by :meth:`Catalog.public`): ``_seq`` (int64, nanoseconds at
-  commit: the order of rows), ``_part`` (the part's name: ties), ``_status``
-  (``"ok"``, ``"deleted"`` for a tombstone, ``"failed"`` for a source that could not be
-  processed, with ``_error``).
+- hidden columns (dropped by :func:`public`): ``_seq`` (int64: the order of rows;
+  in a part's own fragment nanoseconds at writing, replaced on reading by the number
+  of the log entry that committed it; a compacted fragment keeps each row's commit
+  number), ``_part`` (the part's name: ties), ``_status`` (``"ok"``, ``"deleted"`` for
+  a tombstone, ``"failed"`` for a source that could not be processed, with
+  ``_error``).
 
 Resolution (:func:`resolve`): rows are ordered by ``(_seq, _part)``; a tombstone hides
 every older row of its id; the newest row of an id gives its metadata, and for each
 feature the newest row that holds it gives that feature's columns. So ``update()``
 adds a feature through a fragment that holds only that feature, and the newest of two
-writers of one document wins, deterministically.
+writers of one document wins, deterministically. Label edits (:func:`apply_labels`)
+apply on top, in commit order.
 """
 from __future__ import annotations
 
@@ -32,20 +35,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import StoreError
+from ..errors import ParameterError, StoreError
 
 __all__ = [
     "FEATURE_FIELDS",
     "HIDDEN",
     "META_COLUMNS",
+    "apply_labels",
+    "check_rows",
     "combine",
+    "compaction_rows",
     "feature_columns",
     "fragment_bytes",
     "frame_bytes",
+    "label_value",
     "meta_of_row",
+    "present",
     "public",
     "read_fragment",
     "resolve",
+    "with_commit",
 ]
 
 #: per stored feature ``f``: the columns ``f.<field>``
@@ -273,4 +282,93 @@ def public(resolved: pd.DataFrame) -> pd.DataFrame:
             col = f"{f}.{field}"
             if col in out and out[col].notna().all() and out[col].dtype != np.int64:
                 out = out.astype({col: np.int64})
+    return out
+
+
+def present(value) -> bool:
+    """Whether a catalog cell holds a value (not null, NaN or NA)."""
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) \
+        and value is not pd.NA
+
+
+def with_commit(table: pa.Table, n: int) -> pa.Table:
+    """A part's fragment with its rows ordered by ``n``, the log entry committing it."""
+    i = table.column_names.index("_seq")
+    return table.set_column(i, "_seq", pa.array(np.full(table.num_rows, n, np.int64)))
+
+
+def compaction_rows(resolved: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a compacted fragment: the visible documents and the current
+    failures, each keeping its ``_seq`` (:func:`frame_bytes` writes them)."""
+    rows = resolved.reset_index()
+    if len(failures):
+        rows = pd.concat([rows, failures.assign(_status=FAILED)], ignore_index=True)
+    return rows
+
+
+def check_rows(rows: list[dict], where: str) -> None:
+    """Refuse a part's rows that overlap in one array or lie before its start (what a
+    reader could not tell apart)."""
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    for row in rows:
+        for f in feature_columns(row):
+            path = row.get(f"{f}.array")
+            if not present(path) or str(path).endswith(".bytes"):
+                continue  # compressed audio: offsets are blocks, one document each
+            offset, frames = int(row[f"{f}.offset"]), int(row[f"{f}.frames"])
+            if offset < 0 or frames < 0:
+                raise StoreError(f"{where}: document {row['id']!r}, feature {f!r} has rows "
+                                 f"{offset}:{offset + frames}")
+            spans.setdefault(str(path), []).append((offset, offset + frames, row["id"]))
+    for path, found in spans.items():
+        found.sort()
+        for (_, end, a), (start, _, b) in zip(found, found[1:], strict=False):
+            if start < end:
+                raise StoreError(f"{where}: documents {a!r} and {b!r} overlap in {path!r}")
+
+
+def label_value(value, column: str):
+    """A label as the log and the catalog hold it (JSON: text, numbers, booleans,
+    ``None`` or a list of text)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ParameterError(f"label {column!r}: {value} is not a value the store "
+                                 f"can hold (use None for no value)")
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ParameterError(f"label {column!r}: {value!r} is not text, a number, a boolean, "
+                         f"None or a list of text")
+
+
+def apply_labels(resolved: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """The resolved catalog with the log's label edits (``{column: {id: [value,
+    n]}}``) applied: an edit wins over the document's row when it is newer (its commit
+    ``n`` is after the row's)."""
+    if not labels or not len(resolved):
+        return resolved
+    out = resolved.copy()
+    seq = out["_seq"]
+    for column, edits in labels.items():
+        ids = pd.Index(list(edits))
+        ids = ids[ids.isin(out.index)]
+        if not len(ids):
+            continue
+        ns = np.array([edits[i][1] for i in ids], np.int64)
+        newer = ns > seq.loc[ids].to_numpy()
+        ids = ids[newer]
+        if not len(ids):
+            continue
+        values = [edits[i][0] for i in ids]
+        if column not in out.columns:
+            out[column] = pd.Series([None] * len(out), index=out.index, dtype=object)
+        try:
+            out.loc[ids, column] = pd.Series(values, index=ids, dtype=object)
+        except (TypeError, ValueError):
+            out[column] = out[column].astype(object)
+            out.loc[ids, column] = pd.Series(values, index=ids, dtype=object)
     return out

@@ -29,7 +29,7 @@ import numbers
 import os
 import uuid
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -98,7 +98,8 @@ class DocumentMeta(type):
     collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``)."""
 
     def __new__(mcls, name, bases, namespace, **kwargs):
-        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        # Any: the attributes set and used here are Document's (declared there)
+        cls: Any = super().__new__(mcls, name, bases, namespace, **kwargs)
         features = {}
         for klass in reversed(cls.__mro__):
             for key, value in vars(klass).items():
@@ -112,24 +113,24 @@ class DocumentMeta(type):
         cls._graph, cls._order = _resolve_graph(cls, features)
         return cls
 
-    def __iter__(cls):
+    def __iter__(cls: Any):
         store = cls._store_for(None)
         for doc_id in store.ids():
             yield cls(doc_id)
 
-    def __len__(cls):
+    def __len__(cls: Any):
         return len(cls._store_for(None).id_index())
 
     def __bool__(cls):
         return True
 
-    def __contains__(cls, doc_id):
+    def __contains__(cls: Any, doc_id):
         return cls.exists(doc_id)
 
     def __getitem__(cls, doc_id):
         return cls(doc_id)
 
-    def __delitem__(cls, doc_id):
+    def __delitem__(cls: Any, doc_id):
         cls.delete(doc_id)
 
 
@@ -321,6 +322,13 @@ class Document(metaclass=DocumentMeta):
                 != "meta"]
 
     @classmethod
+    def _prepare_store(cls, fstore: FeatureStore) -> None:
+        """Before writing: each stored feature's :meth:`Feature.prepare_store` hook (a
+        learned feature saves its model in the store)."""
+        for name in cls._stored_names():
+            cls._features[name].prepare_store(fstore)
+
+    @classmethod
     def id_for(cls, meta) -> str | None:
         """The default id of a source: derived from its URI (a path or URL), else ``None``
         (then :meth:`process` draws a random one).
@@ -351,17 +359,33 @@ class Document(metaclass=DocumentMeta):
         cls._store_for(store).delete(_id)
 
     @classmethod
-    def catalog(cls, store=None):
+    def catalog(cls, store=None, version: int | None = None):
         """The store's catalog: one row per document (``pandas.DataFrame`` indexed by
         ``id``): ``uri``, ``samplerate``, ``channels``, ``duration`` (seconds),
-        ``licensing``, ``description``, ``tags``, other metadata, and per stored feature
-        ``f``: ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
+        ``licensing``, ``description``, ``tags``, other metadata (label edits
+        applied), and per stored feature ``f``: ``f.frames``, ``f.version``,
+        ``f.array``, ``f.offset``, ``f.index``.
+
+        Parameters
+        ----------
+        store : FeatureStore, optional
+            Default: the class's store.
+        version : int, optional
+            The catalog as of that commit (default: the newest, ``store.version``).
 
         See Also
         --------
         frames : the stored frames of many documents at once.
+        set_labels : commit a label edit.
         """
-        return cls._store_for(store).catalog()
+        return cls._store_for(store).catalog(version=version)
+
+    @classmethod
+    def set_labels(cls, column: str, values: dict, author: str | None = None,
+                   store=None) -> int:
+        """Commit a label edit (``{doc_id: value}`` in ``column``); returns the commit's
+        number. See :meth:`FeatureStore.set_labels`."""
+        return cls._store_for(store).set_labels(column, values, author=author)
 
     @classmethod
     def frames(cls, feature: str, ids=None, store=None) -> xr.DataArray:
@@ -454,6 +478,7 @@ class Document(metaclass=DocumentMeta):
         if not overwrite and fstore.exists(doc_id):
             cls._update_many(fstore, [doc_id], chunksize)
             return doc_id
+        cls._prepare_store(fstore)
         part = fstore.part()
         try:
             [outcome] = cls._write(part, [(doc_id, m)], {cls._root_name("audio"): stream(
@@ -637,6 +662,7 @@ class Document(metaclass=DocumentMeta):
         clips and ``_BATCH_SAMPLES`` samples at a time. Anything else streams one
         document at a time. ``on_done(outcome)`` is called as each document ends (for
         progress)."""
+        cls._prepare_store(part.fstore)
         results: list = [None] * len(jobs)
         batching = cls._channelwise() and len(jobs) > 1
         targets = cls._stored_names()
@@ -707,6 +733,7 @@ class Document(metaclass=DocumentMeta):
                 if not stale:
                     continue
                 if part is None:
+                    cls._prepare_store(fstore)
                     part = fstore.part()
                 outcome = cls._update_one(fstore, part, doc_id, stale, chunksize)
                 if isinstance(outcome, BaseException):

@@ -7,8 +7,12 @@ label set (dims, non-time shape, dtype, time rate, non-time index definitions); 
 document whose labels differ from those before it opens another array (``<feature>.1``,
 ...). Arrays buffer one shard and write whole shards, so memory stays bounded however
 long a document is, and a part of thousands of short clips costs a few large writes.
-:meth:`PartWriter.commit` writes the catalog fragment last: until then the part is
-invisible.
+:meth:`PartWriter.commit` writes the catalog fragment, then the part's log entry:
+until then the part is invisible.
+
+A writer talks to its store through :class:`PartStorage`, four public methods of
+:class:`~zounds_xr.documents.store.FeatureStore`: the store records every file the part
+writes (:mod:`.manifest`), and commits them with the part.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ import math
 import time
 import uuid
 from collections.abc import Hashable
-from typing import Any, ClassVar
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -40,6 +45,7 @@ __all__ = [
     "FEATURE",
     "INDEX",
     "INNER_CHUNK_BYTES",
+    "PartStorage",
     "PartWriter",
     "encode_labels",
     "new_part_name",
@@ -419,6 +425,7 @@ class _FeatureSink:
             raise StoreError(f"feature {self.name!r}: chunk of dims {chunk.dims} and shape "
                              f"{data.shape} does not continue {self.dims} {self.rest}")
         f = self.first
+        assert f is not None  # set with the first chunk
         if index.frequency != f.frequency or index.duration != f.duration:
             raise StoreError(f"feature {self.name!r}: its time rate changed between chunks")
         expected = f.start + self.received * f.frequency
@@ -445,19 +452,37 @@ class _FeatureSink:
             self.target.rewind(self.offset)
 
 
+class PartStorage(Protocol):
+    """What a part writer needs of its store (``FeatureStore`` implements it)."""
+
+    def part_group(self, name: str) -> tuple[zarr.Group, Any]:
+        """Create the part's group on a store that records what is written through it;
+        returns the group and that record."""
+
+    def commit_part(self, name: str, rows: list[dict], recording: Any) -> int:
+        """Write the part's catalog fragment and commit it with the files recorded."""
+
+    def discard_part(self, name: str) -> None:
+        """Remove an uncommitted part's files."""
+
+    def reaching(self, action: str) -> AbstractContextManager:
+        """Turn a failure to reach the storage into a ``StoreError``."""
+
+
 class PartWriter:
     """One writer's part: documents written one after another, then :meth:`commit`.
 
     Parameters
     ----------
-    fstore : FeatureStore
+    fstore : PartStorage
         The (writable) store.
     """
 
-    def __init__(self, fstore, name: str | None = None):
+    def __init__(self, fstore: PartStorage, name: str | None = None):
         self.fstore = fstore
         self.name = name or new_part_name()
         self._group: zarr.Group | None = None
+        self._recording: Any = None  # what the store records of the files written
         self._arrays: dict[tuple[str, str], PartArray] = {}
         self._count: dict[str, int] = {}
         self._sinks: dict[str, _FeatureSink] = {}
@@ -470,7 +495,7 @@ class PartWriter:
 
     def _part_group(self) -> zarr.Group:
         if self._group is None:
-            self._group = self.fstore._create_part_group(self.name)
+            self._group, self._recording = self.fstore.part_group(self.name)
         return self._group
 
     def _target(self, feature: str, info: dict, chunk: xr.DataArray, index: TimeIndex,
@@ -501,7 +526,7 @@ class PartWriter:
         k = self._count.get(feature, 0)
         self._count[feature] = k + 1
         group_name = feature if k == 0 else f"{feature}.{k}"
-        with self.fstore._reaching("write to"):
+        with self.fstore.reaching("write to"):
             cls = EncodedPartArray if info.get("store_as") in EncodedPartArray.FORMATS \
                 else PartArray
             array = cls(self._part_group(), group_name, feature, info, labels)
@@ -517,7 +542,7 @@ class PartWriter:
     def finish_document(self, doc_id: str, columns: dict) -> dict:
         """Record the document (``columns``: its metadata columns); returns its row."""
         row = {"id": doc_id, **columns}
-        with self.fstore._reaching("write to"):
+        with self.fstore.reaching("write to"):
             for sink in self._sinks.values():
                 row.update(sink.finish())
         self._sinks = {}
@@ -546,21 +571,20 @@ class PartWriter:
         what a killed writer leaves)."""
         if self._group is None:
             return
-        from zarr.core.sync import sync
-
-        with contextlib.suppress(Exception):  # the part is invisible either way
-            sync(self.fstore.zarr_store.delete_dir(self.path))
-        self._group = None
+        with contextlib.suppress(Exception):  # the part is uncommitted either way
+            self.fstore.discard_part(self.name)
+        self._group = self._recording = None
 
     def commit(self) -> str | None:
-        """Close the arrays, then write the catalog fragment (the part becomes visible).
+        """Close the arrays, then commit the part: its catalog fragment, then its log
+        entry (the part becomes visible).
 
         Returns the part name, or ``None`` when there was nothing to record."""
-        with self.fstore._reaching("write to"):
+        with self.fstore.reaching("write to"):
             for array in self._arrays.values():
                 array.close()
         if not self.rows:
             return None
-        self.fstore._write_fragment(self.name, self.rows)
+        self.fstore.commit_part(self.name, self.rows, self._recording)
         return self.name
 

@@ -82,20 +82,17 @@ from ..errors import (
 )
 from ..resampling import resample
 from ..timeseries.durations import to_fraction
-from ..timeseries.samplerate import AudioSampleRate, audio_sample_rate
+from ..timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate, audio_sample_rate
 from .metadata import AudioMetaData, ChunkSizeBytes
 
-__all__ = ["MAX_CHANNELS", "MAX_SAMPLERATE", "NONFINITE_POLICIES", "audio_info", "load",
-           "open_audio", "stream", "stream_arrays"]
+__all__ = ["MAX_CHANNELS", "MAX_SAMPLERATE", "MIN_CHUNK_FRAMES", "NONFINITE_POLICIES",
+           "audio_info", "load", "open_audio", "stream", "stream_arrays"]
 
 #: frames decoded per libsndfile call. libsndfile's MP3 decoder output depends slightly
 #: on the read size below 65536 frames (NOTES.md); at and above it, it matches a whole read.
 READ_BLOCK = 1 << 16
 #: the most bytes one libsndfile read fills (fewer frames per read for many channels)
 READ_BYTES = 1 << 24
-#: the highest sample rate a header may announce: no audio format in use carries more
-#: (DSD256 is 11.3 MHz of 1-bit samples, which libsndfile does not read)
-MAX_SAMPLERATE = 10_000_000
 #: libsndfile's own limit on channels (SF_MAX_CHANNELS)
 MAX_CHANNELS = 1024
 #: the most frames one byte of a compressed stream can hold: a FLAC frame of constant
@@ -121,6 +118,11 @@ _EXACT_SEEK = {"WAV", "WAVEX", "RF64", "AIFF", "AU", "CAF", "W64", "FLAC", "RAW"
 #: a header frame count at or above this is a placeholder, not a length
 _ABSURD_FRAMES = 1 << 62
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+#: the fewest frames a ``stream`` chunk may hold: each chunk is a labelled AudioSamples
+#: (~0.1 ms to build, measured), so 1-frame chunks ran 4x slower than real time (19.6 s
+#: for 5 s at 44.1 kHz) where 256-frame chunks run ~50x faster than real time (and
+#: 30 s chunks ~2500x)
+MIN_CHUNK_FRAMES = 256
 #: default chunk of ``stream`` and block of ``open_audio``
 _STREAM_CHUNK = np.timedelta64(30, "s")
 _OPEN_CHUNK = np.timedelta64(60, "s")
@@ -547,9 +549,25 @@ def _chunk_frames(chunksize, rate: AudioSampleRate, channels: int) -> int:
     else:
         seconds = to_fraction(chunksize, name="chunksize")
         frames = math.floor(seconds / rate.exact_frequency)
+        if frames <= 0:
+            raise ParameterError(f"chunksize={chunksize!r} holds no whole frame at {rate!r}")
+        # a duration cannot know the source's rate: at a very low rate (files come at
+        # 1 Hz too) it is raised to the floor instead of refusing a default chunk
+        return max(frames, MIN_CHUNK_FRAMES)
     if frames <= 0:
         raise ParameterError(f"chunksize={chunksize!r} holds no whole frame at {rate!r}")
+    _check_chunk_floor(chunksize, frames, rate)
     return frames
+
+
+def _check_chunk_floor(chunksize, frames: int, rate: AudioSampleRate | None = None) -> None:
+    if 0 < frames < MIN_CHUNK_FRAMES:
+        at = f" at {rate!r}" if rate is not None else ""
+        raise ParameterError(
+            f"chunksize={chunksize!r} is {frames} frames{at}, fewer than the "
+            f"{MIN_CHUNK_FRAMES} a stream chunk holds at least (each chunk is a labelled "
+            f"array: smaller ones make streaming slower than real time); ask for "
+            f"{MIN_CHUNK_FRAMES} frames or more and split them yourself if needed")
 
 
 def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
@@ -564,7 +582,10 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
     chunksize : np.timedelta64, ChunkSizeBytes or int, optional
         Size of each chunk: a duration (whole frames, rounded down), a
         ``ChunkSizeBytes`` (that many bytes of PCM at its bit depth for the source's
-        channel count) or a number of frames. Default 30 s.
+        channel count) or a number of frames. Default 30 s. At least
+        :data:`MIN_CHUNK_FRAMES` (256) frames: smaller chunks would make the stream
+        slower than real time (a duration that holds fewer frames at the source's rate
+        is raised to that floor).
     mono : bool, optional
         Average the channels into one.
     on_nonfinite : {"warn", "raise", "zero", "keep"}, optional
@@ -583,6 +604,10 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
         As :func:`load`, when the iteration starts, or when decoding fails or stops
         early (raised before the last chunk is yielded: the chunks already yielded are
         the first frames of a decode that is then refused).
+    ParameterError
+        When ``chunksize`` is not a size, holds no whole frame, or is a number of
+        frames or a byte size of fewer than :data:`MIN_CHUNK_FRAMES` frames (a number
+        of frames is checked at the call, a byte size once the source is open).
 
     Notes
     -----
@@ -601,7 +626,10 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
     """
     mono = _as_bool(mono, "mono")
     policy = _nonfinite_policy(on_nonfinite)
-    if not isinstance(chunksize, (ChunkSizeBytes, numbers.Integral, np.timedelta64)):
+    if isinstance(chunksize, numbers.Integral) and not isinstance(chunksize, (bool,
+                                                                              np.timedelta64)):
+        _check_chunk_floor(chunksize, int(chunksize))  # eagerly, before any I/O
+    elif not isinstance(chunksize, (ChunkSizeBytes, np.timedelta64)):
         to_fraction(chunksize, name="chunksize")  # validate eagerly, before any I/O
     return _stream(source, chunksize, mono, policy)
 

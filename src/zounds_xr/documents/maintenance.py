@@ -1,0 +1,438 @@
+"""Maintenance of a store against its log: verify, repair, compact, vacuum, upgrade.
+
+The log is the truth (:mod:`.log`); these functions compare the files with it and never
+delete what it commits. They take the :class:`~.store.FeatureStore` and use its layers
+(``objects``, ``log``, the catalog resolution).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import zarr
+
+from ..errors import StoreError
+from . import catalog as _catalog
+from .log import LOG_FORMAT, STORE, group_json
+from .manifest import crc32c, file_record, sharding_of
+from .parts import new_part_name
+from .reader import part_of
+
+if TYPE_CHECKING:
+    from .store import FeatureStore
+
+__all__ = ["VACUUM_GRACE", "compact", "describe", "invisible_parts", "rebuild_fragment",
+           "repair", "upgrade", "vacuum", "verify"]
+
+#: default age (seconds) below which vacuum() leaves an uncommitted part alone: it may
+#: belong to a writer that is still running
+VACUUM_GRACE = 3600.0
+
+
+def _name_of(key: str) -> str:
+    return key.rsplit("/", 1)[-1].removesuffix(".parquet")
+
+
+def rebuild_fragment(fs: FeatureStore, key: str, record: dict) -> pa.Table:
+    """A committed fragment's table made again from the log alone: a part's from the
+    rows its entry records, a compacted one from the fragments it replaced."""
+    n = record["version"]
+    entry = fs.log.entry(n)
+    where = f"{key!r} of {fs.url!r} (from log entry {n})"
+    if entry is None:
+        raise StoreError(f"cannot rebuild the catalog fragment {where}: the entry is "
+                         f"missing")
+    if entry["kind"] == "part":
+        data = _catalog.fragment_bytes(entry.get("rows") or [], n, _name_of(key))
+        return _catalog.with_commit(_catalog.read_fragment(data, where), n)
+    tables = [rebuild_fragment(fs, k, r) for k, r in
+              sorted(entry["replaces"].items(), key=lambda kv: kv[1]["version"])]
+    resolved, failures = _catalog.resolve(_catalog.combine(tables))
+    data = _catalog.frame_bytes(_catalog.compaction_rows(resolved, failures))
+    return _catalog.read_fragment(data, where)
+
+
+# ---------------------------------------------------------------------- compaction
+def compact(fs: FeatureStore) -> int:
+    fs._writable()
+    if fs.root() is None:
+        return 0
+    state = fs._state()
+    if len(state.fragments) <= 1:
+        return len(state.fragments)
+    _, resolved, failures, _, _ = fs._resolve_rows(state.version)
+    key = f"catalog/{new_part_name()}.parquet"
+    data = _catalog.frame_bytes(_catalog.compaction_rows(resolved, failures))
+    fs.objects.put(key, data)
+    replaces = dict(state.fragments)
+
+    def entry(now):
+        if any(k not in now.fragments for k in replaces):
+            return None  # another compaction won: ours is not needed
+        return {"kind": "compact", "replaces": replaces,
+                "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data)}}
+
+    if not fs.log.commit(entry):
+        fs.objects.delete(key)
+        return 0
+    for old in replaces:  # readers that listed them re-read the log and move on
+        fs.objects.delete(old)
+    fs._resolution = None
+    return len(replaces)
+
+
+# ---------------------------------------------------------------------- vacuum
+def _used_parts(fs: FeatureStore) -> set[str | None]:
+    resolved = fs._resolve()[0]
+    used: set[str | None] = set()
+    for f in _catalog.feature_columns(resolved.columns):
+        used.update(part_of(p) for p in resolved[f"{f}.array"].dropna().unique())
+    return used
+
+
+def _part_dirs(fs: FeatureStore) -> list[str]:
+    return [p for p in fs.objects.list_dir("parts") if p != "zarr.json"]
+
+
+def invisible_parts(fs: FeatureStore) -> list[str]:
+    if fs.root() is None:
+        return []
+    used = _used_parts(fs)
+    found = set(_part_dirs(fs)) | set(fs._state().parts)
+    return sorted(p for p in found if p not in used)
+
+
+def _age(name: str, now: int) -> float | None:
+    try:
+        return (now - int(name.split("-", 1)[0])) / 1e9
+    except ValueError:
+        return None  # not a name of ours
+
+
+def vacuum(fs: FeatureStore, grace: float) -> list[str]:
+    fs._writable()
+    if fs.root() is None:
+        return []
+    state = fs._state()
+    used = _used_parts(fs)  # a damaged or lost fragment raises here: nothing deleted
+    listed = fs.objects.list_files("parts/")
+    fragments = fs.objects.list_files("catalog/")
+    # the files of the parts visible documents refer to (a superseded part may be
+    # damaged: nothing reads it, and it goes below)
+    disagree = [k for p in used if p in state.parts
+                for k, r in state.parts[p]["files"].items() if listed.get(k) != r["size"]]
+    disagree += [k for k, r in state.fragments.items() if fragments.get(k) != r["size"]]
+    if disagree:
+        raise StoreError(
+            f"vacuum refuses to delete anything from {fs.url!r}: the log and the files "
+            f"disagree ({len(disagree)} committed files missing or of another size, e.g. "
+            f"{disagree[:3]}); run `zounds-xr verify {fs.url}` (and `zounds-xr repair`)")
+    now = time.time_ns()
+    on_disk = {k.split("/")[1] for k in listed if k.count("/") >= 2}
+    gone = []
+    for part in sorted(on_disk - set(state.parts)):  # uncommitted
+        age = _age(part, now)
+        if age is not None and age >= grace:
+            gone.append(part)
+    superseded = [p for p in sorted(state.parts) if p not in used
+                  and (_age(p, now) or 0) >= grace]
+    if superseded:
+        def entry(now_state):
+            return {"kind": "vacuum", "parts": [p for p in superseded
+                                                if p in now_state.parts]}
+        fs.log.commit(entry)
+    for part in gone + superseded:
+        fs.objects.delete_dir(f"parts/{part}")
+    live = set(fs._state().fragments)
+    for key in fragments:
+        name = _name_of(key)
+        if key in live or not key.endswith(".parquet"):
+            continue
+        age = _age(name, now)
+        # a fragment the log replaced, or one a killed writer left before its commit
+        if name in state.parts or (age is not None and age >= grace):
+            fs.objects.delete(key)
+    fs.reader.forget(gone + superseded)
+    return sorted(gone + superseded)
+
+
+# ---------------------------------------------------------------------- verify
+class _Progress:
+    def __init__(self, total: int, show: bool):
+        self.total, self.done, self.show = total, 0, show
+        self.last = 0.0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.show and (now - self.last > 0.5 or self.done >= self.total):
+            self.last = now
+            print(f"\rverify: {self.done / 2**20:,.1f} of {self.total / 2**20:,.1f} MiB "
+                  f"checked", end="" if self.done < self.total else "\n", file=sys.stderr,
+                  flush=True)
+
+
+def _check_file(data: bytes | None, record: dict) -> str | None:
+    if data is None:
+        return "missing"
+    if len(data) != record["size"]:
+        return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
+    if crc32c(data) != record["crc32c"]:
+        return "damaged or replaced (its CRC32C is not the committed one)"
+    return None
+
+
+def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+    if fs.root() is None:
+        return problems
+
+    def store_problem(text: str) -> None:
+        problems.setdefault("", []).append(text)
+
+    numbers = fs.log.entry_numbers()
+    missing = sorted(set(range(1, (numbers[-1] if numbers else 0) + 1)) - set(numbers))
+    if missing:
+        store_problem(f"log entries {missing[:10]} are missing")
+    try:
+        fs.log.forget()
+        state = fs._state()
+    except StoreError as exc:
+        store_problem(str(exc))
+        return problems
+    # the catalog, from the fragments where they match the log, else from the log
+    tables = []
+    for key, record in sorted(state.fragments.items(), key=lambda kv: kv[1]["version"]):
+        data = fs.objects.get(key)
+        found = _check_file(data, record)
+        table = rebuild_fragment(fs, key, record)
+        if found is not None:
+            for doc_id in table.column("id").to_pylist():
+                problems.setdefault(str(doc_id), []).append(
+                    f"catalog fragment {key!r}: {found}; `zounds-xr repair` rewrites it "
+                    f"from the log")
+        tables.append(table)
+    resolved, _ = _catalog.resolve(_catalog.combine(tables))
+    holders = _holders(resolved)
+    # the parts visible documents refer to (superseded ones are read by nobody)
+    used = sorted({p for p in map(part_of, holders) if p is not None} & set(state.parts))
+    total = sum(r["size"] for p in used for r in state.parts[p]["files"].values())
+    shown = _Progress(total, progress)
+    for part in used:
+        files = state.parts[part]["files"]
+        for key in sorted(files):
+            record = files[key]
+            data = fs.objects.get(key)
+            shown.add(record["size"])
+            found = _check_file(data, record)
+            if found is None:
+                continue
+            message = f"file {key!r}: {found}"
+            for doc_id, feature in _documents_of(fs, key, holders):
+                problems.setdefault(doc_id, []).append(f"feature {feature!r} ({message})")
+    shown.add(0)
+    # rows inside their arrays, no overlap in an array
+    for f in _catalog.feature_columns(resolved.columns):
+        held = resolved.loc[resolved[f"{f}.array"].notna()]
+        for path, docs in held.groupby(f"{f}.array", sort=False):
+            if str(path).endswith(".bytes"):
+                continue
+            shape = state.parts.get(part_of(path) or "", {}).get("arrays", {}).get(
+                str(path), {}).get("shape")
+            starts = docs[f"{f}.offset"].to_numpy(np.int64)
+            ends = starts + docs[f"{f}.frames"].to_numpy(np.int64)
+            order = np.argsort(starts, kind="stable")
+            overlap = np.zeros(len(docs), bool)
+            overlap[order[1:]] = starts[order[1:]] < ends[order[:-1]]
+            outside = (starts < 0) | (ends > (shape[0] if shape else np.iinfo(np.int64).max))
+            for doc_id in docs.index[overlap | outside]:
+                problems.setdefault(str(doc_id), []).append(
+                    f"feature {f!r}: its rows in {path!r} overlap another document's or "
+                    f"lie outside the array")
+    return problems
+
+
+def _holders(resolved) -> dict[str, list[tuple[str, str, int, int]]]:
+    """array path -> [(doc id, feature, first row, stop row)]."""
+    out: dict[str, list] = {}
+    for f in _catalog.feature_columns(resolved.columns):
+        held = resolved.loc[resolved[f"{f}.array"].notna()]
+        for doc_id, path, offset, frames in zip(held.index, held[f"{f}.array"],
+                                                held[f"{f}.offset"], held[f"{f}.frames"],
+                                                strict=True):
+            out.setdefault(str(path), []).append((str(doc_id), f, int(offset),
+                                                  int(offset) + int(frames)))
+    return out
+
+
+def _documents_of(fs, key: str, holders: dict) -> list[tuple[str, str]]:
+    """The (document, feature) pairs a damaged file touches."""
+    if "/c/" in key:
+        path, chunk = key.split("/c/", 1)
+        docs = holders.get(path, [])
+        meta = fs.objects.get(f"{path}/zarr.json")
+        try:
+            grid = json.loads(meta)["chunk_grid"]["configuration"]["chunk_shape"][0] \
+                if meta else None
+        except (ValueError, KeyError, TypeError, IndexError):
+            grid = None
+        if grid is None or path.endswith(".bytes") or not chunk.split("/")[0].isdigit():
+            return [(d, f) for d, f, _, _ in docs]
+        lo = int(chunk.split("/")[0]) * int(grid)
+        return [(d, f) for d, f, a, b in docs if a < lo + grid and b > lo]
+    # metadata or labels: every document of the arrays under that group or array
+    base = key.rsplit("/", 1)[0]
+    return [(d, f) for path, docs in holders.items()
+            if path == base or path.startswith(f"{base}/") or base.startswith(f"{path}")
+            for d, f, _, _ in docs]
+
+
+# ---------------------------------------------------------------------- repair
+def repair(fs: FeatureStore) -> list[str]:
+    fs._writable()
+    if fs.root() is None:
+        return []
+    fs.log.forget()
+    state = fs._state()
+    bad = {k: r for k, r in state.fragments.items()
+           if _check_file(fs.objects.get(k), r) is not None}
+    if not bad:
+        return []
+    tables = [rebuild_fragment(fs, k, r) for k, r in bad.items()]
+    rows = _catalog.combine(tables).to_pandas()
+    key = f"catalog/{new_part_name()}.parquet"
+    data = _catalog.frame_bytes(rows)
+    fs.objects.put(key, data)
+
+    def entry(now):
+        if any(k not in now.fragments for k in bad):
+            return None
+        return {"kind": "compact", "replaces": bad, "repair": True,
+                "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data)}}
+
+    if not fs.log.commit(entry):
+        fs.objects.delete(key)
+        return []
+    for old in bad:
+        fs.objects.delete(old)
+    fs._resolution = None
+    return sorted(bad)
+
+
+# ---------------------------------------------------------------------- upgrade
+def upgrade(fs: FeatureStore, progress: bool = False) -> int:
+    """See :meth:`FeatureStore.upgrade`."""
+    fs._writable()
+    attributes = fs._attributes()
+    if attributes is None:
+        raise StoreError(f"no feature store at {fs.url!r}")
+    fs._check_root(attributes, upgrading=True)
+    if attributes[STORE].get("log") == LOG_FORMAT:
+        return 0
+    fragments = {}
+    for name in fs.objects.list_dir("catalog"):
+        if name.endswith(".parquet"):
+            key = f"catalog/{name}"
+            fragments[key] = _catalog.read_fragment(fs.objects.get(key) or b"", repr(key))
+    parts = set(_part_dirs(fs))
+    referenced: set[str] = set()
+    for table in fragments.values():
+        for col in table.column_names:
+            if col.endswith(".array"):
+                referenced.update(p for p in (part_of(v) for v in
+                                              table.column(col).drop_null().to_pylist()) if p)
+    referenced |= {_name_of(k) for k in fragments} & parts
+    lost = referenced - parts
+    if lost:
+        raise StoreError(f"cannot upgrade {fs.url!r}: its catalog refers to parts "
+                         f"{sorted(lost)[:5]} that are missing")
+    records = {p: _check_part(fs, p) for p in sorted(referenced)}
+    ordered = sorted(fragments, key=lambda k: (
+        int(pc.max(fragments[k].column("_seq")).as_py() or 0), k))
+    n = 0
+    done: set[str] = set()
+    for part in sorted(referenced - {_name_of(k) for k in fragments}):
+        n = fs.log.append({"kind": "part", "part": part, "fragment": None,
+                           "files": records[part], "arrays": {}, "rows": []})
+        done.add(part)
+    for key in ordered:
+        data = fs.objects.get(key) or b""
+        name = _name_of(key)
+        rows = [{k: v for k, v in r.items() if k not in ("_seq", "_part")
+                 and v is not None} for r in fragments[key].to_pylist()]
+        own = name if name in records and name not in done else None
+        n = fs.log.append({"kind": "part", "part": own,
+                           "files": records[own] if own else {}, "arrays": {},
+                           "rows": rows,
+                           "fragment": {"key": key, "size": len(data),
+                                        "crc32c": crc32c(data)}})
+    attributes[STORE] = {**attributes[STORE], "log": LOG_FORMAT}
+    fs.objects.put("zarr.json", group_json(attributes))
+    fs.objects.put_if_absent("parts/zarr.json", group_json({}))
+    fs._reset()
+    return n
+
+
+def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
+    """Every file of an existing part, each array read whole (every chunk's CRC32C
+    checked): the records its commit gets."""
+    files = fs.objects.list_files(f"parts/{part}/")
+    records: dict[str, dict] = {}
+    sharding: dict[str, int | None] = {}
+    for key in sorted(files):
+        if key.endswith("zarr.json"):
+            data = fs.objects.get(key) or b""
+            path = key.rsplit("/", 1)[0]
+            sharding[path] = sharding_of(data)
+            records[key] = file_record(data)
+            meta = json.loads(data)
+            if meta.get("node_type") == "array":
+                try:
+                    zarr.open_array(fs.zarr_store, path=path, mode="r", zarr_format=3)[...]
+                except Exception as exc:
+                    raise StoreError(f"cannot upgrade {fs.url!r}: the array {path!r} fails "
+                                     f"its check ({type(exc).__name__}: {exc}); remove the "
+                                     f"damaged documents' part or restore it first") from exc
+    for key in sorted(files):
+        if key.endswith("zarr.json") or ".tmp" in key.rsplit("/", 1)[-1]:
+            continue
+        array = key.split("/c/", 1)[0] if "/c/" in key else None
+        records[key] = file_record(fs.objects.get(key) or b"",
+                                   sharding.get(array) if array else None)
+    return records
+
+
+# ---------------------------------------------------------------------- describe
+def describe(fs: FeatureStore) -> str:
+    attributes = fs.root()
+    if attributes is None:
+        return f"feature store {fs.url}\nno store here (nothing written yet)"
+    state = fs._state()
+    resolved, failures = fs._resolve()
+    lines = [f"feature store {fs.url}  (layout 2, log version {state.version})"]
+    hours = float(resolved["duration"].sum()) / 3600 if "duration" in resolved else 0.0
+    lines.append(f"{len(resolved)} documents, {hours:.2f} hours of audio")
+    features = _catalog.feature_columns(resolved.columns)
+    parts: set[str | None] = set()
+    for f in features:
+        held = resolved[f"{f}.array"].notna()
+        arrays = resolved.loc[held, f"{f}.array"].unique()
+        parts.update(part_of(p) for p in arrays)
+        versions = resolved.loc[held, f"{f}.version"].value_counts()
+        version = ", ".join(f"{v} ({n})" if len(versions) > 1 else str(v)
+                            for v, n in versions.items())
+        frames = int(resolved.loc[held, f"{f}.frames"].sum())
+        lines.append(f"  {f:<16} {int(held.sum()):>9} documents {frames:>12} frames "
+                     f"in {len(arrays)} arrays  version {version}")
+    lines.append(f"{len(parts)} parts, {len(state.fragments)} catalog fragments")
+    lines.append(f"{len(failures)} failures")
+    for _, fail in failures.head(20).iterrows():
+        lines.append(f"  failed: {fail.get('uri')}: {fail.get('_error')}")
+    if len(failures) > 20:
+        lines.append(f"  ... and {len(failures) - 20} more")
+    return "\n".join(lines)
