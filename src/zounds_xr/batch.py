@@ -314,7 +314,7 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     for meta, doc_id, stale in zip(metas, ids, pending, strict=True):
         if doc_id is None or doc_id in damaged:
             stale = None
-        if stale == []:
+        if stale == ():
             report.skipped.append(doc_id)
         else:
             todo.append((meta, doc_id, stale))
@@ -482,6 +482,8 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
     queue = _pool_queue(pool) if pool is not None else None
     stop = threading.Event()
     drainer = None
+    channel: Any  # where the tasks report progress (see zounds_xr._progress)
+    shipped: Any
     if pool is None:  # threads: the same process
         shipped, channel = document, (display.update if display is not None else None)
     else:
@@ -515,7 +517,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
         _forget_pool(pool)
         fstore = document._store_for(None)
         pending = document._pending(fstore.catalog(), [doc_id for _, doc_id, _ in todo])
-        results = [_outcome_after_crash(document, meta, doc_id, left == [])
+        results = [_outcome_after_crash(document, meta, doc_id, left == ())
                    for (meta, doc_id, _), left in zip(todo, pending, strict=True)]
     finally:
         stop.set()

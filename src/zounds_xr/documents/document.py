@@ -633,20 +633,26 @@ class Document(metaclass=DocumentMeta):
         """What each of ``ids`` still needs, read from the store's ``catalog`` alone.
 
         Per id: ``None`` when the store holds no document of that id (process the
-        source), ``[]`` when it holds every stored feature of the graph at its current
-        version (complete), else the stored features that are missing or stale (compute
-        only those). One vectorised pass over the catalog's version columns."""
+        source), ``()`` when it holds every stored feature of the graph at its current
+        version (complete), else a tuple of the stored features that are missing or
+        stale (compute only those). One vectorised pass over the catalog's version
+        columns."""
         ids = list(ids)
-        known = catalog.index.get_indexer(ids) >= 0
+        rows = catalog.index.get_indexer(ids)  # -1: not in the store
+        known = rows >= 0
         names = cls._stored_names()
         versions = cls._versions()
         current = {}
         for name in names:
             column = catalog.get(f"{name}.version")
-            current[name] = (np.zeros(len(ids), bool) if column is None else
-                             (column.reindex(ids) == versions[name]).to_numpy())
-        return [None if not known[i] else [n for n in names if not current[n][i]]
-                for i in range(len(ids))]
+            current[name] = np.zeros(len(ids), bool) if column is None else known & (
+                (column == versions[name]).to_numpy(dtype=bool, na_value=False)[rows])
+        complete = np.logical_and.reduce([known, *current.values()])
+        # tuples: 10^6 lists would wake the garbage collector over and over (0.4 s)
+        out: list = [() if done else None for done in complete.tolist()]
+        for i in np.flatnonzero(known & ~complete).tolist():  # rare: a graph changed
+            out[i] = tuple(n for n in names if not current[n][i])
+        return out
 
     @classmethod
     def _write_many(cls, part, jobs, chunksize, fstore=None, on_done=None) -> list:
