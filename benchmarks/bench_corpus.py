@@ -1,14 +1,19 @@
 """Corpus scale: short clips through ingest vs a naive loop, and a 10^6-row catalog.
 
-The issue's table (issue 13), measured side by side in one run:
+Issue 30's table, measured side by side in one run (contenders interleaved round by
+round; ratios are medians of per-round ratios):
 
-- 1 s 16 kHz clips to a stored 64-band mel (n_fft 2048, hop 512) vs the naive loop
-  (``soundfile.read``, ``librosa.feature.melspectrogram``, ``np.save``), both warm, one
-  process (``ingest(..., scheduler="synchronous")``) and 2 workers
-  (``scheduler="processes", num_workers=2``, the session's pool already started);
-- 5 s 44.1 kHz clips resampled to 22.05 kHz to a 128-band mel vs the naive
-  ``librosa.load(sr=22050, res_type="soxr_vhq")`` loop, one process and 2 workers;
-- files in the store per 100 documents;
+- 1 s 16 kHz clips to a stored 64-band mel, with 400/160 (speech) and 2048/512 framing,
+  and 5 s 44.1 kHz clips resampled to 22.05 kHz to a 128-band mel, against the naive
+  loop (``soundfile.read`` or ``librosa.load(sr=22050)`` with librosa's default
+  resampler, ``librosa.feature.melspectrogram``, ``np.save``) and its read + mel alone;
+  ingest in-process, on the process scheduler with 1 and 2 workers (the session's warm
+  pool) and on a 2-worker ``LocalCluster``; the pure-CPU control (the same work on 1
+  and 2 started processes) in the same rounds; files in the store per 100 documents;
+- ``--profile``: one worker's task (``batch._process_batch``) in one process, CPU ms per
+  clip by decode / labelling / compute / write / rest (works on the code before issue
+  30 too, with ``PYTHONPATH`` at its checkout), and soxr one-shot vs streaming on
+  float32/float64 and clips as channels;
 - a catalog of 10^6 documents whose fragments are made by the real writer
   (``PartWriter``: 100 parts of 10^4 documents, one stored feature of one frame each,
   then ``compact()``): ``Sound.catalog()`` and ingest's resume check of every id, each
@@ -17,9 +22,8 @@ The issue's table (issue 13), measured side by side in one run:
   writer), local: through the catalog row and ``store.array`` (the loaders' path) and
   through ``Sound(doc_id).mel.sel(...)``.
 
-Contenders are interleaved round by round; ratios are medians of per-round ratios.
-
-    .venv/bin/python benchmarks/bench_corpus.py [--quick] [--rounds 3]
+    .venv/bin/python benchmarks/bench_corpus.py [--quick] [--rounds 3] [--only-clips]
+        [--only-catalog] [--profile]
 """
 from __future__ import annotations
 
