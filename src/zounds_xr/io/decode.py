@@ -45,7 +45,8 @@ from .nonfinite import NONFINITE_POLICIES, nonfinite_policy
 from .reader import MAX_CHANNELS, open_reader
 
 __all__ = ["MAX_BLOCKS", "MAX_CHANNELS", "MAX_SAMPLERATE", "MIN_CHUNK_FRAMES",
-           "NONFINITE_POLICIES", "audio_info", "load", "open_audio", "stream"]
+           "NONFINITE_POLICIES", "audio_info", "load", "open_audio", "stream",
+           "stream_arrays"]
 
 #: the fewest frames a ``stream`` chunk may hold: each chunk is a labelled AudioSamples
 #: (~0.1 ms to build, measured), so 1-frame chunks ran 4x slower than real time (19.6 s
@@ -228,6 +229,31 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
 
 
 def _stream(source, chunksize, mono: bool, policy: str):
+    for data, rate, position in stream_arrays(source, chunksize, mono=mono,
+                                              on_nonfinite=policy):
+        yield AudioSamples(data, rate, start=Fraction(position) * rate.exact_frequency)
+
+
+def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
+                  on_nonfinite: str = "warn"):
+    """Decode a source chunk by chunk into plain arrays, as :func:`stream` does.
+
+    The same decode, reads, checks and errors as :func:`stream` (which wraps these
+    arrays in AudioSamples), for callers that handle many short clips and would pay
+    more for labelling each one than for decoding it.
+
+    Parameters
+    ----------
+    source, chunksize, mono, on_nonfinite
+        As :func:`stream` (checked when the iteration starts).
+
+    Yields
+    ------
+    (numpy.ndarray, AudioSampleRate, int)
+        ``float32`` data shaped ``(frames,)`` or ``(frames, channels)``, the source's
+        rate, and the frame of the source the chunk starts at.
+    """
+    policy = nonfinite_policy(on_nonfinite)
     with open_reader(source, policy) as reader:
         rate = reader.rate
         frames = _chunk_frames(chunksize, rate, reader.channels)
@@ -242,12 +268,10 @@ def _stream(source, chunksize, mono: bool, policy: str):
                 joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
                 chunk, rest = joined[:frames], joined[frames:]
                 pending, held = ([rest] if len(rest) else []), len(rest)
-                yield AudioSamples(_shape(chunk, mono), rate,
-                                   start=Fraction(position) * rate.exact_frequency)
+                yield _shape(chunk, mono), rate, position
                 position += frames
         reader.nonfinite.warn()
         if held or position == 0:
             joined = (np.concatenate(pending) if pending
                       else np.zeros((0, reader.channels), dtype=np.float32))
-            yield AudioSamples(_shape(joined, mono), rate,
-                               start=Fraction(position) * rate.exact_frequency)
+            yield _shape(joined, mono), rate, position
