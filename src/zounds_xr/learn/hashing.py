@@ -155,7 +155,7 @@ class SearchResult:
 
 
 def _time_params(codes: xr.DataArray):
-    """``(start, frequency, duration)`` Fractions of the example axis, or ``None``."""
+    """Return ``(start, frequency, duration)`` Fractions of the example axis, or ``None``."""
     index = codes.xindexes.get(codes.dims[0])
     if index is not None and hasattr(index, "frequency") and hasattr(index, "duration"):
         return Fraction(index.start), Fraction(index.frequency), Fraction(index.duration)
@@ -244,7 +244,7 @@ class HammingIndex:
         return self._codes
 
     def distances(self, query) -> np.ndarray:
-        """Hamming distance from ``query`` (one code) to every stored code.
+        """Compute the Hamming distance from ``query`` (one code) to every stored code.
 
         Parameters
         ----------
