@@ -97,7 +97,8 @@ def _weights_digest(module) -> str:
 
 def _architecture(module) -> dict:
     """The module tree's description and the identity (with source, for user classes)
-    of every module class in it."""
+    of every module class in it.
+    """
     classes = {}
     for sub in module.modules():
         ident = function_identity(type(sub))
@@ -122,17 +123,19 @@ def _frames(value, name: str):
 
 def _in_frames(value, step) -> int:
     """Frames of the input for ``window``/``hop`` (a duration is rounded up, as the
-    streaming windows of ``sliding_window`` are)."""
+    streaming windows of ``sliding_window`` are).
+    """
     return value if isinstance(value, int) else max(1, math.ceil(value / step))
 
 
 @contextlib.contextmanager
 def _torch_threads():
-    """torch's intra-op threads while a batch runs, capped at what the spectral kernels
+    """Torch's intra-op threads while a batch runs, capped at what the spectral kernels
     would use here: one inside a dask thread or a pool worker process (their siblings
     hold the other cores), torch's own setting in the main thread. Restored after.
     (Measured on the loaded 2-core machine: a small conv on 128 windows took 2.4 ms on
-    one thread, 3.1 ms on two; 6 windows 0.6 ms against 5 ms.)"""
+    one thread, 3.1 ms on two; 6 windows 0.6 ms against 5 ms.)
+    """
     previous = torch.get_num_threads()
     wanted = min(previous, n_workers(None))
     if previous == wanted:
@@ -149,7 +152,8 @@ def _torch_threads():
 class _Apply:
     """A learned feature's function: a chunk of its input -> its vectors (see the
     module docs); declared channelwise, frame-local (frame-wise models) or stateful
-    (window models: whole windows only, carried across chunks)."""
+    (window models: whole windows only, carried across chunks).
+    """
 
     def __init__(self, spec: Learned):
         self.kind, self.model, self.preprocess = spec.kind, spec.model, spec.preprocess
@@ -291,7 +295,8 @@ class _Apply:
 
 class _WindowStream:
     """Streaming a window model: emits the complete windows of what has arrived and
-    keeps the input from the next window's start on; never pads the end."""
+    keeps the input from the next window's start on; never pads the end.
+    """
 
     def __init__(self, apply: _Apply):
         self.apply = apply
@@ -440,7 +445,8 @@ class Learned(Feature):
 
     def identity(self) -> dict:
         """The model's digest (weights, architecture, preprocessing, window policy) and
-        the storage option: what the feature's version hashes besides its input's."""
+        the storage option: what the feature's version hashes besides its input's.
+        """
         return {"func": {"function": FUNCTION, "model": self.digest, "kind": self.kind},
                 "params": canonical({"window": self.window, "hop": self.hop,
                                      "dim": self.dim}),
@@ -450,7 +456,7 @@ class Learned(Feature):
         """Save the model under ``_models/<digest>/`` of ``fstore`` unless it is there."""
         fstore._writable()
         fstore._ensure_root()  # a store's root is made by the store, with its layout
-        with fstore._reaching("write to"):
+        with fstore.reaching("write to"):
             save_addressed(self._steps, fstore.zarr_store, self.digest,
                            {**self.description, "digest": self.digest})
 
@@ -499,7 +505,8 @@ def _fitted(pipeline, name: str) -> PreprocessingPipeline:
 
 def _savable(module, kwargs: dict | None) -> PyTorchNetwork:
     """The module as a pipeline step that saves it by name, checked re-creatable: its
-    class built from ``kwargs`` has the same parameters and buffers."""
+    class built from ``kwargs`` has the same parameters and buffers.
+    """
     network = PyTorchNetwork(module, network_kwargs=kwargs)
     config = network.get_config()  # ParameterError for a class defined in a function
     cls = type(module)
@@ -587,7 +594,7 @@ def load_model(store, digest: str) -> StoredModel:
         changed since).
     """
     fstore = _fstore(store)
-    with fstore._reaching("read"):
+    with fstore.reaching("read"):
         steps, description = load_addressed(fstore.zarr_store, digest)
     kind = description.get("kind")
     if kind == "torch":
@@ -634,7 +641,7 @@ def model_of(store, doc_id: str, feature: str) -> StoredModel:
     if not isinstance(path, str):
         raise StoreError(f"document {doc_id!r} of {fstore.url!r} stores no feature "
                          f"{feature!r}")
-    info = fstore._group_info(path.rsplit("/", 1)[0])["info"]
+    info = fstore.reader.group_info(path.rsplit("/", 1)[0])["info"]
     function = info.get("function") or {}
     if function.get("function") != FUNCTION:
         raise StoreError(f"feature {feature!r} of {fstore.url!r} is not a learned feature "
