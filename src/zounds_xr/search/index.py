@@ -154,10 +154,21 @@ class CodeIndex:
         How windows were cut.
     backend : {"auto", "numpy", "faiss"}
         ``"auto"``: faiss when installed, else numpy (identical results).
+    threads : int
+        OpenMP threads of a faiss search (set for the call, in the calling thread, and
+        restored after). One by default, the policy of the spectral kernels
+        (:mod:`zounds_xr.spectral.fft_backend`): callers run searches side by side (the
+        explorer's server threads), and on shared cores more threads are slower (a
+        query over 10^6 windows: see benchmarks/RESULTS.md, issue 25). The numpy
+        backend always uses one.
     """
 
     def __init__(self, codes, window_segment, window_start, segments: Segments,
-                 rule: WindowRule, backend: str = "auto"):
+                 rule: WindowRule, backend: str = "auto", threads: int = 1):
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) \
+                or threads < 1:
+            raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+        self.threads = int(threads)
         self.codes = np.ascontiguousarray(codes, dtype=np.uint64)
         self.window_segment = np.asarray(window_segment, dtype=np.int64)
         self.window_start = np.asarray(window_start, dtype=np.int64)
@@ -200,7 +211,12 @@ class CodeIndex:
                 self._engine = self._faiss.IndexBinaryFlat(self.bits)
                 self._engine.add(self.codes.view(np.uint8))
             n = min(count, len(self))
-            d, w = self._engine.search(np.ascontiguousarray(queries).view(np.uint8), n)
+            previous = self._faiss.omp_get_max_threads()
+            self._faiss.omp_set_num_threads(self.threads)
+            try:
+                d, w = self._engine.search(np.ascontiguousarray(queries).view(np.uint8), n)
+            finally:
+                self._faiss.omp_set_num_threads(previous)
             keep = w >= 0
             r = np.broadcast_to(np.arange(len(queries))[:, None], w.shape)
             return r[keep], w[keep].astype(np.int64), d[keep].astype(np.int64), n < len(self)
