@@ -28,6 +28,7 @@ import numpy as np
 from ._validation import positive_int
 from ._optional import optional_import
 from .documents.document import Document
+from .documents.pyramid import build_pyramids
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
 from .search.persist import update_indexes
@@ -269,6 +270,7 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
             fstore.compact()
             fstore.vacuum()
             update_indexes(fstore)  # every search index hashes the new parts (only them)
+            build_pyramids(fstore)  # long documents' summaries for the explorer's zoom
         except ZoundsError as exc:
             warnings.warn(f"ingest: the store's maintenance after the run failed ({exc}); "
                           f"the documents are in; run FeatureStore.compact() later",
