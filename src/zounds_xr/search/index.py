@@ -160,6 +160,13 @@ class CodeIndex:
         explorer's server threads), and on shared cores more threads are slower (a
         query over 10^6 windows: see benchmarks/RESULTS.md, issue 25). The numpy
         backend always uses one.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``backend`` or ``threads`` that is not a positive integer.
+    ImportError
+        For ``backend="faiss"`` without faiss installed (with the install hint).
     """
 
     def __init__(self, codes, window_segment, window_start, segments: Segments,
