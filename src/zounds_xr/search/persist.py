@@ -52,7 +52,8 @@ __all__ = ["IndexConfig", "StoreIndex", "IndexRebuiltWarning", "configure", "con
 
 FORMAT = "zounds_xr.search"
 #: 2: parts/<part>.bin of codes + segments (arrays and versions by number),
-#: config.json, hasher.bin
+#: config.json, hasher.bin; combined/<commit>.bin (added within 2: readers that do not
+#: know it never look there)
 FORMAT_VERSION = 2
 ROOT = INDEXES
 #: frames read from a stored array at once while hashing
