@@ -26,12 +26,15 @@ from .reader import part_of
 if TYPE_CHECKING:
     from .store import FeatureStore
 
-__all__ = ["VACUUM_GRACE", "compact", "describe", "invisible_parts", "rebuild_fragment",
+__all__ = ["INDEXES", "VACUUM_GRACE", "compact", "describe", "invisible_parts", "rebuild_fragment",
            "repair", "upgrade", "vacuum", "verify"]
 
 #: default age (seconds) below which vacuum() leaves an uncommitted part alone: it may
 #: belong to a writer that is still running
 VACUUM_GRACE = 3600.0
+#: where derived search indexes live under the root (:mod:`zounds_xr.search.persist`):
+#: ``indexes/<feature>/<key>/parts/<part>.bin`` is derived from part ``<part>``
+INDEXES = "indexes"
 
 
 def _name_of(key: str) -> str:
@@ -157,8 +160,26 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
         # a fragment the log replaced, or one a killed writer left before its commit
         if name in state.parts or (age is not None and age >= grace):
             fs.objects.delete(key)
+    _vacuum_indexes(fs, now, grace)
     fs.reader.forget(gone + superseded)
     return sorted(gone + superseded)
+
+
+def _vacuum_indexes(fs: FeatureStore, now: int, grace: float) -> None:
+    """Delete the search index files of parts that are not committed.
+
+    The grace rule of parts: a file of a part younger than ``grace`` may be of a
+    writer still running, and a file of a committed part is never deleted.
+    """
+    committed = set(fs._state().parts)
+    for key in fs.objects.list_files(f"{INDEXES}/"):
+        pieces = key.split("/")
+        if len(pieces) != 5 or pieces[3] != "parts" or not pieces[4].endswith(".bin"):
+            continue  # config, hasher, combined files: not of one part
+        part = pieces[4][:-len(".bin")]
+        age = _age(part, now)
+        if part not in committed and age is not None and age >= grace:
+            fs.objects.delete(key)
 
 
 # ---------------------------------------------------------------------- verify

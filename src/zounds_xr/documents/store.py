@@ -719,8 +719,10 @@ class FeatureStore:
     def vacuum(self, grace: float = VACUUM_GRACE) -> list[str]:
         """Delete what the log says is not needed: uncommitted parts older than
         ``grace`` seconds (younger ones may belong to a writer still running),
-        committed parts that no visible document refers to any more, and catalog
-        fragments a compaction replaced. Returns the parts deleted.
+        committed parts that no visible document refers to any more, catalog
+        fragments a compaction replaced, and the search index files
+        (:mod:`zounds_xr.search`) of parts no longer committed, with the same grace.
+        Returns the parts deleted.
 
         Raises
         ------
