@@ -47,7 +47,20 @@ _SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded")
 
 @dataclasses.dataclass
 class IngestReport:
-    """What an :func:`ingest` run did.
+    """Record what an :func:`ingest` run did.
+
+    :func:`ingest` builds and returns it; every field has a default (an empty run).
+
+    Parameters
+    ----------
+    processed, skipped : list of str, optional
+        See Attributes.
+    failed : dict of str to str, optional
+        See Attributes.
+    updated : dict of str to list of str, optional
+        See Attributes.
+    seconds, audio_seconds : float, optional
+        See Attributes; ``>= 0``.
 
     Attributes
     ----------
@@ -102,7 +115,7 @@ _WORKER_DOCUMENTS: dict[str, type] = {}
 
 
 def _ship(document) -> tuple[str, bytes]:
-    """The document class as ``(digest, cloudpickle bytes)``, for worker processes."""
+    """Pickle the document class as ``(digest, cloudpickle bytes)`` for worker processes."""
     import cloudpickle
 
     blob = cloudpickle.dumps(document)
@@ -124,12 +137,14 @@ def _document_of(shipped):
 
 
 def _process_batch(shipped, items, channel=None):
-    """Process several sources into one part of the store; never raises (the batch
-    must go on): returns ``(status, source, doc_id, seconds or reason)`` per source.
+    """Process several sources into one part of the store.
 
-    ``items`` are ``(meta, doc_id, stale)``: a source to process (``stale`` is
-    ``None``), or a stored document whose ``stale`` features are computed. Each finished
-    clip is reported through ``channel`` (see :mod:`zounds_xr._progress`)."""
+    It never raises (the batch must go on): it returns ``(status, source, doc_id,
+    seconds or reason)`` per source. ``items`` are ``(meta, doc_id, stale)``: a source
+    to process (``stale`` is ``None``), or a stored document whose ``stale`` features
+    are computed. Each finished clip is reported through ``channel`` (see
+    :mod:`zounds_xr._progress`).
+    """
     # nested parallelism inside a worker only oversubscribes its cores
     import dask
 
@@ -193,7 +208,8 @@ def _batches(todo: list, workers: int) -> list[list]:
     ms of scheduling. So tasks hold many clips (up to ``_MAX_FILES_PER_TASK`` files and
     ``_MAX_BYTES_PER_TASK`` bytes of source), while every worker still gets >= 4 tasks
     to balance uneven lengths, and small corpora are not split into tiny parts (one per
-    worker). A long recording (``_LONG_FILE_BYTES``) is a task of its own."""
+    worker). A long recording (``_LONG_FILE_BYTES``) is a task of its own.
+    """
     if not todo:
         return []
     n, workers = len(todo), max(1, workers)
@@ -270,6 +286,23 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     Returns
     -------
     IngestReport
+        The documents processed, skipped, updated and failed, and the run's timings.
+
+    Raises
+    ------
+    ParameterError
+        If ``document`` is not a :class:`~zounds_xr.Document` subclass, ``dataset`` is
+        not an iterable of sources (a single path included), ``on_error`` or
+        ``scheduler`` is not one of the values above, ``num_workers`` is not a
+        positive int, or ``scheduler="processes"`` is called at a script's top level
+        without an ``if __name__ == "__main__":`` guard (spawned workers would
+        import the script and start ingest again).
+    ZoundsError
+        With ``on_error="raise"``, after the run, when any source failed (the message
+        counts them and names the first with its reason); the others are stored.
+    StoreError
+        If ``document`` is bound to no store, or the store's root is unusable (e.g.
+        parts or a catalog without a root).
 
     Examples
     --------
@@ -378,12 +411,13 @@ def _guarded_lines(source: str) -> list[tuple[int, int]]:
 
 
 def _check_main_guard() -> None:
-    """Raise :class:`ParameterError` when ``ingest(scheduler="processes")`` is called from
-    a script's top level without an ``if __name__ == "__main__":`` guard.
+    """Refuse ``ingest(scheduler="processes")`` at a script's unguarded top level.
 
-    Worker processes are spawned: each imports the main script again, and an unguarded
-    call would start workers from the workers (multiprocessing refuses, and every file
-    would be reported failed with its bootstrapping message)."""
+    Raises :class:`ParameterError` when the call is not under an ``if __name__ ==
+    "__main__":`` guard. Worker processes are spawned: each imports the main script
+    again, and an unguarded call would start workers from the workers (multiprocessing
+    refuses, and every file would be reported failed with its bootstrapping message).
+    """
     import sys
     import types
 
@@ -439,11 +473,23 @@ def _warm_worker() -> None:
 
 
 def process_pool(num_workers: int | None = None) -> concurrent.futures.ProcessPoolExecutor:
-    """The session's pool of ``num_workers`` worker processes for ``scheduler="processes"``.
+    """Return the session's pool of worker processes for ``scheduler="processes"``.
 
     Starting workers (spawn + imports) costs ~0.6 s: more than processing a few dozen
     short files. The pool is started once, warmed in the background while the dataset is
     scanned, reused by later ingests, and shut down when the interpreter exits.
+
+    Parameters
+    ----------
+    num_workers : int, optional
+        Number of worker processes (``>= 1``); ``os.cpu_count()`` when ``None`` or 0.
+        One pool is kept per size.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+        The pool, started with dask's ``multiprocessing.context`` (``"spawn"`` by
+        default); the same object on every call with the same size.
     """
     import dask
 
@@ -533,15 +579,17 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
 
 
 def _final(results) -> list[tuple[bool, float]]:
-    """The outcomes for progress's last line (messages may still be under way)."""
+    """Summarise outcomes for progress's last line (messages may still be under way)."""
     return [(status == "ok", detail if status == "ok" else 0.0)
             for status, _, _, detail in results]
 
 
 @contextlib.contextmanager
 def _task_progress(display):
-    """Progress task by task, for a pool that cannot report clip by clip (one set in
-    dask's config, without the session pool's queue)."""
+    """Report progress task by task, for a pool that cannot report clip by clip.
+
+    Such a pool is one set in dask's config, without the session pool's queue.
+    """
     if display is None:
         yield
         return

@@ -38,8 +38,10 @@ def _joined(value) -> str:
 
 
 def _strings(values: pd.Series) -> pd.Series:
-    """A column as pyarrow-backed strings ("" for missing; lists such as tags joined
-    with ", "), so that the string operations on it are vectorised."""
+    """Convert a column to pyarrow-backed strings, so that string operations vectorise.
+
+    Missing values become ``""``; lists (such as tags) are joined with ``", "``.
+    """
     values = pd.Series(values).reset_index(drop=True)
     if values.dtype == object:
         sample = values.dropna()
@@ -49,7 +51,7 @@ def _strings(values: pd.Series) -> pd.Series:
 
 
 def _json_value(value):
-    """A catalog cell as JSON: numpy scalars to Python, NaN and NA to null."""
+    """Convert a catalog cell to JSON: numpy scalars to Python, NaN and NA to null."""
     if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
@@ -166,16 +168,22 @@ class CatalogView:
         return order
 
     def _search_text(self) -> pd.Series:
-        """What a text filter searches: id, source URI, tags, description, lower case
-        (built once, in the background when the server starts, see ``prepare_search``)."""
+        """Return what a text filter searches: id, source URI, tags, description.
+
+        Lower case; built once, in the background when the server starts (see
+        ``prepare_search``).
+        """
         with self._text_lock:
             if self._text is None:
                 self._text = self._build_text()
         return self._text
 
     def prepare_search(self) -> None:
-        """Build the text the filter searches now (the server calls this in a thread as it
-        starts, so the first filter of a large catalog does not pay for it)."""
+        """Build the text the filter searches now.
+
+        The server calls this in a thread as it starts, so the first filter of a large
+        catalog does not pay for it.
+        """
         self._search_text()
 
     def _build_text(self) -> pd.Series:
@@ -198,7 +206,7 @@ class CatalogView:
 
     def page(self, offset: int = 0, limit: int = 50, sort: str | None = None,
              descending: bool = False, query: str = "") -> dict:
-        """One page of the table.
+        """Return one page of the table.
 
         Parameters
         ----------
@@ -223,6 +231,11 @@ class CatalogView:
             "samplerate", "channels", "tags", "features", "extra"}]}``: ``extra`` names
             the other columns and gives each row's values; ``total`` counts the
             filtered rows.
+
+        Raises
+        ------
+        ParameterError
+            If ``offset`` or ``limit`` is out of range, or ``sort`` names no column.
         """
         if offset < 0:
             raise ParameterError(f"offset must be >= 0, got {offset}")
@@ -254,7 +267,7 @@ class CatalogView:
                 "rows": out}
 
     def row(self, doc_id: str) -> dict:
-        """The whole catalog row of ``doc_id`` as JSON-safe values."""
+        """Return the whole catalog row of ``doc_id`` as JSON-safe values."""
         values = self.catalog.loc[doc_id]
         return {str(k): _json_value(v) for k, v in values.items()}
 

@@ -1,5 +1,4 @@
-"""The explorer's subcommands of ``zounds-xr``: ``serve``, ``index``, ``map`` and
-``pyramid``.
+"""The explorer's subcommands of ``zounds-xr``: serve, index, map and pyramid.
 
 ``zounds_xr.cli`` registers them with :func:`add_subcommands`.
 """
@@ -22,8 +21,11 @@ def _cmd_serve(args) -> int:
 
 
 class _Progress:
-    """A command's progress callback: ``(done, total)`` or ``(stage, done, total)``
-    rewritten on one line of stderr (nothing with ``--quiet``); ``end()`` ends the line."""
+    """Show a command's progress on one line of stderr, rewritten in place.
+
+    Called as ``(done, total)`` or ``(stage, done, total)``; silent with ``--quiet``;
+    ``end()`` ends the line.
+    """
 
     def __init__(self, args, what: str = ""):
         self.quiet, self.what = args.quiet, what
@@ -79,8 +81,13 @@ def _cmd_map(args) -> int:
 
 
 def add_subcommands(sub) -> None:
-    """Add ``serve``, ``index``, ``map`` and ``pyramid`` to the ``zounds-xr`` subparsers
-    ``sub``."""
+    """Add ``serve``, ``index``, ``map`` and ``pyramid`` to the ``zounds-xr`` subparsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers()`` returned for ``zounds-xr``.
+    """
     p = sub.add_parser("serve", help="browse, hear and search a store in the web browser")
     p.add_argument("store", help="Zarr store path or URL")
     p.add_argument("--host", default="127.0.0.1",

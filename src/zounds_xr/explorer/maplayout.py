@@ -1,5 +1,7 @@
-"""The 2-D map of a store's documents: a layout computed from any stored feature (a
-spectrogram, a fingerprint, a learned embedding), stored as a versioned artifact.
+"""The 2-D map of a store's documents, stored as a versioned artifact.
+
+The layout is computed from any stored feature (a spectrogram, a fingerprint, a
+learned embedding).
 
 **Summaries.** Each document is one vector: for every band of the feature (bands beyond
 ``MAX_BANDS`` pooled into contiguous groups; spectra on a log scale) the mean and the
@@ -70,7 +72,13 @@ Progress = Callable[[str, int, int], None]
 
 
 def map_path(feature: str, method: str) -> str:
-    """Where the map of ``feature`` made with ``method`` lives, relative to the root."""
+    """Return where the map of ``feature`` made with ``method`` lives, relative to the root.
+
+    Raises
+    ------
+    ParameterError
+        If ``method`` is not one of ``METHODS``, or ``feature`` is empty or holds ``/``.
+    """
     if method not in METHODS:
         raise ParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(feature, str) or not feature or "/" in feature:
@@ -83,8 +91,11 @@ def _pool_edges(n: int) -> np.ndarray:
 
 
 def _prepare(values: np.ndarray, log: bool, edges: np.ndarray) -> np.ndarray:
-    """``(rows, ...)`` frames -> ``(rows, bands)`` float64: magnitudes, log if asked,
-    every axis but time flattened and pooled into ``len(edges) - 1`` groups."""
+    """Turn ``(rows, ...)`` frames into ``(rows, bands)`` float64 magnitudes.
+
+    Log if asked; every axis but time is flattened and pooled into ``len(edges) - 1``
+    groups.
+    """
     values = np.asarray(values)
     if np.iscomplexobj(values):
         values = np.abs(values)
@@ -201,8 +212,11 @@ def _standardised(x: np.ndarray) -> np.ndarray:
 
 
 def _principal(x: np.ndarray, k: int) -> np.ndarray:
-    """The first ``k`` principal components of centred ``x`` (signs fixed: the largest
-    loading of each is positive, so that the map is the same on every run)."""
+    """Return the first ``k`` principal components of centred ``x``.
+
+    Signs are fixed (the largest loading of each is positive), so that the map is the
+    same on every run.
+    """
     cov = x.T @ x / max(1, x.shape[0] - 1)
     values, vectors = np.linalg.eigh(cov)
     vectors = vectors[:, ::-1][:, :k]
@@ -211,7 +225,7 @@ def _principal(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def _nearest(queries: np.ndarray, points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest ``points`` of each query (exhaustive): indices and distances."""
+    """Find the ``k`` nearest ``points`` of each query (exhaustive): indices, distances."""
     d = (np.sum(queries * queries, axis=1)[:, None] - 2 * queries @ points.T
          + np.sum(points * points, axis=1)[None, :])
     nearest = np.argpartition(d, k - 1, axis=1)[:, :k] if k < points.shape[0] else \
@@ -288,9 +302,23 @@ def layout_of(x: np.ndarray, method: str = "umap", *, seed: int = 0,
 
 
 class MapLayout:
-    """A map: ``xy`` (``(n, 2)`` float32), ``attrs``, and ``ids`` (the documents, a
-    ``pandas.Index``; a stored map reads them when first asked: drawing needs only
-    the positions)."""
+    """A map: ``xy`` (``(n, 2)`` float32), ``attrs`` and ``ids``.
+
+    ``ids`` are the documents, a ``pandas.Index``; a stored map reads them when first
+    asked (drawing needs only the positions).
+
+    Parameters
+    ----------
+    xy : numpy.ndarray [shape=(n, 2), float32]
+        Position of each document.
+    attrs : dict
+        How the map was made (method, parameters, feature versions, store version).
+    ids : sequence of str, optional
+        The ``n`` documents; given for a map computed now, read from ``source`` for a
+        stored one.
+    source : tuple, optional
+        ``(zarr group, description)`` of a stored map, where ``ids`` is read from.
+    """
 
     def __init__(self, xy: np.ndarray, attrs: dict, ids=None, *, source=None):
         self.xy, self.attrs = xy, attrs
@@ -300,6 +328,13 @@ class MapLayout:
 
     @property
     def ids(self) -> pd.Index:
+        """The documents of the points, in order (read once from a stored map).
+
+        Raises
+        ------
+        StoreError
+            When the stored ids cannot be read or do not match the positions.
+        """
         with self._lock:
             if self._ids is None:
                 group, where = self._source
@@ -386,13 +421,31 @@ def build_map(store, feature: str, method: str = "umap", *, seed: int = 0,
 
 
 def load_map(store, feature: str, method: str) -> MapLayout | None:
-    """The stored map of ``feature`` made with ``method``, or ``None`` when there is
-    none (or it is unfinished). The positions are read now, the ids when first used.
+    """Load the stored map of ``feature`` made with ``method``.
+
+    The positions are read now, the ids when first used.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        An opened store with a root (``zarr_store``, or a ``url``).
+    feature : str
+        A stored feature's name (not empty, no ``/``).
+    method : {"umap", "pca"}
+        How the map was made.
+
+    Returns
+    -------
+    MapLayout or None
+        ``None`` when there is no such map, it is unfinished, or it has another format
+        version.
 
     Raises
     ------
     StoreError
         When the stored map is damaged.
+    ParameterError
+        If ``method`` or ``feature`` is not valid, or ``store`` has no root.
     """
     path = map_path(feature, method)
     try:

@@ -30,12 +30,12 @@ _LOCATORS = (".array", ".offset", ".index", ".version")
 
 
 def colourable(catalog: pd.DataFrame) -> list[str]:
-    """Catalog columns a map can be coloured by (not the ones that locate frames)."""
+    """List the catalog columns a map can be coloured by (not the ones that locate frames)."""
     return [str(c) for c in catalog.columns if not str(c).endswith(_LOCATORS)]
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, dict]:
-    """``uint8`` codes (``MISSING`` for missing values) and the legend of a column."""
+    """Code a column as ``uint8`` (``MISSING`` for missing values), with its legend."""
     n = len(values)
     codes = np.full(n, MISSING, np.uint8)
     numeric = pd.to_numeric(values, errors="coerce") if values.dtype != object else None
@@ -81,13 +81,24 @@ class MapView:
 
     @property
     def positions(self) -> np.ndarray:
-        """Catalog row of each point (-1: a document deleted since the map was made);
-        found when first needed (hover, colours), not to draw the points."""
+        """Catalog row of each point (-1: a document deleted since the map was made).
+
+        Found when first needed (hover, colours), not to draw the points.
+        """
         if self._positions is None:
             self._positions = self.view.catalog.index.get_indexer(self.layout.ids)
         return self._positions
 
     def info(self) -> dict:
+        """Describe the map as JSON for ``/api/map``.
+
+        Returns
+        -------
+        dict
+            ``feature``, ``method``, ``documents`` (points), ``total`` (catalog rows),
+            ``stored``, ``bounds`` (``[xmin, xmax, ymin, ymax]`` of the finite points),
+            ``attrs`` (how the map was made) and the colourable ``columns``.
+        """
         xy = self.layout.xy
         finite = xy[np.isfinite(xy).all(axis=1)]
         bounds = ([float(finite[:, 0].min()), float(finite[:, 0].max()),
@@ -100,11 +111,19 @@ class MapView:
                 "attrs": attrs, "columns": colourable(self.view.catalog)}
 
     def points(self) -> bytes:
-        """Positions as little-endian float32 ``x0, y0, x1, y1, ...``."""
+        """Return the positions as little-endian float32 ``x0, y0, x1, y1, ...``."""
         return np.ascontiguousarray(self.layout.xy, dtype="<f4").tobytes()
 
     def colours(self, column: str) -> tuple[bytes, dict]:
-        """One ``uint8`` code per point for ``column`` and the legend."""
+        """Colour the points by ``column``: one ``uint8`` code per point, and the legend.
+
+        Kept per column for the view's life.
+
+        Raises
+        ------
+        ParameterError
+            If ``column`` is not a colourable column (see :func:`colourable`).
+        """
         cat = self.view.catalog
         if column not in colourable(cat):
             raise ParameterError(f"cannot colour by {column!r}; columns: "
@@ -123,7 +142,24 @@ class MapView:
         return found
 
     def point(self, i: int) -> dict:
-        """The document at point ``i``."""
+        """Describe the document at point ``i`` (for the hover on the map).
+
+        Parameters
+        ----------
+        i : int
+            A point, ``0 <= i < len(self)``.
+
+        Returns
+        -------
+        dict
+            ``id`` and ``present``; for a document still in the catalog also its
+            ``source``, ``duration``, ``tags`` and position ``x``, ``y``.
+
+        Raises
+        ------
+        ParameterError
+            If ``i`` is not a point of the map.
+        """
         if not 0 <= i < len(self):
             raise ParameterError(f"point must be in 0..{len(self) - 1}, got {i}")
         pos = int(self.positions[i])
@@ -136,7 +172,13 @@ class MapView:
                 "x": float(self.layout.xy[i, 0]), "y": float(self.layout.xy[i, 1])}
 
     def ids_of(self, points) -> list[str]:
-        """Ids of points (for labelling a lasso selection); unknown points refused."""
+        """Return the ids of points (for labelling a lasso selection).
+
+        Raises
+        ------
+        ParameterError
+            If a point is not on the map.
+        """
         points = np.asarray(points, dtype=np.int64)
         if points.size and (points.min() < 0 or points.max() >= len(self)):
             raise ParameterError(f"points must be in 0..{len(self) - 1}")

@@ -62,8 +62,26 @@ MAX_COLUMN = 64
 
 
 def check_label_column(column, features) -> str:
-    """A label column's name: not empty, short, and naming no stored data (``id``,
-    ``uri`` or a feature's columns)."""
+    """Check a label column's name: not empty, short, and naming no stored data.
+
+    Parameters
+    ----------
+    column : str
+        The name: 1 to ``MAX_COLUMN`` (64) characters, none of them control characters.
+    features : collection of str
+        The store's features: ``<feature>`` and ``<feature>.*`` are their columns.
+
+    Returns
+    -------
+    str
+        ``column``, unchanged.
+
+    Raises
+    ------
+    ParameterError
+        If ``column`` is not such a name, or names stored data (``id``, ``uri``,
+        ``samplerate``, ``channels``, ``duration`` or a feature's columns).
+    """
     if not isinstance(column, str) or not column.strip() or len(column) > MAX_COLUMN \
             or any(ord(c) < 32 for c in column):
         raise ParameterError(f"a label column is a name of 1..{MAX_COLUMN} printable "
@@ -92,6 +110,7 @@ class FeatureInfo:
     bands: dict | None  # {"centers": [...], "edges": [...]} in Hz, for spectrograms
 
     def to_json(self) -> dict:
+        """Return the fields as a JSON-safe dict (tuples as lists)."""
         return {"name": self.name, "kind": self.kind, "dims": list(self.dims),
                 "shape": list(self.shape), "dtype": self.dtype, "start": self.start,
                 "step": self.step, "extent": self.extent, "end": self.end,
@@ -165,7 +184,7 @@ def _parse_seconds(value, name: str) -> float:
 
 
 def _stepped(sl: slice, width: int, per_column: int) -> slice:
-    """``sl`` with a step that leaves at most ``per_column * width`` frames."""
+    """Give ``sl`` a step that leaves at most ``per_column * width`` frames."""
     step = max(1, (sl.stop - sl.start) // (per_column * width))
     return slice(sl.start, sl.stop, step)
 
@@ -237,11 +256,25 @@ class Explorer:
             self._maps.clear()
 
     def set_labels(self, column: str, values: dict, author: str | None = None) -> dict:
-        """Set the catalog column ``column`` of documents: ``values`` maps ids to values
-        (str, number, bool or ``None``). One commit in the store's log
-        (``store.set_labels``); the table and the maps show it at once.
+        """Set the catalog column ``column`` of documents, in one commit.
 
-        Returns ``{"column", "documents", "version"}``: the commit's version.
+        The edit is one commit in the store's log (``store.set_labels``); the table and
+        the maps show it at once.
+
+        Parameters
+        ----------
+        column : str
+            A label column (see :func:`check_label_column`); new or existing.
+        values : dict of str to (str, int, float, bool or None)
+            Document id -> its value (finite numbers only); at least one.
+        author : str, optional
+            Who made the edit, recorded in the commit.
+
+        Returns
+        -------
+        dict
+            ``{"column", "documents", "version"}``: the column, how many documents
+            were set and the commit's version.
 
         Raises
         ------
@@ -280,11 +313,24 @@ class Explorer:
 
     # documents -------------------------------------------------------------------
     def check_id(self, doc_id: str) -> None:
+        """Refuse an id that is not in the catalog.
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not a document of the catalog.
+        """
         if self.view.position(doc_id) is None:
             raise DocumentNotFoundError(f"no document {doc_id!r} in the store")
 
     def arrays(self, doc_id: str) -> dict:
-        """``{feature: lazy DataArray}`` of a document (the last 16 are kept open)."""
+        """Return ``{feature: lazy DataArray}`` of a document (the last 16 are kept open).
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        """
         self.check_id(doc_id)
         with self._lock:
             if doc_id in self._docs:
@@ -298,6 +344,15 @@ class Explorer:
         return arrays
 
     def feature(self, doc_id: str, name: str) -> xr.DataArray:
+        """Return the lazy stored feature ``name`` of document ``doc_id``.
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        NotFoundError
+            If the document has no stored feature ``name``.
+        """
         arrays = self.arrays(doc_id)
         if name not in arrays:
             raise NotFoundError(f"document {doc_id!r} has no stored feature {name!r}; it has "
@@ -338,8 +393,10 @@ class Explorer:
         return layout
 
     def kinds(self) -> dict:
-        """``{feature: kind}`` ("audio", "spectrogram", "matrix", "series"), from the first
-        document that has each feature."""
+        """Map each feature to its kind, from the first document that has it.
+
+        Kinds are ``"audio"``, ``"spectrogram"``, ``"matrix"`` and ``"series"``.
+        """
         cat = self.view.catalog
         out = {}
         for name in self.features:
@@ -362,9 +419,11 @@ class Explorer:
         return index
 
     def _located(self, doc_id: str, feature: str):
-        """``(path, first row, frames, TimeIndex)`` of a document's frames from the
-        catalog (the store contract's ``"<f>.array"``, ``.offset``, ``.frames``,
-        ``.index``), or ``None`` when the catalog does not say."""
+        """Locate a document's frames from the catalog: ``(path, first row, frames, TimeIndex)``.
+
+        From the store contract's ``"<f>.array"``, ``.offset``, ``.frames`` and
+        ``.index`` columns; ``None`` when the catalog does not say.
+        """
         cat = self.view.catalog
         cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
         if not all(c in cat.columns for c in cols):
@@ -381,9 +440,11 @@ class Explorer:
         return path, offset, frames, self._time_index(text, frames)
 
     def _direct(self, doc_id: str, feature: str):
-        """``(stored array, first row, TimeIndex, layout)`` when a document's frames of
-        ``feature`` can be read straight from the stored array (one Zarr read, no
-        DataArray built), else ``None`` (then the lazy DataArray is read)."""
+        """Find where a document's frames of ``feature`` can be read straight from.
+
+        Returns ``(stored array, first row, TimeIndex, layout)`` when one Zarr read (no
+        DataArray built) gives them, else ``None`` (then the lazy DataArray is read).
+        """
         if not hasattr(self.store, "array"):
             return None
         located = self._located(doc_id, feature)
@@ -401,7 +462,7 @@ class Explorer:
         return array, offset, index, layout
 
     def _rows(self, direct, sl: slice) -> np.ndarray:
-        """Frames ``sl`` (a slice with a step) of a ``_direct`` location, channels averaged."""
+        """Read frames ``sl`` (a slice with a step) of a ``_direct`` location, channels averaged."""
         array, offset, _, layout = direct
         rows = np.asarray(array[offset + sl.start:offset + sl.stop])[::sl.step or 1]
         if "channel" in layout.dims:
@@ -448,12 +509,16 @@ class Explorer:
 
     @staticmethod
     def frames(index: TimeIndex, t0: float, t1: float) -> slice:
+        """Return the slice of the frames of ``index`` that overlap ``[t0, t1)`` seconds."""
         return index.overlapping(Fraction(t0), Fraction(t1))
 
     # pictures ----------------------------------------------------------------------
     def pyramid(self, doc_id: str, feature: str) -> Pyramid | None:
-        """The stored pyramid of a document's feature (``documents.pyramid``), if any and
-        current; looked up once per document and feature (the last 64 are kept)."""
+        """Return the stored pyramid of a document's feature, or ``None``.
+
+        Only a current pyramid (``documents.pyramid``) counts; it is looked up once per
+        document and feature (the last 64 are kept).
+        """
         key = (doc_id, feature)
         with self._lock:
             if key in self._pyramids:
@@ -476,10 +541,11 @@ class Explorer:
 
     def _visible(self, doc_id: str, name: str, start, end, width: int, one_d: bool,
                  stats: tuple[str, ...]):
-        """The frames of ``name`` in ``[start, end)`` seconds, reduced to about ``width``
-        columns and averaged over channels. ``one_d`` says which kind of feature the
-        caller draws (an envelope of audio or a series, or an image); the other kind is
-        refused before anything is read.
+        """Read the frames of ``name`` in ``[start, end)`` s, reduced to about ``width`` columns.
+
+        Channels are averaged. ``one_d`` says which kind of feature the caller draws (an
+        envelope of audio or a series, or an image); the other kind is refused before
+        anything is read.
 
         Where the document has a pyramid of the feature and more frames fall on a pixel
         column than its first level summarises, the level matching the pixels is read
@@ -564,8 +630,37 @@ class Explorer:
         return png, meta
 
     def values(self, doc_id: str, name: str, start=None, end=None, width: int = 1024) -> dict:
-        """Min/max envelope of a 1-D feature (audio or a series) over ``[start, end)``,
-        from the pyramid level that matches ``width`` where there is one."""
+        """Compute the min/max envelope of a 1-D feature (audio or a series).
+
+        It is read from the pyramid level that matches ``width`` where there is one.
+
+        Parameters
+        ----------
+        doc_id : str
+            A document of the catalog.
+        name : str
+            A feature of kind ``"audio"`` or ``"series"``.
+        start, end : float or str, optional
+            Seconds, ``0 <= start < end``; default the whole document (``end`` is
+            clipped to its end).
+        width : int, default 1024
+            Pixel columns, ``1..MAX_PIXELS`` (4096).
+
+        Returns
+        -------
+        dict
+            ``t0``, ``t1`` (the seconds covered), ``min`` and ``max`` (``width`` values
+            each, ``None`` where not finite) and ``kind``.
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        NotFoundError
+            If the document has no feature ``name`` (or it has no ``TimeIndex``).
+        ParameterError
+            If ``width`` or the span is out of range, or the feature is an image.
+        """
         self.check_id(doc_id)
         if not 1 <= width <= MAX_PIXELS:
             raise ParameterError(f"width must be in 1..{MAX_PIXELS}, got {width}")
@@ -586,7 +681,31 @@ class Explorer:
 
     # sound -------------------------------------------------------------------------
     def clip(self, doc_id: str, start=None, end=None) -> AudioClip:
-        """The sound of ``[start, end)`` seconds of a document (see ``playback.clip_for``)."""
+        """Return the sound of ``[start, end)`` seconds of a document.
+
+        Stored audio is read straight from its array; otherwise see
+        :func:`~zounds_xr.explorer.playback.clip_for`. The last 32 clips are kept.
+
+        Parameters
+        ----------
+        doc_id : str
+            A document of the catalog.
+        start, end : float or str, optional
+            Seconds, ``0 <= start < end``, at most ``MAX_SELECTION_SECONDS`` (600) apart;
+            default the whole document.
+
+        Returns
+        -------
+        AudioClip
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        ParameterError
+            If the span is out of range or too long, or the document has nothing to
+            play.
+        """
         self.check_id(doc_id)
         t0, t1 = self.span(start, end, self.document_end(doc_id))
         if t1 - t0 > MAX_SELECTION_SECONDS:
@@ -607,7 +726,7 @@ class Explorer:
         return clip
 
     def _stored_clip(self, doc_id: str, t0: float, t1: float) -> AudioClip | None:
-        """The stored audio of ``[t0, t1)`` read straight from its array, or ``None``."""
+        """Read the stored audio of ``[t0, t1)`` straight from its array, or ``None``."""
         best = None
         for name in self.features:
             located = self._located(doc_id, name)
@@ -637,10 +756,28 @@ class Explorer:
 
     # neighbours and the map --------------------------------------------------------
     def index(self, feature: str) -> search.StoreIndex:
-        """The search index of ``feature`` (:mod:`zounds_xr.search`): the newest one saved
-        in the store (``zounds-xr index``, or kept by ingest), parts it lacks hashed; or,
-        when none is saved, one with the default parameters for fingerprint codes or a
-        store of at most ``IN_MEMORY_INDEX_DOCUMENTS`` documents."""
+        """Return the search index of ``feature`` (:mod:`zounds_xr.search`).
+
+        The newest one saved in the store (``zounds-xr index``, or kept by ingest), the
+        parts it lacks hashed; or, when none is saved, one with the default parameters,
+        for fingerprint codes or a store of at most ``IN_MEMORY_INDEX_DOCUMENTS``
+        documents. Kept for the session.
+
+        Parameters
+        ----------
+        feature : str
+            A stored feature.
+
+        Returns
+        -------
+        zounds_xr.search.StoreIndex
+
+        Raises
+        ------
+        NotFoundError
+            If the store has no such feature, or no saved index of it and is too large
+            to build one now.
+        """
         if feature not in self.features:
             raise NotFoundError(f"the store has no feature {feature!r}; it has "
                                 f"{', '.join(self.features) or 'none'}")
@@ -667,15 +804,46 @@ class Explorer:
         return index
 
     def indexes(self) -> list[str]:
-        """Features with a saved search index (or one built since the start)."""
+        """List the features with a saved search index (or one built since the start)."""
         found = set(self._indexes) | {c.feature for c in search.configured(self.store)}
         return [f for f in self.features if f in found]
 
     def neighbours(self, feature: str, doc_id: str, start=None, end=None, k: int = 10,
                    exclude: str | None = "selection") -> dict:
-        """The ``k`` stretches of ``feature`` nearest to ``[start, end)`` of ``doc_id``
-        (semantics: :mod:`zounds_xr.search`; ``exclude``: ``"selection"``,
-        ``"document"`` or ``None``)."""
+        """Find the ``k`` stretches of ``feature`` nearest to ``[start, end)`` of ``doc_id``.
+
+        The semantics are :mod:`zounds_xr.search`'s.
+
+        Parameters
+        ----------
+        feature : str
+            A stored feature (see :meth:`index`).
+        doc_id : str
+            The query's document.
+        start, end : float or str, optional
+            The query's seconds, ``0 <= start < end``; default the whole document.
+        k : int, default 10
+            Results, ``1..200``.
+        exclude : {"selection", "document", None}
+            Leave out stretches overlapping the query, the whole query document, or
+            nothing.
+
+        Returns
+        -------
+        dict
+            ``feature``, ``query``, the index's ``window``, ``hop``, ``windows`` and
+            ``bits``, and ``results`` (nearest first, each with its ``source``).
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        NotFoundError
+            If the store has no such feature or no usable index of it.
+        ParameterError
+            If ``k`` or the span is out of range, or the document has no stored frames
+            of ``feature``.
+        """
         if not 1 <= k <= 200:
             raise ParameterError(f"k must be in 1..200, got {k}")
         self.check_id(doc_id)
@@ -702,8 +870,11 @@ class Explorer:
                 "bits": index.index.bits, "results": out}
 
     def prepare_maps(self) -> None:
-        """Open the stored maps and match them to the catalog now (the server calls this
-        in a thread as it starts, so the first hover or colouring does not wait)."""
+        """Open the stored maps and match them to the catalog now.
+
+        The server calls this in a thread as it starts, so the first hover or colouring
+        does not wait; a damaged map is left for the request that asks for it to report.
+        """
         if self.url is None and not hasattr(self.store, "zarr_store"):
             return
         for feature in self.features:
@@ -722,9 +893,33 @@ class Explorer:
                 break
 
     def map_view(self, feature: str, method: str | None = None) -> MapView:
-        """The map of ``feature``: the stored one made with ``method`` (default: UMAP if
-        stored, else PCA), or, for a store of at most ``IN_MEMORY_MAP_DOCUMENTS``
-        documents without one, a PCA map computed now (``zounds-xr map`` stores one)."""
+        """Return the map of ``feature``.
+
+        The stored one made with ``method``, or, for a store of at most
+        ``IN_MEMORY_MAP_DOCUMENTS`` documents without one, a PCA map computed now (not
+        stored: ``zounds-xr map`` stores one). Kept for the session.
+
+        Parameters
+        ----------
+        feature : str
+            A stored feature.
+        method : {"umap", "pca"}, optional
+            Default: UMAP if stored, else PCA.
+
+        Returns
+        -------
+        MapView
+
+        Raises
+        ------
+        NotFoundError
+            If the store has no such feature, or no such map and is too large to
+            compute one now.
+        ParameterError
+            If ``method`` is not one of ``METHODS``.
+        StoreError
+            If the stored map is damaged.
+        """
         if feature not in self.features:
             raise NotFoundError(f"the store has no feature {feature!r}; it has "
                                 f"{', '.join(self.features) or 'none'}")

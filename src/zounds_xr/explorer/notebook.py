@@ -1,5 +1,7 @@
-"""``zx.explore(store)``: the explorer inline in a notebook (an iframe to a background
-server thread)."""
+"""``zx.explore(store)``: the explorer inline in a notebook.
+
+The page is an iframe to a background server thread.
+"""
 from __future__ import annotations
 
 from .._optional import optional_import

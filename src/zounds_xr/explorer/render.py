@@ -1,5 +1,6 @@
-"""Pictures for the explorer, drawn with numpy alone: colour-mapped PNG images of
-(time, band) features and min/max envelopes of waveforms.
+"""Pictures for the explorer, drawn with numpy alone.
+
+Colour-mapped PNG images of (time, band) features and min/max envelopes of waveforms.
 
 The page draws the axes (seconds, Hz, the dB colour bar) around the image from the
 JSON that comes with it, so the server never needs matplotlib or a font.
@@ -44,7 +45,21 @@ MAGMA = _lut(_MAGMA_33)
 
 def colormap(values: np.ndarray, vmin: float, vmax: float, lut: np.ndarray = MAGMA
              ) -> np.ndarray:
-    """``(h, w)`` floats -> ``(h, w, 3)`` uint8 colours; NaN draws as the lowest colour."""
+    """Colour ``(h, w)`` floats as ``(h, w, 3)`` uint8; NaN draws as the lowest colour.
+
+    Parameters
+    ----------
+    values : numpy.ndarray [shape=(h, w)]
+        What to draw.
+    vmin, vmax : float
+        The values of the lowest and highest colours (clipped beyond them).
+    lut : numpy.ndarray [shape=(n, 3), uint8], default MAGMA
+        The colour map, lowest first.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(h, w, 3), uint8]
+    """
     span = vmax - vmin if vmax > vmin else 1.0
     scaled = np.nan_to_num((values - vmin) / span, nan=0.0, posinf=1.0, neginf=0.0)
     idx = np.clip(scaled * (len(lut) - 1) + 0.5, 0, len(lut) - 1).astype(np.intp)
@@ -74,7 +89,10 @@ def encode_png(rgb: np.ndarray, level: int = 1) -> bytes:
 
 
 def to_db(values: np.ndarray, power: float = 1.0) -> np.ndarray:
-    """``20/power * log10(|x|)`` (amplitude dB for power 1, power dB for power 2)."""
+    """Convert to dB: ``20/power * log10(|x|)``, magnitudes floored at 1e-10.
+
+    Amplitude dB for ``power`` 1, power dB for ``power`` 2.
+    """
     mag = np.abs(values).astype(np.float32, copy=False)
     return (20.0 / power) * np.log10(np.maximum(mag, np.float32(1e-10)))
 
@@ -84,9 +102,9 @@ POOLS = ("max", "mean")
 
 
 def _pool(values: np.ndarray, size: int, axis: int, pool: str) -> np.ndarray:
-    """``values`` reduced along ``axis`` to ``size`` groups of consecutive entries (the
-    ``max`` or the ``mean`` of each; groups differ in length by one at most).
+    """Reduce ``values`` along ``axis`` to ``size`` groups of consecutive entries.
 
+    Each group gives its ``max`` or its ``mean``; groups differ in length by one at most.
     A group's entries are combined one offset at a time (``max(v[starts], v[starts +
     1], ...)``): whole rows at once, where ``ufunc.reduceat`` along the first axis of a
     wide array is several times slower.

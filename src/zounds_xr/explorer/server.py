@@ -129,10 +129,13 @@ def _handlers(web: Any):
             self.json(info)
 
     class Labels(Base):
-        """``POST /api/labels``: ``{"column", "value", "ids": [...]}``, or ``{"column",
-        "values": {id: value}}``, or ``{"column", "value", "map": {"feature", "method"},
+        """``POST /api/labels``: set a label column of documents.
+
+        The body is ``{"column", "value", "ids": [...]}``, or ``{"column", "values":
+        {id: value}}``, or ``{"column", "value", "map": {"feature", "method"},
         "points": [...]}`` (a lasso on the map); ``"author"`` optional. Answers
-        ``{"column", "documents", "version"}``."""
+        ``{"column", "documents", "version"}``.
+        """
 
         def check_write(self):
             origin = self.request.headers.get("Origin")
@@ -234,9 +237,12 @@ def _handlers(web: Any):
                                      exclude=None if exclude == "none" else exclude))
 
     class Map(Base):
-        """``/api/map``: the map's description; ``/api/map/points.bin``: float32 x, y
-        per point; ``/api/map/colours.bin?column=``: a uint8 code per point (legend in
-        ``X-Zx-Legend``); ``/api/map/point?i=``: the document at a point."""
+        """``/api/map``: the map's description, and its points, colours and documents.
+
+        ``/api/map/points.bin``: float32 x, y per point; ``/api/map/colours.bin?column=``:
+        a uint8 code per point (legend in ``X-Zx-Legend``); ``/api/map/point?i=``: the
+        document at a point.
+        """
 
         async def get(self, what=None):
             feature = self.get_argument("feature", None)
@@ -336,8 +342,24 @@ def _handlers(web: Any):
 
 
 def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
-    """The ``Host`` headers a server bound to ``host:port`` answers: its loopback names
-    when it is bound to a loopback address (DNS rebinding protection), else any."""
+    """Return the ``Host`` headers a server bound to ``host:port`` answers.
+
+    Its loopback names when it is bound to a loopback address (DNS rebinding
+    protection), else any.
+
+    Parameters
+    ----------
+    host : str
+        The address the server binds.
+    port : int
+        Its TCP port.
+
+    Returns
+    -------
+    frozenset of str or None
+        ``"<name>:<port>"`` for ``127.0.0.1``, ``localhost`` and ``[::1]``; ``None``
+        (any ``Host``) for a non-loopback ``host``.
+    """
     if host not in ("127.0.0.1", "localhost", "::1"):
         return None
     return frozenset(f"{name}:{port}" for name in _LOOPBACK)
@@ -345,14 +367,35 @@ def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
 
 def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None,
              hosts: frozenset[str] | None = None, token: str | None = None):
-    """The tornado ``Application`` of the explorer over ``explorer`` (an :class:`Explorer`).
+    """Build the tornado ``Application`` of the explorer.
 
-    ``hosts`` (see :func:`allowed_hosts`) limits the ``Host`` headers a writable
-    explorer answers;
-    ``token`` is the session's write token (random by default; sent to the page in
-    ``/api/info`` when the explorer is writable).
+    Parameters
+    ----------
+    explorer : Explorer
+        What the routes serve.
+    executor : concurrent.futures.ThreadPoolExecutor, optional
+        Where requests read and draw (off the event loop); default 4 threads. The
+        catalog's search text and the stored maps are prepared in it at once.
+    hosts : frozenset of str, optional
+        The ``Host`` headers a writable explorer answers (see :func:`allowed_hosts`);
+        ``None``: any. A read-only explorer answers any.
+    token : str, optional
+        The session's write token (random by default; sent to the page in
+        ``/api/info`` when the explorer is writable, required by label edits).
 
-    Routes (all GET; documented in docs/EXPLORER.md)::
+    Returns
+    -------
+    tornado.web.Application
+        Not yet listening (``app.listen(port, address=host)``).
+
+    Raises
+    ------
+    ImportError
+        When tornado is not installed (the ``explore`` extra).
+
+    Notes
+    -----
+    Routes (GET but for ``POST /api/labels``; documented in docs/EXPLORER.md)::
 
         /                                           the page
         /static/<file>                              its CSS and JS
@@ -408,6 +451,16 @@ class BackgroundServer:
 
     ``BackgroundServer(explorer, host, port=0).start()`` returns once the server
     listens; ``.url`` is its address; ``.stop()`` closes it.
+
+    Parameters
+    ----------
+    explorer : Explorer
+        What it serves.
+    host : str, default "127.0.0.1"
+        The address to bind (a loopback one also limits the ``Host`` headers, see
+        :func:`allowed_hosts`).
+    port : int, default 0
+        TCP port; 0 picks a free one now.
     """
 
     def __init__(self, explorer: Explorer, host: str = "127.0.0.1", port: int = 0):
@@ -422,6 +475,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
+        """The server's address, ``http://<host>:<port>/``."""
         return f"http://{self.host}:{self.port}/"
 
     def _run(self):
@@ -439,6 +493,20 @@ class BackgroundServer:
         self._loop.start()
 
     def start(self) -> BackgroundServer:
+        """Start serving; return once the server listens (30 s at most).
+
+        Returns
+        -------
+        BackgroundServer
+            ``self``.
+
+        Raises
+        ------
+        ImportError
+            When tornado is not installed (the ``explore`` extra).
+        OSError
+            When the server cannot listen (e.g. the port is taken).
+        """
         _tornado()
         thread = threading.Thread(target=self._run, name="zx-explore-server", daemon=True)
         self._thread = thread
@@ -449,6 +517,7 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and wait (10 s at most) for the thread to end; idempotent."""
         if self._loop is None:
             return
 
@@ -479,6 +548,17 @@ def serve(store, host: str = "127.0.0.1", port: int = 8765, *, storage_options=N
         fsspec options for a URL (S3 endpoint, credentials).
     writable : bool, default False
         Allow label edits from the page (each with the session's token).
+    echo : callable, default print
+        Called with the one line that says what is served and where.
+
+    Raises
+    ------
+    StoreError
+        When there is no feature store at ``store``.
+    ImportError
+        When tornado is not installed (the ``explore`` extra).
+    OSError
+        When the server cannot listen on ``host:port``.
     """
     explorer = open_explorer(store, storage_options, writable=writable)
     web = _tornado()
@@ -499,8 +579,27 @@ def serve(store, host: str = "127.0.0.1", port: int = 8765, *, storage_options=N
 
 
 def open_explorer(store, storage_options=None, writable: bool = False) -> Explorer:
-    """An :class:`Explorer` over a store object or URL (opened for writing label edits
-    when ``writable``, read-only otherwise)."""
+    """Open an :class:`Explorer` over a store object or URL.
+
+    Parameters
+    ----------
+    store : str, os.PathLike, store object or Explorer
+        A store URL (opened with ``zx.open_store``), an opened store, or an explorer
+        (returned as it is).
+    storage_options : dict, optional
+        fsspec options for a URL (S3 endpoint, credentials).
+    writable : bool, default False
+        Open the store for writing label edits; read-only otherwise.
+
+    Returns
+    -------
+    Explorer
+
+    Raises
+    ------
+    StoreError
+        When there is no feature store at the URL.
+    """
     if isinstance(store, Explorer):
         return store
     if isinstance(store, str) or hasattr(store, "__fspath__"):
