@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
+import urllib.error
+import urllib.request
 from fractions import Fraction
 
 import numpy as np
@@ -17,6 +19,16 @@ import zarr
 
 import zounds_xr as zx
 from zounds_xr.timeseries.index import time_coords
+
+
+def fetch(url, headers=None, method="GET"):
+    """``(status, headers, body)``; 4xx/5xx are returned, not raised."""
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
 
 
 def _signals(rate: int, seconds: float, rng) -> dict[str, np.ndarray]:
