@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "MAGMA",
+    "POOLS",
     "colormap",
     "encode_png",
     "envelope",
@@ -78,41 +79,75 @@ def to_db(values: np.ndarray, power: float = 1.0) -> np.ndarray:
     return (20.0 / power) * np.log10(np.maximum(mag, np.float32(1e-10)))
 
 
-def pool_columns(values: np.ndarray, width: int) -> np.ndarray:
-    """Max-pool the columns (time) of ``(bands, frames)`` down to at most ``width``.
+#: how values that share a pixel are reduced
+POOLS = ("max", "mean")
 
-    Max keeps short events (clicks, onsets) visible when many frames share a pixel.
+
+def _pool(values: np.ndarray, size: int, axis: int, pool: str) -> np.ndarray:
+    """``values`` reduced along ``axis`` to ``size`` groups of consecutive entries (the
+    ``max`` or the ``mean`` of each; groups differ in length by one at most).
+
+    A group's entries are combined one offset at a time (``max(v[starts], v[starts +
+    1], ...)``): whole rows at once, where ``ufunc.reduceat`` along the first axis of a
+    wide array is several times slower.
     """
-    n = values.shape[1]
-    if n <= width:
+    n = values.shape[axis]
+    if n <= size:
         return values
-    edges = np.linspace(0, n, width + 1).astype(np.intp)
-    return np.maximum.reduceat(values, edges[:-1], axis=1)
+    v = np.moveaxis(values, axis, 0)
+    starts = np.linspace(0, n, size + 1).astype(np.intp)
+    lengths = np.diff(starts)
+    starts = starts[:-1]
+    out = v[starts].astype(np.float32 if pool == "mean" else v.dtype)
+    for j in range(1, int(lengths.max())):
+        live = lengths > j
+        if live.all():
+            rows = v[starts + j]
+            if pool == "max":
+                np.maximum(out, rows, out=out)
+            else:
+                out += rows
+        else:
+            rows = v[starts[live] + j]
+            out[live] = np.maximum(out[live], rows) if pool == "max" else out[live] + rows
+    if pool == "mean":
+        out /= lengths.reshape((-1,) + (1,) * (out.ndim - 1)).astype(np.float32)
+    return np.moveaxis(out, 0, axis)
 
 
-def pool_rows(values: np.ndarray, height: int) -> np.ndarray:
-    """Max-pool the rows (bands) of ``(bands, frames)`` down to at most ``height``."""
-    n = values.shape[0]
-    if n <= height:
-        return values
-    edges = np.linspace(0, n, height + 1).astype(np.intp)
-    return np.maximum.reduceat(values, edges[:-1], axis=0)
+def pool_columns(values: np.ndarray, width: int, pool: str = "max") -> np.ndarray:
+    """Pool the columns (time) of ``(bands, frames)`` down to at most ``width``.
+
+    Max (the default) keeps short events (clicks, onsets) visible when many frames
+    share a pixel; ``"mean"`` shows the average level instead.
+    """
+    return _pool(values, width, 1, pool)
+
+
+def pool_rows(values: np.ndarray, height: int, pool: str = "max") -> np.ndarray:
+    """Pool the rows (bands) of ``(bands, frames)`` down to at most ``height``."""
+    return _pool(values, height, 0, pool)
 
 
 def image_of(frames: np.ndarray, *, db: bool, power: float = 1.0, top_db: float = 80.0,
-             width: int = 1024, height: int = 256) -> tuple[bytes, dict]:
+             width: int = 1024, height: int = 256, pool: str = "max") -> tuple[bytes, dict]:
     """PNG of ``(time, bands)`` values: time left to right, the first band at the bottom.
 
+    Values that share a pixel are reduced with ``pool`` (``"max"`` or ``"mean"``; of
+    the magnitudes, before the conversion to dB, for a ``db`` picture).
     Returns the PNG bytes and ``{"vmin", "vmax", "units", "columns", "rows"}``: the
     value range the colours span (dB when ``db``; the top is the loudest value of the
     picture, the bottom ``top_db`` below it) and the image size.
     """
     values = np.asarray(frames)
-    values = np.abs(values) if np.iscomplexobj(values) else values.astype(np.float32, copy=False)
-    values = values.reshape(values.shape[0], -1).T  # (bands, time)
+    values = np.abs(values) if np.iscomplexobj(values) or db else \
+        values.astype(np.float32, copy=False)
+    # pooled first, along the contiguous axis, then converted: the max of magnitudes is
+    # the magnitude of the max, and the log runs on the pixels instead of every frame
+    values = values.reshape(values.shape[0], -1)  # (time, bands)
+    values = _pool(_pool(values, width, 0, pool), height, 1, pool).T  # (bands, columns)
     if db:
         values = to_db(values, power)
-    values = pool_rows(pool_columns(values, width), height)
     finite = values[np.isfinite(values)]
     vmax = float(finite.max()) if finite.size else 0.0
     if db:
