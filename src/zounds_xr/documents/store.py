@@ -209,11 +209,17 @@ class FeatureStore:
         """A context turning a failure to reach the storage into :class:`StoreError`."""
         return self.objects.reaching(action)
 
-    def _files_of(self, part: str) -> dict:
-        found = self._state().parts.get(part)
+    def _committed(self, what: str, key: str) -> dict | None:
+        """The log's record of a committed part or model (``what``: ``"parts"`` or
+        ``"models"``), ``None`` when the log commits none."""
+        found = getattr(self._state(), what).get(key)
         if found is None:
             self.log.forget()  # committed since: read the log again, once
-            found = self._state().parts.get(part)
+            found = getattr(self._state(), what).get(key)
+        return found
+
+    def _files_of(self, part: str) -> dict:
+        found = self._committed("parts", part)
         if found is None:
             raise StoreError(f"the part {part!r} is not committed in the log of the feature "
                              f"store {self.url!r}")
@@ -459,10 +465,7 @@ class FeatureStore:
             When ``digest`` is not a hex string.
         """
         base = model_path(digest)
-        found = self._state().models.get(digest)
-        if found is None:
-            self.log.forget()  # committed since: read the log again, once
-            found = self._state().models.get(digest)
+        found = self._committed("models", digest)
         if found is None:
             raise StoreError(f"the feature store {self.url!r} holds no committed model "
                              f"{base!r} (its commit log vouches for none)")
