@@ -476,8 +476,11 @@ def _warm_worker() -> None:
 
 
 def _warm_torch() -> None:
-    """Import torch (seconds) before a worker's first task needs it for a learned
-    feature; the pool's workers are idle then, so each likely takes one of these."""
+    """Import torch (seconds) before a worker's first task needs it.
+
+    A learned feature needs torch; the pool's workers are idle then, so each likely
+    takes one of these.
+    """
     import torch  # noqa: F401
 
 
