@@ -75,7 +75,7 @@ def stored(tmp_path_factory):
     path = tmp_path_factory.mktemp("reader") / "f.zarr"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(parts, "INNER_CHUNK_BYTES", 4 * BINS * 4)
-        mp.setattr(parts, "CHUNKS_PER_SHARD", 4)
+        mp.setattr(parts, "SHARD_BYTES", 4 * parts.INNER_CHUNK_BYTES)
         Doc, ids = _write(FeatureStore(path), LENGTHS)
     return path, Doc, ids
 
@@ -173,7 +173,7 @@ def test_a_small_selection_reads_only_the_inner_chunks_it_touches(tmp_path):
     path = tmp_path / "f.zarr"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(parts, "INNER_CHUNK_BYTES", 4 * BINS * 4)
-        mp.setattr(parts, "CHUNKS_PER_SHARD", 64)
+        mp.setattr(parts, "SHARD_BYTES", 64 * parts.INNER_CHUNK_BYTES)
         _, ids = _write(FeatureStore(path), [3000], per_part=1)
     counting = RecordingGets(zarr.storage.LocalStore(path, read_only=True))
     Doc = graph(FeatureStore(counting))

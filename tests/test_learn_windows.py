@@ -355,6 +355,7 @@ def real(clips, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         # small inner chunks: these clips' parts are sharded, as a large corpus's are
         mp.setattr(parts, "INNER_CHUNK_BYTES", 256)
+        mp.setattr(parts, "SHARD_BYTES", 64 * 256)
         report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
     assert len(report.processed) == 12 and not report.failed
     return Clip, path
@@ -418,6 +419,7 @@ def test_items_from_an_s3_store(real, clips):
                 from zounds_xr.documents import parts
 
                 mp.setattr(parts, "INNER_CHUNK_BYTES", 256)  # sharded, as `real`
+                mp.setattr(parts, "SHARD_BYTES", 64 * 256)
                 report = zx.ingest(zx.Directory(clips), Remote, scheduler="threads",
                                    progress=False)
             assert len(report.processed) == 12 and not report.failed

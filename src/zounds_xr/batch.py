@@ -334,6 +334,9 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         import dask
 
         pool = dask.config.get("pool", None) or process_pool(num_workers)
+        if any(getattr(f, "kind", None) == "torch" for f in document._features.values()):
+            for _ in range(getattr(pool, "_max_workers", 1)):  # learned torch features
+                pool.submit(_warm_torch)
     # create the store once, here: first writers racing to create its root would fail
     fstore = document._store_for(None)
     fstore.root(create=True)
@@ -470,6 +473,15 @@ def _warm_worker() -> None:
     import zarr  # noqa: F401
 
     from . import documents, resampling, spectral  # noqa: F401
+
+
+def _warm_torch() -> None:
+    """Import torch (seconds) before a worker's first task needs it.
+
+    A learned feature needs torch; the pool's workers are idle then, so each likely
+    takes one of these.
+    """
+    import torch  # noqa: F401
 
 
 def process_pool(num_workers: int | None = None) -> concurrent.futures.ProcessPoolExecutor:

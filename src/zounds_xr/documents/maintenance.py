@@ -18,8 +18,8 @@ import zarr
 
 from ..errors import StoreError
 from . import catalog as _catalog
-from .log import LOG_FORMAT, STORE, group_json
-from .manifest import crc32c, file_record, sharding_of
+from .log import LOG_FORMAT, MODELS, STORE, group_json
+from .manifest import check_file, crc32c, file_record, sharding_of
 from .parts import new_part_name
 from .reader import part_of
 
@@ -162,7 +162,23 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
             fs.objects.delete(key)
     _vacuum_indexes(fs, now, grace)
     fs.reader.forget(gone + superseded)
-    return sorted(gone + superseded)
+    return sorted(gone + superseded + _vacuum_models(fs, grace, now))
+
+
+def _vacuum_models(fs: FeatureStore, grace: float, now: int) -> list[str]:
+    """Delete the model copies the log does not vouch for (a killed writer's, or a
+    writer's that lost the race) once older than ``grace``; never a committed one.
+    Returns their key prefixes."""
+    committed = {m["copy"] for m in fs._state().models.values()}
+    copies = {"/".join(k.split("/")[:3]) for k in fs.objects.list_files(f"{MODELS}/")
+              if k.count("/") >= 3}
+    gone = []
+    for copy in sorted(copies - committed):
+        age = _age(copy.rsplit("/", 1)[-1], now)
+        if age is not None and age >= grace:
+            fs.objects.delete_dir(copy)
+            gone.append(copy)
+    return gone
 
 
 def _vacuum_indexes(fs: FeatureStore, now: int, grace: float) -> None:
@@ -198,16 +214,6 @@ class _Progress:
                   flush=True)
 
 
-def _check_file(data: bytes | None, record: dict) -> str | None:
-    if data is None:
-        return "missing"
-    if len(data) != record["size"]:
-        return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
-    if crc32c(data) != record["crc32c"]:
-        return "damaged or replaced (its CRC32C is not the committed one)"
-    return None
-
-
 def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     if fs.root() is None:
@@ -230,7 +236,7 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     tables = []
     for key, record in sorted(state.fragments.items(), key=lambda kv: kv[1]["version"]):
         data = fs.objects.get(key)
-        found = _check_file(data, record)
+        found = check_file(data, record)
         table = rebuild_fragment(fs, key, record)
         if found is not None:
             for doc_id in table.column("id").to_pylist():
@@ -250,13 +256,19 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
             record = files[key]
             data = fs.objects.get(key)
             shown.add(record["size"])
-            found = _check_file(data, record)
+            found = check_file(data, record)
             if found is None:
                 continue
             message = f"file {key!r}: {found}"
             for doc_id, feature in _documents_of(fs, key, holders):
                 problems.setdefault(doc_id, []).append(f"feature {feature!r} ({message})")
     shown.add(0)
+    for digest, model in sorted(state.models.items()):
+        found = fs._read_model(model)[1]
+        if found is not None:
+            store_problem(f"model {digest!r} (committed by log entry {model['version']}): "
+                          f"{found}; ingest with the Document class that declares it "
+                          f"saves it again")
     # rows inside their arrays, no overlap in an array
     for f in _catalog.feature_columns(resolved.columns):
         held = resolved.loc[resolved[f"{f}.array"].notna()]
@@ -321,7 +333,7 @@ def repair(fs: FeatureStore) -> list[str]:
     fs.log.forget()
     state = fs._state()
     bad = {k: r for k, r in state.fragments.items()
-           if _check_file(fs.objects.get(k), r) is not None}
+           if check_file(fs.objects.get(k), r) is not None}
     if not bad:
         return []
     tables = [rebuild_fragment(fs, k, r) for k, r in bad.items()]

@@ -26,7 +26,8 @@ import google_crc32c
 import numpy as np
 import zarr.storage
 
-__all__ = ["RecordingStore", "crc32c", "file_record", "index_offsets", "shard_index_size"]
+__all__ = ["RecordingStore", "check_file", "crc32c", "file_record", "index_offsets",
+           "shard_index_size"]
 
 _EMPTY = 2**64 - 1
 
@@ -62,6 +63,18 @@ def file_record(data: bytes, chunks_per_shard: int | None = None) -> dict:
                 tails.append(data[end - 4:end].hex())
         record["chunks"] = ",".join(tails)
     return record
+
+
+def check_file(data: bytes | None, record: dict) -> str | None:
+    """What is wrong with a whole file's bytes (``None``: missing) against its record,
+    in words; ``None`` when it matches."""
+    if data is None:
+        return "missing"
+    if len(data) != record["size"]:
+        return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
+    if crc32c(data) != record["crc32c"]:
+        return "damaged or replaced (its CRC32C is not the committed one)"
+    return None
 
 
 def sharding_of(metadata: bytes) -> int | None:

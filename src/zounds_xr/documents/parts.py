@@ -271,9 +271,16 @@ class PartArray:
 
     def close(self) -> None:
         if self.array is None:
-            # shorter than one shard: one chunk of its exact size (no padding)
             rows = self.pending_rows
-            array = self._create(rows, max(1, rows), None)
+            if rows > self.inner:
+                # shorter than one shard but longer than an inner chunk: one shard of
+                # whole inner chunks, so that a small read (a window, one document)
+                # still reads only the inner chunks it touches, not the whole array
+                shard = -(-rows // self.inner) * self.inner
+                array = self._create(rows, self.inner, shard)
+            else:
+                # at most one inner chunk: one chunk of its exact size (no padding)
+                array = self._create(rows, max(1, rows), None)
             if rows:
                 array[...] = self._take(rows)
                 self.flushed = rows
