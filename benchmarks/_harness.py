@@ -1,10 +1,14 @@
 """Shared timing helpers for the benchmark scripts."""
 from __future__ import annotations
 
+import pathlib
 import statistics
 import time
 from collections.abc import Callable
 
+import numpy as np
+import pandas as pd
+import zarr
 from zarr.storage import WrapperStore
 
 
@@ -33,6 +37,11 @@ def median(values) -> float:
 def ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
     """Median over rounds of ``slow / fast``."""
     return statistics.median(s / f for s, f in zip(times[slow], times[fast], strict=False))
+
+
+def pct(values, q) -> float:
+    """The ``q``-th percentile of ``values`` (seconds), in milliseconds."""
+    return float(np.percentile(np.asarray(values) * 1000, q))
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -66,3 +75,24 @@ class CountingStore(WrapperStore):
         self.requests += len(key_ranges)
         self.nbytes += sum(len(b) for b in bufs if b is not None)
         return bufs
+
+
+class ContractReader:
+    """The store contract's reading side over a benchmark's own files: a ``catalog``
+    folder of Parquet parts and the Zarr arrays its rows name (no FeatureStore needed
+    to make 10^5..10^6 documents)."""
+
+    def __init__(self, root, features: list[str]):
+        self.url, self.storage_options, self.features = str(root), None, list(features)
+        self._arrays: dict = {}
+        self._catalog: pd.DataFrame | None = None
+
+    def catalog(self) -> pd.DataFrame:
+        if self._catalog is None:
+            self._catalog = pd.read_parquet(pathlib.Path(self.url) / "catalog")
+        return self._catalog
+
+    def array(self, path):
+        if path not in self._arrays:
+            self._arrays[path] = zarr.open_array(f"{self.url}/{path}", mode="r")
+        return self._arrays[path]

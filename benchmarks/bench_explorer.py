@@ -62,9 +62,10 @@ import zarr
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _harness import table  # noqa: E402
+from _harness import ContractReader, pct, table  # noqa: E402
 
 import zounds_xr as zx  # noqa: E402
+from zounds_xr.documents.labels import time_index  # noqa: E402
 from zounds_xr.explorer import BackgroundServer, Explorer  # noqa: E402
 from zounds_xr.frequency.index import frequency_coords  # noqa: E402
 from zounds_xr.search import open_index  # noqa: E402
@@ -131,26 +132,12 @@ def _read_rows(arr, start, stop):
     return arr[start:stop]
 
 
-class ContractReader:
-    """The store contract's reading side over the files ``_write`` made."""
+class BenchReader(ContractReader):
+    """The store contract's reading side over the files ``_write`` made, with documents."""
 
     def __init__(self, root: pathlib.Path):
-        self.url = str(root)
-        self.storage_options = None
-        self.features = ["audio", "mel"]
-        self._arrays = {}
-        self._catalog = None
+        super().__init__(root, ["audio", "mel"])
         self._scale = frequency_coords(zx.MelScale(zx.FrequencyBand(0, RATE / 2), BANDS))
-
-    def catalog(self) -> pd.DataFrame:
-        if self._catalog is None:
-            self._catalog = pd.read_parquet(pathlib.Path(self.url) / "catalog")
-        return self._catalog
-
-    def array(self, path):
-        if path not in self._arrays:
-            self._arrays[path] = zarr.open_array(f"{self.url}/{path}", mode="r")
-        return self._arrays[path]
 
     def __getitem__(self, doc_id):
         row = self.catalog().loc[doc_id]
@@ -161,7 +148,7 @@ class ContractReader:
             # one lazy block of the document's rows, as the store reads a document
             data = da.from_delayed(_read_rows(arr, offset, offset + n),
                                    shape=(n, *arr.shape[1:]), dtype=arr.dtype)
-            index = zx.TimeIndex.from_attrs(json.loads(row[f"{f}.index"]), size=n)
+            index = time_index(row[f"{f}.index"], n)
             if arr.ndim == 2:
                 out[f] = xr.DataArray(data, dims=("time", "frequency"), name=f).assign_coords(
                     xr.Coordinates.from_xindex(index)).assign_coords(self._scale)
@@ -178,7 +165,7 @@ def open_bench_store(n: int):
         t0 = time.perf_counter()
         _write(root, n)
         print(f"<!-- wrote the {n}-document store in {time.perf_counter() - t0:.1f} s -->")
-    return ContractReader(root)
+    return BenchReader(root)
 
 
 # ---- measuring ----------------------------------------------------------------------------
@@ -191,10 +178,6 @@ def timed_get(url, first_bytes: int | None = None) -> tuple[float, bytes]:
         if first_bytes:
             response.read()
     return elapsed, body
-
-
-def pct(values, q) -> float:
-    return float(np.percentile(np.asarray(values) * 1000, q))
 
 
 # ---- corpus scale (issue 26) ---------------------------------------------------------------

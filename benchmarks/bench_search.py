@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from _copies import KINDS, originals, recall_at, write_copies  # noqa: E402
-from _harness import table  # noqa: E402
+from _harness import ContractReader, pct, table  # noqa: E402
 
 import zounds_xr as zx  # noqa: E402
 from zounds_xr.search import (  # noqa: E402
@@ -62,10 +62,6 @@ from zounds_xr.search.index import smallest_upto  # noqa: E402
 
 CORPUS = HERE.parent.parent / "shared" / "corpus"
 TARGETS = {"recall": 0.95, "p50": 20.0, "p99": 100.0, "first": 200.0, "incremental": 2.0}
-
-
-def pct(values, q) -> float:
-    return float(np.percentile(np.asarray(values) * 1000, q))
 
 
 # ---- 1. recall ----------------------------------------------------------------------------
@@ -192,23 +188,6 @@ def write_part(root: pathlib.Path, part: str, first: int, n: int, rng) -> None:
     cat.to_parquet(root / "catalog" / f"{part}.parquet")
 
 
-class ContractReader:
-    """The store contract's reading side over the files ``write_part`` made."""
-
-    def __init__(self, root: pathlib.Path):
-        self.url, self.storage_options, self.features = str(root), None, ["fp"]
-        self._arrays: dict = {}
-        self._catalog = pd.read_parquet(root / "catalog")
-
-    def catalog(self) -> pd.DataFrame:
-        return self._catalog
-
-    def array(self, path):
-        if path not in self._arrays:
-            self._arrays[path] = zarr.open_array(f"{self.url}/{path}", mode="r")
-        return self._arrays[path]
-
-
 def store_section(n_docs: int, queries: int, tmp: pathlib.Path, rng) -> str:
     from zounds_xr.explorer import BackgroundServer, Explorer
 
@@ -217,12 +196,12 @@ def store_section(n_docs: int, queries: int, tmp: pathlib.Path, rng) -> str:
     for p in range(n_docs // per_part):
         write_part(root, f"p{p:04d}", p * per_part, per_part, rng)
     t0 = time.perf_counter()
-    first = persist.update_indexes(ContractReader(root))
+    first = persist.update_indexes(ContractReader(root, ["fp"]))
     build_s = time.perf_counter() - t0
     windows = n_docs * (FRAMES - 7)
     # 1,000 more documents: ingest writes a part, then refreshes the index
     write_part(root, "p9999", n_docs, per_part, rng)
-    store = ContractReader(root)
+    store = ContractReader(root, ["fp"])
     config = persist.configured(store, "fp")[0]
     new = persist._visible(store, "fp")
     new = new[new["part"] == "p9999"]
@@ -241,7 +220,7 @@ def store_section(n_docs: int, queries: int, tmp: pathlib.Path, rng) -> str:
     # a fresh explorer, as `zounds-xr serve` starts, and its first neighbour query
     ids = store.catalog().index.to_numpy()
     t0 = time.perf_counter()
-    explorer = Explorer(ContractReader(root))
+    explorer = Explorer(ContractReader(root, ["fp"]))
     server = BackgroundServer(explorer).start()
     try:
         def get(doc):
@@ -284,7 +263,7 @@ def serve_once(root: str) -> dict:
     """Start an explorer on ``root`` as ``zounds-xr serve`` does; time its first query."""
     from zounds_xr.explorer import BackgroundServer, Explorer
 
-    store = ContractReader(pathlib.Path(root))
+    store = ContractReader(root, ["fp"])
     doc = store.catalog().index[7]
     t0 = time.perf_counter()
     explorer = Explorer(store)
@@ -315,7 +294,7 @@ def first_query_section(n_docs: int, rounds: int, before: str, tmp: pathlib.Path
     root = tmp / "first"
     for p in range(n_docs // 1000):
         write_part(root, f"p{p:04d}", p * 1000, 1000, rng)
-    persist.update_indexes(ContractReader(root))
+    persist.update_indexes(ContractReader(root, ["fp"]))
     trees = {"before": pathlib.Path(before).resolve(), "after": HERE.parent}
     runs: dict[str, list[dict]] = {name: [] for name in trees}
     loads = []

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import sys
+import textwrap
 import time
 
 import numpy as np
@@ -106,3 +109,13 @@ class RecordingGets(zarr.storage.WrapperStore):
     async def get(self, key, prototype, byte_range=None):
         self.gets.append((key, byte_range))
         return await self._store.get(key, prototype, byte_range)
+
+
+TESTS = pathlib.Path(__file__).resolve().parent
+
+
+def python_argv(code: str) -> list[str]:
+    """The command line that runs ``code`` (dedented) in a fresh Python process that
+    can import the tests' helpers (for tests that need writers in other processes)."""
+    prelude = f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+    return [sys.executable, "-c", prelude + textwrap.dedent(code)]

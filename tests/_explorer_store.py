@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
+import urllib.error
+import urllib.request
 from fractions import Fraction
 
 import numpy as np
@@ -16,6 +19,16 @@ import zarr
 
 import zounds_xr as zx
 from zounds_xr.timeseries.index import time_coords
+
+
+def fetch(url, headers=None, method="GET"):
+    """``(status, headers, body)``; 4xx/5xx are returned, not raised."""
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
 
 
 def _signals(rate: int, seconds: float, rng) -> dict[str, np.ndarray]:
@@ -137,8 +150,13 @@ def make_store(root, *, stored=("resampled", "magnitude", "mel", "centroid"), se
 
 
 def demo_store(tmp_path_factory) -> pathlib.Path:
-    """The demo's store (``zounds-xr demo``: 8 generated sounds ingested with dask),
-    made once per test session (per xdist worker) and shared by the explorer's tests."""
+    """A private copy of the demo's store (``zounds-xr demo``: 8 generated sounds
+    ingested with dask), generated once per test session (per xdist worker).
+
+    Each caller gets its own copy: tests write to it (search indexes, labels), and a
+    store shared between test modules would make their results depend on the order
+    they run in.
+    """
     from zounds_xr.demo import run_demo
 
     root = tmp_path_factory.getbasetemp() / "explorer-demo"
@@ -147,7 +165,9 @@ def demo_store(tmp_path_factory) -> pathlib.Path:
         run_demo(output=root, scheduler="threads", workers=2, progress=False,
                  echo=lambda *args, **kwargs: None)
         done.touch()
-    return root / "features.zarr"
+    copy = tmp_path_factory.mktemp("demo") / "features.zarr"
+    shutil.copytree(root / "features.zarr", copy)
+    return copy
 
 
 class EmbeddingStore:

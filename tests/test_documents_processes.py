@@ -1,28 +1,18 @@
 """Crash safety and concurrent writers, with real processes on a local Zarr store."""
-import pathlib
 import subprocess
-import sys
-import textwrap
 
 import numpy as np
 
 import zounds_xr as zx
 
 from _documents_helpers import (blocking_graph, healthy_blocking_graph, kill_when_flagged,
-                               tone, write_wav)
-
-TESTS = pathlib.Path(__file__).resolve().parent
-
-
-def _python(code: str) -> list[str]:
-    prelude = f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-    return [sys.executable, "-c", prelude + textwrap.dedent(code)]
+                               python_argv, tone, write_wav)
 
 
 def test_a_killed_writer_leaves_nothing_visible_and_is_redone(tmp_path):
     store, flag = str(tmp_path / "f.zarr"), str(tmp_path / "flag")
     wav = write_wav(tmp_path / "a.wav", 4)
-    proc = subprocess.Popen(_python(f"""
+    proc = subprocess.Popen(python_argv(f"""
         import zounds_xr as zx
         from _documents_helpers import blocking_graph
         blocking_graph({store!r}, {flag!r}).process(meta={wav!r}, chunksize=zx.Seconds(1))
@@ -43,7 +33,7 @@ def test_a_killed_writer_leaves_nothing_visible_and_is_redone(tmp_path):
 def test_two_processes_write_different_documents_at_once(tmp_path):
     store = str(tmp_path / "f.zarr")
     wavs = [write_wav(tmp_path / f"{i}.wav", 6, seed=i) for i in range(2)]
-    procs = [subprocess.Popen(_python(f"""
+    procs = [subprocess.Popen(python_argv(f"""
         import zounds_xr as zx
         from _documents_helpers import spectral_graph
         spectral_graph({store!r}).process(meta={wav!r}, chunksize=zx.Seconds(0.5))

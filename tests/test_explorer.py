@@ -2,13 +2,11 @@
 with the reading interface of ``zx.open_store``."""
 import io
 import json
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
 import soundfile as sf
-from _explorer_store import make_store
+from _explorer_store import fetch, make_store
 
 import zounds_xr as zx
 from zounds_xr.explorer import BackgroundServer, Explorer
@@ -17,16 +15,6 @@ from zounds_xr.explorer.render import encode_png
 from zounds_xr.search import open_index
 
 pytest.importorskip("tornado")
-
-
-def fetch(url, headers=None, method="GET"):
-    """``(status, headers, body)``; 4xx/5xx are returned, not raised."""
-    request = urllib.request.Request(url, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
 
 
 def get_json(url):

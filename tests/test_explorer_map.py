@@ -3,8 +3,6 @@ summaries equal those computed document by document, layouts keep neighbourhoods
 are stored and read back (damage is a StoreError), and the HTTP API sends positions,
 colours and the document under a point."""
 import json
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -15,17 +13,9 @@ from zounds_xr.explorer import BackgroundServer, Explorer
 from zounds_xr.explorer.maplayout import build_map, layout_of, load_map, map_path, summaries
 from zounds_xr.explorer.mapview import MISSING
 
-from _explorer_store import EmbeddingStore, make_store
+from _explorer_store import EmbeddingStore, fetch, make_store
 
 pytest.importorskip("tornado")
-
-
-def fetch(url):
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import textwrap
 import threading
 
 import numpy as np
@@ -12,14 +11,8 @@ import pytest
 
 import zounds_xr as zx
 
-from _documents_helpers import gain, healthy_blocking_graph, kill_when_flagged, tone, write_wav
-
-TESTS = pathlib.Path(__file__).resolve().parent
-
-
-def _python(code: str) -> list[str]:
-    prelude = f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-    return [sys.executable, "-c", prelude + textwrap.dedent(code)]
+from _documents_helpers import (gain, healthy_blocking_graph, kill_when_flagged, python_argv,
+                               tone, write_wav)
 
 
 def _graph(path):
@@ -156,7 +149,7 @@ def test_two_writers_of_one_document_never_touch_each_others_keys(tmp_path):
     writer_a.start()
     while not os.path.exists(flag_a):
         writer_a.join(0.05)
-    proc = subprocess.Popen(_python(f"""
+    proc = subprocess.Popen(python_argv(f"""
         import zounds_xr as zx
         from _documents_helpers import blocking_graph
         blocking_graph({store!r}, {flag_b!r}).process(meta={wav!r}, chunksize=zx.Seconds(5),

@@ -2,27 +2,17 @@
 concurrent commits and store creation, the upgrade of a store without a log."""
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
-from _documents_helpers import spectral_graph, tone, write_wav
+from _documents_helpers import python_argv, spectral_graph, tone, write_wav
 
 import zounds_xr as zx
 from zounds_xr.documents import FeatureStore
 from zounds_xr.documents.log import CHECKPOINT_INTERVAL, entry_key
-
-TESTS = pathlib.Path(__file__).resolve().parent
-
-
-def _python(code: str) -> list[str]:
-    prelude = f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-    return [sys.executable, "-c", prelude + textwrap.dedent(code)]
-
 
 #: a process that commits ``n`` parts (one short document each) and ``n`` label edits
 COMMITTER = """
@@ -36,7 +26,7 @@ COMMITTER = """
 
 
 def two_committing_processes(url: str, tmp: str, n: int, env=None) -> list[subprocess.Popen]:
-    return [subprocess.Popen(_python(COMMITTER.format(url=url, tmp=tmp, n=n, tag=tag)),
+    return [subprocess.Popen(python_argv(COMMITTER.format(url=url, tmp=tmp, n=n, tag=tag)),
                              env=env) for tag in ("a", "b")]
 
 
@@ -207,7 +197,7 @@ def test_processes_creating_one_store_at_once_get_one_store(tmp_path):
         from zounds_xr.documents import FeatureStore
         FeatureStore({path!r}).root(create=True)
     """
-    procs = [subprocess.Popen(_python(code), stderr=subprocess.PIPE) for _ in range(4)]
+    procs = [subprocess.Popen(python_argv(code), stderr=subprocess.PIPE) for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert FeatureStore(path).root()["zounds_xr:store"] == {"layout": 2, "log": 1}

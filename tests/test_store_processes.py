@@ -1,9 +1,6 @@
 """Layout 2 with real processes: kill -9 mid-ingest, two ingests at once, compaction
 while another process reads."""
-import pathlib
 import subprocess
-import sys
-import textwrap
 import time
 
 import numpy as np
@@ -11,14 +8,7 @@ import pytest
 
 import zounds_xr as zx
 
-from _documents_helpers import spectral_graph, tone, write_wav
-
-TESTS = pathlib.Path(__file__).resolve().parent
-
-
-def _python(code: str) -> list[str]:
-    prelude = f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-    return [sys.executable, "-c", prelude + textwrap.dedent(code)]
+from _documents_helpers import python_argv, spectral_graph, tone, write_wav
 
 
 def _corpus(tmp_path, n, seconds=1.5):
@@ -52,7 +42,7 @@ def test_kill_9_mid_ingest_then_resume(tmp_path):
     Sound = spectral_graph(store)
     zx.ingest(wavs[:8], Sound, scheduler="synchronous", progress=False)  # some visible
     log = tmp_path / "calls.log"
-    proc = subprocess.Popen(_python(f"""
+    proc = subprocess.Popen(python_argv(f"""
         import time
         import zounds_xr as zx
         from _documents_helpers import spectral_graph
@@ -87,7 +77,7 @@ def test_two_ingests_into_one_store_at_once(tmp_path):
     wavs = _corpus(tmp_path, 18)
     store = str(tmp_path / "f.zarr")
     halves = (wavs[:12], wavs[6:])  # overlapping: six documents written twice
-    procs = [subprocess.Popen(_python(f"""
+    procs = [subprocess.Popen(python_argv(f"""
         import zounds_xr as zx
         from _documents_helpers import spectral_graph
         r = zx.ingest({half!r}, spectral_graph({store!r}), scheduler="synchronous",
@@ -107,7 +97,7 @@ def test_compacting_while_another_process_reads(tmp_path):
     Sound = spectral_graph(store)
     ids = [Sound.process(meta=w) for w in wavs]  # ten fragments
     stop = tmp_path / "stop"
-    reader = subprocess.Popen(_python(f"""
+    reader = subprocess.Popen(python_argv(f"""
         import os, numpy as np
         import zounds_xr as zx
         from _documents_helpers import spectral_graph, tone

@@ -7,11 +7,8 @@ request it answers, from this process, subprocesses or dask workers alike.
 from __future__ import annotations
 
 import os
-import pathlib
 import pickle
 import subprocess
-import sys
-import textwrap
 import time
 import uuid
 
@@ -30,14 +27,13 @@ from _documents_helpers import (  # noqa: E402
     HOP_WINDOW,
     healthy_blocking_graph,
     kill_when_flagged,
+    python_argv,
     spectral_graph,
     tone,
     write_wav,
 )
 from _s3_server import DUMMY_CREDENTIALS, S3Server  # noqa: E402
 from test_store_log import check_no_lost_commit, two_committing_processes  # noqa: E402
-
-TESTS = pathlib.Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +63,6 @@ def url(s3):
 
 def _store(s3, url, **extra):
     return FeatureStore(url, storage_options={**s3.storage_options, **extra})
-
-
-def _python(code: str) -> list[str]:
-    prelude = f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-    return [sys.executable, "-c", prelude + textwrap.dedent(code)]
 
 
 def _env(s3) -> dict:
@@ -175,7 +166,7 @@ def test_missing_bucket_and_refused_credentials_are_store_errors(s3, url, tmp_pa
 def test_a_killed_writer_leaves_nothing_visible_and_is_redone(s3, url, tmp_path):
     flag = str(tmp_path / "flag")
     wav = write_wav(tmp_path / "a.wav", 4)
-    proc = subprocess.Popen(_python(f"""
+    proc = subprocess.Popen(python_argv(f"""
         import zounds_xr as zx
         from zounds_xr.documents import FeatureStore
         from _documents_helpers import blocking_graph
@@ -215,7 +206,7 @@ def test_two_processes_write_different_documents_at_once(s3, url, tmp_path):
     Sound = spectral_graph(store)
     assert Sound.ids() == []  # listed (and not cached) before the writers start
     wavs = [write_wav(tmp_path / f"{i}.wav", 4, seed=i) for i in range(2)]
-    procs = [subprocess.Popen(_python(f"""
+    procs = [subprocess.Popen(python_argv(f"""
         import zounds_xr as zx
         from _documents_helpers import spectral_graph
         spectral_graph({url!r}).process(meta={wav!r}, chunksize=zx.Seconds(0.5))

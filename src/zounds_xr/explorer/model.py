@@ -11,7 +11,6 @@ DataArray built per request); otherwise the lazy DataArray is sliced by its
 """
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
+from ..documents import labels
 from ..documents.pyramid import MIN_BYTES, Pyramid, open_pyramid
 from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..frequency.index import FrequencyIndex
@@ -29,7 +29,7 @@ from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
 from .maplayout import METHODS, build_map, load_map
 from .mapview import MapView
-from .playback import AudioClip, clip_for, source_of
+from .playback import AudioClip, clip_for, sample_rate, source_of
 from .render import POOLS, envelope, image_of
 
 __all__ = ["Explorer", "FeatureInfo", "NotFoundError", "ReadOnlyError", "check_label_column",
@@ -133,13 +133,6 @@ def time_index(da: xr.DataArray, name: str) -> TimeIndex:
     return index
 
 
-def _audio_rate(index: TimeIndex) -> int | None:
-    if index.frequency != index.duration or index.frequency <= 0:
-        return None
-    rate = 1 / index.frequency
-    return int(rate) if rate.denominator == 1 else None
-
-
 def _band_edges(scale) -> list[float]:
     starts = np.asarray(scale.band_starts, dtype=float)
     stops = np.asarray(scale.band_stops, dtype=float)
@@ -152,7 +145,7 @@ def feature_info(name: str, da: xr.DataArray) -> FeatureInfo:
     index = time_index(da, name)
     other = [d for d in da.dims if d not in ("time", "channel")]
     findex = da.xindexes.get("frequency")
-    rate = _audio_rate(index) if not other else None
+    rate = sample_rate(index) if not other else None
     scale = bands = None
     if rate is not None:
         kind = "audio"
@@ -236,7 +229,6 @@ class Explorer:
         self._lock = threading.Lock()
         self._clips: OrderedDict = OrderedDict()
         self._indexes: dict = {}
-        self._time_indexes: dict = {}  # catalog "<f>.index" text -> TimeIndex
         self._layouts: dict = {}  # feature -> _Layout
         self._arrays: dict = {}  # array path -> stored array
         self._pyramids: OrderedDict = OrderedDict()  # (doc, feature) -> Pyramid | None
@@ -411,13 +403,6 @@ class Explorer:
                 continue
         return out
 
-    def _time_index(self, text: str, frames: int) -> TimeIndex:
-        index = self._time_indexes.get(text)
-        if index is None or index.size != frames:
-            index = TimeIndex.from_attrs(json.loads(text), size=frames)
-            self._time_indexes[text] = index
-        return index
-
     def _located(self, doc_id: str, feature: str):
         """Locate a document's frames from the catalog: ``(path, first row, frames, TimeIndex)``.
 
@@ -437,7 +422,7 @@ class Explorer:
             return None
         if frames <= 0:
             return None
-        return path, offset, frames, self._time_index(text, frames)
+        return path, offset, frames, labels.time_index(text, frames)
 
     def _direct(self, doc_id: str, feature: str):
         """Find where a document's frames of ``feature`` can be read straight from.

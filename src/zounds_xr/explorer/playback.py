@@ -147,14 +147,22 @@ def _time_index(da: xr.DataArray) -> TimeIndex:
     return index
 
 
-def _audio_rate(da: xr.DataArray) -> int | None:
-    index = _index(da)
-    if index is None or set(da.dims) - {"time", "channel"}:
-        return None
+def sample_rate(index: TimeIndex) -> int | None:
+    """Return the whole samples per second of an index of audio samples.
+
+    Audio samples are frames as long as their step; ``None`` for any other index.
+    """
     if index.frequency != index.duration or index.frequency <= 0:
         return None
     rate = 1 / index.frequency
     return int(rate) if rate.denominator == 1 else None
+
+
+def _audio_rate(da: xr.DataArray) -> int | None:
+    index = _index(da)
+    if index is None or set(da.dims) - {"time", "channel"}:
+        return None
+    return sample_rate(index)
 
 
 def _values(da: xr.DataArray) -> np.ndarray:

@@ -39,10 +39,10 @@ import zlib
 import numpy as np
 import pandas as pd
 from .._version import __version__
+from ..documents.labels import time_index
 from ..documents.maintenance import INDEXES
 from ..documents.objects import ObjectStore, open_zarr_store
 from ..errors import ParameterError, StoreError
-from ..timeseries.index import TimeIndex
 from .hashing import BitsHasher, SimHasher, hasher_for
 from .index import CodeIndex, Segments
 from .windows import FrameTimes, WindowRule
@@ -284,14 +284,18 @@ def _visible(store, feature: str, parts: set | None = None) -> pd.DataFrame:
         index=pd.RangeIndex(len(cat)))
 
 
-def _times(index_text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return ``(start, step, extent)`` seconds of catalog ``<f>.index`` texts.
+def _times(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(start, step, extent)`` seconds of rows' catalog ``<f>.index`` texts.
 
-    Each distinct text is parsed once.
+    Each distinct text is parsed once (:func:`~zounds_xr.documents.labels.time_index`,
+    which also checks it against the row's frames).
     """
-    text = pd.Categorical(index_text)
-    params = np.array([[float(v) for v in (i.start, i.frequency, i.duration)] for i in (
-        TimeIndex.from_attrs(json.loads(t)) for t in text.categories)]).reshape(-1, 3)
+    text = pd.Categorical(rows["index"])
+    _, first = np.unique(text.codes, return_index=True)
+    frames = rows["frames"].to_numpy()[first]
+    indexes = (time_index(t, int(n)) for t, n in zip(text.categories, frames, strict=True))
+    params = np.array([[float(v) for v in (i.start, i.frequency, i.duration)]
+                       for i in indexes]).reshape(-1, 3)
     per_row = params[text.codes]
     return per_row[:, 0], per_row[:, 1], per_row[:, 2]
 
@@ -321,7 +325,7 @@ def configure(store, feature: str, *, window: float | None = None, hop: float | 
     rows = _visible(store, feature)
     if not len(rows):
         raise ParameterError(f"no document has frames of {feature!r}")
-    _, steps, extents = _times(rows["index"].iloc[:1])
+    _, steps, extents = _times(rows.iloc[:1])
     step = float(steps[0])
     first = rows.iloc[0]
     sample = np.asarray(store.array(first["array"])[int(first["offset"]):
@@ -431,7 +435,7 @@ def _hash_part(store, config: IndexConfig, rows: pd.DataFrame, progress) -> dict
         order.append(block.positions)
         n_seg += block.counts.size
     rows = rows.loc[np.concatenate(order)] if order else rows.iloc[:0]
-    t0, step, extent = _times(rows["index"])
+    t0, step, extent = _times(rows)
     n_words = codes[0].shape[1] if codes else 1
     return {"codes": np.concatenate(codes) if codes else np.zeros((0, n_words), np.uint64),
             "window_segment": np.concatenate(seg).astype(np.int32) if seg
@@ -560,7 +564,7 @@ class StoreIndex:
             raise ParameterError(f"no document {doc_id!r} with frames of "
                                  f"{self.config.feature!r} in the store")
         row = self._rows.loc[str(doc_id)]
-        s, step, extent = (float(v[0]) for v in _times(pd.Series([row["index"]])))
+        s, step, extent = (float(v[0]) for v in _times(self._rows.loc[[str(doc_id)]]))
         times = FrameTimes(s, step, extent, int(row["frames"]))
         t0 = times.start if start is None else float(start)
         t1 = times.seconds(0, times.frames)[1] if end is None else float(end)
