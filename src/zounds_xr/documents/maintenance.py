@@ -19,7 +19,7 @@ import zarr
 from ..errors import StoreError
 from . import catalog as _catalog
 from .log import LOG_FORMAT, STORE, group_json
-from .manifest import crc32c, file_record, sharding_of
+from .manifest import check, crc32c, file_record, layout_of
 from .parts import new_part_name
 from .reader import part_of
 
@@ -178,13 +178,7 @@ class _Progress:
 
 
 def _check_file(data: bytes | None, record: dict) -> str | None:
-    if data is None:
-        return "missing"
-    if len(data) != record["size"]:
-        return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
-    if crc32c(data) != record["crc32c"]:
-        return "damaged or replaced (its CRC32C is not the committed one)"
-    return None
+    return "missing" if data is None else check(data, record)
 
 
 def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
@@ -272,24 +266,24 @@ def _holders(resolved) -> dict[str, list[tuple[str, str, int, int]]]:
 
 def _documents_of(fs, key: str, holders: dict) -> list[tuple[str, str]]:
     """The (document, feature) pairs a damaged file touches."""
+    base = key.rsplit("/", 1)[0]
     if "/c/" in key:
         path, chunk = key.split("/c/", 1)
-        docs = holders.get(path, [])
-        meta = fs.objects.get(f"{path}/zarr.json")
-        try:
-            grid = json.loads(meta)["chunk_grid"]["configuration"]["chunk_shape"][0] \
-                if meta else None
-        except (ValueError, KeyError, TypeError, IndexError):
-            grid = None
-        if grid is None or path.endswith(".bytes") or not chunk.split("/")[0].isdigit():
-            return [(d, f) for d, f, _, _ in docs]
-        lo = int(chunk.split("/")[0]) * int(grid)
-        return [(d, f) for d, f, a, b in docs if a < lo + grid and b > lo]
+        if path in holders:  # a chunk of a feature's array: the documents in it
+            docs = holders[path]
+            meta = fs.objects.get(f"{path}/zarr.json")
+            try:
+                grid = int(json.loads(meta)["chunk_grid"]["configuration"]["chunk_shape"][0])
+                lo = int(chunk.split("/")[0]) * grid
+            except (ValueError, KeyError, TypeError, IndexError):
+                return [(d, f) for d, f, _, _ in docs]
+            if path.endswith(".bytes"):
+                return [(d, f) for d, f, _, _ in docs]
+            return [(d, f) for d, f, a, b in docs if a < lo + grid and b > lo]
+        base = path.rsplit("/", 1)[0]  # a label array: its group's documents
     # metadata or labels: every document of the arrays under that group or array
-    base = key.rsplit("/", 1)[0]
     return [(d, f) for path, docs in holders.items()
-            if path == base or path.startswith(f"{base}/") or base.startswith(f"{path}")
-            for d, f, _, _ in docs]
+            if path == base or path.startswith(f"{base}/") for d, f, _, _ in docs]
 
 
 # ---------------------------------------------------------------------- repair
@@ -332,8 +326,8 @@ def upgrade(fs: FeatureStore, progress: bool = False) -> int:
     if attributes is None:
         raise StoreError(f"no feature store at {fs.url!r}")
     fs._check_root(attributes, upgrading=True)
-    if attributes[STORE].get("log") == LOG_FORMAT:
-        return 0
+    if attributes[STORE].get("log") == LOG_FORMAT and fs.log.state().version:
+        return 0  # (an empty log over fragments is a lost log: written again below)
     fragments = {}
     for name in fs.objects.list_dir("catalog"):
         if name.endswith(".parquet"):
@@ -383,12 +377,12 @@ def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
     checked): the records its commit gets."""
     files = fs.objects.list_files(f"parts/{part}/")
     records: dict[str, dict] = {}
-    sharding: dict[str, int | None] = {}
+    layouts: dict[str, tuple[int, bool] | bool | None] = {}
     for key in sorted(files):
         if key.endswith("zarr.json"):
             data = fs.objects.get(key) or b""
             path = key.rsplit("/", 1)[0]
-            sharding[path] = sharding_of(data)
+            layouts[path] = layout_of(data)
             records[key] = file_record(data)
             meta = json.loads(data)
             if meta.get("node_type") == "array":
@@ -403,7 +397,7 @@ def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
             continue
         array = key.split("/c/", 1)[0] if "/c/" in key else None
         records[key] = file_record(fs.objects.get(key) or b"",
-                                   sharding.get(array) if array else None)
+                                   layouts.get(array) if array else None)
     return records
 
 

@@ -32,10 +32,10 @@ from zarr.core.metadata import ArrayV3Metadata
 from ..dimensions import INDEX_TYPES
 from ..errors import StoreError, ZoundsError
 from ..timeseries.index import TimeIndex
-from .manifest import crc32c, index_offsets
+from .manifest import check, crc32c, index_offsets
 from .parts import FEATURE, INDEX
 
-__all__ = ["MissingChunkError", "Reader", "decode_labels", "part_of"]
+__all__ = ["CheckedArray", "MissingChunkError", "Reader", "decode_labels", "part_of"]
 
 #: at most about this many dask chunks per lazy read of a document (graph overhead)
 _MAX_TASKS = 512
@@ -111,13 +111,12 @@ class CheckedStore(zarr.storage.WrapperStore):
             raise self._fail(key, "is missing", MissingChunkError)
         data = buf.to_bytes()
         if byte_range is None:
-            if len(data) != record["size"] or crc32c(data) != record["crc32c"]:
-                raise self._fail(key, f"is damaged or replaced: {len(data)} bytes that do "
-                                      f"not match the log's record ({record['size']} bytes, "
-                                      f"CRC32C {record['crc32c']})")
+            problem = check(data, record)
+            if problem is not None:
+                raise self._fail(key, f"does not match the log's record: {problem}")
         elif suffix:
             if "index" not in record or len(data) != byte_range.suffix or \
-                    crc32c(data) != record["index"]:
+                    crc32c(data[:-4]) != record["index"]:
                 raise self._fail(key, "has a shard index that is damaged or not the one "
                                       "committed (a truncated, zeroed or swapped shard)")
             starts = {int(o): i for i, (o, _) in enumerate(index_offsets(data))}
@@ -166,6 +165,34 @@ def _failure(where: str, what: str, exc: BaseException) -> StoreError:
     if "checksum" in detail.lower() or "crc" in detail.lower():
         detail = f"a chunk fails its checksum (damaged data): {detail}"
     return StoreError(f"cannot read {where}, {what}: {detail}")
+
+
+class CheckedArray:
+    """A committed Zarr array whose every read failure is a :class:`StoreError` naming
+    the store, the part, the array and the key, with the cause chained (what
+    ``FeatureStore.array`` gives; other attributes are the Zarr array's)."""
+
+    def __init__(self, array: zarr.Array, url: str):
+        self._array, self._url = array, url
+
+    def __getattr__(self, name):
+        return getattr(self._array, name)
+
+    def __getitem__(self, key):
+        try:
+            return self._array[key]
+        except StoreError:
+            raise
+        except Exception as exc:
+            path = self._array.path
+            raise _failure(f"the array {path!r} (part {part_of(path)!r}) of the feature "
+                           f"store {self._url!r}", f"key {key!r}", exc) from exc
+
+    def __len__(self) -> int:
+        return int(self._array.shape[0])
+
+    def __repr__(self) -> str:
+        return f"<checked {self._array!r}>"
 
 
 class _Checked:
@@ -238,7 +265,7 @@ class Reader:
     def __init__(self, zstore, url: str, files_of: Callable[[str], dict]):
         self.zstore, self.url, self.files_of = zstore, url, files_of
         self._stores: dict[str, CheckedStore] = {}  # group path -> its checked store
-        self._arrays: dict[str, zarr.Array] = {}
+        self._arrays: dict[str, CheckedArray] = {}
         self._groups: dict[str, dict] = {}
 
     def _store_of(self, group_path: str) -> CheckedStore:
@@ -254,19 +281,19 @@ class Reader:
             found = self._stores[group_path] = CheckedStore(self.zstore, self.url, records)
         return found
 
-    def array(self, path: str) -> zarr.Array:
+    def array(self, path: str) -> CheckedArray:
         """The read-only, checked Zarr array at ``path`` (cached: parts never change)."""
         found = self._arrays.get(path)
         if found is None:
             store = self._store_of(str(path).rsplit("/", 1)[0])
             try:
-                found = zarr.open_array(store, path=str(path), mode="r", zarr_format=3)
+                opened = zarr.open_array(store, path=str(path), mode="r", zarr_format=3)
             except StoreError:
                 raise
             except Exception as exc:
                 raise StoreError(f"cannot open the array {path!r} of the feature store "
                                  f"{self.url!r}: {type(exc).__name__}: {exc}") from exc
-            self._arrays[path] = found
+            found = self._arrays[path] = CheckedArray(opened, self.url)
         return found
 
     def group_info(self, group_path: str) -> dict:

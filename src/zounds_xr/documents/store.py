@@ -49,7 +49,7 @@ from .log import LAYOUT, LOG, LOG_FORMAT, STORE, CommitLog, LogState, group_json
 from .manifest import RecordingStore, crc32c
 from .objects import BUCKET_PROTOCOLS, ObjectStore, is_url, open_zarr_store, protocol, sync
 from .parts import PartWriter, encode_labels
-from .reader import Reader, decode_labels
+from .reader import CheckedArray, Reader, decode_labels
 
 __all__ = [
     "LAYOUT",
@@ -326,7 +326,26 @@ class FeatureStore:
             if version:
                 raise StoreError(f"no commit {version} in {self.url!r}: there is no store")
             return LogState()
-        return self.log.state(version)
+        state = self.log.state(version)
+        if state.version == 0 and version is None:
+            state = self._check_empty_log()
+        return state
+
+    def _check_empty_log(self) -> LogState:
+        """An empty log over a store with catalog fragments: a first commit between its
+        fragment and its entry (wait for it), or a lost log (an error, never an empty
+        catalog)."""
+        for attempt in range(5):
+            if not self.objects.list_dir("catalog"):
+                return self.log.state()
+            time.sleep(0.05 * (attempt + 1))
+            self.log.forget()
+            if self.log.state().version:
+                return self.log.state()
+        raise StoreError(f"the feature store {self.url!r} has catalog fragments but its "
+                         f"commit log is empty: the log was lost; restore {LOG}/ from a "
+                         f"backup, or run `zounds-xr upgrade {self.url}` to write it again "
+                         f"from the files (after checking every chunk)")
 
     @property
     def version(self) -> int:
@@ -583,9 +602,10 @@ class FeatureStore:
         return n
 
     # ------------------------------------------------------------------ reading
-    def array(self, path: str) -> zarr.Array:
+    def array(self, path: str) -> CheckedArray:
         """The read-only Zarr array at ``path`` (relative to the root), every file of it
-        checked against the log on read; cached, as parts never change."""
+        checked against the log on read, every failure a :class:`StoreError`; cached,
+        as parts never change."""
         return self.reader.array(path)
 
     def read(self, row: dict, name: str, where: str | None = None) -> xr.DataArray:
