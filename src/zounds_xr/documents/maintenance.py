@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +33,8 @@ __all__ = ["VACUUM_GRACE", "compact", "describe", "invisible_parts", "rebuild_fr
 #: default age (seconds) below which vacuum() leaves an uncommitted part alone: it may
 #: belong to a writer that is still running
 VACUUM_GRACE = 3600.0
+#: files verify() reads at once
+_VERIFY_THREADS = 4
 
 
 def _name_of(key: str) -> str:
@@ -217,13 +220,17 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     used = sorted({p for p in map(part_of, holders) if p is not None} & set(state.parts))
     total = sum(r["size"] for p in used for r in state.parts[p]["files"].values())
     shown = _Progress(total, progress)
-    for part in used:
-        files = state.parts[part]["files"]
-        for key in sorted(files):
-            record = files[key]
-            data = fs.objects.get(key)
-            shown.add(record["size"])
-            found = _check_file(data, record)
+    checks = [(key, record) for part in used
+              for key, record in sorted(state.parts[part]["files"].items())]
+
+    def check_one(item):
+        key, record = item
+        return key, record["size"], _check_file(fs.objects.get(key), record)
+
+    # reading overlaps checking (file reads release the GIL), in file order
+    with ThreadPoolExecutor(_VERIFY_THREADS) as pool:
+        for key, size, found in pool.map(check_one, checks):
+            shown.add(size)
             if found is None:
                 continue
             message = f"file {key!r}: {found}"

@@ -115,13 +115,15 @@ def check(data: bytes, record: dict) -> str | None:
         index = data[-shard_index_size(len(tails)):]
         if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
             return "its shard index is damaged or not the committed one"
-        for i, (offset, nbytes) in enumerate(index_offsets(index)):
+        for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
             if offset == _EMPTY:
                 if tails[i]:
                     return f"inner chunk {i} is missing"
                 continue
-            block = data[int(offset):int(offset) + int(nbytes)]
-            if not _self_checked(block) or _tail(block) != tails[i]:
+            end = offset + nbytes
+            tail = data[end - 4:end]
+            if end > len(data) or nbytes < 4 or tail.hex() != tails[i] \
+                    or crc32c(data[offset:end - 4]) != int.from_bytes(tail, "little"):
                 return f"inner chunk {i} is damaged or not the committed one"
         return None
     if "tail" in record:
