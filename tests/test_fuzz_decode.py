@@ -411,3 +411,51 @@ def test_ingest_gives_load_s_answer_on_every_scheduler(tmp_path, scheduler):
             warnings.simplefilter("ignore", zx.NonFiniteSamplesWarning)
             np.testing.assert_array_equal(np.asarray(stored.audio.values),
                                           zx.load(uri).values)
+
+
+# --------------------------------------------------------------------------- real Ogg
+def _decoded(path, label):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", zx.NonFiniteSamplesWarning)
+        if label == "load":
+            return zx.load(path).values
+        if label.startswith("stream"):
+            size = 1000 if label == "stream-1000" else zx.Seconds(30)
+            return np.concatenate([c.values for c in zx.stream(path, chunksize=size)])
+        return zx.open_audio(path, chunks=1000 if label == "open_audio-1000"
+                             else zx.Seconds(60)).values
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_damaged_real_ogg_files_agree_on_every_path(corpus, tmp_path):
+    # the campaign that found Ogg files decoding differently on different paths, on
+    # real recordings (Vorbis at 44.1 and 48 kHz): every path gives load's samples,
+    # or every path raises AudioDecodeError
+    sources = {p.name: p.read_bytes() for p in [corpus / "effects" / "freedesktop_bell.oga",
+                                                 corpus / "effects" / "lomiri_A440_44k.ogg"]
+               if p.exists()}
+    if not sources:
+        pytest.skip("no Ogg files in the corpus")
+    problems, answers = [], set()
+    labels = ("load", "stream-1000", "stream", "open_audio-1000", "open_audio")
+    for seed in (5,):
+        for i, (name, kind, data) in enumerate(_mutants(sources, seed=seed)):
+            path = tmp_path / f"s{seed}-{i:03d}-{kind}-{name}"
+            path.write_bytes(data)
+            got = {}
+            for label in labels:
+                try:
+                    got[label] = _decoded(path, label)
+                except zx.AudioDecodeError as exc:
+                    got[label] = exc
+            errors = {k for k, v in got.items() if isinstance(v, Exception)}
+            answers.add(bool(errors))
+            if errors and len(errors) < len(labels):
+                problems.append(f"{path.name}: only {sorted(errors)} raise")
+            elif not errors:
+                ref = got["load"]
+                problems += [f"{path.name}: {k} differs from load" for k, v in got.items()
+                             if not np.array_equal(v, ref, equal_nan=True)]
+    assert not problems, "\n".join(problems)
+    assert answers == {True, False}  # both clear errors and identical decodes

@@ -14,6 +14,7 @@ import soundfile as sf
 
 import zounds_xr as zx
 from zounds_xr.io import decode
+from zounds_xr.io import lazy as lazy_module
 
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -284,13 +285,13 @@ def test_open_audio_reads_only_touched_blocks(tmp_path, monkeypatch):
     path = tmp_path / "long.ogg"
     _write(path, "OGG", "VORBIS", 8000, 1, seconds=10)
     calls = []
-    original = decode._read_block
+    original = lazy_module._read_block
 
     def counting(path, start, stop, *args):
         calls.append((start, stop))
         return original(path, start, stop, *args)
 
-    monkeypatch.setattr(decode, "_read_block", counting)
+    monkeypatch.setattr(lazy_module, "_read_block", counting)
     lazy = zx.open_audio(path, chunks=8000)
     assert lazy.data.numblocks == (10,) and calls == []
     part = lazy.sel(time=zx.TimeSlice(start=zx.Seconds(3.5), duration=zx.Seconds(1))).values

@@ -23,7 +23,7 @@ Notebooks
     play, specshow, seconds, explore
 Learning (needs the ``[learn]`` extra)
     PreprocessingPipeline and its steps, ShuffledSamples, trainers, SimHash, HammingIndex,
-    FilterBank, SincLayer, PerceptualLoss
+    FilterBank, SincLayer, PerceptualLoss, Learned (a trained model as a document feature)
 """
 import importlib
 from typing import Any
@@ -114,7 +114,8 @@ _EXPORTS: dict[str, str] = {
          "UnitNorm", "Log", "Multiply", "Slicer", "Reshape", "InstanceScaling", "KMeans",
          "SklearnModel", "PyTorchNetwork", "Binarize", "ShuffledSamples", "SupervisedTrainer",
          "TripletEmbeddingTrainer", "WassersteinGanTrainer", "SimHash", "HammingIndex",
-         "FilterBank", "SincLayer", "PerceptualLoss", "FeatureWindows", "RandomWindows"],
+         "FilterBank", "SincLayer", "PerceptualLoss", "FeatureWindows", "RandomWindows",
+         "Learned"],
         ".learn"),
     # documents and batch
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
@@ -181,6 +182,7 @@ __all__ = [
     "InstanceScaling",
     "InternetArchive",
     "KMeans",
+    "Learned",
     "LinearScale",
     "Log",
     "MDCTSynthesizer",

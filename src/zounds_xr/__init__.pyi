@@ -92,6 +92,7 @@ from .learn import (
     HammingIndex as HammingIndex,
     InstanceScaling as InstanceScaling,
     KMeans as KMeans,
+    Learned as Learned,
     Log as Log,
     MeanStdNormalization as MeanStdNormalization,
     Multiply as Multiply,

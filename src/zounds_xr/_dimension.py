@@ -47,8 +47,10 @@ class Dimension:
         raise NotImplementedError
 
     def validate(self, size: int) -> None:
-        """Raise :class:`~zounds_xr.ParameterError` if an axis of ``size`` cannot carry
-        this dimension (the base class accepts any size)."""
+        """Raise :class:`~zounds_xr.ParameterError` if an axis of ``size`` cannot carry this.
+
+        The base class accepts any size.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -3,14 +3,13 @@
 ``import zounds_xr`` must stay cheap, but the accessor delegates to most of the library
 (dimensions, frequency scales, spectral kernels, audio encoding, plotting), and
 :mod:`zounds_xr.accessor` imports all of it at module level. So what is registered here
-is a stand-in that imports :mod:`zounds_xr.accessor` (by name, as the lazy namespace in
-``zounds_xr/__init__.py`` does) the first time ``da.zx`` is used; xarray then caches the
-real accessor on the object. ``xr.DataArray.zx.<name>`` reaches the real class's
-attributes, for documentation tools.
+is a stand-in that imports :mod:`zounds_xr.accessor` the first time ``da.zx`` is used
+(the one function-level import of the package's own code: it is what keeps the import
+cheap); xarray then caches the real accessor on the object. ``xr.DataArray.zx.<name>``
+reaches the real class's attributes, for documentation tools.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import xarray as xr
@@ -25,7 +24,9 @@ class _Deferred:
         self._name = name
 
     def _resolve(self) -> type:
-        cls: type = getattr(importlib.import_module("zounds_xr.accessor"), self._name)
+        from . import accessor  # deferred on purpose (module docstring)
+
+        cls: type = getattr(accessor, self._name)
         return cls
 
     def __call__(self, obj: Any) -> Any:

@@ -8,6 +8,7 @@ imports nothing of the package but :mod:`zounds_xr.errors`.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Hashable
 from typing import Any
 
@@ -18,11 +19,33 @@ from .errors import ParameterError
 
 __all__ = ["positive_int", "nonnegative_int", "float_dtype", "real_float_dtype",
            "magnitude_dtype", "smallest_k", "frozen", "drop_coords_along",
-           "check_output_size", "axis_index", "MAX_OUTPUT_BYTES"]
+           "check_output_size", "axis_index", "data_array", "output_limit",
+           "MAX_OUTPUT_BYTES"]
 
 #: the largest single output a transform agrees to allocate (bytes); a request beyond it
-#: is refused with its estimated size before anything is allocated
+#: (or beyond the machine's physical memory, see :func:`output_limit`) is refused with its
+#: estimated size before anything is allocated
 MAX_OUTPUT_BYTES = 1 << 36  # 64 GiB
+
+
+def output_limit() -> int:
+    """Return the most bytes one output may take: 64 GiB or physical memory.
+
+    An allocation beyond the machine's memory fails deep inside numpy or a C library
+    (``MemoryError``, ``std::bad_alloc``) or gets the process killed; refusing it up
+    front names the request instead.
+
+    Returns
+    -------
+    int
+        ``min(MAX_OUTPUT_BYTES, physical memory)``; ``MAX_OUTPUT_BYTES`` where the
+        platform does not tell its memory.
+    """
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover (not POSIX)
+        return MAX_OUTPUT_BYTES
+    return min(MAX_OUTPUT_BYTES, physical) if physical > 0 else MAX_OUTPUT_BYTES
 
 
 def positive_int(value, name: str) -> int:
@@ -51,7 +74,7 @@ def nonnegative_int(value, name: str) -> int:
 
 
 def float_dtype(dtype) -> np.dtype:
-    """The floating (or complex) dtype a transform computes in: others become float64.
+    """Return the floating (or complex) dtype a transform computes in (else float64).
 
     >>> float_dtype("int16"), float_dtype("float32"), float_dtype("complex64")
     (dtype('float64'), dtype('float32'), dtype('complex64'))
@@ -69,7 +92,7 @@ def real_float_dtype(dtype, what: str = "this transform") -> np.dtype:
 
 
 def magnitude_dtype(dtype) -> np.dtype:
-    """The real dtype of magnitudes computed from ``dtype`` data.
+    """Return the real dtype of magnitudes computed from ``dtype`` data.
 
     float32 for float16, float32 and complex64 (single precision stays single);
     float64 for everything else (integers, float64, complex128).
@@ -84,7 +107,7 @@ def magnitude_dtype(dtype) -> np.dtype:
 
 
 def frozen(a, dtype=np.float64) -> np.ndarray:
-    """A contiguous, read-only copy-or-view of ``a`` (for arrays cached on immutables)."""
+    """Return a contiguous, read-only copy-or-view of ``a`` (for cached arrays)."""
     a = np.ascontiguousarray(a, dtype=dtype)
     a.setflags(write=False)
     return a
@@ -95,10 +118,39 @@ def drop_coords_along(x, dim: str):
     return x.drop_vars([k for k, v in x.coords.items() if dim in v.dims])
 
 
+def data_array(x: Any, what: str = "the input") -> xr.DataArray:
+    """``x`` when it is an ``xarray.DataArray``, else a ``ParameterError`` naming ``what``.
+
+    Parameters
+    ----------
+    x : object
+        The input of a labelled function.
+    what : str
+        How the message names ``x``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``x`` itself.
+
+    Raises
+    ------
+    ParameterError
+        When ``x`` is anything else (a NumPy array has no labels to work from).
+    """
+    if not isinstance(x, xr.DataArray):
+        raise ParameterError(f"{what} must be an xarray.DataArray, got {type(x).__name__}"
+                             + ("; label it first (zx.AudioSamples, zx.ArrayWithUnits)"
+                                if isinstance(x, np.ndarray) else ""))
+    return x
+
+
 def axis_index(x: Any, dim: Hashable, kind: type, *, what: str = "the input",
                hint: str = "") -> Any:
-    """The index of type ``kind`` on ``x``'s ``dim``, or a ``ParameterError`` that says
-    what is missing (the one check every labelled function starts with).
+    """Return the index of type ``kind`` on ``x``'s ``dim``, or refuse ``x``.
+
+    The one check every labelled function starts with: a ``ParameterError`` says what
+    is missing.
 
     Parameters
     ----------
@@ -128,7 +180,7 @@ def axis_index(x: Any, dim: Hashable, kind: type, *, what: str = "the input",
     return index
 
 
-def check_output_size(shape, dtype, what: str, limit: int = MAX_OUTPUT_BYTES) -> None:
+def check_output_size(shape, dtype, what: str, limit: int | None = None) -> None:
     """Refuse an output of ``shape``/``dtype`` larger than ``limit`` bytes, up front.
 
     The message gives the estimated size, so that a request that cannot fit in memory
@@ -140,6 +192,8 @@ def check_output_size(shape, dtype, what: str, limit: int = MAX_OUTPUT_BYTES) ->
     ...
     zounds_xr.errors.ParameterError: the spectrogram would need 7.28 TiB (shape ...), more ...
     """
+    if limit is None:
+        limit = output_limit()
     nbytes = float(np.prod([float(s) for s in shape])) * np.dtype(dtype).itemsize
     if nbytes > limit:
         raise ParameterError(

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ._validation import axis_index
-from .dimensions import Dimension, dimensions_by_dim, dimensions_of, select
+from .dimensions import Dimension, dimensions_by_dim, dimensions_of, select, select_labels
 from .io.encode import encode, save
 from .timeseries.durations import to_timedelta
 from .timeseries.index import TimeIndex
@@ -58,14 +58,25 @@ class _ZxAccessor(Generic[T]):
         """
         return select(self._obj, key)  # type: ignore[return-value]
 
+    def sel(self, indexers: Any = None, method: str | None = None, **labels: Any) -> T:
+        """Xarray's ``.sel`` that names a missing axis (a ``SelectionError``).
+
+        See :func:`zounds_xr.dimensions.select_labels`.
+        """
+        return select_labels(self._obj, indexers, method=method,  # type: ignore[return-value]
+                             **labels)
+
 
 class ZxDataArrayAccessor(_ZxAccessor[xr.DataArray]):
     """``da.zx``: zounds semantics on a DataArray (dimensions, rates, audio helpers)."""
 
     @property
     def dimensions(self) -> tuple[Dimension, ...]:
-        """The zounds dimension object of each axis, in dim order (see
-        :func:`zounds_xr.dimensions.dimensions_of`)."""
+        """Return the zounds dimension object of each axis, in dim order.
+
+        The zounds dimension object of each axis, in dim order (see
+        :func:`zounds_xr.dimensions.dimensions_of`).
+        """
         return dimensions_of(self._obj)
 
     @property
@@ -90,7 +101,7 @@ class ZxDataArrayAccessor(_ZxAccessor[xr.DataArray]):
         return save(self._obj, path, fmt=fmt, subtype=subtype)
 
     def play(self, *, autoplay: bool = False, normalize: bool = True) -> Any:
-        """An IPython audio widget for this audio (see :func:`zounds_xr.viz.play`).
+        """Return an IPython audio widget for this audio (see :func:`zounds_xr.viz.play`).
 
         In a notebook, evaluating ``da.zx`` also shows a player for audio up to a minute
         long (and a summary line for any array).
@@ -111,6 +122,9 @@ class ZxDatasetAccessor(_ZxAccessor[xr.Dataset]):
 
     @property
     def dimensions(self) -> dict[Hashable, Dimension]:
-        """The zounds dimension object of each dim, by name (see
-        :func:`zounds_xr.dimensions.dimensions_by_dim`)."""
+        """Return the zounds dimension object of each dim, by name.
+
+        The zounds dimension object of each dim, by name (see
+        :func:`zounds_xr.dimensions.dimensions_by_dim`).
+        """
         return dimensions_by_dim(self._obj)

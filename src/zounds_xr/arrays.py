@@ -26,7 +26,7 @@ def _dim_names(dimensions: Sequence[Dimension]) -> list[str]:
 
 def ArrayWithUnits(array, dimensions: Sequence[Dimension], dims: Sequence[str] | None = None,
                    name=None, attrs=None) -> xr.DataArray:  # noqa: N802  (zounds' name)
-    """A DataArray whose axes carry the indexes of zounds dimension objects.
+    """Return a DataArray whose axes carry the indexes of zounds dimension objects.
 
     Parameters
     ----------
@@ -37,10 +37,15 @@ def ArrayWithUnits(array, dimensions: Sequence[Dimension], dims: Sequence[str] |
         ``FrequencyDimension`` -> ``frequency``, ``IdentityDimension`` -> ``dim_<i>``.
     dims : sequence of str, optional
         Explicit dim names, overriding the defaults.
+    name : hashable, optional
+        The DataArray's name.
+    attrs : mapping, optional
+        The DataArray's attributes.
 
     Returns
     -------
     xarray.DataArray
+        ``array`` labelled by the dimensions' coordinates and indexes.
 
     Raises
     ------

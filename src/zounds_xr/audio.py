@@ -23,10 +23,13 @@ def AudioSamples(array, samplerate: AudioSampleRate, start=0,  # noqa: N802  (zo
         The audio rate, e.g. ``zx.SR44100()``.
     start : np.timedelta64 or Fraction, optional
         Time of the first sample (streamed chunks start where they start).
+    name : hashable, optional
+        The DataArray's name.
 
     Returns
     -------
     xarray.DataArray [dims=("time",) or ("time", "channel")]
+        ``array`` with a ``TimeIndex`` at ``samplerate`` on ``time``.
 
     Raises
     ------

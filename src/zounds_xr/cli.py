@@ -48,7 +48,8 @@ def _usage(message: str) -> int:
 
 
 def _dataset(sources, pattern):
-    parts, files = [], []
+    parts: list = []
+    files: list[AudioMetaData] = []
     for source in sources:
         path = pathlib.Path(source)
         if path.is_dir():

@@ -90,7 +90,6 @@ def run_demo(audio=None, output="demo-output", scheduler: str = "processes",
 
     Returns a dict with the report, the store path and the PNG written.
     """
-
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
     if audio is None:

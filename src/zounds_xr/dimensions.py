@@ -5,7 +5,8 @@ axis of a given size. This module is the one place that knows which index type s
 for which dimension (:data:`_DIMENSION_OF`): :func:`dimensions_of` gives the dimension
 objects of a labelled DataArray back (``da.zx.dimensions``, as
 ``ArrayWithUnits.dimensions`` did), and :func:`select` does zounds-style selection by
-``TimeSlice`` and ``FrequencyBand`` (``da.zx[...]``). The indexes themselves know
+``TimeSlice`` and ``FrequencyBand`` (``da.zx[...]``) and :func:`select_labels` is
+xarray's ``.sel`` that names a missing axis (``da.zx.sel(...)``). The indexes themselves know
 nothing of the dimension objects.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import xarray as xr
 
 from ._dimension import Dimension, IdentityDimension
 from ._validation import axis_index
-from .errors import ParameterError
+from .errors import ParameterError, SelectionError
 from .frequency.band import FrequencyBand
 from .frequency.dimension import ExplicitFrequencyDimension, FrequencyDimension
 from .frequency.index import FrequencyIndex
@@ -26,7 +27,8 @@ from .timeseries.index import TimeIndex
 from .timeseries.timeslice import TimeSlice
 
 __all__ = ["Dimension", "IdentityDimension", "dimension_of", "dimensions_of",
-           "dimensions_by_dim", "select", "axis_index", "INDEX_TYPES", "index_from_attrs"]
+           "dimensions_by_dim", "select", "select_labels", "axis_index", "INDEX_TYPES",
+           "index_from_attrs"]
 
 
 def _time_dimension(index: TimeIndex) -> Dimension:
@@ -106,7 +108,7 @@ def index_from_attrs(attrs: Mapping[str, Any], *, dim: Hashable,
 
 
 def dimension_of(index: xr.Index | None) -> Dimension:
-    """The dimension object of an axis labelled by ``index``.
+    """Return the dimension object of an axis labelled by ``index``.
 
     Parameters
     ----------
@@ -131,7 +133,7 @@ def dimension_of(index: xr.Index | None) -> Dimension:
 
 
 def dimensions_by_dim(obj: xr.DataArray | xr.Dataset) -> dict[Hashable, Dimension]:
-    """The dimension object of each dim of ``obj``, by dim name (``ds.zx.dimensions``).
+    """Return the dimension object of each dim of ``obj``, by dim name (``ds.zx.dimensions``).
 
     Parameters
     ----------
@@ -153,7 +155,7 @@ def dimensions_by_dim(obj: xr.DataArray | xr.Dataset) -> dict[Hashable, Dimensio
 
 
 def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:
-    """The dimension object of every axis of ``obj``, in dim order (``da.zx.dimensions``).
+    """Return the dimension object of every axis of ``obj``, in dim order (``da.zx.dimensions``).
 
     Parameters
     ----------
@@ -183,7 +185,7 @@ def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:
 
 
 def _dim_with(obj: xr.DataArray | xr.Dataset, kind: type, position: int) -> Hashable:
-    """The dim indexed by ``kind``: the one at ``position`` if it has one, else the first."""
+    """Return the dim indexed by ``kind``: the one at ``position`` if it has one, else the first."""
     dims = list(obj.dims)
     if position < len(dims) and isinstance(obj.xindexes.get(dims[position]), kind):
         return dims[position]
@@ -241,3 +243,55 @@ def select(obj: xr.DataArray | xr.Dataset, key: Any) -> xr.DataArray | xr.Datase
             raise ParameterError(f"too many indices for dims {tuple(dims)}")
     out = obj.sel(by_label) if by_label else obj
     return out.isel(by_position) if by_position else out
+
+
+def select_labels(obj: xr.DataArray | xr.Dataset, indexers: Mapping[Any, Any] | None = None,
+                  method: str | None = None,
+                  **indexers_kwargs: Any) -> xr.DataArray | xr.Dataset:
+    """Xarray's ``.sel`` that names a missing axis: ``da.zx.sel(frequency=FrequencyBand(...))``.
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        The labelled object.
+    indexers : mapping, optional
+        Labels by dim or coordinate name, as ``xarray.DataArray.sel`` takes them.
+    method : str, optional
+        As ``xarray.DataArray.sel`` (``"nearest"``...).
+    **indexers_kwargs
+        Labels given as keywords.
+
+    Returns
+    -------
+    xarray.DataArray or xarray.Dataset
+        ``obj.sel(indexers, method=method)``.
+
+    Raises
+    ------
+    SelectionError
+        When a name is neither a dim nor a coordinate of ``obj`` (e.g. ``frequency`` on
+        audio), naming it and the dims there are, before anything is selected; or a
+        label selects nothing on its axis (the indexes raise it). A ``KeyError`` too,
+        as xarray's own error for a missing name.
+
+    Examples
+    --------
+    >>> import numpy as np, zounds_xr as zx
+    >>> audio = zx.AudioSamples(np.zeros(8000), zx.SR8000())
+    >>> try:
+    ...     audio.zx.sel(frequency=zx.FrequencyBand(100, 200))
+    ... except zx.SelectionError as error:
+    ...     print(str(error).split(";")[0][-65:])
+    DataArray has no 'frequency' axis or coordinate (dims: ('time',))
+    """
+    if indexers is not None and indexers_kwargs:
+        raise ParameterError("give the labels either as a mapping or as keywords, not both")
+    labels = dict(indexers if indexers is not None else indexers_kwargs)
+    for name, label in labels.items():
+        if name not in obj.dims and name not in obj.coords:
+            raise SelectionError(
+                f"cannot select {name}={label!r}: this {type(obj).__name__} has no {name!r} "
+                f"axis or coordinate (dims: {tuple(obj.dims)}); a "
+                f"{'spectrum' if name == 'frequency' else 'labelled array'} from "
+                f"zx.stft or zx.ArrayWithUnits has one")
+    return obj.sel(labels, method=method)

@@ -56,10 +56,11 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from ._validation import check_output_size
+from ._validation import axis_index, check_output_size
 from .audio import AudioSamples
 from .errors import ParameterError
-from .timeseries.samplerate import AudioSampleRate, as_audio_rate
+from .timeseries.index import TimeIndex
+from .timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate, as_audio_rate
 
 __all__ = ["resample", "Resampler"]
 
@@ -77,6 +78,20 @@ def _soxr():
     except ImportError as exc:  # pragma: no cover (soxr is a core dependency)
         raise ImportError("resampling needs python-soxr: python -m pip install soxr") from exc
     return soxr
+
+
+def _target_rate(samplerate) -> AudioSampleRate:
+    """Return the rate to convert to, refused above :data:`MAX_SAMPLERATE`.
+
+    Return the rate to convert to, refused above :data:`MAX_SAMPLERATE` before soxr sizes
+    its filters and output by it.
+    """
+    rate = as_audio_rate(samplerate)
+    if int(rate) > MAX_SAMPLERATE:
+        raise ParameterError(
+            f"cannot resample to {int(rate)} Hz: above the {MAX_SAMPLERATE} Hz of any audio "
+            f"format (zounds_xr.timeseries.samplerate.MAX_SAMPLERATE)")
+    return rate
 
 
 def _quality(quality) -> str:
@@ -142,7 +157,7 @@ class Resampler:
     """
 
     def __init__(self, samplerate, *, quality: str = "VHQ"):
-        self.samplerate = as_audio_rate(samplerate)
+        self.samplerate = _target_rate(samplerate)
         self.quality = _quality(quality)
         self._from: AudioSampleRate | None = None
         self._channels: int | None = None  # 0 means 1-D (no channel axis)
@@ -154,11 +169,6 @@ class Resampler:
         self._done = False
 
     # ------------------------------------------------------------------ state
-    @property
-    def input_rate(self) -> AudioSampleRate | None:
-        """The input rate (known after the first chunk)."""
-        return self._from
-
     @property
     def frames_in(self) -> int:
         """Input frames consumed so far."""
@@ -179,7 +189,7 @@ class Resampler:
     def _coerce(self, chunk):
         if isinstance(chunk, xr.DataArray):
             rate = _audio_rate_of(chunk)
-            start = chunk.xindexes["time"].start
+            start = axis_index(chunk, "time", TimeIndex, what="an audio chunk").start
             if chunk.ndim == 2:
                 chunk = chunk.transpose("time", "channel")
             elif chunk.dims != ("time",):
@@ -201,7 +211,7 @@ class Resampler:
         elif rate != self._from or channels != self._channels:
             raise ParameterError(
                 f"chunk at {rate!r} with {max(channels, 1)} channel(s) does not continue a "
-                f"stream at {self._from!r} with {max(self._channels, 1)} channel(s)")
+                f"stream at {self._from!r} with {max(self._channels or 0, 1)} channel(s)")
         return np.ascontiguousarray(data, dtype=self._dtype)
 
     def _wrap(self, out: np.ndarray) -> xr.DataArray:
@@ -368,7 +378,7 @@ def resample(samples, samplerate, *, quality: str = "VHQ") -> xr.DataArray:
     if not isinstance(samples, xr.DataArray):
         raise ParameterError(f"resample needs AudioSamples (a DataArray), got "
                              f"{type(samples).__name__}")
-    new_rate = as_audio_rate(samplerate)
+    new_rate = _target_rate(samplerate)
     quality = _quality(quality)
     old_rate = _audio_rate_of(samples)
     if samples.ndim == 2 and "channel" in samples.dims and "time" in samples.dims:

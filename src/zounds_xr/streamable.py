@@ -87,7 +87,21 @@ def _declare(func, spec: Streaming):
 
 
 def frame_local(func=None, *, channelwise: bool = False):
-    """Declare ``func`` frame-local (a decorator, with or without arguments)."""
+    """Declare ``func`` frame-local (a decorator, with or without arguments).
+
+    Parameters
+    ----------
+    func : callable, optional
+        The function (``@frame_local``); ``None`` when called with arguments
+        (``@frame_local(channelwise=True)``).
+    channelwise : bool
+        The function handles one channel at a time (the graph splits channels).
+
+    Returns
+    -------
+    callable
+        ``func`` with its declaration, or the decorator that declares it.
+    """
     def decorate(f):
         return _declare(f, Streaming("frame_local", channelwise=channelwise))
 
@@ -96,8 +110,29 @@ def frame_local(func=None, *, channelwise: bool = False):
 
 def framing(scheme: str = "wscheme", default: Callable | None = None,
             when: Callable | None = None, *, channelwise: bool = False):
-    """Declare that the decorated function frames its input with the ``SampleRate``
-    given as parameter ``scheme`` (``default(time_index)`` when it is left out)."""
+    """Declare that the decorated function frames its input with a ``SampleRate``.
+
+    Parameters
+    ----------
+    scheme : str
+        The name of the parameter that gives the ``SampleRate`` (hop and window).
+    default : callable, optional
+        ``default(time_index)`` gives the scheme when the parameter is left out.
+    when : callable, optional
+        ``when(params)`` says whether the call frames at all (else it is frame-local).
+    channelwise : bool
+        The function handles one channel at a time.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Raises
+    ------
+    TypeError
+        When ``scheme`` is not a parameter name.
+    """
     if not isinstance(scheme, str) or not scheme:
         raise TypeError(f"scheme must name a parameter, got {scheme!r}")
 
@@ -109,7 +144,25 @@ def framing(scheme: str = "wscheme", default: Callable | None = None,
 
 
 def stateful(factory: Callable, *, channelwise: bool = False):
-    """Declare the stateful streaming counterpart of the decorated function."""
+    """Declare the stateful streaming counterpart of the decorated function.
+
+    Parameters
+    ----------
+    factory : callable
+        Builds the object that processes a stream chunk by chunk, carrying its state.
+    channelwise : bool
+        The function handles one channel at a time.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Raises
+    ------
+    TypeError
+        When ``factory`` is not callable.
+    """
     if not callable(factory):
         raise TypeError(f"factory must be callable, got {factory!r}")
 
@@ -121,6 +174,18 @@ def stateful(factory: Callable, *, channelwise: bool = False):
 
 
 def streaming_of(func) -> Streaming | None:
-    """The declaration of ``func`` (``None`` when it declares nothing)."""
+    """Return the streaming declaration of ``func``.
+
+    Parameters
+    ----------
+    func : callable
+        A transform.
+
+    Returns
+    -------
+    Streaming or None
+        What it declared with :func:`frame_local`, :func:`framing` or
+        :func:`stateful`; ``None`` when it declares nothing.
+    """
     spec = getattr(func, _ATTR, None)
     return spec if isinstance(spec, Streaming) else None

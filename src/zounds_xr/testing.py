@@ -32,7 +32,9 @@ def _describe(indexes: Mapping[Hashable, xr.Index]) -> str:
 
 
 def assert_indexes_equal(a: _Labelled, b: _Labelled) -> None:
-    """Assert that ``a`` and ``b`` have the same indexes: same coordinates, same types,
+    """Assert that ``a`` and ``b`` have the same indexes.
+
+    Assert that ``a`` and ``b`` have the same indexes: same coordinates, same types,
     same parameters.
 
     Parameters
@@ -106,7 +108,9 @@ def assert_identical(a: _Labelled, b: _Labelled) -> None:
 
 def assert_allclose(a: _Labelled, b: _Labelled, *, rtol: float = 1e-05,
                     atol: float = 1e-08) -> None:
-    """Assert that two labelled objects have the same indexes and labels, and values
+    """Assert that two labelled objects have equal labels and close values.
+
+    Assert that two labelled objects have the same indexes and labels, and values
     equal within a tolerance.
 
     Parameters

@@ -39,7 +39,7 @@ def _time_index(x: xr.DataArray, dim: str, what: str) -> TimeIndex:
 
 
 def _audio_rate(samples: xr.DataArray, what: str) -> int:
-    """The integer sample rate of ``samples``, after checking they are audio."""
+    """Return the integer sample rate of ``samples``, after checking they are audio."""
     if not isinstance(samples, xr.DataArray):
         raise ParameterError(f"{what} needs audio samples as a DataArray, got "
                              f"{type(samples).__name__}")
@@ -56,7 +56,7 @@ def _audio_rate(samples: xr.DataArray, what: str) -> int:
 
 
 def play(samples: xr.DataArray, *, autoplay: bool = False, normalize: bool = True):
-    """An ``IPython.display.Audio`` widget for audio samples.
+    """Return an ``IPython.display.Audio`` widget for audio samples.
 
     The samples are computed (if dask-backed) and embedded in the notebook as a WAV, so
     slice long recordings first (``samples.zx[zx.TimeSlice(zx.Seconds(10))]``).

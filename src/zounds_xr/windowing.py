@@ -7,7 +7,7 @@ size; windows are cached per size.
 functions name that argument as zounds and DESIGN.md do: ``wfunc=`` (``stft``,
 ``sliding_window``, ``mel_spectrogram`` of audio), ``windowing_func=`` (the DCT
 synthesizers, ``WindowingFunc``), ``window_func=`` (``frequency_adaptive``) and
-``window=`` (``FrequencyScale.weights``, ``bark_bands``, ``chroma``). They are aliases of
+``window=`` (``spectral.filters.filter_bank``, ``bark_bands``, ``chroma``). They are aliases of
 one concept: a callable of a size (a ``WindowingFunc``, ``np.hanning``...) or ``None``.
 New code names it ``window`` and evaluates it with :func:`window_values`.
 """
@@ -25,7 +25,7 @@ __all__ = ["WindowingFunc", "HanningWindowingFunc", "OggVorbisWindowingFunc",
 
 
 def window_values(window, size: int, dtype=np.float64, *, name: str = "window"):
-    """The ``size`` weights of ``window`` as ``dtype``, or ``None`` for no window.
+    """Return the ``size`` weights of ``window`` as ``dtype``, or ``None`` for no window.
 
     Parameters
     ----------
@@ -74,8 +74,14 @@ class WindowingFunc:
 
     Parameters
     ----------
-    windowing_func : callable
-        Takes a size and returns a 1-D array of that size (e.g. ``np.hanning``).
+    windowing_func : callable, optional
+        Takes a size and returns a 1-D array of that size (e.g. ``np.hanning``);
+        ``None`` is no window (multiplying leaves the data as it is).
+
+    Raises
+    ------
+    ParameterError
+        When ``windowing_func`` is not callable.
 
     Examples
     --------
@@ -94,7 +100,7 @@ class WindowingFunc:
         self.windowing_func = windowing_func
 
     def __call__(self, size: int) -> np.ndarray:
-        """The window of ``size`` samples (``None`` for no window)."""
+        """Return the window of ``size`` samples (``None`` for no window)."""
         return self._window(int(size))
 
     @functools.lru_cache(maxsize=32)  # noqa: B019  (instances are few and long-lived)
@@ -112,7 +118,7 @@ class WindowingFunc:
             window = self._window(other.shape[-1])
             if window is None:
                 return other
-            return other * xr.DataArray(window, dims=other.dims[-1])
+            return other * xr.DataArray(window, dims=(other.dims[-1],))
         other = other if hasattr(other, "shape") else np.asarray(other)
         window = self._window(other.shape[-1])
         return other if window is None else other * window
@@ -146,7 +152,14 @@ def _hann_periodic(size):
 
 
 class HanningWindowingFunc(WindowingFunc):
-    """The Hann window: symmetric (``np.hanning``, zounds) or ``periodic=True`` (librosa)."""
+    """The Hann window: symmetric (``np.hanning``, zounds) or ``periodic=True`` (librosa).
+
+    Parameters
+    ----------
+    periodic : bool
+        ``scipy.signal.get_window("hann", n)`` (librosa's STFT window) instead of the
+        symmetric ``np.hanning(n)``.
+    """
 
     def __init__(self, periodic: bool = False):
         self.periodic = bool(periodic)

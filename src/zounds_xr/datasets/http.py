@@ -86,7 +86,7 @@ class Response:
     body: bytes = field(repr=False)
 
     def text(self) -> str:
-        """The body decoded with the charset of ``Content-Type`` (UTF-8 by default)."""
+        """Return the body decoded with the charset of ``Content-Type`` (UTF-8 by default)."""
         charset = self.headers.get_content_charset() or "utf-8"
         try:
             return self.body.decode(charset, errors="replace")
@@ -123,6 +123,11 @@ class HttpClient:
         and never forwarded across a redirect.
     max_bytes : int
         Responses larger than this raise :class:`DatasetError`.
+
+    Raises
+    ------
+    ParameterError
+        When ``base_url`` is not an http(s) URL or a number is out of range.
 
     Notes
     -----
@@ -162,7 +167,7 @@ class HttpClient:
 
     # -- URLs -------------------------------------------------------------------------
     def url(self, path: str = "", params: dict | None = None) -> str:
-        """The absolute URL of ``path`` (relative to the base URL) with query ``params``.
+        """Return the absolute URL of ``path`` (relative to the base URL) with query ``params``.
 
         ``path`` may also be an absolute http(s) URL (e.g. a ``next`` page link).
         Parameters whose value is ``None`` are left out.
@@ -276,7 +281,7 @@ class HttpClient:
 
 
 def _snippet(err: urllib.error.HTTPError, limit: int = 200) -> str:
-    """A short, single-line excerpt of an error response's body (or ``""``)."""
+    """Return a short, single-line excerpt of an error response's body (or ``""``)."""
     try:
         body = err.read(limit + 1)
     except Exception:  # the body is a courtesy; never mask the HTTP error itself

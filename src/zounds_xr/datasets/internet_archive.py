@@ -99,6 +99,9 @@ class InternetArchive(OnlineDataset):
         true.
     base_url : str
         The archive's root URL.
+    timeout, retries, backoff : float, int, float
+        Of the HTTP client (:class:`~zounds_xr.datasets.http.HttpClient`): seconds
+        per request, retries after a transient failure, seconds before the first retry.
     **attrs
         Extra properties given to every AudioMetaData (they override the file record's).
 

@@ -1,5 +1,8 @@
-"""Local datasets: :class:`Directory` (audio files under a folder) and
-:class:`CompositeDataset` (several datasets chained)."""
+"""Local datasets: audio files under a folder, and several datasets chained.
+
+:class:`Directory` (audio files under a folder) and
+:class:`CompositeDataset` (several datasets chained).
+"""
 from __future__ import annotations
 
 import itertools
@@ -55,6 +58,11 @@ def audio_extensions() -> frozenset[str]:
     the installed libsndfile knows its format (MP3 needs libsndfile >= 1.1, for example).
     A format this table does not know is matched by its own name (``"FOO"`` ->
     ``.foo``). Header-less RAW, Matlab MAT4/MAT5 and Akai MPC2K (``.mpc``) are left out.
+
+    Returns
+    -------
+    frozenset of str
+        The extensions, e.g. ``{"wav", "flac", "ogg", ...}``.
     """
     out: set[str] = set()
     for name in soundfile.available_formats():
@@ -128,7 +136,7 @@ class Directory:
         self.pattern = pattern
 
     def paths(self) -> list[pathlib.Path]:
-        """The matching audio files, sorted by their path relative to ``path``."""
+        """Return the matching audio files, sorted by their path relative to ``path``."""
         if not self.path.is_dir():
             raise ParameterError(f"Directory: {os.fspath(self.path)!r} is no longer a folder")
         try:
@@ -189,7 +197,7 @@ class CompositeDataset:
         return itertools.chain.from_iterable(self.datasets)
 
     def __len__(self) -> int:
-        """The total length; a ``TypeError`` when a member dataset has no length."""
+        """Return the total length; a ``TypeError`` when a member dataset has no length."""
         return sum(len(ds) for ds in self.datasets)  # type: ignore[arg-type, misc]
 
     def __repr__(self) -> str:

@@ -62,6 +62,9 @@ class PhatDrumLoops(OnlineDataset):
     ----------
     base_url : str
         The site's root URL; the page read is ``{base_url}/beats.php``.
+    timeout, retries, backoff : float, int, float
+        Of the HTTP client (:class:`~zounds_xr.datasets.http.HttpClient`): seconds
+        per request, retries after a transient failure, seconds before the first retry.
     **attrs
         Extra properties given to every AudioMetaData.
 

@@ -29,7 +29,7 @@ import numbers
 import os
 import uuid
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -96,7 +96,8 @@ class DocumentMeta(type):
     collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``)."""
 
     def __new__(mcls, name, bases, namespace, **kwargs):
-        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        # Any: the attributes set and used here are Document's (declared there)
+        cls: Any = super().__new__(mcls, name, bases, namespace, **kwargs)
         features = {}
         for klass in reversed(cls.__mro__):
             for key, value in vars(klass).items():
@@ -110,24 +111,24 @@ class DocumentMeta(type):
         cls._graph, cls._order = _resolve_graph(cls, features)
         return cls
 
-    def __iter__(cls):
+    def __iter__(cls: Any):
         store = cls._store_for(None)
         for doc_id in store.ids():
             yield cls(doc_id)
 
-    def __len__(cls):
+    def __len__(cls: Any):
         return len(cls._store_for(None).id_index())
 
     def __bool__(cls):
         return True
 
-    def __contains__(cls, doc_id):
+    def __contains__(cls: Any, doc_id):
         return cls.exists(doc_id)
 
     def __getitem__(cls, doc_id):
         return cls(doc_id)
 
-    def __delitem__(cls, doc_id):
+    def __delitem__(cls: Any, doc_id):
         cls.delete(doc_id)
 
 
@@ -310,6 +311,13 @@ class Document(metaclass=DocumentMeta):
                 != "meta"]
 
     @classmethod
+    def _prepare_store(cls, fstore: FeatureStore) -> None:
+        """Before writing: each stored feature's :meth:`Feature.prepare_store` hook (a
+        learned feature saves its model in the store)."""
+        for name in cls._stored_names():
+            cls._features[name].prepare_store(fstore)
+
+    @classmethod
     def id_for(cls, meta) -> str | None:
         """The default id of a source: derived from its URI (a path or URL), else ``None``
         (then :meth:`process` draws a random one).
@@ -459,6 +467,7 @@ class Document(metaclass=DocumentMeta):
         if not overwrite and fstore.exists(doc_id):
             cls._update_many(fstore, [doc_id], chunksize)
             return doc_id
+        cls._prepare_store(fstore)
         part = fstore.part()
         try:
             cls._write_document(part, m, doc_id, chunksize)
@@ -553,6 +562,7 @@ class Document(metaclass=DocumentMeta):
         channelwise (measured: 64 one-second clips through the fused mel spectrogram,
         5-6x less CPU than 64 calls; the values are identical), then written document
         by document. Anything else streams one source at a time."""
+        cls._prepare_store(part.fstore)
         results: list = [None] * len(items)
         batching = cls._channelwise() and len(items) > 1
         groups: dict[tuple, list] = {}
@@ -641,6 +651,7 @@ class Document(metaclass=DocumentMeta):
                 if not stale:
                     continue
                 if part is None:
+                    cls._prepare_store(fstore)
                     part = fstore.part()
                 cls._update_one(fstore, part, row, stale, chunksize)
             if part is not None:

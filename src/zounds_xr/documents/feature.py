@@ -290,6 +290,16 @@ class Feature:
                                                     len(self.needs))),
                 "store_as": self.store_as}
 
+    def prepare_store(self, fstore) -> None:
+        """Hook: called before documents are written to ``fstore`` (a
+        :class:`~zounds_xr.FeatureStore`) for every stored feature; nothing by default.
+
+        A feature that must leave something in the store beside its frames does it here
+        (:class:`~zounds_xr.learn.Learned` saves its model under ``_models/<digest>/``,
+        so that a stored embedding can be traced to the model that made it). It may be
+        called several times, by several writers at once: it must be idempotent.
+        """
+
     def __repr__(self) -> str:
         needs = ", ".join(str(n.name) for n in self.needs)
         return (f"Feature({_qualified(self.func)}, needs=({needs}), store={self.store}"

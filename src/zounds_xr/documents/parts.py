@@ -423,6 +423,7 @@ class _FeatureSink:
             raise StoreError(f"feature {self.name!r}: chunk of dims {chunk.dims} and shape "
                              f"{data.shape} does not continue {self.dims} {self.rest}")
         f = self.first
+        assert f is not None  # set with the first chunk
         if index.frequency != f.frequency or index.duration != f.duration:
             raise StoreError(f"feature {self.name!r}: its time rate changed between chunks")
         expected = f.start + self.received * f.frequency

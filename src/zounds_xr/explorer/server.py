@@ -40,7 +40,7 @@ def _tornado():
     return importlib.import_module("tornado.web")
 
 
-def _handlers(web):
+def _handlers(web: Any):
     class Base(web.RequestHandler):
         def initialize(self, explorer: Explorer, executor: ThreadPoolExecutor):
             self.explorer = explorer
@@ -168,7 +168,7 @@ def _handlers(web):
         def initialize(self, explorer: Explorer, executor: ThreadPoolExecutor):
             super().initialize(path="")
             self.explorer = explorer
-            self.clip = None
+            self.clip: Any = None
 
         async def prepare(self):
             doc_id = self.path_args[0]

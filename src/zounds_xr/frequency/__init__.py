@@ -1,7 +1,8 @@
-"""The frequency axis: bands, scales, the ``FrequencyIndex`` and dimension objects."""
+"""The frequency axis: bands, mel/Bark units, scales, the ``FrequencyIndex``, dimensions."""
 from .band import FrequencyBand, Hertz, Hz
 from .dimension import ExplicitFrequencyDimension, FrequencyDimension
 from .index import FrequencyIndex, frequency_coords
+from .perceptual import bark_to_hz, hz_to_bark, hz_to_mel, mel_to_hz
 from .scales import (
     PITCH_CLASSES,
     BarkScale,
@@ -11,10 +12,6 @@ from .scales import (
     GeometricScale,
     LinearScale,
     MelScale,
-    bark_to_hz,
-    hz_to_bark,
-    hz_to_mel,
-    mel_to_hz,
 )
 
 __all__ = [

@@ -56,6 +56,7 @@ class Hertz(float):
     __slots__ = ()
 
     def __new__(cls, value):
+        """Build the value."""
         return super().__new__(cls, _hz(value, "value"))
 
     @property
@@ -115,7 +116,7 @@ class FrequencyBand:
     # constructors ---------------------------------------------------------------------
     @classmethod
     def from_start(cls, start_hz, bandwidth_hz) -> FrequencyBand:
-        """The band of ``bandwidth_hz`` starting at ``start_hz``.
+        """Return the band of ``bandwidth_hz`` starting at ``start_hz``.
 
         >>> FrequencyBand.from_start(100, 50).stop_hz
         150.0
@@ -125,7 +126,7 @@ class FrequencyBand:
 
     @classmethod
     def from_center(cls, center_hz, bandwidth_hz) -> FrequencyBand:
-        """The band of ``bandwidth_hz`` centred on ``center_hz``.
+        """Return the band of ``bandwidth_hz`` centred on ``center_hz``.
 
         >>> FrequencyBand.from_center(1000, 100)
         FrequencyBand(start_hz=950.0, stop_hz=1050.0, center=1000.0, bandwidth=100.0)
@@ -133,11 +134,6 @@ class FrequencyBand:
         center = _hz(center_hz, "center_hz")
         half = _hz(bandwidth_hz, "bandwidth_hz") / 2
         return cls(center - half, center + half)
-
-    @classmethod
-    def audible_range(cls, samplerate) -> FrequencyBand:
-        """20 Hz up to the Nyquist frequency of ``samplerate`` (zounds)."""
-        return cls(20.0, samplerate.nyquist)
 
     # properties -------------------------------------------------------------------------
     @property
@@ -160,7 +156,7 @@ class FrequencyBand:
         return self.start_hz < other.stop_hz and other.start_hz < self.stop_hz
 
     def intersect(self, other: FrequencyBand) -> FrequencyBand:
-        """The band both bands cover.
+        """Return the band both bands cover.
 
         Raises
         ------
@@ -181,7 +177,7 @@ class FrequencyBand:
         return other.bandwidth / self.bandwidth
 
     def intersection_ratio(self, other: FrequencyBand) -> float:
-        """The fraction of this band covered by ``other`` (0 when they do not overlap)."""
+        """Return the fraction of this band covered by ``other`` (0 when they do not overlap)."""
         if not self.overlaps(other):
             return 0.0
         return self.bandwidth_ratio(self.intersect(other))

@@ -59,7 +59,7 @@ class FrequencyDimension(Dimension):
                 f"({len(self.scale)} bands)")
 
     def coords(self, size: int, dim: Hashable = "frequency") -> xr.Coordinates:
-        """The axis' band centres with a :class:`~zounds_xr.FrequencyIndex`.
+        """Return the axis' band centres with a :class:`~zounds_xr.FrequencyIndex`.
 
         Parameters
         ----------
@@ -151,9 +151,12 @@ class ExplicitFrequencyDimension(Dimension):
                 f"the slices cover {self.size} positions, the axis has {size}")
 
     def coords(self, size: int, dim: Hashable = "frequency") -> xr.Coordinates:
-        """As :meth:`FrequencyDimension.coords`, in coefficients-by-band mode: each
+        """Return the coordinates of an axis in coefficients-by-band mode.
+
+        As :meth:`FrequencyDimension.coords`, in coefficients-by-band mode: each
         position is labelled by its band's centre; ``size`` must be the number of
-        positions the slices cover."""
+        positions the slices cover.
+        """
         self.validate(size)
         return frequency_coords(self.scale, dim, slices=self.slices)
 

@@ -113,7 +113,7 @@ def _sizes(slices) -> np.ndarray:
 
 
 def _positions_to_indexer(positions: np.ndarray):
-    """A slice when the positions are contiguous and increasing (a view, not a copy)."""
+    """Return a slice when the positions are contiguous and increasing (a view, not a copy)."""
     r = _as_range(np.asarray(positions, dtype=np.int64))
     if r is not None and r.step == 1:
         return slice(r.start, r.stop)
@@ -136,6 +136,11 @@ class FrequencyIndex(Index):
         Coefficients-by-band mode: band ``i`` occupies positions ``slices[i]``.
     name : hashable, optional
         The coordinate name (``dim`` by default).
+
+    Raises
+    ------
+    ParameterError
+        When ``scale`` is not a ``FrequencyScale`` or ``slices`` do not tile it.
 
     Examples
     --------
@@ -164,7 +169,7 @@ class FrequencyIndex(Index):
     @classmethod
     def from_scale(cls, scale: FrequencyScale, dim: Hashable = "frequency", *,
                    slices=None) -> FrequencyIndex:
-        """The index of an axis labelled by ``scale``.
+        """Return the index of an axis labelled by ``scale``.
 
         Parameters
         ----------
@@ -314,8 +319,11 @@ class FrequencyIndex(Index):
                                for b in bands.tolist()])
 
     def create_variables(self, variables=None):
-        """The band-centre coordinate (Hz), with ``units``/``long_name``; a stored
-        definition in its attrs is dropped (it would go stale after a selection)."""
+        """Return the band-centre coordinate (Hz), with ``units``/``long_name``.
+
+        Return the band-centre coordinate (Hz), with ``units``/``long_name``; a stored
+        definition in its attrs is dropped (it would go stale after a selection).
+        """
         attrs = {}
         if variables is not None and self.name in variables:
             attrs = dict(variables[self.name].attrs)
@@ -326,7 +334,7 @@ class FrequencyIndex(Index):
         return {self.name: var}
 
     def to_pandas_index(self) -> pd.Index:
-        """The band centres (Hz) as a ``pandas.Index``."""
+        """Return the band centres (Hz) as a ``pandas.Index``."""
         return pd.Index(self._values(), name=self.name)
 
     # selection ----------------------------------------------------------------------------
@@ -418,8 +426,11 @@ class FrequencyIndex(Index):
         return self._band_positions(bands)
 
     def isel(self, indexers) -> FrequencyIndex | None:
-        """The sub-scale of the selected bands (whole bands only in coefficients-by-band
-        mode, else ``None``); ``None`` for a scalar or vectorised selection."""
+        """Return the sub-scale of the selected bands, if any.
+
+        Return the sub-scale of the selected bands (whole bands only in coefficients-by-band
+        mode, else ``None``); ``None`` for a scalar or vectorised selection.
+        """
         idx = indexers[self.dim]
         if isinstance(idx, xr.Variable):
             if idx.dims != (self.dim,):
@@ -461,7 +472,7 @@ class FrequencyIndex(Index):
                           slices=slices, name=self.name)
 
     def with_scale(self, scale: FrequencyScale) -> FrequencyIndex:
-        """An index of the same dim and coordinate name, one position per band of ``scale``.
+        """Return an index of the same dim and coordinate name, one position per band of ``scale``.
 
         Parameters
         ----------
@@ -477,7 +488,7 @@ class FrequencyIndex(Index):
     # alignment ----------------------------------------------------------------------------
     def equals(self, other, *, exclude=None) -> bool:
         # compare parameters, never coordinate values
-        """Same dim, scale and slices (parameters, never labels)."""
+        """Return the same dim, scale and slices (parameters, never labels)."""
         return (isinstance(other, FrequencyIndex) and self.dim == other.dim
                 and self.scale == other.scale and self.slices == other.slices)
 
@@ -488,8 +499,11 @@ class FrequencyIndex(Index):
                 f"{self.scale!r} vs {other.scale!r}")
 
     def join(self, other, how="inner") -> FrequencyIndex:
-        """Bands present in both (``inner``) or either (``outer``) axis, matched by their
-        edges; coefficients-by-band axes only join when equal."""
+        """Join two frequency axes by their bands' edges.
+
+        Bands present in both (``inner``) or either (``outer``) axis, matched by their
+        edges; coefficients-by-band axes only join when equal.
+        """
         if self.equals(other):
             return self
         self._check_alignable(other)
@@ -525,8 +539,11 @@ class FrequencyIndex(Index):
 
     @classmethod
     def concat(cls, indexes, dim, positions=None) -> FrequencyIndex:
-        """One axis from pieces: a LinearScale when they are adjacent pieces of one, else
-        an ExplicitScale."""
+        """Concatenate pieces of frequency axes into one axis.
+
+        One axis from pieces: a LinearScale when they are adjacent pieces of one, else
+        an ExplicitScale.
+        """
         indexes = list(indexes)
         if not indexes:
             raise ParameterError("nothing to concatenate")
@@ -561,7 +578,7 @@ class FrequencyIndex(Index):
         return None  # a rolled axis no longer follows its scale
 
     def rename(self, name_dict, dims_dict):
-        """The same index under a new dim or coordinate name."""
+        """Return the same index under a new dim or coordinate name."""
         name = name_dict.get(self.name, self.name)
         dim = dims_dict.get(self.dim, self.dim)
         if name == self.name and dim == self.dim:
@@ -621,8 +638,11 @@ def _match_bands(scale: FrequencyScale, other: FrequencyScale) -> np.ndarray:
 
 
 def _merge_scale(starts: np.ndarray, stops: np.ndarray, centers: np.ndarray) -> FrequencyScale:
-    """A LinearScale when the bands are contiguous, equally wide and labelled by their
-    midpoints, else an ExplicitScale (keeping the centres)."""
+    """Return the simplest scale that labels these bands.
+
+    Return a LinearScale when the bands are contiguous, equally wide and labelled by their
+    midpoints, else an ExplicitScale (keeping the centres).
+    """
     if len(starts) and _is_linear(starts, stops) and np.allclose(
             centers, starts + (stops - starts) / 2, rtol=0, atol=_tolerance(starts, stops)):
         width = float(stops[0] - starts[0])
@@ -639,8 +659,11 @@ def _is_linear(starts, stops) -> bool:
 
 
 def _concat_linear(scales) -> LinearScale | None:
-    """Adjacent pieces of one linear scale (same step, each starting where the previous
-    stopped) concatenate to a LinearScale that keeps the first piece's exact step."""
+    """Concatenate adjacent pieces of one linear scale, if they are.
+
+    Adjacent pieces of one linear scale (same step, each starting where the previous
+    stopped) concatenate to a LinearScale that keeps the first piece's exact step.
+    """
     if not all(isinstance(s, LinearScale) for s in scales):
         return None
     first = scales[0]
@@ -654,7 +677,7 @@ def _concat_linear(scales) -> LinearScale | None:
 
 def frequency_coords(scale: FrequencyScale, dim: Hashable = "frequency", *,
                      slices=None) -> xr.Coordinates:
-    """The coordinates (centres in Hz, with a :class:`FrequencyIndex`) of a frequency axis.
+    """Return the coordinates (centres in Hz, with a :class:`FrequencyIndex`) of a frequency axis.
 
     Parameters
     ----------

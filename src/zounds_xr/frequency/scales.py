@@ -3,9 +3,10 @@
 A scale describes what the positions of a ``frequency`` axis mean (band ``i`` of the
 scale is position ``i`` of the axis). Scales are immutable values: equality and hashing
 compare their *parameters* (never recomputed band arrays), ``to_dict``/``from_dict``
-give an exact JSON-safe round trip for persistence, and every scale can build the
-matrix that rebins a linear-frequency spectrum onto it (:meth:`FrequencyScale.weights`,
-:meth:`FrequencyScale.apply`).
+give an exact JSON-safe round trip for persistence. The filter banks that rebin a
+spectrum onto a scale are spectral (:func:`zounds_xr.spectral.filters.filter_bank`,
+:func:`~zounds_xr.spectral.filters.apply_scale`); ``scale.weights(...)`` and
+``scale.apply(...)``, zounds' methods, call them.
 
 =====================  =================================================================
 scale                  bands
@@ -20,23 +21,19 @@ scale                  bands
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 import numbers
 import operator
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import xarray as xr
-from numpy.typing import ArrayLike
 
-from .._validation import frozen, magnitude_dtype, positive_int
+from .._validation import frozen, positive_int
 from ..errors import ParameterError
-from ..spectral.kernels import SparseRebin, apply_along
-from ..windowing import window_values
 from .band import FrequencyBand, _hz
+from .perceptual import bark_to_hz, hz_to_bark, hz_to_mel, mel_to_hz
 
 __all__ = [
     "FrequencyScale",
@@ -65,148 +62,6 @@ def _band(value, name: str = "frequency_band") -> FrequencyBand:
     return value
 
 
-def _window_values(window, size: int) -> np.ndarray:
-    """The ``size`` weights of ``window`` (rectangular for none)."""
-    w = window_values(window, size, name="window")
-    return np.ones(size) if w is None else w
-
-
-# ------------------------------------------------------------------------------------
-# perceptual frequency scales (as librosa 0.11 computes them)
-# ------------------------------------------------------------------------------------
-_F_SP = 200.0 / 3  # Slaney: linear part, 66.67 Hz per mel
-_MIN_LOG_HZ = 1000.0
-_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
-_LOGSTEP = math.log(6.4) / 27.0
-
-
-def hz_to_mel(frequencies: ArrayLike, *, htk: bool = False) -> np.ndarray:
-    """Hertz to mels: Slaney's Auditory Toolbox mel scale, or HTK's with ``htk=True``.
-
-    Parameters
-    ----------
-    frequencies : float or array_like of float >= 0
-        Frequencies in Hz.
-    htk : bool
-        ``2595 log10(1 + f / 700)`` (HTK) instead of Slaney's (linear below 1 kHz,
-        logarithmic above), as ``librosa.hz_to_mel``.
-
-    Returns
-    -------
-    numpy.ndarray [shape=np.shape(frequencies), float64]
-        Mels.
-
-    See Also
-    --------
-    mel_to_hz : The inverse.
-    MelScale : Bands equally spaced on this scale.
-
-    Examples
-    --------
-    >>> round(float(hz_to_mel(1000.0)), 6), round(float(hz_to_mel(1000.0, htk=True)), 3)
-    (15.0, 999.986)
-    """
-    f = np.asarray(frequencies, dtype=np.float64)
-    if htk:
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-    mels = f / _F_SP
-    log = f >= _MIN_LOG_HZ
-    return np.where(log, _MIN_LOG_MEL + np.log(np.where(log, f, _MIN_LOG_HZ) / _MIN_LOG_HZ)
-                    / _LOGSTEP, mels)
-
-
-def mel_to_hz(mels: ArrayLike, *, htk: bool = False) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`.
-
-    Parameters
-    ----------
-    mels : float or array_like of float
-        Mels.
-    htk : bool
-        The HTK formula instead of Slaney's.
-
-    Returns
-    -------
-    numpy.ndarray [shape=np.shape(mels), float64]
-        Frequencies in Hz.
-
-    See Also
-    --------
-    hz_to_mel : The inverse.
-
-    Examples
-    --------
-    >>> round(float(mel_to_hz(15.0)), 9)
-    1000.0
-    """
-    m = np.asarray(mels, dtype=np.float64)
-    if htk:
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-    return np.where(m >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (m - _MIN_LOG_MEL)),
-                    _F_SP * m)
-
-
-def hz_to_bark(frequencies: ArrayLike) -> np.ndarray:
-    """Hertz to Bark, Traunmüller (1990) with his low and high end corrections.
-
-    ``z = 26.81 f / (1960 + f) - 0.53``; below 2 Bark ``z + 0.15 (2 - z)``, above
-    20.1 Bark ``z + 0.22 (z - 20.1)``.
-
-    Parameters
-    ----------
-    frequencies : float or array_like of float >= 0
-        Frequencies in Hz.
-
-    Returns
-    -------
-    numpy.ndarray [shape=np.shape(frequencies), float64]
-        Barks.
-
-    See Also
-    --------
-    bark_to_hz : The inverse.
-    BarkScale : Bands equally spaced on this scale.
-
-    Examples
-    --------
-    >>> round(float(hz_to_bark(1000.0)), 3)
-    8.527
-    """
-    f = np.asarray(frequencies, dtype=np.float64)
-    z = 26.81 * f / (1960.0 + f) - 0.53
-    z = np.where(z < 2.0, z + 0.15 * (2.0 - z), z)
-    return np.where(z > 20.1, z + 0.22 * (z - 20.1), z)
-
-
-def bark_to_hz(barks: ArrayLike) -> np.ndarray:
-    """Inverse of :func:`hz_to_bark`.
-
-    Parameters
-    ----------
-    barks : float or array_like of float
-        Barks (below 26.28, the scale's asymptote).
-
-    Returns
-    -------
-    numpy.ndarray [shape=np.shape(barks), float64]
-        Frequencies in Hz.
-
-    See Also
-    --------
-    hz_to_bark : The inverse.
-
-    Examples
-    --------
-    >>> round(float(bark_to_hz(hz_to_bark(440.0))), 6)
-    440.0
-    """
-    z = np.asarray(barks, dtype=np.float64)
-    # undo the corrections: both are affine, and monotone, so their inverses are too
-    z = np.where(z < 2.0, (z - 0.3) / 0.85, z)
-    z = np.where(z > 20.1, (z + 0.22 * 20.1) / 1.22, z)
-    return 1960.0 * (z + 0.53) / (26.28 - z)
-
-
 # ------------------------------------------------------------------------------------
 # the base class
 # ------------------------------------------------------------------------------------
@@ -223,7 +78,8 @@ class FrequencyScale:
       Bark scale and a regular stride of a geometric scale keep their kind, anything
       else is an :class:`ExplicitScale`);
     - :meth:`overlapping`, :meth:`get_slice`, :meth:`ensure_overlap_ratio`;
-    - :meth:`weights` and :meth:`apply` to rebin a linear spectrum onto the scale;
+    - :meth:`weights` and :meth:`apply` to rebin a spectrum onto the scale (the
+      filter banks of :mod:`zounds_xr.spectral.filters`);
     - :meth:`to_dict` / :meth:`FrequencyScale.from_dict` for persistence.
 
     Scales are immutable; ``==`` and ``hash`` compare the parameters (two scales of
@@ -245,7 +101,7 @@ class FrequencyScale:
         raise NotImplementedError
 
     def _compute_edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(starts, stops)`` of the bands."""
+        """Return ``(starts, stops)`` of the bands."""
         raise NotImplementedError
 
     def _compute_centers(self) -> np.ndarray:
@@ -253,7 +109,7 @@ class FrequencyScale:
         return starts + (stops - starts) / 2
 
     def _slice(self, r: range) -> FrequencyScale:
-        """The scale of positions ``r`` (non-empty, not the whole scale)."""
+        """Return the scale of positions ``r`` (non-empty, not the whole scale)."""
         return self._explicit(np.asarray(r, dtype=np.int64))
 
     def _explicit(self, positions: np.ndarray) -> ExplicitScale:
@@ -416,7 +272,7 @@ class FrequencyScale:
         return np.flatnonzero((starts < band.stop_hz) & (stops > band.start_hz))
 
     def get_slice(self, band: FrequencyBand) -> slice:
-        """The positions of the bands overlapping ``band``, as a slice.
+        """Return the positions of the bands overlapping ``band``, as a slice.
 
         Half-open overlap (a band that only touches an edge of ``band`` is left out).
         When ``always_even`` is set, an odd-length slice grows by one band (at the top,
@@ -495,72 +351,55 @@ class FrequencyScale:
                 f"{float(ratios[i]):.4g} of band {i}'s bandwidth; "
                 f"required_ratio={required_ratio!r}")
 
-    # rebinning -------------------------------------------------------------------------
-    def _compute_weights(self, linear_scale: FrequencyScale, window=None) -> np.ndarray:
-        # each band: the window over the source bins that overlap it
-        out = np.zeros((self.n_bands, linear_scale.n_bands))
-        for i, band in enumerate(self.bands):
-            positions = linear_scale.overlapping(band)
-            if len(positions):
-                out[i, positions] = _window_values(window, len(positions))
-        return out
-
+    # rebinning (zounds' methods) -------------------------------------------------------
+    # The filter banks are spectral (spectral/filters.py, which imports this module);
+    # these methods import it when called, so that no module-level arrow runs upward.
     def weights(self, linear_scale: FrequencyScale, window=None, **options) -> np.ndarray:
-        """The ``(n_bands, len(linear_scale))`` matrix that rebins a spectrum onto this scale.
+        """Return the filter bank that rebins a spectrum on ``linear_scale`` onto this scale.
 
-        ``weights @ spectrum`` (over the frequency axis) turns a spectrum whose bins are
-        the bands of ``linear_scale`` (usually ``LinearScale.from_rfft(n_fft, sr)``)
-        into one value per band of this scale.
-
-        By default (this base class, linear, geometric and explicit scales) row ``i``
-        holds ``window(k)`` over the ``k`` source bins that overlap band ``i`` (half-open
-        overlap, as :meth:`overlapping`), zero elsewhere; ``window=None`` is rectangular
-        (a plain sum). Mel, Bark and chroma scales have their own shapes; see theirs.
-
-        The result is cached (per scale, source scale, window and options) and read-only:
-        copy it before changing it.
+        See :func:`zounds_xr.spectral.filters.filter_bank` (each kind of scale's
+        shape and options).
 
         Parameters
         ----------
         linear_scale : FrequencyScale
             The scale of the spectrum's frequency axis.
         window : callable, optional
-            Called with a size, returns that many weights (``np.hanning``,
-            ``zx.HanningWindowingFunc()``); ``None`` for rectangular.
+            Called with a size, returns that many weights; ``None`` for rectangular.
         **options
-            Scale-specific options (e.g. ``norm`` for :class:`MelScale`).
+            The options of this kind of scale (``norm`` for mel and Bark scales...).
+
+        Returns
+        -------
+        numpy.ndarray [shape=(len(self), len(linear_scale))]
+            Read-only, cached weights.
+
+        Raises
+        ------
+        ParameterError
+            When ``linear_scale`` is not a scale or an option is unknown or invalid.
 
         Examples
         --------
         >>> from zounds_xr import FrequencyBand, LinearScale
-        >>> coarse = LinearScale(FrequencyBand(0, 400), 2)
-        >>> coarse.weights(LinearScale(FrequencyBand(0, 400), 4))
+        >>> LinearScale(FrequencyBand(0, 400), 2).weights(LinearScale(FrequencyBand(0, 400), 4))
         array([[1., 1., 0., 0.],
                [0., 0., 1., 1.]])
         """
-        if not isinstance(linear_scale, FrequencyScale):
-            raise ParameterError(f"linear_scale must be a FrequencyScale, got {linear_scale!r}")
-        key = (self, linear_scale, window, tuple(sorted(options.items())))
-        try:
-            hash(key)
-        except TypeError:  # an unhashable window or option: compute, don't cache
-            return frozen(self._compute_weights(linear_scale, window, **options))
-        return _cached_weights(*key)
+        from ..spectral.filters import filter_bank  # deferred: spectral sits above
+
+        return filter_bank(self, linear_scale, window, **options)
 
     def apply(self, x: xr.DataArray, window=None, *, dim: str = "frequency",
               **options) -> xr.DataArray:
-        """Rebin ``x``'s frequency axis onto this scale (matrix product over ``dim``).
+        """Rebin ``x``'s frequency axis onto this scale.
 
-        ``x`` must carry a :class:`~zounds_xr.frequency.index.FrequencyIndex` on ``dim``
-        (one position per band; usually the linear axis of an FFT or STFT). The result
-        keeps every other dim, coordinate and index of ``x`` (its name and attrs too),
-        has ``dim`` in the same position, labelled by this scale, and is lazy when ``x``
-        is dask-backed. Float32/complex64 input gives float32/complex64 output.
+        See :func:`zounds_xr.spectral.filters.apply_scale`.
 
         Parameters
         ----------
         x : xarray.DataArray
-            A spectrum (magnitudes, power, or complex values) with a frequency axis.
+            A spectrum with a ``FrequencyIndex`` on ``dim``.
         window : callable, optional
             See :meth:`weights`.
         dim : str
@@ -568,35 +407,19 @@ class FrequencyScale:
         **options
             Passed to :meth:`weights`.
 
-        Examples
-        --------
-        >>> import numpy as np, xarray as xr
-        >>> from zounds_xr import FrequencyBand, GeometricScale, LinearScale
-        >>> from zounds_xr.frequency import frequency_coords
-        >>> linear = LinearScale.from_rfft(1024, 11025)
-        >>> spec = xr.DataArray(np.ones((3, 513)), dims=("time", "frequency"),
-        ...                     coords=frequency_coords(linear))
-        >>> scale = GeometricScale(50, 4000, 0.05, 60)
-        >>> scale.apply(spec).sizes["frequency"]
-        60
+        Returns
+        -------
+        xarray.DataArray
+            ``x`` with ``dim`` rebinned onto and labelled by this scale.
+
+        Raises
+        ------
+        ParameterError
+            When ``x`` has no frequency axis to rebin, or :meth:`weights` refuses.
         """
-        # the index is found by what it holds (a scale): scales sit below the index module
-        if not isinstance(x, xr.DataArray):
-            raise ParameterError(f"x must be an xarray.DataArray, got {type(x).__name__}")
-        index: Any = x.xindexes.get(dim)
-        if not isinstance(getattr(index, "scale", None), FrequencyScale):
-            raise ParameterError(
-                f"x needs a FrequencyIndex on {dim!r}; label it with frequency_coords() "
-                f"(dims: {tuple(x.dims)})")
-        if index.slices is not None:
-            raise ParameterError(
-                f"x's {dim!r} axis groups coefficients by band (ExplicitFrequencyDimension); "
-                "only an axis with one position per band can be rebinned")
-        w = self.weights(index.scale, window, **options)
-        # the package's one rebinning kernel, linear (power=None): complex stays complex
-        kernel = SparseRebin(w, None, magnitude_dtype(x.dtype))
-        out = apply_along(x, kernel, dim, kernel.n_out, kernel.out_dtype(x.dtype))
-        return out.assign_coords(xr.Coordinates.from_xindex(index.with_scale(self)))
+        from ..spectral.filters import apply_scale  # deferred: spectral sits above
+
+        return apply_scale(x, self, window, dim=dim, **options)
 
     # persistence and identity ---------------------------------------------------------------
     @staticmethod
@@ -657,11 +480,6 @@ class FrequencyScale:
             return f"{type(self).__name__}, 0 bands"
         return (f"{type(self).__name__} {self.start_hz:.6g}\u2013{self.stop_hz:.6g} Hz, "
                 f"{self.n_bands} bands")
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_weights(scale, linear_scale, window, options):
-    return frozen(scale._compute_weights(linear_scale, window, **dict(options)))
 
 
 def _as_range(positions: np.ndarray) -> range | None:
@@ -761,7 +579,7 @@ class LinearScale(FrequencyScale):
 
     @classmethod
     def from_rfft(cls, n_fft: int, samples_per_second, always_even: bool = False) -> LinearScale:
-        """The axis of ``np.fft.rfft`` of ``n_fft`` samples at ``samples_per_second``.
+        """Return the axis of ``np.fft.rfft`` of ``n_fft`` samples at ``samples_per_second``.
 
         ``n_fft // 2 + 1`` bands, each one bin (``sr / n_fft``) wide and *centred* on
         ``np.fft.rfftfreq(n_fft, 1 / sr)`` (bin 0 spans ``[-w/2, w/2)``; its centre is
@@ -794,6 +612,7 @@ class LinearScale(FrequencyScale):
 
     @property
     def n_bands(self) -> int:
+        """Number of bands."""
         return self._n
 
     @property
@@ -803,6 +622,7 @@ class LinearScale(FrequencyScale):
 
     @property
     def frequency_band(self) -> FrequencyBand:
+        """The span of the scale, lowest band start to highest band stop."""
         return FrequencyBand(self._start, self._stop)
 
     def _compute_edges(self):
@@ -814,6 +634,7 @@ class LinearScale(FrequencyScale):
         return (self._start + self._step / 2) + np.arange(self._n) * self._step
 
     def overlapping(self, band: FrequencyBand) -> np.ndarray:
+        """Positions of the bands that overlap ``band`` (half-open overlap)."""
         # O(log n) on an evenly spaced axis: no need to scan every bin
         band = _band(band, "band")
         starts, stops = self._edges()
@@ -832,8 +653,11 @@ class LinearScale(FrequencyScale):
         return (self._start, self._step, self._n, self._stop, self.always_even)
 
     def to_dict(self) -> dict:
-        """``{"type": "LinearScale", "start_hz", "stop_hz", "n_bands", "bandwidth_hz",
-        "always_even"}``."""
+        """Return the scale's JSON-safe parameters.
+
+        ``{"type": "LinearScale", "start_hz", "stop_hz", "n_bands", "bandwidth_hz",
+        "always_even"}``.
+        """
         return {"type": "LinearScale", "start_hz": self._start, "stop_hz": self._stop,
                 "n_bands": self._n, "bandwidth_hz": self._step,
                 "always_even": self.always_even}
@@ -865,6 +689,12 @@ class GeometricScale(FrequencyScale):
         The number of bands.
     always_even : bool
         See :meth:`FrequencyScale.get_slice`.
+
+    Raises
+    ------
+    ParameterError
+        When a frequency or ratio is not a positive number, ``n_bands`` is not a
+        positive integer, or the centres are not increasing.
 
     Examples
     --------
@@ -898,6 +728,7 @@ class GeometricScale(FrequencyScale):
 
     @property
     def n_bands(self) -> int:
+        """Number of bands."""
         return self._n
 
     def _compute_centers(self):
@@ -921,6 +752,7 @@ class GeometricScale(FrequencyScale):
                 self.always_even)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "GeometricScale", "start_center_hz": self.start_center_hz,
                 "stop_center_hz": self.stop_center_hz, "bandwidth_ratio": self.bandwidth_ratio,
                 "n_bands": self._n, "always_even": self.always_even}
@@ -936,10 +768,11 @@ class GeometricScale(FrequencyScale):
 # triangular perceptual scales (mel, Bark)
 # ------------------------------------------------------------------------------------
 class _TriangularScale(FrequencyScale):
-    """``n_bands + 2`` points equally spaced on a perceptual scale from ``start_hz`` to
-    ``stop_hz``; band ``i`` spans points ``i .. i+2`` and peaks at point ``i+1``."""
+    """Bands as overlapping triangles on a perceptual scale.
 
-    _default_norm = None
+    ``n_bands + 2`` points equally spaced on a perceptual scale from ``start_hz`` to
+    ``stop_hz``; band ``i`` spans points ``i .. i+2`` and peaks at point ``i+1``.
+    """
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int):
         self._band = _band(frequency_band)
@@ -987,23 +820,6 @@ class _TriangularScale(FrequencyScale):
     def _with(self, band, n):
         raise NotImplementedError
 
-    def _compute_weights(self, linear_scale, window=None, norm=None):
-        if window is not None:  # a window: the generic rebinning over each band's span
-            return super()._compute_weights(linear_scale, window)
-        if norm not in (None, "slaney"):
-            raise ParameterError(f"norm must be 'slaney' or None, got {norm!r}")
-        # librosa.filters.mel's construction, on the source bins' centre frequencies
-        freqs = np.asarray(linear_scale.center_frequencies, dtype=np.float64)
-        p = self.points
-        fdiff = np.diff(p)
-        ramps = p[:, None] - freqs[None, :]
-        lower = -ramps[:-2] / fdiff[:-1, None]
-        upper = ramps[2:] / fdiff[1:, None]
-        w = np.maximum(0.0, np.minimum(lower, upper))
-        if norm == "slaney":  # unit area per triangle (in Hz)
-            w *= (2.0 / (p[2:] - p[:-2]))[:, None]
-        return w
-
 
 class MelScale(_TriangularScale):
     """Mel bands: librosa's triangular mel filters as a scale.
@@ -1026,8 +842,8 @@ class MelScale(_TriangularScale):
     --------
     >>> from zounds_xr import FrequencyBand, LinearScale, MelScale
     >>> mel = MelScale(FrequencyBand(0, 11025), 128)
-    >>> mel.weights(LinearScale.from_rfft(2048, 22050)).shape
-    (128, 1025)
+    >>> mel.n_bands, round(float(mel.center_frequencies[0]), 2)
+    (128, 25.79)
     """
 
     def __init__(self, frequency_band: FrequencyBand, n_bands: int, htk: bool = False):
@@ -1043,23 +859,11 @@ class MelScale(_TriangularScale):
     def _with(self, band, n):
         return MelScale(band, n, htk=self.htk)
 
-    def weights(self, linear_scale, window=None, *, norm="slaney") -> np.ndarray:  # type: ignore[override]
-        """The mel filter bank over ``linear_scale``'s bins, ``(n_bands, n_bins)``.
-
-        With ``window=None``, librosa's triangles evaluated at the source bins' centre
-        frequencies, scaled to unit area (``norm="slaney"``, librosa's default) or with
-        unit peaks (``norm=None``). With
-        ``linear_scale = LinearScale.from_rfft(n_fft, sr)`` this equals
-        ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_bands, fmin=start_hz,
-        fmax=stop_hz, htk=htk, norm=norm)``. A ``window`` instead gives the generic
-        windowed rebinning of :meth:`FrequencyScale.weights` (``norm`` is then ignored).
-        """
-        return super().weights(linear_scale, window, norm=norm)
-
     def _params(self):
         return (self._band.start_hz, self._band.stop_hz, self._n, self.htk)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "MelScale", "start_hz": self._band.start_hz,
                 "stop_hz": self._band.stop_hz, "n_bands": self._n, "htk": self.htk}
 
@@ -1086,6 +890,12 @@ class BarkScale(_TriangularScale):
     n_bands : int
         The number of bands.
 
+    Raises
+    ------
+    ParameterError
+        When ``frequency_band`` is not a band starting at or above 0 Hz, or
+        ``n_bands`` is not a positive integer.
+
     Examples
     --------
     >>> from zounds_xr import BarkScale, FrequencyBand
@@ -1102,20 +912,11 @@ class BarkScale(_TriangularScale):
     def _with(self, band, n):
         return BarkScale(band, n)
 
-    def weights(self, linear_scale, window=None, *, norm=None) -> np.ndarray:  # type: ignore[override]
-        """Triangular Bark filters over ``linear_scale``'s bins, ``(n_bands, n_bins)``.
-
-        Same construction as :meth:`MelScale.weights`, but unit-peak triangles by
-        default (``norm=None``: each band sums the energy of its critical band);
-        ``norm="slaney"`` gives unit-area triangles. A ``window`` gives the generic
-        windowed rebinning instead.
-        """
-        return super().weights(linear_scale, window, norm=norm)
-
     def _params(self):
         return (self._band.start_hz, self._band.stop_hz, self._n)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "BarkScale", "start_hz": self._band.start_hz,
                 "stop_hz": self._band.stop_hz, "n_bands": self._n}
 
@@ -1143,7 +944,7 @@ class ChromaScale(FrequencyScale):
     Layout: band ``k`` is the semitone-wide band (a quarter tone either side) around
     pitch class ``k`` in the *lowest C octave within the band*: the octave of the lowest
     C at or above ``max(start_hz, C0 = 16.35 Hz)``. Those bands label the axis (and are
-    what ``sel(frequency=FrequencyBand(...))`` sees); the rebinning (:meth:`weights`)
+    what ``sel(frequency=FrequencyBand(...))`` sees); the rebinning (``filter_bank``)
     folds every source bin inside ``frequency_band`` onto its pitch class, whatever its
     octave. ``pitch_classes`` names the bands.
 
@@ -1168,10 +969,12 @@ class ChromaScale(FrequencyScale):
 
     @property
     def frequency_band(self) -> FrequencyBand:
+        """The span of the scale, lowest band start to highest band stop."""
         return self._band
 
     @property
     def n_bands(self) -> int:
+        """Number of bands."""
         return 12
 
     @property
@@ -1190,70 +993,11 @@ class ChromaScale(FrequencyScale):
         quarter_tone = 2.0 ** (1.0 / 24.0)
         return c / quarter_tone, c * quarter_tone
 
-    def weights(self, linear_scale, window=None, *, norm=2,  # type: ignore[override]
-                octwidth=2.0, ctroct=5.0) -> np.ndarray:
-        """Chroma filter bank over ``linear_scale``'s bins, ``(12, n_bins)``.
-
-        ``librosa.filters.chroma``'s construction with ``tuning=0`` and
-        ``base_c=True``, evaluated at the source bins' centre frequencies: each bin
-        spreads its energy over the pitch classes with a Gaussian bump around its own
-        (log-frequency) pitch, as wide as the bin; columns are normalised (``norm=2``:
-        unit L2 norm; 1, ``np.inf`` or ``None`` also work) and then weighted by a
-        Gaussian over octaves centred on octave ``ctroct`` (``octwidth`` octaves wide;
-        ``None`` for flat). Bins centred outside ``frequency_band`` (closed interval)
-        get zero weight. With ``ChromaScale(FrequencyBand(0, sr / 2))`` and
-        ``LinearScale.from_rfft(n_fft, sr)`` this equals
-        ``librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0)``. Bins at or below
-        0 Hz are placed 1.5 octaves below the first positive bin, as librosa does.
-
-        The shape of the chroma profile is fixed: ``window`` must be ``None``.
-        """
-        if window is not None:
-            raise ParameterError("ChromaScale.weights has a fixed profile; window must be None")
-        return super().weights(linear_scale, None, norm=norm, octwidth=octwidth,
-                               ctroct=ctroct)
-
-    def _compute_weights(self, linear_scale, window=None, norm=2, octwidth=2.0, ctroct=5.0):
-        if norm not in (None, 1, 2, np.inf):
-            raise ParameterError(f"norm must be 1, 2, np.inf or None, got {norm!r}")
-        freqs = np.asarray(linear_scale.center_frequencies, dtype=np.float64)
-        m = len(freqs)
-        out = np.zeros((12, m))
-        if not m:
-            return out
-        # one bin beyond the last, so that the last bin gets a width (librosa keeps the
-        # bins above Nyquist for that)
-        all_f = np.append(freqs, freqs[-1] + float(linear_scale.bandwidths[-1]))
-        positive = all_f > 0
-        if not positive.any():
-            return out
-        frqbins = np.empty_like(all_f)
-        frqbins[positive] = 12.0 * np.log2(all_f[positive] / (440.0 / 16.0))
-        first = frqbins[np.flatnonzero(positive)[0]]
-        frqbins[~positive] = first - 1.5 * 12
-        binwidth = np.maximum(np.diff(frqbins), 1.0)
-        frqbins = frqbins[:m]
-        d = frqbins[None, :] - np.arange(12, dtype=np.float64)[:, None]
-        d = np.remainder(d + 6.0 + 120.0, 12.0) - 6.0
-        w = np.exp(-0.5 * (2.0 * d / binwidth[None, :]) ** 2)
-        if norm is not None:
-            if norm == np.inf:
-                length = np.max(np.abs(w), axis=0)
-            else:
-                length = np.sum(np.abs(w) ** norm, axis=0) ** (1.0 / norm)
-            length[length < np.finfo(np.float64).tiny] = 1.0
-            w = w / length[None, :]
-        if octwidth is not None:
-            w = w * np.exp(-0.5 * ((frqbins / 12.0 - ctroct) / octwidth) ** 2)[None, :]
-        w = np.roll(w, -3, axis=0)  # librosa builds A-based rows; C first
-        inside = (freqs >= self._band.start_hz) & (freqs <= self._band.stop_hz)
-        w[:, ~inside] = 0.0
-        return w
-
     def _params(self):
         return (self._band.start_hz, self._band.stop_hz)
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters; :meth:`FrequencyScale.from_dict` rebuilds the scale."""
         return {"type": "ChromaScale", "start_hz": self._band.start_hz,
                 "stop_hz": self._band.stop_hz}
 
@@ -1279,6 +1023,11 @@ class ExplicitScale(FrequencyScale):
         The centre frequency (axis label) of each band, when it is not the midpoint of
         the band: selecting bands of a mel, Bark or chroma scale irregularly gives an
         ``ExplicitScale`` that keeps their centres. Each must lie in its band.
+
+    Raises
+    ------
+    ParameterError
+        When a band is not a ``FrequencyBand`` or a centre lies outside its band.
 
     Examples
     --------
@@ -1327,8 +1076,11 @@ class ExplicitScale(FrequencyScale):
         return (self._pairs, self._centers)
 
     def to_dict(self) -> dict:
-        """``{"type": "ExplicitScale", "bands": [[start_hz, stop_hz], ...]}`` (plus
-        ``"centers"`` when they are not the midpoints)."""
+        """Return the scale's JSON-safe parameters.
+
+        ``{"type": "ExplicitScale", "bands": [[start_hz, stop_hz], ...]}`` (plus
+        ``"centers"`` when they are not the midpoints).
+        """
         out = {"type": "ExplicitScale", "bands": [list(p) for p in self._pairs]}
         if self._centers is not None:
             out["centers"] = list(self._centers)

@@ -76,6 +76,7 @@ class AudioMetaData:
 
     @classmethod
     def from_dict(cls, d: dict) -> AudioMetaData:
+        """Rebuild from :meth:`to_dict` output."""
         d = dict(d)
         if d.get("uri") is None:
             d["uri"] = "<memory>"
@@ -100,9 +101,18 @@ class ChunkSizeBytes:
     Parameters
     ----------
     samplerate : SampleRate or int
+        The rate of the audio.
     duration : np.timedelta64
+        How much audio a chunk holds.
     channels : int
+        Channels of the audio.
     bit_depth : int
+        Bits per sample (16 for CD audio).
+
+    Raises
+    ------
+    ParameterError
+        When ``duration`` is not positive, or a count or bit depth is out of range.
 
     Examples
     --------

@@ -1,5 +1,7 @@
-"""Learning on corpora of features: torch modules, preprocessing pipelines, trainers,
-sampling, hashing and search. Needs the ``[learn]`` extra (torch, scikit-learn).
+"""Learning on corpora of features (needs the ``[learn]`` extra).
+
+Torch modules, preprocessing pipelines, trainers, sampling, hashing and search; the
+``[learn]`` extra installs torch and scikit-learn.
 
 Modules (``torch.nn.Module``; CPU and CUDA)
     FilterBank, SincLayer, PerceptualLoss (pure functions in ``learn.functional``)
@@ -16,6 +18,9 @@ Trainers
     SupervisedTrainer, TripletEmbeddingTrainer, WassersteinGanTrainer
 Hashing and search
     SimHash, HammingIndex, SearchResult
+Learned features (``learn.learned``)
+    Learned (a fitted pipeline or torch module as a stored, versioned document feature),
+    load_model, model_of, StoredModel (the model of a stored feature, from the store)
 """
 from .._optional import optional_import
 
@@ -23,6 +28,7 @@ optional_import("torch")  # a clear install hint when the [learn] extra is missi
 
 from . import functional  # noqa: E402
 from .hashing import HammingIndex, SearchResult, SimHash, hamming_distance, pack_bits, unpack_bits  # noqa: E402,E501
+from .learned import Learned, StoredModel, load_model, model_of  # noqa: E402
 from .modules import FilterBank, PerceptualLoss, SincLayer  # noqa: E402
 from ..errors import NotFittedError, NotInvertibleError  # noqa: E402
 from .pipeline import load_pipeline, save_pipeline  # noqa: E402
@@ -62,4 +68,5 @@ __all__ = [
     "ShuffledSamples", "FeatureWindows", "RandomWindows", "collate", "BucketBatchSampler",
     "Trainer", "SupervisedTrainer", "TripletEmbeddingTrainer", "WassersteinGanTrainer",
     "SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits", "hamming_distance",
+    "Learned", "StoredModel", "load_model", "model_of",
 ]

@@ -73,6 +73,11 @@ class SklearnModel(Preprocessor):
     needs : object, optional
         Accepted for compatibility with zounds' graph syntax and ignored.
 
+    Raises
+    ------
+    ParameterError
+        When ``model`` has no ``fit`` and ``transform``.
+
     See Also
     --------
     PyTorchNetwork : The same for a torch module.
@@ -87,10 +92,6 @@ class SklearnModel(Preprocessor):
         self.model = model
         self.feature_shape = None
         self.invertible = hasattr(model, "inverse_transform")
-
-    @property
-    def passes(self):
-        return 1
 
     def _start_fit(self):
         self._rows = []
@@ -124,11 +125,13 @@ class SklearnModel(Preprocessor):
         return labels.apply(out.data)
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         module, qualname = _import_path(self.model)
         params = _json_safe(self.model.get_params(deep=False), "model parameters")
         return {"model": {"module": module, "qualname": qualname, "params": params}}
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         out = {"feature_shape": np.asarray(self.feature_shape, dtype=np.int64)}
         for key, value in vars(self.model).items():
             if not key.endswith("_") or key.startswith("_"):
@@ -147,6 +150,7 @@ class SklearnModel(Preprocessor):
 
     @classmethod
     def from_state(cls, config, arrays):
+        """Rebuild from :meth:`get_config` and :meth:`get_arrays` output."""
         spec = config["model"]
         model = _import_object(spec["module"], spec["qualname"])(**spec["params"])
         for key, value in arrays.items():
@@ -188,6 +192,8 @@ class PyTorchNetwork(Preprocessor):
 
     ``transform`` output dims: ``(example, "feature")`` (or ``feature_0, feature_1...``).
     Not invertible. Saved as import path + constructor kwargs + ``state_dict`` arrays.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
     """
 
     invertible = False
@@ -195,6 +201,7 @@ class PyTorchNetwork(Preprocessor):
     def __init__(self, network, trainer=None, post_training_func=None, training_set_prep=None,
                  chunksize=1024, network_kwargs=None, device="cpu", needs=None):
         self.trainer = trainer
+        self.learns = trainer is not None  # before the base class reads it
         super().__init__(needs)
         self.network = network
         self.post_training_func = post_training_func
@@ -204,10 +211,6 @@ class PyTorchNetwork(Preprocessor):
                                else dict(getattr(network, "init_kwargs", {}) or {}))
         self.device = device
         self._fitted = trainer is None
-
-    @property
-    def learns(self):
-        return self.trainer is not None
 
     def _start_fit(self):
         self._rows = []
@@ -250,12 +253,14 @@ class PyTorchNetwork(Preprocessor):
         return out, None
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         module, qualname = _import_path(self.network)
         kwargs = _json_safe(self.network_kwargs, "network_kwargs")
         return {"network": {"module": module, "qualname": qualname, "kwargs": kwargs},
                 "chunksize": self.chunksize}
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         out = {}
         for key, tensor in self.network.state_dict().items():
             t = tensor.detach().cpu()
@@ -267,6 +272,7 @@ class PyTorchNetwork(Preprocessor):
 
     @classmethod
     def from_state(cls, config, arrays):
+        """Rebuild from :meth:`get_config` and :meth:`get_arrays` output."""
         spec = config["network"]
         network = _import_object(spec["module"], spec["qualname"])(**spec["kwargs"])
         reference = network.state_dict()

@@ -47,7 +47,7 @@ __all__ = [
 
 # -- parameters --------------------------------------------------------------------------
 def as_samples_per_second(samplerate: Any) -> float:
-    """Samples per second of an ``AudioSampleRate`` (or a plain positive number).
+    """Return the samples per second of an ``AudioSampleRate`` (or a plain positive number).
 
     Parameters
     ----------
@@ -231,8 +231,11 @@ def sinc_filters(low_hz, band_hz, taps: int, samplerate, *, min_low_hz: float = 
 
 
 def _as_batch_channel(x):
-    """``x`` as ``(batch, 1, time)``: accepts ``(time,)``, ``(batch, time)`` and
-    ``(batch, 1, time)``."""
+    """Return ``x`` as ``(batch, 1, time)``.
+
+    ``x`` as ``(batch, 1, time)``: accepts ``(time,)``, ``(batch, time)`` and
+    ``(batch, 1, time)``.
+    """
     if x.ndim == 1:
         return x[None, None, :]
     if x.ndim == 2:

@@ -165,11 +165,12 @@ class SimHash(Preprocessor):
         self.bits = positive_int(bits, "bits")
         self.packbits = bool(packbits)
         self.seed = int(seed)
-        self.mean = None
-        self.planes = None
+        self.mean: np.ndarray | None = None
+        self.planes: np.ndarray | None = None
 
     def _start_fit(self):
-        self._sum, self._n = None, 0
+        self._sum: np.ndarray | None = None
+        self._n = 0
 
     def _partial_fit(self, block, pass_index):
         rows = _flat(block).astype(np.float64)
@@ -178,6 +179,7 @@ class SimHash(Preprocessor):
         self._n += rows.shape[0]
 
     def _end_fit(self):
+        assert self._sum is not None, "SimHash fitted on no rows"
         self.mean = self._sum / self._n
         rng = np.random.default_rng(self.seed)
         self.planes = rng.standard_normal((self.mean.size, self.bits))
@@ -185,6 +187,7 @@ class SimHash(Preprocessor):
 
     def _bits(self, rows: np.ndarray) -> np.ndarray:
         rows = rows.reshape(rows.shape[0], -1).astype(np.float64, copy=False)
+        assert self.mean is not None and self.planes is not None  # fitted (checked before)
         if rows.shape[1] != self.mean.size:
             raise ParameterError(
                 f"SimHash was fitted on {self.mean.size} features, got {rows.shape[1]}")

@@ -1,4 +1,6 @@
-"""Torch modules: thin wrappers that hold filters as buffers (or parameters) and delegate
+"""Torch modules: thin wrappers over :mod:`zounds_xr.learn.functional`.
+
+The modules hold filters as buffers (or parameters) and delegate
 to :mod:`zounds_xr.learn.functional`. Device-agnostic: ``module.to("cuda")`` moves the
 buffers, and ``forward`` runs wherever its input lives.
 """
@@ -84,7 +86,7 @@ class FilterBank(nn.Module):
         return Fz.filter_bank_conv(x, self.filters, padding="same")
 
     def extra_repr(self) -> str:
-        """The bank's size, for ``repr``."""
+        """Return the bank's size, for ``repr``."""
         return f"n_bands={self.n_bands}, kernel_size={self.kernel_size}"
 
 
@@ -149,7 +151,7 @@ class SincLayer(nn.Module):
         return f1, f2
 
     def filters(self):
-        """The current filters, shape ``(n_bands, taps)``."""
+        """Return the current filters, shape ``(n_bands, taps)``."""
         return Fz.sinc_filters(self.low_hz, self.band_hz, self.taps, self.samplerate,
                                min_low_hz=self.min_low_hz, min_band_hz=self.min_band_hz)
 
@@ -158,7 +160,7 @@ class SincLayer(nn.Module):
         return Fz.filter_bank_conv(x, self.filters(), padding="same")
 
     def extra_repr(self) -> str:
-        """The layer's size, for ``repr``."""
+        """Return the layer's size, for ``repr``."""
         return f"n_bands={self.n_bands}, taps={self.taps}"
 
 
@@ -197,6 +199,12 @@ class PerceptualLoss(nn.Module):
     ``forward(input, target)``: two tensors of the same shape ``(batch, time)`` (or
     ``(batch, 1, time)``) -> a scalar. Devices: CPU, CUDA. Autograd: yes.
 
+    Raises
+    ------
+    ParameterError
+        When ``frequency_weighting`` does not give one gain per band, or a size is out
+        of range.
+
     See Also
     --------
     zounds_xr.learn.functional.perceptual_loss : The function it calls.
@@ -223,12 +231,12 @@ class PerceptualLoss(nn.Module):
             self.register_buffer("weights", torch.from_numpy(gains).to(dtype))
 
     def features(self, x):
-        """The perceptual features of ``x``: ``(batch, n_bands, frames)``."""
+        """Return the perceptual features of ``x``: ``(batch, n_bands, frames)``."""
         return Fz.perceptual_features(x, self.filters, lap=self.lap,
                                       log_factor=self.log_factor, weights=self.weights)
 
     def forward(self, input, target):
-        """The loss between two batches of signals of the same shape (a scalar tensor)."""
+        """Return the loss between two batches of signals of the same shape (a scalar tensor)."""
         return Fz.perceptual_loss(input, target, self.filters, lap=self.lap,
                                   log_factor=self.log_factor, weights=self.weights,
                                   cosine_similarity=self.cosine_similarity)

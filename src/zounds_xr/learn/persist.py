@@ -14,6 +14,14 @@ Two layouts:
   the manifest in the group attribute ``"zounds_xr:pipeline"``, the arrays as zarr
   arrays ``step_<i>/a<n>``.
 
+Content-addressed models (:func:`save_addressed`, :func:`load_addressed`): the steps of
+a learned feature's model saved in a feature store under
+``<root>/_models/<digest>/<copy>/`` (a Zarr group of the layout above, plus a
+description in the attribute ``"zounds_xr:model"``), written when no complete copy of
+that digest is there: the same digest always holds the same model, so writers that race
+leave identical copies, and a reader finds the model of any stored embedding by the
+digest its feature records.
+
 The content hash (sha256 of the steps' parameters and array bytes) is checked on load:
 a mismatch raises :class:`~zounds_xr.StoreError`.
 
@@ -29,6 +37,7 @@ import importlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -39,12 +48,16 @@ from .._version import __version__
 from ..errors import ParameterError, StoreError
 
 __all__ = ["register_preprocessor", "preprocessor_class", "pipeline_state", "save_steps",
-           "load_steps", "FORMAT", "FORMAT_VERSION"]
+           "load_steps", "save_addressed", "load_addressed", "model_path", "FORMAT",
+           "FORMAT_VERSION", "MODELS"]
 
 FORMAT = "zounds_xr.PreprocessingPipeline"
 FORMAT_VERSION = 1
 ATTRS_KEY = "zounds_xr:pipeline"
 MANIFEST = "pipeline.json"
+#: the store prefix of content-addressed models, and the attribute describing one
+MODELS = "_models"
+MODEL_KEY = "zounds_xr:model"
 
 
 # -- registry (persistence looks classes up by name, never unpickles) ---------------------
@@ -87,7 +100,7 @@ def register_preprocessor(cls: C) -> C:
 
 
 def preprocessor_class(name: str, module: str | None = None) -> type:
-    """The registered preprocessor class ``name`` (importing ``module`` first if needed).
+    """Return the registered preprocessor class ``name`` (importing ``module`` first if needed).
 
     Parameters
     ----------
@@ -279,7 +292,7 @@ def _read(source):
 
 
 def load_steps(source: Any) -> list[Any]:
-    """The fitted steps saved by :func:`save_steps` (directory or Zarr group).
+    """Return the fitted steps saved by :func:`save_steps` (directory or Zarr group).
 
     Each step's class is found through the registry (its module is imported by name
     first), never unpickled; the content hash is checked.
@@ -319,3 +332,88 @@ def load_steps(source: Any) -> list[Any]:
         cls = preprocessor_class(description["type"], description["module"])
         steps.append(cls.from_state(description["config"], step_arrays))  # type: ignore[attr-defined]
     return steps
+
+
+def model_path(digest: str) -> str:
+    """``_models/<digest>``: where a feature store keeps the model of that digest.
+
+    Raises
+    ------
+    ParameterError
+        When ``digest`` is not a hex string (it becomes a key of the store).
+    """
+    if not isinstance(digest, str) or not digest or any(
+            c not in "0123456789abcdef" for c in digest):
+        raise ParameterError(f"a model digest is a lowercase hex string, got {digest!r}")
+    return f"{MODELS}/{digest}"
+
+
+def _complete_copies(zstore: Any, digest: str) -> list[Any]:
+    """The complete saved copies of a model (a manifest is written last), in name order."""
+    try:
+        parent = zarr.open_group(zstore, path=model_path(digest), mode="r", zarr_format=3)
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+        return []
+    copies = []
+    for name in sorted(parent.group_keys()):
+        group = parent[name]
+        if ATTRS_KEY in group.attrs:
+            copies.append(group)
+    return copies
+
+
+def save_addressed(steps: Sequence[Any], zstore: Any, digest: str, description: dict
+                   ) -> bool:
+    """Save fitted steps under ``_models/<digest>/`` of a Zarr store, unless they are there.
+
+    Each writer writes a copy of its own (``_models/<digest>/<random name>/``, its
+    manifest last) and never touches another's: writers racing on the same digest
+    leave identical copies, and a killed writer an incomplete copy that readers skip,
+    never a damaged model.
+
+    Parameters
+    ----------
+    steps : sequence of Preprocessor
+        Fitted, registered steps (saved as :func:`save_steps` does: no pickled code).
+    zstore : zarr store
+        The feature store's root store.
+    digest : str
+        The model's content digest (what its feature's version records).
+    description : dict
+        JSON-safe description stored beside the steps (attribute ``"zounds_xr:model"``).
+
+    Returns
+    -------
+    bool
+        Whether the model was written (``False``: a complete copy was there already).
+    """
+    if _complete_copies(zstore, digest):
+        return False
+    group = zarr.create_group(zstore, path=f"{model_path(digest)}/{uuid.uuid4().hex[:12]}",
+                              zarr_format=3, attributes={MODEL_KEY: description})
+    save_steps(steps, group)  # its manifest last: a partial save is not found
+    return True
+
+
+def load_addressed(zstore: Any, digest: str) -> tuple[list[Any], dict]:
+    """``(steps, description)`` of the model saved under ``_models/<digest>``.
+
+    Raises
+    ------
+    StoreError
+        When the store holds no complete model of that digest, or no copy of it whose
+        data still matches its content hash.
+    """
+    copies = _complete_copies(zstore, digest)
+    if not copies:
+        raise StoreError(f"the store holds no model {model_path(digest)!r}")
+    failures = []
+    for group in copies:  # identical copies: the first that reads intact
+        try:
+            return load_steps(group), dict(group.attrs.get(MODEL_KEY) or {})
+        except (StoreError, ParameterError) as exc:
+            failures.append(exc)
+        except Exception as exc:  # noqa: BLE001  (zarr and its codecs raise many kinds)
+            failures.append(StoreError(f"the model {group.path!r} cannot be read: "
+                                       f"{type(exc).__name__}: {exc}"))
+    raise failures[0]

@@ -59,7 +59,7 @@ def _as_dataarray(x) -> xr.DataArray:
 
 
 def _iter_blocks(x: xr.DataArray, block_rows: int) -> Iterator[xr.DataArray]:
-    """Loaded blocks of rows of ``x`` (dask chunks are read one by one, never all at once)."""
+    """Yield loaded blocks of rows of ``x`` (dask chunks one by one, never all at once)."""
     dim = x.dims[0]
     n = x.sizes[dim]
     chunks = x.chunks[0] if x.chunks else None
@@ -174,7 +174,7 @@ def _is_dask(data) -> bool:
 
 
 def _flat(block: xr.DataArray) -> np.ndarray:
-    """A loaded block as ``(n_examples, n_features)`` float64."""
+    """Return a loaded block as ``(n_examples, n_features)`` float64."""
     values = np.asarray(block.values)
     return values.reshape(values.shape[0], -1)
 
@@ -343,6 +343,7 @@ class Preprocessor:
                                 name=type(self).__name__)
 
     def __call__(self, x) -> xr.DataArray:
+        """Apply to ``x``."""
         return self.transform(x).data
 
     def _forward(self, x: xr.DataArray):
@@ -357,7 +358,7 @@ class Preprocessor:
         return {}
 
     def get_arrays(self) -> dict[str, np.ndarray]:
-        """The learned numpy arrays by name (saved next to the configuration)."""
+        """Return the learned numpy arrays by name (saved next to the configuration)."""
         return {}
 
     def _set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -376,7 +377,7 @@ class Preprocessor:
 
     @classmethod
     def from_state(cls, config: Mapping, arrays: Mapping[str, np.ndarray]):
-        """A fitted instance from :meth:`get_config` and :meth:`get_arrays` output."""
+        """Return a fitted instance from :meth:`get_config` and :meth:`get_arrays` output."""
         obj = cls(**config)
         obj._set_arrays(arrays)
         obj._fitted = True
@@ -401,6 +402,13 @@ class PreprocessingPipeline:
     ``.inverse_transform()``); ``pipeline(x)`` returns the transformed DataArray, so a
     fitted pipeline is a function usable as a document ``Feature``. ``save(target)`` and
     :meth:`load` persist it (see :mod:`zounds_xr.learn.persist`).
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    Raises
+    ------
+    ParameterError
+        When no steps are given or a step is not a ``Preprocessor``.
     """
 
     def __init__(self, steps: Sequence[Preprocessor] | None = None, *, needs=None):
@@ -435,7 +443,9 @@ class PreprocessingPipeline:
         return all(step.invertible for step in self.steps)
 
     def fit(self, data, *, refit: bool = False, block_rows: int = DEFAULT_BLOCK_ROWS):
-        """Fit the steps in order on ``data``, streamed: each sees the corpus transformed
+        """Fit the steps in order on ``data``, streamed.
+
+        Fit the steps in order on ``data``, streamed: each sees the corpus transformed
         by the steps before it.
 
         Parameters
@@ -489,6 +499,7 @@ class PreprocessingPipeline:
         return y
 
     def __call__(self, x) -> xr.DataArray:
+        """Apply to ``x``."""
         return self.transform(x).data
 
     # persistence

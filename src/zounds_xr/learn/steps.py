@@ -8,6 +8,7 @@ networks are in :mod:`zounds_xr.learn.adapters`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import dask.array as dsa
 import numpy as np
@@ -76,7 +77,9 @@ class MeanStdNormalization(_SameShape):
         self.std = None
 
     def _start_fit(self):
-        self._n, self._mean, self._m2 = 0, None, None
+        self._n = 0
+        self._mean: Any = None
+        self._m2: Any = None
 
     def _partial_fit(self, block, pass_index):
         values = np.asarray(block.values, dtype=np.float64)
@@ -110,6 +113,7 @@ class MeanStdNormalization(_SameShape):
         return data * self.std + self.mean
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         return {"mean": self.mean, "std": self.std}
 
     def _set_arrays(self, arrays):
@@ -118,7 +122,13 @@ class MeanStdNormalization(_SameShape):
 
 @register_preprocessor
 class Log(_SameShape):
-    """Sign-preserving log compression ``sign(x) · log(1 + |x|)`` (exactly invertible)."""
+    """Sign-preserving log compression ``sign(x) · log(1 + |x|)`` (exactly invertible).
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def _apply(self, data):
         return np.sign(data) * np.log1p(np.abs(data))
@@ -137,6 +147,11 @@ class Multiply(_SameShape):
         Finite and non-zero; broadcast against the feature dims of one example.
     needs : object, optional
         Accepted for compatibility with zounds' graph syntax and ignored.
+
+    Raises
+    ------
+    ParameterError
+        When ``factor`` is not finite and non-zero.
     """
 
     def __init__(self, factor=1.0, needs=None):
@@ -153,13 +168,14 @@ class Multiply(_SameShape):
         return data / self.factor
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"factor": self.factor.tolist()}
 
 
 class _PerExampleScale(Preprocessor):
     """Divide each example by a per-example scale; the scales are the inversion data."""
 
-    def _scales(self, data):
+    def _scales(self, data, axes):
         raise NotImplementedError
 
     def _forward(self, x):
@@ -177,7 +193,13 @@ class _PerExampleScale(Preprocessor):
 
 @register_preprocessor
 class UnitNorm(_PerExampleScale):
-    """Give every example unit L2 norm (all-zero examples are left as they are)."""
+    """Give every example unit L2 norm (all-zero examples are left as they are).
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def _scales(self, data, axes):
         return np.sqrt((data ** 2).sum(axis=axes)) if axes else np.abs(data)
@@ -185,7 +207,13 @@ class UnitNorm(_PerExampleScale):
 
 @register_preprocessor
 class InstanceScaling(_PerExampleScale):
-    """Divide every example by its maximum absolute value (range ``[-1, 1]``)."""
+    """Divide every example by its maximum absolute value (range ``[-1, 1]``).
+
+    Parameters
+    ----------
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+    """
 
     def _scales(self, data, axes):
         return np.abs(data).max(axis=axes) if axes else np.abs(data)
@@ -204,6 +232,8 @@ class Slicer(Preprocessor):
     slicex : slice, int or sequence of int
     dim : str, optional
     fill_value : float
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
     """
 
     def __init__(self, slicex=slice(None), dim=None, fill_value=0.0, needs=None):
@@ -251,6 +281,7 @@ class Slicer(Preprocessor):
         return labels.apply(take(full, where, axis=axis))
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         s = self.slicex
         slicex = ({"start": s.start, "stop": s.stop, "step": s.step}
                   if isinstance(s, slice) else list(s))
@@ -266,6 +297,13 @@ class Reshape(Preprocessor):
     new_shape : tuple of int
     dims : sequence of str, optional
         Names of the new feature dims (default ``dim_1, dim_2, ...``).
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
+
+    Raises
+    ------
+    ParameterError
+        When ``dims`` do not name the new axes or ``new_shape`` has more than one -1.
     """
 
     def __init__(self, new_shape=(-1,), dims=None, needs=None):
@@ -296,6 +334,7 @@ class Reshape(Preprocessor):
         return labels.apply(data.reshape(labels.shape))
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"new_shape": list(self.new_shape), "dims": self.dims}
 
 
@@ -325,6 +364,7 @@ class Binarize(Preprocessor):
         return x.copy(data=(x.data > self.threshold).astype(np.uint8)), None
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"threshold": self.threshold}
 
 
@@ -346,6 +386,8 @@ class KMeans(Preprocessor):
     passes : int
         Passes over the corpus.
     seed : int
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
     """
 
     learns = True
@@ -356,7 +398,7 @@ class KMeans(Preprocessor):
         self.batch_size = max(int(batch_size), self.centroids)
         self.passes = max(int(passes), 1)
         self.seed = int(seed)
-        self.cluster_centers = None
+        self.cluster_centers: Any = None
         self.feature_shape = None
 
     def _start_fit(self):
@@ -446,10 +488,12 @@ class KMeans(Preprocessor):
         return labels.apply(out.data)
 
     def get_config(self):
+        """JSON-safe constructor parameters, for saving."""
         return {"centroids": self.centroids, "batch_size": self.batch_size,
                 "passes": self.passes, "seed": self.seed}
 
     def get_arrays(self):
+        """Fitted arrays, for saving."""
         return {"cluster_centers": self.cluster_centers,
                 "feature_shape": np.asarray(self.feature_shape, dtype=np.int64)}
 

@@ -47,7 +47,7 @@ def _device_of(module) -> torch.device:
 
 
 def _make_optimizer(optimizer, parameters, default_lr=1e-3):
-    """An optimizer from an instance, a factory ``f(model or params)``, or ``None`` (Adam)."""
+    """Return an optimizer from an instance, a factory ``f(params)`` or ``None`` (Adam)."""
     if optimizer is None:
         return torch.optim.Adam(parameters, lr=default_lr)
     if isinstance(optimizer, torch.optim.Optimizer):
@@ -135,9 +135,23 @@ class SupervisedTrainer(Trainer):
     data_preprocessor, label_preprocessor : callable
         Applied to each minibatch (tensors) before the forward pass.
     checkpoint_epochs : int
+        Save a checkpoint every this many epochs (with ``checkpoint_dir``).
     checkpoint_dir : path, optional
-    device : optional
+        Where checkpoints go (none are saved without it).
+    device : str or torch.device, optional
+        Where training runs (the model's device by default).
+    seed : int, optional
+        Seeds the shuffling and initial noise, for a reproducible run.
+    on_epoch_end : callable, optional
+        ``f(epoch, history)`` after every epoch.
 
+    Raises
+    ------
+    ParameterError
+        When a count is not a positive integer or a parameter is out of range.
+
+    Notes
+    -----
     ``train(data, labels=None)``: without labels the data are the targets (an
     autoencoder). ``data`` may also be a dict with ``"data"`` and ``"labels"`` (zounds).
     ``history["train"]``: mean training loss per epoch.
@@ -252,7 +266,24 @@ class TripletEmbeddingTrainer(Trainer):
     deformations : sequence of callable, optional
         ``f(anchor, wide) -> positive``.
     margin : float
+        The triplet loss's margin.
     optimizer : Optimizer or factory, optional (Adam, lr=1e-3)
+        How the network's parameters are updated.
+    checkpoint_epochs : int
+        Save a checkpoint every this many epochs (with ``checkpoint_dir``).
+    checkpoint_dir : path, optional
+        Where checkpoints go (none are saved without it).
+    device : str or torch.device, optional
+        Where training runs (the model's device by default).
+    seed : int, optional
+        Seeds the shuffling and initial noise, for a reproducible run.
+    on_epoch_end : callable, optional
+        ``f(epoch, history)`` after every epoch.
+
+    Raises
+    ------
+    ParameterError
+        When a count is not a positive integer or a parameter is out of range.
     """
 
     def __init__(self, network, epochs, batch_size, anchor_slice, deformations=None,
@@ -276,7 +307,7 @@ class TripletEmbeddingTrainer(Trainer):
         return F.normalize(self.network(x).reshape(x.shape[0], -1), dim=-1)
 
     def triplet_loss(self, wide):
-        """The triplet loss of one minibatch of wide examples (a scalar tensor).
+        """Return the triplet loss of one minibatch of wide examples (a scalar tensor).
 
         Parameters
         ----------
@@ -353,7 +384,24 @@ class WassersteinGanTrainer(Trainer):
         Gradient penalty weight (λ).
     generator_optimizer, critic_optimizer : Optimizer factories, optional
         Default: Adam(lr=1e-4, betas=(0, 0.9)).
+    checkpoint_epochs : int
+        Save a checkpoint every this many epochs (with ``checkpoint_dir``).
+    checkpoint_dir : path, optional
+        Where checkpoints go (none are saved without it).
+    device : str or torch.device, optional
+        Where training runs (the model's device by default).
+    seed : int, optional
+        Seeds the shuffling and initial noise, for a reproducible run.
+    on_epoch_end : callable, optional
+        ``f(epoch, history)`` after every epoch.
 
+    Raises
+    ------
+    ParameterError
+        When a count is not a positive integer or a parameter is out of range.
+
+    Notes
+    -----
     ``history["critic"]``: the critic loss; ``history["wasserstein"]``: the critic's
     estimate of the Wasserstein distance ``E[D(real)] - E[D(fake)]``;
     ``history["generator"]``: the generator loss.

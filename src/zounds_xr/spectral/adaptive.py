@@ -48,7 +48,7 @@ __all__ = ["frequency_adaptive", "square", "FrequencyAdaptive", "bands", "overla
 # ------------------------------------------------------------------------------------
 def FrequencyAdaptive(arrs, time_dimension, scale=None, explicit_freq_dimension=None,  # noqa: N802
                       *, name=None) -> xr.DataArray:
-    """A frequency-adaptive array from per-band coefficient arrays (zounds' constructor).
+    """Return a frequency-adaptive array from per-band coefficient arrays (zounds' constructor).
 
     Parameters
     ----------
@@ -60,13 +60,20 @@ def FrequencyAdaptive(arrs, time_dimension, scale=None, explicit_freq_dimension=
         The bands (one array per band); the slices follow from the arrays' widths.
     explicit_freq_dimension : ExplicitFrequencyDimension, optional
         Instead of ``scale``: scale and slices (which must match the arrays' widths).
+    name : hashable, optional
+        The result's name.
 
     Returns
     -------
     xarray.DataArray [dims=("time", "frequency")]
         See the module docstring for the layout.
-    """
 
+    Raises
+    ------
+    ParameterError
+        When not exactly one of ``scale`` and ``explicit_freq_dimension`` is given, or
+        the arrays are not 2-D, differ in frames, or do not match the bands.
+    """
     if (scale is None) == (explicit_freq_dimension is None):
         raise ParameterError("give exactly one of scale and explicit_freq_dimension")
     arrs = [a if hasattr(a, "ndim") else np.asarray(a) for a in arrs]
@@ -153,7 +160,7 @@ class _BandTransform:
 def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
                        check_scale_overlap_ratio: bool = False, *,
                        dim: str = "frequency") -> xr.DataArray:
-    """A frequency-adaptive transform of a (long-window) spectrum (zounds).
+    """Return a frequency-adaptive transform of a (long-window) spectrum (zounds).
 
     For each band of ``scale``, the bins of ``x`` that overlap it (half-open overlap,
     ``source_scale.get_slice(band)``) are multiplied by ``window_func(n_bins)`` and
@@ -179,6 +186,8 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
     check_scale_overlap_ratio : bool
         Check (``scale.ensure_overlap_ratio(0.5)``) that adjacent bands overlap by at
         least half, as an invertible transform needs.
+    dim : str
+        The frequency dim of ``x``.
 
     Returns
     -------
@@ -192,7 +201,6 @@ def frequency_adaptive(x: xr.DataArray, transform, scale, window_func=None,
         When a band covers no bin of ``x`` (``"band ... covers no bins"``), the overlap
         check fails, or ``x`` has no one-per-band frequency axis.
     """
-
     index = frequency_index(x, dim)
     if not isinstance(scale, FrequencyScale):
         raise ParameterError(f"scale must be a FrequencyScale, got {scale!r}")
@@ -254,7 +262,7 @@ class _Square:
 
 def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
            dim: str = "frequency") -> xr.DataArray:
-    """A "square" view: every band resampled to ``n_coeffs`` coefficients (zounds).
+    """Return a "square" view: every band resampled to ``n_coeffs`` coefficients (zounds).
 
     Each band's coefficients in a frame (a short signal covering the frame's duration)
     are resampled to ``n_coeffs`` by ``scipy.signal.resample`` (Fourier method).
@@ -294,7 +302,6 @@ def square(fa: xr.DataArray, n_coeffs: int, do_overlap_add: bool = False, *,
     --------
     frequency_adaptive, bands, overlap_add
     """
-
     index = _adaptive_index(fa, dim)
     n_coeffs = int(n_coeffs) if isinstance(n_coeffs, numbers.Integral) and n_coeffs > 0 \
         else _bad_n(n_coeffs)

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from .._validation import check_output_size, drop_coords_along, magnitude_dtype, \
+from .._validation import check_output_size, data_array, drop_coords_along, magnitude_dtype, \
     positive_int
 from ..errors import ParameterError
 from ..frequency.band import FrequencyBand
@@ -38,6 +38,7 @@ from ..streamable import framing
 from ..windowing import HanningWindowingFunc
 from .filters import (
     check_positive,
+    filter_bank,
     frequency_index,
     linear_scale_of,
     nyquist_of,
@@ -57,7 +58,9 @@ _MAX_WEIGHTS_BYTES = 1 << 30
 # ------------------------------------------------------------------------------------
 def rebin(x: xr.DataArray, weights: np.ndarray, new_scale, *, power: float | None,
           dim: str = "frequency") -> xr.DataArray:
-    """``|x| ** power`` (``power=None``: ``x`` itself) rebinned by ``weights`` onto
+    """Rebin ``|x| ** power`` by ``weights`` onto ``new_scale`` along ``dim``.
+
+    ``|x| ** power`` (``power=None``: ``x`` itself) rebinned by ``weights`` onto
     ``new_scale`` along ``dim``.
 
     Parameters
@@ -65,7 +68,7 @@ def rebin(x: xr.DataArray, weights: np.ndarray, new_scale, *, power: float | Non
     x : xarray.DataArray [dims=(..., dim, ...)]
         A spectrum, numpy or dask backed (``dim`` is made one chunk).
     weights : numpy.ndarray, shape (len(new_scale), x.sizes[dim])
-        The filter bank (``new_scale.weights(source_scale)``).
+        The filter bank (``filter_bank(new_scale, source_scale)``).
     new_scale : FrequencyScale
         Labels the result's ``dim``.
     power : float or None
@@ -82,7 +85,7 @@ def rebin(x: xr.DataArray, weights: np.ndarray, new_scale, *, power: float | Non
 
     See Also
     --------
-    mel_spectrogram, bark_bands, chroma, FrequencyScale.apply
+    mel_spectrogram, bark_bands, chroma, zounds_xr.spectral.filters.apply_scale
     """
     kernel = SparseRebin(weights, power, magnitude_dtype(x.dtype))
     out = apply_along(x, kernel, dim, kernel.n_out, kernel.out_dtype(x.dtype))
@@ -115,7 +118,7 @@ def _mel_scale(lin: LinearScale, n_mels, fmin, fmax, htk) -> MelScale:
 
 
 def _mel_weights(scale: MelScale, lin: LinearScale) -> np.ndarray:
-    weights = scale.weights(lin)
+    weights = filter_bank(scale, lin)
     empty = int(np.count_nonzero(~weights.any(axis=1)))
     if empty:
         # as librosa.filters.mel: too many bands for the resolution of the spectrum
@@ -126,8 +129,11 @@ def _mel_weights(scale: MelScale, lin: LinearScale) -> np.ndarray:
 
 
 def _is_audio(chunk: xr.DataArray) -> bool:
-    """Whether ``mel_spectrogram`` frames this input (audio) or maps its frames
-    (a spectrum): what the document pipeline asks of the first chunk."""
+    """Tell whether ``mel_spectrogram`` frames this input (audio).
+
+    Whether ``mel_spectrogram`` frames this input (audio) or maps its frames
+    (a spectrum): what the document pipeline asks of the first chunk.
+    """
     return "frequency" not in chunk.dims and "window" not in chunk.dims
 
 
@@ -216,6 +222,7 @@ def mel_spectrogram(x: xr.DataArray, n_mels: int = 128, fmin: float = 0.0,
     >>> bool(np.allclose(fused, mel, rtol=1e-5))
     True
     """
+    x = data_array(x, "mel_spectrogram's x")
     power = _check_power(power)
     if dim not in x.dims and "time" in x.dims:
         return _mel_of_audio(x, n_mels, fmin, fmax, power, htk, wscheme=wscheme,
@@ -397,6 +404,7 @@ def mfcc(x: xr.DataArray, n_mfcc: int = 20, *, dct_type: int = 2, norm: str | No
         raise ParameterError(f"lifter must be a number >= 0, got {lifter!r}")
     if top_db is not None:
         top_db = check_positive(top_db, "top_db")
+    x = data_array(x, "mfcc's x")
     if dim not in x.dims and "time" in x.dims:
         mel = mel_spectrogram(x, dim=dim, **mel_kwargs)
     else:
@@ -441,8 +449,8 @@ def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
     ``BarkScale(frequency_band, n_bands)``: Traunmüller's Bark, ``n_bands + 2`` points
     equally spaced, band ``i`` spanning points ``i .. i+2``. Each band is the sum of the
     input bins that overlap it, weighted by ``window`` over those bins (zounds;
-    ``BarkScale.weights(source, window)``); ``window=None`` gives unit-peak triangles
-    (``BarkScale.weights(source)``).
+    ``filter_bank(BarkScale, source, window)``); ``window=None`` gives unit-peak triangles
+    (``filter_bank(BarkScale, source)``).
 
     Parameters
     ----------
@@ -478,7 +486,7 @@ def bark_bands(spec: xr.DataArray, frequency_band, n_bands: int = 100,
     """
     source = frequency_index(spec, dim).scale
     scale = BarkScale(frequency_band, positive_int(n_bands, "n_bands"))
-    return rebin(spec, scale.weights(source, window), scale, power=_check_power(power),
+    return rebin(spec, filter_bank(scale, source, window), scale, power=_check_power(power),
                  dim=dim)
 
 
@@ -495,7 +503,7 @@ def _windowed_chroma_weights(scale, source, window) -> np.ndarray:
     centres = 440.0 * 2.0 ** ((midi - 69) / 12.0)
     quarter = 2.0 ** (1 / 24)
     bands = ExplicitScale([FrequencyBand(c / quarter, c * quarter) for c in centres])
-    rows = bands.weights(source, window)
+    rows = filter_bank(bands, source, window)
     np.add.at(out, midi % 12, rows)
     return out
 
@@ -519,7 +527,7 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
     """Energy per pitch class, C..B (``ChromaScale(frequency_band)``).
 
     With ``window=None`` (default) the bins are spread over the pitch classes by
-    librosa's chroma filter bank (``ChromaScale.weights``: ``librosa.filters.chroma``
+    librosa's chroma filter bank (``filter_bank`` of a ``ChromaScale``: ``librosa.filters.chroma``
     with ``tuning=0``, ``base_c=True``, Gaussian octave weighting around octave 5),
     restricted to the bins inside ``frequency_band``. With a ``window`` (zounds), each
     semitone band (a quarter tone either side of each note) inside ``frequency_band`` sums
@@ -570,7 +578,7 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
     source = frequency_index(spec, dim).scale
     scale = ChromaScale(frequency_band)
     if window is None:
-        weights = scale.weights(source)
+        weights = filter_bank(scale, source)
     else:
         weights = _windowed_chroma_weights(scale, source, window)
     out = rebin(spec, weights, scale, power=_check_power(power), dim=dim)
@@ -586,7 +594,7 @@ def chroma(spec: xr.DataArray, frequency_band, window=None, norm=np.inf, *,
 # per-frame summaries
 # ------------------------------------------------------------------------------------
 def spectral_centroid(spec: xr.DataArray, *, dim: str = "frequency") -> xr.DataArray:
-    """The magnitude-weighted mean frequency of each frame, in Hz.
+    """Return the magnitude-weighted mean frequency of each frame, in Hz.
 
     ``sum_f(f * |X_f|) / sum_f |X_f|`` over the band centres ``f`` of the input's scale
     (departure from zounds: in Hz, and divided by the sum of magnitudes). A frame whose

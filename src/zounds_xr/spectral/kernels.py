@@ -9,7 +9,7 @@ or one dask block at a time):
   of the signal, so neither the frames nor the complex spectrogram of the whole signal
   ever exist (a block of 1 MiB of frames and its spectrum stay in the L2 cache).
 - :class:`SparseRebin`: the one rebinning kernel (mel, Bark, chroma, any
-  ``FrequencyScale.weights``): ``|x| ** power`` (or ``x`` itself) times a sparse filter
+  ``filters.filter_bank``): ``|x| ** power`` (or ``x`` itself) times a sparse filter
   bank. Mel banks are 1.5 % non-zero (each FFT bin feeds at most two triangles), so a
   CSR product does ~2,000 multiply-adds a frame instead of a dense 131,000, without
   BLAS (no thread pool to pin; scipy's sparse kernels release the GIL).
@@ -69,7 +69,8 @@ def magnitudes_to(x: np.ndarray, power: float, out: np.ndarray,
     """``|x| ** power`` of a complex or real block into ``out`` (real, same shape).
 
     ``scratch`` (real, ``x``'s shape with a last axis twice as long) avoids allocating
-    the squares of a complex block."""
+    the squares of a complex block.
+    """
     if np.iscomplexobj(x):
         if power == 2.0:
             if x.flags.c_contiguous:
@@ -96,7 +97,7 @@ class SparseRebin:
     """``out[..., m] = sum_f w[m, f] * |x[..., f]| ** power`` (``power=None``: ``x``).
 
     The one rebinning kernel of the package (``mel_spectrogram``, ``bark_bands``,
-    ``chroma``, ``FrequencyScale.apply``). ``weights`` is ``(n_out, n_in)``; its zeros
+    ``chroma``, ``filters.apply_scale``). ``weights`` is ``(n_out, n_in)``; its zeros
     are dropped (CSR). Rows of ``x`` are processed ``256`` at a time: the magnitudes of
     the block are transposed to ``(n_in, rows)`` so that the CSR product streams
     contiguous rows, and the ``(n_out, rows)`` result is written transposed into the
@@ -105,7 +106,7 @@ class SparseRebin:
     Parameters
     ----------
     weights : array_like, shape (n_out, n_in)
-        The filter bank (``scale.weights(source_scale)``).
+        The filter bank (``filters.filter_bank(scale, source_scale)``).
     power : float or None
         Exponent of the magnitudes; ``None`` rebins ``x`` itself (linear, complex
         allowed).
@@ -124,6 +125,7 @@ class SparseRebin:
         self._digest = _weights_digest(w)
 
     def out_dtype(self, in_dtype) -> np.dtype:
+        """Return the dtype of the output."""
         if self.power is None and np.dtype(in_dtype).kind == "c":
             return _complex_of(self.dtype)
         return self.dtype
@@ -143,6 +145,7 @@ class SparseRebin:
         self.into_transposed(pt, out)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Run the kernel on one block."""
         if x.shape[-1] != self.n_in:
             raise ParameterError(
                 f"expected {self.n_in} frequency bins, got an axis of {x.shape[-1]}")
@@ -196,16 +199,20 @@ class FrameKernel:
 
     @property
     def n_out(self) -> int:
+        """Values per frame in the output."""
         return self.nbins if self.rebin is None else self.rebin.n_out
 
     @property
     def out_dtype(self) -> np.dtype:
+        """The dtype of the output."""
         return _complex_of(self.dtype) if self.mode == "complex" else self.dtype
 
     def n_frames(self, length: int) -> int:
+        """Frames in a segment of ``length`` samples."""
         return 0 if length < self.win else (length - self.win) // self.hop + 1
 
     def __call__(self, segment: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Run the kernel on one block."""
         nf = self.n_frames(segment.shape[0])
         rest = segment.shape[1:]
         if out is None:
@@ -291,8 +298,11 @@ def set_default_threads(threads: int | None) -> None:
 
 
 def n_workers(workers: int | None) -> int:
-    """Threads for numpy input: ``None`` = the process default (every core) from the
-    main thread, else 1."""
+    """Return the threads for numpy input.
+
+    Threads for numpy input: ``None`` = the process default (every core) from the
+    main thread, else 1.
+    """
     if workers is None:
         if threading.current_thread() is not threading.main_thread():
             return 1  # inside a dask task or a thread pool: don't oversubscribe
@@ -436,6 +446,7 @@ class RowTransform:
                       "mdct": self.n_in // 2}[kind]
 
     def out_dtype(self, in_dtype) -> np.dtype:
+        """Return the dtype of the output."""
         if self.kind == "rfft":
             return _complex_of(in_dtype)
         dtype = float_dtype(in_dtype)
@@ -461,6 +472,7 @@ class RowTransform:
                                      axis=-1, workers=1)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Run the kernel on one block."""
         if x.shape[-1] != self.n_in:
             raise ParameterError(f"expected windows of {self.n_in} samples, got {x.shape[-1]}")
         dtype = float_dtype(x.dtype)

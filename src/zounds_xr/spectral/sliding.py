@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, cast
 
 import dask
@@ -74,17 +73,8 @@ class FrameLayout:
     n: int  #: input samples
     n_frames: int
 
-    @property
-    def padded_length(self) -> int:
-        """Input samples plus end padding: ``(n_frames - 1) * hop + win`` (0 if empty)."""
-        return 0 if self.n_frames == 0 else (self.n_frames - 1) * self.hop + self.win
-
-    @property
-    def sample_period(self) -> Fraction:
-        return self.index.frequency
-
     def time_coords(self, dim: str = "time") -> xr.Coordinates:
-        """The frames' time axis: hop apart, each spanning the window."""
+        """Return the frames' time axis: hop apart, each spanning the window."""
         f, d = self.index.frequency, self.index.duration
         return time_coords(self.n_frames, self.hop * f, (self.win - 1) * f + d,
                            start=self.index.start, dim=dim)
@@ -129,7 +119,7 @@ def frame_view(padded: np.ndarray, hop: int, win: int) -> np.ndarray:
 
 
 def pad_end(data: np.ndarray, length: int, padwith) -> np.ndarray:
-    """``data`` (time on axis 0) cut or padded with ``padwith`` to ``length`` samples."""
+    """Return ``data`` (time on axis 0) cut or padded with ``padwith`` to ``length`` samples."""
     n = data.shape[0]
     if n >= length:
         return data[:length]
@@ -192,7 +182,7 @@ def _block_task(pieces, offset, n_frames, hop, win, padwith, block_fn, out_tail,
 def map_frame_blocks(data: da.Array, layout: FrameLayout, block_fn, out_tail: tuple,
                      dtype, *, padwith=0, frames_per_block: int | None = None,
                      name: str = "frames") -> da.Array:
-    """A lazy array of shape ``(n_frames, *out_tail)`` computed frame block by block.
+    """Return a lazy array of shape ``(n_frames, *out_tail)`` computed frame block by block.
 
     Output block ``b`` holds frames ``[f0, f1)``; its task reads only the input chunks
     that overlap samples ``[f0*hop, (f1-1)*hop + win)`` (the block's span plus the halo

@@ -70,8 +70,11 @@ def _over_window(x: xr.DataArray, kernel: RowTransform, scale) -> xr.DataArray:
 
 
 def default_wscheme(index: TimeIndex) -> SampleRate:
-    """The window scheme of ``stft`` and the mel spectrogram of audio when none is given:
-    the audio rate's ``half_lapped()``."""
+    """Return the default window scheme of ``stft`` and of the mel spectrogram.
+
+    Return the window scheme of ``stft`` and the mel spectrogram of audio when none is given:
+    the audio rate's ``half_lapped()``.
+    """
     rate = index.samplerate
     if not hasattr(rate, "half_lapped"):
         raise ParameterError(f"no default wscheme for a time axis at {rate!r}; give "
@@ -200,7 +203,7 @@ def dctiv(x: xr.DataArray) -> xr.DataArray:
 
 
 def mdct(x: xr.DataArray) -> xr.DataArray:
-    """Modified discrete cosine transform of every window: ``N`` samples -> ``N/2``.
+    """Compute the modified discrete cosine transform of every window: ``N`` samples -> ``N/2``.
 
     The standard MDCT (a lapped DCT-IV, see :func:`~zounds_xr.spectral.kernels.mdct_array`),
     orthonormally scaled; apply a Princen-Bradley window at analysis
@@ -265,8 +268,11 @@ def audio_kernel(samples: xr.DataArray, wscheme, wfunc, mode: str, *, make_rebin
 
 def run_audio_kernel(samples: xr.DataArray, layout, kernel: FrameKernel, coords, *,
                      workers=None, frames_per_block=None, name: str = "stft"):
-    """Run ``kernel`` over ``samples`` (time first) and label the ``(time, frequency,
-    ...)`` result with the frames' time axis and ``coords`` on ``frequency``."""
+    """Run ``kernel`` over ``samples`` and label the result.
+
+    Run ``kernel`` over ``samples`` (time first) and label the ``(time, frequency,
+    ...)`` result with the frames' time axis and ``coords`` on ``frequency``.
+    """
     data = samples.data
     rest_shape = tuple(data.shape[1:])
     check_output_size((layout.n_frames, kernel.n_out, *rest_shape), kernel.out_dtype,

@@ -38,7 +38,7 @@ class FrequencyWeighting:
         raise NotImplementedError
 
     def weights(self, scale) -> np.ndarray:
-        """The gain of every band of ``scale`` (at its centre frequency)."""
+        """Return the gain of every band of ``scale`` (at its centre frequency)."""
         return self.gains(np.asarray(scale.center_frequencies, dtype=np.float64))
 
     def __mul__(self, other):
@@ -82,6 +82,7 @@ class AWeighting(FrequencyWeighting):
     """
 
     def gains(self, frequencies) -> np.ndarray:
+        """Linear gain at each of ``frequencies`` (Hz)."""
         f2 = np.square(np.asarray(frequencies, dtype=np.float64))
         return _ra(f2) / _ra(np.float64(1000.0 ** 2))
 
@@ -111,6 +112,12 @@ def weight(x: xr.DataArray, weighting: FrequencyWeighting, *,
     xarray.DataArray
         Same dims, coordinates, indexes, name and attrs as ``x``. Gains are cast to
         ``x``'s float precision (float32 data stays float32).
+
+    Raises
+    ------
+    ParameterError
+        When ``weighting`` is not a ``FrequencyWeighting`` or ``x`` has no
+        ``FrequencyIndex`` on ``dim``.
 
     Examples
     --------

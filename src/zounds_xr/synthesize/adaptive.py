@@ -130,7 +130,6 @@ class _FrequencyAdaptiveSynthesizer:
             is not a whole number of samples at ``samplerate``, or a band's number of
             coefficients does not fit the analysis this synthesizer inverts.
         """
-
         fa = freq_adaptive_coeffs
         index = _adaptive_index(fa)
         if index.scale != self.scale:
@@ -142,12 +141,12 @@ class _FrequencyAdaptiveSynthesizer:
         if not isinstance(tindex, TimeIndex):
             raise ParameterError("the array needs a TimeIndex on 'time'")
         sps = self.samplerate.samples_per_second
-        n, hop = Fraction(tindex.duration) * sps, Fraction(tindex.frequency) * sps
-        if n.denominator != 1 or hop.denominator != 1:
+        exact_n, exact_hop = Fraction(tindex.duration) * sps, Fraction(tindex.frequency) * sps
+        if exact_n.denominator != 1 or exact_hop.denominator != 1:
             raise ParameterError(
-                f"frames of {float(n)} samples every {float(hop)} samples at {sps} Hz: "
-                "not whole samples; is samplerate the analysis rate?")
-        n, hop = int(n), int(hop)
+                f"frames of {float(exact_n)} samples every {float(exact_hop)} samples at "
+                f"{sps} Hz: not whole samples; is samplerate the analysis rate?")
+        n, hop = int(exact_n), int(exact_hop)
         source = self._source_scale(n)
         bin_slices, windows = [], []
         for i, (band, cs) in enumerate(zip(self.scale, index.slices, strict=True)):
@@ -202,6 +201,12 @@ class FrequencyAdaptiveFFTSynthesizer(_FrequencyAdaptiveSynthesizer):
     frame_window : callable or None
         The window of the long analysis frames (Vorbis by default).
 
+    Raises
+    ------
+    ParameterError
+        When ``scale`` is not a scale, ``samplerate`` not an audio rate or a window not
+        callable.
+
     Examples
     --------
     >>> import numpy as np, zounds_xr as zx
@@ -229,7 +234,23 @@ class FrequencyAdaptiveDCTSynthesizer(_FrequencyAdaptiveSynthesizer):
     The analysis this inverts: ``spec = dct(sliding_window(audio, wscheme,
     OggVorbisWindowingFunc()))`` (orthonormal DCT-II on a ``LinearScale`` of ``n`` bands
     from 0 Hz to Nyquist) and ``frequency_adaptive(spec, scipy.fft.idct, scale,
-    window_func=np.hanning)``. Parameters as :class:`FrequencyAdaptiveFFTSynthesizer`.
+    window_func=np.hanning)``.
+
+    Parameters
+    ----------
+    scale : FrequencyScale
+        The scale of the transform.
+    samplerate : AudioSampleRate
+        The audio rate of the analysed signal (and of the result).
+    window_func : callable or None
+        The per-band window the analysis used.
+    frame_window : callable or None
+        The window of the long analysis frames (Vorbis by default).
+
+    Raises
+    ------
+    ParameterError
+        As :class:`FrequencyAdaptiveFFTSynthesizer`.
     """
 
     _kind = "dct"

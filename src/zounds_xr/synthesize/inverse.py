@@ -1,4 +1,6 @@
-"""Inverses of the short-time transforms: ``FFTSynthesizer``, ``DCTSynthesizer``,
+"""Inverses of the short-time transforms.
+
+``FFTSynthesizer``, ``DCTSynthesizer``,
 ``DCTIVSynthesizer``, ``MDCTSynthesizer``.
 
 Every synthesizer's ``synthesize(coeffs)`` reads what it needs from the labels of the
@@ -25,6 +27,7 @@ a pipeline and its output is small next to the coefficients).
 """
 from __future__ import annotations
 
+import numbers
 from fractions import Fraction
 
 import numpy as np
@@ -180,9 +183,10 @@ class FFTSynthesizer(_VorbisSynthesis, _ShortTimeSynthesizer):
 
     def _sizes(self, index, scale, n_bands):
         bandwidth = getattr(scale, "bandwidth", None)
-        if bandwidth is None or not np.isscalar(bandwidth):
+        if not isinstance(bandwidth, numbers.Real):
             raise ParameterError("FFT coefficients need a LinearScale frequency axis "
                                  "(LinearScale.from_rfft)")
+        bandwidth = float(bandwidth)
         if abs(float(scale.start_hz) + bandwidth / 2) > 1e-6 * bandwidth:
             raise ParameterError("the frequency axis does not start at the 0 Hz bin; were the "
                                  "coefficients sliced in frequency?")
@@ -237,6 +241,11 @@ class DCTSynthesizer(_DCTFamily):
         Synthesis window applied to every inverted frame before overlap-add; use
         ``OggVorbisWindowingFunc()`` after Vorbis-windowed half-lapped analysis for an
         exact reconstruction.
+
+    Raises
+    ------
+    ParameterError
+        When ``windowing_func`` is not a ``WindowingFunc``.
     """
 
     def _inverse(self, data, n_window, n_transform):
@@ -246,8 +255,17 @@ class DCTSynthesizer(_DCTFamily):
 class DCTIVSynthesizer(_DCTFamily):
     """Inverts a short-time orthonormal DCT-IV (the output of ``zx.dctiv``).
 
-    The orthonormal DCT-IV is its own inverse. ``windowing_func`` as
-    :class:`DCTSynthesizer`.
+    The orthonormal DCT-IV is its own inverse.
+
+    Parameters
+    ----------
+    windowing_func : WindowingFunc, default IdentityWindowingFunc()
+        Synthesis window applied to every inverted frame before overlap-add.
+
+    Raises
+    ------
+    ParameterError
+        When ``windowing_func`` is not a ``WindowingFunc``.
     """
 
     def _inverse(self, data, n_window, n_transform):

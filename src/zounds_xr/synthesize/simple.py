@@ -27,7 +27,7 @@ _TICK = np.timedelta64(100, "ms")
 
 
 def _n_samples(rate: AudioSampleRate, duration, name: str = "duration") -> int:
-    """Samples for ``duration``, refused up front when float64 output could not fit."""
+    """Count the samples of ``duration``, refused when float64 output could not fit."""
     seconds = to_fraction(duration, name=name)
     if seconds < 0:
         raise ParameterError(f"{name} must not be negative, got {duration!r}")
@@ -203,6 +203,11 @@ class TickSynthesizer(_Synthesizer):
 
 class SilenceSynthesizer(_Synthesizer):
     """Synthesize silence (zeros).
+
+    Parameters
+    ----------
+    samplerate : AudioSampleRate
+        The rate of the samples made.
 
     Examples
     --------

@@ -102,11 +102,6 @@ class TimeDimension(Dimension):
         return to_timedelta(self._start)
 
     @property
-    def exact_start(self) -> Fraction:
-        """Start of the first frame, exact seconds."""
-        return self._start
-
-    @property
     def end_seconds(self) -> float:
         """End of the last frame's extent, in seconds."""
         return float(self._exact_end())
@@ -124,7 +119,7 @@ class TimeDimension(Dimension):
         return self._start + (self.size - 1) * self.exact_frequency + self.exact_duration
 
     def coords(self, size: int, dim: Hashable = "time") -> xr.Coordinates:
-        """The axis' coordinates with a lazy :class:`~zounds_xr.TimeIndex`.
+        """Return the axis' coordinates with a lazy :class:`~zounds_xr.TimeIndex`.
 
         Parameters
         ----------

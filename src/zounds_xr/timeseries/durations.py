@@ -82,9 +82,25 @@ def _factory(unit: str, name: str, word: str):
         return _duration(count, unit)
 
     make.__name__ = make.__qualname__ = name
-    make.__doc__ = f"""A duration of ``count`` {word} as ``np.timedelta64``.
+    make.__doc__ = f"""Return a duration of ``count`` {word} as ``np.timedelta64``.
 
     Floats are accepted and kept exact when a finer unit can hold them.
+
+    Parameters
+    ----------
+    count : int or float, optional
+        How many {word} (default 1).
+
+    Returns
+    -------
+    numpy.timedelta64
+        In {word}, or in the coarsest finer unit that holds a fractional count exactly
+        (picoseconds, rounded, when none does).
+
+    Raises
+    ------
+    ParameterError
+        When ``count`` is not a finite number or the duration is out of range.
 
     Examples
     --------
@@ -105,11 +121,22 @@ Picoseconds = _factory("ps", "Picoseconds", "picoseconds")
 
 
 def to_fraction(value, *, name: str = "time") -> Fraction:
-    """Exact seconds of a duration-like value.
+    """Return the exact seconds of a duration-like value.
 
-    Accepts ``np.timedelta64`` (any unit), ``pd.Timedelta``, ``datetime.timedelta``,
-    timedelta strings (``"3s"``, ``"1.5 ms"``) and ``Fraction`` (taken as seconds).
     Plain numbers are refused: whether ``5`` means seconds or samples is ambiguous.
+
+    Parameters
+    ----------
+    value : np.timedelta64, pandas.Timedelta, datetime.timedelta, str or Fraction
+        ``np.timedelta64`` of any unit, a timedelta string (``"3s"``, ``"1.5 ms"``) or
+        a ``Fraction`` (taken as seconds).
+    name : str
+        How error messages name ``value``.
+
+    Returns
+    -------
+    fractions.Fraction
+        Seconds, exactly.
 
     Raises
     ------
@@ -147,7 +174,23 @@ def to_fraction(value, *, name: str = "time") -> Fraction:
 
 
 def to_timedelta(seconds: Fraction) -> np.timedelta64:
-    """``np.timedelta64[ns]`` nearest to an exact number of seconds (halves round up)."""
+    """Return the ``np.timedelta64[ns]`` nearest to an exact number of seconds.
+
+    Parameters
+    ----------
+    seconds : Fraction or number
+        Seconds.
+
+    Returns
+    -------
+    numpy.timedelta64
+        Nanoseconds, halves rounded up.
+
+    Raises
+    ------
+    ParameterError
+        When the duration is beyond ``np.timedelta64[ns]`` (about 292 years).
+    """
     ns = int((Fraction(seconds) * 10**9 + Fraction(1, 2)) // 1)
     if not -(2**63) < ns < 2**63:
         raise ParameterError(

@@ -116,13 +116,13 @@ class TimeTransform(CoordinateTransform):
         return {self.dim: (ns - float(self.start * _NS)) / float(self.frequency * _NS)}
 
     def equals(self, other, exclude=None) -> bool:
-        """Same start, frequency, duration, size and dim (parameters, never labels)."""
+        """Return the same start, frequency, duration, size and dim (parameters, never labels)."""
         return (isinstance(other, TimeTransform) and self.start == other.start
                 and self.frequency == other.frequency and self.duration == other.duration
                 and self.size == other.size and self.dim == other.dim)
 
     def replace(self, **changes: Any) -> TimeTransform:
-        """A transform with some parameters changed (``start=``, ``size=``...)."""
+        """Return a transform with some parameters changed (``start=``, ``size=``...)."""
         params: dict[str, Any] = dict(
             start=self.start, frequency=self.frequency, duration=self.duration,
             size=self.size, dim=self.dim, coord_name=self.coord_name)
@@ -138,6 +138,11 @@ class TimeIndex(CoordinateTransformIndex):
     """Lazy, exact index of a constant-rate time axis (``time`` or ``window``).
 
     Build it with :meth:`from_params` or :func:`time_coords`, not ``__init__``.
+
+    Parameters
+    ----------
+    transform : TimeTransform
+        The exact start, frequency, duration and size (what the factories build).
 
     Selection (``da.sel(time=...)``):
 
@@ -165,7 +170,7 @@ class TimeIndex(CoordinateTransformIndex):
     def from_params(cls, size: int, frequency: DurationLike | SampleRate,
                     duration: DurationLike | None = None, start: DurationLike | int = 0, *,
                     dim: Hashable = "time", coord_name: Hashable | None = None) -> TimeIndex:
-        """An index of ``size`` frames (the factory; do not call ``__init__``).
+        """Return an index of ``size`` frames (the factory; do not call ``__init__``).
 
         Parameters
         ----------
@@ -438,8 +443,11 @@ class TimeIndex(CoordinateTransformIndex):
         return IndexSelResult({self.dim: pos})
 
     def isel(self, indexers):
-        """A TimeIndex for slices with a positive step (the step multiplies the
-        frequency); a ``PandasIndex`` for arbitrary positions; ``None`` for a scalar."""
+        """Return the index of a selection by positions.
+
+        Return a TimeIndex for slices with a positive step (the step multiplies the
+        frequency); a ``PandasIndex`` for arbitrary positions; ``None`` for a scalar.
+        """
         idx = indexers[self.dim]
         if isinstance(idx, slice):
             r = range(self.size)[idx]
@@ -466,7 +474,7 @@ class TimeIndex(CoordinateTransformIndex):
     # alignment ----------------------------------------------------------------------
     def equals(self, other, *, exclude=None) -> bool:
         # parameters only: comparing values would materialize both axes
-        """Same parameters (start, frequency, duration, size, dim); never compares labels."""
+        """Compare the parameters (start, frequency, duration, size, dim), never labels."""
         return isinstance(other, TimeIndex) and self.transform.equals(other.transform)
 
     def _offset_of(self, other: TimeIndex) -> int:
@@ -483,8 +491,11 @@ class TimeIndex(CoordinateTransformIndex):
         return int(offset)
 
     def join(self, other, how="inner") -> TimeIndex:
-        """The joined axis of two axes of one rate on one grid (``ParameterError``
-        otherwise): no labels are materialized."""
+        """Return the joined axis of two axes of one rate on one grid.
+
+        Return the joined axis of two axes of one rate on one grid (``ParameterError``
+        otherwise): no labels are materialized.
+        """
         offset = self._offset_of(other)
         spans = {"left": (0, self.size), "right": (offset, offset + other.size)}
         if how in ("inner", "exact"):
@@ -530,7 +541,7 @@ class TimeIndex(CoordinateTransformIndex):
         return None  # rolled labels are no longer regular
 
     def rename(self, name_dict, dims_dict):
-        """The same index under a new dim or coordinate name."""
+        """Return the same index under a new dim or coordinate name."""
         name = self.transform.coord_name
         new_name = name_dict.get(name, name)
         new_dim = dims_dict.get(self.dim, self.dim)
@@ -539,14 +550,14 @@ class TimeIndex(CoordinateTransformIndex):
         return type(self)(self.transform.replace(dim=new_dim, coord_name=new_name))
 
     def create_variables(self, variables=None):
-        """The lazy ``timedelta64[ns]`` coordinate, with a ``long_name``."""
+        """Return the lazy ``timedelta64[ns]`` coordinate, with a ``long_name``."""
         out = super().create_variables(variables)
         for var in out.values():
             var.attrs.setdefault("long_name", "Time" if self.dim != "window" else "Window time")
         return out
 
     def to_pandas_index(self) -> pd.Index:
-        """A materialized ``TimedeltaIndex`` (costs 8 bytes a frame: avoid on long axes)."""
+        """Return a materialized ``TimedeltaIndex`` (costs 8 bytes a frame: avoid on long axes)."""
         values = self.transform.forward({self.dim: np.arange(self.size)})
         return pd.TimedeltaIndex(values[self.transform.coord_name], name=self.dim)
 

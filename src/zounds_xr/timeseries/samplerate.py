@@ -20,6 +20,7 @@ from ..errors import ParameterError, SampleRateError
 from .durations import to_fraction, to_timedelta
 
 __all__ = [
+    "MAX_SAMPLERATE",
     "SampleRate",
     "AudioSampleRate",
     "SR8000",
@@ -109,7 +110,7 @@ class SampleRate:
         return self.samples_per_second / 2
 
     def samples(self, duration) -> int:
-        """Number of whole frames of this rate needed to cover ``duration`` (rounded up)."""
+        """Return the whole frames of this rate that cover ``duration`` (rounded up)."""
         return math.ceil(to_fraction(duration, name="duration") / self._frequency)
 
     def __mul__(self, other) -> SampleRate:
@@ -153,6 +154,11 @@ class SampleRate:
 
 #: the highest audio rate: libsndfile keeps rates in a C ``int`` (WAV's field is 32 bits)
 MAX_AUDIO_RATE = 2**31 - 1
+#: the highest rate accepted where a rate sizes a buffer (a decoded header, a resampling
+#: target): :data:`MAX_AUDIO_RATE` is what a rate can be, this is what audio is. No audio
+#: format in use carries more (DSD256 is 11.3 MHz of 1-bit samples, which libsndfile
+#: does not read)
+MAX_SAMPLERATE = 10_000_000
 
 
 class AudioSampleRate(SampleRate):
@@ -161,6 +167,16 @@ class AudioSampleRate(SampleRate):
     Any integer rate from 1 to :data:`MAX_AUDIO_RATE` is valid (files come at 1234 Hz
     too); the common ones have named classes (:class:`SR44100` ...). ``int(sr)`` is the
     rate in Hz.
+
+    Parameters
+    ----------
+    samples_per_second : int
+        The rate in Hz.
+
+    Raises
+    ------
+    ParameterError
+        When the rate is not a positive integer or is above :data:`MAX_AUDIO_RATE`.
     """
 
     def __init__(self, samples_per_second: int):
@@ -198,7 +214,7 @@ class AudioSampleRate(SampleRate):
         return self._n
 
     def half_lapped(self) -> SampleRate:
-        """A half-overlapping window scheme with a power-of-two hop for this rate.
+        """Return a half-overlapping window scheme with a power-of-two hop for this rate.
 
         The hop is the power of two nearest to 1024/44100 s at this rate (256 at
         11025 Hz, 1024 at 44100 and 48000 Hz); the window is twice the hop.
@@ -248,7 +264,24 @@ _NAMED = {int(cls()): cls for cls in (SR8000, SR11025, SR16000, SR22050, SR44100
 
 
 def audio_sample_rate(samples_per_second) -> AudioSampleRate:
-    """The audio rate for ``samples_per_second``: a named class for the common rates.
+    """Return the audio rate for ``samples_per_second``: a named class for common rates.
+
+    Parameters
+    ----------
+    samples_per_second : int, float with an integer value, or AudioSampleRate
+        The rate in Hz (an ``AudioSampleRate`` is returned as it is).
+
+    Returns
+    -------
+    AudioSampleRate
+        ``SR44100()`` ... for the named rates, ``AudioSampleRate(n)`` otherwise.
+
+    Raises
+    ------
+    ParameterError
+        When the rate is not a positive integer (or above :data:`MAX_AUDIO_RATE`).
+    SampleRateError
+        When given a ``SampleRate`` that is not an audio rate.
 
     Examples
     --------
@@ -273,7 +306,7 @@ def audio_sample_rate(samples_per_second) -> AudioSampleRate:
 
 
 def rate_from_fractions(frequency: Fraction, duration: Fraction) -> SampleRate:
-    """The most specific rate for exact ``frequency`` and ``duration`` (seconds)."""
+    """Return the most specific rate for exact ``frequency`` and ``duration`` (seconds)."""
     if frequency == duration and frequency > 0 and (1 / frequency).denominator == 1 \
             and 1 / frequency <= MAX_AUDIO_RATE:
         return audio_sample_rate(int(1 / frequency))
@@ -291,9 +324,14 @@ def as_audio_rate(samplerate, *, name: str = "samplerate") -> AudioSampleRate:
 
 
 def HalfLapped() -> SampleRate:  # noqa: N802  (zounds' name)
-    """zounds' default STFT scheme: 2048-sample windows every 1024 samples at 44.1 kHz.
+    """Return zounds' default STFT scheme: 2048-sample windows every 1024 at 44.1 kHz.
 
     Exactly ``SampleRate(1024/44100 s, 2048/44100 s)``; at other rates
     ``sliding_window`` rounds the hop and window up to whole samples.
+
+    Returns
+    -------
+    SampleRate
+        Hop 1024/44100 s, window 2048/44100 s.
     """
     return SR44100() * (1024, 2048)

@@ -101,7 +101,7 @@ class TimeSlice:
         return TimeSlice(_exact(end - start), start=begin)
 
     def __contains__(self, other) -> bool:
-        """A TimeSlice contains another span, or a time point, that lies inside it."""
+        """Return a TimeSlice contains another span, or a time point, that lies inside it."""
         if isinstance(other, TimeSlice):
             if other._start < self._start:
                 return False
