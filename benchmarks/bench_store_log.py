@@ -140,6 +140,44 @@ def ingest_versus_main(work: pathlib.Path, main_src: str, n: int, rounds: int) -
             "speed": ratio}
 
 
+CATALOG = """
+import sys, time
+import zounds_xr as zx
+from zounds_xr.documents import FeatureStore
+t0 = time.perf_counter()
+cat = FeatureStore(sys.argv[1]).catalog()
+t1 = time.perf_counter()
+present = FeatureStore(sys.argv[1]).has(list(cat.index))
+t2 = time.perf_counter()
+assert present.all() and len(cat) == int(sys.argv[2])
+print(t1 - t0, t2 - t1)
+"""
+
+
+def catalog_versus_main(work: pathlib.Path, main_src: str | None, n: int, rounds: int
+                        ) -> dict:
+    """``catalog()`` and the resume check of a fresh store of ``n`` documents (the real
+    writer, 100 parts, compacted), this tree vs main on the same store (main reads it:
+    its fragments are plain layout-2 fragments), in subprocesses, alternated."""
+    from bench_corpus import write_catalog
+
+    path = str(work / "catalog.zarr")
+    write_catalog(path, n, max(1, n // 100))
+    trees = {"log": str(HERE.parent / "src")}
+    if main_src:
+        trees["main"] = main_src
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in trees}
+    for _ in range(rounds):
+        for name, src in trees.items():
+            out = subprocess.run([sys.executable, "-c", CATALOG, path, str(n)],
+                                 env={**os.environ, "PYTHONPATH": src}, capture_output=True,
+                                 text=True, check=True).stdout.split()
+            times[name].append((float(out[0]), float(out[1])))
+    shutil.rmtree(path)
+    return {k: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v))
+            for k, v in times.items()}
+
+
 def verify_versus_cat(path: str, rounds: int) -> dict:
     store = zx.FeatureStore(path)
     state = store.log.state()
@@ -167,6 +205,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--main-src", help="src/ of a checkout of main (ingest baseline)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--catalog-docs", type=int, default=None,
+                        help="documents of the catalog measure (default 10^6; 0: skip)")
     args = parser.parse_args(argv)
     seconds = 600 if args.quick else 3600
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_store_log_", dir=_signals.DATA))
@@ -189,6 +229,19 @@ def main(argv=None):
                   f"| `verify()` of {v['MiB']:.0f} MiB | {v['verify']:.0f} MiB/s | |",
                   f"| `cat` of the same files | {v['cat']:.0f} MiB/s | |",
                   f"| verify / cat throughput | {v['ratio']:.2f}x | >= 0.5x |"]
+        n_cat = args.catalog_docs if args.catalog_docs is not None else (
+            20_000 if args.quick else 1_000_000)
+        if n_cat:
+            c = catalog_versus_main(work, args.main_src, n_cat, args.rounds)
+            lines += [f"| `catalog()` of {n_cat} documents, fresh store, this tree | "
+                      f"{c['log'][0]:.2f} s | <= 1 s |",
+                      f"| resume check of every id, fresh store, this tree | "
+                      f"{c['log'][1]:.2f} s | |"]
+            if "main" in c:
+                lines += [f"| the same two with main (no log) | {c['main'][0]:.2f} s, "
+                          f"{c['main'][1]:.2f} s | |",
+                          f"| catalog() this tree / main | {c['log'][0] / c['main'][0]:.2f}x"
+                          f" | |"]
         if args.main_src:
             n = 100 if args.quick else 300
             i = ingest_versus_main(work, args.main_src, n, args.rounds)
