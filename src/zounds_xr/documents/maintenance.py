@@ -7,6 +7,7 @@ delete what it commits. They take the :class:`~.store.FeatureStore` and use its 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ import zarr
 from ..errors import StoreError
 from . import catalog as _catalog
 from .log import LOG_FORMAT, STORE, group_json
-from .manifest import check, crc32c, file_record, layout_of
+from .manifest import check, check_file, crc32c, file_record, layout_of
 from .parts import new_part_name
 from .reader import part_of
 
@@ -207,12 +208,13 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     for key, record in sorted(state.fragments.items(), key=lambda kv: kv[1]["version"]):
         data = fs.objects.get(key)
         found = _check_file(data, record)
-        table = rebuild_fragment(fs, key, record)
-        if found is not None:
+        table = fs._table(key, record) if found is None else None
+        if table is None:  # damaged or lost: the rows the log keeps
+            table = rebuild_fragment(fs, key, record)
             for doc_id in table.column("id").to_pylist():
                 problems.setdefault(str(doc_id), []).append(
-                    f"catalog fragment {key!r}: {found}; `zounds-xr repair` rewrites it "
-                    f"from the log")
+                    f"catalog fragment {key!r}: {found or 'missing'}; `zounds-xr repair` "
+                    f"rewrites it from the log")
         tables.append(table)
     resolved, _ = _catalog.resolve(_catalog.combine(tables))
     holders = _holders(resolved)
@@ -225,7 +227,14 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
 
     def check_one(item):
         key, record = item
-        return key, record["size"], _check_file(fs.objects.get(key), record)
+        if fs.objects.local is None:
+            return key, record["size"], _check_file(fs.objects.get(key), record)
+        try:
+            with open(fs.objects.path(key), "rb") as f:
+                return key, record["size"], check_file(f, os.fstat(f.fileno()).st_size,
+                                                       record)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return key, record["size"], "missing"
 
     # reading overlaps checking (file reads release the GIL), in file order
     with ThreadPoolExecutor(_VERIFY_THREADS) as pool:

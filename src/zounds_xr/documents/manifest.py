@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import json
 import math
+from typing import BinaryIO
 
 import google_crc32c
 import numpy as np
 import zarr.storage
 
-__all__ = ["RecordingStore", "check", "crc32c", "file_record", "index_offsets", "layout_of",
-           "shard_index_size"]
+__all__ = ["RecordingStore", "check", "check_file", "crc32c", "file_record",
+           "index_offsets", "layout_of", "shard_index_size"]
 
 _EMPTY = 2**64 - 1
 
@@ -103,6 +104,40 @@ def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> d
 
 def _self_checked(block: bytes) -> bool:
     return len(block) >= 4 and crc32c(block[:-4]) == int.from_bytes(block[-4:], "little")
+
+
+_PIECE = 1 << 20
+
+
+def check_file(f: BinaryIO, size: int, record: dict) -> str | None:
+    """:func:`check` of a local file of ``size`` bytes, read piece by piece (a shard
+    chunk by chunk), so that the buffers stay warm: what ``verify()`` does."""
+    if size != record["size"]:
+        return f"{size} bytes, {record['size']} committed (truncated or replaced)"
+    if "chunks" in record:
+        tails = record["chunks"].split(",")
+        n = shard_index_size(len(tails))
+        f.seek(size - n)
+        index = f.read(n)
+        if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
+            return "its shard index is damaged or not the committed one"
+        for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
+            if offset == _EMPTY:
+                if tails[i]:
+                    return f"inner chunk {i} is missing"
+                continue
+            f.seek(offset)
+            block = f.read(nbytes)
+            if len(block) != nbytes or not _self_checked(block) or _tail(block) != tails[i]:
+                return f"inner chunk {i} is damaged or not the committed one"
+        return None
+    if "tail" in record:
+        return check(f.read(), record)
+    crc = 0
+    while piece := f.read(_PIECE):
+        crc = google_crc32c.extend(crc, piece)
+    return None if crc == record["crc32c"] else \
+        "damaged or replaced (its CRC32C is not the committed one)"
 
 
 def check(data: bytes, record: dict) -> str | None:
