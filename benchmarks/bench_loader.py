@@ -1,275 +1,282 @@
-"""Training windows from the store vs a naive ``.npy``-per-clip Dataset (issue 14).
+"""Training windows at scale (issue 24): a global shuffle vs a naive ``.npy`` Dataset.
 
-A corpus of short clips (default 300 x 2 s at 16 kHz, tones in noise) is ingested with
-the real writer into a layout-2 store with a stored 40-band mel (hop 160, window 400
-samples). Every 0.5 s window of every clip is then read through
-``DataLoader(batch_size=64, num_workers=2)`` by
+A corpus of ``--docs`` documents of 1,000 frames of a 16-band mel (float32, 64 B per
+frame), written by the store's real writer (``PartWriter``, as ``bench_corpus`` does)
+and cached under ``benchmarks/_data/``: windows of 8 frames, so 125 per document
+(9,600 documents: 1.2x10^6 windows, 614 MB, more than two workers' 256 MiB caches).
+Side by side, rounds interleaved, ``DataLoader(num_workers=2)``, the first
+``--batches`` batches of 64 of an epoch:
 
-- a naive map-style Dataset over one ``.npy`` file per clip (the mel exported once),
-  ``np.load(mmap_mode="r")`` and a slice per item (the baseline);
-- :class:`~zounds_xr.learn.FeatureWindows` (map-style, ``shuffle=True``);
-- :class:`~zounds_xr.learn.RandomWindows` (iterable, shuffled blocks);
+- naive: one ``.npy`` per document (the mel exported once), ``np.load(mmap_mode="r")``
+  and a slice per item, in a global ``torch.randperm`` order (``shuffle=True``);
+- :class:`~zounds_xr.learn.FeatureWindows` with ``shuffle=True`` (the same sampler);
+- :class:`~zounds_xr.learn.RandomWindows`, global shuffle, ``batch_size=64``
+  (``DataLoader(batch_size=None)``); and ``shuffle="block"``.
 
-side by side, epochs interleaved round by round (persistent workers, one warm-up
-epoch), reporting windows/s and the per-round ratio to the baseline (median). Then the
-same loaders over the store on S3 (a local moto server in this process: no network
-latency, but it shares this process's GIL), and the time to build a FeatureWindows
-index over a 100,000-document catalog.
+"warm": the second pass of persistent workers (their caches filled, files in the page
+cache); "cold": fresh workers after every file of the corpus (store and ``.npy``) was
+evicted from the OS page cache with ``posix_fadvise(DONTNEED)``. Then the same over a
+moto S3 store (``--s3-docs`` documents, caches cut to 16 MiB per worker so that the
+corpus does not fit), with the server's GETs per window; and the first batch and the
+index state per worker over a ``--catalog-docs`` catalog (10^6 documents, 10 windows
+each: 10^7 windows).
 
-    .venv/bin/python benchmarks/bench_loader.py [--clips 300] [--rounds 5] [--quick]
+    .venv/bin/python benchmarks/bench_loader.py [--rounds 3] [--quick]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import pathlib
-import pickle
-import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
-import soundfile as sf
 import torch
 
 import zounds_xr as zx
 from _harness import median, table
-from zounds_xr.documents.parts import new_part_name
+from bench_corpus import write_catalog
 from zounds_xr.learn import FeatureWindows, RandomWindows
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-
-RATE = 16000
-WINDOW = zx.Milliseconds(500)
-
-
-def graph(url, storage_options=None):
-    @zx.zarr_settings(url, storage_options=storage_options)
-    class Clip(zx.Document):
-        spectrum = zx.Feature(zx.stft, needs=zx.Document.audio,
-                              wscheme=zx.SR16000() * (160, 400),
-                              wfunc=zx.HanningWindowingFunc(), store=False)
-        mel = zx.Feature(zx.mel_spectrogram, needs=spectrum, n_mels=40, store=True)
-    return Clip
+DATA = HERE / "_data" / "loader-v2"  # v2: stores with a commit log
+FRAMES, MELS, WINDOW, BATCH = 1000, 16, 8, 64
+PARTS = ["local", "chunks", "s3", "catalog"]
 
 
-def write_clips(directory: pathlib.Path, n: int, seconds: float) -> None:
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * RATE)) / RATE
-    for i in range(n):
-        x = 0.3 * np.sin(2 * np.pi * (150 + 11 * i) * t) + 0.05 * rng.standard_normal(t.size)
-        sf.write(directory / f"clip{i:04d}.wav", x.astype("f4"), RATE, subtype="PCM_16")
+def corpus(name: str, docs: int, frames: int, mels: int, url: str | None = None) -> str:
+    """The store (cached under ``_data`` unless ``url``), written by the real writer."""
+    path = url or str(DATA / f"{name}-{docs}x{frames}x{mels}.zarr")
+    if url is None and os.path.exists(os.path.join(path, "catalog")):
+        return path
+    t0 = time.perf_counter()
+    write_catalog(path, docs, per_part=min(docs, 500 if frames > 100 else 50_000),
+                  frames=frames, n_mels=mels)
+    print(f"(wrote {path}: {docs} documents in {time.perf_counter() - t0:.0f} s)",
+          file=sys.stderr)
+    return path
+
+
+def export_npy(store_url: str) -> pathlib.Path:
+    """Each document's mel as one ``.npy`` (the naive side's files)."""
+    out = pathlib.Path(store_url + ".npy")
+    if (out / "done").exists():
+        return out
+    out.mkdir(exist_ok=True)
+    store = zx.open_store(store_url)
+    cat = store.catalog()
+    for doc_id, path, offset, n in zip(cat.index, cat["mel.array"], cat["mel.offset"],
+                                       cat["mel.frames"], strict=True):
+        np.save(out / f"{doc_id}.npy", np.asarray(store.array(path)[offset:offset + n]))
+    (out / "done").touch()
+    return out
 
 
 class NaiveWindows(torch.utils.data.Dataset):
-    """What users write by hand: one ``.npy`` per clip, opened and sliced per item."""
+    """What users write by hand: one ``.npy`` per document, opened and sliced per item."""
 
-    def __init__(self, directory, table):
-        self.items = [(os.path.join(directory, f"{d}.npy"), int(f), int(n), d, float(s))
-                      for d, f, n, s in zip(table["document"], table["frame"], table["frames"],
-                                            table["start"], strict=True)]
+    def __init__(self, directory, ids, counts):
+        self.paths = [os.path.join(directory, f"{d}.npy") for d in ids]
+        self.cumulative = np.concatenate([[0], np.cumsum(counts)])
 
     def __len__(self):
-        return len(self.items)
+        return int(self.cumulative[-1])
 
     def __getitem__(self, i):
-        path, frame, n, doc, start = self.items[i]
-        x = np.load(path, mmap_mode="r")[frame:frame + n]
-        return {"x": torch.from_numpy(np.array(x)), "document": doc, "start": start}
+        doc = int(np.searchsorted(self.cumulative, i, side="right") - 1)
+        k = i - int(self.cumulative[doc])
+        x = np.load(self.paths[doc], mmap_mode="r")[k * WINDOW:(k + 1) * WINDOW]
+        return {"x": torch.from_numpy(np.array(x)), "document": doc, "start": k}
 
 
-def loader(dataset, shuffle, workers=2):
-    return torch.utils.data.DataLoader(dataset, batch_size=64, num_workers=workers,
-                                       shuffle=shuffle, persistent_workers=workers > 0)
+def evict(*roots) -> None:
+    """Drop the files under ``roots`` from the OS page cache (cold reads)."""
+    for root in roots:
+        for directory, _, files in os.walk(root):
+            for name in files:
+                fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
 
 
-def epoch(loader_):
-    n = 0
-    for batch in loader_:
+def make_loader(name, dataset, workers=2):
+    if name.startswith("naive") or name.startswith("FeatureWindows"):
+        return torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True,
+                                           num_workers=workers, persistent_workers=True)
+    return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers,
+                                       persistent_workers=True)
+
+
+def take(loader, batches: int) -> float:
+    """Windows/s over the first ``batches`` batches of an epoch."""
+    n, t0 = 0, time.perf_counter()
+    for i, batch in enumerate(loader):
         n += batch["x"].shape[0]
-    return n
+        if i + 1 == batches:
+            break
+    return n / (time.perf_counter() - t0)
 
 
-def measure(loaders: dict, rounds: int) -> dict[str, list[float]]:
-    """Windows/s of each loader per round (epochs interleaved; one warm-up epoch)."""
-    counts = {name: epoch(dl) for name, dl in loaders.items()}  # starts the workers
-    rates = {name: [] for name in loaders}
+def local_rates(datasets: dict, batches: int, rounds: int, evict_roots) -> tuple[dict, dict]:
+    warm = {name: [] for name in datasets}
+    cold = {name: [] for name in datasets}
     for _ in range(rounds):
-        for name, dl in loaders.items():
-            t0 = time.perf_counter()
-            n = epoch(dl)
-            rates[name].append(n / (time.perf_counter() - t0))
-            assert n == counts[name], (name, n, counts[name])
-    return rates
+        for name, ds in datasets.items():
+            evict(*evict_roots)
+            loader = make_loader(name, ds)
+            cold[name].append(take(loader, batches))   # fresh workers, cold files
+            warm[name].append(take(loader, batches))   # same workers, same order again
+            del loader
+    return warm, cold
 
 
-def cold_rates(datasets: dict, rounds: int) -> dict[str, list[float]]:
-    """Windows/s of the first epoch of a fresh (unpickled) copy of each dataset."""
-    rates = {name: [] for name in datasets}
-    for _ in range(rounds):
-        for name, (dataset, shuffle) in datasets.items():
-            fresh = pickle.loads(pickle.dumps(dataset))
-            t0 = time.perf_counter()
-            n = epoch(loader(fresh, shuffle, 0))
-            rates[name].append(n / (time.perf_counter() - t0))
-    return rates
+def ratio(rates, name, base):
+    return median([a / b for a, b in zip(rates[name], rates[base], strict=True)])
 
 
-def catalog_of(n_docs: int, work: pathlib.Path, n_real: int) -> str:
-    """A store whose catalog holds ``n_docs`` documents: ``n_real`` tiny clips ingested
-    with the real writer, and one more catalog fragment, written by the store's own
-    fragment writer, of copies of their rows under new ids (same arrays and offsets, so
-    every row is a readable document)."""
-    clips = work / "tiny"
-    clips.mkdir()
-    write_clips(clips, n_real, 0.1)
-    url = str(work / "catalog.zarr")
-    Clip = graph(url)
-    report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
-    assert len(report.processed) == n_real and not report.failed, report.failed
-    store = Clip._store_for(None)
-    real = store.catalog().reset_index().to_dict("records")
+def s3_rates(docs: int, batches: int, naive_rate: float) -> list[list]:
+    from _s3_server import S3Server  # noqa: PLC0415
+
     rows = []
-    for i in range(n_docs - n_real):
-        row = dict(real[i % n_real])
-        row["id"] = f"{row['id']}-{i:07d}"
-        rows.append(row)
-    store._write_fragment(new_part_name(), rows)
-    return url
+    with S3Server() as server:
+        os.environ.update(server.environ)
+        server.create_bucket("loader")
+        url = "s3://loader/store.zarr"
+        corpus("s3", docs, FRAMES, MELS, url=url)  # the server's endpoint from environ
+        opts = server.storage_options
+        for name, kw in [("RandomWindows global", {}),
+                         ("RandomWindows block", {"shuffle": "block"})]:
+            ds = RandomWindows(url, "mel", window=WINDOW, batch_size=BATCH, seed=0,
+                               cache_bytes=16 << 20, storage_options=opts, **kw)
+            loader = make_loader(name, ds)
+            mark = server.mark()
+            rate = take(loader, batches)
+            gets = sum(1 for r in server.since(mark) if r.method == "GET")
+            rows.append([name, f"{rate:,.0f}", f"{rate / naive_rate:.2f}x",
+                         f"{gets / (batches * BATCH):.3f}", f"{ds.num_windows:,}"])
+            del loader
+    return rows
 
 
-def index_build(url: str, rounds: int) -> tuple[float, float, int, int]:
-    """Seconds to read the catalog of a freshly opened store, and to build a
-    FeatureWindows index on another freshly opened one (catalog read included)."""
-    reads, builds, n, docs = [], [], 0, 0
+def inner_chunks(docs: int, batches: int, rounds: int) -> list[list]:
+    """RandomWindows (global, no workers) over stores written with smaller inner chunks
+    (``parts.INNER_CHUNK_BYTES``, set here for the writer only): cold and warm."""
+    from zounds_xr.documents import parts  # noqa: PLC0415
+
+    default = parts.INNER_CHUNK_BYTES
+    urls = {}
+    for size in (default, 16 << 10, 4 << 10):
+        parts.INNER_CHUNK_BYTES = size
+        try:
+            urls[size] = corpus(f"inner{size}", docs, FRAMES, MELS)
+        finally:
+            parts.INNER_CHUNK_BYTES = default
+    cold = {size: [] for size in urls}
+    warm = {size: [] for size in urls}
     for _ in range(rounds):
+        for size, url in urls.items():
+            evict(url)
+            ds = RandomWindows(url, "mel", window=WINDOW, batch_size=BATCH, seed=0)
+            cold[size].append(take(ds, batches))
+            warm[size].append(take(ds, batches))
+    return [[f"{size >> 10} KiB" + (" (default)" if size == default else ""),
+             f"{median(cold[size]):,.0f}", f"{ratio(cold, size, default):.2f}x",
+             f"{median(warm[size]):,.0f}", f"{ratio(warm, size, default):.2f}x"]
+            for size in urls]
+
+
+def first_batch(docs: int) -> dict:
+    url = corpus("catalog", docs, 10, 4)
+    out = {}
+    for workers in (0, 2):
         t0 = time.perf_counter()
-        docs = len(zx.open_store(url).catalog())
-        reads.append(time.perf_counter() - t0)
-        store = zx.open_store(url)
-        t0 = time.perf_counter()
-        n = len(FeatureWindows(store, "mel", window=zx.Milliseconds(50)))
-        builds.append(time.perf_counter() - t0)
-    return median(reads), median(builds), n, docs
+        ds = RandomWindows(zx.open_store(url), "mel", window=1, batch_size=BATCH, seed=0)
+        built = time.perf_counter() - t0
+        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+        batch = next(iter(loader))
+        out[workers] = (time.perf_counter() - t0, built)
+        assert batch["x"].shape[0] == BATCH
+        out["windows"], out["bytes"] = ds.num_windows, ds._plan.nbytes()
+        del loader
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=300)
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--index-docs", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 60 clips, 1 round")
+    parser.add_argument("--docs", type=int, default=9600)
+    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--s3-docs", type=int, default=800)
+    parser.add_argument("--catalog-docs", type=int, default=1_000_000)
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS,
+                        help="measure only these parts")
+    parser.add_argument("--quick", action="store_true", help="smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.clips, args.rounds, args.index_docs = 60, 1, 10_000
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bench_loader_"))
-    try:
-        run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def run(args, work: pathlib.Path):
-    clips = work / "clips"
-    clips.mkdir()
-    write_clips(clips, args.clips, args.seconds)
-    Clip = graph(str(work / "store.zarr"))
-    t0 = time.perf_counter()
-    report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
-    ingest_s = time.perf_counter() - t0
-    assert len(report.processed) == args.clips and not report.failed, report.failed
-    # the baseline's files: each clip's mel exported once
-    npy = work / "npy"
-    npy.mkdir()
-    for doc_id in Clip.ids():
-        np.save(npy / f"{doc_id}.npy", np.asarray(Clip(doc_id).mel.values, dtype="f4"))
-
-    windows = FeatureWindows(Clip, "mel", window=WINDOW)
-    naive = NaiveWindows(npy, windows.windows())
-    random = RandomWindows(Clip, "mel", window=WINDOW, seed=0)
-    loaders = {"naive .npy + mmap": loader(naive, True),
-               "FeatureWindows": loader(windows, True),
-               "RandomWindows": loader(random, False)}
-    rates = measure(loaders, args.rounds)
-    base = rates["naive .npy + mmap"]
-
-    print(f"## Training windows (bench_loader.py)\n\n{args.clips} clips of {args.seconds:g} s "
-          f"at 16 kHz, stored 40-band mel (hop 10 ms), every 0.5 s window "
-          f"({len(windows)} windows of {windows.window_frames} frames x 40); "
-          f"DataLoader(batch_size=64, num_workers=2, persistent_workers=True); medians of "
-          f"{args.rounds} epochs per loader, interleaved; ingest took {ingest_s:.1f} s.\n")
-    goals = {"naive .npy + mmap": "baseline", "FeatureWindows": ">= 1x",
-             "RandomWindows": ">= 2x"}
-    rows = []
-    for name, r in rates.items():
-        ratio = median([a / b for a, b in zip(r, base, strict=True)])
-        rows.append([name, f"{median(r):,.0f}", f"{ratio:.2f}x", goals[name]])
-    print(table(["loader (local store)", "windows/s", "vs naive", "goal"], rows))
-    # the same without workers: what one item costs, without the DataLoader's
-    # inter-process hand-over of every batch (which dominates on a loaded machine)
-    alone = measure({"naive .npy + mmap": loader(naive, True, 0),
-                     "FeatureWindows": loader(windows, True, 0),
-                     "RandomWindows": loader(random, False, 0)}, args.rounds)
-    base0 = alone["naive .npy + mmap"]
-    cold = cold_rates({"naive .npy + mmap": (naive, True), "FeatureWindows": (windows, True),
-                       "RandomWindows": (random, False)}, args.rounds)
-    cold0 = cold["naive .npy + mmap"]
-    print("\nThe same in the main process (`num_workers=0`); \"cold\": the first epoch of a "
-          "fresh copy of the dataset (nothing in its block cache; the OS page cache is "
-          "warm for all):\n")
-    print(table(["loader (local store)", "windows/s", "us per window", "vs naive",
-                 "cold windows/s", "cold vs naive"],
-                [[name, f"{median(r):,.0f}", f"{1e6 / median(r):.0f}",
-                  f"{median([a / b for a, b in zip(r, base0, strict=True)]):.2f}x",
-                  f"{median(cold[name]):,.0f}",
-                  f"{median([a / b for a, b in zip(cold[name], cold0, strict=True)]):.2f}x"]
-                 for name, r in alone.items()]))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n1-min load average at the end: {load:.1f} on {os.cpu_count()} CPUs.")
-    sys.stdout.flush()
-
-    s3_rows = s3_rates(clips, args, len(windows))
-    print()
-    print(table(["loader (moto S3 store)", "windows/s", "vs naive (local)",
-                 "cold windows/s (num_workers=0)"],
-                [[name, f"{r:,.0f}", f"{r / median(base):.2f}x", f"{c:,.0f}"]
-                 for name, r, c in s3_rows]))
-    print("\n(After the warm-up epoch each worker serves a corpus this small from its "
-          "block cache; the cold column reads every block from S3.)")
-    sys.stdout.flush()
-
-    n_real = 60 if args.quick else 500
-    url = catalog_of(args.index_docs, work, n_real)
-    read_s, build_s, n, docs = index_build(url, max(1, args.rounds // 2))
-    print(f"\nFeatureWindows index over a {docs:,}-document catalog ({n:,} windows of 50 ms): "
-          f"{build_s:.2f} s to build on a freshly opened store, catalog read included "
-          f"(goal < 2 s); reading the catalog alone takes {read_s:.2f} s. The catalog: "
-          f"{n_real} clips of 0.1 s ingested with the real writer, plus one fragment "
-          f"(written with the store's fragment writer) of copies of their rows under new ids.")
-
-
-def s3_rates(clips, args, n_windows):
-    from _s3_server import S3Server  # noqa: PLC0415
-
-    rounds = max(1, args.rounds // 2)
-    with S3Server() as server:
-        for k, v in server.environ.items():
-            os.environ[k] = v
-        server.create_bucket("loader")
-        Clip = graph("s3://loader/store.zarr", storage_options=server.storage_options)
-        report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
-        assert len(report.processed) == args.clips and not report.failed, report.failed
-        windows = FeatureWindows(Clip, "mel", window=WINDOW)
-        assert len(windows) == n_windows
-        random = RandomWindows(Clip, "mel", window=WINDOW, seed=0)
-        rates = measure({"FeatureWindows": loader(windows, True),
-                         "RandomWindows": loader(random, False)}, rounds)
-        cold = cold_rates({"FeatureWindows": (windows, True),
-                           "RandomWindows": (random, False)}, rounds)
-        return [(name, median(r), median(cold[name])) for name, r in rates.items()]
+        args.docs, args.batches, args.rounds = 400, 40, 1
+        args.s3_docs, args.catalog_docs = 100, 20_000
+    DATA.mkdir(parents=True, exist_ok=True)
+    url = corpus("windows", args.docs, FRAMES, MELS)
+    npy = export_npy(url)
+    store = zx.open_store(url)
+    windows = FeatureWindows(store, "mel", window=WINDOW)
+    counts = windows._plan.counts()
+    datasets = {
+        "naive .npy + mmap, randperm": NaiveWindows(npy, windows.ids, counts),
+        "FeatureWindows, randperm": windows,
+        "RandomWindows global": RandomWindows(store, "mel", window=WINDOW,
+                                              batch_size=BATCH, seed=0),
+        "RandomWindows block": RandomWindows(store, "mel", window=WINDOW, batch_size=BATCH,
+                                             seed=0, shuffle="block"),
+    }
+    base = "naive .npy + mmap, randperm"
+    if "local" in args.only:
+        warm, cold = local_rates(datasets, args.batches, args.rounds, [url, npy])
+        size = sum(f.stat().st_size for f in pathlib.Path(url).rglob("*") if f.is_file())
+        print(f"## Training windows at scale (bench_loader.py, issue 24)\n\n{args.docs:,} "
+              f"documents x {FRAMES} frames of a {MELS}-band mel (float32), windows of "
+              f"{WINDOW} frames: {windows.num_windows:,} windows, store "
+              f"{size / 2**20:.0f} MiB; `DataLoader(num_workers=2)`, batches of {BATCH}, the "
+              f"first {args.batches} batches of an epoch; medians of {args.rounds} "
+              f"interleaved rounds, ratios per round. Cold: fresh workers, the corpus's "
+              f"files evicted from the page cache; warm: the same workers again.\n")
+        print(table(["loader (local store)", "warm windows/s", "warm vs naive",
+                     "cold windows/s", "cold vs naive"],
+                    [[name, f"{median(warm[name]):,.0f}", f"{ratio(warm, name, base):.2f}x",
+                      f"{median(cold[name]):,.0f}", f"{ratio(cold, name, base):.2f}x"]
+                     for name in datasets]))
+        print(f"\n1-min load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.\n")
+        sys.stdout.flush()
+    if "chunks" in args.only:
+        rows = inner_chunks(args.docs // 4, args.batches, args.rounds)
+        print(f"Inner chunk size of the written parts, RandomWindows global without "
+              f"workers, {args.docs // 4:,} documents ({args.docs // 4 * FRAMES // WINDOW:,} "
+              f"windows):\n")
+        print(table(["inner chunk", "cold windows/s", "cold vs default", "warm windows/s",
+                     "warm vs default"], rows))
+        print()
+        sys.stdout.flush()
+    if "s3" in args.only:
+        naive = {base: []}
+        for _ in range(2):  # the naive side's local rate, next to the S3 figures
+            naive[base].append(take(make_loader(base, datasets[base]), args.batches))
+        rows = s3_rates(args.s3_docs, min(args.batches, 100), median(naive[base]))
+        print(table(["loader (moto S3 store, cache 16 MiB/worker)", "windows/s",
+                     "vs naive (local, warm)", "GETs per window", "windows"], rows))
+        print(f"\n(naive local: {median(naive[base]):,.0f} windows/s; 1-min load average "
+              f"{os.getloadavg()[0]:.1f})")
+        sys.stdout.flush()
+    if "catalog" in args.only:
+        fb = first_batch(args.catalog_docs)
+        print(f"\nA {args.catalog_docs:,}-document catalog ({fb['windows']:,} windows): "
+              f"first batch {fb[0][0]:.2f} s without workers, {fb[2][0]:.2f} s with 2 "
+              f"workers (goal < 5 s; building the dataset, catalog read included: "
+              f"{fb[0][1]:.2f} s); index state per worker {fb['bytes'] / 2**20:.0f} MB "
+              f"(goal < 100 MB).")
 
 
 if __name__ == "__main__":

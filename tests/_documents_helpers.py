@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import soundfile as sf
+import zarr.storage
 
 import zounds_xr as zx
 
@@ -88,3 +89,20 @@ def kill_when_flagged(proc, flag: str, timeout: float = 60.0) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+class RecordingGets(zarr.storage.WrapperStore):
+    """A zarr store that records every ``get`` (key, byte range) in ``gets``."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.gets: list = []
+
+    def _with_store(self, store):  # zarr opens read-only copies: they share the record
+        copy = type(self)(store)
+        copy.gets = self.gets
+        return copy
+
+    async def get(self, key, prototype, byte_range=None):
+        self.gets.append((key, byte_range))
+        return await self._store.get(key, prototype, byte_range)

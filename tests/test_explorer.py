@@ -11,9 +11,10 @@ import soundfile as sf
 from _explorer_store import make_store
 
 import zounds_xr as zx
-from zounds_xr.explorer import BackgroundServer, Explorer, build_index, index_url, load_index
+from zounds_xr.explorer import BackgroundServer, Explorer
 from zounds_xr.explorer.playback import wav_header
 from zounds_xr.explorer.render import encode_png
+from zounds_xr.search import open_index
 
 pytest.importorskip("tornado")
 
@@ -247,26 +248,7 @@ def test_nothing_to_play_is_a_clear_error(tmp_path):
 
 
 # ---- neighbours and the map ---------------------------------------------------------------
-def test_index_persists_without_pickle_and_loads_back(store, tmp_path):
-    pytest.importorskip("torch")
-    index = build_index(store, "mel", window=0.5)
-    url = index_url(store.url, "mel")
-    index.save(url)
-    loaded = load_index(store.url, "mel")
-    np.testing.assert_array_equal(loaded.codes, index.codes)
-    np.testing.assert_array_equal(loaded.ids, index.ids)
-    assert loaded.attrs == index.attrs
-    assert loaded.codes.shape == (len(index), 4)  # 256 bits
-    # plain Zarr arrays: readable by any zarr reader, no object dtype
-    import zarr
-
-    group = zarr.open_group(url, mode="r")
-    assert group["codes"].dtype == np.uint64
-    assert group.attrs["zounds_xr:index"]["windows"] == len(index)
-
-
 def test_neighbours_find_the_same_kind_of_sound(server, store):
-    pytest.importorskip("torch")
     r = get_json(f"{server.url}api/neighbours?feature=mel&id=doc001&start=0.5&end=1&k=5")
     assert len(r["results"]) == 5
     # doc007 is doc001's chirp at 0.95 of the level: the nearest, at the same place
@@ -289,7 +271,6 @@ def test_bad_neighbour_queries(server, query, status):
 
 
 def test_map_places_similar_documents_together(server, store):
-    pytest.importorskip("torch")
     m = get_json(f"{server.url}api/map?feature=mel")
     assert m["ids"] == list(store.catalog().index)
     xy = np.stack([m["x"], m["y"]], axis=1)
@@ -301,8 +282,7 @@ def test_map_places_similar_documents_together(server, store):
 
 
 def test_info_lists_persisted_indexes(store, tmp_path):
-    pytest.importorskip("torch")
-    build_index(store, "centroid").save(index_url(store.url, "centroid"))
+    open_index(store, "centroid")
     info = get_json_from(Explorer(store), "api/info")
     assert "centroid" in info["indexes"] and info["documents"] == 12
     assert info["kinds"] == {"resampled": "audio", "magnitude": "spectrogram",
@@ -341,35 +321,6 @@ def test_explore_shows_an_iframe_to_a_running_server(store):
 def test_server_binds_localhost_by_default(store):
     srv = BackgroundServer(Explorer(store))
     assert srv.host == "127.0.0.1"
-
-
-def test_word_major_distances_equal_learns_hamming_distance(store):
-    learn = pytest.importorskip("zounds_xr.learn")
-    index = build_index(store, "magnitude", bits=200)
-    code = index.codes[7]
-    np.testing.assert_array_equal(index.distances(code),
-                                  learn.hamming_distance(index.codes, code))
-    assert index.distances(code)[7] == 0
-
-
-def test_index_refuses_audio_and_unknown_features(store):
-    pytest.importorskip("torch")
-    with pytest.raises(zx.ParameterError, match="is audio"):
-        build_index(store, "resampled")
-    with pytest.raises(zx.ParameterError, match="no feature 'nope'"):
-        build_index(store, "nope")
-    with pytest.raises(zx.ParameterError, match="window"):
-        build_index(store, "mel", window=-1)
-
-
-def test_query_frames_read_straight_from_the_stored_array(store):
-    explorer = Explorer(store)
-    direct, t0, t1 = explorer.stored_frames("doc004", "mel", 0.3, 0.9)
-    mel = store["doc004"]["mel"]
-    sl = mel.xindexes["time"].overlapping(zx.TimeSlice(start=zx.Seconds(0.3)).start_fraction,
-                                          zx.TimeSlice(start=zx.Seconds(0.9)).start_fraction)
-    np.testing.assert_array_equal(direct, mel.isel(time=sl).values)
-    assert (t0, t1) == (0.3, 0.9)
 
 
 class _NoArrays:

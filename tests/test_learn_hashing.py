@@ -133,3 +133,17 @@ def test_hamming_index_errors(rng):
     with pytest.raises(zx.ParameterError):
         index.search(np.zeros(2, dtype=np.uint64), n_results=0)
     assert HammingIndex().search(np.zeros(1, dtype=np.uint64)) == []
+
+
+def test_one_home_for_hashing_helpers(rng):
+    """learn's SimHash and HammingIndex are the seed's API over zounds_xr.search: the same
+    hyperplanes, packing and distance (no second copy)."""
+    from zounds_xr import search
+
+    assert pack_bits is search.pack_bits and unpack_bits is search.unpack_bits
+    assert hamming_distance is search.hamming_distance
+    x = frames(rng.normal(size=(40, 6)))
+    hasher = SimHash(bits=70, seed=3).fit(x)
+    np.testing.assert_array_equal(hasher.planes, search.hyperplanes(6, 70, 3))
+    np.testing.assert_array_equal(hasher(x).values,
+                                  search.simhash_bits(x.values, hasher.mean, hasher.planes))

@@ -58,6 +58,17 @@ class FrameNet(torch.nn.Module):
         return torch.tanh(self.linear(x))
 
 
+class Plain(torch.nn.Module):
+    """No init_kwargs: its constructor arguments are given as model_kwargs."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
 def clips(n, seconds=1.0, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(int(SR) * seconds)) / int(SR)
@@ -437,3 +448,19 @@ def test_torch_threads_are_capped_like_the_spectral_kernels():
     finally:
         set_default_threads(None)
         torch.set_num_threads(previous)
+
+
+def test_model_kwargs_recreate_a_module_without_init_kwargs(tmp_path):
+    with pytest.raises(ParameterError, match="model_kwargs"):
+        Learned(Plain(N_MELS, 3), needs=base_document().spec)
+
+    @zx.zarr_settings(str(tmp_path / "p.zarr"))
+    class Sound(zx.Document):
+        spec = zx.Feature(zx.mel_spectrogram, needs=zx.Document.audio, n_mels=N_MELS,
+                          store=True)
+        vec = Learned(Plain(N_MELS, 3), needs=spec, model_kwargs={"n_in": N_MELS, "n_out": 3})
+
+    doc_id = Sound.process(meta=clips(1, seconds=0.3)[0].zx.encode())
+    found = model_of(Sound, doc_id, "vec")
+    assert found.model_kwargs == {"n_in": N_MELS, "n_out": 3}
+    assert found.learned(needs=Sound.spec).digest == Sound.vec.digest

@@ -1,5 +1,4 @@
 """Training windows (FeatureWindows, RandomWindows): exact contents, epochs, resumption."""
-import json
 import pickle
 from fractions import Fraction
 
@@ -18,45 +17,9 @@ from zounds_xr.learn import (
     collate,
 )
 from zounds_xr.learn.windows import _consumed_per_worker, window_counts
+
+from _windows_helpers import ContractStore, frames_of  # noqa: E402
 from zounds_xr.timeseries.index import TimeIndex
-
-
-class ContractStore:
-    """The reading side of the store contract (COORDINATION.md) over real Zarr arrays:
-    lets the window arithmetic be tested on time axes that the writer does not make."""
-
-    def __init__(self, root, docs, hop=Fraction(1, 100), duration=None, parts=2, chunk=16):
-        self.root, rows = str(root), []
-        duration = duration or hop
-        for p in range(parts):
-            mine = [(i, d) for i, d in enumerate(docs) if i % parts == p]
-            data = np.concatenate([d for _, d in mine])
-            path = f"parts/p{p}/mel"
-            a = zarr.create_array(f"{self.root}/{path}", shape=data.shape, dtype=data.dtype,
-                                  chunks=(chunk,) + data.shape[1:])
-            a[:] = data
-            offset = 0
-            for i, d in mine:
-                index = {"type": "TimeIndex", "version": 1, "size": len(d), "start": "0",
-                         "frequency": str(hop), "duration": str(duration)}
-                rows.append({"id": f"doc{i:03d}", "uri": f"file:{i}", "duration":
-                             float(len(d) * hop), "klass": i % 3, "name": f"n{i % 2}",
-                             "mel.frames": len(d), "mel.version": "v", "mel.array": path,
-                             "mel.offset": offset, "mel.index": json.dumps(index)})
-                offset += len(d)
-        self._catalog = pd.DataFrame(rows).set_index("id").sort_index()
-        self.features = ["mel"]
-
-    def catalog(self):
-        return self._catalog.copy()
-
-    def array(self, path):
-        return zarr.open_array(f"{self.root}/{path}", mode="r")
-
-
-def frames_of(i, n):
-    """Document i: rows (i, frame number, 0.5) so any row says where it came from."""
-    return np.stack([np.full(n, i), np.arange(n), np.full(n, 0.5)], axis=1).astype("f4")
 
 
 @pytest.fixture(scope="module")
@@ -254,28 +217,40 @@ def test_ranks_share_an_epoch(fake):
 def test_resume_continues_exactly(fake):
     store, _ = fake
 
-    def make():
-        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=9, buffer_size=25)
+    def make(**kw):
+        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=9, **kw)
 
     full = [key(i) for i in make()]
     first = make()
     it = iter(first)
     head = [key(next(it)) for _ in range(37)]
     state = first.state_dict()
-    assert state == {"seed": 9, "epoch": 0, "position": 37}
+    assert state == {"seed": 9, "epoch": 0, "position": 37, "shuffle": "global",
+                     "windows": len(full), "version": None}
     resumed = make()
     resumed.load_state_dict(pickle.loads(pickle.dumps(state)))
     assert head + [key(i) for i in resumed] == full
+    # the catalog changed: the windows are numbered otherwise, a resume would be wrong
+    with pytest.raises(zx.ParameterError, match="another catalog"):
+        make().load_state_dict({**state, "windows": len(full) + 1})
+    with pytest.raises(zx.ParameterError, match="another catalog"):
+        make().load_state_dict({**state, "version": 3})
+    with pytest.raises(zx.ParameterError, match="shuffle"):
+        make(shuffle="block").load_state_dict(state)
+    with pytest.raises(zx.ParameterError):
+        make().load_state_dict({"seed": 9})
 
 
-def test_resume_with_workers(fake):
+@pytest.mark.parametrize("shuffle", ["global", "block"])
+def test_resume_with_workers(fake, shuffle):
     store, _ = fake
 
     def loader(ds):
-        return torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2)
+        return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
 
     def make():
-        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=4, buffer_size=20)
+        return RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=4, batch_size=8,
+                             shuffle=shuffle, buffer_size=20, read_ahead=24)
 
     def keys(batches):
         return [(d, round(float(s), 9)) for b in batches
@@ -288,13 +263,16 @@ def test_resume_with_workers(fake):
         if len(seen) == 5:
             break
     resumed = make()
-    resumed.load_state_dict(make().state_dict(position=5 * 8, batch_size=8))
+    resumed.load_state_dict(make().state_dict(steps=5))
     assert keys(seen) + keys(loader(resumed)) == full
+
+
+def test_consumed_per_worker():
     with pytest.raises(zx.ParameterError):
-        _consumed_per_worker(13, 8, [40, 40])
-    assert _consumed_per_worker(26, 8, [10, 40]) == ([10, 16], 0)
-    assert _consumed_per_worker(16, 8, [40, 40]) == ([8, 8], 0)
-    assert _consumed_per_worker(24, 8, [40, 40]) == ([16, 8], 1)
+        _consumed_per_worker(13, [40, 40], 8)
+    assert _consumed_per_worker(4, [10, 40], 8) == ([10, 16], 0)
+    assert _consumed_per_worker(2, [40, 40], 8) == ([8, 8], 0)
+    assert _consumed_per_worker(3, [40, 40], 8) == ([16, 8], 1)
 
 
 def test_pickles_for_spawn(fake):
@@ -370,9 +348,14 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def real(clips, tmp_path_factory):
+    from zounds_xr.documents import parts
+
     path = tmp_path_factory.mktemp("store") / "features.zarr"
     Clip = clip_graph(str(path))
-    report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        # small inner chunks: these clips' parts are sharded, as a large corpus's are
+        mp.setattr(parts, "INNER_CHUNK_BYTES", 256)
+        report = zx.ingest(zx.Directory(clips), Clip, scheduler="threads", progress=False)
     assert len(report.processed) == 12 and not report.failed
     return Clip, path
 
@@ -431,8 +414,12 @@ def test_items_from_an_s3_store(real, clips):
             server.create_bucket("windows")
             Remote = clip_graph("s3://windows/features.zarr",
                                 storage_options=server.storage_options)
-            report = zx.ingest(zx.Directory(clips), Remote, scheduler="threads",
-                               progress=False)
+            with pytest.MonkeyPatch.context() as mp:
+                from zounds_xr.documents import parts
+
+                mp.setattr(parts, "INNER_CHUNK_BYTES", 256)  # sharded, as `real`
+                report = zx.ingest(zx.Directory(clips), Remote, scheduler="threads",
+                                   progress=False)
             assert len(report.processed) == 12 and not report.failed
             local = FeatureWindows(Clip, "mel", window=zx.Milliseconds(150))
             remote = FeatureWindows(Remote, "mel", window=zx.Milliseconds(150))
@@ -445,7 +432,9 @@ def test_items_from_an_s3_store(real, clips):
             for i in range(0, len(remote), 5):
                 item = remote[i]
                 assert torch.equal(item["x"], expected[key(item)])
-            random = RandomWindows(Remote, "mel", window=zx.Milliseconds(150), seed=1)
+            random = RandomWindows(Remote, "mel", window=zx.Milliseconds(150), seed=1,
+                                   cache_bytes=4096)  # not all in the cache: more reads
+            assert random.reader.array(0)[1] is not None  # the fast path reads it
             loader = torch.utils.data.DataLoader(random, batch_size=16, num_workers=2)
             got = {}
             for batch in loader:
@@ -470,3 +459,96 @@ def test_shuffled_samples_of_a_real_store_keep_the_labels(real):
     assert s.sizes["frequency"] == 16 and "frequency" in s.coords
     for value, doc, frame in zip(s.values, s.document.values, s.frame.values, strict=True):
         np.testing.assert_array_equal(value, np.asarray(Clip(doc).mel.values)[frame:frame + 3])
+
+
+def test_weighted_sampling_and_labels_from_any_column(fake):
+    store, docs = fake
+    cat = store.catalog()
+    weights = pd.Series((cat["klass"] == 2) * 5.0 + (cat["klass"] == 1) * 1.0, index=cat.index)
+    random = RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=3, label="name",
+                           weights=weights, num_samples=100, batch_size=10)
+    batches = list(random)
+    assert len(batches) == len(random) == 10
+    seen = [(d, round(float(s), 9)) for b in batches
+            for d, s in zip(b["document"], b["start"], strict=True)]
+    assert len(seen) == len(set(seen)) == 100  # without replacement
+    klass = cat.loc[[d for d, _ in seen], "klass"].to_numpy()
+    assert set(klass) <= {1, 2}  # weight 0: never
+    assert (klass[:50] == 2).mean() > 0.6  # heavier first
+    names = [n for b in batches for n in b["label"]]
+    assert names == cat.loc[[d for d, _ in seen], "name"].tolist()
+    again = [(d, round(float(s), 9)) for b in RandomWindows(
+        store, "mel", window=zx.Milliseconds(100), seed=3, weights=weights, num_samples=100,
+        batch_size=10) for d, s in zip(b["document"], b["start"], strict=True)]
+    assert again == seen
+    with pytest.raises(zx.ParameterError, match="finite"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), weights=-weights)
+    with pytest.raises(zx.ParameterError, match="not a column"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), weights="nope")
+    with pytest.raises(zx.ParameterError, match="global"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), weights="klass",
+                      shuffle="block")
+    with pytest.raises(zx.ParameterError, match="shuffle"):
+        RandomWindows(store, "mel", window=zx.Milliseconds(100), shuffle="buffer")
+
+
+def test_damaged_chunks_raise_a_store_error(real, tmp_path):
+    import shutil
+
+    from zounds_xr.learn.chunk_reader import _Raw
+
+    _, path = real
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(path, copy)
+    shards = sorted(p for p in copy.rglob("*") if p.is_file() and "/mel/mel/c/" in str(p))
+    assert shards
+    data = bytearray(shards[0].read_bytes())
+    data[10] ^= 0xFF  # a bit flip inside the first inner chunk
+    shards[0].write_bytes(bytes(data))
+    windows = FeatureWindows(str(copy), "mel", window=zx.Milliseconds(100))
+    assert _Raw.of(windows.reader.array(0)[0]) is not None  # the fast path reads it
+    with pytest.raises(zx.StoreError, match="CRC32C"):
+        list(RandomWindows(str(copy), "mel", window=zx.Milliseconds(100), batch_size=8))
+    with pytest.raises(zx.StoreError, match="CRC32C"):
+        [windows[i] for i in range(len(windows))]
+    shards[0].write_bytes(bytes(data[: len(data) // 2]))  # truncated: its index is gone
+    with pytest.raises(zx.StoreError):
+        list(RandomWindows(str(copy), "mel", window=zx.Milliseconds(100), batch_size=8))
+    # another shard's bytes, every checksum intact: not what the log committed there
+    shutil.copytree(path, tmp_path / "swapped.zarr")
+    shards = sorted(p for p in (tmp_path / "swapped.zarr").rglob("*")
+                    if p.is_file() and "/mel/mel/c/" in str(p))
+    shards[0].write_bytes(shards[1].read_bytes())
+    with pytest.raises(zx.StoreError, match="committed"):
+        list(RandomWindows(str(tmp_path / "swapped.zarr"), "mel", window=zx.Milliseconds(100),
+                           batch_size=8))
+
+
+def test_labels_written_after_ingest_and_the_catalog_version(real):
+    Clip, path = real
+    store = zx.open_store(str(path))
+    ids = list(store.catalog().index)
+    before = RandomWindows(store, "mel", window=zx.Milliseconds(100), seed=2, batch_size=4)
+    version = store.set_labels("genre", {d: f"g{i % 3}" for i, d in enumerate(ids)})
+    assert before.catalog_version == version - 1
+    labelled = RandomWindows(str(path), "mel", window=zx.Milliseconds(100), seed=2,
+                             batch_size=4, label="genre")
+    assert labelled.catalog_version == version
+    genre = dict(zip(ids, [f"g{i % 3}" for i in range(len(ids))], strict=True))
+    for batch in labelled:
+        assert batch["label"] == [genre[d] for d in batch["document"]]
+    # a state records the version it read; resuming over a newer catalog needs version=
+    it = iter(before)
+    next(it)
+    state = before.state_dict()
+    assert state["version"] == version - 1
+    with pytest.raises(zx.ParameterError, match="version="):
+        RandomWindows(str(path), "mel", window=zx.Milliseconds(100), seed=2,
+                      batch_size=4).load_state_dict(state)
+    old = RandomWindows(str(path), "mel", window=zx.Milliseconds(100), seed=2, batch_size=4,
+                        version=state["version"])
+    old.load_state_dict(state)
+    assert len(list(old)) == len(before) - 1
+    with pytest.raises(zx.ParameterError, match="not a column"):
+        FeatureWindows(str(path), "mel", window=zx.Milliseconds(100), label="genre",
+                       version=version - 1)

@@ -15,7 +15,8 @@ Frequency
 Arrays and audio
     ArrayWithUnits, IdentityDimension, AudioSamples, load, stream, open_audio, resample
 Transforms
-    sliding_window, fft, stft, dct, dctiv, mdct, mel_spectrogram, mfcc, chroma, ...
+    sliding_window, fft, stft, dct, dctiv, mdct, mel_spectrogram, mfcc, chroma, ...,
+    fingerprint
 Documents and batch
     Document, Feature, FeatureStore, open_store, zarr_settings, simple_in_memory_settings, ingest,
     Directory, CompositeDataset, FreeSoundSearch, InternetArchive, PhatDrumLoops
@@ -107,6 +108,7 @@ _EXPORTS: dict[str, str] = {
          "spectral_flatness"], ".spectral.features"),
     **dict.fromkeys(["AWeighting", "FrequencyWeighting", "weight"], ".spectral.weighting"),
     "morlet_filter_bank": ".spectral.filters",
+    "fingerprint": ".spectral.fingerprint",
     **dict.fromkeys(["play", "specshow", "seconds"], ".viz"),
     # learning (torch is imported only when one of these is used)
     **dict.fromkeys(
@@ -248,6 +250,7 @@ __all__ = [
     "explore",
     "fft",
     "fft_backend",
+    "fingerprint",
     "frame_local",
     "framing",
     "frequency_adaptive",

@@ -134,6 +134,9 @@ from .spectral.features import (
     spectral_centroid as spectral_centroid,
     spectral_flatness as spectral_flatness,
 )
+from .spectral.fingerprint import (
+    fingerprint as fingerprint,
+)
 from .spectral.filters import (
     morlet_filter_bank as morlet_filter_bank,
 )

@@ -9,6 +9,7 @@ _EXTRA_OF = {
     "IPython": "viz",
     "distributed": "distributed",
     "sklearn": "learn",
+    "faiss": "search",
 }
 
 

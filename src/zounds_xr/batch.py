@@ -30,6 +30,7 @@ from ._optional import optional_import
 from .documents.document import Document
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
+from .search.persist import update_indexes
 from .spectral.kernels import set_default_threads
 
 __all__ = ["ingest", "IngestReport", "process_pool"]
@@ -267,6 +268,7 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         try:
             fstore.compact()
             fstore.vacuum()
+            update_indexes(fstore)  # every search index hashes the new parts (only them)
         except ZoundsError as exc:
             warnings.warn(f"ingest: the store's maintenance after the run failed ({exc}); "
                           f"the documents are in; run FeatureStore.compact() later",

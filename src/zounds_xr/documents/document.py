@@ -108,6 +108,9 @@ class DocumentMeta(type):
             if roots.count(role) > 1:
                 raise ParameterError(f"{name} declares more than one {role} root feature")
         cls._features = features
+        # feature -> its name here (by identity: Feature has no __eq__; pickles with the
+        # class, its keys the same objects as _features'): ``Sound(id).mel`` looks it up
+        cls._names = {f: name for name, f in features.items()}
         cls._graph, cls._order = _resolve_graph(cls, features)
         return cls
 
@@ -205,6 +208,7 @@ class Document(metaclass=DocumentMeta):
     # Set by DocumentMeta on every class (declared here, without values, for the type
     # checker; the caches are looked up in each class's own __dict__).
     _features: ClassVar[dict[str, Feature]]
+    _names: ClassVar[dict[Feature, str]]
     _graph: ClassVar[dict[str, tuple[str, ...]]]
     _order: ClassVar[list[str]]
     _version_cache: ClassVar[dict[str, str]]
@@ -213,8 +217,8 @@ class Document(metaclass=DocumentMeta):
 
     def __init__(self, _id: str, store=None):
         self._fstore = type(self)._store_for(store)
-        self._id = validate_id(_id)
-        self._row = self._fstore.row(self._id)
+        self._row = self._fstore.row(_id)  # checks the id
+        self._id = _id
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ instance side
@@ -248,7 +252,7 @@ class Document(metaclass=DocumentMeta):
     def _compute(self, name: str, feature: Feature):
         cls = type(self)
         if self._row.get(f"{name}.version") == cls._versions()[name]:
-            return self._fstore.read(self._row, name)
+            return self._fstore.reader.read(self._row, name)
         if feature.root == "audio":
             uri = self._row.get("uri")
             if not isinstance(uri, str):
@@ -275,9 +279,9 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _name_of(cls, feature: Feature) -> str:
-        for key, value in cls._features.items():
-            if value is feature:
-                return key
+        name = cls._names.get(feature)
+        if name is not None:
+            return name
         if feature.root:
             return cls._root_name(feature.root)
         raise AttributeError(f"{feature!r} is not a feature of {cls.__name__}")

@@ -278,7 +278,8 @@ class Feature:
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        return instance._feature(owner._name_of(self))
+        name = owner._names.get(self)  # the class's own features: no call
+        return instance._feature(owner._name_of(self) if name is None else name)
 
     # ---------------------------------------------------------------- identity
     def identity(self) -> dict:

@@ -1,5 +1,14 @@
 """The checked reader: from a catalog row to a lazy DataArray, trusting only the log.
 
+The one read path of a store: ``Sound(doc_id).<feature>``, ``open_store(url)[doc_id]``,
+``Sound.frames`` and the loaders and explorer built on them all come here::
+
+    catalog row -> the checked array (opened once) -> a dask array over exactly the
+    document's rows (:mod:`.rows`) -> indexes from cached definitions (:mod:`.labels`)
+
+Parts never change, so what is opened of them (checked stores, arrays, group labels)
+is kept in bounded LRU caches, never one object per document.
+
 Every file a read touches is checked against its record in the log
 (:mod:`.manifest`): a group's or an array's ``zarr.json`` (dtype, shape, chunk grid,
 codecs, labels) byte for byte when it is opened, a shard's index when zarr fetches it,
@@ -11,16 +20,15 @@ with the original exception chained; never fill values or another document's row
 """
 from __future__ import annotations
 
-import importlib
+import functools
 import io
-import itertools
 import json
-from collections.abc import Callable
-from fractions import Fraction
+from collections.abc import Callable, Mapping
 from typing import ClassVar, cast
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import soundfile as sf
 import xarray as xr
 import zarr
@@ -29,40 +37,30 @@ import zarr.storage
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.metadata import ArrayV3Metadata
 
-from ..dimensions import INDEX_TYPES
-from ..errors import StoreError, ZoundsError
-from ..timeseries.index import TimeIndex
+from ..errors import StoreError
+from .labels import Labels
 from .manifest import check, crc32c, index_offsets
 from .parts import FEATURE, INDEX
+from .rows import CheckedRows, lazy_rows, read_error, stacked_rows
 
-__all__ = ["CheckedArray", "MissingChunkError", "Reader", "decode_labels", "part_of"]
+__all__ = ["CheckedArray", "MissingChunkError", "Reader", "part_of"]
 
-#: at most about this many dask chunks per lazy read of a document (graph overhead)
-_MAX_TASKS = 512
+#: parts' checked stores, arrays and groups kept open by a reader (each an LRU)
+CACHED = 256
+
+
+def _frames_said(definition) -> int:
+    """The frames a catalog row's time-index definition says (-1: unreadable)."""
+    try:
+        return int(json.loads(definition)["size"])
+    except (TypeError, ValueError, KeyError):
+        return -1
 
 
 def part_of(path: str) -> str | None:
     """The part name in a path ``parts/<part>/...``."""
     bits = str(path).split("/")
     return bits[1] if len(bits) > 2 and bits[0] == "parts" else None
-
-
-def decode_labels(defs: dict, sizes: dict) -> list[xr.Coordinates]:
-    """Coordinates with the indexes rebuilt from their stored definitions."""
-    out = []
-    for dim, d in defs.items():
-        kind = d.get("type")
-        module = d.get("module")  # recorded only for index types not in INDEX_TYPES
-        cls = getattr(importlib.import_module(module), kind) if module else \
-            INDEX_TYPES.get(str(kind))
-        if cls is None:
-            raise StoreError(f"unknown index type {kind!r} in the store")
-        kwargs = {"dim": dim, "coord_name": d.get("coord", dim)}
-        if cls is TimeIndex:
-            kwargs["size"] = sizes[dim]
-        attrs = {k: v for k, v in d.items() if k not in ("coord", "module")}
-        out.append(xr.Coordinates.from_xindex(cls.from_attrs(attrs, **kwargs)))
-    return out
 
 
 class MissingChunkError(StoreError):
@@ -151,37 +149,6 @@ class CheckedStore(zarr.storage.WrapperStore):
         return buf
 
 
-class _BlockDecoder:
-    """Decodes one block of compressed audio (a dask ``map_blocks`` function)."""
-
-    def __init__(self, array, offsets, block_frames, frames, channels, first_block, where):
-        self.array, self.offsets, self.first_block = array, offsets, first_block
-        self.block_frames, self.frames, self.channels = block_frames, frames, channels
-        self.where = where
-
-    def __call__(self, block_ids: np.ndarray) -> np.ndarray:
-        i = int(block_ids[0])
-        b = self.first_block + i
-        try:
-            raw = self.array[int(self.offsets[b]):int(self.offsets[b + 1])]
-            data, _ = sf.read(io.BytesIO(raw.tobytes()), dtype="float32", always_2d=True)
-        except Exception as exc:
-            raise _failure(self.where, f"block {b}", exc) from exc
-        n = min(self.block_frames, self.frames - i * self.block_frames)
-        if data.shape[0] < n:
-            data = np.concatenate([data, np.zeros((n - data.shape[0], data.shape[1]),
-                                                  np.float32)])
-        data = data[:n]
-        return data[:, 0] if self.channels == 1 else data
-
-
-def _failure(where: str, what: str, exc: BaseException) -> StoreError:
-    detail = str(exc) if isinstance(exc, ZoundsError) else f"{type(exc).__name__}: {exc}"
-    if "checksum" in detail.lower() or "crc" in detail.lower():
-        detail = f"a chunk fails its checksum (damaged data): {detail}"
-    return StoreError(f"cannot read {where}, {what}: {detail}")
-
-
 class CheckedArray:
     """A committed Zarr array whose every read failure is a :class:`StoreError` naming
     the store, the part, the array and the key, with the cause chained (what
@@ -200,8 +167,8 @@ class CheckedArray:
             raise
         except Exception as exc:
             path = self._array.path
-            raise _failure(f"the array {path!r} (part {part_of(path)!r}) of the feature "
-                           f"store {self._url!r}", f"key {key!r}", exc) from exc
+            raise read_error(f"the array {path!r} (part {part_of(path)!r}) of the feature "
+                             f"store {self._url!r}", f"key {key!r}", exc) from exc
 
     def __len__(self) -> int:
         return int(self._array.shape[0])
@@ -210,58 +177,28 @@ class CheckedArray:
         return f"<checked {self._array!r}>"
 
 
-class _Checked:
-    """A stored array as dask reads it: any failure to read becomes a
-    :class:`StoreError` naming the store, part, document, feature and array
-    (picklable)."""
+class _BlockDecoder:
+    """Decodes one block of compressed audio (a dask ``map_blocks`` function)."""
 
-    def __init__(self, array, where: str, start: int = 0, stop: int | None = None):
-        self.array, self.where = array, where
-        self.start = start
-        stop = array.shape[0] if stop is None else stop
-        self.shape = (stop - start, *array.shape[1:])
-        self.dtype, self.ndim = array.dtype, array.ndim
+    def __init__(self, array, offsets, block_frames, frames, channels, first_block, where):
+        self.array, self.offsets, self.first_block = array, offsets, first_block
+        self.block_frames, self.frames, self.channels = block_frames, frames, channels
+        self.where = where
 
-    def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        rows = key[0]
-        if isinstance(rows, slice) and rows.step in (None, 1):
-            lo = 0 if rows.start is None else rows.start
-            hi = self.shape[0] if rows.stop is None else rows.stop
-            key = (slice(self.start + lo, self.start + hi), *key[1:])
+    def __call__(self, block_ids: np.ndarray) -> np.ndarray:
+        i = int(block_ids[0])
+        b = self.first_block + i
         try:
-            return self.array[key]
+            raw = self.array[int(self.offsets[b]):int(self.offsets[b + 1])]
+            data, _ = sf.read(io.BytesIO(raw.tobytes()), dtype="float32", always_2d=True)
         except Exception as exc:
-            raise _failure(self.where, f"rows {_rows_of(key, self.start)}", exc) from exc
-
-
-def _rows_of(key, start: int) -> str:
-    rows = key[0] if isinstance(key, tuple) and key else key
-    if isinstance(rows, slice):
-        return f"{rows.start}:{rows.stop} of the array (document rows from {start})"
-    return str(rows)
-
-
-def _lazy_rows(checked: _Checked, start: int, stop: int, inner: int, name: str) -> da.Array:
-    """Rows ``[start, stop)`` as a dask array.
-
-    A task reads its whole block (dask no longer fuses a later slice into the read), so
-    blocks are small: one inner chunk (the unit of a read), or a few where that would
-    make more than ``_MAX_TASKS`` tasks. A slice of 2 s of a 1-hour STFT then reads
-    a few MiB, and a 1 s window of a short document one or two inner chunks; a
-    shard's index is read once (:class:`CheckedStore` caches it)."""
-    k = max(1, -(-(stop - start) // (_MAX_TASKS * inner)))
-    step = inner * k
-    edges = [start]
-    edge = (start // step + 1) * step
-    while edge < stop:
-        edges.append(edge)
-        edge += step
-    edges.append(stop)
-    sizes = tuple(b - a for a, b in itertools.pairwise(edges))
-    return da.from_array(checked, chunks=(sizes, *((n,) for n in checked.shape[1:])),
-                         name=f"zx-{name}-{start}-{stop}", asarray=False, fancy=False,
-                         inline_array=True)
+            raise read_error(self.where, f"block {b}", exc) from exc
+        n = min(self.block_frames, self.frames - i * self.block_frames)
+        if data.shape[0] < n:
+            data = np.concatenate([data, np.zeros((n - data.shape[0], data.shape[1]),
+                                                  np.float32)])
+        data = data[:n]
+        return data[:, 0] if self.channels == 1 else data
 
 
 class Reader:
@@ -279,111 +216,159 @@ class Reader:
 
     def __init__(self, zstore, url: str, files_of: Callable[[str], dict]):
         self.zstore, self.url, self.files_of = zstore, url, files_of
-        self._stores: dict[str, CheckedStore] = {}  # group path -> its checked store
-        self._arrays: dict[str, CheckedArray] = {}
-        self._groups: dict[str, dict] = {}
+        # parts never change: what is opened of them stays valid (LRUs, in C on a hit)
+        self._stores = functools.lru_cache(CACHED)(self._open_store)
+        self._arrays = functools.lru_cache(CACHED)(self._open_array)
+        self._groups = functools.lru_cache(CACHED)(self._open_group)
 
-    def _store_of(self, group_path: str) -> CheckedStore:
-        found = self._stores.get(group_path)
-        if found is None:
-            part = part_of(group_path)
-            if part is None:
-                raise StoreError(f"{group_path!r} is not in a part of the feature store "
-                                 f"{self.url!r}")
-            files = self.files_of(part)
-            prefix = f"{group_path}/"
-            records = {k: r for k, r in files.items() if k.startswith(prefix)}
-            found = self._stores[group_path] = CheckedStore(self.zstore, self.url, records)
-        return found
+    def _open_store(self, group_path: str) -> CheckedStore:
+        part = part_of(group_path)
+        if part is None:
+            raise StoreError(f"{group_path!r} is not in a part of the feature store "
+                             f"{self.url!r}")
+        files = self.files_of(part)
+        prefix = f"{group_path}/"
+        records = {k: r for k, r in files.items() if k.startswith(prefix)}
+        return CheckedStore(self.zstore, self.url, records)
 
-    def array(self, path: str) -> CheckedArray:
-        """The read-only, checked Zarr array at ``path`` (cached: parts never change)."""
-        found = self._arrays.get(path)
-        if found is None:
-            store = self._store_of(str(path).rsplit("/", 1)[0])
-            try:
-                opened = zarr.open_array(store, path=str(path), mode="r", zarr_format=3)
-            except StoreError:
-                raise
-            except Exception as exc:
-                raise StoreError(f"cannot open the array {path!r} of the feature store "
-                                 f"{self.url!r}: {type(exc).__name__}: {exc}") from exc
-            found = self._arrays[path] = CheckedArray(opened, self.url)
-        return found
+    def array(self, path: str) -> zarr.Array:
+        """The read-only, checked Zarr array at ``path`` (kept: parts never change)."""
+        return self._arrays(str(path))
+
+    def _open_array(self, path: str) -> zarr.Array:
+        store = self._stores(path.rsplit("/", 1)[0])
+        try:
+            return zarr.open_array(store, path=path, mode="r", zarr_format=3)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open the array {path!r} of the feature store "
+                             f"{self.url!r}: {type(exc).__name__}: {exc}") from exc
 
     def group_info(self, group_path: str) -> dict:
-        """A feature group's attrs and its coordinate variables (cached)."""
-        found = self._groups.get(group_path)
-        if found is not None:
-            return found
-        store = self._store_of(group_path)
+        """A feature group's attrs (``info``: ``zounds_xr:feature``, ``defs``:
+        ``zounds_xr:index``), its coordinate variables (``coords``) and its
+        :class:`~.labels.Labels` (kept: parts never change)."""
+        return self._groups(group_path)
+
+    def _open_group(self, group_path: str) -> dict:
+        store = self._stores(group_path)
         try:
             group = zarr.open_group(store, path=group_path, mode="r", zarr_format=3)
             attrs = group.attrs.asdict()
             info = cast(dict, attrs.get(FEATURE) or {})
             name = group_path.rsplit("/", 1)[-1].split(".")[0]
             coords = {}
-            if "codec" not in info:
+            dims = tuple(info.get("dims") or ())
+            defs = cast(dict, attrs.get(INDEX) or {})
+            if "codec" in info:
+                dims = dims or (("time",) if info["codec"]["channels"] == 1 else
+                                ("time", "channel"))
+            else:
                 data = self.array(f"{group_path}/{name}")
+                dims = tuple(cast(ArrayV3Metadata, data.metadata).dimension_names or dims)
                 for cname in str(data.attrs.get("coordinates") or "").split():
                     arr = cast(zarr.Array, group[cname])
                     attrs_c = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
                     meta = cast(ArrayV3Metadata, arr.metadata)  # opened as zarr_format=3
                     coords[cname] = xr.Variable(tuple(meta.dimension_names or ()),
                                                 arr[...], attrs=attrs_c)
+            labels = Labels(dims, defs, coords)
         except StoreError:
             raise
         except Exception as exc:
             raise StoreError(f"cannot open the feature group {group_path!r} of the feature "
                              f"store {self.url!r}: {type(exc).__name__}: {exc}") from exc
-        found = {"info": info, "defs": attrs.get(INDEX, {}), "coords": coords, "name": name}
-        self._groups[group_path] = found
-        return found
+        return {"info": info, "defs": defs, "coords": coords, "name": name,
+                "labels": labels}
 
-    def read(self, row: dict, name: str, where: str | None = None) -> xr.DataArray:
-        """A stored feature of a document (its catalog ``row``) as a lazy DataArray."""
+    def read(self, row: Mapping, name: str, where: str | None = None) -> xr.DataArray:
+        """A stored feature of a document (its catalog ``row``) as a lazy DataArray.
+
+        Raises
+        ------
+        StoreError
+            When the row is not consistent with the stored array (its rows lie outside
+            it, its time index says another size or rate) or a file it needs is not
+            the one the log commits; reading the data raises it for damaged chunks.
+        """
         path = str(row[f"{name}.array"])
         what = where or f"document {row.get('id')!r}, feature {name!r}"
         where = f"{what} (part {part_of(path)!r}, array {path!r}) of the feature store " \
                 f"{self.url!r}"
         try:
-            return self._read(row, name, path, where)
+            offset, frames = int(row[f"{name}.offset"]), int(row[f"{name}.frames"])
+            group_path = path.rsplit("/", 1)[0]
+            group = self._groups(group_path)
+            if "codec" in group["info"]:
+                data = self._encoded(group_path, name, group["info"], offset, frames, where)
+            else:
+                array = self._arrays(path)
+                if offset < 0 or frames < 0 or offset + frames > array.shape[0]:
+                    raise StoreError(f"its catalog row says rows {offset}:{offset + frames}, "
+                                     f"outside the array's {array.shape[0]} rows")
+                data = lazy_rows(array, where, offset, offset + frames, path)
+            text = row.get(f"{name}.index")
+            if not (isinstance(text, str) and text):
+                raise StoreError(f"the catalog row of feature {name!r} has no time index")
+            return group["labels"].label(data, name, text)
         except StoreError as exc:
             if where in str(exc):
                 raise
             raise StoreError(f"cannot read {where}: {exc}") from exc
 
-    def _read(self, row: dict, name: str, path: str, where: str) -> xr.DataArray:
-        offset, frames = int(row[f"{name}.offset"]), int(row[f"{name}.frames"])
-        group_path = path.rsplit("/", 1)[0]
-        ginfo = self.group_info(group_path)
-        info = ginfo["info"]
-        dims = tuple(info.get("dims") or ())
-        time_def = _time_def(row, name, frames, ginfo)
-        if "codec" in info:
-            data = self._encoded(group_path, name, info, offset, frames, where)
-            dims = dims or (("time",) if info["codec"]["channels"] == 1 else
-                            ("time", "channel"))
-        else:
-            array = self.array(path)
-            meta = cast(ArrayV3Metadata, array.metadata)  # the store is zarr format 3
-            dims = tuple(meta.dimension_names or dims)
-            if offset < 0 or frames < 0 or offset + frames > array.shape[0]:
-                raise StoreError(f"cannot read {where}: its catalog row says rows "
-                                 f"{offset}:{offset + frames}, outside the array's "
+    def frames(self, feature: str, rows: pd.DataFrame, where: str) -> xr.DataArray:
+        """The stored rows of many documents (their catalog ``rows``), one after the
+        other, as one lazy DataArray with dims ``("frame", ...)``; each array is read
+        span by span in order (:func:`.rows.stacked_rows`).
+
+        Raises
+        ------
+        StoreError
+            When the documents' labels (shape, scale, dtype) differ, a feature is
+            stored as encoded audio, or a row is inconsistent with its array.
+        """
+        paths = rows[f"{feature}.array"].to_numpy(dtype=object)
+        offsets = rows[f"{feature}.offset"].to_numpy().astype(np.int64)
+        counts = rows[f"{feature}.frames"].to_numpy().astype(np.int64)
+        texts = rows[f"{feature}.index"].to_numpy(dtype=object)
+        # each row's time index says its frames, as a read of the document checks (each
+        # distinct definition parsed once: many documents share one)
+        said = {t: _frames_said(t) for t in pd.unique(texts)}
+        bad = np.flatnonzero(np.fromiter((said[t] for t in texts), np.int64,
+                                         len(texts)) != counts)
+        if len(bad):
+            k = int(bad[0])
+            raise StoreError(f"cannot read {where}: the catalog row of document "
+                             f"{rows.index[k]!r} is inconsistent: {counts[k]} frames but the "
+                             f"time index {texts[k]!r}")
+        labels, first = None, None
+        for path in dict.fromkeys(paths.tolist()):
+            group = self._groups(str(path).rsplit("/", 1)[0])
+            if "codec" in group["info"]:
+                raise StoreError(f"feature {feature!r} is stored as encoded audio: read it "
+                                 f"document by document")
+            array = self._arrays(str(path))
+            held = rows.index[paths == path]
+            end = int((offsets + counts)[paths == path].max())
+            if end > array.shape[0]:
+                raise StoreError(f"cannot read {where}: the catalog rows of documents "
+                                 f"{list(held[:3])} lie outside the array {path!r} of "
                                  f"{array.shape[0]} rows")
-            checked = _Checked(array, where, offset, offset + frames)
-            data = _lazy_rows(checked, offset, offset + frames, array.chunks[0], path)
-        defs = {**{k: v for k, v in ginfo["defs"].items() if k != "time"},
-                "time": {**time_def, "coord": "time"}}
-        sizes = dict(zip(dims, data.shape, strict=True))
-        out = xr.DataArray(data, dims=dims, name=name)
-        for coords in decode_labels(defs, sizes):
-            out = out.assign_coords(coords)
-        for cname, var in ginfo["coords"].items():
-            if cname not in out.coords:
-                out = out.assign_coords({cname: var})
-        return out
+            key = (group["labels"].dims, tuple(array.shape[1:]), str(array.dtype),
+                   group["labels"].key)
+            if labels is None:
+                labels, first = group["labels"], key
+            elif key != first:
+                raise StoreError(f"feature {feature!r}: these documents have different "
+                                 f"labels (shape, scale or dtype) and cannot be stacked; "
+                                 f"select documents of one kind with ids=")
+        if labels is None:
+            raise StoreError(f"no documents store {feature!r}")
+        data = stacked_rows(lambda p: CheckedRows(self._arrays(p), f"{where}, array {p!r} "
+                                                  f"of the feature store {self.url!r}"),
+                            paths, offsets, counts, feature)
+        return labels.label(data, feature, dims=("frame", *labels.dims[1:]))
 
     def _encoded(self, group_path, name, info, first_block, frames, where) -> da.Array:
         codec = info["codec"]
@@ -405,30 +390,8 @@ class Reader:
                               dtype=np.float32, meta=np.empty((0, 0), np.float32))
 
     def forget(self, parts) -> None:
-        """Drop what is cached of deleted parts."""
-        gone = set(parts)
-        for cache in (self._stores, self._arrays, self._groups):
-            for key in [k for k in cache if part_of(k) in gone]:
-                del cache[key]
-
-
-def _time_def(row: dict, name: str, frames: int, ginfo: dict) -> dict:
-    """The row's time-index definition, checked: its size is the row's frame count and
-    its rate is the one the group stores."""
-    text = row.get(f"{name}.index")
-    try:
-        d = json.loads(text) if isinstance(text, str) and text else None
-        if d is not None and int(d.get("size", frames)) != frames:
-            raise ValueError(f"its time index has {d.get('size')} frames, the row "
-                             f"{frames}")
-        group_time = ginfo["defs"].get("time")
-        if d is not None and group_time is not None and (
-                Fraction(d["frequency"]) != Fraction(group_time["frequency"])
-                or Fraction(d["duration"]) != Fraction(group_time["duration"])):
-            raise ValueError("its time index's rate is not the stored array's")
-    except (ValueError, TypeError, KeyError) as exc:
-        raise StoreError(f"the catalog row of feature {name!r} is inconsistent: "
-                         f"{exc}") from exc
-    if d is None:
-        raise StoreError(f"the catalog row of feature {name!r} has no time index")
-    return d
+        """Drop what is kept of deleted parts (of every part: parts are rarely deleted,
+        and opening again is cheap)."""
+        if parts:
+            for cache in (self._stores, self._arrays, self._groups):
+                cache.cache_clear()

@@ -23,15 +23,17 @@ the fragments the log names, each checked against the log's record of it.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
 import time
 import uuid
 import weakref
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, cast
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -49,13 +51,12 @@ from .log import LAYOUT, LOG, LOG_FORMAT, STORE, CommitLog, LogState, group_json
 from .manifest import RecordingStore, crc32c
 from .objects import BUCKET_PROTOCOLS, ObjectStore, is_url, open_zarr_store, protocol, sync
 from .parts import PartWriter, encode_labels
-from .reader import CheckedArray, Reader, decode_labels
+from .reader import CheckedArray, Reader
 
 __all__ = [
     "LAYOUT",
     "STORE",
     "FeatureStore",
-    "decode_labels",
     "encode_labels",
     "open_store",
     "validate_id",
@@ -79,6 +80,19 @@ def validate_id(doc_id) -> str:
             f"invalid document id {doc_id!r}: no '/', '\\', control characters or leading "
             f"'.', at most 200 characters")
     return doc_id
+
+
+#: catalogs this process resolved, by the fragments they come from (keys and the log's
+#: checksums): a store opened again parses and resolves nothing twice; bounded, a
+#: catalog of 10^6 documents being large
+_RESOLVED: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
+_RESOLVED_KEPT = 2
+_RESOLVED_LOCK = threading.Lock()
+
+
+def _fragments_content(state: LogState) -> tuple:
+    return tuple(sorted((k, r["size"], r["crc32c"], r["version"], r.get("kind"))
+                        for k, r in state.fragments.items()))
 
 
 class FeatureStore:
@@ -130,7 +144,7 @@ class FeatureStore:
         self._zstore = None
         self._objects: ObjectStore | None = None
         self._log: CommitLog | None = None
-        self._reader: Reader | None = None
+        self.__dict__.pop("reader", None)
         self._root_checked = False
         self._tables: dict[str, pa.Table] = {}  # fragment key -> checked table
         self._resolution: tuple | None = None  # see _resolve_rows, + the labelled catalog
@@ -184,12 +198,11 @@ class FeatureStore:
             self._log = CommitLog(self.objects)
         return self._log
 
-    @property
+    @functools.cached_property
     def reader(self) -> Reader:
-        """The checked reader (:class:`.reader.Reader`)."""
-        if self._reader is None:
-            self._reader = Reader(self.zarr_store, str(self.url), self._files_of)
-        return self._reader
+        """The checked reader (:class:`.reader.Reader`): the read path of every
+        document (an attribute once made: reading it costs no call)."""
+        return Reader(self.zarr_store, str(self.url), self._files_of)
 
     def reaching(self, action: str):
         """A context turning a failure to reach the storage into :class:`StoreError`."""
@@ -395,19 +408,27 @@ class FeatureStore:
         self.objects.delete_dir(f"parts/{name}")
 
     # ------------------------------------------------------------------ the catalog
+    def _fragment_bytes(self, key: str, record: dict) -> bytes | None:
+        """A live fragment's bytes, checked against its log record (``None`` when it
+        is gone: a compaction may have replaced it since the state was read)."""
+        data = self.objects.get(key)
+        if data is not None and (len(data) != record["size"]
+                                 or crc32c(data) != record["crc32c"]):
+            raise StoreError(f"the catalog fragment {key!r} of {self.url!r} (committed by "
+                             f"log entry {record['version']}) is damaged or replaced: it "
+                             f"does not match the log's record; run `zounds-xr repair "
+                             f"{self.url}` to rewrite it from the log")
+        return data
+
     def _table(self, key: str, record: dict, columns=None) -> pa.Table | None:
         """A live fragment's table, checked against its log record (``None`` when it
         is gone: a compaction may have replaced it since the state was read)."""
         table = self._tables.get(key)
         if table is None:
-            data = self.objects.get(key)
+            data = self._fragment_bytes(key, record)
             if data is None:
                 return None
             where = f"{key!r} of {self.url!r} (committed by log entry {record['version']})"
-            if len(data) != record["size"] or crc32c(data) != record["crc32c"]:
-                raise StoreError(f"the catalog fragment {where} is damaged or replaced: it "
-                                 f"does not match the log's record; run `zounds-xr repair "
-                                 f"{self.url}` to rewrite it from the log")
             table = _catalog.read_fragment(data, where, columns)
             if record.get("kind") == "part":
                 # a part's own fragment: its rows are ordered by its commit (a compacted
@@ -416,6 +437,19 @@ class FeatureStore:
             if columns is None:
                 self._tables[key] = table
         return table
+
+    def _resolved_before(self, state: LogState):
+        """``(catalog, failures)`` when this process resolved the same fragments before
+        (another object of this store: ``open_store`` again); each fragment is still
+        read and checked against the log here, only parsing and resolving are saved."""
+        content = _fragments_content(state)
+        found = _RESOLVED.get(content)
+        if found is None:
+            return None
+        for key, record in state.fragments.items():
+            if key not in self._tables and self._fragment_bytes(key, record) is None:
+                return None  # gone: the slow path says why
+        return found
 
     def _fragment_tables(self, state: LogState, columns=None) -> list[pa.Table] | None:
         tables = []
@@ -437,6 +471,12 @@ class FeatureStore:
             cached = self._resolution
             if cached is not None and cached[0] == state.version:
                 return cached
+            before = self._resolved_before(state)
+            if before is not None:
+                found = (state.version, *before, state.labels, None)
+                if version is None or version == self.log.state().version:
+                    self._resolution = found
+                return found
             tables = self._fragment_tables(state)
             if tables is None:
                 if version is None or version == self.log.state().version:
@@ -449,6 +489,10 @@ class FeatureStore:
             for stale in set(self._tables) - set(state.fragments):
                 del self._tables[stale]
             resolved, failures = _catalog.resolve(_catalog.combine(tables))
+            with _RESOLVED_LOCK:
+                _RESOLVED[_fragments_content(state)] = (resolved, failures)
+                while len(_RESOLVED) > _RESOLVED_KEPT:
+                    del _RESOLVED[next(iter(_RESOLVED))]
             found = (state.version, resolved, failures, state.labels, None)
             if version is None or version == self.log.state().version:
                 self._resolution = found
@@ -604,19 +648,18 @@ class FeatureStore:
     # ------------------------------------------------------------------ reading
     def array(self, path: str) -> CheckedArray:
         """The read-only Zarr array at ``path`` (relative to the root), every file of it
-        checked against the log on read, every failure a :class:`StoreError`; cached,
-        as parts never change."""
-        return self.reader.array(path)
+        checked against the log on read, every failure a :class:`StoreError`; kept, as
+        parts never change."""
+        return CheckedArray(self.reader.array(path), str(self.url))
 
     def read(self, row: dict, name: str, where: str | None = None) -> xr.DataArray:
         """A stored feature of a document (its catalog ``row``) as a lazy DataArray."""
         return self.reader.read(row, name, where)
 
-    def __getitem__(self, doc_id: str) -> dict[str, xr.DataArray]:
-        """Each stored feature of the document as a lazy DataArray, by name."""
-        row = self.row(doc_id)
-        return {f: self.read(row, f) for f in _catalog.feature_columns(row)
-                if _catalog.present(row.get(f"{f}.array"))}
+    def __getitem__(self, doc_id: str) -> Mapping[str, xr.DataArray]:
+        """Each stored feature of the document as a lazy DataArray, by name (a mapping
+        that opens a feature when it is asked for)."""
+        return _Features(self, self.row(doc_id))
 
     def __contains__(self, doc_id) -> bool:
         return isinstance(doc_id, str) and self.exists(doc_id)
@@ -624,7 +667,8 @@ class FeatureStore:
     def frames(self, feature: str, ids=None) -> xr.DataArray:
         """The stored frames of many documents as one lazy DataArray, dims
         ``("frame", ...)``: document ``ids[k]`` is the block of its ``f.frames`` rows
-        after those before it (default: every document holding it, catalog order)."""
+        after those before it (default: every document holding it, catalog order).
+        Each array is read span by span in order, each shard once."""
         resolved = self._resolve()[0]
         col = f"{feature}.array"
         if col not in resolved.columns:
@@ -641,51 +685,11 @@ class FeatureStore:
             if rows[col].isna().any():
                 raise StoreError(f"documents {list(rows.index[rows[col].isna()][:5])} do not "
                                  f"store {feature!r}")
-        paths = rows[col].to_numpy()
-        offsets = rows[f"{feature}.offset"].to_numpy().astype(np.int64)
-        counts = rows[f"{feature}.frames"].to_numpy().astype(np.int64)
-        indexes = rows[f"{feature}.index"].to_numpy()
-        pieces, template, labels_key = [], None, None
-        i, n = 0, len(rows)
-        while i < n:
-            # documents stored back to back in one array are read as one range
-            j = i + 1
-            while j < n and paths[j] == paths[i] and offsets[j] == offsets[j - 1] + counts[
-                    j - 1]:
-                j += 1
-            for k in range(i, j):  # each document's row is checked as a read of it does
-                _check_index(indexes[k], int(counts[k]), rows.index[k], feature)
-            first = json.loads(indexes[i])
-            total = int(counts[i:j].sum())
-            row = {f"{feature}.array": paths[i], f"{feature}.offset": offsets[i],
-                   f"{feature}.frames": total, "id": rows.index[i],
-                   f"{feature}.index": json.dumps(TimeIndex.from_params(
-                       total, Fraction(first["frequency"]),
-                       Fraction(first["duration"])).to_attrs())}
-            piece = self.read(row, feature, where=f"documents {list(rows.index[i:j][:3])}"
-                                                  f"{'...' if j - i > 3 else ''}, feature "
-                                                  f"{feature!r}")
-            ginfo = self.reader.group_info(str(paths[i]).rsplit("/", 1)[0])
-            key = (piece.dims, piece.shape[1:], str(piece.dtype),
-                   json.dumps({k: v for k, v in ginfo["defs"].items() if k != "time"},
-                              sort_keys=True))
-            if template is None:
-                template, labels_key = piece, key
-            elif key != labels_key:
-                raise StoreError(f"feature {feature!r}: these documents have different "
-                                 f"labels (shape, scale or dtype) and cannot be stacked; "
-                                 f"select documents of one kind with ids=")
-            pieces.append(piece.data)
-            i = j
-        if template is None:
+        if not len(rows):
             raise StoreError(f"no documents store {feature!r}")
-        data = da.concatenate(pieces, axis=0) if len(pieces) > 1 else pieces[0]
-        dims = ("frame", *template.dims[1:])
-        coords = {k: v for k, v in template.coords.items() if "time" not in v.dims}
-        out = xr.DataArray(data, dims=dims, name=feature)
-        return out.assign_coords(xr.Coordinates(
-            coords, indexes={k: template.xindexes[k] for k in template.xindexes
-                             if k in coords}))
+        return self.reader.frames(feature, rows, f"feature {feature!r} of documents "
+                                                 f"{list(rows.index[:3])}"
+                                                 f"{'...' if len(rows) > 3 else ''}")
 
     def iter_chunks(self, row: dict, name: str, seconds: Fraction):
         """A stored feature in consecutive chunks of about ``seconds`` (a stream source)."""
@@ -757,14 +761,32 @@ class FeatureStore:
         return _maintenance.describe(self)
 
 
-def _check_index(text, frames: int, doc_id, feature: str) -> None:
-    try:
-        size = json.loads(text).get("size", frames)
-    except (TypeError, ValueError, AttributeError):
-        size = None
-    if size != frames:
-        raise StoreError(f"the catalog row of document {doc_id!r}, feature {feature!r} is "
-                         f"inconsistent: {frames} frames but a time index of {size}")
+class _Features(Mapping):
+    """The stored features of one document (``store[doc_id]``): names from its catalog
+    row; a feature's lazy DataArray is built when it is asked for, once."""
+
+    def __init__(self, store: FeatureStore, row: dict):
+        self._store, self._row = store, row
+        self._names = [f for f in _catalog.feature_columns(row)
+                       if _catalog.present(row.get(f"{f}.array"))]
+        self._read: dict[str, xr.DataArray] = {}
+
+    def __getitem__(self, name: str) -> xr.DataArray:
+        found = self._read.get(name)
+        if found is None:
+            if name not in self._names:
+                raise KeyError(name)
+            found = self._read[name] = self._store.read(self._row, name)
+        return found
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"<features {self._names} of document {self._row.get('id')!r}>"
 
 
 def open_store(url, storage_options=None) -> FeatureStore:

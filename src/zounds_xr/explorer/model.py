@@ -20,13 +20,12 @@ from fractions import Fraction
 
 import numpy as np
 import xarray as xr
-import zarr.errors
 
 from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
 from ..frequency.index import FrequencyIndex
+from ..search import persist as search
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
-from .neighbours import build_index, index_url, load_index, open_group
 from .playback import AudioClip, clip_for, source_of
 from .render import envelope, image_of
 
@@ -39,7 +38,8 @@ MAX_SELECTION_SECONDS = 600.0
 #: frames (samples) read per pixel column at most: longer ranges are read with a step,
 #: which bounds the memory and the work of an overview of a long document
 FRAMES_PER_COLUMN = {"image": 4, "values": 64}
-#: a store this small gets neighbour indexes built in memory when none is persisted
+#: a store this small gets a neighbour index of a feature of frames built (and saved)
+#: on the first query when none is saved; codes (fingerprints) always do
 IN_MEMORY_INDEX_DOCUMENTS = 5000
 
 
@@ -476,9 +476,11 @@ class Explorer:
         return AudioClip(read, sl.stop - sl.start, channels, rate, f"stored:{name}")
 
     # neighbours and the map --------------------------------------------------------
-    def index(self, feature: str):
-        """The neighbour index of ``feature``: persisted under ``<root>/indexes/``, or
-        built in memory for a store of at most ``IN_MEMORY_INDEX_DOCUMENTS`` documents."""
+    def index(self, feature: str) -> search.StoreIndex:
+        """The search index of ``feature`` (:mod:`zounds_xr.search`): the newest one saved
+        in the store (``zounds-xr index``, or kept by ingest), parts it lacks hashed; or,
+        when none is saved, one with the default parameters for fingerprint codes or a
+        store of at most ``IN_MEMORY_INDEX_DOCUMENTS`` documents."""
         if feature not in self.features:
             raise NotFoundError(f"the store has no feature {feature!r}; it has "
                                 f"{', '.join(self.features) or 'none'}")
@@ -486,99 +488,76 @@ class Explorer:
             cached = self._indexes.get(feature)
         if cached is not None:
             return cached
-        index = None
-        if self.url is not None:
-            try:
-                index = load_index(self.url, feature, self.storage_options)
-            except FileNotFoundError:
-                index = None
-        if index is None:
-            if len(self.view) > IN_MEMORY_INDEX_DOCUMENTS:
+        saved = search.configured(self.store, feature)
+        if saved:
+            index = search.load(self.store, saved[0])
+        else:
+            column = f"{feature}.array"
+            paths = self.view.catalog[column].dropna() if column in self.view.catalog \
+                else None
+            codes = paths is not None and len(paths) > 0 and \
+                np.dtype(self.store.array(paths.iloc[0]).dtype).kind == "u"
+            if not codes and len(self.view) > IN_MEMORY_INDEX_DOCUMENTS:
                 raise NotFoundError(
                     f"no neighbour index of {feature!r}; build it with `zounds-xr index "
                     f"{self.url or 'STORE'} --feature {feature}`")
-            index = build_index(self.store, feature)
+            index = search.open_index(self.store, feature)
         with self._lock:
             self._indexes[feature] = index
         return index
 
     def indexes(self) -> list[str]:
-        """Features with a persisted index (or one built in memory)."""
-        found = set(self._indexes)
-        if self.url is not None:
-            for name in self.features:
-                try:
-                    open_group(index_url(self.url, name), "r", self.storage_options)
-                except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-                    continue
-                found.add(name)
+        """Features with a saved search index (or one built since the start)."""
+        found = set(self._indexes) | {c.feature for c in search.configured(self.store)}
         return [f for f in self.features if f in found]
 
-    def stored_frames(self, doc_id: str, feature: str, start=None, end=None
-                      ) -> tuple[np.ndarray, float, float]:
-        """The frames (time first) of ``feature`` overlapping ``[start, end)`` of a
-        document, and the validated span.
-
-        Read straight from the stored array where the catalog says (the store contract's
-        ``"<f>.array"``, ``"<f>.offset"``, ``"<f>.frames"``, ``"<f>.index"``): one small
-        Zarr read, no DataArray built. Otherwise through the lazy DataArray.
-        """
-        cat = self.view.catalog
-        cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
-        direct = hasattr(self.store, "array") and all(c in cat.columns for c in cols)
-        if direct:
-            path, offset, n, text = cat.loc[doc_id, cols]
-            direct = isinstance(path, str) and bool(path) and isinstance(text, str)
-        if not direct:
-            da = self.feature(doc_id, feature)
-            info = feature_info(feature, da)
-            t0, t1 = self.span(start, end, info.end)
-            sl = self.frames(time_index(da, feature), t0, t1)
-            return compute(da.isel(time=sl).transpose("time", ...)), t0, t1
-        index = self._time_indexes.get(text)
-        if index is None:
-            index = self._time_indexes.setdefault(
-                text, TimeIndex.from_attrs(json.loads(text), size=int(n)))
-        if index.size != int(n):
-            index = TimeIndex.from_attrs(json.loads(text), size=int(n))
-        t0, t1 = self.span(start, end, float(index.end))
-        sl = self.frames(index, t0, t1)
-        array = self.store.array(path)
-        return np.asarray(array[int(offset) + sl.start:int(offset) + sl.stop]), t0, t1
-
-    def neighbours(self, feature: str, doc_id: str, start=None, end=None, k: int = 10
-                   ) -> dict:
-        """The ``k`` windows of ``feature`` nearest to ``[start, end)`` of ``doc_id``."""
+    def neighbours(self, feature: str, doc_id: str, start=None, end=None, k: int = 10,
+                   exclude: str | None = "selection") -> dict:
+        """The ``k`` stretches of ``feature`` nearest to ``[start, end)`` of ``doc_id``
+        (semantics: :mod:`zounds_xr.search`; ``exclude``: ``"selection"``,
+        ``"document"`` or ``None``)."""
         if not 1 <= k <= 200:
             raise ParameterError(f"k must be in 1..200, got {k}")
         self.check_id(doc_id)
         if feature not in self.features:
             raise NotFoundError(f"the store has no feature {feature!r}; it has "
                                 f"{', '.join(self.features) or 'none'}")
+        located = self._located(doc_id, feature)
+        if located is None:
+            raise ParameterError(f"document {doc_id!r} has no stored frames of {feature!r}")
+        t0, t1 = self.span(start, end, float(located[3].end))
         index = self.index(feature)
-        frames, t0, t1 = self.stored_frames(doc_id, feature, start, end)
-        if frames.shape[0] == 0:
-            raise ParameterError(f"no frames of {feature!r} in {t0}..{t1} s")
-        results = index.search(frames, k=k, exclude=(doc_id, t0, t1))
+        found = index.neighbours(doc_id, t0, t1, k=k, exclude=exclude)
         out = []
-        for r in results:
+        for r in found["results"]:
             item = r.to_json()
             pos = self.view.position(r.id)
             item["source"] = self.view.table["source"].iat[pos] if pos is not None else ""
             out.append(item)
-        return {"feature": feature, "query": {"id": doc_id, "start": t0, "end": t1},
-                "window": index.attrs["window_seconds"], "windows": len(index),
-                "bits": index.attrs["bits"], "results": out}
+        config = index.config
+        return {"feature": feature,
+                "query": {"id": doc_id, "start": t0, "end": t1, **found["query"]},
+                "window": config.rule.window * config.step,
+                "hop": config.rule.hop * config.step, "windows": len(index),
+                "bits": index.index.bits, "results": out}
 
     def map(self, feature: str) -> dict:
         """Every indexed document's position on the 2-D map of ``feature``."""
         index = self.index(feature)
-        xy = index.map
+        # the first two principal components of the documents' mean window summaries
+        z = index.summaries.astype(np.float64)
+        z = z - z.mean(axis=0)
+        # eigenvectors of the (dims x dims) covariance: cheaper than an SVD of n x dims
+        _, vectors = np.linalg.eigh(z.T @ z)
+        xy = z @ vectors[:, ::-1][:, :2]
+        if xy.shape[1] < 2:
+            xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
+        ids = [str(i) for i in index.index.segments.ids]
         sources = self.view.table["source"]
         labels = []
-        for doc_id in index.ids:
+        for doc_id in ids:
             pos = self.view.position(doc_id)
             labels.append(sources.iat[pos] if pos is not None else "")
-        return {"feature": feature, "ids": index.ids.tolist(),
+        return {"feature": feature, "ids": ids,
                 "x": np.round(xy[:, 0].astype(float), 5).tolist(),
                 "y": np.round(xy[:, 1].astype(float), 5).tolist(), "labels": labels}

@@ -146,9 +146,14 @@ def _handlers(web: Any):
             doc_id = self.get_argument("id", None)
             if not feature or not doc_id:
                 raise web.HTTPError(400, "neighbours needs feature= and id=")
+            exclude = self.get_argument("exclude", "selection")
+            if exclude not in ("selection", "document", "none"):
+                raise web.HTTPError(400, f"exclude must be selection, document or none, "
+                                         f"got {exclude!r}")
             self.json(await self.run(self.explorer.neighbours, feature, doc_id,
                                      self.float_arg("start"), self.float_arg("end"),
-                                     k=self.int_arg("k", 10, 1, 200)))
+                                     k=self.int_arg("k", 10, 1, 200),
+                                     exclude=None if exclude == "none" else exclude))
 
     class Map(Base):
         async def get(self):

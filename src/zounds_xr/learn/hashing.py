@@ -7,6 +7,10 @@ their ``(document id, TimeSlice)`` keys and answers "which stretches of which do
 sound like this" by a vectorised popcount (``np.bitwise_count``) over packed uint64
 words.
 
+Both are the seed's API over :mod:`zounds_xr.search` (the one home of the hyperplanes,
+the packing of bits and the Hamming distance); the store-wide, persisted search with
+neighbour semantics is :func:`zounds_xr.search.open_index`.
+
 Examples
 --------
 >>> import numpy as np, zounds_xr as zx
@@ -33,108 +37,17 @@ from fractions import Fraction
 
 import numpy as np
 import xarray as xr
-from numpy.typing import ArrayLike
 
 from .._validation import positive_int, smallest_k
 from ..errors import ParameterError
+from ..search.codes import hamming_distance, pack_bits, unpack_bits
+from ..search.hashing import hyperplanes, simhash_bits
 from ..timeseries.timeslice import TimeSlice
 from .persist import register_preprocessor
 from .pipeline import Preprocessor, _as_dataarray, _flat, _map_rows
 
 __all__ = ["SimHash", "HammingIndex", "SearchResult", "pack_bits", "unpack_bits",
            "hamming_distance"]
-
-
-def pack_bits(bits: ArrayLike) -> np.ndarray:
-    """``(..., n_bits)`` 0/1 values -> ``(..., ceil(n_bits / 64))`` uint64 words.
-
-    Bit ``j`` of the code is bit ``j % 64`` (least significant first) of word ``j // 64``.
-
-    Parameters
-    ----------
-    bits : array_like [shape=(..., n_bits)]
-        Truth values (non-zero is 1); ``n_bits >= 1``.
-
-    Returns
-    -------
-    numpy.ndarray [shape=(..., ceil(n_bits / 64)), uint64]
-        The codes, zero-padded to whole words.
-
-    See Also
-    --------
-    unpack_bits : The inverse.
-    hamming_distance : Distances between packed codes.
-
-    Examples
-    --------
-    >>> pack_bits([1, 0, 1])
-    array([5], dtype=uint64)
-    """
-    bits = np.asarray(bits).astype(bool)
-    n_bits = bits.shape[-1]
-    n_words = -(-n_bits // 64)
-    padded = np.zeros((*bits.shape[:-1], n_words * 64), dtype=bool)
-    padded[..., :n_bits] = bits
-    packed = np.packbits(padded, axis=-1, bitorder="little")  # (..., n_words * 8) uint8
-    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
-
-
-def unpack_bits(words: ArrayLike, n_bits: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`: uint64 words -> ``(..., n_bits)`` uint8 bits.
-
-    Parameters
-    ----------
-    words : array_like [shape=(..., n_words), uint64]
-        Packed codes.
-    n_bits : int, 0 <= n_bits <= 64 * n_words
-        Bits per code.
-
-    Returns
-    -------
-    numpy.ndarray [shape=(..., n_bits), uint8]
-        0/1 values.
-
-    See Also
-    --------
-    pack_bits : The inverse.
-
-    Examples
-    --------
-    >>> unpack_bits(pack_bits([1, 0, 1]), 3)
-    array([1, 0, 1], dtype=uint8)
-    """
-    words = np.ascontiguousarray(np.asarray(words, dtype=np.uint64).astype("<u8"))
-    as_bytes = words.view(np.uint8)
-    return np.unpackbits(as_bytes, axis=-1, bitorder="little")[..., :n_bits]
-
-
-def hamming_distance(codes: ArrayLike, query: ArrayLike) -> np.ndarray:
-    """Hamming distance between every row of ``codes`` and ``query`` (packed uint64).
-
-    Parameters
-    ----------
-    codes : array_like [shape=(..., n_words), uint64]
-        Packed codes (:func:`pack_bits`).
-    query : array_like [shape=(n_words,), uint64]
-        One packed code (broadcast against ``codes``).
-
-    Returns
-    -------
-    numpy.ndarray [shape=(...), int64]
-        The number of differing bits, per code.
-
-    See Also
-    --------
-    HammingIndex : Search over the codes of a corpus.
-
-    Examples
-    --------
-    >>> hamming_distance(pack_bits([[1, 0, 1], [0, 1, 1]]), pack_bits([1, 1, 1]))
-    array([1, 1])
-    """
-    codes = np.asarray(codes, dtype=np.uint64)
-    query = np.asarray(query, dtype=np.uint64)
-    return np.bitwise_count(np.bitwise_xor(codes, query)).sum(axis=-1, dtype=np.int64)
 
 
 @register_preprocessor
@@ -181,17 +94,12 @@ class SimHash(Preprocessor):
     def _end_fit(self):
         assert self._sum is not None, "SimHash fitted on no rows"
         self.mean = self._sum / self._n
-        rng = np.random.default_rng(self.seed)
-        self.planes = rng.standard_normal((self.mean.size, self.bits))
+        self.planes = hyperplanes(self.mean.size, self.bits, self.seed)
         del self._sum, self._n
 
     def _bits(self, rows: np.ndarray) -> np.ndarray:
-        rows = rows.reshape(rows.shape[0], -1).astype(np.float64, copy=False)
         assert self.mean is not None and self.planes is not None  # fitted (checked before)
-        if rows.shape[1] != self.mean.size:
-            raise ParameterError(
-                f"SimHash was fitted on {self.mean.size} features, got {rows.shape[1]}")
-        return ((rows - self.mean) @ self.planes > 0).astype(np.uint8)
+        return simhash_bits(rows, self.mean, self.planes)
 
     def _forward(self, x):
         if self.packbits:

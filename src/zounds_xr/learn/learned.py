@@ -530,17 +530,23 @@ def _savable(module, kwargs: dict | None) -> PyTorchNetwork:
 # -- tracing stored features to their models ------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class StoredModel:
-    """A learned feature's model as saved in a store.
+    """A learned feature's model as saved in a store (what :func:`load_model` and
+    :func:`model_of` return).
 
-    Attributes
+    Parameters
     ----------
     digest : str
+        The feature's model digest (``Learned.digest``).
     kind : {"pipeline", "torch"}
     model : PreprocessingPipeline or torch.nn.Module
     preprocess : PreprocessingPipeline or None
+        A torch model's preprocessing.
     window, hop : int, Fraction or None
         The window policy (frames, or seconds as a Fraction).
     dim : str
+        The output's vector dim.
+    model_kwargs : dict or None
+        A torch model's constructor arguments.
     """
 
     digest: str
@@ -550,9 +556,13 @@ class StoredModel:
     window: Any
     hop: Any
     dim: str
+    model_kwargs: Any = None
 
     def learned(self, needs, **kwargs) -> Learned:
-        """The feature again (same digest), as a feature needing ``needs``."""
+        """The feature again (same digest), as a feature needing ``needs`` (``kwargs``:
+        ``store``, ``batch_frames``, ``device``...)."""
+        if self.kind == "torch":
+            kwargs.setdefault("model_kwargs", self.model_kwargs)
         return Learned(self.model, needs=needs, window=self.window, hop=self.hop,
                        preprocess=self.preprocess, dim=self.dim, **kwargs)
 
@@ -597,15 +607,15 @@ def load_model(store, digest: str) -> StoredModel:
     with fstore.reaching("read"):
         steps, description = load_addressed(fstore.zarr_store, digest)
     kind = description.get("kind")
+    kwargs = None
     if kind == "torch":
         k = int(description.get("n_preprocess", 0))
         preprocess = PreprocessingPipeline(steps[:k]) if k else None
-        model = steps[k].network
+        model, kwargs = steps[k].network, steps[k].network_kwargs
     else:
         preprocess, model = None, PreprocessingPipeline(steps)
     found = StoredModel(digest, str(kind), model, preprocess, _policy(description.get("window")),
-                        _policy(description.get("hop")), str(description.get("dim")))
-    kwargs = steps[-1].network_kwargs if kind == "torch" else None
+                        _policy(description.get("hop")), str(description.get("dim")), kwargs)
     check = _described(model, preprocess, found.window, found.hop, found.dim, kwargs)[-1]
     if check != digest:
         raise StoreError(f"the model saved under _models/{digest} of {fstore.url!r} "

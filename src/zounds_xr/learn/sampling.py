@@ -41,12 +41,20 @@ class ShuffledSamples:
     seed : int or numpy.random.Generator, optional
     feature : str, optional
         The stored feature to sample when the corpus is a store.
+    multiplexed, needs
+        Accepted for zounds compatibility; unused.
 
     Returns (``sampler(corpus)`` or ``sampler.sample(corpus)``)
     -----------------------------------------------------------
     xarray.DataArray [dims=("sample", *feature_dims)] or, with ``length > 1``,
     ``("sample", "offset", *feature_dims)``, with coordinates ``document`` (id or
     position in the corpus) and ``frame`` (first frame of each example) on ``sample``.
+
+    Raises
+    ------
+    ParameterError
+        ``nsamples`` or ``length`` not a positive integer; an empty corpus, documents of
+        different shapes, none long enough; a store without ``feature=``.
 
     Examples
     --------
@@ -76,9 +84,20 @@ class ShuffledSamples:
         self.feature = feature
 
     def __call__(self, corpus) -> xr.DataArray:
+        """Draw the examples (as :meth:`sample`)."""
         return self.sample(corpus)
 
     def sample(self, corpus) -> xr.DataArray:
+        """Draw the examples from ``corpus`` (see the class's Parameters and Returns).
+
+        Parameters
+        ----------
+        corpus : store, sequence or mapping of DataArrays
+
+        Returns
+        -------
+        xarray.DataArray
+        """
         if _is_store(corpus):
             return self._sample_store(corpus)
         if isinstance(corpus, (xr.DataArray, np.ndarray)):
@@ -173,8 +192,10 @@ def _is_store(corpus) -> bool:
 
 
 def _stored(store, doc_id, feature):
-    """The document's lazy DataArray of ``feature`` (for its dims and labels), if the
-    store gives one."""
+    """Return the document's lazy DataArray of ``feature``, if the store gives one.
+
+    Read for its dims and labels only.
+    """
     try:
         return store[doc_id][feature]
     except (TypeError, KeyError, AttributeError):

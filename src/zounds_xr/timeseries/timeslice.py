@@ -43,9 +43,16 @@ class TimeSlice:
 
     duration: object = None
     start: object = None
-    # exact values, set in __init__ (ClassVar: not dataclass fields, only declared)
+    # exact values, set in __init__ (ClassVar: not dataclass fields, only declared);
+    # plain attributes, not properties: a selection reads them without a call
     _start: ClassVar[Fraction]
     _duration: ClassVar[Fraction | None]
+    #: start, exact seconds
+    start_fraction: ClassVar[Fraction]
+    #: duration, exact seconds (``None``: open-ended)
+    duration_fraction: ClassVar[Fraction | None]
+    #: end (exclusive), exact seconds (``None``: open-ended)
+    end_fraction: ClassVar[Fraction | None]
 
     def __init__(self, duration=None, start=None):
         # validate eagerly and keep exact values
@@ -59,21 +66,9 @@ class TimeSlice:
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "_start", s)
         object.__setattr__(self, "_duration", d)
-
-    @property
-    def start_fraction(self) -> Fraction:
-        """Start, exact seconds."""
-        return self._start
-
-    @property
-    def duration_fraction(self) -> Fraction | None:
-        """Duration, exact seconds (``None``: open-ended)."""
-        return self._duration
-
-    @property
-    def end_fraction(self) -> Fraction | None:
-        """End (exclusive), exact seconds (``None``: open-ended)."""
-        return None if self._duration is None else self._start + self._duration
+        object.__setattr__(self, "start_fraction", s)
+        object.__setattr__(self, "duration_fraction", d)
+        object.__setattr__(self, "end_fraction", None if d is None else s + d)
 
     def __and__(self, other: TimeSlice) -> TimeSlice:
         """Intersection of two spans (an empty span at the later start when disjoint).

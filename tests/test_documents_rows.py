@@ -1,0 +1,169 @@
+"""Lazy arrays over stored rows (``documents/rows.py``) and cached labels
+(``documents/labels.py``): exactly numpy's rows, small reads stay small, many documents
+read each stored chunk once."""
+from __future__ import annotations
+
+import json
+import pickle
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+import zarr.storage
+from _documents_helpers import RecordingGets
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import zounds_xr as zx
+from zounds_xr.documents.labels import Labels, _time_labels, time_index
+from zounds_xr.documents.rows import CheckedRows, block_rows, lazy_rows, stacked_rows
+from zounds_xr.errors import StoreError
+from zounds_xr.testing import assert_identical
+
+
+def _sharded(rows=1000, width=3, inner=4, per_shard=8):
+    """A sharded array of ``rows`` x ``width`` (values = their flat position)."""
+    counting = RecordingGets(zarr.storage.MemoryStore())
+    array = zarr.create_array(counting, name="a", shape=(rows, width), dtype="f4",
+                              chunks=(inner, width), shards=(inner * per_shard, width))
+    values = np.arange(rows * width, dtype="f4").reshape(rows, width)
+    array[...] = values
+    return zarr.open_array(counting, path="a", mode="r"), values, counting
+
+
+ARRAY, VALUES, COUNTING = _sharded()
+keys = st.one_of(
+    st.builds(slice, st.none() | st.integers(-60, 60), st.none() | st.integers(-60, 60),
+              st.none() | st.integers(-5, 5).filter(bool)),
+    st.integers(-40, 39),
+    st.lists(st.integers(-40, 39), min_size=1, max_size=5))
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=st.integers(0, 900), key=keys, columns=st.sampled_from(
+    [None, slice(None), slice(1, 3), [0, 2]]))
+def test_checked_rows_index_like_numpy_on_the_documents_rows(start, key, columns):
+    rows = CheckedRows(ARRAY, "document 'd'", start, start + 40)
+    expected = VALUES[start:start + 40]
+    full = key if columns is None else (key, columns)
+    if isinstance(key, list) and isinstance(columns, list):
+        expected = expected[key][:, columns]  # one list per axis: orthogonal, as zarr
+    else:
+        expected = expected[full]
+    np.testing.assert_array_equal(rows[full], expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.integers(0, 999), length=st.integers(0, 400), data=st.data())
+def test_a_selection_of_the_lazy_rows_reads_only_the_inner_chunks_it_needs(start, length,
+                                                                           data):
+    stop = min(1000, start + length)
+    lazy = lazy_rows(ARRAY, "document 'd'", start, stop, "a")
+    n = stop - start
+    assert lazy.shape == (n, 3) and lazy.dtype == np.float32
+    # dask chunks end at shard edges (32 rows) of the stored array
+    assert all((start + e) % 32 == 0 for e in np.cumsum(lazy.chunks[0])[:-1])
+    a = data.draw(st.integers(0, max(n - 1, 0)))
+    b = data.draw(st.integers(a, n))
+    COUNTING.gets.clear()
+    np.testing.assert_array_equal(lazy[a:b].compute(), VALUES[start:stop][a:b])
+    inner = {(start + i) // 4 for i in range(a, b)}
+    shards = {i // 8 for i in inner}
+    # no more requests than the inner chunks and the shard indexes touched
+    assert len(COUNTING.gets) <= len(inner) + len(shards)
+    assert {k for k, _ in COUNTING.gets} == {f"a/c/{s}/0" for s in shards}
+
+
+def test_lazy_rows_pickle_and_a_short_array_is_an_error():
+    lazy = lazy_rows(ARRAY, "document 'd'", 10, 300, "a")
+    again = pickle.loads(pickle.dumps(lazy))
+    np.testing.assert_array_equal(again[5:70].compute(), VALUES[15:80])
+    short = CheckedRows(ARRAY, "document 'x', feature 'f'", 990, 1010)
+    np.testing.assert_array_equal(short[0:10], VALUES[990:1000])
+    with pytest.raises(StoreError, match="fewer than its catalog says"):
+        short[5:15]
+    with pytest.raises(StoreError, match="document 'x', feature 'f'"):
+        lazy_rows(ARRAY, "document 'x', feature 'f'", 990, 1010, "a").compute()
+
+
+def test_a_failing_read_names_what_was_read():
+    class Broken:
+        shape, dtype, ndim = (10, 2), np.dtype("f4"), 2
+
+        def __getitem__(self, key):
+            raise OSError("the disk is gone")
+
+    with pytest.raises(StoreError, match="cannot read document 'x'.*rows 3:5.*OSError"):
+        CheckedRows(Broken(), "document 'x'", 0, 10)[3:5]
+
+
+@settings(max_examples=40, deadline=None)
+@given(docs=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 990), st.integers(0, 90)),
+                     min_size=1, max_size=10))
+def test_stacked_rows_are_each_documents_rows_one_after_the_other(docs):
+    other, other_values, counting = _sharded(rows=1000, width=3, inner=8, per_shard=4)
+    arrays = {"p0": (ARRAY, VALUES, COUNTING), "p1": (other, other_values, counting)}
+    paths = [f"p{k}" for k, _, _ in docs]
+    offsets = [o for _, o, _ in docs]
+    counts = [min(n, 1000 - o) for _, o, n in docs]
+    lazy = stacked_rows(lambda p: CheckedRows(arrays[p][0], f"array {p}"), paths, offsets,
+                        counts, "f")
+    expected = np.concatenate([arrays[p][1][o:o + n] for p, o, n in
+                               zip(paths, offsets, counts, strict=True)])
+    COUNTING.gets.clear()
+    counting.gets.clear()
+    np.testing.assert_array_equal(lazy.compute(), expected)
+    for _, _, store in arrays.values():  # no inner chunk is read twice
+        chunk_reads = [(k, repr(r)) for k, r in store.gets if r is not None]
+        assert len(chunk_reads) == len(set(chunk_reads))
+    # chunks of about one shard (32 rows here)
+    assert sum(lazy.chunks[0]) == len(expected)
+
+
+def test_stacked_rows_of_sorted_contiguous_documents_are_one_read_per_shard():
+    offsets = list(range(0, 1000, 10))
+    lazy = stacked_rows(lambda p: CheckedRows(ARRAY, "a"), ["a"] * 100, offsets, [10] * 100,
+                        "f")
+    assert lazy.numblocks[0] == 1000 // block_rows(ARRAY) + (1000 % 32 > 0)
+    np.testing.assert_array_equal(lazy.compute(), VALUES)
+    assert stacked_rows(lambda p: CheckedRows(ARRAY, "a"), ["a"], [5], [0], "f").shape == (
+        0, 3)
+
+
+# ---------------------------------------------------------------------- labels
+def test_time_definitions_are_parsed_once_and_checked():
+    hop = zx.SampleRate(zx.Milliseconds(10), zx.Milliseconds(25))
+    text = json.dumps(zx.TimeIndex.from_params(5, hop).to_attrs())
+    index = time_index(text, 5)
+    assert time_index(text, 5) is index and index.size == 5
+    assert index.frequency == Fraction(1, 100) and index.duration == Fraction(1, 40)
+    with pytest.raises(StoreError, match="time-index definition"):
+        time_index("{not json", 3)
+    with pytest.raises(StoreError, match="it has 5 frames, the row 4"):
+        time_index(text, 4)
+    scale = zx.LinearScale(zx.FrequencyBand(0, 100), 4)
+    defs = {"frequency": {**zx.frequency_coords(scale).xindexes["frequency"].to_attrs(),
+                          "coord": "frequency"},
+            "time": {"type": "TimeIndex", "frequency": "1/100", "duration": "1/50"}}
+    data = np.zeros((5, 4), "f4")
+    labels = Labels(("time", "frequency"), defs, {})
+    with pytest.raises(StoreError, match="does not have the rate of its stored array"):
+        labels.label(data, "x", text)
+    defs["time"]["duration"] = "1/40"
+    extra = xr.Variable("frequency", np.arange(4.0), attrs={"units": "bin"})
+    labels = Labels(("time", "frequency"), defs, {"bin": extra})
+    out = labels.label(data, "x", text)
+    assert out.xindexes["time"] is index and out.name == "x"
+    expected = xr.DataArray(data, dims=("time", "frequency"), name="x").assign_coords(
+        xr.Coordinates.from_xindex(index)).assign_coords(
+        zx.frequency_coords(scale)).assign_coords(bin=extra)
+    assert_identical(out, expected)
+    # each array has its own coordinate variables: editing one edits no other
+    out["bin"].attrs["edited"] = True
+    assert "edited" not in labels.label(data, "x", text)["bin"].attrs
+    stacked = labels.label(data, "x", dims=("frame", "frequency"))
+    assert stacked.dims == ("frame", "frequency") and "time" not in stacked.coords
+    # a time definition is parsed once (a bounded cache)
+    assert _time_labels.cache_info().maxsize == 4096
