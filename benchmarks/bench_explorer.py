@@ -21,6 +21,24 @@ are not in the explorer's small per-document cache. "First audio bytes" is the t
 until the WAV header and the first samples have arrived.
 
     .venv/bin/python benchmarks/bench_explorer.py [--quick] [--documents 100000]
+
+``--scale`` measures the explorer at corpus scale instead (issue 26), each part on its
+own store under ``benchmarks/_data/``, side by side with the explorer as it was (no
+pyramid: a picture reads every visible frame, thinned to 4 per pixel column):
+
+- ``hour``: a 1-hour 22.05 kHz document (stored audio, |STFT| 2048/512 = 1025 bands,
+  a 128-band mel), processed by a ``Document`` into a real store, then its pyramids:
+  the whole-hour |STFT| picture (1024 x 256) on a new explorer (first) and again
+  (warm), and random zooms (span log-uniform from 1 s to the hour, random position),
+  median and p95, with and without the pyramid, interleaved;
+- ``map``: 10^6 documents with a 16-dimensional embedding (one frame each): the
+  layout's time (PCA, and UMAP on a 10^5 sample with the others placed by their
+  neighbours), and the first paint of the stored map in headless Chromium (WebGL);
+- ``catalog``: the first catalog page of the 10^6-document store over HTTP;
+- ``labels``: 1,000 documents labelled through ``POST /api/labels`` until the edit is
+  in ``catalog()`` (needs a store with ``set_labels``: the store's commit log).
+
+    .venv/bin/python benchmarks/bench_explorer.py --scale [--parts hour,map,catalog,labels]
 """
 from __future__ import annotations
 
@@ -179,9 +197,271 @@ def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values) * 1000, q))
 
 
+# ---- corpus scale (issue 26) ---------------------------------------------------------------
+HOUR_RATE = 22050
+SCALE_TARGETS = {"hour_first": 300, "hour_warm": 100, "zoom_p95": 100, "paint": 2000,
+                 "layout": 600_000, "labels": 1000, "catalog": 300}
+
+
+def _gain(x, factor):
+    return x * factor
+
+
+def hour_store() -> tuple[str, str]:
+    """A real store with one hour at 22.05 kHz: audio, |STFT| 2048/512 and a 128-band mel
+    (made once), with its pyramids."""
+    from zounds_xr.documents.pyramid import build_pyramids
+
+    root = HERE / "_data" / "explorer-hour"
+    done = root / "done.json"
+    if not done.exists():
+        import soundfile as sf
+
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        t = np.arange(3600 * HOUR_RATE) / HOUR_RATE
+        rng = np.random.default_rng(0)
+        x = (0.3 * np.sin(2 * np.pi * (100 + 3000 * (t / 3600)) * t) * (1 + np.sin(t / 7))
+             + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+        sf.write(root / "hour.wav", x, HOUR_RATE, subtype="FLOAT")
+        del t, x
+        scheme = zx.SampleRate(Fraction(512, HOUR_RATE), Fraction(2048, HOUR_RATE))
+
+        @zx.zarr_settings(str(root / "store"))
+        class Hour(zx.Document):
+            wave = zx.Feature(_gain, needs=zx.Document.audio, factor=1.0, store=True)
+            spectrum = zx.Feature(zx.stft, needs=wave, wscheme=scheme,
+                                  wfunc=zx.HanningWindowingFunc(periodic=True))
+            magnitude = zx.Feature(np.abs, needs=spectrum, store=True)
+            mel = zx.Feature(zx.mel_spectrogram, needs=spectrum, n_mels=128, store=True)
+
+        t0 = time.perf_counter()
+        doc_id = Hour.process(meta=str(root / "hour.wav"))
+        processed = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        build_pyramids(zx.open_store(str(root / "store")))
+        done.write_text(json.dumps({"id": doc_id, "process_s": processed,
+                                    "pyramid_s": time.perf_counter() - t0}))
+    meta = json.loads(done.read_text())
+    print(f"<!-- hour store: processed in {meta['process_s']:.0f} s, pyramids built in "
+          f"{meta['pyramid_s']:.0f} s -->")
+    return str(root / "store"), meta["id"]
+
+
+class _NoPyramid(Explorer):
+    """The explorer as it was: every picture from the frames."""
+
+    def pyramid(self, doc_id, feature):
+        return None
+
+
+def bench_hour(rows: list, requests: int) -> None:
+    url, doc_id = hour_store()
+    rng = np.random.default_rng(3)
+
+    def whole(explorer, feature="magnitude"):
+        t0 = time.perf_counter()
+        explorer.image(doc_id, feature, width=1024, height=256)
+        return (time.perf_counter() - t0) * 1000
+
+    for label, cls in (("pyramid", Explorer), ("frames (before)", _NoPyramid)):
+        for feature in ("magnitude", "mel"):
+            first = [whole(cls(zx.open_store(url)), feature) for _ in range(3)]
+            explorer = cls(zx.open_store(url))
+            whole(explorer, feature)
+            warm = [whole(explorer, feature) for _ in range(3)]
+            rows.append([f"whole hour of {feature} (1024x256), {label}: first / warm",
+                         f"{np.median(first):.0f} / {np.median(warm):.0f}",
+                         f"{SCALE_TARGETS['hour_first']} / {SCALE_TARGETS['hour_warm']}"
+                         if feature == "magnitude" else ""])
+    views = []
+    for _ in range(requests):
+        span = float(np.exp(rng.uniform(0, np.log(3600))))
+        start = float(rng.uniform(0, 3600 - span))
+        views.append((start, start + span))
+    explorers = {"pyramid": Explorer(zx.open_store(url)),
+                 "frames (before)": _NoPyramid(zx.open_store(url))}
+    times: dict = {name: [] for name in explorers}
+    for start, end in views:  # interleaved: A B A B
+        for name, explorer in explorers.items():
+            t0 = time.perf_counter()
+            explorer.image(doc_id, "magnitude", start, end, width=1024, height=256)
+            times[name].append((time.perf_counter() - t0) * 1000)
+    for name, values in times.items():
+        rows.append([f"any zoom of the |STFT| (1 s .. 1 h, {requests} views), {name}: "
+                     f"median / p95", f"{np.median(values):.0f} / "
+                     f"{np.percentile(values, 95):.0f}",
+                     SCALE_TARGETS["zoom_p95"] if name == "pyramid" else ""])
+    env = Explorer(zx.open_store(url))
+    t0 = time.perf_counter()
+    env.values(doc_id, "wave", width=1024)
+    rows.append(["whole-hour waveform envelope (79 M samples), pyramid",
+                 f"{(time.perf_counter() - t0) * 1000:.0f}", ""])
+
+
+def million_store(n: int):
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from _explorer_store import EmbeddingStore
+
+    return EmbeddingStore(HERE / "_data" / f"explorer-embedding-{n}", n, dims=16, clusters=24)
+
+
+def _chromium():
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--use-angle=swiftshader",
+                 "--enable-unsafe-swiftshader", "--window-size=1300,1000"):
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium") or "chromium"
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(
+        executable_path=shutil.which("chromedriver")))
+
+
+def bench_map(rows: list, store, layout_methods: tuple[str, ...]) -> None:
+    from zounds_xr.explorer.maplayout import build_map, load_map
+
+    n = len(store.catalog())
+    for method in layout_methods:
+        stages: dict = {}
+
+        def progress(stage, done, total, stages=stages):
+            stages.setdefault(stage, time.perf_counter())
+
+        t0 = time.perf_counter()
+        build_map(store, "embedding", method, progress=progress)
+        took = time.perf_counter() - t0
+        detail = ", ".join(f"{k} from {v - t0:.0f} s" for k, v in stages.items())
+        rows.append([f"map layout of {n:,} documents, {method} ({detail})", f"{took * 1000:.0f}",
+                     SCALE_TARGETS["layout"] if method == "umap" else ""])
+    method = "umap" if load_map(store, "embedding", "umap") is not None else "pca"
+    server = BackgroundServer(Explorer(store)).start()
+    driver = _chromium()
+    try:
+        paints = []
+        for _ in range(4):  # the first after the server started, then reloads
+            driver.get("about:blank")
+            driver.get(f"{server.url}#/map?feature=embedding&method={method}&colour=tags")
+            t0 = time.perf_counter()
+            while not driver.execute_script("return mapState.paintedAt !== null"):
+                if time.perf_counter() - t0 > 120:
+                    raise RuntimeError("the map was not painted in 120 s")
+                time.sleep(0.02)
+            paints.append(driver.execute_script(
+                "return [mapState.paintedAt, mapState.renderer, mapState.n]"))
+        assert all(p[1] == "webgl" and p[2] == n for p in paints), paints
+        rows.append([f"map of {n:,} documents ({method}): first paint in Chromium after "
+                     f"navigation, first load / reloads (median)",
+                     f"{paints[0][0]:.0f} / {np.median([p[0] for p in paints[1:]]):.0f}",
+                     SCALE_TARGETS["paint"]])
+    finally:
+        driver.quit()
+        server.stop()
+
+
+def bench_catalog(rows: list, store) -> None:
+    n = len(store.catalog())
+    t0 = time.perf_counter()
+    explorer = Explorer(store)
+    open_s = time.perf_counter() - t0
+    server = BackgroundServer(explorer).start()
+    try:
+        first, _ = timed_get(f"{server.url}api/catalog?offset=0&limit=50")
+        later = [timed_get(f"{server.url}api/catalog?offset={k * 9973}&limit=50")[0]
+                 for k in range(20)]
+    finally:
+        server.stop()
+    rows.append([f"catalog of {n:,} documents: first page (explorer opened in "
+                 f"{open_s:.1f} s) / later pages median", f"{first * 1000:.0f} / "
+                 f"{pct(later, 50):.0f}", SCALE_TARGETS["catalog"]])
+
+
+def label_store(n: int = 2000) -> str:
+    """A real store of ``n`` short clips (made once, by ingest)."""
+    import soundfile as sf
+
+    root = HERE / "_data" / f"explorer-labels-{n}"
+    if not (root / "done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        (root / "audio").mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        for i in range(n):
+            sf.write(root / "audio" / f"{i:05d}.wav",
+                     rng.uniform(-0.5, 0.5, 800).astype(np.float32), 8000)
+
+        @zx.zarr_settings(str(root / "store"))
+        class Clip(zx.Document):
+            wave = zx.Feature(_gain, needs=zx.Document.audio, factor=1.0, store=True)
+
+        zx.ingest(zx.Directory(str(root / "audio")), Clip, progress=False)
+        (root / "done").touch()
+    return str(root / "store")
+
+
+def bench_labels(rows: list) -> None:
+    from zounds_xr.explorer.server import open_explorer
+
+    url = label_store()
+    explorer = open_explorer(url, writable=True)
+    server = BackgroundServer(explorer).start()
+    try:
+        info = json.loads(urllib.request.urlopen(server.url + "api/info").read())
+        ids = list(explorer.store.catalog().index[:1000])
+        times = []
+        for k in range(5):
+            body = json.dumps({"column": "bench_label", "value": f"v{k}", "ids": ids}).encode()
+            req = urllib.request.Request(server.url + "api/labels", data=body, method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "X-Zx-Token": info["token"]})
+            t0 = time.perf_counter()
+            urllib.request.urlopen(req).read()
+            seen = zx.open_store(url).catalog().loc[ids, "bench_label"]
+            times.append(time.perf_counter() - t0)
+            assert (seen == f"v{k}").all()
+    finally:
+        server.stop()
+    n = len(explorer.store.catalog())
+    rows.append([f"label edit of 1,000 of {n:,} documents (HTTP), committed and in a fresh "
+                 f"open_store(...).catalog(), median of 5", f"{np.median(times) * 1000:.0f}",
+                 SCALE_TARGETS["labels"]])
+
+
+def scale_main(args) -> None:
+    parts = args.parts.split(",")
+    rows: list = []
+    load = [os.getloadavg()[0]]
+    if "hour" in parts:
+        bench_hour(rows, args.requests or 40)
+        load.append(os.getloadavg()[0])
+    big = None
+    if "map" in parts or "catalog" in parts:
+        n = args.documents or 1_000_000
+        t0 = time.perf_counter()
+        big = million_store(n)
+        print(f"<!-- {n:,}-document embedding store made in {time.perf_counter() - t0:.0f} s -->")
+    if "catalog" in parts:
+        bench_catalog(rows, big)
+    if "map" in parts:
+        bench_map(rows, big, tuple(m for m in args.layouts.split(",") if m))
+        load.append(os.getloadavg()[0])
+    if "labels" in parts:
+        bench_labels(rows)
+    print("## Explorer at corpus scale (issue 26)\n")
+    print(f"Load average {', '.join(f'{v:.1f}' for v in load)} (start, after parts) on "
+          f"{os.cpu_count()} cores.\n")
+    print(table(["measurement", "ms", "goal (ms)"], rows))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 documents, fewer requests")
+    parser.add_argument("--scale", action="store_true",
+                        help="the corpus-scale measurements of issue 26 instead")
+    parser.add_argument("--parts", default="hour,catalog,map,labels",
+                        help="with --scale: which (hour, catalog, map, labels)")
+    parser.add_argument("--layouts", default="pca,umap",
+                        help="with --scale: map layouts to time (comma separated; empty: "
+                             "time none and draw the stored one)")
     parser.add_argument("--documents", type=int, default=None)
     parser.add_argument("--requests", type=int, default=None, help="requests per measurement")
     parser.add_argument("--store", default=None,
@@ -189,6 +469,9 @@ def main(argv=None):
                              "demo's; its neighbour index is built in memory if none is saved")
     parser.add_argument("--feature", default="mel", help="the spectrogram and index feature")
     args = parser.parse_args(argv)
+    if args.scale:
+        scale_main(args)
+        return
     requests = args.requests or (20 if args.quick else 60)
     rng = np.random.default_rng(1)
     feature = args.feature

@@ -19,7 +19,12 @@ keeping the index current.
    neighbour query over HTTP of an explorer started on the store (reading the index
    files, never rebuilding), and the following ones.
 
+4. **Before / after** (``--first-query-against TREE``): only the first query of a
+   freshly started explorer on a 10^5-document store, this tree against another
+   checkout (e.g. ``git archive main``), a fresh process each, interleaved rounds.
+
     .venv/bin/python benchmarks/bench_search.py [--quick] [--queries 60]
+    .venv/bin/python benchmarks/bench_search.py --first-query-against /tmp/main [--rounds 5]
 """
 from __future__ import annotations
 
@@ -224,10 +229,15 @@ def store_section(n_docs: int, queries: int, tmp: pathlib.Path, rng) -> str:
     t0 = time.perf_counter()
     persist._hash_part(store, config, new, None)
     alone_s = time.perf_counter() - t0
+    # what update_indexes does after ingest, in its two steps: hash the new part, then
+    # combine the index of this commit (the file the first query reads)
     t0 = time.perf_counter()
-    hashed = persist.update_indexes(store)
+    hashed = persist.refresh(store, config)
     refresh_s = time.perf_counter() - t0
-    assert list(hashed.values()) == [["p9999"]] and len(next(iter(first.values()))) > 1
+    t0 = time.perf_counter()
+    persist.load(store, config)
+    combine_s = time.perf_counter() - t0
+    assert hashed == ["p9999"] and len(next(iter(first.values()))) > 1
     # a fresh explorer, as `zounds-xr serve` starts, and its first neighbour query
     ids = store.catalog().index.to_numpy()
     t0 = time.perf_counter()
@@ -251,6 +261,8 @@ def store_section(n_docs: int, queries: int, tmp: pathlib.Path, rng) -> str:
             ["1,000 new documents: hashing them alone", alone_s * 1000, ""],
             ["1,000 new documents: index refresh as ingest runs it", refresh_s * 1000,
              f"<= {TARGETS['incremental'] * alone_s * 1000:.0f} (2x)"],
+            ["... then the combined file of the commit (read every part file once)",
+             combine_s * 1000, ""],
             ["first neighbour query over HTTP of a started explorer", first_s * 1000,
              TARGETS["first"]],
             ["... from creating the explorer to that answer", since_start * 1000, ""],
@@ -268,13 +280,95 @@ def store_section(n_docs: int, queries: int, tmp: pathlib.Path, rng) -> str:
               f"Targets missed: {', '.join(missed) if missed else 'none'}.\n")
 
 
+def serve_once(root: str) -> dict:
+    """Start an explorer on ``root`` as ``zounds-xr serve`` does; time its first query."""
+    from zounds_xr.explorer import BackgroundServer, Explorer
+
+    store = ContractReader(pathlib.Path(root))
+    doc = store.catalog().index[7]
+    t0 = time.perf_counter()
+    explorer = Explorer(store)
+    made = time.perf_counter() - t0
+    server = BackgroundServer(explorer).start()
+    try:
+        start = time.perf_counter()
+        with urllib.request.urlopen(f"{server.url}api/neighbours?feature=fp&id={doc}"
+                                    f"&start=0.1&end=0.6&k=10", timeout=300) as r:
+            body = json.loads(r.read())
+        first = time.perf_counter() - start
+    finally:
+        server.stop()
+    return {"explorer": made, "first": first, "since_start": time.perf_counter() - t0,
+            "results": [(n["id"], n["distance"]) for n in body["results"]]}
+
+
+def first_query_section(n_docs: int, rounds: int, before: str, tmp: pathlib.Path,
+                        rng) -> str:
+    """The first query of a freshly started explorer, this tree against ``before``.
+
+    One store (its part files and the combined file written by this tree); each
+    round starts a fresh process of each tree in turn (A B A B); ``before``'s code
+    reads the part files (it has no combined file).
+    """
+    import subprocess  # noqa: PLC0415
+
+    root = tmp / "first"
+    for p in range(n_docs // 1000):
+        write_part(root, f"p{p:04d}", p * 1000, 1000, rng)
+    persist.update_indexes(ContractReader(root))
+    trees = {"before": pathlib.Path(before).resolve(), "after": HERE.parent}
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    loads = []
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+            # this script in both, with the tree's zounds_xr
+            out = subprocess.run([sys.executable, str(HERE / "bench_search.py"),
+                                  "--serve-once", str(root)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
+            loads.append(os.getloadavg()[0])
+    assert runs["before"][0]["results"] == runs["after"][0]["results"]
+
+    def med(name, what):
+        return float(np.median([r[what] for r in runs[name]])) * 1000
+
+    rows = [[what, med("before", key), med("after", key),
+             f"{med('before', key) / med('after', key):.1f}x"]
+            for what, key in (("creating the explorer", "explorer"),
+                              ("first neighbour query over HTTP", "first"),
+                              ("creating the explorer to that answer", "since_start"))]
+    return (f"## Search: first query of a started explorer, before / after\n\n"
+            f"{n_docs:,} documents ({n_docs // 1000} parts), {rounds} rounds, interleaved, "
+            f"a fresh process each; medians in ms; same answers. Before: {before}. "
+            f"Load average during the rounds: {min(loads):.1f}-{max(loads):.1f}.\n\n"
+            + table(["measurement", "before", "after", "before / after"], rows) + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="10^5 windows and 10^4 documents, fewer queries")
     parser.add_argument("--queries", type=int, default=None)
     parser.add_argument("--skip-recall", action="store_true")
+    parser.add_argument("--first-query-against", metavar="TREE",
+                        help="only the first query after serve, this tree against another "
+                             "checkout's (e.g. main's) in interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--serve-once", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_once:
+        print(json.dumps(serve_once(args.serve_once)))
+        return
+    if args.first_query_against:
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-search-"))
+        try:
+            print(first_query_section(10_000 if args.quick else 100_000, args.rounds,
+                                      args.first_query_against, tmp,
+                                      np.random.default_rng(0)))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     queries = args.queries or (15 if args.quick else 60)
     rng = np.random.default_rng(0)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-search-"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import xarray as xr
 import zarr
 
 import zounds_xr as zx
+from zounds_xr.timeseries.index import time_coords
 
 
 def _signals(rate: int, seconds: float, rng) -> dict[str, np.ndarray]:
@@ -146,3 +148,88 @@ def demo_store(tmp_path_factory) -> pathlib.Path:
                  echo=lambda *args, **kwargs: None)
         done.touch()
     return root / "features.zarr"
+
+
+class EmbeddingStore:
+    """The store contract over ``n`` documents that each hold one frame of a
+    ``dims``-dimensional embedding in ``clusters`` clusters, written as one real Zarr
+    array and a catalog DataFrame: a corpus of 10^5..10^6 documents made in seconds.
+    ``cluster`` (a catalog column) says which cluster a document was drawn from."""
+
+    def __init__(self, root, n: int, dims: int = 16, clusters: int = 8, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.url = str(root)
+        self.storage_options = None
+        self.features = ["embedding"]
+        centres = rng.normal(0, 6, (clusters, dims))
+        cluster = rng.integers(0, clusters, n)
+        values = (centres[cluster] + rng.normal(0, 1, (n, dims))).astype(np.float32)
+        path = "parts/p0/embedding"
+        arr = zarr.create_array(str(pathlib.Path(root) / path), shape=values.shape,
+                                dtype=np.float32, chunks=(65536, dims), overwrite=True)
+        arr[...] = values
+        self._array = zarr.open_array(str(pathlib.Path(root) / path), mode="r")
+        index = json.dumps(zx.TimeIndex.from_params(1, zx.Seconds(1)).to_attrs())
+        ids = pd.Index([f"e{i:07d}" for i in range(n)], name="id")
+        words = ["dog", "rain", "engine", "bird", "speech", "music", "door", "wind"]
+        self._catalog = pd.DataFrame({
+            "uri": [f"/corpus/{words[c % 8]}/{i:07d}.wav" for i, c in enumerate(cluster)],
+            "samplerate": 16000, "channels": 1, "duration": 1.0 + (np.arange(n) % 10),
+            "tags": [words[c % 8] for c in cluster], "cluster": cluster,
+            "embedding.frames": np.int64(1), "embedding.version": "v1",
+            "embedding.array": path, "embedding.offset": np.arange(n, dtype=np.int64),
+            "embedding.index": index}, index=ids)
+        self.values, self.cluster = values, cluster
+
+    def catalog(self) -> pd.DataFrame:
+        return self._catalog.copy()
+
+    def array(self, path):
+        return self._array
+
+    def __getitem__(self, doc_id):
+        pos = self._catalog.index.get_indexer([doc_id])[0]
+        if pos < 0:
+            raise zx.DocumentNotFoundError(f"no document {doc_id!r}")
+        da = xr.DataArray(self.values[pos:pos + 1], dims=("time", "dim"), name="embedding")
+        return {"embedding": da.assign_coords(time_coords(1, Fraction(1)))}
+
+
+class Labelled:
+    """A store of the contract above with label edits as versioned data, the interface
+    the commit log gives ``FeatureStore`` (``set_labels(column, {id: value},
+    author=None) -> int``, ``catalog(version=n)``, ``version``): every edit is a new
+    version of the catalog, the old ones stay readable."""
+
+    def __init__(self, store):
+        self._store = store
+        self.url, self.storage_options, self.features = store.url, None, store.features
+        self._versions = [store.catalog()]
+        self.authors: list = [None]
+
+    @property
+    def version(self) -> int:
+        return len(self._versions) - 1
+
+    def catalog(self, version=None):
+        return self._versions[self.version if version is None else version].copy()
+
+    def set_labels(self, column, values, author=None) -> int:
+        cat = self.catalog()
+        missing = set(values) - set(cat.index)
+        if missing:
+            raise zx.DocumentNotFoundError(f"no documents {sorted(missing)}")
+        if column not in cat.columns:
+            cat[column] = pd.Series(pd.NA, index=cat.index, dtype=object)
+        cat[column] = cat[column].astype(object)
+        for doc_id, value in values.items():
+            cat.at[doc_id, column] = value
+        self._versions.append(cat)
+        self.authors.append(author)
+        return self.version
+
+    def __getitem__(self, doc_id):
+        return self._store[doc_id]
+
+    def array(self, path):
+        return self._store.array(path)

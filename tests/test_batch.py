@@ -76,9 +76,11 @@ def test_ingest_validates_its_options(tmp_path, kwargs):
 
 def test_ingest_accepts_paths_and_shows_progress(tmp_path, corpus, capsys):
     Sound = _make_sound(tmp_path / "features.zarr")
-    report = zx.ingest([str(corpus / "tone0.wav")], Sound, progress=True)
+    report = zx.ingest([str(corpus / "tone0.wav"), str(corpus / "broken.wav")], Sound,
+                       progress=True)
     assert len(report.processed) == 1
-    assert "100% Completed" in capsys.readouterr().out
+    err = capsys.readouterr().err  # not a terminal: plain lines, the last one complete
+    assert "ingest 2/2 clips (100%)" in err and "1 failed" in err and "\r" not in err
 
 
 def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus):
@@ -123,7 +125,7 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
 
     Sound = _make_sound(tmp_path / "features.zarr")
     done = zx.ingest([str(corpus / "tone0.wav")], Sound, progress=False)
-    monkeypatch.setattr(batch, "_process_batch", lambda document, items: _crash(items))
+    monkeypatch.setattr(batch, "_process_batch", lambda *args: _crash(args))
     report = zx.ingest(zx.Directory(corpus), Sound, scheduler="processes", num_workers=2,
                        progress=False)
     assert report.skipped == done.processed
@@ -149,13 +151,16 @@ def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):
     from zounds_xr import batch
 
     monkeypatch.setattr(batch, "_MAX_BYTES_PER_TASK", 1000)
+    monkeypatch.setattr(batch, "_LONG_FILE_BYTES", 2000)
     items = []
-    for i, size in enumerate([10, 10, 5000, 10]):
+    for i, size in enumerate([10, 10, 5000, 10, 600, 600]):
         path = tmp_path / f"{i}.wav"
         path.write_bytes(b"x" * size)
         items.append((zx.AudioMetaData(uri=str(path)), str(i)))
     batches = batch._batches(items, 1)
-    assert [[doc_id for _, doc_id in b] for b in batches] == [["0", "1"], ["2"], ["3"]]
+    # the long one alone (the clips around it stay together), then a task per 1000 bytes
+    assert [[doc_id for _, doc_id in b] for b in batches] == [["2"], ["0", "1", "3", "4"],
+                                                              ["5"]]
 
 
 @pytest.mark.parametrize("dataset, document, kwargs, message", [

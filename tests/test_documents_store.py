@@ -254,7 +254,11 @@ def test_graph_errors():
 
 
 @pytest.mark.parametrize("seconds, sharded", [(1.0, False), (90.0, True)])
-def test_short_features_are_one_exact_chunk_long_ones_are_sharded(tmp_path, seconds, sharded):
+def test_short_features_are_one_exact_chunk_long_ones_are_sharded(tmp_path, seconds, sharded,
+                                                                  monkeypatch):
+    from zounds_xr.documents import parts
+
+    monkeypatch.setattr(parts, "SHARD_BYTES", 1 << 20)  # 90 s of FFT frames: shards
     Sound = spectral_graph(tmp_path / "f.zarr")
     doc_id = Sound.process(meta=write_wav(tmp_path / "a.wav", seconds),
                            chunksize=zx.Seconds(20))

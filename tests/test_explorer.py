@@ -270,17 +270,6 @@ def test_bad_neighbour_queries(server, query, status):
     assert got == status, body
 
 
-def test_map_places_similar_documents_together(server, store):
-    m = get_json(f"{server.url}api/map?feature=mel")
-    assert m["ids"] == list(store.catalog().index)
-    xy = np.stack([m["x"], m["y"]], axis=1)
-    assert np.isfinite(xy).all()
-    # every document's nearest on the map is its twin (same sound, 0.95 of the level)
-    d = np.linalg.norm(xy[:, None] - xy[None], axis=2) + np.eye(len(xy)) * 1e9
-    twins = [(i + 6) % 12 for i in range(12)]
-    assert sum(int(np.argmin(d[i]) == twins[i]) for i in range(12)) >= 10
-
-
 def test_info_lists_persisted_indexes(store, tmp_path):
     open_index(store, "centroid")
     info = get_json_from(Explorer(store), "api/info")

@@ -83,8 +83,8 @@ def test_index_command_persists_in_the_store_and_the_server_uses_it(store_path, 
     assert len(result["results"]) == 5
     for hit in result["results"]:
         assert not (hit["id"] == chirp and hit["start"] < 1.5 and hit["end"] > 0.5)
-    m = explorer.map("mel")
-    assert sorted(m["ids"]) == sorted(cat.index) and np.isfinite(m["x"]).all()
+    m = explorer.map_view("mel")
+    assert sorted(m.layout.ids) == sorted(cat.index) and np.isfinite(m.layout.xy).all()
 
 
 def test_index_command_errors(store_path, capsys):

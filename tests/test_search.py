@@ -5,6 +5,7 @@ import math
 import pathlib
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -253,10 +254,16 @@ def test_ingest_keeps_the_fingerprint_index_and_reopening_reads_it(fp_store, rng
     assert r["results"][0].id == ids["b1"] and r["results"][0].distance == 0
 
 
+def _combined(root, feature="fp"):
+    return sorted((root / "store" / "indexes" / feature).glob("*/combined/*.bin"))
+
+
 def test_a_damaged_index_file_is_rebuilt_not_used(fp_store):
     root, _ = fp_store
     store = zx.open_store(root / "store")
-    good = open_index(store, "fp")
+    good = open_index(store, "fp", write=False)
+    for path in _combined(root):  # opening reads the part files only without it
+        path.unlink()
     path = _files(root)[0]
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -268,11 +275,116 @@ def test_a_damaged_index_file_is_rebuilt_not_used(fp_store):
     np.testing.assert_array_equal(again.index.codes, good.index.codes)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        for path in _combined(root):
+            path.unlink()
         assert open_index(store, "fp").hashed_parts == []  # rewritten, valid again
     # a truncated file and a file of another part are refused too
+    for path in _combined(root):
+        path.unlink()
+    path = _files(root)[0]
     path.write_bytes(path.read_bytes()[:100])
     with pytest.warns(IndexRebuiltWarning):
         open_index(store, "fp")
+
+
+def _same_index(a, b):
+    np.testing.assert_array_equal(a.index.codes, b.index.codes)
+    np.testing.assert_array_equal(a.index.window_start, b.index.window_start)
+    np.testing.assert_array_equal(a.index.window_segment, b.index.window_segment)
+    np.testing.assert_array_equal(a.index.segments.ids, b.index.segments.ids)
+    np.testing.assert_array_equal(a.index.segments.frames, b.index.segments.frames)
+    np.testing.assert_array_equal(a.summaries, b.summaries)
+
+
+def test_the_combined_file_is_used_when_current_ignored_when_stale_or_damaged(
+        fp_store, rng):
+    root, sound = fp_store
+    _write_clips(root / "b", rng, ["b0", "b1"])
+    zx.ingest(zx.Directory(str(root / "b")), sound, progress=False, scheduler="synchronous")
+    store = zx.FeatureStore(root / "store")
+    # ingest combined the index for its last commit: opening reads that one file
+    assert [p.stem for p in _combined(root)] == [str(store.version)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast = open_index(zx.open_store(root / "store"), "fp")
+    assert fast.combined and fast.hashed_parts == [] and len(fast.loaded_parts) == 2
+    for path in _files(root):  # the part files are not read: their loss is not seen
+        path.rename(path.with_suffix(".away"))
+    again = open_index(zx.open_store(root / "store"), "fp", write=False)
+    assert again.combined
+    for path in root.glob("store/indexes/fp/*/parts/*.away"):
+        path.rename(path.with_suffix(".bin"))
+    combined = _combined(root)[0]
+    combined.rename(combined.with_suffix(".away"))
+    slow = open_index(zx.open_store(root / "store"), "fp", write=False)
+    assert not slow.combined and slow.hashed_parts == []
+    combined.with_suffix(".away").rename(combined)
+    _same_index(fast, slow)
+    ids = _ids(store)
+    assert fast.neighbours(ids["b1"], 0.4, 0.9, exclude=None)["results"] == \
+        slow.neighbours(ids["b1"], 0.4, 0.9, exclude=None)["results"]
+    # damaged: not used, warned, combined from the parts and written again
+    path = _combined(root)[0]
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.warns(IndexRebuiltWarning, match="not usable.*checksum"):
+        repaired = open_index(zx.open_store(root / "store"), "fp")
+    assert not repaired.combined and repaired.hashed_parts == []
+    _same_index(repaired, slow)
+    assert open_index(zx.open_store(root / "store"), "fp").combined
+    # stale: a commit later (a document deleted), the old file is not used and goes
+    store.delete(ids["a2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        after = open_index(zx.open_store(root / "store"), "fp")
+    assert not after.combined and ids["a2"] not in set(after.index.segments.ids)
+    assert [p.stem for p in _combined(root)] == [str(store.version)]
+    now = open_index(zx.open_store(root / "store"), "fp")
+    assert now.combined and len(now.index.segments) == 5
+    _same_index(now, after)
+
+
+def test_vacuum_deletes_only_index_files_of_parts_no_longer_committed(fp_store, rng):
+    root, sound = fp_store
+    _write_clips(root / "b", rng, ["b0", "b1"])
+    zx.ingest(zx.Directory(str(root / "b")), sound, progress=False, scheduler="synchronous")
+    store = zx.FeatureStore(root / "store")
+    files = _files(root)
+    assert len(files) == 2
+    folder = files[0].parent
+    hour = 3600 * 10**9
+    old = folder / f"{time.time_ns() - 2 * hour:019d}-0123456789ab.bin"  # a killed writer
+    young = folder / f"{time.time_ns():019d}-0123456789ab.bin"  # a writer still running
+    foreign = folder / "notapart.bin"
+    for path in (old, young, foreign):
+        path.write_bytes(files[0].read_bytes())
+    store.vacuum()
+    assert not old.exists() and young.exists() and foreign.exists()
+    assert all(p.exists() for p in files)  # committed parts' files stay
+    # every document of the b part deleted: vacuum (no grace) deletes the part and its
+    # index file, never the a part's
+    ids = _ids(store)
+    store.delete(ids["b0"])
+    store.delete(ids["b1"])
+    a_part, b_part = (p.stem for p in files)  # named by creation time
+    assert b_part in store.vacuum(grace=0)
+    assert {p.stem for p in _files(root)} == {a_part, foreign.stem}  # young's went too
+    index = open_index(zx.open_store(root / "store"), "fp")
+    assert index.hashed_parts == [] and len(index.index.segments) == 4
+
+
+def test_faiss_threads_are_the_callers_choice_and_restored(rng):
+    faiss = pytest.importorskip("faiss")
+    docs = _random_docs(rng, n=5, frames=100)
+    one, hasher = _codes_index(docs, backend="faiss")
+    assert one.threads == 1
+    before = faiss.omp_get_max_threads()
+    found, _ = _query(one, hasher, docs, 2, 0.2, 0.4, exclude=None)
+    assert found[0].distance == 0 and faiss.omp_get_max_threads() == before
+    with pytest.raises(zx.ParameterError, match="threads"):
+        CodeIndex(one.codes, one.window_segment, one.window_start, one.segments, one.rule,
+                  threads=0)
 
 
 def test_a_deleted_document_drops_out(fp_store):

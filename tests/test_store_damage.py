@@ -34,8 +34,20 @@ def _graph(path):
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
-    """A store of 4 documents in one part whose spectrogram spans 3 shards (two full)."""
+    """A store of 4 documents in one part whose spectrogram spans 3 shards (two full:
+    shards of 2048 rows here)."""
+    from zounds_xr.documents import parts
+
     tmp = tmp_path_factory.mktemp("pristine")
+    saved = parts.SHARD_BYTES
+    parts.SHARD_BYTES = 16 * parts.INNER_CHUNK_BYTES  # 2048 rows of 1 KiB
+    try:
+        return _pristine(tmp)
+    finally:
+        parts.SHARD_BYTES = saved
+
+
+def _pristine(tmp):
     wavs = [write_wav(tmp / f"{i}.wav", SECONDS, seed=i) for i in range(4)]
     Sound = _graph(tmp / "f.zarr")
     zx.ingest(wavs, Sound, scheduler="synchronous", progress=False)

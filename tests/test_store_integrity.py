@@ -30,7 +30,10 @@ def _graph(path):
 
 
 @pytest.fixture
-def stored(tmp_path):
+def stored(tmp_path, monkeypatch):
+    from zounds_xr.documents import parts
+
+    monkeypatch.setattr(parts, "SHARD_BYTES", 1 << 20)  # several shards of 40 s
     wavs = [write_wav(tmp_path / f"{i}.wav", 40, seed=i) for i in range(2)]
     Sound = _graph(tmp_path / "f.zarr")
     report = zx.ingest(wavs, Sound, scheduler="synchronous", progress=False)

@@ -203,13 +203,13 @@ def test_same_length_clips_are_computed_stacked_and_equal_one_piece(tmp_path, mo
     from zounds_xr.documents import document as document_module
 
     calls = []
-    original = document_module.Document._write_stacked.__func__
+    original = document_module.Document._write.__func__
 
-    def counting(cls, part, group, results):
-        calls.append(len(group))
-        return original(cls, part, group, results)
+    def counting(cls, part, docs, sources, targets):
+        calls.append(len(docs))
+        return original(cls, part, docs, sources, targets)
 
-    monkeypatch.setattr(document_module.Document, "_write_stacked", classmethod(counting))
+    monkeypatch.setattr(document_module.Document, "_write", classmethod(counting))
     paths = [write_wav(tmp_path / f"{i}.wav", 0.5, samplerate=22050, seed=i)
              for i in range(5)]
     paths.append(write_wav(tmp_path / "longer.wav", 0.75, samplerate=22050, seed=9))
@@ -228,7 +228,7 @@ def test_same_length_clips_are_computed_stacked_and_equal_one_piece(tmp_path, mo
 
     report = zx.ingest(paths, Clip, scheduler="synchronous", progress=False)
     assert len(report.processed) == 7 and not report.failed
-    assert sorted(calls) == [1, 5]  # five clips stacked; the longer one alone
+    assert sorted(calls) == [1, 1, 5]  # five clips stacked; the longer one, the stereo
     for path in paths:
         doc = Clip(Clip.id_for(path))
         resampled = zx.resample(zx.load(path), zx.SR11025())

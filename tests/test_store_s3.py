@@ -262,7 +262,11 @@ def test_stores_created_at_once_on_s3_are_one_store(s3, url):
 
 
 # ---------------------------------------------------------------------- requests
-def test_opening_and_reading_a_window_makes_a_bounded_number_of_requests(s3, url, tmp_path):
+def test_opening_and_reading_a_window_makes_a_bounded_number_of_requests(s3, url, tmp_path,
+                                                                         monkeypatch):
+    from zounds_xr.documents import parts
+
+    monkeypatch.setattr(parts, "SHARD_BYTES", 1 << 20)
     Sound = spectral_graph(_store(s3, url))
     # both longer than one shard (features shorter than a shard are one small chunk)
     short = Sound.process(meta=write_wav(tmp_path / "s.wav", 60), chunksize=zx.Seconds(20))

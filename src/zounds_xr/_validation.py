@@ -169,6 +169,11 @@ def axis_index(x: Any, dim: Hashable, kind: type, *, what: str = "the input",
     -------
     xarray.Index
         ``x.xindexes[dim]``, an instance of ``kind``.
+
+    Raises
+    ------
+    ParameterError
+        When ``x`` is not labelled or has no ``kind`` index on ``dim``.
     """
     if not isinstance(x, (xr.DataArray, xr.Dataset)):
         raise ParameterError(f"{what} must be an xarray.DataArray, got {type(x).__name__}")

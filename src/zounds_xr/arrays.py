@@ -86,9 +86,28 @@ def with_labels(data, like: xr.DataArray, dims: Sequence[str], coords=(), name=N
                 attrs=None) -> xr.DataArray:
     """Wrap ``data`` with ``dims``, keeping ``like``'s coordinates on the dims they share.
 
-    ``coords`` are extra ``xr.Coordinates`` (e.g. a new frequency axis) assigned after.
     Custom indexes survive because coordinates are moved as ``Coordinates`` objects,
     never as plain dicts.
+
+    Parameters
+    ----------
+    data : array_like or dask.array.Array
+        The result's values.
+    like : xarray.DataArray
+        The input whose labels the result keeps.
+    dims : sequence of str
+        The result's dims.
+    coords : xarray.Coordinates or sequence of them, optional
+        Extra coordinates (e.g. a new frequency axis), assigned after ``like``'s.
+    name : hashable, optional
+        The result's name (``like``'s by default).
+    attrs : mapping, optional
+        The result's attributes.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``data`` with ``like``'s coordinates on the dims they share, then ``coords``.
     """
     dims = list(dims)
     out = xr.DataArray(data, dims=dims, name=like.name if name is None else name,

@@ -15,19 +15,24 @@ import atexit
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 import uuid
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from ._validation import positive_int
 from ._optional import optional_import
+from ._progress import Progress, Reporter, drain, init_worker, unique_token
+from ._validation import positive_int
 from .documents.document import Document
+from .documents.pyramid import build_pyramids
 from .errors import ParameterError, ZoundsError
 from .io.metadata import AudioMetaData
 from .search.persist import update_indexes
@@ -42,17 +47,34 @@ _SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded")
 
 @dataclasses.dataclass
 class IngestReport:
-    """What an :func:`ingest` run did.
+    """Record what an :func:`ingest` run did.
+
+    :func:`ingest` builds and returns it; every field has a default (an empty run).
+
+    Parameters
+    ----------
+    processed, skipped : list of str, optional
+        See Attributes.
+    failed : dict of str to str, optional
+        See Attributes.
+    updated : dict of str to list of str, optional
+        See Attributes.
+    seconds, audio_seconds : float, optional
+        See Attributes; ``>= 0``.
 
     Attributes
     ----------
     processed : list of str
-        Ids of the documents computed by this run.
+        Ids of the documents computed by this run (new ones, and stored ones that were
+        brought up to date).
     skipped : list of str
         Ids of documents that were complete already.
     failed : dict of str to str
         Source URI -> a readable reason, for every source that could not be processed
         (they are retried by the next run).
+    updated : dict of str to list of str
+        Id -> the stored features computed for a document that was in the store already
+        (missing from it, or stale: the graph changed); nothing else of it is computed.
     seconds : float
         Wall-clock time of the run.
     audio_seconds : float
@@ -62,6 +84,7 @@ class IngestReport:
     processed: list[str] = dataclasses.field(default_factory=list)
     skipped: list[str] = dataclasses.field(default_factory=list)
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    updated: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     audio_seconds: float = 0.0
 
@@ -86,21 +109,61 @@ def _failure(exc: BaseException) -> str:
     return f"unexpected error: {tail}"
 
 
-def _process_batch(document, items):
-    """Process several sources into one part of the store; never raises (the batch
-    must go on): returns ``(status, source, doc_id, seconds or reason)`` per source."""
+#: document classes a worker process has unpickled, by digest of their pickle: a worker
+#: builds each class (its graph, versions) and opens its store once, not once a task
+_WORKER_DOCUMENTS: dict[str, type] = {}
+
+
+def _ship(document) -> tuple[str, bytes]:
+    """Pickle the document class as ``(digest, cloudpickle bytes)`` for worker processes."""
+    import cloudpickle
+
+    blob = cloudpickle.dumps(document)
+    return hashlib.sha256(blob).hexdigest(), blob
+
+
+def _document_of(shipped):
+    if isinstance(shipped, type):  # threads: the class itself
+        return shipped
+    key, blob = shipped
+    document = _WORKER_DOCUMENTS.get(key)
+    if document is None:
+        import cloudpickle
+
+        if len(_WORKER_DOCUMENTS) >= 8:  # a long session of many graphs
+            _WORKER_DOCUMENTS.clear()
+        document = _WORKER_DOCUMENTS[key] = cloudpickle.loads(blob)
+    return document
+
+
+def _process_batch(shipped, items, channel=None):
+    """Process several sources into one part of the store.
+
+    It never raises (the batch must go on): it returns ``(status, source, doc_id,
+    seconds or reason)`` per source. ``items`` are ``(meta, doc_id, stale)``: a source
+    to process (``stale`` is ``None``), or a stored document whose ``stale`` features
+    are computed. Each finished clip is reported through ``channel`` (see
+    :mod:`zounds_xr._progress`).
+    """
     # nested parallelism inside a worker only oversubscribes its cores
     import dask
 
     results = []
+    reporter = Reporter(channel)
     with dask.config.set(scheduler="synchronous"):
         try:
-            part = document._store_for(None).part()
+            document = _document_of(shipped)
+            fstore = document._store_for(None)
+            part = fstore.part()
         except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
-            return [("failed", _source_name(m), None, _failure(exc)) for m, _ in items]
-        items = [(meta, doc_id or uuid.uuid4().hex) for meta, doc_id in items]
-        for (meta, doc_id), outcome in zip(items, document._write_many(part, items, _CHUNK),
-                                           strict=True):
+            for _ in items:
+                reporter(exc)
+            reporter.close()
+            return [("failed", _source_name(m), None, _failure(exc)) for m, _, _ in items]
+        items = [(meta, doc_id or uuid.uuid4().hex, stale) for meta, doc_id, stale in items]
+        outcomes = document._write_many(part, items, _CHUNK, fstore, on_done=reporter)
+        reporter.close()
+        for (meta, doc_id, _), outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 reason = _failure(outcome)
                 part.record_failure(doc_id, _source_name(meta), reason)
@@ -121,8 +184,11 @@ def _process_batch(document, items):
 _MIN_FILES_PER_TASK = 1000
 #: ... at most this many files ...
 _MAX_FILES_PER_TASK = 2000
-#: ... and this many bytes of (encoded) source files; a longer file is a task of its own
-_MAX_BYTES_PER_TASK = 256 << 20
+#: ... and this many bytes of (encoded) source files (2,000 clips of 5 s of 44.1 kHz
+#: PCM_16 are 880 MB: parts of 5 s clips hold as many documents as parts of 1 s clips)
+_MAX_BYTES_PER_TASK = 1 << 30
+#: a file this large is a long recording: a task of its own (12 min of 44.1 kHz stereo)
+_LONG_FILE_BYTES = 64 << 20
 
 
 def _source_bytes(meta: AudioMetaData) -> int:
@@ -138,11 +204,12 @@ def _source_bytes(meta: AudioMetaData) -> int:
 def _batches(todo: list, workers: int) -> list[list]:
     """Group sources into tasks of one part each.
 
-    A short clip takes a few ms to compute; a part costs a few metadata writes and a
-    task a few ms of scheduling. So tasks hold many clips (up to
-    ``_MAX_FILES_PER_TASK`` files and ``_MAX_BYTES_PER_TASK`` bytes of source; a larger
-    file is a task of its own), while every worker still gets >= 4 tasks to balance
-    uneven lengths, and small corpora are not split into tiny parts."""
+    A short clip takes a few ms to compute; a part costs a few files and a task a few
+    ms of scheduling. So tasks hold many clips (up to ``_MAX_FILES_PER_TASK`` files and
+    ``_MAX_BYTES_PER_TASK`` bytes of source), while every worker still gets >= 4 tasks
+    to balance uneven lengths, and small corpora are not split into tiny parts (one per
+    worker). A long recording (``_LONG_FILE_BYTES``) is a task of its own.
+    """
     if not todo:
         return []
     n, workers = len(todo), max(1, workers)
@@ -155,12 +222,16 @@ def _batches(todo: list, workers: int) -> list[list]:
     size = 0
     for item in todo:
         n = _source_bytes(item[0]) if isinstance(item, tuple) else 0
+        if n >= _LONG_FILE_BYTES:
+            batches.append([item])
+            continue
         if current and (len(current) >= per_task or size + n > _MAX_BYTES_PER_TASK):
             batches.append(current)
             current, size = [], 0
         current.append(item)
         size += n
-    batches.append(current)
+    if current:
+        batches.append(current)
     return batches
 
 
@@ -197,7 +268,10 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     scheduler : {"threads", "processes", "synchronous"}
         Local dask scheduler when no client is given.
     progress : bool
-        A progress bar (local) or the distributed progress widget/bar (client).
+        Show progress in clips and hours of audio, with the rate, ETA and failures so
+        far, updated as clips finish inside the tasks (local schedulers and a
+        ``distributed.Client`` alike): a tqdm bar on a terminal (when tqdm is
+        installed), else one plain line every few seconds, on ``sys.stderr``.
     on_error : {"record", "raise"}
         Record failures in the report (default) or raise the first one after the run.
     num_workers : int, optional
@@ -212,6 +286,23 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     Returns
     -------
     IngestReport
+        The documents processed, skipped, updated and failed, and the run's timings.
+
+    Raises
+    ------
+    ParameterError
+        If ``document`` is not a :class:`~zounds_xr.Document` subclass, ``dataset`` is
+        not an iterable of sources (a single path included), ``on_error`` or
+        ``scheduler`` is not one of the values above, ``num_workers`` is not a
+        positive int, or ``scheduler="processes"`` is called at a script's top level
+        without an ``if __name__ == "__main__":`` guard (spawned workers would
+        import the script and start ingest again).
+    ZoundsError
+        With ``on_error="raise"``, after the run, when any source failed (the message
+        counts them and names the first with its reason); the others are stored.
+    StoreError
+        If ``document`` is bound to no store, or the store's root is unusable (e.g.
+        parts or a catalog without a root).
 
     Examples
     --------
@@ -243,6 +334,9 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
         import dask
 
         pool = dask.config.get("pool", None) or process_pool(num_workers)
+        if any(getattr(f, "kind", None) == "torch" for f in document._features.values()):
+            for _ in range(getattr(pool, "_max_workers", 1)):  # learned torch features
+                pool.submit(_warm_torch)
     # create the store once, here: first writers racing to create its root would fail
     fstore = document._store_for(None)
     fstore.root(create=True)
@@ -251,13 +345,19 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
     todo = []
     metas = [_as_meta(item) for item in dataset]
     ids = [document.id_for(meta) for meta in metas]  # None for in-memory sources
-    # resume: the catalog, read once, ids checked in one vectorised call
-    present = fstore.has([i if i is not None else "" for i in ids])
-    for meta, doc_id, skip in zip(metas, ids, present, strict=True):
-        if doc_id is not None and skip and doc_id not in damaged:
+    # resume from what the store committed, read once: a document is complete when it
+    # holds every stored feature of the graph at its current version; one that misses
+    # some (or holds stale ones) gets only those computed
+    pending = document._pending(fstore.catalog(), ids)
+    for meta, doc_id, stale in zip(metas, ids, pending, strict=True):
+        if doc_id is None or doc_id in damaged:
+            stale = None
+        if stale == ():
             report.skipped.append(doc_id)
         else:
-            todo.append((meta, doc_id))
+            todo.append((meta, doc_id, stale))
+            if stale is not None:
+                report.updated[doc_id] = list(stale)
     if client is not None:
         results = _run_distributed(client, document, todo, progress)
     else:
@@ -269,6 +369,7 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
             fstore.compact()
             fstore.vacuum()
             update_indexes(fstore)  # every search index hashes the new parts (only them)
+            build_pyramids(fstore)  # long documents' summaries for the explorer's zoom
         except ZoundsError as exc:
             warnings.warn(f"ingest: the store's maintenance after the run failed ({exc}); "
                           f"the documents are in; run FeatureStore.compact() later",
@@ -306,19 +407,20 @@ def _guarded_lines(source: str) -> list[tuple[int, int]]:
         return names == {"__name__"} and values == {"__main__"}
 
     spans = []
-    for node in ast.parse(source).body:
+    for node in ast.walk(ast.parse(source)):  # a guard may sit inside another block
         if isinstance(node, ast.If) and is_main_test(node.test):
             spans.append((node.body[0].lineno, node.end_lineno or node.lineno))
     return spans
 
 
 def _check_main_guard() -> None:
-    """Raise :class:`ParameterError` when ``ingest(scheduler="processes")`` is called from
-    a script's top level without an ``if __name__ == "__main__":`` guard.
+    """Refuse ``ingest(scheduler="processes")`` at a script's unguarded top level.
 
-    Worker processes are spawned: each imports the main script again, and an unguarded
-    call would start workers from the workers (multiprocessing refuses, and every file
-    would be reported failed with its bootstrapping message)."""
+    Raises :class:`ParameterError` when the call is not under an ``if __name__ ==
+    "__main__":`` guard. Worker processes are spawned: each imports the main script
+    again, and an unguarded call would start workers from the workers (multiprocessing
+    refuses, and every file would be reported failed with its bootstrapping message).
+    """
     import sys
     import types
 
@@ -350,10 +452,20 @@ def _check_main_guard() -> None:
 
 
 _POOLS: dict[int, concurrent.futures.ProcessPoolExecutor] = {}
+#: each pool's progress queue, inherited by its workers when they start
+_QUEUES: dict[int, Any] = {}
+
+
+def _init_worker(queue) -> None:
+    # each worker's task runs in its main thread, where the spectral kernels would
+    # otherwise take every core: n workers x n threads oversubscribes the machine
+    set_default_threads(1)
+    init_worker(queue)
 
 
 def _warm_worker() -> None:
     """Import what processing needs, so the first task of a new worker runs at speed."""
+    import cloudpickle  # noqa: F401
     import dask.array  # noqa: F401
     import scipy.fft  # noqa: F401
     import soundfile  # noqa: F401
@@ -363,12 +475,30 @@ def _warm_worker() -> None:
     from . import documents, resampling, spectral  # noqa: F401
 
 
+def _warm_torch() -> None:
+    """Import torch (seconds) before a worker's first task needs it for a learned
+    feature; the pool's workers are idle then, so each likely takes one of these."""
+    import torch  # noqa: F401
+
+
 def process_pool(num_workers: int | None = None) -> concurrent.futures.ProcessPoolExecutor:
-    """The session's pool of ``num_workers`` worker processes for ``scheduler="processes"``.
+    """Return the session's pool of worker processes for ``scheduler="processes"``.
 
     Starting workers (spawn + imports) costs ~0.6 s: more than processing a few dozen
     short files. The pool is started once, warmed in the background while the dataset is
     scanned, reused by later ingests, and shut down when the interpreter exits.
+
+    Parameters
+    ----------
+    num_workers : int, optional
+        Number of worker processes (``>= 1``); ``os.cpu_count()`` when ``None`` or 0.
+        One pool is kept per size.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+        The pool, started with dask's ``multiprocessing.context`` (``"spawn"`` by
+        default); the same object on every call with the same size.
     """
     import dask
 
@@ -377,49 +507,109 @@ def process_pool(num_workers: int | None = None) -> concurrent.futures.ProcessPo
     if pool is None:
         context = multiprocessing.get_context(dask.config.get("multiprocessing.context",
                                                               "spawn"))
-        # each worker's task runs in its main thread, where the spectral kernels would
-        # otherwise take every core: n workers x n threads oversubscribes the machine
+        queue = context.Queue()
         pool = concurrent.futures.ProcessPoolExecutor(
-            n, mp_context=context, initializer=set_default_threads, initargs=(1,))
+            n, mp_context=context, initializer=_init_worker, initargs=(queue,))
         for _ in range(n):  # start every worker now, not at the first task
             pool.submit(_warm_worker)
-        _POOLS[n] = pool
+        _POOLS[n], _QUEUES[n] = pool, queue
         atexit.register(pool.shutdown, wait=False, cancel_futures=True)
     return pool
 
 
+def _forget_pool(pool) -> None:
+    for n, cached in list(_POOLS.items()):
+        if cached is pool:
+            del _POOLS[n]
+            _QUEUES.pop(n, None)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _pool_queue(pool):
+    return next((_QUEUES.get(n) for n, p in _POOLS.items() if p is pool), None)
+
+
 def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
     import dask
-    from dask.diagnostics import ProgressBar
 
     if not todo:
         return []
     workers = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     if scheduler in ("synchronous", "sync", "single-threaded"):
         workers = 1
-    tasks = [dask.delayed(_process_batch, pure=False)(document, batch)
+    display = Progress(len(todo)) if progress else None
+    queue = _pool_queue(pool) if pool is not None else None
+    stop = threading.Event()
+    drainer = None
+    channel: Any  # where the tasks report progress (see zounds_xr._progress)
+    shipped: Any
+    if pool is None:  # threads: the same process
+        shipped, channel = document, (display.update if display is not None else None)
+    else:
+        shipped = _ship(document)
+        channel = None
+        if display is not None and queue is not None:
+            token = unique_token()
+            channel = ("queue", token)
+            drainer = threading.Thread(target=drain, args=(queue, token, display, stop),
+                                       daemon=True)
+            drainer.start()
+    tasks = [dask.delayed(_process_batch, pure=False)(shipped, batch, channel)
              for batch in _batches(todo, workers)]
-    kwargs = {"scheduler": "synchronous" if scheduler == "sync" else scheduler}
+    kwargs: dict[str, Any] = {"scheduler": "synchronous" if scheduler == "sync"
+                              else scheduler}
     if num_workers:
         kwargs["num_workers"] = num_workers
     if pool is not None:
         kwargs["pool"] = pool
+        # dask hands ready tasks to the pool in chunks of 6 by default: with a few
+        # large tasks, all of them can go to one worker while the others idle
+        kwargs["chunksize"] = 1
     try:
-        with ProgressBar() if progress else contextlib.nullcontext():
-            return [r for batch in dask.compute(*tasks, **kwargs) for r in batch]
+        with _task_progress(display if channel is None else None):
+            results = [r for batch in dask.compute(*tasks, **kwargs) for r in batch]
     except concurrent.futures.process.BrokenProcessPool:
         if pool is None:
             raise
         # a worker died (a crash in a decoder, killed, out of memory): the batch goes on
         # to its report; what completed is in the store, the rest is retried next run
-        for n, cached in list(_POOLS.items()):
-            if cached is pool:
-                del _POOLS[n]
-        pool.shutdown(wait=False, cancel_futures=True)
+        _forget_pool(pool)
         fstore = document._store_for(None)
-        done = fstore.has([doc_id or "" for _, doc_id in todo])
-        return [_outcome_after_crash(document, meta, doc_id, found)
-                for (meta, doc_id), found in zip(todo, done, strict=True)]
+        pending = document._pending(fstore.catalog(), [doc_id for _, doc_id, _ in todo])
+        results = [_outcome_after_crash(document, meta, doc_id, left == ())
+                   for (meta, doc_id, _), left in zip(todo, pending, strict=True)]
+    finally:
+        stop.set()
+        if drainer is not None:
+            drainer.join()
+    if display is not None:
+        display.close(_final(results))
+    return results
+
+
+def _final(results) -> list[tuple[bool, float]]:
+    """Summarise outcomes for progress's last line (messages may still be under way)."""
+    return [(status == "ok", detail if status == "ok" else 0.0)
+            for status, _, _, detail in results]
+
+
+@contextlib.contextmanager
+def _task_progress(display):
+    """Report progress task by task, for a pool that cannot report clip by clip.
+
+    Such a pool is one set in dask's config, without the session pool's queue.
+    """
+    if display is None:
+        yield
+        return
+    from dask.callbacks import Callback
+
+    def posttask(key, result, dsk, state, worker_id):
+        if isinstance(result, list):
+            display.update(_final(result))
+
+    with Callback(posttask=posttask):
+        yield
 
 
 def _outcome_after_crash(document, meta, doc_id, found):
@@ -430,15 +620,25 @@ def _outcome_after_crash(document, meta, doc_id, found):
 
 
 def _run_distributed(client, document, todo, progress):
-    distributed = optional_import("distributed", extra="distributed")
+    optional_import("distributed", extra="distributed")
     if not todo:
         return []
-    # scatter the document class once instead of pickling it into every task
-    [doc_future] = client.scatter([document], broadcast=True)
+    # the document class travels once, as bytes; each worker unpickles it once
+    [shipped] = client.scatter([_ship(document)], broadcast=True)
     workers = sum(client.nthreads().values()) or 1
-    futures = [client.submit(_process_batch, doc_future, batch, pure=False)
-               for batch in _batches(todo, workers)]
-    if progress:
-        distributed.progress(futures)
-    # one batched gather: a result() per future is a round trip each
-    return [r for batch in client.gather(futures) for r in batch]
+    display = Progress(len(todo)) if progress else None
+    channel = None
+    if display is not None:
+        channel = ("topic", f"zounds-xr-ingest-{unique_token()}")
+        client.subscribe_topic(channel[1], lambda event: display.update(event[1]))
+    try:
+        futures = [client.submit(_process_batch, shipped, batch, channel, pure=False)
+                   for batch in _batches(todo, workers)]
+        # one batched gather: a result() per future is a round trip each
+        results = [r for batch in client.gather(futures) for r in batch]
+    finally:
+        if channel is not None:
+            client.unsubscribe_topic(channel[1])
+    if display is not None:
+        display.close(_final(results))
+    return results

@@ -144,6 +144,11 @@ def dimensions_by_dim(obj: xr.DataArray | xr.Dataset) -> dict[Hashable, Dimensio
     dict
         dim name -> :class:`Dimension`, in ``obj.dims`` order.
 
+    Raises
+    ------
+    ParameterError
+        When ``obj`` is not an xarray object.
+
     See Also
     --------
     dimensions_of : The same, as a tuple, for a DataArray.
@@ -165,6 +170,11 @@ def dimensions_of(obj: xr.DataArray) -> tuple[Dimension, ...]:
     -------
     tuple of Dimension
         One per dim (see :func:`dimension_of`).
+
+    Raises
+    ------
+    ParameterError
+        When ``obj`` is not a DataArray.
 
     See Also
     --------

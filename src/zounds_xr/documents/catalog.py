@@ -139,7 +139,8 @@ def fragment_bytes(rows: list[dict], seq: int, part: str) -> bytes:
     n = len(rows)
     data["_seq"] = pa.array(np.full(n, seq, np.int64))
     data["_part"] = pa.array([part] * n, type=pa.string())
-    data.setdefault("_status", pa.array([OK] * n, type=pa.string()))
+    # a row without a status (a document, among failures) is a document
+    data["_status"] = pa.array([r.get("_status") or OK for r in rows], type=pa.string())
     buf = io.BytesIO()
     pq.write_table(pa.table(data), buf, compression="zstd")
     return buf.getvalue()
@@ -208,12 +209,13 @@ def combine(tables: list[pa.Table]) -> pa.Table:
 def visible_ids(table: pa.Table) -> pa.Array:
     """The ids :func:`resolve` would make visible, from the id and order columns only
     (a pyarrow string array: resume checks stay in Arrow, vectorised)."""
-    status = table.column("_status")
+    status = pc.fill_null(table.column("_status"), OK)  # no status: a document
     deleted = pc.equal(status, DELETED)
     if not pc.any(deleted).as_py():
         ids = table.filter(pc.not_equal(status, FAILED)).column("id")
         return pc.unique(ids.combine_chunks())
     df = table.select(["id", "_seq", "_part", "_status"]).to_pandas()
+    df["_status"] = df["_status"].fillna(OK)
     df = df.loc[df["_status"] != FAILED].sort_values(["_seq", "_part"], kind="stable")
     last = df.drop_duplicates("id", keep="last")
     return pa.array(last.loc[last["_status"] != DELETED, "id"].to_numpy(dtype=object),

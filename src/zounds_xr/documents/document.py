@@ -35,11 +35,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, StoreError
-from ..io.decode import open_audio, stream
+from ..io.decode import open_audio, stream, stream_arrays
 from .._validation import positive_int
 from ..audio import AudioSamples
 from ..io.metadata import AudioMetaData, ChunkSizeBytes
-from ..timeseries.samplerate import audio_sample_rate
 from ..timeseries.durations import to_fraction
 from .catalog import meta_columns, meta_of_row
 from .feature import AudioFeature, Feature, MetaFeature, canonical, version_hash
@@ -49,8 +48,11 @@ from .streaming import Pipeline, declaration, make_node
 __all__ = ["AudioFeature", "Document", "DocumentMeta", "Feature"]
 
 _DEFAULT_CHUNK = np.timedelta64(30, "s")
-#: at most this many clips are stacked and computed together (see Document._write_many)
+#: at most this many clips are stacked and computed together (see Document._write_many) ...
 _BATCH_CLIPS = 256
+#: ... and this many samples (16 MiB of float32 audio: 256 clips of 1 s at 16 kHz, 19 of
+#: 5 s at 44.1 kHz), so that a stack's intermediate spectra stay small
+_BATCH_SAMPLES = 1 << 22
 
 
 def _resolve_graph(cls, features: dict) -> tuple[dict, list]:
@@ -174,6 +176,15 @@ def _chunk_seconds(chunksize, samplerate, channels) -> Fraction:
             frames = int(chunksize)
         return Fraction(max(1, frames), rate)
     return to_fraction(chunksize, name="chunksize")
+
+
+def _counted(chunks, seen: dict):
+    """The decoded audio's chunks, counting frames and keeping the first (for the
+    document's metadata: what decoding found, headers can lie about lengths)."""
+    for chunk in chunks:
+        seen.setdefault("first", chunk)
+        seen["frames"] += chunk.sizes["time"]
+        yield chunk
 
 
 def _json_safe(d: dict) -> dict:
@@ -474,7 +485,10 @@ class Document(metaclass=DocumentMeta):
         cls._prepare_store(fstore)
         part = fstore.part()
         try:
-            cls._write_document(part, m, doc_id, chunksize)
+            [outcome] = cls._write(part, [(doc_id, m)], {cls._root_name("audio"): stream(
+                m.uri, chunksize=chunksize)}, cls._stored_names())
+            if isinstance(outcome, BaseException):
+                raise outcome
             part.commit()
         except BaseException:
             part.discard()
@@ -501,37 +515,99 @@ class Document(metaclass=DocumentMeta):
 
     # ------------------------------------------------------------------ processing
     @classmethod
-    def _write_document(cls, part, m: AudioMetaData, doc_id: str, chunksize,
-                        chunks=None) -> float:
-        """Stream one source (or its already decoded ``chunks``) into ``part``; returns
-        the seconds of audio decoded."""
-        chunks = iter(stream(m.uri, chunksize=chunksize) if chunks is None else chunks)
-        first = next(chunks)  # decoding errors surface here, before anything is written
-        index = first.xindexes["time"]
-        if m.samplerate is None:
-            m.samplerate = int(round(1 / index.frequency))
-        if m.channels is None:
-            m.channels = first.shape[1] if first.ndim == 2 else 1
+    def _write(cls, part, docs: list, sources: dict, targets: list[str]) -> list:
+        """The one writer: compute ``targets`` from ``sources`` and append them to ``part``.
+
+        Parameters
+        ----------
+        docs : list of (doc_id, meta)
+            The documents: ``meta`` is the ``AudioMetaData`` of a new source (completed
+            with what decoding found), or the catalog columns of a stored document that
+            gets some features (kept as they are).
+        sources : dict of name -> iterable of chunks
+            The decoded audio and/or stored features the targets are computed from. One
+            document streams: its chunks go to the part as they come (bounded memory).
+            Several documents are stacked along ``channel`` (document ``k`` is channel
+            ``k``, one chunk each): every function runs once for all of them, then each
+            document's slice is written.
+        targets : list of str
+            The stored features to compute.
+
+        Returns
+        -------
+        list
+            Per document, in order: ``(doc_id, seconds of audio)`` or the exception that
+            stopped it (its frames are forgotten; the others are written). A stacked
+            computation that fails is redone document by document, so that an error
+            lands on its own document.
+        """
+        infos = {n: cls._feature_info(n) for n in targets}
         audio = cls._root_name("audio")
-        frames = [0]
-
-        def counted(pieces):
-            for piece in pieces:
-                frames[0] += piece.sizes["time"]
-                yield piece
-
-        targets = cls._stored_names()
-        sinks = part.sinks({n: cls._feature_info(n) for n in targets})
+        seen: dict = {"frames": 0}
+        fed = dict(sources)
+        if audio in fed:
+            fed[audio] = _counted(fed[audio], seen)
+        stacked = len(docs) > 1
+        if not stacked:
+            [(doc_id, meta)] = docs
+            sinks: dict = part.sinks(infos)
+        else:
+            outputs: dict[str, list] = {n: [] for n in targets}
+            sinks = {n: outputs[n].append for n in targets}
         try:
-            cls._run(sinks, targets, {audio: counted(itertools.chain([first], chunks))})
-            # what decoding found (headers can lie about lengths): recorded with the meta
-            seconds = float(frames[0] * index.frequency)
-            m.update(frames=frames[0], duration_seconds=seconds)
-            part.finish_document(doc_id, meta_columns(_json_safe(m.to_dict())))
-        except BaseException:
+            cls._run(sinks, targets, fed)
+        except BaseException as exc:
+            if not stacked:
+                part.abort_document()
+                if not isinstance(exc, Exception):
+                    raise
+                return [exc]
+            if not isinstance(exc, Exception):
+                raise
+            return [r for k, doc in enumerate(docs) for r in cls._write(
+                part, [doc], {n: [c.isel(channel=k) for c in chunks]
+                              for n, chunks in sources.items()}, targets)]
+        if not stacked:
+            return [cls._finish(part, doc_id, meta, seen, channels=None)]
+        results = []
+        for k, (doc_id, meta) in enumerate(docs):
+            sinks = part.sinks(infos)
+            try:
+                for name in targets:
+                    for chunk in outputs[name]:
+                        sinks[name](chunk.isel(channel=k))
+            except Exception as exc:  # noqa: BLE001  (reported per document)
+                part.abort_document()
+                results.append(exc)
+                continue
+            results.append(cls._finish(part, doc_id, meta, seen, channels=1))
+        return results
+
+    @staticmethod
+    def _finish(part, doc_id: str, meta, seen: dict, channels: int | None):
+        """Record a written document with its metadata; its outcome for :meth:`_write`."""
+        try:
+            if isinstance(meta, dict):  # a stored document: its metadata as it is
+                seconds = float(meta.get("duration") or 0.0)
+                columns = meta
+            else:
+                first = seen.get("first")
+                if first is None:
+                    raise StoreError(f"document {doc_id!r}: no audio was decoded")
+                frequency = first.xindexes["time"].frequency
+                if meta.samplerate is None:
+                    meta.samplerate = int(round(1 / frequency))
+                if meta.channels is None:
+                    meta.channels = channels or (first.shape[1] if first.ndim == 2 else 1)
+                # what decoding found (headers can lie about lengths), with the meta
+                seconds = float(seen["frames"] * frequency)
+                meta.update(frames=seen["frames"], duration_seconds=seconds)
+                columns = meta_columns(_json_safe(meta.to_dict()))
+            part.finish_document(doc_id, columns)
+        except Exception as exc:  # noqa: BLE001  (reported per document)
             part.abort_document()
-            raise
-        return seconds
+            return exc
+        return doc_id, seconds
 
     @classmethod
     def _channelwise(cls) -> bool:
@@ -557,91 +633,104 @@ class Document(metaclass=DocumentMeta):
         return cached
 
     @classmethod
-    def _write_many(cls, part, items, chunksize) -> list:
-        """Write many sources into ``part``: ``[(doc_id, seconds) or the exception]``,
+    def _pending(cls, catalog, ids) -> list:
+        """What each of ``ids`` still needs, read from the store's ``catalog`` alone.
+
+        Per id: ``None`` when the store holds no document of that id (process the
+        source), ``()`` when it holds every stored feature of the graph at its current
+        version (complete), else a tuple of the stored features that are missing or
+        stale (compute only those). One vectorised pass over the catalog's version
+        columns."""
+        ids = list(ids)
+        rows = catalog.index.get_indexer(ids)  # -1: not in the store
+        known = rows >= 0
+        names = cls._stored_names()
+        versions = cls._versions()
+        current = {}
+        for name in names:
+            column = catalog.get(f"{name}.version")
+            current[name] = np.zeros(len(ids), bool) if column is None else known & (
+                (column == versions[name]).to_numpy(dtype=bool, na_value=False)[rows])
+        complete = np.logical_and.reduce([known, *current.values()])
+        # tuples: 10^6 lists would wake the garbage collector over and over (0.4 s)
+        out: list = [() if done else None for done in complete.tolist()]
+        for i in np.flatnonzero(known & ~complete).tolist():  # rare: a graph changed
+            out[i] = tuple(n for n in names if not current[n][i])
+        return out
+
+    @classmethod
+    def _write_many(cls, part, jobs, chunksize, fstore=None, on_done=None) -> list:
+        """Write many documents into ``part``: ``[(doc_id, seconds) or the exception]``,
         in order.
 
-        Short mono clips (one chunk) of the same rate and length are stacked along
-        ``channel`` and computed in one call of each function when the graph is
+        ``jobs`` are ``(meta, doc_id, stale)``: a source to process (``stale`` is
+        ``None``) or a stored document of ``fstore`` whose ``stale`` features are
+        computed. Short mono clips (one chunk) of the same rate and length are stacked
+        along ``channel`` and computed in one call of each function when the graph is
         channelwise (measured: 64 one-second clips through the fused mel spectrogram,
-        5-6x less CPU than 64 calls; the values are identical), then written document
-        by document. Anything else streams one source at a time."""
+        5-6x less CPU than 64 calls; the values are identical), up to ``_BATCH_CLIPS``
+        clips and ``_BATCH_SAMPLES`` samples at a time. Anything else streams one
+        document at a time. ``on_done(outcome)`` is called as each document ends (for
+        progress)."""
         cls._prepare_store(part.fstore)
-        results: list = [None] * len(items)
-        batching = cls._channelwise() and len(items) > 1
+        results: list = [None] * len(jobs)
+        batching = cls._channelwise() and len(jobs) > 1
+        targets = cls._stored_names()
         groups: dict[tuple, list] = {}
-        for i, (meta, doc_id) in enumerate(items):
+
+        def done(indices, outcomes):
+            for i, outcome in zip(indices, outcomes, strict=True):
+                results[i] = outcome
+                if on_done is not None:
+                    on_done(outcome)
+
+        def write(group):
+            docs = [(doc_id, m) for _, m, doc_id, _, _ in group]
+            rate = group[0][4]
+            if len(group) == 1:
+                audio = AudioSamples(group[0][3], rate)
+            else:  # document k is channel k, filled in place; each channel contiguous
+                # (Fortran order): the frame kernel frames channel by channel
+                stacked = np.empty((len(group[0][3]), len(group)), np.float32, order="F")
+                for k, entry in enumerate(group):
+                    stacked[:, k] = entry[3]
+                audio = AudioSamples(stacked, rate)
+            done([g[0] for g in group],
+                 cls._write(part, docs, {cls._root_name("audio"): [audio]}, targets))
+
+        for i, (meta, doc_id, stale) in enumerate(jobs):
+            if stale is not None:
+                done([i], [cls._update_one(fstore, part, doc_id, stale, chunksize)])
+                continue
             m = _as_meta(meta)
             if not batching:
-                results[i] = cls._attempt(part, m, doc_id, chunksize)
+                done([i], cls._write(part, [(doc_id, m)], {cls._root_name("audio"): stream(
+                    m.uri, chunksize=chunksize)}, targets))
                 continue
             try:
-                chunks = iter(stream(m.uri, chunksize=chunksize))
-                first = next(chunks)
-                second = next(chunks, None)
+                # plain arrays first: labelling each clip costs more than decoding it
+                arrays = stream_arrays(m.uri, chunksize=chunksize)
+                first = next(arrays)  # decoding errors surface here, before any write
+                second = next(arrays, None)
             except Exception as exc:  # noqa: BLE001  (reported per source)
-                results[i] = exc
+                done([i], [exc])
                 continue
-            if second is not None or first.ndim != 1 or first.sizes["time"] == 0:
-                results[i] = cls._attempt(part, m, doc_id, chunksize, itertools.chain(
-                    [first] if second is None else [first, second], chunks))
+            data, rate, _ = first
+            if second is not None or data.ndim != 1 or not len(data):
+                chunks = (AudioSamples(d, r, start=Fraction(p) * r.exact_frequency)
+                          for d, r, p in itertools.chain(
+                              [first] if second is None else [first, second], arrays))
+                done([i], cls._write(part, [(doc_id, m)], {cls._root_name("audio"): chunks},
+                                     targets))
                 continue
-            key = (first.xindexes["time"].frequency, first.sizes["time"])
+            key = (int(rate), len(data))
             group = groups.setdefault(key, [])
-            group.append((i, m, doc_id, first))
-            if len(group) >= _BATCH_CLIPS:
-                cls._write_stacked(part, groups.pop(key), results)
+            group.append((i, m, doc_id, data, rate))
+            if len(group) >= min(_BATCH_CLIPS, max(1, _BATCH_SAMPLES // key[1])):
+                write(groups.pop(key))
         for group in groups.values():
-            cls._write_stacked(part, group, results)
+            write(group)
         return results
-
-    @classmethod
-    def _attempt(cls, part, m, doc_id, chunksize, chunks=None):
-        try:
-            return doc_id, cls._write_document(part, m, doc_id, chunksize, chunks)
-        except Exception as exc:  # noqa: BLE001  (reported per source)
-            return exc
-
-    @classmethod
-    def _write_stacked(cls, part, group: list, results: list) -> None:
-        """Compute same-length mono clips stacked along ``channel``; write each."""
-        if len(group) == 1:
-            i, m, doc_id, first = group[0]
-            results[i] = cls._attempt(part, m, doc_id, None, [first])
-            return
-        first = group[0][3]
-        index = first.xindexes["time"]
-        rate = audio_sample_rate(int(round(1 / index.frequency)))
-        stacked = AudioSamples(np.stack([np.asarray(g[3].data) for g in group], axis=1),
-                               rate)
-        targets = cls._stored_names()
-        outputs: dict[str, list] = {n: [] for n in targets}
-        try:
-            cls._run({n: outputs[n].append for n in targets}, targets,
-                     {cls._root_name("audio"): [stacked]})
-        except Exception:  # noqa: BLE001  (each clip on its own: errors land on theirs)
-            for i, m, doc_id, clip in group:
-                results[i] = cls._attempt(part, m, doc_id, None, [clip])
-            return
-        infos = {n: cls._feature_info(n) for n in targets}
-        frames = first.sizes["time"]
-        seconds = float(frames * index.frequency)
-        for k, (i, m, doc_id, _) in enumerate(group):
-            sinks = part.sinks(infos)
-            try:
-                for name in targets:
-                    for chunk in outputs[name]:
-                        sinks[name](chunk.isel(channel=k))
-                if m.samplerate is None:
-                    m.samplerate = int(rate)
-                if m.channels is None:
-                    m.channels = 1
-                m.update(frames=frames, duration_seconds=seconds)
-                part.finish_document(doc_id, meta_columns(_json_safe(m.to_dict())))
-                results[i] = (doc_id, seconds)
-            except Exception as exc:  # noqa: BLE001
-                part.abort_document()
-                results[i] = exc
 
     @classmethod
     def _update_many(cls, fstore: FeatureStore, ids, chunksize) -> dict[str, list[str]]:
@@ -649,15 +738,16 @@ class Document(metaclass=DocumentMeta):
         part = None
         try:
             for doc_id in ids:
-                row = fstore.row(doc_id)
-                stale = cls._stale(row)
+                stale = cls._stale(fstore.row(doc_id))
                 out[doc_id] = stale
                 if not stale:
                     continue
                 if part is None:
                     cls._prepare_store(fstore)
                     part = fstore.part()
-                cls._update_one(fstore, part, row, stale, chunksize)
+                outcome = cls._update_one(fstore, part, doc_id, stale, chunksize)
+                if isinstance(outcome, BaseException):
+                    raise outcome
             if part is not None:
                 part.commit()
         except BaseException:
@@ -667,7 +757,21 @@ class Document(metaclass=DocumentMeta):
         return out
 
     @classmethod
-    def _update_one(cls, fstore, part, row: dict, stale: list[str], chunksize) -> None:
+    def _update_one(cls, fstore, part, doc_id: str, stale: list[str], chunksize):
+        """Compute a stored document's ``stale`` features from its nearest stored,
+        current ancestors (the audio is decoded again only when it is needed and not
+        stored); :meth:`_write`'s outcome."""
+        try:
+            row = fstore.row(doc_id)
+            sources = cls._update_sources(fstore, row, stale, chunksize)
+        except Exception as exc:  # noqa: BLE001  (reported per document)
+            return exc
+        [outcome] = cls._write(part, [(doc_id, meta_columns(meta_of_row(row)))], sources,
+                               stale)
+        return outcome
+
+    @classmethod
+    def _update_sources(cls, fstore, row: dict, stale: list[str], chunksize) -> dict:
         versions = cls._versions()
         current = {n for n in cls._stored_names()
                    if n not in stale and row.get(f"{n}.version") == versions[n]}
@@ -700,13 +804,7 @@ class Document(metaclass=DocumentMeta):
                         f"document {row['id']!r}: cannot compute {stale}: the audio is not "
                         f"stored and its source cannot be opened again (not a path or URL)")
                 iterables[name] = stream(uri, chunksize=chunksize)
-        sinks = part.sinks({n: cls._feature_info(n) for n in stale})
-        try:
-            cls._run(sinks, stale, iterables)
-            part.finish_document(row["id"], meta_columns(meta_of_row(row)))
-        except BaseException:
-            part.abort_document()
-            raise
+        return iterables
 
     @classmethod
     def _run(cls, sinks: dict, targets: list[str], sources: dict) -> None:

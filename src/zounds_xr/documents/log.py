@@ -15,7 +15,12 @@ a store without commits). Kinds of entry (all with ``"time"`` and ``"author"``):
   records): compaction, and the repair of a lost fragment;
 - ``"labels"``: ``"column"`` and ``"values"`` (``{id: value}``), applied on top of
   the rows in commit order;
-- ``"vacuum"``: the ``"parts"`` whose files were deleted (superseded, unreferenced).
+- ``"vacuum"``: the ``"parts"`` whose files were deleted (superseded, unreferenced);
+- ``"model"``: a learned feature's saved model is committed: ``"digest"`` (its content
+  digest), ``"copy"`` (the key prefix of the copy the log vouches for,
+  ``_models/<digest>/<copy>``) and ``"files"`` (every file of that copy: :mod:`.manifest`
+  records), and ``"replaces"`` (the copy it replaces, when that was damaged). One copy
+  per digest: a writer that finds an intact copy committed gives up.
 
 Every :data:`CHECKPOINT_INTERVAL` commits the committer writes the replayed state
 (:class:`LogState`) as ``_log/<n>.checkpoint.json`` and points ``_log/_last_checkpoint``
@@ -30,11 +35,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import StoreError
+from ..errors import ParameterError, StoreError
 from .objects import ObjectStore
 
-__all__ = ["CHECKPOINT_INTERVAL", "LAYOUT", "LOG", "LOG_FORMAT", "STORE", "CommitLog",
-           "LogState", "entry_key", "group_json"]
+__all__ = ["CHECKPOINT_INTERVAL", "LAYOUT", "LOG", "LOG_FORMAT", "MODELS", "STORE",
+           "CommitLog", "LogState", "entry_key", "group_json", "model_path"]
 
 #: the store layout, and the version of the commit log the root declares:
 #: ``<root>/zarr.json`` attrs ``{"zounds_xr:store": {"layout": 2, "log": 1}}``
@@ -43,6 +48,8 @@ LOG_FORMAT = 1
 STORE = "zounds_xr:store"
 LOG = "_log"
 LAST_CHECKPOINT = f"{LOG}/_last_checkpoint"
+#: the store prefix of content-addressed models (``"model"`` entries)
+MODELS = "_models"
 #: a checkpoint every this many commits
 CHECKPOINT_INTERVAL = 10
 #: how often a writer retries after losing the race for an entry number
@@ -55,6 +62,20 @@ def entry_key(n: int) -> str:
 
 def checkpoint_key(n: int) -> str:
     return f"{LOG}/{n:020d}.checkpoint.json"
+
+
+def model_path(digest: str) -> str:
+    """``_models/<digest>``: where a feature store keeps the model of that digest.
+
+    Raises
+    ------
+    ParameterError
+        When ``digest`` is not a hex string (it becomes a key of the store).
+    """
+    if not isinstance(digest, str) or not digest or any(
+            c not in "0123456789abcdef" for c in digest):
+        raise ParameterError(f"a model digest is a lowercase hex string, got {digest!r}")
+    return f"{MODELS}/{digest}"
 
 
 def group_json(attributes: dict, empty: bool = False) -> bytes:
@@ -94,17 +115,22 @@ class LogState:
         ``None`` for a fragment that a compaction or a repair wrote)
     labels : dict
         column -> ``{id: [value, n]}``
+    models : dict
+        committed model digest -> ``{"copy": key prefix, "files": {key: record},
+        "version": n}``
     """
 
-    def __init__(self, version: int = 0, parts=None, fragments=None, labels=None):
+    def __init__(self, version: int = 0, parts=None, fragments=None, labels=None,
+                 models=None):
         self.version = version
         self.parts: dict[str, dict] = parts or {}
         self.fragments: dict[str, dict] = fragments or {}
         self.labels: dict[str, dict[str, list]] = labels or {}
+        self.models: dict[str, dict] = models or {}
 
     def copy(self) -> LogState:
         return LogState(self.version, dict(self.parts), dict(self.fragments),
-                        {c: dict(v) for c, v in self.labels.items()})
+                        {c: dict(v) for c, v in self.labels.items()}, dict(self.models))
 
     def apply(self, n: int, entry: dict) -> None:
         """Replay entry ``n`` (the next one)."""
@@ -131,18 +157,28 @@ class LogState:
         elif kind == "vacuum":
             for part in entry["parts"]:
                 self.parts.pop(part, None)
+        elif kind == "model":
+            # the first copy committed is the one (writers give up on a committed
+            # digest) until a commit replaces it (it was damaged)
+            known = self.models.get(entry["digest"])
+            if known is None or entry.get("replaces") == known["copy"]:
+                self.models[entry["digest"]] = {"copy": entry["copy"],
+                                                "files": entry["files"], "version": n}
         else:
             raise StoreError(f"log entry {n} has an unknown kind {kind!r}")
         self.version = n
 
     def to_bytes(self) -> bytes:
         return dumps({"version": self.version, "parts": self.parts,
-                      "fragments": self.fragments, "labels": self.labels})
+                      "fragments": self.fragments, "labels": self.labels,
+                      "models": self.models})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LogState:
         d = json.loads(data)
-        return cls(int(d["version"]), d["parts"], d["fragments"], d["labels"])
+        # (checkpoints written before models were committed have no "models")
+        return cls(int(d["version"]), d["parts"], d["fragments"], d["labels"],
+                   d.get("models"))
 
 
 class CommitLog:

@@ -20,15 +20,15 @@ import zarr
 
 from ..errors import StoreError
 from . import catalog as _catalog
-from .log import LOG_FORMAT, STORE, group_json
-from .manifest import check, check_file, crc32c, file_record, layout_of
+from .log import LOG_FORMAT, MODELS, STORE, group_json
+from .manifest import check_file, check_stream, crc32c, file_record, layout_of
 from .parts import new_part_name
 from .reader import part_of
 
 if TYPE_CHECKING:
     from .store import FeatureStore
 
-__all__ = ["VACUUM_GRACE", "compact", "describe", "invisible_parts", "rebuild_fragment",
+__all__ = ["INDEXES", "VACUUM_GRACE", "compact", "describe", "invisible_parts", "rebuild_fragment",
            "repair", "upgrade", "vacuum", "verify"]
 
 #: default age (seconds) below which vacuum() leaves an uncommitted part alone: it may
@@ -36,6 +36,9 @@ __all__ = ["VACUUM_GRACE", "compact", "describe", "invisible_parts", "rebuild_fr
 VACUUM_GRACE = 3600.0
 #: files verify() reads at once
 _VERIFY_THREADS = 4
+#: where derived search indexes live under the root (:mod:`zounds_xr.search.persist`):
+#: ``indexes/<feature>/<key>/parts/<part>.bin`` is derived from part ``<part>``
+INDEXES = "indexes"
 
 
 def _name_of(key: str) -> str:
@@ -161,8 +164,42 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
         # a fragment the log replaced, or one a killed writer left before its commit
         if name in state.parts or (age is not None and age >= grace):
             fs.objects.delete(key)
+    _vacuum_indexes(fs, now, grace)
     fs.reader.forget(gone + superseded)
-    return sorted(gone + superseded)
+    return sorted(gone + superseded + _vacuum_models(fs, grace, now))
+
+
+def _vacuum_models(fs: FeatureStore, grace: float, now: int) -> list[str]:
+    """Delete the model copies the log does not vouch for (a killed writer's, or a
+    writer's that lost the race) once older than ``grace``; never a committed one.
+    Returns their key prefixes."""
+    committed = {m["copy"] for m in fs._state().models.values()}
+    copies = {"/".join(k.split("/")[:3]) for k in fs.objects.list_files(f"{MODELS}/")
+              if k.count("/") >= 3}
+    gone = []
+    for copy in sorted(copies - committed):
+        age = _age(copy.rsplit("/", 1)[-1], now)
+        if age is not None and age >= grace:
+            fs.objects.delete_dir(copy)
+            gone.append(copy)
+    return gone
+
+
+def _vacuum_indexes(fs: FeatureStore, now: int, grace: float) -> None:
+    """Delete the search index files of parts that are not committed.
+
+    The grace rule of parts: a file of a part younger than ``grace`` may be of a
+    writer still running, and a file of a committed part is never deleted.
+    """
+    committed = set(fs._state().parts)
+    for key in fs.objects.list_files(f"{INDEXES}/"):
+        pieces = key.split("/")
+        if len(pieces) != 5 or pieces[3] != "parts" or not pieces[4].endswith(".bin"):
+            continue  # config, hasher, combined files: not of one part
+        part = pieces[4][:-len(".bin")]
+        age = _age(part, now)
+        if part not in committed and age is not None and age >= grace:
+            fs.objects.delete(key)
 
 
 # ---------------------------------------------------------------------- verify
@@ -179,10 +216,6 @@ class _Progress:
             print(f"\rverify: {self.done / 2**20:,.1f} of {self.total / 2**20:,.1f} MiB "
                   f"checked", end="" if self.done < self.total else "\n", file=sys.stderr,
                   flush=True)
-
-
-def _check_file(data: bytes | None, record: dict) -> str | None:
-    return "missing" if data is None else check(data, record)
 
 
 def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
@@ -207,7 +240,7 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     tables = []
     for key, record in sorted(state.fragments.items(), key=lambda kv: kv[1]["version"]):
         data = fs.objects.get(key)
-        found = _check_file(data, record)
+        found = check_file(data, record)
         table = fs._table(key, record) if found is None else None
         if table is None:  # damaged or lost: the rows the log keeps
             table = rebuild_fragment(fs, key, record)
@@ -228,11 +261,11 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     def check_one(item):
         key, record = item
         if fs.objects.local is None:
-            return key, record["size"], _check_file(fs.objects.get(key), record)
+            return key, record["size"], check_file(fs.objects.get(key), record)
         try:
             with open(fs.objects.path(key), "rb") as f:
-                return key, record["size"], check_file(f, os.fstat(f.fileno()).st_size,
-                                                       record)
+                return key, record["size"], check_stream(f, os.fstat(f.fileno()).st_size,
+                                                         record)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return key, record["size"], "missing"
 
@@ -246,6 +279,12 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
             for doc_id, feature in _documents_of(fs, key, holders):
                 problems.setdefault(doc_id, []).append(f"feature {feature!r} ({message})")
     shown.add(0)
+    for digest, model in sorted(state.models.items()):
+        found = fs._read_model(model)[1]
+        if found is not None:
+            store_problem(f"model {digest!r} (committed by log entry {model['version']}): "
+                          f"{found}; ingest with the Document class that declares it "
+                          f"saves it again")
     # rows inside their arrays, no overlap in an array
     for f in _catalog.feature_columns(resolved.columns):
         held = resolved.loc[resolved[f"{f}.array"].notna()]
@@ -310,7 +349,7 @@ def repair(fs: FeatureStore) -> list[str]:
     fs.log.forget()
     state = fs._state()
     bad = {k: r for k, r in state.fragments.items()
-           if _check_file(fs.objects.get(k), r) is not None}
+           if check_file(fs.objects.get(k), r) is not None}
     if not bad:
         return []
     tables = [rebuild_fragment(fs, k, r) for k, r in bad.items()]

@@ -35,8 +35,8 @@ import google_crc32c
 import numpy as np
 import zarr.storage
 
-__all__ = ["RecordingStore", "check", "check_file", "crc32c", "file_record",
-           "index_offsets", "layout_of", "shard_index_size"]
+__all__ = ["RecordingStore", "check", "check_file", "check_stream", "crc32c",
+           "file_record", "index_offsets", "layout_of", "shard_index_size"]
 
 _EMPTY = 2**64 - 1
 
@@ -109,7 +109,7 @@ def _self_checked(block: bytes) -> bool:
 _PIECE = 1 << 20
 
 
-def check_file(f: BinaryIO, size: int, record: dict) -> str | None:
+def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
     """:func:`check` of a local file of ``size`` bytes, read piece by piece (a shard
     chunk by chunk), so that the buffers stay warm: what ``verify()`` does."""
     if size != record["size"]:
@@ -129,7 +129,7 @@ def check_file(f: BinaryIO, size: int, record: dict) -> str | None:
             f.seek(offset)
             block = f.read(nbytes)
             if len(block) != nbytes or not _self_checked(block) or _tail(block) != tails[i]:
-                return f"inner chunk {i} is damaged or not the committed one"
+                return f"inner chunk {i} fails its checksum or is not the committed one"
         return None
     if "tail" in record:
         return check(f.read(), record)
@@ -138,6 +138,12 @@ def check_file(f: BinaryIO, size: int, record: dict) -> str | None:
         crc = google_crc32c.extend(crc, piece)
     return None if crc == record["crc32c"] else \
         "damaged or replaced (its CRC32C is not the committed one)"
+
+
+def check_file(data: bytes | None, record: dict) -> str | None:
+    """What is wrong with a whole file's bytes (``None``: missing) against its record,
+    in words; ``None`` when it matches (:func:`check`)."""
+    return "missing" if data is None else check(data, record)
 
 
 def check(data: bytes, record: dict) -> str | None:
@@ -159,7 +165,7 @@ def check(data: bytes, record: dict) -> str | None:
             tail = data[end - 4:end]
             if end > len(data) or nbytes < 4 or tail.hex() != tails[i] \
                     or crc32c(data[offset:end - 4]) != int.from_bytes(tail, "little"):
-                return f"inner chunk {i} is damaged or not the committed one"
+                return f"inner chunk {i} fails its checksum or is not the committed one"
         return None
     if "tail" in record:
         ok = _self_checked(data) and _tail(data) == record["tail"]

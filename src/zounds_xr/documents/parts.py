@@ -40,7 +40,7 @@ from .catalog import DELETED, FAILED
 from .streaming import time_index_of
 
 __all__ = [
-    "CHUNKS_PER_SHARD",
+    "SHARD_BYTES",
     "ENCODED_BLOCK_SECONDS",
     "FEATURE",
     "INDEX",
@@ -55,8 +55,10 @@ FEATURE = "zounds_xr:feature"
 INDEX = "zounds_xr:index"
 #: uncompressed bytes of one inner chunk (the unit a read fetches)
 INNER_CHUNK_BYTES = 1 << 17
-#: inner chunks per shard (the unit a write puts; one object per shard)
-CHUNKS_PER_SHARD = 32
+#: uncompressed bytes of one shard (the unit a write puts; one object per shard), so
+#: that a part holds as many documents in as few files whatever their length: 2,000
+#: clips of 5 s of 128-band mel (221 MB) are 7 shards, as 2,000 of 1 s are 2
+SHARD_BYTES = 1 << 25
 #: seconds of audio in one independently decodable block of compressed audio
 ENCODED_BLOCK_SECONDS = 5
 #: bytes per chunk of the compressed-audio byte array
@@ -201,7 +203,7 @@ class PartArray:
         self.coord_names = names
         row_bytes = int(np.prod(labels.rest, dtype=np.int64)) * self.dtype.itemsize
         self.inner = _chunk_rows(row_bytes)
-        self.shard_rows = self.inner * CHUNKS_PER_SHARD
+        self.shard_rows = self.inner * max(1, SHARD_BYTES // (self.inner * max(row_bytes, 1)))
         self.array: zarr.Array | None = None
         self.rows = 0  # rows appended
         self.flushed = 0  # rows written to the store

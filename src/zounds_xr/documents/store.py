@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any, cast
 
@@ -42,15 +42,16 @@ import xarray as xr
 import zarr
 import zarr.storage
 from zarr.abc.store import Store as ZarrStore
+from zarr.core.buffer import default_buffer_prototype
 
 from ..errors import DocumentNotFoundError, ParameterError, StoreError
 from ..timeseries.index import TimeIndex
 from . import catalog as _catalog
 from . import maintenance as _maintenance
-from .log import LAYOUT, LOG, LOG_FORMAT, STORE, CommitLog, LogState, group_json
-from .manifest import RecordingStore, crc32c
+from .log import LAYOUT, LOG, LOG_FORMAT, STORE, CommitLog, LogState, group_json, model_path
+from .manifest import RecordingStore, check_file, crc32c
 from .objects import BUCKET_PROTOCOLS, ObjectStore, is_url, open_zarr_store, protocol, sync
-from .parts import PartWriter, encode_labels
+from .parts import PartWriter, encode_labels, new_part_name
 from .reader import CheckedArray, Reader
 
 __all__ = [
@@ -208,11 +209,17 @@ class FeatureStore:
         """A context turning a failure to reach the storage into :class:`StoreError`."""
         return self.objects.reaching(action)
 
-    def _files_of(self, part: str) -> dict:
-        found = self._state().parts.get(part)
+    def _committed(self, what: str, key: str) -> dict | None:
+        """The log's record of a committed part or model (``what``: ``"parts"`` or
+        ``"models"``), ``None`` when the log commits none."""
+        found = getattr(self._state(), what).get(key)
         if found is None:
             self.log.forget()  # committed since: read the log again, once
-            found = self._state().parts.get(part)
+            found = getattr(self._state(), what).get(key)
+        return found
+
+    def _files_of(self, part: str) -> dict:
+        found = self._committed("parts", part)
         if found is None:
             raise StoreError(f"the part {part!r} is not committed in the log of the feature "
                              f"store {self.url!r}")
@@ -406,6 +413,103 @@ class FeatureStore:
         """Remove what an uncommitted part wrote (best effort: :meth:`vacuum` removes
         what a killed writer leaves)."""
         self.objects.delete_dir(f"parts/{name}")
+
+    # ------------------------------------------------------------------ models
+    def save_model(self, digest: str, write: Callable[[Any, str], None]) -> int:
+        """Save a learned feature's model under ``_models/<digest>/`` and commit it,
+        unless the log vouches for a copy already.
+
+        ``write(store, path)`` writes the model as a Zarr group at ``path`` of
+        ``store`` (a store recording every file written: what the commit lists). Each
+        writer writes a copy of its own, ``_models/<digest>/<copy>/``, then commits
+        it put-if-absent; a writer that loses the race to another commit of the same
+        digest deletes its copy (:meth:`vacuum` removes what a killed writer leaves).
+        A committed copy whose files no longer match the log is replaced: the new
+        copy's commit says so, and the old copy is vacuumed.
+
+        Parameters
+        ----------
+        digest : str
+            The model's content digest (hex).
+        write : callable
+            ``write(store, path) -> None``.
+
+        Returns
+        -------
+        int
+            The commit's number (0: an intact copy was committed already).
+
+        Raises
+        ------
+        StoreError
+            When the store is read-only or cannot be reached.
+        ParameterError
+            When ``digest`` is not a hex string.
+        """
+        base = model_path(digest)
+        self._writable()
+        self._ensure_root()
+        known = self._state().models.get(digest)
+        if known is not None and self._read_model(known)[1] is None:
+            return 0
+        copy = f"{base}/{new_part_name()}"  # sorts and ages like a part (see vacuum)
+        recording = RecordingStore(self.zarr_store)
+        with self.reaching("write to"):
+            write(recording, copy)
+        files = {k: r for k, r in recording.records.items() if k.startswith(f"{copy}/")}
+
+        def entry(state: LogState) -> dict | None:
+            now = state.models.get(digest)
+            if now is not None and (known is None or now["copy"] != known["copy"]):
+                return None  # another writer committed (or replaced) it meanwhile
+            made = {"kind": "model", "digest": digest, "copy": copy, "files": files}
+            return made if now is None else {**made, "replaces": now["copy"]}
+
+        n = self.log.commit(entry)
+        if not n:
+            self.objects.delete_dir(copy)
+        return n
+
+    def model_copy(self, digest: str) -> zarr.storage.MemoryStore:
+        """The committed copy of the model ``digest``: its files, each checked against
+        the log, in a memory store whose root is the copy's group (so nothing is read
+        from the storage after the check).
+
+        Raises
+        ------
+        StoreError
+            When the log commits no model of that digest, or a file of its copy is
+            missing, truncated, damaged or replaced.
+        ParameterError
+            When ``digest`` is not a hex string.
+        """
+        base = model_path(digest)
+        found = self._committed("models", digest)
+        if found is None:
+            raise StoreError(f"the feature store {self.url!r} holds no committed model "
+                             f"{base!r} (its commit log vouches for none)")
+        files, problem = self._read_model(found)
+        if problem is not None:
+            raise StoreError(f"the model {base!r} of the feature store {self.url!r} is "
+                             f"damaged: {problem}; save it again (ingest with the "
+                             f"Document class that declares it)")
+        prefix = f"{found['copy']}/"
+        prototype = default_buffer_prototype()
+        return zarr.storage.MemoryStore(
+            {k.removeprefix(prefix): prototype.buffer.from_bytes(d) for k, d in files.items()},
+            read_only=True)
+
+    def _read_model(self, found: dict) -> tuple[dict[str, bytes], str | None]:
+        """A committed model copy's files, each checked against its record, and what is
+        wrong with the first that fails (``None``: the copy is intact)."""
+        files: dict[str, bytes] = {}
+        for key, record in sorted(found["files"].items()):
+            data = self.objects.get(key)
+            problem = check_file(data, record)
+            if data is None or problem is not None:
+                return files, f"file {key!r} is {problem}"
+            files[key] = data
+        return files, None
 
     # ------------------------------------------------------------------ the catalog
     def _fragment_bytes(self, key: str, record: dict) -> bytes | None:
@@ -714,7 +818,8 @@ class FeatureStore:
         dict
             ``{doc_id: [problems]}`` for the damaged documents, each problem naming the
             feature and the file (empty when the store is healthy); problems that belong
-            to no document (the log's own) under the key ``""``.
+            to no document (the log's own, and the committed models' files) under the
+            key ``""``.
             ``ingest(..., repair=True)`` recomputes damaged documents; :meth:`repair`
             rewrites lost fragments from the log.
         """
@@ -739,8 +844,12 @@ class FeatureStore:
     def vacuum(self, grace: float = VACUUM_GRACE) -> list[str]:
         """Delete what the log says is not needed: uncommitted parts older than
         ``grace`` seconds (younger ones may belong to a writer still running),
-        committed parts that no visible document refers to any more, and catalog
-        fragments a compaction replaced. Returns the parts deleted.
+        committed parts that no visible document refers to any more, catalog
+        fragments a compaction replaced, the search index files
+        (:mod:`zounds_xr.search`) of parts no longer committed, and model copies the
+        log does not vouch for (a committed model is never deleted), each with the same
+        grace. Returns the parts deleted and the key prefixes
+        (``_models/<digest>/<copy>``) of the model copies.
 
         Raises
         ------

@@ -22,6 +22,11 @@ __all__ = ["MAX_LIMIT", "SORTABLE", "CatalogView", "position_in"]
 MAX_LIMIT = 1000
 #: columns of the table (name -> where it comes from) and which sort
 SORTABLE = ("id", "source", "duration", "samplerate", "channels", "tags")
+#: catalog columns the table shows in its own columns (or never): the others (labels
+#: set in the explorer, extra metadata) are shown as they are, and sort too
+_SHOWN = frozenset({"uri", "samplerate", "channels", "duration", "licensing",
+                    "description", "tags", "frames"})
+_FEATURE_SUFFIXES = (".frames", ".version", ".array", ".offset", ".index")
 
 
 def _joined(value) -> str:
@@ -33,8 +38,10 @@ def _joined(value) -> str:
 
 
 def _strings(values: pd.Series) -> pd.Series:
-    """A column as pyarrow-backed strings ("" for missing; lists such as tags joined
-    with ", "), so that the string operations on it are vectorised."""
+    """Convert a column to pyarrow-backed strings, so that string operations vectorise.
+
+    Missing values become ``""``; lists (such as tags) are joined with ``", "``.
+    """
     values = pd.Series(values).reset_index(drop=True)
     if values.dtype == object:
         sample = values.dropna()
@@ -44,7 +51,9 @@ def _strings(values: pd.Series) -> pd.Series:
 
 
 def _json_value(value):
-    """A catalog cell as JSON: numpy scalars to Python, NaN to null."""
+    """Convert a catalog cell to JSON: numpy scalars to Python, NaN and NA to null."""
+    if value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -134,6 +143,8 @@ class CatalogView:
         self._orders = _LRU(8)
         self._filters = _LRU(16)
         self._positions = pd.Index(self.table["id"])
+        self.extra = [str(c) for c in catalog.columns if str(c) not in _SHOWN
+                      and not str(c).endswith(_FEATURE_SUFFIXES)]
 
     def __len__(self) -> int:
         return len(self.table)
@@ -146,9 +157,10 @@ class CatalogView:
         key = (sort, descending)
         order = self._orders.get(key)
         if order is None:
-            values = self.table[sort]
+            values = self.table[sort] if sort in SORTABLE else \
+                self.catalog[sort].reset_index(drop=True)
             if values.dtype == object:
-                values = values.str.lower()
+                values = _strings(values).str.lower()
             # stable sort, ties keep catalog order; NaN last either way
             order = values.sort_values(ascending=not descending, kind="stable",
                                        na_position="last").index.to_numpy()
@@ -156,16 +168,22 @@ class CatalogView:
         return order
 
     def _search_text(self) -> pd.Series:
-        """What a text filter searches: id, source URI, tags, description, lower case
-        (built once, in the background when the server starts, see ``prepare_search``)."""
+        """Return what a text filter searches: id, source URI, tags, description.
+
+        Lower case; built once, in the background when the server starts (see
+        ``prepare_search``).
+        """
         with self._text_lock:
             if self._text is None:
                 self._text = self._build_text()
         return self._text
 
     def prepare_search(self) -> None:
-        """Build the text the filter searches now (the server calls this in a thread as it
-        starts, so the first filter of a large catalog does not pay for it)."""
+        """Build the text the filter searches now.
+
+        The server calls this in a thread as it starts, so the first filter of a large
+        catalog does not pay for it.
+        """
         self._search_text()
 
     def _build_text(self) -> pd.Series:
@@ -188,7 +206,7 @@ class CatalogView:
 
     def page(self, offset: int = 0, limit: int = 50, sort: str | None = None,
              descending: bool = False, query: str = "") -> dict:
-        """One page of the table.
+        """Return one page of the table.
 
         Parameters
         ----------
@@ -197,7 +215,9 @@ class CatalogView:
         limit : int
             Rows, 1..``MAX_LIMIT``.
         sort : str, optional
-            One of ``SORTABLE``; default catalog order.
+            One of ``SORTABLE`` or of the other catalog columns (``extra``: labels and
+            metadata the table does not show in its own columns); default catalog
+            order.
         descending : bool
             Sort order.
         query : str
@@ -207,16 +227,23 @@ class CatalogView:
         Returns
         -------
         dict
-            ``{"total", "offset", "limit", "rows": [{"id", "source", "duration",
-            "samplerate", "channels", "tags", "features"}]}``; ``total`` counts the
+            ``{"total", "offset", "limit", "extra", "rows": [{"id", "source", "duration",
+            "samplerate", "channels", "tags", "features", "extra"}]}``: ``extra`` names
+            the other columns and gives each row's values; ``total`` counts the
             filtered rows.
+
+        Raises
+        ------
+        ParameterError
+            If ``offset`` or ``limit`` is out of range, or ``sort`` names no column.
         """
         if offset < 0:
             raise ParameterError(f"offset must be >= 0, got {offset}")
         if not 1 <= limit <= MAX_LIMIT:
             raise ParameterError(f"limit must be in 1..{MAX_LIMIT}, got {limit}")
-        if sort is not None and sort not in SORTABLE:
-            raise ParameterError(f"sort must be one of {', '.join(SORTABLE)}, got {sort!r}")
+        if sort is not None and sort not in SORTABLE and sort not in self.extra:
+            raise ParameterError(f"sort must be one of {', '.join((*SORTABLE, *self.extra))}"
+                                 f", got {sort!r}")
         query = query.strip()
         if sort is None:
             rows = np.arange(len(self.table)) if not descending else \
@@ -228,15 +255,19 @@ class CatalogView:
         total = int(rows.size)
         chosen = rows[offset:offset + limit]
         page = self.table.iloc[chosen]
+        extra = self.catalog[self.extra].iloc[chosen].to_dict("records") if self.extra \
+            else [{}] * len(chosen)
         out = []
-        for pos, record in zip(chosen, page.to_dict("records"), strict=True):
+        for pos, record, more in zip(chosen, page.to_dict("records"), extra, strict=True):
             record = {k: _json_value(v) for k, v in record.items()}
             record["features"] = [f for f in self.features if self._frames[f][pos] > 0]
+            record["extra"] = {k: _json_value(v) for k, v in more.items()}
             out.append(record)
-        return {"total": total, "offset": offset, "limit": limit, "rows": out}
+        return {"total": total, "offset": offset, "limit": limit, "extra": self.extra,
+                "rows": out}
 
     def row(self, doc_id: str) -> dict:
-        """The whole catalog row of ``doc_id`` as JSON-safe values."""
+        """Return the whole catalog row of ``doc_id`` as JSON-safe values."""
         values = self.catalog.loc[doc_id]
         return {str(k): _json_value(v) for k, v in values.items()}
 

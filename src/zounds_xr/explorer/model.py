@@ -21,15 +21,19 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
+from ..documents.pyramid import MIN_BYTES, Pyramid, open_pyramid
+from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..search import persist as search
 from ..timeseries.index import TimeIndex
 from .catalog import CatalogView
+from .maplayout import METHODS, build_map, load_map
+from .mapview import MapView
 from .playback import AudioClip, clip_for, source_of
-from .render import envelope, image_of
+from .render import POOLS, envelope, image_of
 
-__all__ = ["Explorer", "FeatureInfo", "NotFoundError", "feature_info"]
+__all__ = ["Explorer", "FeatureInfo", "NotFoundError", "ReadOnlyError", "check_label_column",
+           "feature_info"]
 
 #: largest picture a request may ask for (pixels per side)
 MAX_PIXELS = 4096
@@ -41,10 +45,51 @@ FRAMES_PER_COLUMN = {"image": 4, "values": 64}
 #: a store this small gets a neighbour index of a feature of frames built (and saved)
 #: on the first query when none is saved; codes (fingerprints) always do
 IN_MEMORY_INDEX_DOCUMENTS = 5000
+#: a store this small gets a PCA map computed in memory when none is stored
+IN_MEMORY_MAP_DOCUMENTS = 20000
 
 
 class NotFoundError(ZoundsError, LookupError):
     """A feature, index or resource the explorer does not have (HTTP 404)."""
+
+
+class ReadOnlyError(ZoundsError, PermissionError):
+    """A write to an explorer or store that is read-only (HTTP 403)."""
+
+
+#: at most this long, a label column's name
+MAX_COLUMN = 64
+
+
+def check_label_column(column, features) -> str:
+    """Check a label column's name: not empty, short, and naming no stored data.
+
+    Parameters
+    ----------
+    column : str
+        The name: 1 to ``MAX_COLUMN`` (64) characters, none of them control characters.
+    features : collection of str
+        The store's features: ``<feature>`` and ``<feature>.*`` are their columns.
+
+    Returns
+    -------
+    str
+        ``column``, unchanged.
+
+    Raises
+    ------
+    ParameterError
+        If ``column`` is not such a name, or names stored data (``id``, ``uri``,
+        ``samplerate``, ``channels``, ``duration`` or a feature's columns).
+    """
+    if not isinstance(column, str) or not column.strip() or len(column) > MAX_COLUMN \
+            or any(ord(c) < 32 for c in column):
+        raise ParameterError(f"a label column is a name of 1..{MAX_COLUMN} printable "
+                             f"characters, got {column!r}")
+    stem = column.split(".", 1)[0]
+    if column in ("id", "uri", "samplerate", "channels", "duration") or stem in features:
+        raise ParameterError(f"{column!r} is stored data, not a label column")
+    return column
 
 
 @dataclass(frozen=True)
@@ -65,6 +110,7 @@ class FeatureInfo:
     bands: dict | None  # {"centers": [...], "edges": [...]} in Hz, for spectrograms
 
     def to_json(self) -> dict:
+        """Return the fields as a JSON-safe dict (tuples as lists)."""
         return {"name": self.name, "kind": self.kind, "dims": list(self.dims),
                 "shape": list(self.shape), "dtype": self.dtype, "start": self.start,
                 "step": self.step, "extent": self.extent, "end": self.end,
@@ -138,7 +184,7 @@ def _parse_seconds(value, name: str) -> float:
 
 
 def _stepped(sl: slice, width: int, per_column: int) -> slice:
-    """``sl`` with a step that leaves at most ``per_column * width`` frames."""
+    """Give ``sl`` a step that leaves at most ``per_column * width`` frames."""
     step = max(1, (sl.stop - sl.start) // (per_column * width))
     return slice(sl.start, sl.stop, step)
 
@@ -165,10 +211,23 @@ class Explorer:
         taken from ``store.url`` when not given.
     storage_options : dict, optional
         fsspec options for ``url`` (S3 credentials, endpoint).
+    writable : bool, default False
+        Allow label edits (:meth:`set_labels`), when the store can commit them
+        (``store.set_labels``); otherwise the explorer is read-only and says why
+        (``read_only``).
     """
 
-    def __init__(self, store, url: str | None = None, storage_options: dict | None = None):
+    def __init__(self, store, url: str | None = None, storage_options: dict | None = None,
+                 writable: bool = False):
         self.store = store
+        self.read_only: str | None = None  # why labels cannot be edited
+        if not writable:
+            self.read_only = "the explorer was started read-only (serve --writable edits)"
+        elif not callable(getattr(store, "set_labels", None)):
+            self.read_only = (f"this store ({type(store).__name__}) cannot commit label "
+                              f"edits")
+        elif getattr(store, "read_only", False):
+            self.read_only = "the store was opened read-only"
         self.url = url if url is not None else getattr(store, "url", None)
         self.storage_options = storage_options or getattr(store, "storage_options", None)
         self.features = list(store.features)
@@ -180,14 +239,98 @@ class Explorer:
         self._time_indexes: dict = {}  # catalog "<f>.index" text -> TimeIndex
         self._layouts: dict = {}  # feature -> _Layout
         self._arrays: dict = {}  # array path -> stored array
+        self._pyramids: OrderedDict = OrderedDict()  # (doc, feature) -> Pyramid | None
+        self._maps: dict = {}  # (feature, method) -> MapView
+
+    # labels ------------------------------------------------------------------------
+    @property
+    def version(self):
+        """The store's version (its newest commit), or ``None`` for a store without a log."""
+        return getattr(self.store, "version", None)
+
+    def refresh(self) -> None:
+        """Read the catalog again (after an edit): the table, the maps' colours."""
+        view = CatalogView(self.store.catalog(), self.features)
+        with self._lock:
+            self.view = view
+            self._maps.clear()
+
+    def set_labels(self, column: str, values: dict, author: str | None = None) -> dict:
+        """Set the catalog column ``column`` of documents, in one commit.
+
+        The edit is one commit in the store's log (``store.set_labels``); the table and
+        the maps show it at once.
+
+        Parameters
+        ----------
+        column : str
+            A label column (see :func:`check_label_column`); new or existing.
+        values : dict of str to (str, int, float, bool or None)
+            Document id -> its value (finite numbers only); at least one.
+        author : str, optional
+            Who made the edit, recorded in the commit.
+
+        Returns
+        -------
+        dict
+            ``{"column", "documents", "version"}``: the column, how many documents
+            were set and the commit's version.
+
+        Raises
+        ------
+        ReadOnlyError
+            When the explorer or the store is read-only.
+        ParameterError
+            For a column that names stored data, a value that is not a scalar, or an
+            empty edit.
+        DocumentNotFoundError
+            For an id that is not in the catalog.
+        """
+        if self.read_only is not None:
+            raise ReadOnlyError(f"labels cannot be edited: {self.read_only}")
+        check_label_column(column, self.features)
+        if not isinstance(values, dict) or not values:
+            raise ParameterError("a label edit needs at least one document")
+        if author is not None and not isinstance(author, str):
+            raise ParameterError(f"author must be a string, got {author!r}")
+        for doc_id, value in values.items():
+            self.check_id(doc_id)
+            if not (value is None or isinstance(value, (str, bool, int, float))) or (
+                    isinstance(value, float) and not math.isfinite(value)):
+                raise ParameterError(f"a label is a string, number, boolean or null; got "
+                                     f"{value!r} for {doc_id!r}")
+        try:
+            version = self.store.set_labels(column, dict(values), author=author)
+        except (PermissionError, StoreError) as exc:
+            denied = isinstance(exc, PermissionError) or isinstance(exc.__cause__,
+                                                                    PermissionError)
+            if not denied:
+                raise
+            self.read_only = f"the store refused the write ({exc})"
+            raise ReadOnlyError(f"labels cannot be edited: {self.read_only}") from exc
+        self.refresh()
+        return {"column": column, "documents": len(values), "version": version}
 
     # documents -------------------------------------------------------------------
     def check_id(self, doc_id: str) -> None:
+        """Refuse an id that is not in the catalog.
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not a document of the catalog.
+        """
         if self.view.position(doc_id) is None:
             raise DocumentNotFoundError(f"no document {doc_id!r} in the store")
 
     def arrays(self, doc_id: str) -> dict:
-        """``{feature: lazy DataArray}`` of a document (the last 16 are kept open)."""
+        """Return ``{feature: lazy DataArray}`` of a document (the last 16 are kept open).
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        """
         self.check_id(doc_id)
         with self._lock:
             if doc_id in self._docs:
@@ -201,6 +344,15 @@ class Explorer:
         return arrays
 
     def feature(self, doc_id: str, name: str) -> xr.DataArray:
+        """Return the lazy stored feature ``name`` of document ``doc_id``.
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        NotFoundError
+            If the document has no stored feature ``name``.
+        """
         arrays = self.arrays(doc_id)
         if name not in arrays:
             raise NotFoundError(f"document {doc_id!r} has no stored feature {name!r}; it has "
@@ -222,6 +374,11 @@ class Explorer:
         if not isinstance(duration, (int, float)) or not duration > 0:
             duration = max(ends) if ends else 0.0
         playback = source_of(arrays, row.get("uri"))
+        for info in infos:  # long features: drawn from a pyramid, if there is one
+            values = math.prod(n for d, n in zip(info["dims"], info["shape"], strict=True)
+                               if d != "channel")
+            if values * 4 >= MIN_BYTES and info["name"] in self.features:
+                info["pyramid"] = self.pyramid(doc_id, info["name"]) is not None
         return {"id": doc_id, "row": row, "duration": float(duration), "features": infos,
                 "playback": playback}
 
@@ -236,8 +393,10 @@ class Explorer:
         return layout
 
     def kinds(self) -> dict:
-        """``{feature: kind}`` ("audio", "spectrogram", "matrix", "series"), from the first
-        document that has each feature."""
+        """Map each feature to its kind, from the first document that has it.
+
+        Kinds are ``"audio"``, ``"spectrogram"``, ``"matrix"`` and ``"series"``.
+        """
         cat = self.view.catalog
         out = {}
         for name in self.features:
@@ -260,9 +419,11 @@ class Explorer:
         return index
 
     def _located(self, doc_id: str, feature: str):
-        """``(path, first row, frames, TimeIndex)`` of a document's frames from the
-        catalog (the store contract's ``"<f>.array"``, ``.offset``, ``.frames``,
-        ``.index``), or ``None`` when the catalog does not say."""
+        """Locate a document's frames from the catalog: ``(path, first row, frames, TimeIndex)``.
+
+        From the store contract's ``"<f>.array"``, ``.offset``, ``.frames`` and
+        ``.index`` columns; ``None`` when the catalog does not say.
+        """
         cat = self.view.catalog
         cols = [f"{feature}.{c}" for c in ("array", "offset", "frames", "index")]
         if not all(c in cat.columns for c in cols):
@@ -279,9 +440,11 @@ class Explorer:
         return path, offset, frames, self._time_index(text, frames)
 
     def _direct(self, doc_id: str, feature: str):
-        """``(stored array, first row, TimeIndex, layout)`` when a document's frames of
-        ``feature`` can be read straight from the stored array (one Zarr read, no
-        DataArray built), else ``None`` (then the lazy DataArray is read)."""
+        """Find where a document's frames of ``feature`` can be read straight from.
+
+        Returns ``(stored array, first row, TimeIndex, layout)`` when one Zarr read (no
+        DataArray built) gives them, else ``None`` (then the lazy DataArray is read).
+        """
         if not hasattr(self.store, "array"):
             return None
         located = self._located(doc_id, feature)
@@ -299,7 +462,7 @@ class Explorer:
         return array, offset, index, layout
 
     def _rows(self, direct, sl: slice) -> np.ndarray:
-        """Frames ``sl`` (a slice with a step) of a ``_direct`` location, channels averaged."""
+        """Read frames ``sl`` (a slice with a step) of a ``_direct`` location, channels averaged."""
         array, offset, _, layout = direct
         rows = np.asarray(array[offset + sl.start:offset + sl.stop])[::sl.step or 1]
         if "channel" in layout.dims:
@@ -346,29 +509,79 @@ class Explorer:
 
     @staticmethod
     def frames(index: TimeIndex, t0: float, t1: float) -> slice:
+        """Return the slice of the frames of ``index`` that overlap ``[t0, t1)`` seconds."""
         return index.overlapping(Fraction(t0), Fraction(t1))
 
     # pictures ----------------------------------------------------------------------
-    def _visible(self, doc_id: str, name: str, start, end, width: int, one_d: bool):
-        """The frames of ``name`` in ``[start, end)`` seconds, thinned to about ``width``
-        columns and averaged over channels, read straight from the stored array when the
-        catalog says where it is. ``one_d`` says which kind of feature the caller draws
-        (an envelope of audio or a series, or an image); the other kind is refused
-        before anything is read. Returns ``(kind, frame slice, start s, step s, values)``.
+    def pyramid(self, doc_id: str, feature: str) -> Pyramid | None:
+        """Return the stored pyramid of a document's feature, or ``None``.
+
+        Only a current pyramid (``documents.pyramid``) counts; it is looked up once per
+        document and feature (the last 64 are kept).
+        """
+        key = (doc_id, feature)
+        with self._lock:
+            if key in self._pyramids:
+                self._pyramids.move_to_end(key)
+                return self._pyramids[key]
+        found = None
+        if self.url is not None or hasattr(self.store, "zarr_store"):
+            row = self.view.catalog.loc[doc_id].to_dict()
+            found = open_pyramid(self.store, doc_id, feature, row)
+        with self._lock:
+            self._pyramids[key] = found
+            while len(self._pyramids) > 64:
+                self._pyramids.popitem(last=False)
+        return found
+
+    def forget_pyramid(self, doc_id: str, feature: str) -> None:
+        """Look the pyramid up again on the next picture (after one was built)."""
+        with self._lock:
+            self._pyramids.pop((doc_id, feature), None)
+
+    def _visible(self, doc_id: str, name: str, start, end, width: int, one_d: bool,
+                 stats: tuple[str, ...]):
+        """Read the frames of ``name`` in ``[start, end)`` s, reduced to about ``width`` columns.
+
+        Channels are averaged. ``one_d`` says which kind of feature the caller draws (an
+        envelope of audio or a series, or an image); the other kind is refused before
+        anything is read.
+
+        Where the document has a pyramid of the feature and more frames fall on a pixel
+        column than its first level summarises, the level matching the pixels is read
+        (between ``width`` and ``2 * width`` rows of each of ``stats``); else the frames
+        themselves, straight from the stored array when the catalog says where they
+        are, thinned to a few per column.
+
+        Returns ``(kind, frame slice covered, start s, step s, complex?, {stat: rows})``.
         """
         direct = self._direct(doc_id, name) if name in self.features else None
         if direct is not None:
             index, kind = direct[2], direct[3].kind
+            is_complex = np.dtype(direct[0].dtype).kind == "c"
         else:
             da = self.feature(doc_id, name)
             index, kind = time_index(da, name), feature_info(name, da).kind
+            is_complex = np.dtype(da.dtype).kind == "c"
         if one_d and kind not in ("audio", "series"):
             raise ParameterError(f"feature {name!r} is a {kind}; ask for its image")
         if not one_d and kind in ("audio", "series"):
             raise ParameterError(f"feature {name!r} is 1-D ({kind}); ask for its values")
         t0, t1 = self.span(start, end, float(index.end))
         sl = self.frames(index, t0, t1)
-        stepped = _stepped(sl, width, FRAMES_PER_COLUMN["values" if one_d else "image"])
+        per_column = FRAMES_PER_COLUMN["values" if one_d else "image"]
+        span = (sl.stop - sl.start) / width
+        pyramid = self.pyramid(doc_id, name) if span > per_column and name in \
+            self.features else None
+        level = pyramid.level_for(span) if pyramid is not None else None
+        if pyramid is not None and level is not None:
+            out = {}
+            for stat in stats:
+                rows, f0, f1 = pyramid.read(stat, level, sl.start, sl.stop)
+                out[stat] = rows
+            return kind, slice(f0, f1), float(index.start), float(index.frequency), \
+                False, out
+        stepped = _stepped(sl, width, per_column)
         if direct is not None:
             values = self._rows(direct, stepped)
         else:
@@ -376,16 +589,20 @@ class Explorer:
             if "channel" in part.dims:
                 part = part.mean("channel")
             values = compute(part.transpose("time", ...))
-        return kind, sl, float(index.start), float(index.frequency), values
+        return kind, sl, float(index.start), float(index.frequency), is_complex, \
+            dict.fromkeys(stats, values)
 
     def image(self, doc_id: str, name: str, start=None, end=None, width: int = 1024,
-              height: int = 256, db: bool | None = None, power: float = 1.0
-              ) -> tuple[bytes, dict]:
+              height: int = 256, db: bool | None = None, power: float = 1.0,
+              pool: str = "max") -> tuple[bytes, dict]:
         """PNG of the frames of ``name`` overlapping ``[start, end)`` seconds.
 
-        Only those frames are read. Channels are averaged. ``db`` defaults to True for
-        spectrograms and complex features. The metadata gives the value range and the
-        exact span the picture covers (``t0``, ``t1``: frame edges, seconds).
+        Only those frames are read, or the pyramid level that matches ``width``.
+        Channels are averaged. ``db`` defaults to True for spectrograms and complex
+        features. ``pool`` ("max" or "mean") says how frames and bands that share a
+        pixel are reduced. The metadata gives the value range, the exact span the
+        picture covers (``t0``, ``t1``: frame edges, seconds) and the pyramid level
+        read (``level``: frames per row ``2**level``; 0 for the frames themselves).
         """
         self.check_id(doc_id)
         for value, what in ((width, "width"), (height, "height")):
@@ -393,31 +610,69 @@ class Explorer:
                 raise ParameterError(f"{what} must be in 1..{MAX_PIXELS}, got {value}")
         if not power > 0:
             raise ParameterError(f"power must be positive, got {power}")
-        kind, sl, start_s, step_s, values = self._visible(doc_id, name, start, end, width,
-                                                          one_d=False)
+        if pool not in POOLS:
+            raise ParameterError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        kind, sl, start_s, step_s, is_complex, found = self._visible(
+            doc_id, name, start, end, width, one_d=False, stats=(pool,))
+        values = found[pool]
         t0, t1 = start_s + sl.start * step_s, start_s + sl.stop * step_s
         if db is None:
-            db = kind == "spectrogram" or np.iscomplexobj(values)
+            db = kind == "spectrogram" or is_complex
         if values.shape[0] == 0:
             raise ParameterError(f"no frames of {name!r} in {t0}..{t1} s")
-        png, meta = image_of(values, db=db, power=power, width=width, height=height)
-        meta.update({"t0": t0, "t1": t1,
+        png, meta = image_of(values, db=db, power=power, width=width, height=height,
+                             pool=pool)
+        level = 0 if values.shape[0] >= sl.stop - sl.start else \
+            int(round(math.log2((sl.stop - sl.start) / values.shape[0])))
+        meta.update({"t0": t0, "t1": t1, "level": level,
                      "frames": [int(sl.start), int(sl.stop)], "bands": values.shape[1]
                      if values.ndim > 1 else 1})
         return png, meta
 
     def values(self, doc_id: str, name: str, start=None, end=None, width: int = 1024) -> dict:
-        """Min/max envelope of a 1-D feature (audio or a series) over ``[start, end)``."""
+        """Compute the min/max envelope of a 1-D feature (audio or a series).
+
+        It is read from the pyramid level that matches ``width`` where there is one.
+
+        Parameters
+        ----------
+        doc_id : str
+            A document of the catalog.
+        name : str
+            A feature of kind ``"audio"`` or ``"series"``.
+        start, end : float or str, optional
+            Seconds, ``0 <= start < end``; default the whole document (``end`` is
+            clipped to its end).
+        width : int, default 1024
+            Pixel columns, ``1..MAX_PIXELS`` (4096).
+
+        Returns
+        -------
+        dict
+            ``t0``, ``t1`` (the seconds covered), ``min`` and ``max`` (``width`` values
+            each, ``None`` where not finite) and ``kind``.
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        NotFoundError
+            If the document has no feature ``name`` (or it has no ``TimeIndex``).
+        ParameterError
+            If ``width`` or the span is out of range, or the feature is an image.
+        """
         self.check_id(doc_id)
         if not 1 <= width <= MAX_PIXELS:
             raise ParameterError(f"width must be in 1..{MAX_PIXELS}, got {width}")
-        kind, sl, start_s, step_s, values = self._visible(doc_id, name, start, end, width,
-                                                          one_d=True)
-        values = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 \
-            else values
-        if np.iscomplexobj(values):
-            values = np.abs(values)
-        lo, hi = envelope(values, width)
+        kind, sl, start_s, step_s, _, found = self._visible(
+            doc_id, name, start, end, width, one_d=True, stats=("min", "max"))
+
+        def one(values):
+            values = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 \
+                else values
+            return np.abs(values) if np.iscomplexobj(values) else values
+
+        lo, hi = envelope(one(found["min"]), width)[0], envelope(one(found["max"]), width)[1]
         finite = np.isfinite(lo) & np.isfinite(hi)
         return {"t0": start_s + sl.start * step_s, "t1": start_s + sl.stop * step_s,
                 "min": [float(v) if f else None for v, f in zip(lo, finite, strict=True)],
@@ -426,7 +681,31 @@ class Explorer:
 
     # sound -------------------------------------------------------------------------
     def clip(self, doc_id: str, start=None, end=None) -> AudioClip:
-        """The sound of ``[start, end)`` seconds of a document (see ``playback.clip_for``)."""
+        """Return the sound of ``[start, end)`` seconds of a document.
+
+        Stored audio is read straight from its array; otherwise see
+        :func:`~zounds_xr.explorer.playback.clip_for`. The last 32 clips are kept.
+
+        Parameters
+        ----------
+        doc_id : str
+            A document of the catalog.
+        start, end : float or str, optional
+            Seconds, ``0 <= start < end``, at most ``MAX_SELECTION_SECONDS`` (600) apart;
+            default the whole document.
+
+        Returns
+        -------
+        AudioClip
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        ParameterError
+            If the span is out of range or too long, or the document has nothing to
+            play.
+        """
         self.check_id(doc_id)
         t0, t1 = self.span(start, end, self.document_end(doc_id))
         if t1 - t0 > MAX_SELECTION_SECONDS:
@@ -447,7 +726,7 @@ class Explorer:
         return clip
 
     def _stored_clip(self, doc_id: str, t0: float, t1: float) -> AudioClip | None:
-        """The stored audio of ``[t0, t1)`` read straight from its array, or ``None``."""
+        """Read the stored audio of ``[t0, t1)`` straight from its array, or ``None``."""
         best = None
         for name in self.features:
             located = self._located(doc_id, name)
@@ -477,10 +756,28 @@ class Explorer:
 
     # neighbours and the map --------------------------------------------------------
     def index(self, feature: str) -> search.StoreIndex:
-        """The search index of ``feature`` (:mod:`zounds_xr.search`): the newest one saved
-        in the store (``zounds-xr index``, or kept by ingest), parts it lacks hashed; or,
-        when none is saved, one with the default parameters for fingerprint codes or a
-        store of at most ``IN_MEMORY_INDEX_DOCUMENTS`` documents."""
+        """Return the search index of ``feature`` (:mod:`zounds_xr.search`).
+
+        The newest one saved in the store (``zounds-xr index``, or kept by ingest), the
+        parts it lacks hashed; or, when none is saved, one with the default parameters,
+        for fingerprint codes or a store of at most ``IN_MEMORY_INDEX_DOCUMENTS``
+        documents. Kept for the session.
+
+        Parameters
+        ----------
+        feature : str
+            A stored feature.
+
+        Returns
+        -------
+        zounds_xr.search.StoreIndex
+
+        Raises
+        ------
+        NotFoundError
+            If the store has no such feature, or no saved index of it and is too large
+            to build one now.
+        """
         if feature not in self.features:
             raise NotFoundError(f"the store has no feature {feature!r}; it has "
                                 f"{', '.join(self.features) or 'none'}")
@@ -507,15 +804,46 @@ class Explorer:
         return index
 
     def indexes(self) -> list[str]:
-        """Features with a saved search index (or one built since the start)."""
+        """List the features with a saved search index (or one built since the start)."""
         found = set(self._indexes) | {c.feature for c in search.configured(self.store)}
         return [f for f in self.features if f in found]
 
     def neighbours(self, feature: str, doc_id: str, start=None, end=None, k: int = 10,
                    exclude: str | None = "selection") -> dict:
-        """The ``k`` stretches of ``feature`` nearest to ``[start, end)`` of ``doc_id``
-        (semantics: :mod:`zounds_xr.search`; ``exclude``: ``"selection"``,
-        ``"document"`` or ``None``)."""
+        """Find the ``k`` stretches of ``feature`` nearest to ``[start, end)`` of ``doc_id``.
+
+        The semantics are :mod:`zounds_xr.search`'s.
+
+        Parameters
+        ----------
+        feature : str
+            A stored feature (see :meth:`index`).
+        doc_id : str
+            The query's document.
+        start, end : float or str, optional
+            The query's seconds, ``0 <= start < end``; default the whole document.
+        k : int, default 10
+            Results, ``1..200``.
+        exclude : {"selection", "document", None}
+            Leave out stretches overlapping the query, the whole query document, or
+            nothing.
+
+        Returns
+        -------
+        dict
+            ``feature``, ``query``, the index's ``window``, ``hop``, ``windows`` and
+            ``bits``, and ``results`` (nearest first, each with its ``source``).
+
+        Raises
+        ------
+        DocumentNotFoundError
+            If ``doc_id`` is not in the catalog.
+        NotFoundError
+            If the store has no such feature or no usable index of it.
+        ParameterError
+            If ``k`` or the span is out of range, or the document has no stored frames
+            of ``feature``.
+        """
         if not 1 <= k <= 200:
             raise ParameterError(f"k must be in 1..200, got {k}")
         self.check_id(doc_id)
@@ -541,23 +869,82 @@ class Explorer:
                 "hop": config.rule.hop * config.step, "windows": len(index),
                 "bits": index.index.bits, "results": out}
 
-    def map(self, feature: str) -> dict:
-        """Every indexed document's position on the 2-D map of ``feature``."""
-        index = self.index(feature)
-        # the first two principal components of the documents' mean window summaries
-        z = index.summaries.astype(np.float64)
-        z = z - z.mean(axis=0)
-        # eigenvectors of the (dims x dims) covariance: cheaper than an SVD of n x dims
-        _, vectors = np.linalg.eigh(z.T @ z)
-        xy = z @ vectors[:, ::-1][:, :2]
-        if xy.shape[1] < 2:
-            xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-        ids = [str(i) for i in index.index.segments.ids]
-        sources = self.view.table["source"]
-        labels = []
-        for doc_id in ids:
-            pos = self.view.position(doc_id)
-            labels.append(sources.iat[pos] if pos is not None else "")
-        return {"feature": feature, "ids": ids,
-                "x": np.round(xy[:, 0].astype(float), 5).tolist(),
-                "y": np.round(xy[:, 1].astype(float), 5).tolist(), "labels": labels}
+    def prepare_maps(self) -> None:
+        """Open the stored maps and match them to the catalog now.
+
+        The server calls this in a thread as it starts, so the first hover or colouring
+        does not wait; a damaged map is left for the request that asks for it to report.
+        """
+        if self.url is None and not hasattr(self.store, "zarr_store"):
+            return
+        for feature in self.features:
+            for method in METHODS:  # the one map_view(feature) shows: UMAP first
+                try:
+                    layout = load_map(self.store, feature, method)
+                    if layout is None:
+                        continue
+                    view = MapView(layout, self.view, stored=True)
+                    with self._lock:  # drawable now; matched to the catalog below
+                        view = self._maps.setdefault((feature, method), view)
+                        self._maps.setdefault((feature, None), view)
+                    view.positions  # noqa: B018 (the ids read and matched now)
+                except ZoundsError:
+                    pass  # a damaged map: the request that asks for it says so
+                break
+
+    def map_view(self, feature: str, method: str | None = None) -> MapView:
+        """Return the map of ``feature``.
+
+        The stored one made with ``method``, or, for a store of at most
+        ``IN_MEMORY_MAP_DOCUMENTS`` documents without one, a PCA map computed now (not
+        stored: ``zounds-xr map`` stores one). Kept for the session.
+
+        Parameters
+        ----------
+        feature : str
+            A stored feature.
+        method : {"umap", "pca"}, optional
+            Default: UMAP if stored, else PCA.
+
+        Returns
+        -------
+        MapView
+
+        Raises
+        ------
+        NotFoundError
+            If the store has no such feature, or no such map and is too large to
+            compute one now.
+        ParameterError
+            If ``method`` is not one of ``METHODS``.
+        StoreError
+            If the stored map is damaged.
+        """
+        if feature not in self.features:
+            raise NotFoundError(f"the store has no feature {feature!r}; it has "
+                                f"{', '.join(self.features) or 'none'}")
+        if method is not None and method not in METHODS:
+            raise ParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        key = (feature, method)
+        with self._lock:
+            found = self._maps.get(key)
+        if found is not None:
+            return found
+        layout = None
+        if self.url is not None or hasattr(self.store, "zarr_store"):
+            for candidate in [method] if method else METHODS:
+                layout = load_map(self.store, feature, candidate)
+                if layout is not None:
+                    break
+        if layout is not None:
+            found = MapView(layout, self.view, stored=True)
+        elif method in (None, "pca") and len(self.view) <= IN_MEMORY_MAP_DOCUMENTS:
+            found = MapView(build_map(self.store, feature, "pca", save=False), self.view,
+                            stored=False)
+        else:
+            raise NotFoundError(
+                f"no {method or 'stored'} map of {feature!r}; build it with `zounds-xr map "
+                f"{self.url or 'STORE'} --feature {feature} --method {method or 'umap'}`")
+        with self._lock:
+            self._maps[key] = found
+        return found

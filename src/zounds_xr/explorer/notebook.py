@@ -1,5 +1,7 @@
-"""``zx.explore(store)``: the explorer inline in a notebook (an iframe to a background
-server thread)."""
+"""``zx.explore(store)``: the explorer inline in a notebook.
+
+The page is an iframe to a background server thread.
+"""
 from __future__ import annotations
 
 from .._optional import optional_import
@@ -38,7 +40,7 @@ class ExplorerView:
 
 
 def explore(store, *, host: str = "127.0.0.1", port: int = 0, height: int = 720,
-            storage_options: dict | None = None) -> ExplorerView:
+            storage_options: dict | None = None, writable: bool = False) -> ExplorerView:
     """Open the explorer over ``store`` in a background thread and show it inline.
 
     Parameters
@@ -53,6 +55,8 @@ def explore(store, *, host: str = "127.0.0.1", port: int = 0, height: int = 720,
         Height of the iframe in pixels.
     storage_options : dict, optional
         fsspec options for a URL.
+    writable : bool, default False
+        Allow label edits from the page (see ``zounds-xr serve --writable``).
 
     Returns
     -------
@@ -65,5 +69,6 @@ def explore(store, *, host: str = "127.0.0.1", port: int = 0, height: int = 720,
     >>> view                                              # doctest: +SKIP
     """
     optional_import("tornado", extra="explore")
-    server = BackgroundServer(open_explorer(store, storage_options), host, port).start()
+    explorer = open_explorer(store, storage_options, writable=writable)
+    server = BackgroundServer(explorer, host, port).start()
     return ExplorerView(server, height)

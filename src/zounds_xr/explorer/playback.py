@@ -39,7 +39,23 @@ CHUNK_FRAMES = 1 << 15
 
 
 def wav_header(frames: int, channels: int, rate: int) -> bytes:
-    """The 44-byte header of a 16-bit PCM WAV file."""
+    """Build the 44-byte header of a 16-bit PCM WAV file.
+
+    Parameters
+    ----------
+    frames : int >= 0
+        Sample frames in the file.
+    channels : int > 0
+        Interleaved channels.
+    rate : int > 0
+        Sample rate, Hz.
+
+    Returns
+    -------
+    bytes
+        ``RIFF``/``fmt``/``data`` header of a file of ``frames * channels * 2`` data
+        bytes.
+    """
     data = frames * channels * 2
     return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt "
             + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2,
@@ -77,11 +93,26 @@ class AudioClip:
         return WAV_HEADER_BYTES + self.frames * self.channels * 2
 
     def read(self, f0: int, f1: int) -> np.ndarray:
+        """Read frames ``f0..f1`` as float32 ``(f1 - f0, channels)``, full scale 1."""
         return np.asarray(self._read(f0, f1), dtype=np.float32).reshape(f1 - f0, self.channels)
 
     def chunks(self, start: int | None = None, end: int | None = None):
-        """The WAV bytes ``[start, end)`` (``None``: from the beginning / to the end),
-        generated piece by piece: only the samples those bytes hold are read."""
+        """Generate the WAV bytes ``[start, end)`` piece by piece.
+
+        Only the samples those bytes hold are read (an HTTP range request).
+
+        Parameters
+        ----------
+        start, end : int, optional
+            Byte offsets in the WAV file; ``None``: from the beginning / to the end.
+            ``end`` past :attr:`size` is clipped.
+
+        Yields
+        ------
+        bytes
+            Consecutive pieces, the header's first, then at most ``CHUNK_FRAMES``
+            frames of 16-bit PCM each.
+        """
         start = 0 if start is None else start
         end = self.size if end is None else min(end, self.size)
         if start < WAV_HEADER_BYTES:
@@ -100,6 +131,7 @@ class AudioClip:
             pos += len(piece)
 
     def wav(self) -> bytes:
+        """Return the whole WAV file (header and 16-bit PCM samples)."""
         return b"".join(self.chunks())
 
 
@@ -149,7 +181,7 @@ def _stored(name: str, da: xr.DataArray, rate: int, t0: float, t1: float) -> Aud
 
 
 def _synthesizer(da: xr.DataArray):
-    """The synthesizer that inverts ``da``, or ``None``."""
+    """Return the synthesizer that inverts ``da``, or ``None``."""
     if "frequency" not in da.dims or set(da.dims) - {"time", "frequency", "channel"}:
         return None
     scale = getattr(da.xindexes.get("frequency"), "scale", None)
@@ -210,9 +242,21 @@ def _decoded(uri: str, t0: float, t1: float) -> AudioClip:
 
 
 def source_of(arrays: dict, uri) -> str:
-    """Where the sound of a document comes from, without reading any of it:
-    ``"stored:<feature>"``, ``"resynthesized:<feature>"``, ``"decoded:<uri>"`` or
-    ``"none"``."""
+    """Say where the sound of a document comes from, without reading any of it.
+
+    Parameters
+    ----------
+    arrays : dict of str to xarray.DataArray
+        The document's stored features.
+    uri : str or None
+        The document's source.
+
+    Returns
+    -------
+    str
+        ``"stored:<feature>"``, ``"resynthesized:<feature>"``, ``"decoded:<uri>"`` or
+        ``"none"``, in that order of preference (as :func:`clip_for`).
+    """
     audio = [(rate, name) for name, da in arrays.items()
              if (rate := _audio_rate(da)) is not None]
     if audio:
@@ -224,8 +268,23 @@ def source_of(arrays: dict, uri) -> str:
 
 
 def clip_for(arrays: dict, uri, t0: float, t1: float) -> AudioClip:
-    """The sound of ``[t0, t1)`` seconds of a document with stored features ``arrays``
-    and source ``uri`` (see the module docstring for the order of preference).
+    """Return the sound of ``[t0, t1)`` seconds of a document.
+
+    See the module docstring for the order of preference.
+
+    Parameters
+    ----------
+    arrays : dict of str to xarray.DataArray
+        The document's stored features.
+    uri : str or None
+        The document's source, decoded when nothing stored can be played.
+    t0, t1 : float
+        Seconds, ``0 <= t0 < t1`` (checked by the caller).
+
+    Returns
+    -------
+    AudioClip
+        The frames of the span, read lazily; ``source`` says where they come from.
 
     Raises
     ------

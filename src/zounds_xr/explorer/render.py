@@ -1,5 +1,6 @@
-"""Pictures for the explorer, drawn with numpy alone: colour-mapped PNG images of
-(time, band) features and min/max envelopes of waveforms.
+"""Pictures for the explorer, drawn with numpy alone.
+
+Colour-mapped PNG images of (time, band) features and min/max envelopes of waveforms.
 
 The page draws the axes (seconds, Hz, the dB colour bar) around the image from the
 JSON that comes with it, so the server never needs matplotlib or a font.
@@ -13,6 +14,7 @@ import numpy as np
 
 __all__ = [
     "MAGMA",
+    "POOLS",
     "colormap",
     "encode_png",
     "envelope",
@@ -43,7 +45,21 @@ MAGMA = _lut(_MAGMA_33)
 
 def colormap(values: np.ndarray, vmin: float, vmax: float, lut: np.ndarray = MAGMA
              ) -> np.ndarray:
-    """``(h, w)`` floats -> ``(h, w, 3)`` uint8 colours; NaN draws as the lowest colour."""
+    """Colour ``(h, w)`` floats as ``(h, w, 3)`` uint8; NaN draws as the lowest colour.
+
+    Parameters
+    ----------
+    values : numpy.ndarray [shape=(h, w)]
+        What to draw.
+    vmin, vmax : float
+        The values of the lowest and highest colours (clipped beyond them).
+    lut : numpy.ndarray [shape=(n, 3), uint8], default MAGMA
+        The colour map, lowest first.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(h, w, 3), uint8]
+    """
     span = vmax - vmin if vmax > vmin else 1.0
     scaled = np.nan_to_num((values - vmin) / span, nan=0.0, posinf=1.0, neginf=0.0)
     idx = np.clip(scaled * (len(lut) - 1) + 0.5, 0, len(lut) - 1).astype(np.intp)
@@ -73,46 +89,83 @@ def encode_png(rgb: np.ndarray, level: int = 1) -> bytes:
 
 
 def to_db(values: np.ndarray, power: float = 1.0) -> np.ndarray:
-    """``20/power * log10(|x|)`` (amplitude dB for power 1, power dB for power 2)."""
+    """Convert to dB: ``20/power * log10(|x|)``, magnitudes floored at 1e-10.
+
+    Amplitude dB for ``power`` 1, power dB for ``power`` 2.
+    """
     mag = np.abs(values).astype(np.float32, copy=False)
     return (20.0 / power) * np.log10(np.maximum(mag, np.float32(1e-10)))
 
 
-def pool_columns(values: np.ndarray, width: int) -> np.ndarray:
-    """Max-pool the columns (time) of ``(bands, frames)`` down to at most ``width``.
+#: how values that share a pixel are reduced
+POOLS = ("max", "mean")
 
-    Max keeps short events (clicks, onsets) visible when many frames share a pixel.
+
+def _pool(values: np.ndarray, size: int, axis: int, pool: str) -> np.ndarray:
+    """Reduce ``values`` along ``axis`` to ``size`` groups of consecutive entries.
+
+    Each group gives its ``max`` or its ``mean``; groups differ in length by one at most.
+    A group's entries are combined one offset at a time (``max(v[starts], v[starts +
+    1], ...)``): whole rows at once, where ``ufunc.reduceat`` along the first axis of a
+    wide array is several times slower.
     """
-    n = values.shape[1]
-    if n <= width:
+    n = values.shape[axis]
+    if n <= size:
         return values
-    edges = np.linspace(0, n, width + 1).astype(np.intp)
-    return np.maximum.reduceat(values, edges[:-1], axis=1)
+    v = np.moveaxis(values, axis, 0)
+    starts = np.linspace(0, n, size + 1).astype(np.intp)
+    lengths = np.diff(starts)
+    starts = starts[:-1]
+    out = v[starts].astype(np.float32 if pool == "mean" else v.dtype)
+    for j in range(1, int(lengths.max())):
+        live = lengths > j
+        if live.all():
+            rows = v[starts + j]
+            if pool == "max":
+                np.maximum(out, rows, out=out)
+            else:
+                out += rows
+        else:
+            rows = v[starts[live] + j]
+            out[live] = np.maximum(out[live], rows) if pool == "max" else out[live] + rows
+    if pool == "mean":
+        out /= lengths.reshape((-1,) + (1,) * (out.ndim - 1)).astype(np.float32)
+    return np.moveaxis(out, 0, axis)
 
 
-def pool_rows(values: np.ndarray, height: int) -> np.ndarray:
-    """Max-pool the rows (bands) of ``(bands, frames)`` down to at most ``height``."""
-    n = values.shape[0]
-    if n <= height:
-        return values
-    edges = np.linspace(0, n, height + 1).astype(np.intp)
-    return np.maximum.reduceat(values, edges[:-1], axis=0)
+def pool_columns(values: np.ndarray, width: int, pool: str = "max") -> np.ndarray:
+    """Pool the columns (time) of ``(bands, frames)`` down to at most ``width``.
+
+    Max (the default) keeps short events (clicks, onsets) visible when many frames
+    share a pixel; ``"mean"`` shows the average level instead.
+    """
+    return _pool(values, width, 1, pool)
+
+
+def pool_rows(values: np.ndarray, height: int, pool: str = "max") -> np.ndarray:
+    """Pool the rows (bands) of ``(bands, frames)`` down to at most ``height``."""
+    return _pool(values, height, 0, pool)
 
 
 def image_of(frames: np.ndarray, *, db: bool, power: float = 1.0, top_db: float = 80.0,
-             width: int = 1024, height: int = 256) -> tuple[bytes, dict]:
+             width: int = 1024, height: int = 256, pool: str = "max") -> tuple[bytes, dict]:
     """PNG of ``(time, bands)`` values: time left to right, the first band at the bottom.
 
+    Values that share a pixel are reduced with ``pool`` (``"max"`` or ``"mean"``; of
+    the magnitudes, before the conversion to dB, for a ``db`` picture).
     Returns the PNG bytes and ``{"vmin", "vmax", "units", "columns", "rows"}``: the
     value range the colours span (dB when ``db``; the top is the loudest value of the
     picture, the bottom ``top_db`` below it) and the image size.
     """
     values = np.asarray(frames)
-    values = np.abs(values) if np.iscomplexobj(values) else values.astype(np.float32, copy=False)
-    values = values.reshape(values.shape[0], -1).T  # (bands, time)
+    values = np.abs(values) if np.iscomplexobj(values) or db else \
+        values.astype(np.float32, copy=False)
+    # pooled first, along the contiguous axis, then converted: the max of magnitudes is
+    # the magnitude of the max, and the log runs on the pixels instead of every frame
+    values = values.reshape(values.shape[0], -1)  # (time, bands)
+    values = _pool(_pool(values, width, 0, pool), height, 1, pool).T  # (bands, columns)
     if db:
         values = to_db(values, power)
-    values = pool_rows(pool_columns(values, width), height)
     finite = values[np.isfinite(values)]
     vmax = float(finite.max()) if finite.size else 0.0
     if db:

@@ -6,28 +6,38 @@ HTTP byte ranges (206, 416, ``Content-Range``, ETags): the WAV stream reuses tha
 machinery instead of parsing ``Range`` headers by hand. Its IOLoop runs happily in a
 background thread, which is how :func:`zounds_xr.explore` serves a notebook.
 
-Every handler is read-only (GET/HEAD). Blocking reads run on a small thread pool so a
-slow picture never stalls the page. Errors are JSON ``{"error": "..."}`` with 400 for a
-bad parameter, 404 for an unknown document, feature or index, 416 for a byte range
-outside the WAV.
+Every handler but one is read-only (GET/HEAD). The one write, ``POST /api/labels``,
+exists only when the explorer is writable (``serve --writable``), and is guarded against
+other sites: it needs this server session's random token in the ``X-Zx-Token`` header
+(which a page of another origin can neither read nor send without a CORS preflight that
+this server never grants), a JSON body, an ``Origin`` (when the browser sends one) equal
+to the server's own; and a writable server bound to a loopback address answers only
+requests whose ``Host`` names it (a DNS rebinding page cannot read the token either).
+Blocking reads run on a small thread pool so a slow picture never stalls the page.
+Errors are JSON ``{"error": "..."}`` with 400 for a bad parameter, 403 for a refused
+write, 404 for an unknown document, feature or index, 416 for a byte range outside the
+WAV.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import importlib.resources
 import json
+import secrets
 import socket
 import threading
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._optional import optional_import
 from .._version import __version__
-from ..documents.store import open_store
+from ..documents.store import FeatureStore, open_store
 from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
 from .catalog import dumps
-from .model import Explorer, NotFoundError
+from .model import Explorer, NotFoundError, ReadOnlyError
 
 __all__ = ["STATIC", "BackgroundServer", "make_app", "serve"]
 
@@ -40,11 +50,23 @@ def _tornado():
     return importlib.import_module("tornado.web")
 
 
+#: hosts a loopback-bound server answers to (the Host header), with its port
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
 def _handlers(web: Any):
     class Base(web.RequestHandler):
-        def initialize(self, explorer: Explorer, executor: ThreadPoolExecutor):
+        def initialize(self, explorer: Explorer, executor: ThreadPoolExecutor,
+                       guard: dict):
             self.explorer = explorer
             self.executor = executor
+            self.guard = guard
+
+        def prepare(self):
+            hosts = self.guard.get("hosts")
+            if hosts is not None and self.request.host not in hosts:
+                raise web.HTTPError(403, f"this server answers to {', '.join(sorted(hosts))}"
+                                         f", not {self.request.host!r}")
 
         def set_default_headers(self):
             self.set_header("Cache-Control", "no-store")
@@ -83,6 +105,8 @@ def _handlers(web: Any):
                 raise web.HTTPError(404, str(exc)) from None
             except ParameterError as exc:
                 raise web.HTTPError(400, str(exc)) from None
+            except ReadOnlyError as exc:
+                raise web.HTTPError(403, str(exc)) from None
             except ZoundsError as exc:
                 raise web.HTTPError(500, f"{type(exc).__name__}: {exc}") from None
 
@@ -95,8 +119,64 @@ def _handlers(web: Any):
             ex = self.explorer
             indexes = await self.run(ex.indexes)
             kinds = await self.run(ex.kinds)
-            self.json({"zounds_xr": __version__, "store": ex.url, "documents": len(ex.view),
-                       "features": ex.features, "kinds": kinds, "indexes": indexes})
+            info = {"zounds_xr": __version__, "store": ex.url, "documents": len(ex.view),
+                    "features": ex.features, "kinds": kinds, "indexes": indexes,
+                    "extra": ex.view.extra, "version": ex.version,
+                    "writable": ex.read_only is None,
+                    "read_only": ex.read_only}
+            if ex.read_only is None:
+                info["token"] = self.guard["token"]  # same-origin pages only can read it
+            self.json(info)
+
+    class Labels(Base):
+        """``POST /api/labels``: set a label column of documents.
+
+        The body is ``{"column", "value", "ids": [...]}``, or ``{"column", "values":
+        {id: value}}``, or ``{"column", "value", "map": {"feature", "method"},
+        "points": [...]}`` (a lasso on the map); ``"author"`` optional. Answers
+        ``{"column", "documents", "version"}``.
+        """
+
+        def check_write(self):
+            origin = self.request.headers.get("Origin")
+            if origin is not None and urllib.parse.urlsplit(origin).netloc != self.request.host:
+                raise web.HTTPError(403, f"cross-site write refused (Origin {origin!r})")
+            token = self.request.headers.get("X-Zx-Token", "")
+            if not hmac.compare_digest(token.encode(), self.guard["token"].encode()):
+                raise web.HTTPError(403, "a write needs this session's token (X-Zx-Token "
+                                         "header, from /api/info)")
+            ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+            if ctype != "application/json":
+                raise web.HTTPError(415, f"a write is JSON (Content-Type application/json), "
+                                         f"got {ctype or 'none'!r}")
+
+        async def post(self):
+            ex = self.explorer
+            if ex.read_only is not None:
+                raise web.HTTPError(403, f"labels cannot be edited: {ex.read_only}")
+            self.check_write()
+            try:
+                body = json.loads(self.request.body or b"null")
+            except ValueError:
+                raise web.HTTPError(400, "the body is not JSON") from None
+            if not isinstance(body, dict):
+                raise web.HTTPError(400, "the body is a JSON object")
+            if "values" in body:
+                values = body["values"]
+                if not isinstance(values, dict):
+                    raise web.HTTPError(400, "values maps document ids to values")
+            else:
+                ids = body.get("ids")
+                if ids is None and isinstance(body.get("map"), dict):
+                    m = body["map"]
+                    view = await self.run(ex.map_view, str(m.get("feature")),
+                                          m.get("method") or None)
+                    ids = await self.run(view.ids_of, body.get("points") or [])
+                if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                    raise web.HTTPError(400, "ids is a list of document ids")
+                values = dict.fromkeys(ids, body.get("value"))
+            self.json(await self.run(ex.set_labels, body.get("column"), values,
+                                     author=body.get("author")))
 
     class Catalog(Base):
         async def get(self):
@@ -129,7 +209,8 @@ def _handlers(web: Any):
                 self.explorer.image, doc_id, feature, self.float_arg("start"),
                 self.float_arg("end"), width=self.int_arg("width", 1024),
                 height=self.int_arg("height", 256),
-                db=None if db in (None, "") else db == "1", power=power)
+                db=None if db in (None, "") else db == "1", power=power,
+                pool=self.get_argument("pool", "max"))
             self.set_header("Content-Type", "image/png")
             self.set_header("X-Zx-Image", json.dumps(meta))
             self.finish(png)
@@ -156,11 +237,36 @@ def _handlers(web: Any):
                                      exclude=None if exclude == "none" else exclude))
 
     class Map(Base):
-        async def get(self):
+        """``/api/map``: the map's description, and its points, colours and documents.
+
+        ``/api/map/points.bin``: float32 x, y per point; ``/api/map/colours.bin?column=``:
+        a uint8 code per point (legend in ``X-Zx-Legend``); ``/api/map/point?i=``: the
+        document at a point.
+        """
+
+        async def get(self, what=None):
             feature = self.get_argument("feature", None)
             if not feature:
-                raise web.HTTPError(400, "map needs feature=")
-            self.json(await self.run(self.explorer.map, feature))
+                raise web.HTTPError(400, "the map needs feature=")
+            method = self.get_argument("method", None) or None
+            view = await self.run(self.explorer.map_view, feature, method)
+            if what is None:
+                self.json(view.info())
+            elif what == "points.bin":
+                self.set_header("Content-Type", "application/octet-stream")
+                self.finish(await self.run(view.points))
+            elif what == "colours.bin":
+                column = self.get_argument("column", None)
+                if not column:
+                    raise web.HTTPError(400, "colours need column=")
+                codes, legend = await self.run(view.colours, column)
+                self.set_header("Content-Type", "application/octet-stream")
+                self.set_header("X-Zx-Legend", dumps(legend))
+                self.finish(codes)
+            elif what == "point":
+                self.json(await self.run(view.point, self.int_arg("i", 0, 0)))
+            else:
+                raise web.HTTPError(404, f"no map resource {what!r}")
 
     class Audio(web.StaticFileHandler):
         """``GET /api/documents/<id>/audio.wav?start=&end=``: 16-bit PCM WAV, byte ranges.
@@ -170,12 +276,15 @@ def _handlers(web: Any):
         generated only for the range asked.
         """
 
-        def initialize(self, explorer: Explorer, executor: ThreadPoolExecutor):
+        def initialize(self, explorer: Explorer, executor: ThreadPoolExecutor,
+                       guard: dict):
             super().initialize(path="")
             self.explorer = explorer
+            self.guard = guard
             self.clip: Any = None
 
         async def prepare(self):
+            Base.prepare(self)
             doc_id = self.path_args[0]
             loop = asyncio.get_running_loop()
             try:
@@ -217,35 +326,100 @@ def _handlers(web: Any):
             return 0
 
     class Page(web.StaticFileHandler):
+        def initialize(self, path, guard: dict, default_filename=None):
+            super().initialize(path, default_filename)
+            self.guard = guard
+
+        def prepare(self):
+            Base.prepare(self)
+
         def get_cache_time(self, path, modified, mime_type):
             return 0
 
     return {"info": Info, "catalog": Catalog, "document": Document, "image": Image,
             "values": Values, "neighbours": Neighbours, "map": Map, "audio": Audio,
-            "page": Page}
+            "labels": Labels, "page": Page}
 
 
-def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None):
-    """The tornado ``Application`` of the explorer over ``explorer`` (an :class:`Explorer`).
+def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
+    """Return the ``Host`` headers a server bound to ``host:port`` answers.
 
-    Routes (all GET; documented in docs/EXPLORER.md)::
+    Its loopback names when it is bound to a loopback address (DNS rebinding
+    protection), else any.
+
+    Parameters
+    ----------
+    host : str
+        The address the server binds.
+    port : int
+        Its TCP port.
+
+    Returns
+    -------
+    frozenset of str or None
+        ``"<name>:<port>"`` for ``127.0.0.1``, ``localhost`` and ``[::1]``; ``None``
+        (any ``Host``) for a non-loopback ``host``.
+    """
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return frozenset(f"{name}:{port}" for name in _LOOPBACK)
+
+
+def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None,
+             hosts: frozenset[str] | None = None, token: str | None = None):
+    """Build the tornado ``Application`` of the explorer.
+
+    Parameters
+    ----------
+    explorer : Explorer
+        What the routes serve.
+    executor : concurrent.futures.ThreadPoolExecutor, optional
+        Where requests read and draw (off the event loop); default 4 threads. The
+        catalog's search text and the stored maps are prepared in it at once.
+    hosts : frozenset of str, optional
+        The ``Host`` headers a writable explorer answers (see :func:`allowed_hosts`);
+        ``None``: any. A read-only explorer answers any.
+    token : str, optional
+        The session's write token (random by default; sent to the page in
+        ``/api/info`` when the explorer is writable, required by label edits).
+
+    Returns
+    -------
+    tornado.web.Application
+        Not yet listening (``app.listen(port, address=host)``).
+
+    Raises
+    ------
+    ImportError
+        When tornado is not installed (the ``explore`` extra).
+
+    Notes
+    -----
+    Routes (GET but for ``POST /api/labels``; documented in docs/EXPLORER.md)::
 
         /                                           the page
         /static/<file>                              its CSS and JS
         /api/info
         /api/catalog?offset=&limit=&sort=&order=&q=
         /api/documents/<id>
-        /api/documents/<id>/features/<name>/image.png?start=&end=&width=&height=&db=&power=
+        /api/documents/<id>/features/<name>/image.png?start=&end=&width=&height=&db=&power=&pool=
         /api/documents/<id>/features/<name>/values?start=&end=&width=
         /api/documents/<id>/audio.wav?start=&end=
         /api/neighbours?feature=&id=&start=&end=&k=
-        /api/map?feature=
+        /api/map?feature=&method=
+        POST /api/labels                            (writable explorers only)
+        /api/map/points.bin|colours.bin|point?feature=&method=&column=&i=
     """
     web = _tornado()
     h = _handlers(web)
     executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="zx-explore")
     executor.submit(explorer.view.prepare_search)  # the filter's text, off the first request
-    kw = {"explorer": explorer, "executor": executor}
+    executor.submit(explorer.prepare_maps)  # stored maps' ids, off the first hover
+    # a read-only explorer answers any Host (notebooks behind proxies); a writable one
+    # only its own names, so that a DNS-rebinding page can never read its token
+    guard = {"hosts": hosts if explorer.read_only is None else None,
+             "token": token or secrets.token_urlsafe(32)}
+    kw = {"explorer": explorer, "executor": executor, "guard": guard}
     doc = r"/api/documents/([^/]+)"
     static = str(STATIC)
     routes = [
@@ -257,8 +431,11 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None):
         (doc + r"/audio\.wav", h["audio"], kw),
         (r"/api/neighbours", h["neighbours"], kw),
         (r"/api/map", h["map"], kw),
-        (r"/static/(.*)", h["page"], {"path": static}),
-        (r"/()", h["page"], {"path": static, "default_filename": "index.html"}),
+        (r"/api/map/([a-z.]+)", h["map"], kw),
+        (r"/api/labels", h["labels"], kw),
+        (r"/static/(.*)", h["page"], {"path": static, "guard": guard}),
+        (r"/()", h["page"], {"path": static, "default_filename": "index.html",
+                             "guard": guard}),
     ]
     return web.Application(routes, compress_response=False)
 
@@ -274,6 +451,16 @@ class BackgroundServer:
 
     ``BackgroundServer(explorer, host, port=0).start()`` returns once the server
     listens; ``.url`` is its address; ``.stop()`` closes it.
+
+    Parameters
+    ----------
+    explorer : Explorer
+        What it serves.
+    host : str, default "127.0.0.1"
+        The address to bind (a loopback one also limits the ``Host`` headers, see
+        :func:`allowed_hosts`).
+    port : int, default 0
+        TCP port; 0 picks a free one now.
     """
 
     def __init__(self, explorer: Explorer, host: str = "127.0.0.1", port: int = 0):
@@ -288,6 +475,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
+        """The server's address, ``http://<host>:<port>/``."""
         return f"http://{self.host}:{self.port}/"
 
     def _run(self):
@@ -295,7 +483,8 @@ class BackgroundServer:
         ioloop = importlib.import_module("tornado.ioloop")
         try:
             self._loop = ioloop.IOLoop.current()
-            self._server = make_app(self.explorer).listen(self.port, address=self.host)
+            app = make_app(self.explorer, hosts=allowed_hosts(self.host, self.port))
+            self._server = app.listen(self.port, address=self.host)
         except OSError as exc:  # e.g. the port is taken: reported to the caller of start()
             self._error = exc
             self._ready.set()
@@ -304,6 +493,20 @@ class BackgroundServer:
         self._loop.start()
 
     def start(self) -> BackgroundServer:
+        """Start serving; return once the server listens (30 s at most).
+
+        Returns
+        -------
+        BackgroundServer
+            ``self``.
+
+        Raises
+        ------
+        ImportError
+            When tornado is not installed (the ``explore`` extra).
+        OSError
+            When the server cannot listen (e.g. the port is taken).
+        """
         _tornado()
         thread = threading.Thread(target=self._run, name="zx-explore-server", daemon=True)
         self._thread = thread
@@ -314,6 +517,7 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and wait (10 s at most) for the thread to end; idempotent."""
         if self._loop is None:
             return
 
@@ -328,7 +532,7 @@ class BackgroundServer:
 
 
 def serve(store, host: str = "127.0.0.1", port: int = 8765, *, storage_options=None,
-          echo=print) -> None:
+          writable: bool = False, echo=print) -> None:
     """Serve the explorer over ``store`` until interrupted (``zounds-xr serve``).
 
     Parameters
@@ -342,28 +546,66 @@ def serve(store, host: str = "127.0.0.1", port: int = 8765, *, storage_options=N
         TCP port.
     storage_options : dict, optional
         fsspec options for a URL (S3 endpoint, credentials).
+    writable : bool, default False
+        Allow label edits from the page (each with the session's token).
+    echo : callable, default print
+        Called with the one line that says what is served and where.
+
+    Raises
+    ------
+    StoreError
+        When there is no feature store at ``store``.
+    ImportError
+        When tornado is not installed (the ``explore`` extra).
+    OSError
+        When the server cannot listen on ``host:port``.
     """
-    explorer = open_explorer(store, storage_options)
+    explorer = open_explorer(store, storage_options, writable=writable)
     web = _tornado()
     ioloop = importlib.import_module("tornado.ioloop")
     del web
-    app = make_app(explorer)
+    app = make_app(explorer, hosts=allowed_hosts(host, port))
     app.listen(port, address=host)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    mode = "label edits allowed" if explorer.read_only is None else \
+        f"read-only: {explorer.read_only}"
     echo(f"zounds-xr explorer: {len(explorer.view)} documents, features "
-         f"{', '.join(explorer.features)}; open http://{shown}:{port}/ (Ctrl-C stops)")
+         f"{', '.join(explorer.features)}; {mode}; open http://{shown}:{port}/ "
+         f"(Ctrl-C stops)")
     try:
         ioloop.IOLoop.current().start()
     except KeyboardInterrupt:
         pass
 
 
-def open_explorer(store, storage_options=None) -> Explorer:
-    """An :class:`Explorer` over a store object or URL."""
+def open_explorer(store, storage_options=None, writable: bool = False) -> Explorer:
+    """Open an :class:`Explorer` over a store object or URL.
+
+    Parameters
+    ----------
+    store : str, os.PathLike, store object or Explorer
+        A store URL (opened with ``zx.open_store``), an opened store, or an explorer
+        (returned as it is).
+    storage_options : dict, optional
+        fsspec options for a URL (S3 endpoint, credentials).
+    writable : bool, default False
+        Open the store for writing label edits; read-only otherwise.
+
+    Returns
+    -------
+    Explorer
+
+    Raises
+    ------
+    StoreError
+        When there is no feature store at the URL.
+    """
     if isinstance(store, Explorer):
         return store
     if isinstance(store, str) or hasattr(store, "__fspath__"):
         url = str(store)
-        return Explorer(open_store(url, storage_options=storage_options), url=url,
-                        storage_options=storage_options)
-    return Explorer(store)
+        opened = open_store(url, storage_options=storage_options)
+        if writable:
+            opened = FeatureStore(url, storage_options=storage_options)
+        return Explorer(opened, url=url, storage_options=storage_options, writable=writable)
+    return Explorer(store, writable=writable)

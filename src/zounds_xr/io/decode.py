@@ -1,48 +1,24 @@
 """Decoding audio with libsndfile: ``load``, ``stream`` and ``open_audio``.
 
-The pieces: where the bytes come from (:mod:`zounds_xr.io.sources`), one checked
-libsndfile handle read in bounded blocks with one length rule on every path
-(:mod:`zounds_xr.io.reader`), the non-finite policy (:mod:`zounds_xr.io.nonfinite`)
-and the lazy blocks of ``open_audio`` (:mod:`zounds_xr.io.lazy`). This module holds
-the eager paths, whole (``load``) or chunk by chunk (``stream``), and gathers the
-public names.
+This module holds the eager paths, whole (``load``) or chunk by chunk (``stream``), and
+gathers the public names. Every path decodes through one checked reader, so that
+``load``, ``stream`` and ``open_audio`` at any chunk size give the same samples, or the
+same error, for the same file. The rules live with the code that applies them:
 
-Sources
-    A path (``str`` or ``os.PathLike``), an ``http(s)://`` URL (fetched with the
-    standard library's ``urllib`` into a spooled temporary file: memory up to 32 MiB,
-    disk beyond), encoded ``bytes``, a binary file-like object (one that cannot seek
-    is spooled the same way), a ``urllib.request.Request`` or an ``AudioMetaData``
-    (its ``uri`` is decoded).
-
-Formats
-    Whatever libsndfile 1.2 reads: WAV, WAVEX, RF64, AIFF, FLAC, OGG Vorbis and Opus,
-    MP3, 8- to 32-bit integer, float, double, u-law/A-law, any number of channels.
-    Samples come back as ``float32``. Integer PCM is scaled by libsndfile into
-    ``[-1, 1)``; float and double files come back as stored, which may lie outside
-    ``[-1, 1]`` and may hold NaN or infinity (see *Non-finite samples*).
-
-Lengths: one rule on every path
-    Decoding reads until libsndfile returns nothing more (calling ``sf_readf_float``
-    directly: soundfile's ``read`` would allocate the header's whole count at once).
-    When libsndfile trusts its header's count (every format but MP3, except for an
-    unknown (0) or placeholder (INT64_MAX) count), decoding that ends before that
-    count is a partial decode, and a partial decode is never returned as if it were
-    whole: it raises ``AudioDecodeError`` naming the source, the frame where decoding
-    stopped and libsndfile's reason (a truncated FLAC, an Ogg page dropped for a bad
-    checksum, a FLAC whose first read fails). An error libsndfile reports while
-    decoding raises the same way, naming the frames being read. The one documented
-    exception: MP3 headers (Xing/Info frame counts) are estimates, so an MP3 whose
-    decoder ends early without reporting an error gives the frames that decode, on
-    every path. A WAV cut short is reported by libsndfile with the frames its size
-    holds, and gives those. ``load``, ``stream`` and ``open_audio`` at any chunk size
-    therefore give the same samples, or the same error, for the same file.
-
-Non-finite samples
-    Float files can hold NaN and infinity. ``on_nonfinite`` chooses what decoding does
-    with them: ``"warn"`` (default) keeps them and warns with their count and the first
-    frame (:class:`~zounds_xr.errors.NonFiniteSamplesWarning`); ``"raise"`` refuses
-    the file (``AudioDecodeError``); ``"zero"`` replaces them with 0; ``"keep"``
-    passes them silently.
+Sources (:mod:`zounds_xr.io.sources`)
+    A path, an ``http(s)://`` URL, encoded ``bytes``, a binary file-like object, a
+    ``urllib.request.Request`` or an ``AudioMetaData``; downloads and unseekable
+    streams are spooled (memory up to 32 MiB, disk beyond).
+Formats, headers and lengths (:mod:`zounds_xr.io.reader`)
+    Whatever libsndfile 1.2 reads, as ``float32``. Headers are not trusted: buffers
+    are bounded by what the file can hold, impossible rates, channel counts and frame
+    counts are refused, and a decode that stops before the frames its header announces
+    raises (MP3, whose headers are estimates, excepted).
+Non-finite samples (:mod:`zounds_xr.io.nonfinite`)
+    ``on_nonfinite``: keep NaN and infinity and warn (default), raise, replace them
+    with 0, or keep them silently.
+Lazy blocks (:mod:`zounds_xr.io.lazy`)
+    ``open_audio``: one dask task per block, seeks verified where they are not exact.
 
 Errors
     A missing path raises :class:`~zounds_xr.errors.AudioFileNotFoundError` (also a
@@ -69,7 +45,8 @@ from .nonfinite import NONFINITE_POLICIES, nonfinite_policy
 from .reader import MAX_CHANNELS, open_reader
 
 __all__ = ["MAX_BLOCKS", "MAX_CHANNELS", "MAX_SAMPLERATE", "MIN_CHUNK_FRAMES",
-           "NONFINITE_POLICIES", "audio_info", "load", "open_audio", "stream"]
+           "NONFINITE_POLICIES", "audio_info", "load", "open_audio", "stream",
+           "stream_arrays"]
 
 #: the fewest frames a ``stream`` chunk may hold: each chunk is a labelled AudioSamples
 #: (~0.1 ms to build, measured), so 1-frame chunks ran 4x slower than real time (19.6 s
@@ -252,6 +229,31 @@ def stream(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
 
 
 def _stream(source, chunksize, mono: bool, policy: str):
+    for data, rate, position in stream_arrays(source, chunksize, mono=mono,
+                                              on_nonfinite=policy):
+        yield AudioSamples(data, rate, start=Fraction(position) * rate.exact_frequency)
+
+
+def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
+                  on_nonfinite: str = "warn"):
+    """Decode a source chunk by chunk into plain arrays, as :func:`stream` does.
+
+    The same decode, reads, checks and errors as :func:`stream` (which wraps these
+    arrays in AudioSamples), for callers that handle many short clips and would pay
+    more for labelling each one than for decoding it.
+
+    Parameters
+    ----------
+    source, chunksize, mono, on_nonfinite
+        As :func:`stream` (checked when the iteration starts).
+
+    Yields
+    ------
+    (numpy.ndarray, AudioSampleRate, int)
+        ``float32`` data shaped ``(frames,)`` or ``(frames, channels)``, the source's
+        rate, and the frame of the source the chunk starts at.
+    """
+    policy = nonfinite_policy(on_nonfinite)
     with open_reader(source, policy) as reader:
         rate = reader.rate
         frames = _chunk_frames(chunksize, rate, reader.channels)
@@ -266,12 +268,10 @@ def _stream(source, chunksize, mono: bool, policy: str):
                 joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
                 chunk, rest = joined[:frames], joined[frames:]
                 pending, held = ([rest] if len(rest) else []), len(rest)
-                yield AudioSamples(_shape(chunk, mono), rate,
-                                   start=Fraction(position) * rate.exact_frequency)
+                yield _shape(chunk, mono), rate, position
                 position += frames
         reader.nonfinite.warn()
         if held or position == 0:
             joined = (np.concatenate(pending) if pending
                       else np.zeros((0, reader.channels), dtype=np.float32))
-            yield AudioSamples(_shape(joined, mono), rate,
-                               start=Fraction(position) * rate.exact_frequency)
+            yield _shape(joined, mono), rate, position

@@ -55,6 +55,9 @@ from .sources import binary_source
 __all__ = ["MAX_CHANNELS", "MAX_SAMPLERATE", "READ_BLOCK", "READ_BYTES", "Reader",
            "open_reader"]
 
+#: subtypes whose samples are integers (libsndfile scales them to finite floats)
+_INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "ULAW", "ALAW", "PCM_16", "PCM_24",
+                               "PCM_32"})
 #: frames decoded per libsndfile call. libsndfile's MP3 decoder output depends slightly
 #: on the read size below 65536 frames (NOTES.md); at and above it, it matches a whole read.
 READ_BLOCK = 1 << 16
@@ -119,9 +122,11 @@ class Reader:
     def __init__(self, handle: sf.SoundFile, name: str, size: int | None,
                  on_nonfinite: str = "warn"):
         self.handle, self.name, self.size = handle, name, size
-        #: the non-finite policy applied to what is decoded
-        self.nonfinite = NonFiniteScreen(on_nonfinite, name)
         self.format, self.subtype = handle.format, handle.subtype
+        #: the non-finite policy applied to what is decoded; integer PCM decodes to
+        #: finite floats, so it is not screened (that cost a third of decoding PCM_16)
+        self.nonfinite = NonFiniteScreen(
+            "keep" if self.subtype in _INTEGER_SUBTYPES else on_nonfinite, name)
         self.channels = int(handle.channels)
         self.rate = self._check_rate()
         if not 1 <= self.channels <= MAX_CHANNELS:

@@ -59,14 +59,23 @@ class SimHash(Preprocessor):
 
     Parameters
     ----------
-    bits : int
+    bits : int > 0, default 64
         Number of hyperplanes, i.e. bits per code.
-    packbits : bool
+    packbits : bool, default False
         ``False``: codes of dims ``(example, "bit")``, uint8 0/1. ``True``: dims
         ``(example, "word")``, ``ceil(bits / 64)`` uint64 words (see :func:`pack_bits`).
-    seed : int
+    seed : int, default 0
         Seed of the hyperplanes.
+    needs : object, optional
+        Accepted for compatibility with zounds' graph syntax and ignored.
 
+    Raises
+    ------
+    ParameterError
+        If ``bits`` is not a positive int.
+
+    Notes
+    -----
     Not invertible. The example axis keeps its labels (e.g. the ``time`` index).
     """
 
@@ -111,9 +120,11 @@ class SimHash(Preprocessor):
         return out, None
 
     def get_config(self):
+        """Return the constructor parameters ``bits``, ``packbits`` and ``seed``."""
         return {"bits": self.bits, "packbits": self.packbits, "seed": self.seed}
 
     def get_arrays(self):
+        """Return the learned ``mean`` (features,) and ``planes`` (features, bits)."""
         return {"mean": self.mean, "planes": self.planes}
 
     def _set_arrays(self, arrays):
@@ -122,7 +133,20 @@ class SimHash(Preprocessor):
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One hit of :meth:`HammingIndex.search`."""
+    """One hit of :meth:`HammingIndex.search`.
+
+    Parameters
+    ----------
+    document_id : object
+        The id the document's codes were added with (:meth:`HammingIndex.add`).
+    time_slice : TimeSlice or None
+        The stretch of the document the frame covers; ``None`` when its codes had no
+        ``TimeIndex``.
+    distance : int >= 0
+        Hamming distance from the query, in bits.
+    position : int >= 0
+        Frame position inside the document's codes.
+    """
 
     document_id: object
     time_slice: object  # TimeSlice, or None when the codes had no time index
@@ -131,7 +155,7 @@ class SearchResult:
 
 
 def _time_params(codes: xr.DataArray):
-    """``(start, frequency, duration)`` Fractions of the example axis, or ``None``."""
+    """Return ``(start, frequency, duration)`` Fractions of the example axis, or ``None``."""
     index = codes.xindexes.get(codes.dims[0])
     if index is not None and hasattr(index, "frequency") and hasattr(index, "duration"):
         return Fraction(index.start), Fraction(index.frequency), Fraction(index.duration)
@@ -187,7 +211,14 @@ class HammingIndex:
             :class:`SimHash` output; a ``TimeIndex`` on the example axis gives each result
             its ``TimeSlice``.
         document_id : hashable, optional
-            The document's id (default: its position in the index).
+            The document's id, returned by :meth:`search` (default ``None``); it must be
+            JSON-safe for :meth:`save`.
+
+        Raises
+        ------
+        ParameterError
+            If ``codes`` are neither uint64 words nor 0/1 bits, or have a different
+            number of words than the codes already added.
         """
         labelled = _as_dataarray(codes)
         words = self._pack(labelled.values)
@@ -213,7 +244,7 @@ class HammingIndex:
         return self._codes
 
     def distances(self, query) -> np.ndarray:
-        """Hamming distance from ``query`` (one code) to every stored code.
+        """Compute the Hamming distance from ``query`` (one code) to every stored code.
 
         Parameters
         ----------
@@ -224,6 +255,12 @@ class HammingIndex:
         -------
         numpy.ndarray [shape=(n_codes,), int64]
             In the order the codes were added.
+
+        Raises
+        ------
+        ParameterError
+            If ``query`` is neither uint64 words nor 0/1 bits, holds more than one code,
+            or has a different number of words than the stored codes.
         """
         q = self._pack(_as_dataarray(query).values if isinstance(query, xr.DataArray)
                        else query)
@@ -245,7 +282,7 @@ class HammingIndex:
         return entry["document_id"], time_slice, local
 
     def search(self, query, n_results: int = 10) -> list[SearchResult]:
-        """The ``n_results`` stored frames nearest to ``query`` (one code), nearest first.
+        """Find the ``n_results`` stored frames nearest to ``query`` (one code).
 
         Parameters
         ----------
@@ -257,7 +294,13 @@ class HammingIndex:
         Returns
         -------
         list of SearchResult
-            Nearest first; ties are broken by position.
+            Nearest first; ties are broken by position. Empty for an empty index.
+
+        Raises
+        ------
+        ParameterError
+            If ``n_results`` is not a positive int, or ``query`` is not one code of
+            the index's width (see :meth:`distances`).
         """
         n_results = positive_int(n_results, "n_results")
         d = self.distances(query)
@@ -299,10 +342,17 @@ class HammingIndex:
         Parameters
         ----------
         path : str or os.PathLike
+            The directory :meth:`save` wrote.
 
         Returns
         -------
         HammingIndex
+            The saved codes and keys; further :meth:`add` calls extend it.
+
+        Raises
+        ------
+        ParameterError
+            If ``path/index.json`` is not a saved :class:`HammingIndex`.
         """
         with open(os.path.join(path, "index.json")) as f:
             meta = json.load(f)

@@ -22,8 +22,9 @@ same model gives the same version in any process; a new checkpoint gives a new o
 ``update()`` recomputes just that feature. The model is copied when declared: training
 the original further does not change what the feature computes. Before documents are
 written, the model is saved in the store under ``_models/<digest>/`` (safe persistence,
-no pickled code: :mod:`zounds_xr.learn.persist`); :func:`model_of` finds the model of
-any stored embedding.
+no pickled code: :mod:`zounds_xr.learn.persist`) and committed to the store's log with
+its files' checksums; :func:`model_of` finds the model of any stored embedding, and
+reads only the copy the log vouches for, checked.
 
 Batched inference. The function is declared channelwise: ingest stacks short clips
 along ``channel`` (see ``Document._write_many``), so the model runs over the frames of
@@ -65,7 +66,7 @@ from ..streamable import Streaming
 from ..timeseries.durations import to_fraction
 from ..timeseries.index import time_coords
 from .adapters import PyTorchNetwork
-from .persist import load_addressed, save_addressed
+from .persist import load_addressed, model_path, save_addressed
 from .pipeline import PreprocessingPipeline
 
 if TYPE_CHECKING:
@@ -453,12 +454,11 @@ class Learned(Feature):
                 "store_as": self.store_as}
 
     def prepare_store(self, fstore) -> None:
-        """Save the model under ``_models/<digest>/`` of ``fstore`` unless it is there."""
-        fstore._writable()
-        fstore._ensure_root()  # a store's root is made by the store, with its layout
-        with fstore.reaching("write to"):
-            save_addressed(self._steps, fstore.zarr_store, self.digest,
-                           {**self.description, "digest": self.digest})
+        """Save the model under ``_models/<digest>/`` of ``fstore`` and commit it,
+        unless the store's log vouches for it already."""
+        description = {**self.description, "digest": self.digest}
+        fstore.save_model(self.digest, lambda zstore, path: save_addressed(
+            self._steps, zstore, path, description))
 
     def __repr__(self) -> str:
         policy = "" if self.window is None else f", window={self.window!r}, hop={self.hop!r}"
@@ -599,13 +599,19 @@ def load_model(store, digest: str) -> StoredModel:
     Raises
     ------
     StoreError
-        When the store holds no such model, its data does not match its content hash,
-        or it does not re-create a model of that digest (e.g. the module's class has
-        changed since).
+        When the store's log commits no such model, a file of its committed copy is
+        missing or does not match the log's record, its data does not match its
+        content hash, or it does not re-create a model of that digest (e.g. the
+        module's class has changed since).
     """
     fstore = _fstore(store)
     with fstore.reaching("read"):
-        steps, description = load_addressed(fstore.zarr_store, digest)
+        copy = fstore.model_copy(digest)  # the copy the log vouches for, checked
+    try:
+        steps, description = load_addressed(copy)
+    except StoreError as exc:
+        raise StoreError(f"the model {model_path(digest)!r} of {fstore.url!r}: "
+                         f"{exc}") from exc
     kind = description.get("kind")
     kwargs = None
     if kind == "torch":

@@ -17,10 +17,11 @@ Two layouts:
 Content-addressed models (:func:`save_addressed`, :func:`load_addressed`): the steps of
 a learned feature's model saved in a feature store under
 ``<root>/_models/<digest>/<copy>/`` (a Zarr group of the layout above, plus a
-description in the attribute ``"zounds_xr:model"``), written when no complete copy of
-that digest is there: the same digest always holds the same model, so writers that race
-leave identical copies, and a reader finds the model of any stored embedding by the
-digest its feature records.
+description in the attribute ``"zounds_xr:model"``). The store's commit log vouches for
+one copy per digest and records its files
+(:meth:`~zounds_xr.documents.store.FeatureStore.save_model`); a reader loads only that
+copy, its files checked, and finds the model of any stored embedding by the digest its
+feature records.
 
 The content hash (sha256 of the steps' parameters and array bytes) is checked on load:
 a mismatch raises :class:`~zounds_xr.StoreError`.
@@ -37,7 +38,6 @@ import importlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -45,6 +45,7 @@ import numpy as np
 import zarr
 
 from .._version import __version__
+from ..documents.log import MODELS, model_path  # their home: the store's log
 from ..errors import ParameterError, StoreError
 
 __all__ = ["register_preprocessor", "preprocessor_class", "pipeline_state", "save_steps",
@@ -55,8 +56,7 @@ FORMAT = "zounds_xr.PreprocessingPipeline"
 FORMAT_VERSION = 1
 ATTRS_KEY = "zounds_xr:pipeline"
 MANIFEST = "pipeline.json"
-#: the store prefix of content-addressed models, and the attribute describing one
-MODELS = "_models"
+#: the attribute describing a saved model
 MODEL_KEY = "zounds_xr:model"
 
 
@@ -334,86 +334,41 @@ def load_steps(source: Any) -> list[Any]:
     return steps
 
 
-def model_path(digest: str) -> str:
-    """``_models/<digest>``: where a feature store keeps the model of that digest.
-
-    Raises
-    ------
-    ParameterError
-        When ``digest`` is not a hex string (it becomes a key of the store).
-    """
-    if not isinstance(digest, str) or not digest or any(
-            c not in "0123456789abcdef" for c in digest):
-        raise ParameterError(f"a model digest is a lowercase hex string, got {digest!r}")
-    return f"{MODELS}/{digest}"
-
-
-def _complete_copies(zstore: Any, digest: str) -> list[Any]:
-    """The complete saved copies of a model (a manifest is written last), in name order."""
-    try:
-        parent = zarr.open_group(zstore, path=model_path(digest), mode="r", zarr_format=3)
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
-        return []
-    copies = []
-    for name in sorted(parent.group_keys()):
-        group = parent[name]
-        if ATTRS_KEY in group.attrs:
-            copies.append(group)
-    return copies
-
-
-def save_addressed(steps: Sequence[Any], zstore: Any, digest: str, description: dict
-                   ) -> bool:
-    """Save fitted steps under ``_models/<digest>/`` of a Zarr store, unless they are there.
-
-    Each writer writes a copy of its own (``_models/<digest>/<random name>/``, its
-    manifest last) and never touches another's: writers racing on the same digest
-    leave identical copies, and a killed writer an incomplete copy that readers skip,
-    never a damaged model.
+def save_addressed(steps: Sequence[Any], zstore: Any, path: str, description: dict) -> None:
+    """Save fitted steps as the Zarr group ``path`` of a store: one copy of a model
+    (what :meth:`~zounds_xr.documents.store.FeatureStore.save_model` commits).
 
     Parameters
     ----------
     steps : sequence of Preprocessor
         Fitted, registered steps (saved as :func:`save_steps` does: no pickled code).
     zstore : zarr store
-        The feature store's root store.
-    digest : str
-        The model's content digest (what its feature's version records).
+        The store written to (the feature store's, recording every file).
+    path : str
+        The copy's key prefix, ``_models/<digest>/<copy>``.
     description : dict
         JSON-safe description stored beside the steps (attribute ``"zounds_xr:model"``).
-
-    Returns
-    -------
-    bool
-        Whether the model was written (``False``: a complete copy was there already).
     """
-    if _complete_copies(zstore, digest):
-        return False
-    group = zarr.create_group(zstore, path=f"{model_path(digest)}/{uuid.uuid4().hex[:12]}",
-                              zarr_format=3, attributes={MODEL_KEY: description})
-    save_steps(steps, group)  # its manifest last: a partial save is not found
-    return True
+    group = zarr.create_group(zstore, path=path, zarr_format=3,
+                              attributes={MODEL_KEY: description})
+    save_steps(steps, group)  # its manifest last
 
 
-def load_addressed(zstore: Any, digest: str) -> tuple[list[Any], dict]:
-    """``(steps, description)`` of the model saved under ``_models/<digest>``.
+def load_addressed(zstore: Any) -> tuple[list[Any], dict]:
+    """``(steps, description)`` of the model copy at the root of ``zstore`` (the checked
+    files :meth:`~zounds_xr.documents.store.FeatureStore.model_copy` gives).
 
     Raises
     ------
     StoreError
-        When the store holds no complete model of that digest, or no copy of it whose
-        data still matches its content hash.
+        When it holds no complete model, or its data does not match its content hash.
     """
-    copies = _complete_copies(zstore, digest)
-    if not copies:
-        raise StoreError(f"the store holds no model {model_path(digest)!r}")
-    failures = []
-    for group in copies:  # identical copies: the first that reads intact
-        try:
-            return load_steps(group), dict(group.attrs.get(MODEL_KEY) or {})
-        except (StoreError, ParameterError) as exc:
-            failures.append(exc)
-        except Exception as exc:  # noqa: BLE001  (zarr and its codecs raise many kinds)
-            failures.append(StoreError(f"the model {group.path!r} cannot be read: "
-                                       f"{type(exc).__name__}: {exc}"))
-    raise failures[0]
+    try:
+        group: Any = zarr.open_group(zstore, mode="r", zarr_format=3)
+        if ATTRS_KEY not in group.attrs:
+            raise StoreError("it holds no complete model (no pipeline manifest)")
+        return load_steps(group), dict(group.attrs.get(MODEL_KEY) or {})
+    except (StoreError, ParameterError):
+        raise
+    except Exception as exc:  # noqa: BLE001  (zarr and its codecs raise many kinds)
+        raise StoreError(f"the model cannot be read: {type(exc).__name__}: {exc}") from exc

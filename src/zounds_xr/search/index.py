@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from .._optional import optional_import
 from ..errors import ParameterError
@@ -154,10 +153,28 @@ class CodeIndex:
         How windows were cut.
     backend : {"auto", "numpy", "faiss"}
         ``"auto"``: faiss when installed, else numpy (identical results).
+    threads : int
+        OpenMP threads of a faiss search (set for the call, in the calling thread, and
+        restored after). One by default, the policy of the spectral kernels
+        (:mod:`zounds_xr.spectral.fft_backend`): callers run searches side by side (the
+        explorer's server threads), and on shared cores more threads are slower (a
+        query over 10^6 windows: see benchmarks/RESULTS.md, issue 25). The numpy
+        backend always uses one.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``backend`` or ``threads`` that is not a positive integer.
+    ImportError
+        For ``backend="faiss"`` without faiss installed (with the install hint).
     """
 
     def __init__(self, codes, window_segment, window_start, segments: Segments,
-                 rule: WindowRule, backend: str = "auto"):
+                 rule: WindowRule, backend: str = "auto", threads: int = 1):
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) \
+                or threads < 1:
+            raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+        self.threads = int(threads)
         self.codes = np.ascontiguousarray(codes, dtype=np.uint64)
         self.window_segment = np.asarray(window_segment, dtype=np.int64)
         self.window_start = np.asarray(window_start, dtype=np.int64)
@@ -165,7 +182,7 @@ class CodeIndex:
         self.rule = rule
         self._faiss = _backend(backend)
         self._engine: Any = None  # faiss.IndexBinaryFlat or WordMajor, made on first use
-        self._ids: pd.Index | None = None  # id -> position, made on first use
+        self._ids: dict[str, int] | None = None  # id -> position, made on first use
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -183,9 +200,9 @@ class CodeIndex:
     def position(self, doc_id: str) -> int | None:
         """Return the document's position in ``segments``, or ``None``."""
         if self._ids is None:
-            self._ids = pd.Index(self.segments.ids.astype(str))
-        pos = self._ids.get_indexer([str(doc_id)])[0]
-        return int(pos) if pos >= 0 else None
+            # a dict: 10^5 ids in ~10 ms, where an index of pandas strings took 150
+            self._ids = {str(d): i for i, d in enumerate(self.segments.ids)}
+        return self._ids.get(str(doc_id))
 
     # ------------------------------------------------------------------ raw search
     def _rows_nearest(self, queries: np.ndarray, count: int):
@@ -200,7 +217,12 @@ class CodeIndex:
                 self._engine = self._faiss.IndexBinaryFlat(self.bits)
                 self._engine.add(self.codes.view(np.uint8))
             n = min(count, len(self))
-            d, w = self._engine.search(np.ascontiguousarray(queries).view(np.uint8), n)
+            previous = self._faiss.omp_get_max_threads()
+            self._faiss.omp_set_num_threads(self.threads)
+            try:
+                d, w = self._engine.search(np.ascontiguousarray(queries).view(np.uint8), n)
+            finally:
+                self._faiss.omp_set_num_threads(previous)
             keep = w >= 0
             r = np.broadcast_to(np.arange(len(queries))[:, None], w.shape)
             return r[keep], w[keep].astype(np.int64), d[keep].astype(np.int64), n < len(self)

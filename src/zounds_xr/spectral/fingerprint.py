@@ -80,7 +80,7 @@ def fingerprint_wscheme(index: TimeIndex | None = None) -> SampleRate:
 
 
 def _band_weights(n_fft: int, rate: float, fmin: float, fmax: float) -> np.ndarray:
-    """``(n_fft // 2 + 1, 33)`` 0/1 weights: FFT bins summed into log-spaced bands."""
+    """Return ``(n_fft // 2 + 1, 33)`` 0/1 weights summing FFT bins into log-spaced bands."""
     edges = np.geomspace(fmin, fmax, FINGERPRINT_BITS + 2)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
     band = np.searchsorted(edges, freqs, side="right") - 1
@@ -133,7 +133,7 @@ class _Kernel:
 @framing("wscheme", default=fingerprint_wscheme)  # how it streams through a document graph
 def fingerprint(samples: xr.DataArray, wscheme: SampleRate | None = None, *,
                 fmin: float = 100.0, fmax: float = 10000.0) -> xr.DataArray:
-    """Philips (Haitsma-Kalker) sub-fingerprints: 32 bits per frame, robust to copies.
+    """Compute Philips (Haitsma-Kalker) sub-fingerprints: 32 bits a frame, robust to copies.
 
     Parameters
     ----------
@@ -144,8 +144,9 @@ def fingerprint(samples: xr.DataArray, wscheme: SampleRate | None = None, *,
         Hop (``frequency``) and frame extent (``duration``): a frame holds two spectra
         of ``duration - frequency`` seconds, one hop apart. Default
         :func:`fingerprint_wscheme` (1/32 s hop, 1/4 s spectra).
-    fmin, fmax : float
-        Edges of the 33 logarithmically spaced bands, Hz.
+    fmin, fmax : float, default 100.0 and 10000.0
+        Edges of the 33 logarithmically spaced bands, Hz; ``0 < fmin < fmax`` and
+        ``fmin`` below the Nyquist frequency (bands above it hold nothing).
 
     Returns
     -------
@@ -157,9 +158,11 @@ def fingerprint(samples: xr.DataArray, wscheme: SampleRate | None = None, *,
     Raises
     ------
     ParameterError
-        When ``samples`` is not audio with a ``TimeIndex``, the bands are not
-        ``0 < fmin < fmax`` with ``fmin`` below the Nyquist frequency, or a band below it
-        holds no FFT bin.
+        When ``samples`` is not real audio with a ``TimeIndex`` and dims ``time`` (and
+        ``channel``), the bands are not ``0 < fmin < fmax`` with ``fmin`` below the
+        Nyquist frequency, ``wscheme`` is not a SampleRate, gives a hop under one sample
+        or a frame not longer than its hop, or a band below the Nyquist frequency holds
+        no FFT bin.
 
     See Also
     --------

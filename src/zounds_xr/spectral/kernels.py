@@ -221,6 +221,10 @@ class FrameKernel:
             return out
         n_rest = math.prod(rest)
         signals = segment.reshape(segment.shape[0], n_rest)
+        if n_rest > 1:
+            # one signal per row: framing a strided column gathers every sample
+            # win/hop times from scattered cache lines (stacked clips: 2x slower)
+            signals = np.ascontiguousarray(signals.T).T
         rows = out.reshape(nf, self.n_out, n_rest) if out.flags.c_contiguous or not rest \
             else None
         with pinned_threads():
