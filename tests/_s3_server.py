@@ -44,6 +44,7 @@ class _Logging:
 
     def __init__(self, app, log: list, lock: threading.Lock):
         self.app, self.log, self.lock = app, log, lock
+        self.conditional = threading.Lock()
 
     def __call__(self, environ, start_response):
         path = urllib.parse.unquote(environ.get("PATH_INFO", ""))
@@ -51,6 +52,11 @@ class _Logging:
             with self.lock:
                 self.log.append(Request(environ.get("REQUEST_METHOD", ""), path,
                                         environ.get("QUERY_STRING", "")))
+        if environ.get("REQUEST_METHOD") == "PUT" and "HTTP_IF_NONE_MATCH" in environ:
+            # moto checks If-None-Match and then stores, unlocked: two racing conditional
+            # PUTs could both succeed. S3's conditional PUT is atomic; so is this one.
+            with self.conditional:
+                return list(self.app(environ, start_response))
         return self.app(environ, start_response)
 
 

@@ -180,10 +180,6 @@ class LogState:
         return cls(int(d["version"]), d["parts"], d["fragments"], d["labels"],
                    d.get("models"))
 
-    def files(self) -> dict[str, dict]:
-        """Every committed file of every committed part, by key."""
-        return {k: r for p in self.parts.values() for k, r in p["files"].items()}
-
 
 class CommitLog:
     """The log of one store (see the module docs); caches the newest state it read."""

@@ -7,8 +7,10 @@ delete what it commits. They take the :class:`~.store.FeatureStore` and use its 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +21,7 @@ import zarr
 from ..errors import StoreError
 from . import catalog as _catalog
 from .log import LOG_FORMAT, MODELS, STORE, group_json
-from .manifest import check_file, crc32c, file_record, sharding_of
+from .manifest import check_file, check_stream, crc32c, file_record, layout_of
 from .parts import new_part_name
 from .reader import part_of
 
@@ -32,6 +34,8 @@ __all__ = ["INDEXES", "VACUUM_GRACE", "compact", "describe", "invisible_parts", 
 #: default age (seconds) below which vacuum() leaves an uncommitted part alone: it may
 #: belong to a writer that is still running
 VACUUM_GRACE = 3600.0
+#: files verify() reads at once
+_VERIFY_THREADS = 4
 #: where derived search indexes live under the root (:mod:`zounds_xr.search.persist`):
 #: ``indexes/<feature>/<key>/parts/<part>.bin`` is derived from part ``<part>``
 INDEXES = "indexes"
@@ -237,12 +241,13 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     for key, record in sorted(state.fragments.items(), key=lambda kv: kv[1]["version"]):
         data = fs.objects.get(key)
         found = check_file(data, record)
-        table = rebuild_fragment(fs, key, record)
-        if found is not None:
+        table = fs._table(key, record) if found is None else None
+        if table is None:  # damaged or lost: the rows the log keeps
+            table = rebuild_fragment(fs, key, record)
             for doc_id in table.column("id").to_pylist():
                 problems.setdefault(str(doc_id), []).append(
-                    f"catalog fragment {key!r}: {found}; `zounds-xr repair` rewrites it "
-                    f"from the log")
+                    f"catalog fragment {key!r}: {found or 'missing'}; `zounds-xr repair` "
+                    f"rewrites it from the log")
         tables.append(table)
     resolved, _ = _catalog.resolve(_catalog.combine(tables))
     holders = _holders(resolved)
@@ -250,13 +255,24 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
     used = sorted({p for p in map(part_of, holders) if p is not None} & set(state.parts))
     total = sum(r["size"] for p in used for r in state.parts[p]["files"].values())
     shown = _Progress(total, progress)
-    for part in used:
-        files = state.parts[part]["files"]
-        for key in sorted(files):
-            record = files[key]
-            data = fs.objects.get(key)
-            shown.add(record["size"])
-            found = check_file(data, record)
+    checks = [(key, record) for part in used
+              for key, record in sorted(state.parts[part]["files"].items())]
+
+    def check_one(item):
+        key, record = item
+        if fs.objects.local is None:
+            return key, record["size"], check_file(fs.objects.get(key), record)
+        try:
+            with open(fs.objects.path(key), "rb") as f:
+                return key, record["size"], check_stream(f, os.fstat(f.fileno()).st_size,
+                                                         record)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return key, record["size"], "missing"
+
+    # reading overlaps checking (file reads release the GIL), in file order
+    with ThreadPoolExecutor(_VERIFY_THREADS) as pool:
+        for key, size, found in pool.map(check_one, checks):
+            shown.add(size)
             if found is None:
                 continue
             message = f"file {key!r}: {found}"
@@ -305,24 +321,24 @@ def _holders(resolved) -> dict[str, list[tuple[str, str, int, int]]]:
 
 def _documents_of(fs, key: str, holders: dict) -> list[tuple[str, str]]:
     """The (document, feature) pairs a damaged file touches."""
+    base = key.rsplit("/", 1)[0]
     if "/c/" in key:
         path, chunk = key.split("/c/", 1)
-        docs = holders.get(path, [])
-        meta = fs.objects.get(f"{path}/zarr.json")
-        try:
-            grid = json.loads(meta)["chunk_grid"]["configuration"]["chunk_shape"][0] \
-                if meta else None
-        except (ValueError, KeyError, TypeError, IndexError):
-            grid = None
-        if grid is None or path.endswith(".bytes") or not chunk.split("/")[0].isdigit():
-            return [(d, f) for d, f, _, _ in docs]
-        lo = int(chunk.split("/")[0]) * int(grid)
-        return [(d, f) for d, f, a, b in docs if a < lo + grid and b > lo]
+        if path in holders:  # a chunk of a feature's array: the documents in it
+            docs = holders[path]
+            meta = fs.objects.get(f"{path}/zarr.json")
+            try:
+                grid = int(json.loads(meta)["chunk_grid"]["configuration"]["chunk_shape"][0])
+                lo = int(chunk.split("/")[0]) * grid
+            except (ValueError, KeyError, TypeError, IndexError):
+                return [(d, f) for d, f, _, _ in docs]
+            if path.endswith(".bytes"):
+                return [(d, f) for d, f, _, _ in docs]
+            return [(d, f) for d, f, a, b in docs if a < lo + grid and b > lo]
+        base = path.rsplit("/", 1)[0]  # a label array: its group's documents
     # metadata or labels: every document of the arrays under that group or array
-    base = key.rsplit("/", 1)[0]
     return [(d, f) for path, docs in holders.items()
-            if path == base or path.startswith(f"{base}/") or base.startswith(f"{path}")
-            for d, f, _, _ in docs]
+            if path == base or path.startswith(f"{base}/") for d, f, _, _ in docs]
 
 
 # ---------------------------------------------------------------------- repair
@@ -365,8 +381,8 @@ def upgrade(fs: FeatureStore, progress: bool = False) -> int:
     if attributes is None:
         raise StoreError(f"no feature store at {fs.url!r}")
     fs._check_root(attributes, upgrading=True)
-    if attributes[STORE].get("log") == LOG_FORMAT:
-        return 0
+    if attributes[STORE].get("log") == LOG_FORMAT and fs.log.state().version:
+        return 0  # (an empty log over fragments is a lost log: written again below)
     fragments = {}
     for name in fs.objects.list_dir("catalog"):
         if name.endswith(".parquet"):
@@ -416,12 +432,12 @@ def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
     checked): the records its commit gets."""
     files = fs.objects.list_files(f"parts/{part}/")
     records: dict[str, dict] = {}
-    sharding: dict[str, int | None] = {}
+    layouts: dict[str, tuple[int, bool] | bool | None] = {}
     for key in sorted(files):
         if key.endswith("zarr.json"):
             data = fs.objects.get(key) or b""
             path = key.rsplit("/", 1)[0]
-            sharding[path] = sharding_of(data)
+            layouts[path] = layout_of(data)
             records[key] = file_record(data)
             meta = json.loads(data)
             if meta.get("node_type") == "array":
@@ -436,7 +452,7 @@ def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
             continue
         array = key.split("/c/", 1)[0] if "/c/" in key else None
         records[key] = file_record(fs.objects.get(key) or b"",
-                                   sharding.get(array) if array else None)
+                                   layouts.get(array) if array else None)
     return records
 
 

@@ -5,15 +5,23 @@ each file's record, so a file that is whole but in the wrong place (a swapped sh
 replaced ``zarr.json``) is caught. A record is::
 
     {"size": bytes, "crc32c": of the whole file,
-     "index": crc32c of a shard's index,          (sharded arrays' chunk files)
-     "chunks": "<8 hex digits per inner chunk>"}  (each inner chunk's own CRC32C, in
-                                                   index order; "" for an empty one)
+     "index": CRC32C of a shard's index (without its own checksum),  (shards)
+     "chunks": "<8 hex digits>,..." each inner chunk's own CRC32C,   (shards)
+               in index order ("" for an empty one)
+     "tail": "<8 hex digits>"}  a single chunk's own CRC32C          (checksummed chunks)
 
-A read of a whole file checks its size and CRC32C. A read of a shard's index (zarr
-fetches it first, as a suffix) checks the index's CRC32C; a read of one inner chunk (a
-byte range the verified index points to) checks the chunk's trailing CRC32C, which
-zarr's ``crc32c`` codec then checks against the chunk's bytes: so each chunk is bound to
-its position at the cost of a four-byte comparison.
+Why not only the whole file's CRC32C: a chunk that ends with its own CRC32C (zarr's
+``crc32c`` codec) is a block whose CRC32C is the same constant whatever its content
+(CRC's residue), so the CRC32C of a shard made of such chunks depends on their lengths
+only, and two shards of one layout have the same. The chunks' own checksums do depend
+on their content: the record keeps them, and a check recomputes them.
+
+A read of a whole file checks its size and content (:func:`check`). A read of a shard's
+index (zarr fetches it first, as a suffix) checks the index against its record; a read
+of one inner chunk (a byte range the verified index points to) checks the chunk's
+trailing CRC32C against the record, which zarr's ``crc32c`` codec then checks against
+the chunk's bytes: so each chunk is bound to its position at the cost of a four-byte
+comparison.
 
 :class:`RecordingStore` makes the records as a part writer writes its files.
 """
@@ -21,13 +29,14 @@ from __future__ import annotations
 
 import json
 import math
+from typing import BinaryIO
 
 import google_crc32c
 import numpy as np
 import zarr.storage
 
-__all__ = ["RecordingStore", "check_file", "crc32c", "file_record", "index_offsets",
-           "shard_index_size"]
+__all__ = ["RecordingStore", "check", "check_file", "check_stream", "crc32c",
+           "file_record", "index_offsets", "layout_of", "shard_index_size"]
 
 _EMPTY = 2**64 - 1
 
@@ -47,54 +56,122 @@ def index_offsets(index: bytes) -> np.ndarray:
     return np.frombuffer(index[:-4], dtype="<u8").reshape(-1, 2)
 
 
-def file_record(data: bytes, chunks_per_shard: int | None = None) -> dict:
-    """The log's record of a file (see the module docs)."""
-    record: dict = {"size": len(data), "crc32c": crc32c(data)}
-    if chunks_per_shard:
-        size = shard_index_size(chunks_per_shard)
-        index = data[-size:]
-        record["index"] = crc32c(index)
-        tails = []
-        for offset, nbytes in index_offsets(index):
-            if offset == _EMPTY:
-                tails.append("")
-            else:
-                end = int(offset) + int(nbytes)
-                tails.append(data[end - 4:end].hex())
-        record["chunks"] = ",".join(tails)
-    return record
+def _ends_with_crc(codecs: list) -> bool:
+    return bool(codecs) and codecs[-1].get("name") == "crc32c"
 
 
-def check_file(data: bytes | None, record: dict) -> str | None:
-    """What is wrong with a whole file's bytes (``None``: missing) against its record,
-    in words; ``None`` when it matches."""
-    if data is None:
-        return "missing"
-    if len(data) != record["size"]:
-        return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
-    if crc32c(data) != record["crc32c"]:
-        return "damaged or replaced (its CRC32C is not the committed one)"
-    return None
-
-
-def sharding_of(metadata: bytes) -> int | None:
-    """Inner chunks per shard of an array whose ``zarr.json`` is ``metadata`` (``None``
-    when it is not a sharded array)."""
+def layout_of(metadata: bytes) -> tuple[int, bool] | bool | None:
+    """How the chunk files of the array whose ``zarr.json`` is ``metadata`` are made:
+    ``(inner chunks per shard, inner chunks end with a CRC32C)`` for a sharded array,
+    ``True`` for chunks that end with their CRC32C, ``None`` otherwise."""
     try:
         meta = json.loads(metadata)
     except ValueError:
         return None
-    if meta.get("node_type") != "array":
+    if not isinstance(meta, dict) or meta.get("node_type") != "array":
         return None
     codecs = meta.get("codecs") or []
-    if not codecs or codecs[0].get("name") != "sharding_indexed":
+    if codecs and codecs[0].get("name") == "sharding_indexed":
+        config = codecs[0]["configuration"]
+        if config.get("index_location", "end") != "end":
+            return None
+        shard = meta["chunk_grid"]["configuration"]["chunk_shape"]
+        inner = config["chunk_shape"]
+        return (math.prod(s // i for s, i in zip(shard, inner, strict=True)),
+                _ends_with_crc(config.get("codecs") or []))
+    return True if _ends_with_crc(codecs) else None
+
+
+def _tail(block: bytes) -> str:
+    return block[-4:].hex()
+
+
+def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> dict:
+    """The log's record of a file (see the module docs)."""
+    record: dict = {"size": len(data), "crc32c": crc32c(data)}
+    if isinstance(layout, tuple):
+        n, checked = layout
+        index = data[-shard_index_size(n):]
+        record["index"] = crc32c(index[:-4])
+        if checked:
+            record["chunks"] = ",".join(
+                "" if offset == _EMPTY else _tail(data[:int(offset) + int(nbytes)])
+                for offset, nbytes in index_offsets(index))
+    elif layout is True and len(data) >= 4:
+        record["tail"] = _tail(data)
+    return record
+
+
+def _self_checked(block: bytes) -> bool:
+    return len(block) >= 4 and crc32c(block[:-4]) == int.from_bytes(block[-4:], "little")
+
+
+_PIECE = 1 << 20
+
+
+def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
+    """:func:`check` of a local file of ``size`` bytes, read piece by piece (a shard
+    chunk by chunk), so that the buffers stay warm: what ``verify()`` does."""
+    if size != record["size"]:
+        return f"{size} bytes, {record['size']} committed (truncated or replaced)"
+    if "chunks" in record:
+        tails = record["chunks"].split(",")
+        n = shard_index_size(len(tails))
+        f.seek(size - n)
+        index = f.read(n)
+        if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
+            return "its shard index is damaged or not the committed one"
+        for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
+            if offset == _EMPTY:
+                if tails[i]:
+                    return f"inner chunk {i} is missing"
+                continue
+            f.seek(offset)
+            block = f.read(nbytes)
+            if len(block) != nbytes or not _self_checked(block) or _tail(block) != tails[i]:
+                return f"inner chunk {i} fails its checksum or is not the committed one"
         return None
-    config = codecs[0]["configuration"]
-    if config.get("index_location", "end") != "end":
+    if "tail" in record:
+        return check(f.read(), record)
+    crc = 0
+    while piece := f.read(_PIECE):
+        crc = google_crc32c.extend(crc, piece)
+    return None if crc == record["crc32c"] else \
+        "damaged or replaced (its CRC32C is not the committed one)"
+
+
+def check_file(data: bytes | None, record: dict) -> str | None:
+    """What is wrong with a whole file's bytes (``None``: missing) against its record,
+    in words; ``None`` when it matches (:func:`check`)."""
+    return "missing" if data is None else check(data, record)
+
+
+def check(data: bytes, record: dict) -> str | None:
+    """What is wrong with a whole file, given its record (``None``: it is the committed
+    file)."""
+    if len(data) != record["size"]:
+        return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
+    if "chunks" in record:
+        tails = record["chunks"].split(",")
+        index = data[-shard_index_size(len(tails)):]
+        if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
+            return "its shard index is damaged or not the committed one"
+        for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
+            if offset == _EMPTY:
+                if tails[i]:
+                    return f"inner chunk {i} is missing"
+                continue
+            end = offset + nbytes
+            tail = data[end - 4:end]
+            if end > len(data) or nbytes < 4 or tail.hex() != tails[i] \
+                    or crc32c(data[offset:end - 4]) != int.from_bytes(tail, "little"):
+                return f"inner chunk {i} fails its checksum or is not the committed one"
         return None
-    shard = meta["chunk_grid"]["configuration"]["chunk_shape"]
-    inner = config["chunk_shape"]
-    return math.prod(s // i for s, i in zip(shard, inner, strict=True))
+    if "tail" in record:
+        ok = _self_checked(data) and _tail(data) == record["tail"]
+        return None if ok else "damaged or not the committed chunk"
+    return None if crc32c(data) == record["crc32c"] else \
+        "damaged or replaced (its CRC32C is not the committed one)"
 
 
 class RecordingStore(zarr.storage.WrapperStore):
@@ -104,7 +181,7 @@ class RecordingStore(zarr.storage.WrapperStore):
     def __init__(self, store):
         super().__init__(store)
         self.records: dict[str, dict] = {}
-        self._sharding: dict[str, int | None] = {}  # array path -> chunks per shard
+        self._layouts: dict[str, tuple[int, bool] | bool | None] = {}  # array path ->
         self._arrays: dict[str, dict] = {}  # array path -> shape, dtype, dims
 
     def _with_store(self, store):
@@ -115,7 +192,7 @@ class RecordingStore(zarr.storage.WrapperStore):
         data = value.to_bytes()
         if key.endswith("zarr.json"):
             path = key.rsplit("/", 1)[0] if "/" in key else ""
-            self._sharding[path] = sharding_of(data)
+            self._layouts[path] = layout_of(data)
             meta = json.loads(data)
             if meta.get("node_type") == "array":
                 self._arrays[path] = {"shape": meta["shape"], "data_type": meta["data_type"],
@@ -123,7 +200,7 @@ class RecordingStore(zarr.storage.WrapperStore):
             self.records[key] = file_record(data)
             return
         array = key.split("/c/", 1)[0] if "/c/" in key else None
-        self.records[key] = file_record(data, self._sharding.get(array) if array else None)
+        self.records[key] = file_record(data, self._layouts.get(array) if array else None)
 
     def arrays(self) -> dict[str, dict]:
         """Each array written: its shape, data type and dims (the log shows them)."""

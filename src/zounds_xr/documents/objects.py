@@ -1,9 +1,10 @@
 """The object layer under a feature store: whole objects by key, nothing more.
 
-Everything above it (the log, the catalog, the readers, maintenance) sees a store as
-keys relative to its root, with the few operations an object store offers (compare
-delta-rs's ``LogStore``): whole-object get, ranged get, put, **put-if-absent**, listing
-and delete. Put-if-absent is what makes commits safe among concurrent writers:
+Everything above it (the log, the catalog, maintenance) sees a store as keys relative
+to its root, with the few operations an object store offers (compare delta-rs's
+``LogStore``): whole-object get, put, **put-if-absent**, listing and delete. (Ranged
+reads of chunks go through the zarr store underneath, which the checked reader wraps:
+``reader.CheckedStore``.) Put-if-absent is what makes commits safe among concurrent writers:
 
 - a local directory: the object is written to a temporary file, then hard-linked to
   its key (``link`` fails when the key exists; readers never see half an object);
@@ -28,7 +29,6 @@ from typing import Any
 
 import zarr
 import zarr.storage
-from zarr.abc.store import RangeByteRequest
 from zarr.abc.store import Store as ZarrStore
 from zarr.core.buffer import default_buffer_prototype
 
@@ -145,20 +145,6 @@ class ObjectStore:
                 except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                     return None
             buf = sync(self.zarr.get(key, default_buffer_prototype()))
-            return None if buf is None else buf.to_bytes()
-
-    def get_range(self, key: str, start: int, stop: int) -> bytes | None:
-        """Bytes ``[start, stop)`` of the object, or ``None`` when there is none."""
-        with self.reaching("read"):
-            if self.local is not None:
-                try:
-                    with open(self.path(key), "rb") as f:
-                        f.seek(start)
-                        return f.read(stop - start)
-                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                    return None
-            buf = sync(self.zarr.get(key, default_buffer_prototype(),
-                                     RangeByteRequest(start, stop)))
             return None if buf is None else buf.to_bytes()
 
     def exists(self, key: str) -> bool:

@@ -24,7 +24,7 @@ import functools
 import io
 import json
 from collections.abc import Callable, Mapping
-from typing import cast
+from typing import ClassVar, cast
 
 import dask.array as da
 import numpy as np
@@ -39,11 +39,11 @@ from zarr.core.metadata import ArrayV3Metadata
 
 from ..errors import StoreError
 from .labels import Labels
-from .manifest import crc32c, index_offsets
+from .manifest import check, crc32c, index_offsets
 from .parts import FEATURE, INDEX
 from .rows import CheckedRows, lazy_rows, read_error, stacked_rows
 
-__all__ = ["MissingChunkError", "Reader", "part_of"]
+__all__ = ["CheckedArray", "MissingChunkError", "Reader", "part_of"]
 
 #: parts' checked stores, arrays and groups kept open by a reader (each an LRU)
 CACHED = 256
@@ -73,6 +73,8 @@ class CheckedStore(zarr.storage.WrapperStore):
     never change): a slice reads each shard's index once, then its inner chunks."""
 
     _INDEX_CACHE = 4096
+    #: turned off only to measure what the checks cost (benchmarks/bench_store_log.py)
+    checks: ClassVar[bool] = True
 
     def __init__(self, store, url: str, records: dict[str, dict]):
         super().__init__(store)
@@ -94,6 +96,8 @@ class CheckedStore(zarr.storage.WrapperStore):
                    f"{self.url!r} {problem}")
 
     async def get(self, key, prototype, byte_range=None):
+        if not self.checks:
+            return await self._unchecked(key, prototype, byte_range)
         record = self.records.get(key)
         if record is None:
             if key.endswith("zarr.json") or "/c/" in key:
@@ -109,13 +113,12 @@ class CheckedStore(zarr.storage.WrapperStore):
             raise self._fail(key, "is missing", MissingChunkError)
         data = buf.to_bytes()
         if byte_range is None:
-            if len(data) != record["size"] or crc32c(data) != record["crc32c"]:
-                raise self._fail(key, f"is damaged or replaced: {len(data)} bytes that do "
-                                      f"not match the log's record ({record['size']} bytes, "
-                                      f"CRC32C {record['crc32c']})")
+            problem = check(data, record)
+            if problem is not None:
+                raise self._fail(key, f"does not match the log's record: {problem}")
         elif suffix:
             if "index" not in record or len(data) != byte_range.suffix or \
-                    crc32c(data) != record["index"]:
+                    crc32c(data[:-4]) != record["index"]:
                 raise self._fail(key, "has a shard index that is damaged or not the one "
                                       "committed (a truncated, zeroed or swapped shard)")
             starts = {int(o): i for i, (o, _) in enumerate(index_offsets(data))}
@@ -133,6 +136,45 @@ class CheckedStore(zarr.storage.WrapperStore):
         else:
             raise self._fail(key, f"was read with an unexpected byte range {byte_range}")
         return buf
+
+
+    async def _unchecked(self, key, prototype, byte_range):
+        if isinstance(byte_range, SuffixByteRequest):
+            found = self._indexes.get(key)
+            if found is not None and len(found[0]) == byte_range.suffix:
+                return found[0]
+        buf = await self._store.get(key, prototype, byte_range)
+        if isinstance(byte_range, SuffixByteRequest) and buf is not None:
+            self._indexes[key] = (buf, {})
+        return buf
+
+
+class CheckedArray:
+    """A committed Zarr array whose every read failure is a :class:`StoreError` naming
+    the store, the part, the array and the key, with the cause chained (what
+    ``FeatureStore.array`` gives; other attributes are the Zarr array's)."""
+
+    def __init__(self, array: zarr.Array, url: str):
+        self._array, self._url = array, url
+
+    def __getattr__(self, name):
+        return getattr(self._array, name)
+
+    def __getitem__(self, key):
+        try:
+            return self._array[key]
+        except StoreError:
+            raise
+        except Exception as exc:
+            path = self._array.path
+            raise read_error(f"the array {path!r} (part {part_of(path)!r}) of the feature "
+                             f"store {self._url!r}", f"key {key!r}", exc) from exc
+
+    def __len__(self) -> int:
+        return int(self._array.shape[0])
+
+    def __repr__(self) -> str:
+        return f"<checked {self._array!r}>"
 
 
 class _BlockDecoder:

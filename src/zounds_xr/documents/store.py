@@ -52,7 +52,7 @@ from .log import LAYOUT, LOG, LOG_FORMAT, STORE, CommitLog, LogState, group_json
 from .manifest import RecordingStore, check_file, crc32c
 from .objects import BUCKET_PROTOCOLS, ObjectStore, is_url, open_zarr_store, protocol, sync
 from .parts import PartWriter, encode_labels, new_part_name
-from .reader import Reader
+from .reader import CheckedArray, Reader
 
 __all__ = [
     "LAYOUT",
@@ -346,7 +346,26 @@ class FeatureStore:
             if version:
                 raise StoreError(f"no commit {version} in {self.url!r}: there is no store")
             return LogState()
-        return self.log.state(version)
+        state = self.log.state(version)
+        if state.version == 0 and version is None:
+            state = self._check_empty_log()
+        return state
+
+    def _check_empty_log(self) -> LogState:
+        """An empty log over a store with catalog fragments: a first commit between its
+        fragment and its entry (wait for it), or a lost log (an error, never an empty
+        catalog)."""
+        for attempt in range(5):
+            if not self.objects.list_dir("catalog"):
+                return self.log.state()
+            time.sleep(0.05 * (attempt + 1))
+            self.log.forget()
+            if self.log.state().version:
+                return self.log.state()
+        raise StoreError(f"the feature store {self.url!r} has catalog fragments but its "
+                         f"commit log is empty: the log was lost; restore {LOG}/ from a "
+                         f"backup, or run `zounds-xr upgrade {self.url}` to write it again "
+                         f"from the files (after checking every chunk)")
 
     @property
     def version(self) -> int:
@@ -731,10 +750,11 @@ class FeatureStore:
         return n
 
     # ------------------------------------------------------------------ reading
-    def array(self, path: str) -> zarr.Array:
+    def array(self, path: str) -> CheckedArray:
         """The read-only Zarr array at ``path`` (relative to the root), every file of it
-        checked against the log on read; cached, as parts never change."""
-        return self.reader.array(path)
+        checked against the log on read, every failure a :class:`StoreError`; kept, as
+        parts never change."""
+        return CheckedArray(self.reader.array(path), str(self.url))
 
     def read(self, row: dict, name: str, where: str | None = None) -> xr.DataArray:
         """A stored feature of a document (its catalog ``row``) as a lazy DataArray."""
