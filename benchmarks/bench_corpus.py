@@ -152,7 +152,7 @@ def compare(name, paths, graph, naive, rounds, work, cluster=None, bare=False):
     import multiprocessing
 
     import zounds_xr as zx
-    from zounds_xr.batch import process_pool
+    from zounds_xr.documents.batch import process_pool
 
     process_pool(1), process_pool(2)
     ctx = multiprocessing.get_context("spawn")
@@ -321,7 +321,7 @@ def profile_task(paths, graph, work) -> dict[str, float]:
     import importlib.util
 
     import zounds_xr as zx
-    from zounds_xr import batch
+    from zounds_xr.documents import batch
     from zounds_xr.documents import document, parts
     from zounds_xr.io import decode
     from zounds_xr.spectral.kernels import set_default_threads

@@ -13,7 +13,7 @@ Contenders, interleaved round by round, each into a fresh store:
 - ``zx.ingest(zx.Directory(...), Sound, scheduler="processes", num_workers=n,
   progress=False)`` for n = 1, 2: as the first ingest of a session (the worker pool is
   started in the call, while the dataset is scanned: included) and as a later ingest
-  (the session's pool, ``zounds_xr.batch.process_pool``, is warm)
+  (the session's pool, ``zounds_xr.documents.batch.process_pool``, is warm)
 - ``zx.ingest(..., client=Client(LocalCluster(n_workers=n, threads_per_worker=1)))``
   (clusters started once, before timing; their start-up time is reported apart)
 
@@ -109,7 +109,7 @@ def main(argv=None):
 
     import _signals
     import zounds_xr as zx
-    from zounds_xr import batch
+    from zounds_xr.documents import batch
 
     n_files, secs = (8, 5) if args.quick else (50, 20)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -153,7 +153,7 @@ def main(argv=None):
         return run(f"p{n}", scheduler="processes", num_workers=n)
 
     def run_warm(n):
-        # later ingests of a session reuse the pool (zounds_xr.batch.process_pool)
+        # later ingests of a session reuse the pool (zounds_xr.documents.batch.process_pool)
         batch.process_pool(n)
         return run(f"w{n}", scheduler="processes", num_workers=n)
 

@@ -138,7 +138,7 @@ def main(argv=None):
     import multiprocessing
 
     import zounds_xr as zx
-    from zounds_xr.batch import process_pool
+    from zounds_xr.documents.batch import process_pool
     from zounds_xr.learn import Log, MeanStdNormalization, PreprocessingPipeline
 
     n = args.clips or (300 if args.quick else 2000)

@@ -157,7 +157,7 @@ def demo_store(tmp_path_factory) -> pathlib.Path:
     store shared between test modules would make their results depend on the order
     they run in.
     """
-    from zounds_xr.demo import run_demo
+    from zounds_xr.app.demo import run_demo
 
     root = tmp_path_factory.getbasetemp() / "explorer-demo"
     done = root / "done"

@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 import zounds_xr as zx
-from zounds_xr.arrays import with_labels
+from zounds_xr.dimensions.arrays import with_labels
 
 
 def test_array_with_units_names_dims_by_dimension():

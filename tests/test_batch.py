@@ -103,7 +103,7 @@ def _pid(_):
 
 
 def test_process_workers_are_started_once_and_reused(tmp_path, corpus):
-    from zounds_xr.batch import process_pool
+    from zounds_xr.documents.batch import process_pool
 
     pool = process_pool(2)
     assert process_pool(2) is pool
@@ -121,7 +121,7 @@ def _crash(x):
 
 
 def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch):
-    from zounds_xr import batch
+    from zounds_xr.documents import batch
 
     Sound = _make_sound(tmp_path / "features.zarr")
     done = zx.ingest([str(corpus / "tone0.wav")], Sound, progress=False)
@@ -138,7 +138,7 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
                                               (1000, 2, 500), (1000, 64, 15),
                                               (100_000, 2, 2000)])
 def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
-    from zounds_xr.batch import _batches
+    from zounds_xr.documents.batch import _batches
 
     batches = _batches(list(range(n)), workers)
     assert [x for b in batches for x in b] == list(range(n))
@@ -148,7 +148,7 @@ def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
 
 
 def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):
-    from zounds_xr import batch
+    from zounds_xr.documents import batch
 
     monkeypatch.setattr(batch, "_MAX_BYTES_PER_TASK", 1000)
     monkeypatch.setattr(batch, "_LONG_FILE_BYTES", 2000)

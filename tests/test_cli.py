@@ -21,7 +21,7 @@ DOCUMENT = textwrap.dedent("""
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "zounds_xr.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "zounds_xr.app.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 

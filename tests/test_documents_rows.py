@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import zounds_xr as zx
 from zounds_xr.documents.labels import Labels, _time_labels, time_index
 from zounds_xr.documents.rows import CheckedRows, block_rows, lazy_rows, stacked_rows
-from zounds_xr.errors import StoreError
+from zounds_xr.core.errors import StoreError
 from zounds_xr.testing import assert_identical
 
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from zounds_xr.cli import main
-from zounds_xr.errors import ParameterError, StoreError
+from zounds_xr.app.cli import main
+from zounds_xr.core.errors import ParameterError, StoreError
 from zounds_xr.explorer import BackgroundServer, Explorer
 from zounds_xr.explorer.maplayout import build_map, layout_of, load_map, map_path, summaries
 from zounds_xr.explorer.mapview import MISSING

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zounds_xr as zx
-from zounds_xr.cli import main
+from zounds_xr.app.cli import main
 import zounds_xr.documents.pyramid as pyramid_module
 from zounds_xr.documents.pyramid import (
     PYRAMID,
@@ -22,7 +22,7 @@ from zounds_xr.documents.pyramid import (
     open_pyramid,
     pyramid_path,
 )
-from zounds_xr.errors import StoreError
+from zounds_xr.core.errors import StoreError
 from zounds_xr.explorer import Explorer
 from zounds_xr.explorer.render import _pool, image_of
 

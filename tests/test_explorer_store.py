@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 import zounds_xr as zx
-from zounds_xr.cli import main
+from zounds_xr.app.cli import main
 from zounds_xr.explorer import BackgroundServer, Explorer
 from zounds_xr.search import open_index
 
@@ -102,7 +102,7 @@ def _free_port():
 
 def test_serve_command(store_path):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "zounds_xr.cli", "serve", str(store_path),
+    proc = subprocess.Popen([sys.executable, "-m", "zounds_xr.app.cli", "serve", str(store_path),
                              "--port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zounds_xr.errors import ParameterError
+from zounds_xr.core.errors import ParameterError
 from zounds_xr.frequency import FrequencyBand, Hertz, Hz
 
 finite = st.floats(min_value=-1e5, max_value=1e5, allow_nan=False, allow_infinity=False)

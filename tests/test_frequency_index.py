@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from zounds_xr.dimensions import dimension_of, dimensions_of
 from zounds_xr.testing import assert_identical
-from zounds_xr.errors import ParameterError
+from zounds_xr.core.errors import ParameterError
 from zounds_xr.frequency import (
     ExplicitFrequencyDimension,
     ExplicitScale,

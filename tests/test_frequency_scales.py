@@ -10,7 +10,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zounds_xr.errors import ParameterError
+from zounds_xr.core.errors import ParameterError
 from zounds_xr.frequency import (
     BarkScale,
     ChromaScale,
@@ -458,7 +458,7 @@ def test_generic_weights_are_windows_over_the_overlapping_bins():
 
 
 def test_weights_with_a_windowing_func():
-    from zounds_xr.windowing import HanningWindowingFunc, IdentityWindowingFunc
+    from zounds_xr.spectral.windowing import HanningWindowingFunc, IdentityWindowingFunc
 
     lin = LinearScale.from_rfft(512, 8000)
     scale = GeometricScale(100, 3000, 0.1, 20)

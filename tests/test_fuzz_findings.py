@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 import zounds_xr as zx
-from zounds_xr._validation import check_output_size, output_limit
+from zounds_xr.core.validation import check_output_size, output_limit
 from zounds_xr.testing import assert_identical
 from zounds_xr.io.decode import MIN_CHUNK_FRAMES
 from zounds_xr.timeseries.samplerate import MAX_SAMPLERATE
@@ -51,7 +51,7 @@ def test_unlabelled_arrays_are_refused_with_a_hint(func):
 # --------------------------------------------------------------------------- resampling
 @pytest.mark.parametrize("rate", [10 ** 9, MAX_SAMPLERATE + 1])
 def test_resampling_above_any_audio_rate_is_refused_before_soxr(audio, rate, monkeypatch):
-    import zounds_xr.resampling as resampling
+    import zounds_xr.audio.resampling as resampling
 
     def no_soxr():  # the check comes first: soxr is never reached
         raise AssertionError("soxr was called")

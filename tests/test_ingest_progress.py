@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 import zounds_xr as zx
-from zounds_xr import _progress, batch
+from zounds_xr.documents import batch, progress
 
 
 def slow_gain(x, factor):
@@ -37,7 +37,7 @@ def clips(tmp_path):
     return paths + [str(tmp_path / "broken.wav")]
 
 
-class Recording(_progress.Progress):
+class Recording(progress.Progress):
     calls: list = []
 
     def __init__(self, total, **kwargs):
@@ -77,7 +77,7 @@ def test_progress_on_a_distributed_client(tmp_path, clips, monkeypatch):
 
 def test_plain_lines_when_not_a_terminal():
     out = io.StringIO()
-    display = _progress.Progress(4, stream=out, every=0.0)
+    display = progress.Progress(4, stream=out, every=0.0)
     display.update([(True, 3600.0), (False, 0.0)])
     display.close([(True, 3600.0), (False, 0.0), (True, 1800.0), (True, 1800.0)])
     lines = out.getvalue().splitlines()
@@ -89,7 +89,7 @@ def test_plain_lines_when_not_a_terminal():
 
 def test_plain_lines_are_rate_limited():
     out = io.StringIO()
-    display = _progress.Progress(1000, stream=out, every=60.0)
+    display = progress.Progress(1000, stream=out, every=60.0)
     for _ in range(100):
         display.update([(True, 1.0)] * 10)
     assert out.getvalue() == ""  # nothing before `every` seconds have passed
@@ -100,7 +100,7 @@ def test_plain_lines_are_rate_limited():
 def test_a_bar_on_a_terminal():
     pytest.importorskip("tqdm")
     out = io.StringIO()
-    display = _progress.Progress(10, stream=out, bar=True)
+    display = progress.Progress(10, stream=out, bar=True)
     display.update([(True, 1.0)] * 4)
     display.close([(True, 1.0)] * 9 + [(False, 0.0)])
     text = out.getvalue()
@@ -109,8 +109,8 @@ def test_a_bar_on_a_terminal():
 
 def test_a_reporter_never_raises_and_batches(monkeypatch):
     got = []
-    reporter = _progress.Reporter(got.append)
-    monkeypatch.setattr(_progress, "REPORT_EVERY", 3600.0)
+    reporter = progress.Reporter(got.append)
+    monkeypatch.setattr(progress, "REPORT_EVERY", 3600.0)
     for _ in range(5):
         reporter(("id", 1.5))
     reporter(zx.AudioDecodeError("broken"))
@@ -121,6 +121,6 @@ def test_a_reporter_never_raises_and_batches(monkeypatch):
     def failing(batch):
         raise OSError("the parent went away")
 
-    reporter = _progress.Reporter(failing)
+    reporter = progress.Reporter(failing)
     reporter(("id", 1.0))
     reporter.close()  # no exception: progress is informative only

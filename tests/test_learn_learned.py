@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 import zounds_xr as zx  # noqa: E402
-from zounds_xr.errors import NotFittedError, ParameterError, StoreError  # noqa: E402
+from zounds_xr.core.errors import NotFittedError, ParameterError, StoreError  # noqa: E402
 from zounds_xr.learn import (  # noqa: E402
     KMeans,
     Learned,

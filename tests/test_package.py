@@ -34,7 +34,7 @@ def test_every_error_is_a_zounds_error_and_a_builtin():
 
 
 def test_optional_import_gives_an_install_hint():
-    from zounds_xr._optional import optional_import
+    from zounds_xr.core.optional import optional_import
 
     with pytest.raises(ImportError, match=r"zounds_xr\[viz\]"):
         optional_import("matplotlib.this_does_not_exist", extra="viz")
@@ -126,12 +126,12 @@ def test_no_import_circles_between_modules():
 
 def test_import_is_cheap_and_the_accessor_loads_on_first_use():
     code = ("import sys, numpy as np, zounds_xr as zx\n"
-            "heavy = [m for m in ('zounds_xr.accessor', 'zounds_xr.spectral.kernels', "
+            "heavy = [m for m in ('zounds_xr.accessor.zx', 'zounds_xr.spectral.kernels', "
             "'zounds_xr.frequency', 'scipy.fft', 'soundfile') if m in sys.modules]\n"
             "assert not heavy, heavy\n"
             "x = zx.AudioSamples(np.zeros(4), zx.SR8000())\n"
             "assert type(x.zx).__name__ == 'ZxDataArrayAccessor' and x.zx is x.zx\n"
-            "assert 'zounds_xr.accessor' in sys.modules\n"
+            "assert 'zounds_xr.accessor.zx' in sys.modules\n"
             "import xarray as xr\n"
             "assert isinstance(xr.DataArray.zx.samplerate, property)  # docs tools\n"
             "assert type(xr.Dataset({'a': x}).zx).__name__ == 'ZxDatasetAccessor'\n")

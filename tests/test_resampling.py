@@ -1,4 +1,4 @@
-"""zounds_xr.resampling: soxr VHQ, exact lengths, numpy == dask == streamed."""
+"""zounds_xr.audio.resampling: soxr VHQ, exact lengths, numpy == dask == streamed."""
 from __future__ import annotations
 
 import dask.array as da
@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 import zounds_xr as zx
-from zounds_xr.resampling import Resampler
+from zounds_xr.audio.resampling import Resampler
 
 
 @pytest.fixture(params=["numpy", "dask"])

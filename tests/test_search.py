@@ -424,7 +424,7 @@ def test_simhash_index_of_mel_finds_itself_and_persists_its_hasher(fp_store):
 
 def test_index_command_reports_and_reuses(fp_store):
     root, _ = fp_store
-    cmd = [sys.executable, "-m", "zounds_xr.cli", "index", str(root / "store"), "--feature",
+    cmd = [sys.executable, "-m", "zounds_xr.app.cli", "index", str(root / "store"), "--feature",
            "mel", "--quiet"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     assert "1 parts hashed, 0 read" in out

@@ -6,7 +6,7 @@ import scipy.fft
 import scipy.signal
 
 import zounds_xr as zx
-from zounds_xr.errors import ParameterError
+from zounds_xr.core.errors import ParameterError
 from zounds_xr.spectral.adaptive import bands, overlap_add
 from zounds_xr.synthesize.adaptive import (
     FrequencyAdaptiveDCTSynthesizer,

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 import zounds_xr as zx
-from zounds_xr.errors import ParameterError
+from zounds_xr.core.errors import ParameterError
 
 SR = zx.SR22050()
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import zounds_xr as zx
-from zounds_xr.errors import ParameterError
+from zounds_xr.core.errors import ParameterError
 
 SR = zx.SR11025()
 

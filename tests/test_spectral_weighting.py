@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import zounds_xr as zx
-from zounds_xr.errors import ParameterError
+from zounds_xr.core.errors import ParameterError
 
 IEC_DB = {31.5: -39.4, 63: -26.2, 125: -16.1, 250: -8.6, 500: -3.2, 1000: 0.0, 2000: 1.2,
           4000: 1.0, 8000: -1.1, 16000: -6.6}

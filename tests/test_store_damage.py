@@ -263,7 +263,7 @@ def test_a_lost_fragment_is_rewritten_from_the_log(pristine, tmp_path):
     with pytest.raises(zx.StoreError, match="missing.*zounds-xr repair"):
         FeatureStore(root).vacuum(grace=0)
     assert _part(root).exists()  # no data lost
-    cli = [sys.executable, "-m", "zounds_xr.cli"]
+    cli = [sys.executable, "-m", "zounds_xr.app.cli"]
     repaired = subprocess.run([*cli, "repair", str(root)], capture_output=True, text=True,
                               timeout=120)
     assert repaired.returncode == 0 and "1 catalog fragments rewritten" in repaired.stdout

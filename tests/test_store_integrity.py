@@ -55,7 +55,7 @@ def test_a_missing_shard_is_an_error_naming_everything_and_is_repaired(tmp_path,
     shard = Sound._store.array(cat.loc[doc_id, "spec.array"]).shards[0]
     hit = sorted(cat.index[cat["spec.offset"] < shard])  # documents with rows in shard 0
     assert sorted(problems) == hit and "missing" in problems[doc_id][0]
-    cli = subprocess.run([sys.executable, "-m", "zounds_xr.cli", "verify",
+    cli = subprocess.run([sys.executable, "-m", "zounds_xr.app.cli", "verify",
                           str(tmp_path / "f.zarr")], capture_output=True, text=True,
                          timeout=120)
     assert cli.returncode == 1 and f"damaged: {doc_id}" in cli.stdout

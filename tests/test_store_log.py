@@ -163,7 +163,7 @@ def test_a_store_without_a_log_says_to_upgrade_and_upgrade_writes_it(tmp_path, s
     (root / "zarr.json").write_text(json.dumps(meta))
     with pytest.raises(zx.StoreError, match="zounds-xr upgrade"):
         spectral_graph(root).catalog()
-    cli = subprocess.run([sys.executable, "-m", "zounds_xr.cli", "upgrade", str(root)],
+    cli = subprocess.run([sys.executable, "-m", "zounds_xr.app.cli", "upgrade", str(root)],
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
     fresh = spectral_graph(root)

@@ -13,7 +13,7 @@ import zounds_xr as zx
 from zounds_xr.documents.log import entry_key
 from zounds_xr.documents.parts import new_part_name
 from zounds_xr.documents.store import FeatureStore
-from zounds_xr.errors import StoreError
+from zounds_xr.core.errors import StoreError
 from zounds_xr.learn import Learned, MeanStdNormalization, PreprocessingPipeline, load_model
 from zounds_xr.learn.persist import save_addressed
 

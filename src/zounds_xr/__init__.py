@@ -29,9 +29,9 @@ Learning (needs the ``[learn]`` extra)
 import importlib
 from typing import Any
 
-from . import _registration  # noqa: F401  (registers .zx; the accessor loads on first use)
+from . import accessor  # noqa: F401  (registers .zx; the accessor loads on first use)
 from ._version import __version__
-from .errors import (
+from .core.errors import (
     AudioDecodeError,
     AudioFileNotFoundError,
     DocumentNotFoundError,
@@ -71,13 +71,13 @@ _EXPORTS: dict[str, str] = {
     "FrequencyDimension": ".frequency.dimension",
     "ExplicitFrequencyDimension": ".frequency.dimension",
     # arrays and audio
-    "Dimension": ".dimensions",
-    "IdentityDimension": ".dimensions",
-    "ArrayWithUnits": ".arrays",
-    "AudioSamples": ".audio",
+    "Dimension": ".dimensions.lookup",
+    "IdentityDimension": ".dimensions.lookup",
+    "ArrayWithUnits": ".dimensions.arrays",
+    "AudioSamples": ".audio.samples",
     **dict.fromkeys(
         ["WindowingFunc", "HanningWindowingFunc", "OggVorbisWindowingFunc",
-         "IdentityWindowingFunc"], ".windowing"),
+         "IdentityWindowingFunc"], ".spectral.windowing"),
     # I/O
     "AudioMetaData": ".io.metadata",
     "ChunkSizeBytes": ".io.metadata",
@@ -86,8 +86,8 @@ _EXPORTS: dict[str, str] = {
     "open_audio": ".io.decode",
     "encode": ".io.encode",
     "save": ".io.encode",
-    "resample": ".resampling",
-    "Resampler": ".resampling",
+    "resample": ".audio.resampling",
+    "Resampler": ".audio.resampling",
     # synthesis
     **dict.fromkeys(
         ["SineSynthesizer", "NoiseSynthesizer", "TickSynthesizer", "SilenceSynthesizer"],
@@ -123,9 +123,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Document", "Feature", "AudioFeature"], ".documents.document"),
     "FeatureStore": ".documents.store",
     "open_store": ".documents.store",
-    **dict.fromkeys(["frame_local", "framing", "stateful", "streaming_of"], ".streamable"),
+    **dict.fromkeys(["frame_local", "framing", "stateful", "streaming_of"], ".core.streamable"),
     **dict.fromkeys(["zarr_settings", "simple_in_memory_settings"], ".documents.settings"),
-    **dict.fromkeys(["ingest", "IngestReport"], ".batch"),
+    **dict.fromkeys(["ingest", "IngestReport"], ".documents.batch"),
     # the explorer (needs the [explore] extra when called)
     "explore": ".explorer.notebook",
     **dict.fromkeys(

@@ -3,7 +3,7 @@ define them, so that editors and type checkers see ``zx.<name>`` while
 ``import zounds_xr`` stays cheap. tests/test_package.py keeps it equal to ``__all__``."""
 
 from ._version import __version__ as __version__
-from .errors import (
+from .core.errors import (
     AudioDecodeError as AudioDecodeError,
     AudioFileNotFoundError as AudioFileNotFoundError,
     DocumentNotFoundError as DocumentNotFoundError,
@@ -16,13 +16,13 @@ from .errors import (
     StoreError as StoreError,
     ZoundsError as ZoundsError,
 )
-from .arrays import (
+from .dimensions.arrays import (
     ArrayWithUnits as ArrayWithUnits,
 )
-from .audio import (
+from .audio.samples import (
     AudioSamples as AudioSamples,
 )
-from .batch import (
+from .documents.batch import (
     IngestReport as IngestReport,
     ingest as ingest,
 )
@@ -34,7 +34,7 @@ from .datasets import (
     InternetArchive as InternetArchive,
     PhatDrumLoops as PhatDrumLoops,
 )
-from .dimensions import (
+from .dimensions.lookup import (
     Dimension as Dimension,
     IdentityDimension as IdentityDimension,
 )
@@ -113,7 +113,7 @@ from .learn import (
     UnitNorm as UnitNorm,
     WassersteinGanTrainer as WassersteinGanTrainer,
 )
-from .resampling import (
+from .audio.resampling import (
     Resampler as Resampler,
     resample as resample,
 )
@@ -210,13 +210,13 @@ from .viz import (
     seconds as seconds,
     specshow as specshow,
 )
-from .streamable import (
+from .core.streamable import (
     frame_local as frame_local,
     framing as framing,
     stateful as stateful,
     streaming_of as streaming_of,
 )
-from .windowing import (
+from .spectral.windowing import (
     HanningWindowingFunc as HanningWindowingFunc,
     IdentityWindowingFunc as IdentityWindowingFunc,
     OggVorbisWindowingFunc as OggVorbisWindowingFunc,

@@ -20,9 +20,9 @@ import html
 import numpy as np
 import xarray as xr
 
-from ._optional import optional_import
-from ._validation import axis_index
-from .errors import ParameterError
+from .core.optional import optional_import
+from .core.validation import axis_index
+from .core.errors import ParameterError
 from .frequency.index import FrequencyIndex
 from .frequency.scales import ChromaScale, ExplicitScale, LinearScale
 from .timeseries.index import TimeIndex

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..io.metadata import AudioMetaData
 from .http import DatasetError, OnlineDataset, redact_url
 

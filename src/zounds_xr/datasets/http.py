@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from .._version import __version__
-from ..errors import ParameterError, ZoundsError
+from ..core.errors import ParameterError, ZoundsError
 
 __all__ = ["DatasetError", "HttpClient", "OnlineDataset", "Response", "redact_url"]
 

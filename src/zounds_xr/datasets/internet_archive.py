@@ -4,7 +4,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Callable, Iterator
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..io.metadata import AudioMetaData
 from .http import DatasetError, OnlineDataset
 

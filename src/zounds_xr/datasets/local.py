@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import soundfile
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..io.metadata import AudioMetaData
 
 __all__ = ["AUDIO_EXTENSIONS", "CompositeDataset", "Directory", "audio_extensions"]

@@ -5,7 +5,7 @@ import html.parser
 import urllib.parse
 from collections.abc import Iterator
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..io.metadata import AudioMetaData
 from .http import OnlineDataset
 

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 
 __all__ = [
     "FEATURE_FIELDS",

@@ -34,10 +34,10 @@ from typing import Any, ClassVar
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 from ..io.decode import open_audio, stream, stream_arrays
-from .._validation import positive_int
-from ..audio import AudioSamples
+from ..core.validation import positive_int
+from ..audio.samples import AudioSamples
 from ..io.metadata import AudioMetaData, ChunkSizeBytes
 from ..timeseries.durations import to_fraction
 from .catalog import meta_columns, meta_of_row

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..core.moved import versioned_module
+from ..core.errors import ParameterError
 
 __all__ = ["STORE_AS", "AudioFeature", "Feature", "MetaFeature", "canonical",
            "function_identity", "resolved_params"]
@@ -47,6 +48,8 @@ def _qualified(obj) -> str:
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if name is None:
         name = type(obj).__qualname__
+    # a moved module keeps its pre-move name: stored features keep their versions
+    module = versioned_module(module)
     return f"{module}.{name}"
 
 
@@ -221,7 +224,7 @@ class Feature:
     Streaming contract (see :mod:`zounds_xr.documents.streaming`): while a document is
     processed, ``func`` sees consecutive chunks of its inputs, each with the exact
     ``TimeIndex`` of where it lies in the document. ``func`` declares how it streams
-    (:mod:`zounds_xr.streamable`): ``framing`` (it frames its input like
+    (:mod:`zounds_xr.core.streamable`): ``framing`` (it frames its input like
     ``sliding_window``, e.g. ``stft``; the tail samples a window needs are carried into
     the next chunk), ``stateful`` (``resample``), or ``frame_local`` (output frame ``i``
     depends on input frame ``i`` only), which is what an undeclared function is taken

@@ -18,8 +18,8 @@ from typing import Any
 
 import xarray as xr
 
-from ..dimensions import INDEX_TYPES
-from ..errors import StoreError, ZoundsError
+from ..dimensions.lookup import INDEX_TYPES
+from ..core.errors import StoreError, ZoundsError
 from ..timeseries.index import TimeIndex
 
 __all__ = ["Labels", "decode_index", "time_index"]

@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 from .objects import ObjectStore
 
 __all__ = ["CHECKPOINT_INTERVAL", "LAYOUT", "LOG", "LOG_FORMAT", "MODELS", "STORE",

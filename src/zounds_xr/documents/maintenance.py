@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import zarr
 
-from ..errors import StoreError
+from ..core.errors import StoreError
 from . import catalog as _catalog
 from .log import LOG_FORMAT, MODELS, STORE, group_json
 from .manifest import check_file, check_stream, crc32c, file_record, layout_of

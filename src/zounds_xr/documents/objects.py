@@ -32,7 +32,7 @@ import zarr.storage
 from zarr.abc.store import Store as ZarrStore
 from zarr.core.buffer import default_buffer_prototype
 
-from ..errors import StoreError, ZoundsError
+from ..core.errors import StoreError, ZoundsError
 
 __all__ = ["ObjectStore", "is_url", "open_zarr_store", "sync"]
 

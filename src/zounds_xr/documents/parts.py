@@ -33,8 +33,8 @@ import xarray as xr
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from ..dimensions import INDEX_TYPES
-from ..errors import StoreError
+from ..dimensions.lookup import INDEX_TYPES
+from ..core.errors import StoreError
 from ..timeseries.index import TimeIndex
 from .catalog import DELETED, FAILED
 from .streaming import time_index_of

@@ -24,7 +24,7 @@ Storage, next to the store's parts (the store's reader never looks there)::
 The attributes are written last, so a half-written pyramid is never used, and a pyramid
 whose source differs from the document's catalog row (the document was re-ingested or
 the feature changed) is stale: :func:`open_pyramid` ignores it and :func:`build_pyramid`
-replaces it. Reading a damaged chunk raises :class:`~zounds_xr.errors.StoreError`
+replaces it. Reading a damaged chunk raises :class:`~zounds_xr.core.errors.StoreError`
 naming the store, document, feature and level, as any stored data does.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ import zarr.errors
 import zarr.storage
 from zarr.codecs import Crc32cCodec
 
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 from .store import validate_id
 
 __all__ = [

@@ -37,7 +37,7 @@ import zarr.storage
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.metadata import ArrayV3Metadata
 
-from ..errors import StoreError
+from ..core.errors import StoreError
 from .labels import Labels
 from .manifest import check, crc32c, index_offsets
 from .parts import FEATURE, INDEX

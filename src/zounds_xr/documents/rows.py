@@ -23,7 +23,7 @@ import pandas as pd
 import zarr
 from dask.highlevelgraph import HighLevelGraph
 
-from ..errors import StoreError, ZoundsError
+from ..core.errors import StoreError, ZoundsError
 
 __all__ = ["MAX_TASKS", "CheckedRows", "block_rows", "lazy_rows", "read_error", "stacked_rows"]
 

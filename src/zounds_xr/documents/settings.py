@@ -1,7 +1,7 @@
 """Class decorators that bind a document class to a :class:`FeatureStore`."""
 from __future__ import annotations
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from .document import Document
 from .store import FeatureStore
 

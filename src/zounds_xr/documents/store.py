@@ -44,7 +44,7 @@ import zarr.storage
 from zarr.abc.store import Store as ZarrStore
 from zarr.core.buffer import default_buffer_prototype
 
-from ..errors import DocumentNotFoundError, ParameterError, StoreError
+from ..core.errors import DocumentNotFoundError, ParameterError, StoreError
 from ..timeseries.index import TimeIndex
 from . import catalog as _catalog
 from . import maintenance as _maintenance
@@ -314,15 +314,20 @@ class FeatureStore:
         if attributes is None:
             self._check_container()
             if not create:
-                if self.objects.list_dir("catalog") or self.objects.list_dir("parts"):
+                if not (self.objects.list_dir("catalog") or self.objects.list_dir("parts")):
+                    return None
+                # a creator puts zarr.json before any part: parts listed after a missing
+                # root may be a concurrent creator's (read the root again), or damage
+                attributes = self._attributes()
+                if attributes is None:
                     raise StoreError(f"the feature store {self.url!r} has parts or catalog "
                                      f"fragments but its root metadata (zarr.json) is "
                                      f"missing")
-                return None
-            self._writable()
-            mine = {STORE: {"layout": LAYOUT, "log": LOG_FORMAT}}
-            self.objects.put_if_absent("zarr.json", group_json(mine))
-            attributes = self._attributes() or {}
+            else:
+                self._writable()
+                mine = {STORE: {"layout": LAYOUT, "log": LOG_FORMAT}}
+                self.objects.put_if_absent("zarr.json", group_json(mine))
+                attributes = self._attributes() or {}
         self._check_root(attributes)
         if create:
             # plain Zarr readers (xr.open_datatree) see the parts as one group, and the

@@ -8,7 +8,7 @@ where it lies in the document (its ``start`` is the time of its first frame). So
 feature node turns the chunks of its input(s) into chunks of its output, and stored
 features append them to their Zarr array. Four kinds of node:
 
-Each function declares how it streams (:mod:`zounds_xr.streamable`: ``frame_local``,
+Each function declares how it streams (:mod:`zounds_xr.core.streamable`: ``frame_local``,
 ``framing``, ``stateful``); undeclared functions are frame-local, and checked.
 
 ``MapNode``
@@ -47,12 +47,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, StoreError
-from ..resampling import Resampler, resample
+from ..core.errors import ParameterError, StoreError
+from ..audio.resampling import Resampler, resample
 from ..spectral.features import mel_spectrogram
 from ..spectral.sliding import sliding_window
 from ..spectral.transforms import fft, stft
-from ..streamable import Streaming, frame_local, framing, stateful, streaming_of
+from ..core.streamable import Streaming, frame_local, framing, stateful, streaming_of
 from ..timeseries.index import TimeIndex
 from .feature import Feature, _qualified
 
@@ -140,7 +140,7 @@ def _concat(pieces: list[xr.DataArray]) -> xr.DataArray:
 class MapNode:
     """A frame-local function, applied chunk by chunk (each output chunk must have as
     many frames as its input: a function that frames or reduces its input must declare
-    it, see :mod:`zounds_xr.streamable`)."""
+    it, see :mod:`zounds_xr.core.streamable`)."""
 
     def __init__(self, name: str, func, params: dict):
         self.name, self.func, self.params = name, func, params

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 
 __all__ = ["MAX_LIMIT", "SORTABLE", "CatalogView", "position_in"]
 

@@ -1,6 +1,6 @@
 """The explorer's subcommands of ``zounds-xr``: serve, index, map and pyramid.
 
-``zounds_xr.cli`` registers them with :func:`add_subcommands`.
+``zounds_xr.app.cli`` registers them with :func:`add_subcommands`.
 """
 from __future__ import annotations
 

@@ -38,10 +38,10 @@ import zarr
 import zarr.errors
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from .._optional import optional_import
+from ..core.optional import optional_import
 from .._version import __version__
 from ..documents.pyramid import root_store
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 
 __all__ = [
     "FORMAT",

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from .catalog import CatalogView, _joined, _json_value
 from .maplayout import MapLayout
 

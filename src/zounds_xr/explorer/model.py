@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..documents import labels
 from ..documents.pyramid import MIN_BYTES, Pyramid, open_pyramid
-from ..errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
+from ..core.errors import DocumentNotFoundError, ParameterError, StoreError, ZoundsError
 from ..frequency.index import FrequencyIndex
 from ..search import persist as search
 from ..timeseries.index import TimeIndex

@@ -4,7 +4,7 @@ The page is an iframe to a background server thread.
 """
 from __future__ import annotations
 
-from .._optional import optional_import
+from ..core.optional import optional_import
 from .server import BackgroundServer, open_explorer
 
 __all__ = ["ExplorerView", "explore"]

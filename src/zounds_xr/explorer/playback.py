@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, ZoundsError
+from ..core.errors import ParameterError, ZoundsError
 from ..frequency.scales import LinearScale
 from ..io.decode import load, open_audio
 from ..synthesize.inverse import (
@@ -29,7 +29,7 @@ from ..synthesize.inverse import (
     MDCTSynthesizer,
 )
 from ..timeseries.index import TimeIndex
-from ..windowing import OggVorbisWindowingFunc
+from ..spectral.windowing import OggVorbisWindowingFunc
 
 __all__ = ["WAV_HEADER_BYTES", "AudioClip", "clip_for", "source_of", "wav_header"]
 

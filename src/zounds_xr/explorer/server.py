@@ -32,10 +32,10 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .._optional import optional_import
+from ..core.optional import optional_import
 from .._version import __version__
 from ..documents.store import FeatureStore, open_store
-from ..errors import DocumentNotFoundError, ParameterError, ZoundsError
+from ..core.errors import DocumentNotFoundError, ParameterError, ZoundsError
 from .catalog import dumps
 from .model import Explorer, NotFoundError, ReadOnlyError
 

@@ -10,7 +10,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 
 __all__ = ["Hertz", "Hz", "FrequencyBand"]
 

@@ -12,8 +12,8 @@ from collections.abc import Hashable
 
 import xarray as xr
 
-from .._dimension import Dimension
-from ..errors import ParameterError
+from ..core.dimension import Dimension
+from ..core.errors import ParameterError
 from .index import frequency_coords, normalize_slices
 from .scales import FrequencyScale
 

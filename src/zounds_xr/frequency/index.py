@@ -40,7 +40,7 @@ import xarray as xr
 from xarray.core.indexing import IndexSelResult
 from xarray.indexes import Index
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from .band import FrequencyBand
 from .scales import ExplicitScale, FrequencyScale, LinearScale, _as_range
 

@@ -30,8 +30,8 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from .._validation import frozen, positive_int
-from ..errors import ParameterError
+from ..core.validation import frozen, positive_int
+from ..core.errors import ParameterError
 from .band import FrequencyBand, _hz
 from .perceptual import bark_to_hz, hz_to_bark, hz_to_mel, mel_to_hz
 

@@ -21,9 +21,9 @@ Lazy blocks (:mod:`zounds_xr.io.lazy`)
     ``open_audio``: one dask task per block, seeks verified where they are not exact.
 
 Errors
-    A missing path raises :class:`~zounds_xr.errors.AudioFileNotFoundError` (also a
+    A missing path raises :class:`~zounds_xr.core.errors.AudioFileNotFoundError` (also a
     ``FileNotFoundError``); anything libsndfile cannot decode raises
-    :class:`~zounds_xr.errors.AudioDecodeError` naming the source and libsndfile's
+    :class:`~zounds_xr.core.errors.AudioDecodeError` naming the source and libsndfile's
     reason. A valid file with zero frames is not an error: it gives empty samples.
 """
 from __future__ import annotations
@@ -34,9 +34,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..audio import AudioSamples
-from ..errors import ParameterError
-from ..resampling import resample
+from ..audio.samples import AudioSamples
+from ..core.errors import ParameterError
+from ..audio.resampling import resample
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate
 from .lazy import MAX_BLOCKS, audio_info, open_audio

@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import xarray as xr
 
-from ..errors import ParameterError, SampleRateError
+from ..core.errors import ParameterError, SampleRateError
 from ..timeseries.samplerate import AudioSampleRate
 
 __all__ = ["encode", "save"]

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..audio import AudioSamples
-from ..errors import AudioDecodeError, ParameterError, ZoundsError
+from ..audio.samples import AudioSamples
+from ..core.errors import AudioDecodeError, ParameterError, ZoundsError
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import AudioSampleRate
 from .nonfinite import nonfinite_policy

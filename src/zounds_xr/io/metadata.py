@@ -5,8 +5,8 @@ import math
 import os
 from fractions import Fraction
 
-from .._validation import positive_int
-from ..errors import ParameterError
+from ..core.validation import positive_int
+from ..core.errors import ParameterError
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import SampleRate, audio_sample_rate
 

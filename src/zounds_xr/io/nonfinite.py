@@ -3,7 +3,7 @@
 Non-finite samples
     Float files can hold NaN and infinity. ``on_nonfinite`` chooses what decoding does
     with them: ``"warn"`` (default) keeps them and warns with their count and the first
-    frame (:class:`~zounds_xr.errors.NonFiniteSamplesWarning`); ``"raise"`` refuses
+    frame (:class:`~zounds_xr.core.errors.NonFiniteSamplesWarning`); ``"raise"`` refuses
     the file (``AudioDecodeError``); ``"zero"`` replaces them with 0; ``"keep"``
     passes them silently.
 """
@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import AudioDecodeError, NonFiniteSamplesWarning, ParameterError
+from ..core.errors import AudioDecodeError, NonFiniteSamplesWarning, ParameterError
 
 __all__ = ["NONFINITE_POLICIES", "NonFiniteScreen", "nonfinite_policy"]
 

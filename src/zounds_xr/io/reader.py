@@ -13,7 +13,7 @@ Headers are not trusted
     :data:`READ_BYTES`, whatever the chunk size asked for. A header whose sample rate
     is above :data:`MAX_SAMPLERATE`, whose channel count is above libsndfile's 1024,
     or whose frame count the file's size cannot hold is refused with
-    :class:`~zounds_xr.errors.AudioDecodeError` naming the field.
+    :class:`~zounds_xr.core.errors.AudioDecodeError` naming the field.
 
 Lengths: one rule on every path
     Decoding reads until libsndfile returns nothing more (calling ``sf_readf_float``
@@ -32,9 +32,9 @@ Lengths: one rule on every path
     therefore give the same samples, or the same error, for the same file.
 
 Errors
-    A missing path raises :class:`~zounds_xr.errors.AudioFileNotFoundError` (also a
+    A missing path raises :class:`~zounds_xr.core.errors.AudioFileNotFoundError` (also a
     ``FileNotFoundError``); anything libsndfile cannot decode raises
-    :class:`~zounds_xr.errors.AudioDecodeError` naming the source and libsndfile's
+    :class:`~zounds_xr.core.errors.AudioDecodeError` naming the source and libsndfile's
     reason. A valid file with zero frames is not an error: it gives empty samples.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ from collections.abc import Iterator
 import numpy as np
 import soundfile as sf
 
-from ..errors import AudioDecodeError, ZoundsError
+from ..core.errors import AudioDecodeError, ZoundsError
 from ..timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate, audio_sample_rate
 from .nonfinite import NonFiniteScreen
 from .sources import binary_source

@@ -19,7 +19,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from ..errors import AudioDecodeError, AudioFileNotFoundError, ParameterError
+from ..core.errors import AudioDecodeError, AudioFileNotFoundError, ParameterError
 from .metadata import AudioMetaData
 
 __all__ = ["HTTP_TIMEOUT", "SPOOL_BYTES", "URL", "binary_source", "describe"]

@@ -22,7 +22,7 @@ Learned features (``learn.learned``)
     Learned (a fitted pipeline or torch module as a stored, versioned document feature),
     load_model, model_of, StoredModel (the model of a stored feature, from the store)
 """
-from .._optional import optional_import
+from ..core.optional import optional_import
 
 optional_import("torch")  # a clear install hint when the [learn] extra is missing
 
@@ -30,7 +30,7 @@ from . import functional  # noqa: E402
 from .hashing import HammingIndex, SearchResult, SimHash, hamming_distance, pack_bits, unpack_bits  # noqa: E402,E501
 from .learned import Learned, StoredModel, load_model, model_of  # noqa: E402
 from .modules import FilterBank, PerceptualLoss, SincLayer  # noqa: E402
-from ..errors import NotFittedError, NotInvertibleError  # noqa: E402
+from ..core.errors import NotFittedError, NotInvertibleError  # noqa: E402
 from .pipeline import load_pipeline, save_pipeline  # noqa: E402
 from .preprocess import (  # noqa: E402  (the steps, gathered from pipeline/steps/adapters)
     Binarize,

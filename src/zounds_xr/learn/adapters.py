@@ -11,8 +11,8 @@ from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
-from .._optional import optional_import
-from ..errors import ParameterError
+from ..core.optional import optional_import
+from ..core.errors import ParameterError
 from .persist import register_preprocessor
 from .pipeline import Preprocessor, _as_dataarray, _feature_dims, _flat, _Labels, _map_rows
 

@@ -33,7 +33,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, WrapperStore
 
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 
 try:  # the checksum zarr's crc32c codec computes (a zarr dependency)
     from google_crc32c import value as _crc32c

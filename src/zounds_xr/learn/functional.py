@@ -19,8 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.signal.windows import gaussian
 
-from .._optional import optional_import
-from ..errors import ParameterError
+from ..core.optional import optional_import
+from ..core.errors import ParameterError
 from ..spectral.filters import morlet, morlet_filter_bank
 from ..spectral.weighting import AWeighting
 

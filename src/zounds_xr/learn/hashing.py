@@ -38,8 +38,8 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from .._validation import positive_int, smallest_k
-from ..errors import ParameterError
+from ..core.validation import positive_int, smallest_k
+from ..core.errors import ParameterError
 from ..search.codes import hamming_distance, pack_bits, unpack_bits
 from ..search.hashing import hyperplanes, simhash_bits
 from ..timeseries.timeslice import TimeSlice

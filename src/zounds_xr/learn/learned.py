@@ -55,14 +55,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .._optional import optional_import
-from .._validation import positive_int
+from ..core.optional import optional_import
+from ..core.validation import positive_int
 from ..documents.feature import Feature, canonical, function_identity
 from ..documents.store import FeatureStore
 from ..documents.streaming import _concat, time_index_of
-from ..errors import NotFittedError, ParameterError, StoreError
+from ..core.errors import NotFittedError, ParameterError, StoreError
 from ..spectral.kernels import n_workers
-from ..streamable import Streaming
+from ..core.streamable import Streaming
 from ..timeseries.durations import to_fraction
 from ..timeseries.index import time_coords
 from .adapters import PyTorchNetwork

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._optional import optional_import
-from ..errors import ParameterError
+from ..core.optional import optional_import
+from ..core.errors import ParameterError
 from ..spectral.filters import morlet_filter_bank
 from . import functional as Fz
 

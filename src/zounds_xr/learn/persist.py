@@ -46,7 +46,7 @@ import zarr
 
 from .._version import __version__
 from ..documents.log import MODELS, model_path  # their home: the store's log
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 
 __all__ = ["register_preprocessor", "preprocessor_class", "pipeline_state", "save_steps",
            "load_steps", "save_addressed", "load_addressed", "model_path", "FORMAT",

@@ -29,8 +29,8 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
-from ..arrays import with_labels
-from ..errors import NotFittedError, NotInvertibleError, ParameterError
+from ..dimensions.arrays import with_labels
+from ..core.errors import NotFittedError, NotInvertibleError, ParameterError
 from .persist import load_steps, pipeline_state, save_steps
 
 __all__ = [

@@ -4,7 +4,7 @@ This module gathers the names of three modules, where they are defined:
 :mod:`~zounds_xr.learn.pipeline` (the framework: ``Preprocessor``,
 ``PreprocessingPipeline``, ``PreprocessResult``), :mod:`~zounds_xr.learn.steps` (the
 steps) and :mod:`~zounds_xr.learn.adapters` (scikit-learn and torch models); the
-registry is in :mod:`~zounds_xr.learn.persist` and the errors in :mod:`zounds_xr.errors`.
+registry is in :mod:`~zounds_xr.learn.persist` and the errors in :mod:`zounds_xr.core.errors`.
 
 How a pipeline is fitted on a corpus (streamed, block by block) and what
 ``transform`` keeps of the input's labels is described in :mod:`~zounds_xr.learn.pipeline`.
@@ -27,7 +27,7 @@ Examples
 """
 from __future__ import annotations
 
-from ..errors import NotFittedError, NotInvertibleError
+from ..core.errors import NotFittedError, NotInvertibleError
 from .adapters import PyTorchNetwork, SklearnModel
 from .persist import preprocessor_class, register_preprocessor
 from .pipeline import (

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ..documents import Document
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from .preprocess import _as_dataarray
 from .windows import RandomWindows
 

@@ -14,10 +14,10 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
-from .._optional import optional_import
-from .._validation import positive_int
-from ..arrays import with_labels
-from ..errors import ParameterError
+from ..core.optional import optional_import
+from ..core.validation import positive_int
+from ..dimensions.arrays import with_labels
+from ..core.errors import ParameterError
 from .persist import register_preprocessor
 from .pipeline import Preprocessor, _as_dataarray, _flat, _is_dask, _Labels, _map_rows
 

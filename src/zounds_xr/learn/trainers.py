@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._optional import optional_import
-from .._validation import positive_int
-from ..errors import ParameterError
+from ..core.optional import optional_import
+from ..core.validation import positive_int
+from ..core.errors import ParameterError
 
 if TYPE_CHECKING:  # type checkers read torch; at run time it is imported with a hint
     import torch

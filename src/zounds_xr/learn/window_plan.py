@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..documents import Document, open_store
-from ..errors import DocumentNotFoundError, ParameterError, StoreError
+from ..core.errors import DocumentNotFoundError, ParameterError, StoreError
 from ..timeseries.durations import to_fraction
 
 __all__ = ["WindowPlan", "catalog_version", "open_windows_store", "read_catalog", "window_counts"]

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._optional import optional_import
-from .._validation import nonnegative_int, positive_int
-from ..errors import ParameterError
+from ..core.optional import optional_import
+from ..core.validation import nonnegative_int, positive_int
+from ..core.errors import ParameterError
 from .batching import BucketBatchSampler, batch_of, collate
 from .chunk_reader import CACHE_BYTES, ChunkReader
 from .epoch_layout import EpochLayout, positions

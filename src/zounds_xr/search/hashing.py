@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from .codes import as_words, pack_bits, unpack_bits
 
 __all__ = ["BitsHasher", "SimHasher", "hasher_for", "hyperplanes", "simhash_bits",

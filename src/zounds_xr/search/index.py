@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._optional import optional_import
-from ..errors import ParameterError
+from ..core.optional import optional_import
+from ..core.errors import ParameterError
 from .codes import WordMajor
 from .windows import FrameTimes, Selection, WindowRule
 

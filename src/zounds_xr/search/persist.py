@@ -42,7 +42,7 @@ from .._version import __version__
 from ..documents.labels import time_index
 from ..documents.maintenance import INDEXES
 from ..documents.objects import ObjectStore, open_zarr_store
-from ..errors import ParameterError, StoreError
+from ..core.errors import ParameterError, StoreError
 from .hashing import BitsHasher, SimHasher, hasher_for
 from .index import CodeIndex, Segments
 from .windows import FrameTimes, WindowRule

@@ -30,13 +30,13 @@ import numpy as np
 import scipy.signal
 import xarray as xr
 
-from ..arrays import ArrayWithUnits
-from ..errors import ParameterError
+from ..dimensions.arrays import ArrayWithUnits
+from ..core.errors import ParameterError
 from ..frequency.dimension import ExplicitFrequencyDimension
 from ..frequency.index import frequency_coords
 from ..frequency.scales import FrequencyScale
 from ..timeseries.index import TimeIndex, time_coords
-from ..windowing import window_values
+from .windowing import window_values
 from .filters import frequency_index
 from .kernels import apply_along
 

@@ -28,14 +28,14 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from .._validation import check_output_size, data_array, drop_coords_along, magnitude_dtype, \
+from ..core.validation import check_output_size, data_array, drop_coords_along, magnitude_dtype, \
     positive_int
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..frequency.band import FrequencyBand
 from ..frequency.index import frequency_coords
 from ..frequency.scales import BarkScale, ChromaScale, ExplicitScale, LinearScale, MelScale
-from ..streamable import framing
-from ..windowing import HanningWindowingFunc
+from ..core.streamable import framing
+from .windowing import HanningWindowingFunc
 from .filters import (
     check_positive,
     filter_bank,

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 
 __all__ = ["fft_backend", "set_fft_backend", "rfft", "pinned_threads", "transpose_into"]
 

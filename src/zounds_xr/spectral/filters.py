@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._validation import axis_index, frozen, magnitude_dtype, positive_int
-from .._validation import magnitude_dtype as real_dtype  # noqa: F401  (spectral.weighting)
-from ..arrays import ArrayWithUnits
-from ..errors import ParameterError
+from ..core.validation import axis_index, frozen, magnitude_dtype, positive_int
+from ..core.validation import magnitude_dtype as real_dtype  # noqa: F401  (spectral.weighting)
+from ..dimensions.arrays import ArrayWithUnits
+from ..core.errors import ParameterError
 from ..frequency.dimension import FrequencyDimension
 from ..frequency.index import FrequencyIndex
 from ..frequency.scales import BarkScale, ChromaScale, FrequencyScale, LinearScale, MelScale
 from ..timeseries.dimension import TimeDimension
 from ..timeseries.samplerate import AudioSampleRate, as_audio_rate
-from ..windowing import window_values
+from .windowing import window_values
 from .kernels import SparseRebin, apply_along
 
 __all__ = ["apply_scale", "filter_bank", "morlet", "morlet_filter_bank"]

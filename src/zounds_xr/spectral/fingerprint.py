@@ -39,12 +39,12 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .._validation import axis_index
-from ..errors import ParameterError
-from ..streamable import framing
+from ..core.validation import axis_index
+from ..core.errors import ParameterError
+from ..core.streamable import framing
 from ..timeseries.index import TimeIndex
 from ..timeseries.samplerate import SampleRate
-from ..windowing import HanningWindowingFunc, window_values
+from .windowing import HanningWindowingFunc, window_values
 from .sliding import frame_apply, frame_layout, frame_view, map_frame_blocks
 
 __all__ = ["fingerprint", "fingerprint_wscheme", "FINGERPRINT_BITS"]

@@ -39,8 +39,8 @@ import scipy.fft
 import scipy.sparse
 import xarray as xr
 
-from .._validation import check_output_size, float_dtype, positive_int
-from ..errors import ParameterError
+from ..core.validation import check_output_size, float_dtype, positive_int
+from ..core.errors import ParameterError
 from .fft_backend import pinned_threads, rfft, transpose_into
 from .sliding import frame_apply
 

@@ -37,13 +37,13 @@ from dask.base import tokenize
 from dask.utils import parse_bytes
 from dask.highlevelgraph import HighLevelGraph
 
-from .._validation import axis_index, check_output_size, drop_coords_along, float_dtype
-from ..arrays import with_labels
-from ..errors import ParameterError
+from ..core.validation import axis_index, check_output_size, drop_coords_along, float_dtype
+from ..dimensions.arrays import with_labels
+from ..core.errors import ParameterError
 from ..timeseries.index import TimeIndex, time_coords
-from ..streamable import framing
+from ..core.streamable import framing
 from ..timeseries.samplerate import SampleRate
-from ..windowing import window_values
+from .windowing import window_values
 
 __all__ = ["sliding_window", "FrameLayout", "frame_layout", "map_frame_blocks",
            "frame_apply", "frame_view", "n_frames_for"]

@@ -32,17 +32,17 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .._validation import check_output_size, drop_coords_along, nonnegative_int, \
+from ..core.validation import check_output_size, drop_coords_along, nonnegative_int, \
     real_float_dtype
-from ..arrays import with_labels
-from ..dimensions import axis_index
-from ..errors import ParameterError
+from ..dimensions.arrays import with_labels
+from ..dimensions.lookup import axis_index
+from ..core.errors import ParameterError
 from ..frequency.index import frequency_coords
 from ..frequency.scales import LinearScale
 from ..timeseries.index import TimeIndex
-from ..streamable import framing
+from ..core.streamable import framing
 from ..timeseries.samplerate import SampleRate
-from ..windowing import HanningWindowingFunc, window_values
+from .windowing import HanningWindowingFunc, window_values
 from .kernels import FrameKernel, RowTransform, apply_along, imdct_array, mdct_array, \
     n_workers, run_frames
 from .sliding import MAX_WINDOW_BYTES, frame_layout, map_frame_blocks

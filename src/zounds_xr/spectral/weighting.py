@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .._validation import magnitude_dtype
-from ..errors import ParameterError
+from ..core.validation import magnitude_dtype
+from ..core.errors import ParameterError
 from .filters import frequency_index
 
 __all__ = ["FrequencyWeighting", "AWeighting", "weight"]

@@ -36,13 +36,13 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from ..audio import AudioSamples
-from ..errors import ParameterError
+from ..audio.samples import AudioSamples
+from ..core.errors import ParameterError
 from ..frequency.scales import FrequencyScale, LinearScale
 from ..spectral.adaptive import _adaptive_index, overlap_add
 from ..timeseries.index import TimeIndex
 from ..timeseries.samplerate import as_audio_rate
-from ..windowing import OggVorbisWindowingFunc, window_values
+from ..spectral.windowing import OggVorbisWindowingFunc, window_values
 
 __all__ = ["FrequencyAdaptiveFFTSynthesizer", "FrequencyAdaptiveDCTSynthesizer"]
 

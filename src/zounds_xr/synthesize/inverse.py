@@ -34,13 +34,13 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from ..audio import AudioSamples
-from ..dimensions import axis_index
-from ..errors import ParameterError
+from ..audio.samples import AudioSamples
+from ..dimensions.lookup import axis_index
+from ..core.errors import ParameterError
 from ..spectral.transforms import imdct_array
 from ..timeseries.index import TimeIndex
 from ..timeseries.samplerate import audio_sample_rate
-from ..windowing import IdentityWindowingFunc, OggVorbisWindowingFunc, WindowingFunc
+from ..spectral.windowing import IdentityWindowingFunc, OggVorbisWindowingFunc, WindowingFunc
 
 __all__ = ["FFTSynthesizer", "DCTSynthesizer", "DCTIVSynthesizer", "MDCTSynthesizer",
            "overlap_add"]

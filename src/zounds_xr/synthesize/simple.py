@@ -13,9 +13,9 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from ..audio import AudioSamples
-from .._validation import check_output_size
-from ..errors import ParameterError
+from ..audio.samples import AudioSamples
+from ..core.validation import check_output_size
+from ..core.errors import ParameterError
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import AudioSampleRate, as_audio_rate
 

@@ -7,10 +7,10 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from .._dimension import Dimension
-from .._typing import DurationLike
-from .._validation import nonnegative_int
-from ..errors import ParameterError
+from ..core.dimension import Dimension
+from ..core.types import DurationLike
+from ..core.validation import nonnegative_int
+from ..core.errors import ParameterError
 from .durations import to_fraction, to_timedelta
 from .index import time_coords
 from .samplerate import SampleRate, rate_from_fractions

@@ -21,9 +21,9 @@ import xarray as xr
 from xarray.core.indexing import IndexSelResult
 from xarray.indexes import CoordinateTransform, CoordinateTransformIndex, PandasIndex
 
-from .._typing import DurationLike
-from .._validation import nonnegative_int
-from ..errors import ParameterError, SelectionError
+from ..core.types import DurationLike
+from ..core.validation import nonnegative_int
+from ..core.errors import ParameterError, SelectionError
 from .durations import to_fraction, to_timedelta
 from .samplerate import AudioSampleRate, SampleRate, rate_from_fractions
 from .timeslice import TimeSlice

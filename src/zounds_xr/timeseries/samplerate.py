@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError, SampleRateError
+from ..core.errors import ParameterError, SampleRateError
 from .durations import to_fraction, to_timedelta
 
 __all__ = [

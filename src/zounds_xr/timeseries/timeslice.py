@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from .durations import to_fraction
 
 __all__ = ["TimeSlice"]

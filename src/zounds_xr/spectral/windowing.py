@@ -18,7 +18,7 @@ import functools
 import numpy as np
 import xarray as xr
 
-from .errors import ParameterError
+from ..core.errors import ParameterError
 
 __all__ = ["WindowingFunc", "HanningWindowingFunc", "OggVorbisWindowingFunc",
            "IdentityWindowingFunc", "window_values"]

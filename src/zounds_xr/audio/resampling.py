@@ -56,11 +56,11 @@ from fractions import Fraction
 import numpy as np
 import xarray as xr
 
-from ._validation import axis_index, check_output_size
-from .audio import AudioSamples
-from .errors import ParameterError
-from .timeseries.index import TimeIndex
-from .timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate, as_audio_rate
+from ..core.validation import axis_index, check_output_size
+from .samples import AudioSamples
+from ..core.errors import ParameterError
+from ..timeseries.index import TimeIndex
+from ..timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate, as_audio_rate
 
 __all__ = ["resample", "Resampler"]
 

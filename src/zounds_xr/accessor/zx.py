@@ -1,6 +1,6 @@
 """The ``.zx`` accessor on DataArray and Dataset: thin delegation to the library.
 
-:mod:`zounds_xr._registration` registers these classes as ``.zx`` and imports this module
+:mod:`zounds_xr.accessor` registers these classes as ``.zx`` and imports this module
 on first use, so that ``import zounds_xr`` does not import everything it delegates to.
 
 Every property and method here forwards to a function of the module that owns the
@@ -16,13 +16,13 @@ from typing import IO, Any, Generic, TypeVar
 import numpy as np
 import xarray as xr
 
-from ._validation import axis_index
-from .dimensions import Dimension, dimensions_by_dim, dimensions_of, select, select_labels
-from .io.encode import encode, save
-from .timeseries.durations import to_timedelta
-from .timeseries.index import TimeIndex
-from .timeseries.samplerate import SampleRate
-from .viz import audio_html, play, specshow
+from ..core.validation import axis_index
+from ..dimensions.lookup import Dimension, dimensions_by_dim, dimensions_of, select, select_labels
+from ..io.encode import encode, save
+from ..timeseries.durations import to_timedelta
+from ..timeseries.index import TimeIndex
+from ..timeseries.samplerate import SampleRate
+from ..viz import audio_html, play, specshow
 
 __all__ = ["ZxDataArrayAccessor", "ZxDatasetAccessor"]
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from ._dimension import Dimension, IdentityDimension
-from .errors import ParameterError
+from ..core.dimension import Dimension, IdentityDimension
+from ..core.errors import ParameterError
 
 __all__ = ["ArrayWithUnits", "with_labels"]
 

@@ -3,7 +3,7 @@
 One home for checks that were written by hand in many modules: positive integers,
 the dtype a transform computes in, read-only cached arrays, dropping the coordinates
 along a dim, and refusing requests whose output cannot fit in memory. This module
-imports nothing of the package but :mod:`zounds_xr.errors`.
+imports nothing of the package but :mod:`zounds_xr.core.errors`.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def positive_int(value, name: str) -> int:
     >>> positive_int(0, "n_fft")
     Traceback (most recent call last):
     ...
-    zounds_xr.errors.ParameterError: n_fft must be a positive integer, got 0
+    zounds_xr.core.errors.ParameterError: n_fft must be a positive integer, got 0
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ParameterError(f"{name} must be a positive integer, got {value!r}")
@@ -195,7 +195,7 @@ def check_output_size(shape, dtype, what: str, limit: int | None = None) -> None
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    zounds_xr.errors.ParameterError: the spectrogram would need 7.28 TiB (shape ...), more ...
+    zounds_xr.core.errors.ParameterError: the spectrogram would need 7.28 TiB (shape ...), more ...
     """
     if limit is None:
         limit = output_limit()

@@ -13,16 +13,16 @@ import time
 import numpy as np
 import soundfile as sf
 
-from .batch import ingest
-from .datasets import Directory
-from .documents.document import Document, Feature
-from .documents.settings import zarr_settings
-from .resampling import resample
-from .spectral.features import mel_spectrogram, spectral_centroid
-from .spectral.transforms import stft
-from .timeseries.samplerate import SR22050
-from .viz import specshow
-from .windowing import HanningWindowingFunc
+from ..documents.batch import ingest
+from ..datasets import Directory
+from ..documents.document import Document, Feature
+from ..documents.settings import zarr_settings
+from ..audio.resampling import resample
+from ..spectral.features import mel_spectrogram, spectral_centroid
+from ..spectral.transforms import stft
+from ..timeseries.samplerate import SR22050
+from ..viz import specshow
+from ..spectral.windowing import HanningWindowingFunc
 
 __all__ = ["DemoSound", "make_corpus", "run_demo"]
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import xarray as xr
 
-from ._dimension import Dimension, IdentityDimension
-from ._validation import axis_index
-from .errors import ParameterError, SelectionError
-from .frequency.band import FrequencyBand
-from .frequency.dimension import ExplicitFrequencyDimension, FrequencyDimension
-from .frequency.index import FrequencyIndex
-from .timeseries.dimension import TimeDimension
-from .timeseries.index import TimeIndex
-from .timeseries.timeslice import TimeSlice
+from ..core.dimension import Dimension, IdentityDimension
+from ..core.validation import axis_index
+from ..core.errors import ParameterError, SelectionError
+from ..frequency.band import FrequencyBand
+from ..frequency.dimension import ExplicitFrequencyDimension, FrequencyDimension
+from ..frequency.index import FrequencyIndex
+from ..timeseries.dimension import TimeDimension
+from ..timeseries.index import TimeIndex
+from ..timeseries.timeslice import TimeSlice
 
 __all__ = ["Dimension", "IdentityDimension", "dimension_of", "dimensions_of",
            "dimensions_by_dim", "select", "select_labels", "axis_index", "INDEX_TYPES",

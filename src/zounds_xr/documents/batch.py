@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from ._optional import optional_import
-from ._progress import Progress, Reporter, drain, init_worker, unique_token
-from ._validation import positive_int
-from .documents.document import Document
-from .documents.pyramid import build_pyramids
-from .errors import ParameterError, ZoundsError
-from .io.metadata import AudioMetaData
-from .search.persist import update_indexes
-from .spectral.kernels import set_default_threads
+from ..core.optional import optional_import
+from .progress import Progress, Reporter, drain, init_worker, unique_token
+from ..core.validation import positive_int
+from .document import Document
+from .pyramid import build_pyramids
+from ..core.errors import ParameterError, ZoundsError
+from ..io.metadata import AudioMetaData
+from ..search.persist import update_indexes
+from ..spectral.kernels import set_default_threads
 
 __all__ = ["ingest", "IngestReport", "process_pool"]
 
@@ -472,7 +472,7 @@ def _warm_worker() -> None:
     import soxr  # noqa: F401
     import zarr  # noqa: F401
 
-    from . import documents, resampling, spectral  # noqa: F401
+    from .. import audio, documents, spectral  # noqa: F401
 
 
 def _warm_torch() -> None:

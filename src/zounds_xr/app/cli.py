@@ -12,16 +12,16 @@ import importlib
 import pathlib
 import sys
 
-from ._optional import optional_import
-from .batch import ingest
-from .datasets import CompositeDataset, Directory
+from ..core.optional import optional_import
+from ..documents.batch import ingest
+from ..datasets import CompositeDataset, Directory
 from .demo import run_demo
-from .documents.document import Document
-from .documents.settings import zarr_settings
-from .documents.store import FeatureStore
-from .errors import ZoundsError
-from .io.metadata import AudioMetaData
-from .explorer.cli import add_subcommands as _add_explorer_subcommands
+from ..documents.document import Document
+from ..documents.settings import zarr_settings
+from ..documents.store import FeatureStore
+from ..core.errors import ZoundsError
+from ..io.metadata import AudioMetaData
+from ..explorer.cli import add_subcommands as _add_explorer_subcommands
 
 __all__ = ["main"]
 

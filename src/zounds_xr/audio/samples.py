@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import ParameterError, SampleRateError
-from .timeseries.index import time_coords
-from .timeseries.samplerate import AudioSampleRate
+from ..core.errors import ParameterError, SampleRateError
+from ..timeseries.index import time_coords
+from ..timeseries.samplerate import AudioSampleRate
 
 __all__ = ["AudioSamples"]
 
