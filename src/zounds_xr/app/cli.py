@@ -1,5 +1,7 @@
-"""The ``zounds-xr`` command line: ``ingest``, ``info``, ``verify``, ``repair``,
-``upgrade`` and ``demo``.
+"""Run the ``zounds-xr`` command line.
+
+Its commands: ``ingest``, ``info``, ``verify``, ``repair``, ``upgrade``, ``demo``,
+``serve`` and ``index``.
 
 Exit codes: 0 success, 1 some sources failed (ingest), damaged documents (verify) or
 the store is unreadable, 2 usage errors (bad arguments, unknown document class),
@@ -192,6 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one ``zounds-xr`` command and return its exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; ``None``: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code (see the module docs): the command's own, 130 when interrupted,
+        1 when it raised a :class:`~zounds_xr.errors.ZoundsError` (printed to stderr,
+        with its class name). Bad arguments exit through argparse (``SystemExit``
+        with code 2).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -97,8 +97,10 @@ def _weights_digest(module) -> str:
 
 
 def _architecture(module) -> dict:
-    """The module tree's description and the identity (with source, for user classes)
-    of every module class in it.
+    """Describe a module's architecture.
+
+    Its tree (``repr``) and the identity (with source, for user classes) of every
+    module class in it.
     """
     classes = {}
     for sub in module.modules():
@@ -123,17 +125,20 @@ def _frames(value, name: str):
 
 
 def _in_frames(value, step) -> int:
-    """Frames of the input for ``window``/``hop`` (a duration is rounded up, as the
-    streaming windows of ``sliding_window`` are).
+    """Count the input frames of ``window``/``hop``.
+
+    A duration is rounded up, as the streaming windows of ``sliding_window`` are.
     """
     return value if isinstance(value, int) else max(1, math.ceil(value / step))
 
 
 @contextlib.contextmanager
 def _torch_threads():
-    """Torch's intra-op threads while a batch runs, capped at what the spectral kernels
-    would use here: one inside a dask thread or a pool worker process (their siblings
-    hold the other cores), torch's own setting in the main thread. Restored after.
+    """Cap torch's intra-op threads while a batch runs.
+
+    The cap is what the spectral kernels would use here: one inside a dask thread or a
+    pool worker process (their siblings hold the other cores), torch's own setting in
+    the main thread. Restored after.
     (Measured on the loaded 2-core machine: a small conv on 128 windows took 2.4 ms on
     one thread, 3.1 ms on two; 6 windows 0.6 ms against 5 ms.)
     """
@@ -151,8 +156,9 @@ def _torch_threads():
 
 # -- the computation ------------------------------------------------------------------------
 class _Apply:
-    """A learned feature's function: a chunk of its input -> its vectors (see the
-    module docs); declared channelwise, frame-local (frame-wise models) or stateful
+    """Compute a learned feature: a chunk of its input -> its vectors.
+
+    See the module docs. Declared channelwise, frame-local (frame-wise models) or stateful
     (window models: whole windows only, carried across chunks).
     """
 
@@ -234,7 +240,7 @@ class _Apply:
         return max(1, self.batch_frames // max(1, frames))
 
     def _run(self, items: np.ndarray) -> np.ndarray:
-        """The model over ``items`` in batches of one fixed size: ``(n, width)``."""
+        """Run the model over ``items`` in batches of one fixed size: ``(n, width)``."""
         shape = items.shape[1:]
         size = self._batch_size(shape)
         n = items.shape[0]
@@ -295,8 +301,10 @@ class _Apply:
 
 
 class _WindowStream:
-    """Streaming a window model: emits the complete windows of what has arrived and
-    keeps the input from the next window's start on; never pads the end.
+    """Stream a window model.
+
+    It emits the complete windows of what has arrived and keeps the input from the
+    next window's start on; it never pads the end.
     """
 
     def __init__(self, apply: _Apply):
@@ -338,8 +346,9 @@ class _WindowStream:
 
 # -- the feature ------------------------------------------------------------------------------
 class Learned(Feature):
-    """A trained model as a feature of a :class:`~zounds_xr.Document`, stored and versioned
-    by what it is (see the module docs).
+    """A trained model as a feature of a :class:`~zounds_xr.Document`.
+
+    It is stored and versioned by what it is (see the module docs).
 
     Parameters
     ----------
@@ -445,8 +454,13 @@ class Learned(Feature):
             raise ParameterError(f"store_as={store_as!r} is for audio, not learned vectors")
 
     def identity(self) -> dict:
-        """The model's digest (weights, architecture, preprocessing, window policy) and
-        the storage option: what the feature's version hashes besides its input's.
+        """Return what the feature's version hashes besides its input's.
+
+        Returns
+        -------
+        dict
+            The model's digest (weights, architecture, preprocessing, window policy)
+            and the storage option.
         """
         return {"func": {"function": FUNCTION, "model": self.digest, "kind": self.kind},
                 "params": canonical({"window": self.window, "hop": self.hop,
@@ -454,8 +468,15 @@ class Learned(Feature):
                 "store_as": self.store_as}
 
     def prepare_store(self, fstore) -> None:
-        """Save the model under ``_models/<digest>/`` of ``fstore`` and commit it,
-        unless the store's log vouches for it already."""
+        """Save the model under ``_models/<digest>/`` of ``fstore`` and commit it.
+
+        Nothing is written when the store's log vouches for it already.
+
+        Parameters
+        ----------
+        fstore : FeatureStore
+            The writable store the feature is computed into.
+        """
         description = {**self.description, "digest": self.digest}
         fstore.save_model(self.digest, lambda zstore, path: save_addressed(
             self._steps, zstore, path, description))
@@ -504,8 +525,10 @@ def _fitted(pipeline, name: str) -> PreprocessingPipeline:
 
 
 def _savable(module, kwargs: dict | None) -> PyTorchNetwork:
-    """The module as a pipeline step that saves it by name, checked re-creatable: its
-    class built from ``kwargs`` has the same parameters and buffers.
+    """Wrap the module as a pipeline step that saves it by name.
+
+    It is checked re-creatable: its class built from ``kwargs`` has the same
+    parameters and buffers.
     """
     network = PyTorchNetwork(module, network_kwargs=kwargs)
     config = network.get_config()  # ParameterError for a class defined in a function
@@ -530,8 +553,9 @@ def _savable(module, kwargs: dict | None) -> PyTorchNetwork:
 # -- tracing stored features to their models ------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class StoredModel:
-    """A learned feature's model as saved in a store (what :func:`load_model` and
-    :func:`model_of` return).
+    """A learned feature's model as saved in a store.
+
+    What :func:`load_model` and :func:`model_of` return.
 
     Parameters
     ----------
@@ -559,8 +583,27 @@ class StoredModel:
     model_kwargs: Any = None
 
     def learned(self, needs, **kwargs) -> Learned:
-        """The feature again (same digest), as a feature needing ``needs`` (``kwargs``:
-        ``store``, ``batch_frames``, ``device``...)."""
+        """Make the feature again (same digest), computed from ``needs``.
+
+        Parameters
+        ----------
+        needs : Feature
+            The input feature (the one the model was made for, or its equal).
+        **kwargs
+            Further :class:`Learned` arguments: ``store``, ``store_as``,
+            ``batch_frames``, ``device``... (a torch model's ``model_kwargs`` default to
+            the saved ones).
+
+        Returns
+        -------
+        Learned
+            A feature of this model's digest.
+
+        Raises
+        ------
+        ParameterError
+            When an argument is invalid (as :class:`Learned` raises it).
+        """
         if self.kind == "torch":
             kwargs.setdefault("model_kwargs", self.model_kwargs)
         return Learned(self.model, needs=needs, window=self.window, hop=self.hop,
@@ -583,11 +626,12 @@ def _policy(value):
 
 
 def load_model(store, digest: str) -> StoredModel:
-    """The model saved under ``_models/<digest>/`` of a store.
+    """Load the model saved under ``_models/<digest>/`` of a store.
 
     Parameters
     ----------
     store : FeatureStore, Document class, str or os.PathLike
+        The store (a Document class's own; a path or URL is opened read-only).
     digest : str
         A learned feature's digest (``Learned.digest``; recorded by every stored array
         of the feature).
@@ -631,12 +675,14 @@ def load_model(store, digest: str) -> StoredModel:
 
 
 def model_of(store, doc_id: str, feature: str) -> StoredModel:
-    """The model that made a stored feature of a document.
+    """Load the model that made a stored feature of a document.
 
     Parameters
     ----------
     store : FeatureStore, Document class, str or os.PathLike
+        The store (a Document class's own; a path or URL is opened read-only).
     doc_id : str
+        The document's id in that store.
     feature : str
         A stored learned feature's name.
 

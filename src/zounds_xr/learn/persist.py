@@ -335,8 +335,10 @@ def load_steps(source: Any) -> list[Any]:
 
 
 def save_addressed(steps: Sequence[Any], zstore: Any, path: str, description: dict) -> None:
-    """Save fitted steps as the Zarr group ``path`` of a store: one copy of a model
-    (what :meth:`~zounds_xr.documents.store.FeatureStore.save_model` commits).
+    """Save fitted steps as the Zarr group ``path`` of a store.
+
+    The group is one copy of a model (what
+    :meth:`~zounds_xr.documents.store.FeatureStore.save_model` commits).
 
     Parameters
     ----------
@@ -348,6 +350,12 @@ def save_addressed(steps: Sequence[Any], zstore: Any, path: str, description: di
         The copy's key prefix, ``_models/<digest>/<copy>``.
     description : dict
         JSON-safe description stored beside the steps (attribute ``"zounds_xr:model"``).
+
+    Raises
+    ------
+    ParameterError
+        When a step is not fitted, not registered or not JSON-safe (from
+        :func:`save_steps`).
     """
     group = zarr.create_group(zstore, path=path, zarr_format=3,
                               attributes={MODEL_KEY: description})
@@ -355,13 +363,28 @@ def save_addressed(steps: Sequence[Any], zstore: Any, path: str, description: di
 
 
 def load_addressed(zstore: Any) -> tuple[list[Any], dict]:
-    """``(steps, description)`` of the model copy at the root of ``zstore`` (the checked
-    files :meth:`~zounds_xr.documents.store.FeatureStore.model_copy` gives).
+    """Load the model copy at the root of ``zstore``.
+
+    Parameters
+    ----------
+    zstore : zarr store
+        The checked files of one copy, as
+        :meth:`~zounds_xr.documents.store.FeatureStore.model_copy` gives them.
+
+    Returns
+    -------
+    steps : list of Preprocessor
+        The fitted steps, in order.
+    description : dict
+        The description saved beside them (attribute ``"zounds_xr:model"``; empty when
+        there is none).
 
     Raises
     ------
     StoreError
         When it holds no complete model, or its data does not match its content hash.
+    ParameterError
+        When a step's class is no longer registered under its saved name.
     """
     try:
         group: Any = zarr.open_group(zstore, mode="r", zarr_format=3)
