@@ -148,7 +148,8 @@ def fragment_bytes(rows: list[dict], seq: int, part: str) -> bytes:
 
 def frame_bytes(df: pd.DataFrame) -> bytes:
     """A fragment of resolved rows that keep their own ``_seq`` and ``_part``
-    (what compaction writes)."""
+    (what compaction writes).
+    """
     try:
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -166,7 +167,8 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
 
 def read_fragment(data: bytes | str, where: str, columns=None) -> pa.Table:
     """A fragment's table (``data``: its bytes or a local path; ``columns``: only
-    those); :class:`StoreError` if it is not a readable catalog fragment."""
+    those); :class:`StoreError` if it is not a readable catalog fragment.
+    """
     try:
         table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data,
                               columns=columns)
@@ -208,7 +210,8 @@ def combine(tables: list[pa.Table]) -> pa.Table:
 
 def visible_ids(table: pa.Table) -> pa.Array:
     """The ids :func:`resolve` would make visible, from the id and order columns only
-    (a pyarrow string array: resume checks stay in Arrow, vectorised)."""
+    (a pyarrow string array: resume checks stay in Arrow, vectorised).
+    """
     status = pc.fill_null(table.column("_status"), OK)  # no status: a document
     deleted = pc.equal(status, DELETED)
     if not pc.any(deleted).as_py():
@@ -269,7 +272,8 @@ def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def public(resolved: pd.DataFrame) -> pd.DataFrame:
     """The catalog as users see it: metadata columns first, then features; hidden and
-    all-null columns of other documents' metadata dropped."""
+    all-null columns of other documents' metadata dropped.
+    """
     features = feature_columns(resolved.columns)
     meta = [c for c in META_COLUMNS if c in resolved.columns]
     other = [c for c in resolved.columns if not c.startswith("_") and "." not in c
@@ -299,7 +303,8 @@ def with_commit(table: pa.Table, n: int) -> pa.Table:
 
 def compaction_rows(resolved: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
     """The rows of a compacted fragment: the visible documents and the current
-    failures, each keeping its ``_seq`` (:func:`frame_bytes` writes them)."""
+    failures, each keeping its ``_seq`` (:func:`frame_bytes` writes them).
+    """
     rows = resolved.reset_index()
     if len(failures):
         rows = pd.concat([rows, failures.assign(_status=FAILED)], ignore_index=True)
@@ -308,7 +313,8 @@ def compaction_rows(resolved: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFr
 
 def check_rows(rows: list[dict], where: str) -> None:
     """Refuse a part's rows that overlap in one array or lie before its start (what a
-    reader could not tell apart)."""
+    reader could not tell apart).
+    """
     spans: dict[str, list[tuple[int, int, str]]] = {}
     for row in rows:
         for f in feature_columns(row):
@@ -329,7 +335,8 @@ def check_rows(rows: list[dict], where: str) -> None:
 
 def label_value(value, column: str):
     """A label as the log and the catalog hold it (JSON: text, numbers, booleans,
-    ``None`` or a list of text)."""
+    ``None`` or a list of text).
+    """
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or isinstance(value, (str, bool, int)):
@@ -348,7 +355,8 @@ def label_value(value, column: str):
 def apply_labels(resolved: pd.DataFrame, labels: dict) -> pd.DataFrame:
     """The resolved catalog with the log's label edits (``{column: {id: [value,
     n]}}``) applied: an edit wins over the document's row when it is newer (its commit
-    ``n`` is after the row's)."""
+    ``n`` is after the row's).
+    """
     if not labels or not len(resolved):
         return resolved
     out = resolved.copy()

@@ -95,7 +95,8 @@ def _resolve_graph(cls, features: dict) -> tuple[dict, list]:
 
 class DocumentMeta(type):
     """Collects a document class's features and resolves its graph; class-level
-    collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``)."""
+    collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``).
+    """
 
     def __new__(mcls, name, bases, namespace, **kwargs):
         # Any: the attributes set and used here are Document's (declared there)
@@ -152,7 +153,8 @@ def _as_meta(meta) -> AudioMetaData:
 
 def _check_chunksize(chunksize):
     """The one rule for ``chunksize`` (as :func:`zounds_xr.stream`): a duration, a
-    ``ChunkSizeBytes``, or an int number of frames of the source; checked up front."""
+    ``ChunkSizeBytes``, or an int number of frames of the source; checked up front.
+    """
     if isinstance(chunksize, ChunkSizeBytes):
         return chunksize
     if isinstance(chunksize, numbers.Integral) and not isinstance(chunksize, np.timedelta64):
@@ -180,7 +182,8 @@ def _chunk_seconds(chunksize, samplerate, channels) -> Fraction:
 
 def _counted(chunks, seen: dict):
     """The decoded audio's chunks, counting frames and keeping the first (for the
-    document's metadata: what decoding found, headers can lie about lengths)."""
+    document's metadata: what decoding found, headers can lie about lengths).
+    """
     for chunk in chunks:
         seen.setdefault("first", chunk)
         seen["frames"] += chunk.sizes["time"]
@@ -328,7 +331,8 @@ class Document(metaclass=DocumentMeta):
     @classmethod
     def _prepare_store(cls, fstore: FeatureStore) -> None:
         """Before writing: each stored feature's :meth:`Feature.prepare_store` hook (a
-        learned feature saves its model in the store)."""
+        learned feature saves its model in the store).
+        """
         for name in cls._stored_names():
             cls._features[name].prepare_store(fstore)
 
@@ -388,7 +392,8 @@ class Document(metaclass=DocumentMeta):
     def set_labels(cls, column: str, values: dict, author: str | None = None,
                    store=None) -> int:
         """Commit a label edit (``{doc_id: value}`` in ``column``); returns the commit's
-        number. See :meth:`FeatureStore.set_labels`."""
+        number. See :meth:`FeatureStore.set_labels`.
+        """
         return cls._store_for(store).set_labels(column, values, author=author)
 
     @classmethod
@@ -613,7 +618,8 @@ class Document(metaclass=DocumentMeta):
     def _channelwise(cls) -> bool:
         """Whether every computed feature on the way to the stored ones treats a
         ``channel`` dim channel by channel (declared ``channelwise``), so that mono clips
-        of one rate and length may be stacked and computed in one call."""
+        of one rate and length may be stacked and computed in one call.
+        """
         cached = cls.__dict__.get("_channelwise_cache")
         if cached is None:
             needed: set[str] = set()
@@ -640,7 +646,8 @@ class Document(metaclass=DocumentMeta):
         source), ``()`` when it holds every stored feature of the graph at its current
         version (complete), else a tuple of the stored features that are missing or
         stale (compute only those). One vectorised pass over the catalog's version
-        columns."""
+        columns.
+        """
         ids = list(ids)
         rows = catalog.index.get_indexer(ids)  # -1: not in the store
         known = rows >= 0
@@ -671,7 +678,8 @@ class Document(metaclass=DocumentMeta):
         5-6x less CPU than 64 calls; the values are identical), up to ``_BATCH_CLIPS``
         clips and ``_BATCH_SAMPLES`` samples at a time. Anything else streams one
         document at a time. ``on_done(outcome)`` is called as each document ends (for
-        progress)."""
+        progress).
+        """
         cls._prepare_store(part.fstore)
         results: list = [None] * len(jobs)
         batching = cls._channelwise() and len(jobs) > 1
@@ -760,7 +768,8 @@ class Document(metaclass=DocumentMeta):
     def _update_one(cls, fstore, part, doc_id: str, stale: list[str], chunksize):
         """Compute a stored document's ``stale`` features from its nearest stored,
         current ancestors (the audio is decoded again only when it is needed and not
-        stored); :meth:`_write`'s outcome."""
+        stored); :meth:`_write`'s outcome.
+        """
         try:
             row = fstore.row(doc_id)
             sources = cls._update_sources(fstore, row, stale, chunksize)

@@ -285,7 +285,8 @@ class Feature:
     def identity(self) -> dict:
         """What this feature's version hashes, besides its upstream versions: the
         function, its parameters with the defaults it was declared with resolved (so a
-        changed default changes the version), and ``store_as``."""
+        changed default changes the version), and ``store_as``.
+        """
         return {"func": function_identity(self.func),
                 "params": canonical(resolved_params(self.func, self.params,
                                                     len(self.needs))),

@@ -30,7 +30,8 @@ __all__ = ["Labels", "decode_index", "time_index"]
 def _time_labels(definition: str, size: int) -> tuple[TimeIndex, dict, tuple]:
     """The :class:`TimeIndex` of a catalog's ``"<feature>.index"`` text, its lazy
     coordinate and its rate, parsed once: a store's documents share a few definitions
-    (one per rate, start and length), so this bounded cache hits."""
+    (one per rate, start and length), so this bounded cache hits.
+    """
     try:
         attrs = json.loads(definition)
         if int(attrs.get("size", size)) != size:

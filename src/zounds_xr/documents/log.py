@@ -81,7 +81,8 @@ def model_path(digest: str) -> str:
 def group_json(attributes: dict, empty: bool = False) -> bytes:
     """A Zarr v3 group's ``zarr.json`` (the root's is written put-if-absent: creating a
     store is one atomic write); ``empty``: a group whose other files are not Zarr nodes
-    (consolidated metadata saying it has no members, so Zarr lists nothing there)."""
+    (consolidated metadata saying it has no members, so Zarr lists nothing there).
+    """
     meta: dict = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
     if empty:
         meta["consolidated_metadata"] = {"kind": "inline", "must_understand": False,
@@ -194,7 +195,8 @@ class CommitLog:
 
     def entry(self, n: int) -> dict | None:
         """Entry ``n``, or ``None`` when there is none; :class:`StoreError` when it is
-        damaged."""
+        damaged.
+        """
         data = self.objects.get(entry_key(n))
         if data is None:
             return None
@@ -220,7 +222,8 @@ class CommitLog:
 
     def _start(self, version: int | None) -> LogState:
         """The newest readable checkpoint at or before ``version`` (default: the
-        newest), else the empty state."""
+        newest), else the empty state.
+        """
         if version is None:
             data = self.objects.get(LAST_CHECKPOINT)
             try:
@@ -255,7 +258,8 @@ class CommitLog:
 
     def state(self, version: int | None = None) -> LogState:
         """The state after commit ``version`` (default: the newest; cached, and
-        brought up to date with one request when nothing changed)."""
+        brought up to date with one request when nothing changed).
+        """
         if version is not None:
             if version < 0:
                 raise StoreError(f"no commit {version} in {self.url!r}")
@@ -285,7 +289,8 @@ class CommitLog:
                ) -> int:
         """Append the entry ``make(state)`` builds from the newest state; ``make`` is
         called again after a lost race (it may check for conflicts) and returns ``None``
-        to give up. Returns the entry's number (0 when given up)."""
+        to give up. Returns the entry's number (0 when given up).
+        """
         for _ in range(_MAX_RACES):
             state = self.state()
             entry = make(state)
@@ -305,7 +310,8 @@ class CommitLog:
 
     def append(self, entry: dict, author: str | None = None) -> int:
         """Commit ``entry`` as the next entry, whatever the others committed meanwhile;
-        returns its number."""
+        returns its number.
+        """
         return self.commit(lambda state: entry, author)
 
     def _write_checkpoint(self, state: LogState) -> None:

@@ -47,7 +47,8 @@ def _name_of(key: str) -> str:
 
 def rebuild_fragment(fs: FeatureStore, key: str, record: dict) -> pa.Table:
     """A committed fragment's table made again from the log alone: a part's from the
-    rows its entry records, a compacted one from the fragments it replaced."""
+    rows its entry records, a compacted one from the fragments it replaced.
+    """
     n = record["version"]
     entry = fs.log.entry(n)
     where = f"{key!r} of {fs.url!r} (from log entry {n})"
@@ -172,7 +173,8 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
 def _vacuum_models(fs: FeatureStore, grace: float, now: int) -> list[str]:
     """Delete the model copies the log does not vouch for (a killed writer's, or a
     writer's that lost the race) once older than ``grace``; never a committed one.
-    Returns their key prefixes."""
+    Returns their key prefixes.
+    """
     committed = {m["copy"] for m in fs._state().models.values()}
     copies = {"/".join(k.split("/")[:3]) for k in fs.objects.list_files(f"{MODELS}/")
               if k.count("/") >= 3}
@@ -307,7 +309,7 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
 
 
 def _holders(resolved) -> dict[str, list[tuple[str, str, int, int]]]:
-    """array path -> [(doc id, feature, first row, stop row)]."""
+    """Array path -> [(doc id, feature, first row, stop row)]."""
     out: dict[str, list] = {}
     for f in _catalog.feature_columns(resolved.columns):
         held = resolved.loc[resolved[f"{f}.array"].notna()]
@@ -429,7 +431,8 @@ def upgrade(fs: FeatureStore, progress: bool = False) -> int:
 
 def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
     """Every file of an existing part, each array read whole (every chunk's CRC32C
-    checked): the records its commit gets."""
+    checked): the records its commit gets.
+    """
     files = fs.objects.list_files(f"parts/{part}/")
     records: dict[str, dict] = {}
     layouts: dict[str, tuple[int, bool] | bool | None] = {}

@@ -47,7 +47,8 @@ def crc32c(data: bytes) -> int:
 
 def shard_index_size(chunks_per_shard: int) -> int:
     """Bytes of a shard index at the end of a shard (offset and length per inner chunk,
-    then the index's CRC32C)."""
+    then the index's CRC32C).
+    """
     return 16 * chunks_per_shard + 4
 
 
@@ -63,7 +64,8 @@ def _ends_with_crc(codecs: list) -> bool:
 def layout_of(metadata: bytes) -> tuple[int, bool] | bool | None:
     """How the chunk files of the array whose ``zarr.json`` is ``metadata`` are made:
     ``(inner chunks per shard, inner chunks end with a CRC32C)`` for a sharded array,
-    ``True`` for chunks that end with their CRC32C, ``None`` otherwise."""
+    ``True`` for chunks that end with their CRC32C, ``None`` otherwise.
+    """
     try:
         meta = json.loads(metadata)
     except ValueError:
@@ -111,7 +113,8 @@ _PIECE = 1 << 20
 
 def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
     """:func:`check` of a local file of ``size`` bytes, read piece by piece (a shard
-    chunk by chunk), so that the buffers stay warm: what ``verify()`` does."""
+    chunk by chunk), so that the buffers stay warm: what ``verify()`` does.
+    """
     if size != record["size"]:
         return f"{size} bytes, {record['size']} committed (truncated or replaced)"
     if "chunks" in record:
@@ -142,13 +145,15 @@ def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
 
 def check_file(data: bytes | None, record: dict) -> str | None:
     """What is wrong with a whole file's bytes (``None``: missing) against its record,
-    in words; ``None`` when it matches (:func:`check`)."""
+    in words; ``None`` when it matches (:func:`check`).
+    """
     return "missing" if data is None else check(data, record)
 
 
 def check(data: bytes, record: dict) -> str | None:
     """What is wrong with a whole file, given its record (``None``: it is the committed
-    file)."""
+    file).
+    """
     if len(data) != record["size"]:
         return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
     if "chunks" in record:
@@ -176,7 +181,8 @@ def check(data: bytes, record: dict) -> str | None:
 
 class RecordingStore(zarr.storage.WrapperStore):
     """A writer's view of the store: every file written is recorded (size, CRC32C and,
-    for a shard, its index and inner chunks' checksums) at no extra I/O."""
+    for a shard, its index and inner chunks' checksums) at no extra I/O.
+    """
 
     def __init__(self, store):
         super().__init__(store)

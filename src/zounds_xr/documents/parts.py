@@ -121,7 +121,8 @@ def _json_attrs(attrs: dict) -> dict:
 
 def _label_values(chunk: xr.DataArray, defs: dict) -> dict:
     """Values of the non-time index coordinates, for readers without zounds_xr: band
-    centres in Hz, a window axis in seconds."""
+    centres in Hz, a window axis in seconds.
+    """
     out = {}
     for dim, d in defs.items():
         coord = d.get("coord", dim)
@@ -139,7 +140,8 @@ def _label_values(chunk: xr.DataArray, defs: dict) -> dict:
 class _Labels:
     """What the documents of one array share (see the module docs). ``key`` is cheap
     (index definitions and small coordinates); the label values for readers without
-    zounds_xr are taken only when an array is created."""
+    zounds_xr are taken only when an array is created.
+    """
 
     def __init__(self, name: str, chunk: xr.DataArray, index: TimeIndex, dtype: np.dtype):
         self.chunk: xr.DataArray | None = chunk  # dropped once the array is created
@@ -242,7 +244,8 @@ class PartArray:
 
     def rewind(self, rows: int) -> None:
         """Forget what was appended after ``rows`` (an aborted document), when it has
-        not been written yet; written rows stay, unreferenced."""
+        not been written yet; written rows stay, unreferenced.
+        """
         if rows >= self.flushed and self.pending:
             data = np.concatenate(self.pending)[:rows - self.flushed]
             self.pending = [data] if data.shape[0] else []
@@ -293,7 +296,8 @@ class PartArray:
 
 class EncodedPartArray(PartArray):
     """Audio as Ogg Vorbis or FLAC in independently decodable blocks of 5 s; each
-    document starts a new block. ``offset`` in the catalog is its first block."""
+    document starts a new block. ``offset`` in the catalog is its first block.
+    """
 
     FORMATS: ClassVar[dict] = {"ogg": ("OGG", "VORBIS"), "flac": ("FLAC", "PCM_16")}
 
@@ -464,7 +468,8 @@ class PartStorage(Protocol):
 
     def part_group(self, name: str) -> tuple[zarr.Group, Any]:
         """Create the part's group on a store that records what is written through it;
-        returns the group and that record."""
+        returns the group and that record.
+        """
 
     def commit_part(self, name: str, rows: list[dict], recording: Any) -> int:
         """Write the part's catalog fragment and commit it with the files recorded."""
@@ -508,7 +513,8 @@ class PartWriter:
     def _target(self, feature: str, info: dict, chunk: xr.DataArray, index: TimeIndex,
                 dtype) -> PartArray:
         """The array for a document's feature: the previous document's when the labels
-        are the same (compared by index parameters: cheap), else by label key."""
+        are the same (compared by index parameters: cheap), else by label key.
+        """
         last = self._last.get(feature)
         indexes = {k: v for k, v in chunk.xindexes.items() if k != "time"}
         coords = chunk.coords.variables
@@ -575,7 +581,8 @@ class PartWriter:
 
     def discard(self) -> None:
         """Remove what was written (best effort: :meth:`FeatureStore.vacuum` removes
-        what a killed writer leaves)."""
+        what a killed writer leaves).
+        """
         if self._group is None:
             return
         with contextlib.suppress(Exception):  # the part is uncommitted either way
@@ -586,7 +593,8 @@ class PartWriter:
         """Close the arrays, then commit the part: its catalog fragment, then its log
         entry (the part becomes visible).
 
-        Returns the part name, or ``None`` when there was nothing to record."""
+        Returns the part name, or ``None`` when there was nothing to record.
+        """
         with self.fstore.reaching("write to"):
             for array in self._arrays.values():
                 array.close()

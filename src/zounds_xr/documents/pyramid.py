@@ -86,7 +86,8 @@ def pyramid_path(feature: str, doc_id: str) -> str:
 
 def root_store(store):
     """The zarr store at a feature store's root, where derived data (pyramids, maps) is
-    written: ``store.zarr_store``, or one opened from ``store.url``."""
+    written: ``store.zarr_store``, or one opened from ``store.url``.
+    """
     found = getattr(store, "zarr_store", None)
     if found is not None:
         return found
@@ -132,7 +133,8 @@ class Pyramid:
 
     def level_for(self, frames_per_pixel: float) -> int | None:
         """The coarsest level with at most ``frames_per_pixel`` frames per row, or
-        ``None`` when even the first level is coarser (then read the frames)."""
+        ``None`` when even the first level is coarser (then read the frames).
+        """
         if frames_per_pixel < (1 << self.levels[0]):
             return None
         k = int(math.floor(math.log2(frames_per_pixel)))
@@ -222,7 +224,8 @@ def _row(store, doc_id: str) -> dict:
 
 def _summarise(rows: np.ndarray, factor: int, stats: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Per group of ``factor`` rows (the last one may be short): the stats, with
-    ``sum`` and ``count`` in place of ``mean`` so that groups combine exactly."""
+    ``sum`` and ``count`` in place of ``mean`` so that groups combine exactly.
+    """
     n = rows.shape[0]
     groups = -(-n // factor)
     starts = np.arange(groups) * factor
@@ -383,7 +386,8 @@ def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallbac
 
 def _row_values(store, doc_id: str, feature: str) -> int:
     """Values in one frame of a stored feature, channels averaged (what a pyramid row
-    holds)."""
+    holds).
+    """
     da = store[doc_id][feature]
     return int(np.prod([n for d, n in da.sizes.items() if d not in ("time", "channel")],
                        dtype=np.int64))
@@ -393,7 +397,8 @@ def long_documents(store, features: Iterable[str] | None = None, ids=None,
                    min_bytes: int | None = None) -> list[tuple[str, str, int]]:
     """``(doc_id, feature, frames)`` of every stored feature whose frames hold at least
     ``min_bytes`` (default ``MIN_BYTES``) as float32, longest first: from the catalog,
-    and the width of one frame of each feature (read from one document)."""
+    and the width of one frame of each feature (read from one document).
+    """
     min_bytes = MIN_BYTES if min_bytes is None else int(min_bytes)
     cat = store.catalog()
     if ids is not None:

@@ -70,7 +70,8 @@ class MissingChunkError(StoreError):
 class CheckedStore(zarr.storage.WrapperStore):
     """How readers see one feature group: only the files its records commit, each
     checked on every read (see the module docs). Shard indexes are cached (parts
-    never change): a slice reads each shard's index once, then its inner chunks."""
+    never change): a slice reads each shard's index once, then its inner chunks.
+    """
 
     _INDEX_CACHE = 4096
     #: turned off only to measure what the checks cost (benchmarks/bench_store_log.py)
@@ -152,7 +153,8 @@ class CheckedStore(zarr.storage.WrapperStore):
 class CheckedArray:
     """A committed Zarr array whose every read failure is a :class:`StoreError` naming
     the store, the part, the array and the key, with the cause chained (what
-    ``FeatureStore.array`` gives; other attributes are the Zarr array's)."""
+    ``FeatureStore.array`` gives; other attributes are the Zarr array's).
+    """
 
     def __init__(self, array: zarr.Array, url: str):
         self._array, self._url = array, url
@@ -248,7 +250,8 @@ class Reader:
     def group_info(self, group_path: str) -> dict:
         """A feature group's attrs (``info``: ``zounds_xr:feature``, ``defs``:
         ``zounds_xr:index``), its coordinate variables (``coords``) and its
-        :class:`~.labels.Labels` (kept: parts never change)."""
+        :class:`~.labels.Labels` (kept: parts never change).
+        """
         return self._groups(group_path)
 
     def _open_group(self, group_path: str) -> dict:
@@ -391,7 +394,8 @@ class Reader:
 
     def forget(self, parts) -> None:
         """Drop what is kept of deleted parts (of every part: parts are rarely deleted,
-        and opening again is cheap)."""
+        and opening again is cheap).
+        """
         if parts:
             for cache in (self._stores, self._arrays, self._groups):
                 cache.cache_clear()

@@ -257,7 +257,8 @@ def _plan(paths, offsets, counts, block_of: Callable[[str], int]):
     rows sorted by position, from the first requested row of a block to the last, so
     that each shard is read once. ``chunks`` are the output's dask chunks, in the
     documents' order: lists of ``(span, lo, hi)`` pieces, about one block of rows
-    each."""
+    each.
+    """
     codes, names = pd.factorize(np.asarray(paths, dtype=object), sort=True)
     lo = np.asarray(offsets, dtype=np.int64)
     hi = lo + np.asarray(counts, dtype=np.int64)

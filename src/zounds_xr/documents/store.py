@@ -202,7 +202,8 @@ class FeatureStore:
     @functools.cached_property
     def reader(self) -> Reader:
         """The checked reader (:class:`.reader.Reader`): the read path of every
-        document (an attribute once made: reading it costs no call)."""
+        document (an attribute once made: reading it costs no call).
+        """
         return Reader(self.zarr_store, str(self.url), self._files_of)
 
     def reaching(self, action: str):
@@ -211,7 +212,8 @@ class FeatureStore:
 
     def _committed(self, what: str, key: str) -> dict | None:
         """The log's record of a committed part or model (``what``: ``"parts"`` or
-        ``"models"``), ``None`` when the log commits none."""
+        ``"models"``), ``None`` when the log commits none.
+        """
         found = getattr(self._state(), what).get(key)
         if found is None:
             self.log.forget()  # committed since: read the log again, once
@@ -236,7 +238,8 @@ class FeatureStore:
 
     def _check_container(self) -> None:
         """Raise :class:`StoreError` when the store's bucket does not exist (so that a
-        misspelled bucket is an error instead of an empty store)."""
+        misspelled bucket is an error instead of an empty store).
+        """
         found = self._bucket()
         if found is None:
             return
@@ -354,7 +357,8 @@ class FeatureStore:
     def _check_empty_log(self) -> LogState:
         """An empty log over a store with catalog fragments: a first commit between its
         fragment and its entry (wait for it), or a lost log (an error, never an empty
-        catalog)."""
+        catalog).
+        """
         for attempt in range(5):
             if not self.objects.list_dir("catalog"):
                 return self.log.state()
@@ -370,7 +374,8 @@ class FeatureStore:
     @property
     def version(self) -> int:
         """The number of the newest commit (0 for an empty store): what caches of
-        anything read from the store are keyed on."""
+        anything read from the store are keyed on.
+        """
         return self._state().version
 
     # ------------------------------------------------------------------ writing
@@ -382,7 +387,8 @@ class FeatureStore:
 
     def part_group(self, name: str) -> tuple[zarr.Group, RecordingStore]:
         """Create part ``name``'s group on a store that records every file written
-        through it (what :meth:`commit_part` commits)."""
+        through it (what :meth:`commit_part` commits).
+        """
         self._writable()
         recording = RecordingStore(self.zarr_store)
         with self.reaching("write to"):
@@ -394,7 +400,8 @@ class FeatureStore:
                     ) -> int:
         """Write part ``name``'s catalog fragment, then commit the part with one log
         entry (its fragment, rows, and the records of every file ``recording`` saw);
-        returns the entry's number."""
+        returns the entry's number.
+        """
         self._writable()
         _catalog.check_rows(rows, f"part {name!r}")
         key = f"catalog/{name}.parquet"
@@ -411,7 +418,8 @@ class FeatureStore:
 
     def discard_part(self, name: str) -> None:
         """Remove what an uncommitted part wrote (best effort: :meth:`vacuum` removes
-        what a killed writer leaves)."""
+        what a killed writer leaves).
+        """
         self.objects.delete_dir(f"parts/{name}")
 
     # ------------------------------------------------------------------ models
@@ -501,7 +509,8 @@ class FeatureStore:
 
     def _read_model(self, found: dict) -> tuple[dict[str, bytes], str | None]:
         """A committed model copy's files, each checked against its record, and what is
-        wrong with the first that fails (``None``: the copy is intact)."""
+        wrong with the first that fails (``None``: the copy is intact).
+        """
         files: dict[str, bytes] = {}
         for key, record in sorted(found["files"].items()):
             data = self.objects.get(key)
@@ -514,7 +523,8 @@ class FeatureStore:
     # ------------------------------------------------------------------ the catalog
     def _fragment_bytes(self, key: str, record: dict) -> bytes | None:
         """A live fragment's bytes, checked against its log record (``None`` when it
-        is gone: a compaction may have replaced it since the state was read)."""
+        is gone: a compaction may have replaced it since the state was read).
+        """
         data = self.objects.get(key)
         if data is not None and (len(data) != record["size"]
                                  or crc32c(data) != record["crc32c"]):
@@ -526,7 +536,8 @@ class FeatureStore:
 
     def _table(self, key: str, record: dict, columns=None) -> pa.Table | None:
         """A live fragment's table, checked against its log record (``None`` when it
-        is gone: a compaction may have replaced it since the state was read)."""
+        is gone: a compaction may have replaced it since the state was read).
+        """
         table = self._tables.get(key)
         if table is None:
             data = self._fragment_bytes(key, record)
@@ -545,7 +556,8 @@ class FeatureStore:
     def _resolved_before(self, state: LogState):
         """``(catalog, failures)`` when this process resolved the same fragments before
         (another object of this store: ``open_store`` again); each fragment is still
-        read and checked against the log here, only parsing and resolving are saved."""
+        read and checked against the log here, only parsing and resolving are saved.
+        """
         content = _fragments_content(state)
         found = _RESOLVED.get(content)
         if found is None:
@@ -567,7 +579,8 @@ class FeatureStore:
     def _resolve_rows(self, version: int | None = None):
         """``(version, catalog with hidden columns, failures, labels)`` as of commit
         ``version`` (default the newest), before the label edits (``labels``) apply;
-        the newest is cached."""
+        the newest is cached.
+        """
         if version is not None and version < 0:
             raise ParameterError(f"version must be >= 0, got {version}")
         for _attempt in range(3):
@@ -615,7 +628,8 @@ class FeatureStore:
 
     def _missing_fragment(self, state: LogState) -> None:
         """A live fragment is gone: fine when the log moved on (a compaction replaced
-        it), else the store is damaged."""
+        it), else the store is damaged.
+        """
         self.log.forget()
         newer = self.log.state()
         if newer.version != state.version:
@@ -657,7 +671,8 @@ class FeatureStore:
     def has(self, ids) -> np.ndarray:
         """Which of ``ids`` are visible documents (a boolean array): what ingest's resume
         checks, vectorised in Arrow; reads only the catalog's id and order columns unless
-        the whole catalog is already at hand."""
+        the whole catalog is already at hand.
+        """
         ids = pa.array([str(i) for i in ids], pa.string())
         return pc.is_in(ids, value_set=self._visible_ids()).to_numpy(zero_copy_only=False)
 
@@ -676,7 +691,8 @@ class FeatureStore:
 
     def row(self, doc_id: str) -> dict:
         """The document's resolved catalog row (with hidden columns), else
-        :class:`DocumentNotFoundError`."""
+        :class:`DocumentNotFoundError`.
+        """
         resolved = self._resolve()[0]
         validate_id(doc_id)
         try:
@@ -753,7 +769,8 @@ class FeatureStore:
     def array(self, path: str) -> CheckedArray:
         """The read-only Zarr array at ``path`` (relative to the root), every file of it
         checked against the log on read, every failure a :class:`StoreError`; kept, as
-        parts never change."""
+        parts never change.
+        """
         return CheckedArray(self.reader.array(path), str(self.url))
 
     def read(self, row: dict, name: str, where: str | None = None) -> xr.DataArray:
@@ -762,7 +779,8 @@ class FeatureStore:
 
     def __getitem__(self, doc_id: str) -> Mapping[str, xr.DataArray]:
         """Each stored feature of the document as a lazy DataArray, by name (a mapping
-        that opens a feature when it is asked for)."""
+        that opens a feature when it is asked for).
+        """
         return _Features(self, self.row(doc_id))
 
     def __contains__(self, doc_id) -> bool:
@@ -772,7 +790,8 @@ class FeatureStore:
         """The stored frames of many documents as one lazy DataArray, dims
         ``("frame", ...)``: document ``ids[k]`` is the block of its ``f.frames`` rows
         after those before it (default: every document holding it, catalog order).
-        Each array is read span by span in order, each shard once."""
+        Each array is read span by span in order, each shard once.
+        """
         resolved = self._resolve()[0]
         col = f"{feature}.array"
         if col not in resolved.columns:
@@ -827,18 +846,21 @@ class FeatureStore:
 
     def repair(self) -> list[str]:
         """Rewrite every committed catalog fragment that is missing or damaged from the
-        log's copy of its rows (one commit); returns the fragments rewritten."""
+        log's copy of its rows (one commit); returns the fragments rewritten.
+        """
         return _maintenance.repair(self)
 
     def compact(self) -> int:
         """Merge every catalog fragment into one (the resolved, visible rows and the
         current failures); returns the number of fragments merged. Readers keep
-        working meanwhile: the merged fragment is committed before the others go."""
+        working meanwhile: the merged fragment is committed before the others go.
+        """
         return _maintenance.compact(self)
 
     def invisible_parts(self) -> list[str]:
         """Parts no visible document refers to: uncommitted (being written, or left by a
-        killed writer) or superseded (:meth:`vacuum` removes them)."""
+        killed writer) or superseded (:meth:`vacuum` removes them).
+        """
         return _maintenance.invisible_parts(self)
 
     def vacuum(self, grace: float = VACUUM_GRACE) -> list[str]:
@@ -861,18 +883,21 @@ class FeatureStore:
 
     def upgrade(self) -> int:
         """Write the commit log of a store made before stores had one, after checking
-        every chunk's CRC32C; returns the number of commits written."""
+        every chunk's CRC32C; returns the number of commits written.
+        """
         return _maintenance.upgrade(self)
 
     def describe(self) -> str:
         """A summary read from the catalog: documents, hours of audio, features,
-        failures, parts and the log's version."""
+        failures, parts and the log's version.
+        """
         return _maintenance.describe(self)
 
 
 class _Features(Mapping):
     """The stored features of one document (``store[doc_id]``): names from its catalog
-    row; a feature's lazy DataArray is built when it is asked for, once."""
+    row; a feature's lazy DataArray is built when it is asked for, once.
+    """
 
     def __init__(self, store: FeatureStore, row: dict):
         self._store, self._row = store, row

@@ -106,7 +106,8 @@ def register_streaming(func, factory: Callable) -> None:
 
 def declaration(func) -> Streaming:
     """How ``func`` streams: its declaration, a registered factory, else frame-local
-    (numpy's ufuncs: frame-local and channelwise, they are elementwise)."""
+    (numpy's ufuncs: frame-local and channelwise, they are elementwise).
+    """
     spec = streaming_of(func)
     if spec is not None:
         return spec
@@ -140,7 +141,8 @@ def _concat(pieces: list[xr.DataArray]) -> xr.DataArray:
 class MapNode:
     """A frame-local function, applied chunk by chunk (each output chunk must have as
     many frames as its input: a function that frames or reduces its input must declare
-    it, see :mod:`zounds_xr.streamable`)."""
+    it, see :mod:`zounds_xr.streamable`).
+    """
 
     def __init__(self, name: str, func, params: dict):
         self.name, self.func, self.params = name, func, params
@@ -314,7 +316,8 @@ class AlignNode:
 
 class _ChooseNode:
     """A framing function that is frame-local for some inputs (``when``): decided at
-    the first chunk."""
+    the first chunk.
+    """
 
     def __init__(self, name: str, func, params: dict, spec: Streaming):
         self.name, self.func, self.params, self.spec = name, func, params, spec
@@ -370,7 +373,8 @@ class Pipeline:
 
     def feed(self, name: str, chunk: xr.DataArray, whole: bool = False) -> None:
         """Push ``chunk`` of ``name`` to its sink and consumers; ``whole``: it is the
-        entire signal (a single-input node may then compute in one piece)."""
+        entire signal (a single-input node may then compute in one piece).
+        """
         time_index_of(chunk, name)
         sink = self.sinks.get(name)
         if sink is not None:
