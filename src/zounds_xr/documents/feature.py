@@ -190,7 +190,7 @@ def resolved_params(func, params: dict, inputs: int = 1) -> dict:
 
 
 def version_hash(payload) -> str:
-    """16 hex digits of the SHA-256 of a canonical JSON payload."""
+    """Return 16 hex digits of the SHA-256 of a canonical JSON payload."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -217,6 +217,13 @@ class Feature:
         only for the part that is read.
     **params
         Keyword arguments for ``func``; they are part of the feature's version.
+
+    Raises
+    ------
+    ParameterError
+        When ``func`` is not callable, ``needs`` is missing, is not a Feature or a
+        non-empty sequence of Features, or is ``Document.meta``; when ``store`` is not
+        a bool or ``store_as`` is not one of the choices above.
 
     Notes
     -----
@@ -320,6 +327,19 @@ class AudioFeature(Feature):
     Not stored by default (the source can be decoded again); declare
     ``audio = AudioFeature(store=True)`` (optionally ``store_as="flac"`` or ``"ogg"``) in
     a document class to keep it in the store.
+
+    Parameters
+    ----------
+    store : bool, default False
+        Persist the decoded audio in the store while processing.
+    store_as : {None, "float16", "float32", "float64", "ogg", "flac"}, optional
+        How to store it (see :class:`Feature`); ``"ogg"`` and ``"flac"`` keep it as
+        compressed audio in independently decodable blocks.
+
+    Raises
+    ------
+    ParameterError
+        When ``store`` is not a bool or ``store_as`` is not one of the choices above.
     """
 
     root = "audio"

@@ -97,8 +97,9 @@ def _fragments_content(state: LogState) -> tuple:
 
 
 class FeatureStore:
-    """A Zarr root holding feature documents in immutable parts, with a commit log and a
-    Parquet catalog.
+    """A Zarr root holding feature documents in immutable parts.
+
+    Its commit log and Parquet catalog say which parts are visible.
 
     Parameters
     ----------
@@ -109,6 +110,13 @@ class FeatureStore:
         Passed to fsspec for URLs.
     read_only : bool, default False
         Refuse writes (what :func:`open_store` gives).
+
+    Raises
+    ------
+    ParameterError
+        When ``url`` is not a non-empty path, URL or zarr store.
+    StoreError
+        When ``url`` is a local regular file rather than a directory.
 
     Notes
     -----
