@@ -379,10 +379,9 @@ class Document(metaclass=DocumentMeta):
         """Return the store's catalog: one row per document.
 
         A ``pandas.DataFrame`` indexed by ``id``: ``uri``, ``samplerate``,
-        ``channels``, ``duration`` (seconds),
-        ``licensing``, ``description``, ``tags``, other metadata (label edits
-        applied), and per stored feature ``f``: ``f.frames``, ``f.version``,
-        ``f.array``, ``f.offset``, ``f.index``.
+        ``channels``, ``duration`` (seconds), ``licensing``, ``description``,
+        ``tags``, other metadata (label edits applied), and per stored feature ``f``:
+        ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
 
         Parameters
         ----------
