@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     -------
     int
         The exit code (see the module docs): the command's own, 130 when interrupted,
-        1 when it raised a :class:`~zounds_xr.errors.ZoundsError` (printed to stderr,
+        1 when it raised a :class:`~zounds_xr.core.errors.ZoundsError` (printed to stderr,
         with its class name). Bad arguments exit through argparse (``SystemExit``
         with code 2).
     """

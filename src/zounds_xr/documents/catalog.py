@@ -67,7 +67,10 @@ OK, DELETED, FAILED = "ok", "deleted", "failed"
 
 
 def _cell(value):
-    """A value Parquet can hold in a column of one type (lists of text, scalars, JSON)."""
+    """Convert ``value`` to what Parquet holds in a column of one type.
+
+    That is lists of text, scalars, or JSON text.
+    """
     if value is None or isinstance(value, (str, bool)):
         return value
     if isinstance(value, (int, np.integer)):
@@ -92,7 +95,7 @@ def meta_columns(meta: dict) -> dict:
 
 
 def meta_of_row(row: dict) -> dict:
-    """The inverse of :func:`meta_columns` for a resolved row (``AudioMetaData.from_dict``)."""
+    """Invert :func:`meta_columns` for a resolved row (for ``AudioMetaData.from_dict``)."""
     out = {}
     for key, value in row.items():
         if key.startswith("_") or "." in key or key == "id":
@@ -117,7 +120,7 @@ def feature_columns(columns) -> list[str]:
 
 
 def fragment_bytes(rows: list[dict], seq: int, part: str) -> bytes:
-    """A Parquet fragment of ``rows`` (dicts of column -> value), committed at ``seq``."""
+    """Write a Parquet fragment of ``rows`` (dicts of column -> value), committed at ``seq``."""
     columns: dict[str, list] = {"id": [r["id"] for r in rows]}
     for row in rows:
         for key in row:
@@ -147,8 +150,10 @@ def fragment_bytes(rows: list[dict], seq: int, part: str) -> bytes:
 
 
 def frame_bytes(df: pd.DataFrame) -> bytes:
-    """A fragment of resolved rows that keep their own ``_seq`` and ``_part``
-    (what compaction writes)."""
+    """Write a fragment of resolved rows that keep their own ``_seq`` and ``_part``.
+
+    This is what compaction writes.
+    """
     try:
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -165,8 +170,10 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
 
 
 def read_fragment(data: bytes | str, where: str, columns=None) -> pa.Table:
-    """A fragment's table (``data``: its bytes or a local path; ``columns``: only
-    those); :class:`StoreError` if it is not a readable catalog fragment."""
+    """Read a fragment's table; :class:`StoreError` if it is not a readable fragment.
+
+    ``data`` is its bytes or a local path; ``columns``: only those.
+    """
     try:
         table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data,
                               columns=columns)
@@ -207,8 +214,10 @@ def combine(tables: list[pa.Table]) -> pa.Table:
 
 
 def visible_ids(table: pa.Table) -> pa.Array:
-    """The ids :func:`resolve` would make visible, from the id and order columns only
-    (a pyarrow string array: resume checks stay in Arrow, vectorised)."""
+    """Return the ids :func:`resolve` would make visible, from the id and order columns.
+
+    A pyarrow string array: resume checks stay in Arrow, vectorised.
+    """
     status = pc.fill_null(table.column("_status"), OK)  # no status: a document
     deleted = pc.equal(status, DELETED)
     if not pc.any(deleted).as_py():
@@ -223,7 +232,7 @@ def visible_ids(table: pa.Table) -> pa.Array:
 
 
 def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The visible documents (indexed by ``id``, in commit order) and the failures.
+    """Resolve the visible documents (indexed by ``id``, in commit order) and the failures.
 
     Returns
     -------
@@ -268,8 +277,11 @@ def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def public(resolved: pd.DataFrame) -> pd.DataFrame:
-    """The catalog as users see it: metadata columns first, then features; hidden and
-    all-null columns of other documents' metadata dropped."""
+    """Return the catalog as users see it.
+
+    Metadata columns come first, then features; hidden columns and all-null columns
+    of other documents' metadata are dropped.
+    """
     features = feature_columns(resolved.columns)
     meta = [c for c in META_COLUMNS if c in resolved.columns]
     other = [c for c in resolved.columns if not c.startswith("_") and "." not in c
@@ -292,14 +304,16 @@ def present(value) -> bool:
 
 
 def with_commit(table: pa.Table, n: int) -> pa.Table:
-    """A part's fragment with its rows ordered by ``n``, the log entry committing it."""
+    """Order a part's fragment rows by ``n``, the log entry committing it."""
     i = table.column_names.index("_seq")
     return table.set_column(i, "_seq", pa.array(np.full(table.num_rows, n, np.int64)))
 
 
 def compaction_rows(resolved: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a compacted fragment: the visible documents and the current
-    failures, each keeping its ``_seq`` (:func:`frame_bytes` writes them)."""
+    """Return the rows of a compacted fragment: visible documents and current failures.
+
+    Each keeps its ``_seq`` (:func:`frame_bytes` writes them).
+    """
     rows = resolved.reset_index()
     if len(failures):
         rows = pd.concat([rows, failures.assign(_status=FAILED)], ignore_index=True)
@@ -307,8 +321,10 @@ def compaction_rows(resolved: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFr
 
 
 def check_rows(rows: list[dict], where: str) -> None:
-    """Refuse a part's rows that overlap in one array or lie before its start (what a
-    reader could not tell apart)."""
+    """Refuse a part's rows that overlap in one array or lie before its start.
+
+    A reader could not tell such rows apart.
+    """
     spans: dict[str, list[tuple[int, int, str]]] = {}
     for row in rows:
         for f in feature_columns(row):
@@ -328,8 +344,10 @@ def check_rows(rows: list[dict], where: str) -> None:
 
 
 def label_value(value, column: str):
-    """A label as the log and the catalog hold it (JSON: text, numbers, booleans,
-    ``None`` or a list of text)."""
+    """Convert a label to what the log and the catalog hold.
+
+    That is JSON: text, numbers, booleans, ``None`` or a list of text.
+    """
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or isinstance(value, (str, bool, int)):
@@ -346,9 +364,11 @@ def label_value(value, column: str):
 
 
 def apply_labels(resolved: pd.DataFrame, labels: dict) -> pd.DataFrame:
-    """The resolved catalog with the log's label edits (``{column: {id: [value,
-    n]}}``) applied: an edit wins over the document's row when it is newer (its commit
-    ``n`` is after the row's)."""
+    """Apply the log's label edits (``{column: {id: [value, n]}}``) to the catalog.
+
+    An edit wins over the document's row when it is newer (its commit ``n`` is after
+    the row's).
+    """
     if not labels or not len(resolved):
         return resolved
     out = resolved.copy()

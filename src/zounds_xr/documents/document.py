@@ -94,10 +94,14 @@ def _resolve_graph(cls, features: dict) -> tuple[dict, list]:
 
 
 class DocumentMeta(type):
-    """Collects a document class's features and resolves its graph; class-level
-    collection protocol over the bound store (``iter``, ``len``, ``in``, ``del``)."""
+    """Collect a document class's features and resolve its graph.
+
+    Also the class-level collection protocol over the bound store (``iter``, ``len``,
+    ``in``, ``del``).
+    """
 
     def __new__(mcls, name, bases, namespace, **kwargs):
+        """Create a document class: collect its features and resolve their graph."""
         # Any: the attributes set and used here are Document's (declared there)
         cls: Any = super().__new__(mcls, name, bases, namespace, **kwargs)
         features = {}
@@ -151,8 +155,10 @@ def _as_meta(meta) -> AudioMetaData:
 
 
 def _check_chunksize(chunksize):
-    """The one rule for ``chunksize`` (as :func:`zounds_xr.stream`): a duration, a
-    ``ChunkSizeBytes``, or an int number of frames of the source; checked up front."""
+    """Check ``chunksize`` up front, by the one rule of :func:`zounds_xr.stream`.
+
+    A duration, a ``ChunkSizeBytes``, or an int number of frames of the source.
+    """
     if isinstance(chunksize, ChunkSizeBytes):
         return chunksize
     if isinstance(chunksize, numbers.Integral) and not isinstance(chunksize, np.timedelta64):
@@ -179,8 +185,11 @@ def _chunk_seconds(chunksize, samplerate, channels) -> Fraction:
 
 
 def _counted(chunks, seen: dict):
-    """The decoded audio's chunks, counting frames and keeping the first (for the
-    document's metadata: what decoding found, headers can lie about lengths)."""
+    """Pass the decoded audio's chunks on, counting frames and keeping the first.
+
+    For the document's metadata: what decoding found (headers can lie about
+    lengths).
+    """
     for chunk in chunks:
         seen.setdefault("first", chunk)
         seen["frames"] += chunk.sizes["time"]
@@ -317,7 +326,7 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def versions(cls) -> dict[str, str]:
-        """The version of each feature, by name."""
+        """Return the version of each feature, by name."""
         return dict(cls._versions())
 
     @classmethod
@@ -327,15 +336,18 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _prepare_store(cls, fstore: FeatureStore) -> None:
-        """Before writing: each stored feature's :meth:`Feature.prepare_store` hook (a
-        learned feature saves its model in the store)."""
+        """Run each stored feature's :meth:`Feature.prepare_store` hook before writing.
+
+        A learned feature saves its model in the store there.
+        """
         for name in cls._stored_names():
             cls._features[name].prepare_store(fstore)
 
     @classmethod
     def id_for(cls, meta) -> str | None:
-        """The default id of a source: derived from its URI (a path or URL), else ``None``
-        (then :meth:`process` draws a random one).
+        """Return the default id of a source, derived from its URI (a path or URL).
+
+        ``None`` when it has no URI (then :meth:`process` draws a random one).
 
         Local paths are made absolute first, so the same file always maps to the same
         id: 32 hex digits of the SHA-256 of the URI.
@@ -364,11 +376,12 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def catalog(cls, store=None, version: int | None = None):
-        """The store's catalog: one row per document (``pandas.DataFrame`` indexed by
-        ``id``): ``uri``, ``samplerate``, ``channels``, ``duration`` (seconds),
-        ``licensing``, ``description``, ``tags``, other metadata (label edits
-        applied), and per stored feature ``f``: ``f.frames``, ``f.version``,
-        ``f.array``, ``f.offset``, ``f.index``.
+        """Return the store's catalog: one row per document.
+
+        A ``pandas.DataFrame`` indexed by ``id``: ``uri``, ``samplerate``,
+        ``channels``, ``duration`` (seconds), ``licensing``, ``description``,
+        ``tags``, other metadata (label edits applied), and per stored feature ``f``:
+        ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
 
         Parameters
         ----------
@@ -387,13 +400,15 @@ class Document(metaclass=DocumentMeta):
     @classmethod
     def set_labels(cls, column: str, values: dict, author: str | None = None,
                    store=None) -> int:
-        """Commit a label edit (``{doc_id: value}`` in ``column``); returns the commit's
-        number. See :meth:`FeatureStore.set_labels`."""
+        """Commit a label edit (``{doc_id: value}`` in ``column``).
+
+        Returns the commit's number. See :meth:`FeatureStore.set_labels`.
+        """
         return cls._store_for(store).set_labels(column, values, author=author)
 
     @classmethod
     def frames(cls, feature: str, ids=None, store=None) -> xr.DataArray:
-        """The stored frames of ``feature`` for many documents as one lazy DataArray.
+        """Read the stored frames of ``feature`` for many documents as one lazy DataArray.
 
         Parameters
         ----------
@@ -418,12 +433,12 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def stale_features(cls, _id: str, store=None) -> list[str]:
-        """Stored features of ``_id`` that are missing or whose version changed."""
+        """List the stored features of ``_id`` that are missing or whose version changed."""
         return cls._stale(cls._store_for(store).row(_id))
 
     @classmethod
     def _feature_info(cls, name: str) -> dict:
-        """What a part records of a stored feature (computed once per class)."""
+        """Return what a part records of a stored feature (computed once per class)."""
         cached = cls.__dict__.get("_info_cache")
         if cached is None:
             cached = {}
@@ -516,7 +531,7 @@ class Document(metaclass=DocumentMeta):
     # ------------------------------------------------------------------ processing
     @classmethod
     def _write(cls, part, docs: list, sources: dict, targets: list[str]) -> list:
-        """The one writer: compute ``targets`` from ``sources`` and append them to ``part``.
+        """Compute ``targets`` from ``sources`` and append them to ``part`` (the one writer).
 
         Parameters
         ----------
@@ -611,9 +626,12 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _channelwise(cls) -> bool:
-        """Whether every computed feature on the way to the stored ones treats a
-        ``channel`` dim channel by channel (declared ``channelwise``), so that mono clips
-        of one rate and length may be stacked and computed in one call."""
+        """Tell whether every computed feature on the way to the stored ones is channelwise.
+
+        That is, treats a ``channel`` dim channel by channel (declared
+        ``channelwise``), so that mono clips of one rate and length may be stacked and
+        computed in one call.
+        """
         cached = cls.__dict__.get("_channelwise_cache")
         if cached is None:
             needed: set[str] = set()
@@ -634,13 +652,14 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _pending(cls, catalog, ids) -> list:
-        """What each of ``ids`` still needs, read from the store's ``catalog`` alone.
+        """Tell what each of ``ids`` still needs, read from the store's ``catalog`` alone.
 
         Per id: ``None`` when the store holds no document of that id (process the
         source), ``()`` when it holds every stored feature of the graph at its current
         version (complete), else a tuple of the stored features that are missing or
         stale (compute only those). One vectorised pass over the catalog's version
-        columns."""
+        columns.
+        """
         ids = list(ids)
         rows = catalog.index.get_indexer(ids)  # -1: not in the store
         known = rows >= 0
@@ -660,8 +679,9 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _write_many(cls, part, jobs, chunksize, fstore=None, on_done=None) -> list:
-        """Write many documents into ``part``: ``[(doc_id, seconds) or the exception]``,
-        in order.
+        """Write many documents into ``part``.
+
+        Returns ``[(doc_id, seconds) or the exception]``, in order.
 
         ``jobs`` are ``(meta, doc_id, stale)``: a source to process (``stale`` is
         ``None``) or a stored document of ``fstore`` whose ``stale`` features are
@@ -671,7 +691,8 @@ class Document(metaclass=DocumentMeta):
         5-6x less CPU than 64 calls; the values are identical), up to ``_BATCH_CLIPS``
         clips and ``_BATCH_SAMPLES`` samples at a time. Anything else streams one
         document at a time. ``on_done(outcome)`` is called as each document ends (for
-        progress)."""
+        progress).
+        """
         cls._prepare_store(part.fstore)
         results: list = [None] * len(jobs)
         batching = cls._channelwise() and len(jobs) > 1
@@ -758,9 +779,11 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _update_one(cls, fstore, part, doc_id: str, stale: list[str], chunksize):
-        """Compute a stored document's ``stale`` features from its nearest stored,
-        current ancestors (the audio is decoded again only when it is needed and not
-        stored); :meth:`_write`'s outcome."""
+        """Compute a stored document's ``stale`` features from its nearest current ancestors.
+
+        The audio is decoded again only when it is needed and not stored. Returns
+        :meth:`_write`'s outcome.
+        """
         try:
             row = fstore.row(doc_id)
             sources = cls._update_sources(fstore, row, stale, chunksize)

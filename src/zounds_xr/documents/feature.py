@@ -67,7 +67,7 @@ def _source_hash(obj) -> str | None:
 
 
 def function_identity(func) -> dict:
-    """A JSON-safe description of ``func`` that changes when its behaviour may change."""
+    """Describe ``func`` as JSON that changes when its behaviour may change."""
     if isinstance(func, functools.partial):
         return {"partial": function_identity(func.func),
                 "args": canonical(list(func.args)),
@@ -93,7 +93,7 @@ def function_identity(func) -> dict:
 
 
 def canonical(value, _depth: int = 0):
-    """A JSON-safe, deterministic form of a parameter value (for version hashes).
+    """Return a JSON-safe, deterministic form of a parameter value (for version hashes).
 
     Raises
     ------
@@ -158,8 +158,10 @@ def canonical(value, _depth: int = 0):
 
 
 def resolved_params(func, params: dict, inputs: int = 1) -> dict:
-    """``params`` completed with ``func``'s defaults for the parameters left out (after
-    its first ``inputs`` positional ones, which receive the features it needs).
+    """Complete ``params`` with ``func``'s defaults for the parameters left out.
+
+    Only parameters after its first ``inputs`` positional ones (which receive the
+    features it needs) are completed.
 
     Defaults that have no stable form (objects whose repr is their address) are left
     out; so are functions without an inspectable signature (ufuncs, builtins).
@@ -191,7 +193,7 @@ def resolved_params(func, params: dict, inputs: int = 1) -> dict:
 
 
 def version_hash(payload) -> str:
-    """16 hex digits of the SHA-256 of a canonical JSON payload."""
+    """Return 16 hex digits of the SHA-256 of a canonical JSON payload."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -218,6 +220,13 @@ class Feature:
         only for the part that is read.
     **params
         Keyword arguments for ``func``; they are part of the feature's version.
+
+    Raises
+    ------
+    ParameterError
+        When ``func`` is not callable, ``needs`` is missing, is not a Feature or a
+        non-empty sequence of Features, or is ``Document.meta``; when ``store`` is not
+        a bool or ``store_as`` is not one of the choices above.
 
     Notes
     -----
@@ -286,17 +295,21 @@ class Feature:
 
     # ---------------------------------------------------------------- identity
     def identity(self) -> dict:
-        """What this feature's version hashes, besides its upstream versions: the
-        function, its parameters with the defaults it was declared with resolved (so a
-        changed default changes the version), and ``store_as``."""
+        """Return what this feature's version hashes, besides its upstream versions.
+
+        That is the function, its parameters with the defaults it was declared with
+        resolved (so a changed default changes the version), and ``store_as``.
+        """
         return {"func": function_identity(self.func),
                 "params": canonical(resolved_params(self.func, self.params,
                                                     len(self.needs))),
                 "store_as": self.store_as}
 
     def prepare_store(self, fstore) -> None:
-        """Hook: called before documents are written to ``fstore`` (a
-        :class:`~zounds_xr.FeatureStore`) for every stored feature; nothing by default.
+        """Prepare ``fstore`` before documents are written to it; nothing by default.
+
+        A hook called for every stored feature before documents are written to
+        ``fstore`` (a :class:`~zounds_xr.FeatureStore`).
 
         A feature that must leave something in the store beside its frames does it here
         (:class:`~zounds_xr.learn.Learned` saves its model under ``_models/<digest>/``,
@@ -317,6 +330,19 @@ class AudioFeature(Feature):
     Not stored by default (the source can be decoded again); declare
     ``audio = AudioFeature(store=True)`` (optionally ``store_as="flac"`` or ``"ogg"``) in
     a document class to keep it in the store.
+
+    Parameters
+    ----------
+    store : bool, default False
+        Persist the decoded audio in the store while processing.
+    store_as : {None, "float16", "float32", "float64", "ogg", "flac"}, optional
+        How to store it (see :class:`Feature`); ``"ogg"`` and ``"flac"`` keep it as
+        compressed audio in independently decodable blocks.
+
+    Raises
+    ------
+    ParameterError
+        When ``store`` is not a bool or ``store_as`` is not one of the choices above.
     """
 
     root = "audio"
@@ -329,6 +355,7 @@ class AudioFeature(Feature):
         self.name = None
 
     def identity(self) -> dict:
+        """Return what the decoded audio's version hashes (the decoder and ``store_as``)."""
         return {"func": {"function": "zounds_xr.io.decode.stream"}, "params": {},
                 "store_as": self.store_as}
 
@@ -350,6 +377,7 @@ class MetaFeature(Feature):
         self.name = None
 
     def identity(self) -> dict:
+        """Return what the metadata's version hashes (the metadata reader)."""
         return {"func": {"function": "zounds_xr.io.metadata.AudioMetaData"}}
 
     def __repr__(self) -> str:

@@ -28,9 +28,12 @@ __all__ = ["Labels", "decode_index", "time_index"]
 # ---------------------------------------------------------------------- time
 @functools.lru_cache(maxsize=4096)
 def _time_labels(definition: str, size: int) -> tuple[TimeIndex, dict, tuple]:
-    """The :class:`TimeIndex` of a catalog's ``"<feature>.index"`` text, its lazy
-    coordinate and its rate, parsed once: a store's documents share a few definitions
-    (one per rate, start and length), so this bounded cache hits."""
+    """Parse a catalog's ``"<feature>.index"`` text once: its index, coordinate, rate.
+
+    Returns the :class:`TimeIndex`, its lazy coordinate and its rate. A store's
+    documents share a few definitions (one per rate, start and length), so this
+    bounded cache hits.
+    """
     try:
         attrs = json.loads(definition)
         if int(attrs.get("size", size)) != size:
@@ -43,7 +46,7 @@ def _time_labels(definition: str, size: int) -> tuple[TimeIndex, dict, tuple]:
 
 
 def time_index(definition: str, size: int) -> TimeIndex:
-    """The time index a catalog row defines, parsed once.
+    """Return the time index a catalog row defines, parsed once.
 
     Parameters
     ----------
@@ -66,7 +69,7 @@ def time_index(definition: str, size: int) -> TimeIndex:
 
 # ---------------------------------------------------------------------- other labels
 def decode_index(dim: Hashable, definition: Mapping, size: int | None = None) -> xr.Index:
-    """An index rebuilt from its stored definition.
+    """Rebuild an index from its stored definition.
 
     Parameters
     ----------
@@ -101,8 +104,10 @@ def decode_index(dim: Hashable, definition: Mapping, size: int | None = None) ->
 
 
 class Labels:
-    """What the documents of one stored array share, built once per array: dims, the
-    coordinates and indexes of every dim but ``time``, and the time rate.
+    """Hold what the documents of one stored array share, built once per array.
+
+    That is the dims, the coordinates and indexes of every dim but ``time``, and the
+    time rate.
 
     Parameters
     ----------
@@ -137,7 +142,7 @@ class Labels:
 
     def label(self, data, name: Hashable, definition: str | None = None,
               dims: tuple[Hashable, ...] | None = None) -> xr.DataArray:
-        """The document's rows as a DataArray with these labels.
+        """Return the document's rows as a DataArray with these labels.
 
         Parameters
         ----------

@@ -57,6 +57,7 @@ _MAX_RACES = 1000
 
 
 def entry_key(n: int) -> str:
+    """Return the key of log entry ``n``."""
     return f"{LOG}/{n:020d}.json"
 
 
@@ -79,9 +80,12 @@ def model_path(digest: str) -> str:
 
 
 def group_json(attributes: dict, empty: bool = False) -> bytes:
-    """A Zarr v3 group's ``zarr.json`` (the root's is written put-if-absent: creating a
-    store is one atomic write); ``empty``: a group whose other files are not Zarr nodes
-    (consolidated metadata saying it has no members, so Zarr lists nothing there)."""
+    """Return a Zarr v3 group's ``zarr.json``.
+
+    The root's is written put-if-absent: creating a store is one atomic write.
+    ``empty``: a group whose other files are not Zarr nodes (consolidated metadata
+    saying it has no members, so Zarr lists nothing there).
+    """
     meta: dict = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
     if empty:
         meta["consolidated_metadata"] = {"kind": "inline", "must_understand": False,
@@ -129,6 +133,7 @@ class LogState:
         self.models: dict[str, dict] = models or {}
 
     def copy(self) -> LogState:
+        """Return a copy that can change without changing this state."""
         return LogState(self.version, dict(self.parts), dict(self.fragments),
                         {c: dict(v) for c, v in self.labels.items()}, dict(self.models))
 
@@ -169,12 +174,14 @@ class LogState:
         self.version = n
 
     def to_bytes(self) -> bytes:
+        """Serialise the state as JSON (a checkpoint's content)."""
         return dumps({"version": self.version, "parts": self.parts,
                       "fragments": self.fragments, "labels": self.labels,
                       "models": self.models})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LogState:
+        """Parse a state that :meth:`to_bytes` wrote."""
         d = json.loads(data)
         # (checkpoints written before models were committed have no "models")
         return cls(int(d["version"]), d["parts"], d["fragments"], d["labels"],
@@ -190,11 +197,14 @@ class CommitLog:
 
     @property
     def url(self) -> str:
+        """The store's URL."""
         return self.objects.url
 
     def entry(self, n: int) -> dict | None:
-        """Entry ``n``, or ``None`` when there is none; :class:`StoreError` when it is
-        damaged."""
+        """Read entry ``n``, or ``None`` when there is none.
+
+        Raises :class:`StoreError` when it is damaged.
+        """
         data = self.objects.get(entry_key(n))
         if data is None:
             return None
@@ -219,8 +229,10 @@ class CommitLog:
         return state if state.version == n else None
 
     def _start(self, version: int | None) -> LogState:
-        """The newest readable checkpoint at or before ``version`` (default: the
-        newest), else the empty state."""
+        """Read the newest readable checkpoint at or before ``version``.
+
+        ``version`` defaults to the newest; the empty state when there is none.
+        """
         if version is None:
             data = self.objects.get(LAST_CHECKPOINT)
             try:
@@ -254,8 +266,10 @@ class CommitLog:
         return state
 
     def state(self, version: int | None = None) -> LogState:
-        """The state after commit ``version`` (default: the newest; cached, and
-        brought up to date with one request when nothing changed)."""
+        """Return the state after commit ``version`` (default: the newest).
+
+        Cached, and brought up to date with one request when nothing changed.
+        """
         if version is not None:
             if version < 0:
                 raise StoreError(f"no commit {version} in {self.url!r}")
@@ -275,6 +289,7 @@ class CommitLog:
 
     @property
     def version(self) -> int:
+        """The newest commit's number (0: nothing committed)."""
         return self.state().version
 
     def forget(self) -> None:
@@ -283,9 +298,11 @@ class CommitLog:
 
     def commit(self, make: Callable[[LogState], dict | None], author: str | None = None
                ) -> int:
-        """Append the entry ``make(state)`` builds from the newest state; ``make`` is
-        called again after a lost race (it may check for conflicts) and returns ``None``
-        to give up. Returns the entry's number (0 when given up)."""
+        """Append the entry ``make(state)`` builds from the newest state.
+
+        ``make`` is called again after a lost race (it may check for conflicts) and
+        returns ``None`` to give up. Returns the entry's number (0 when given up).
+        """
         for _ in range(_MAX_RACES):
             state = self.state()
             entry = make(state)
@@ -304,8 +321,10 @@ class CommitLog:
                          f"won the race in a row")
 
     def append(self, entry: dict, author: str | None = None) -> int:
-        """Commit ``entry`` as the next entry, whatever the others committed meanwhile;
-        returns its number."""
+        """Commit ``entry`` as the next entry, whatever the others committed meanwhile.
+
+        Returns its number.
+        """
         return self.commit(lambda state: entry, author)
 
     def _write_checkpoint(self, state: LogState) -> None:
@@ -313,7 +332,7 @@ class CommitLog:
         self.objects.put(LAST_CHECKPOINT, dumps({"version": state.version}))
 
     def entry_numbers(self) -> list[int]:
-        """The numbers of every entry present (a listing: for verify)."""
+        """List the numbers of every entry present (a listing: for verify)."""
         out = []
         for name in self.objects.list_dir(LOG):
             stem = name.removesuffix(".json")

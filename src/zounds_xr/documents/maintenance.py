@@ -46,8 +46,11 @@ def _name_of(key: str) -> str:
 
 
 def rebuild_fragment(fs: FeatureStore, key: str, record: dict) -> pa.Table:
-    """A committed fragment's table made again from the log alone: a part's from the
-    rows its entry records, a compacted one from the fragments it replaced."""
+    """Rebuild a committed fragment's table from the log alone.
+
+    A part's fragment is rebuilt from the rows its entry records, a compacted one
+    from the fragments it replaced.
+    """
     n = record["version"]
     entry = fs.log.entry(n)
     where = f"{key!r} of {fs.url!r} (from log entry {n})"
@@ -66,6 +69,7 @@ def rebuild_fragment(fs: FeatureStore, key: str, record: dict) -> pa.Table:
 
 # ---------------------------------------------------------------------- compaction
 def compact(fs: FeatureStore) -> int:
+    """Merge ``fs``'s catalog fragments into one (see :meth:`FeatureStore.compact`)."""
     fs._writable()
     if fs.root() is None:
         return 0
@@ -107,6 +111,7 @@ def _part_dirs(fs: FeatureStore) -> list[str]:
 
 
 def invisible_parts(fs: FeatureStore) -> list[str]:
+    """List the parts no visible document refers to (see :meth:`FeatureStore.invisible_parts`)."""
     if fs.root() is None:
         return []
     used = _used_parts(fs)
@@ -122,6 +127,7 @@ def _age(name: str, now: int) -> float | None:
 
 
 def vacuum(fs: FeatureStore, grace: float) -> list[str]:
+    """Delete what no commit vouches for, older than ``grace`` (see :meth:`FeatureStore.vacuum`)."""
     fs._writable()
     if fs.root() is None:
         return []
@@ -170,9 +176,11 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
 
 
 def _vacuum_models(fs: FeatureStore, grace: float, now: int) -> list[str]:
-    """Delete the model copies the log does not vouch for (a killed writer's, or a
-    writer's that lost the race) once older than ``grace``; never a committed one.
-    Returns their key prefixes."""
+    """Delete the model copies the log does not vouch for, once older than ``grace``.
+
+    Those are a killed writer's, or a writer's that lost the race; never a committed
+    one. Returns their key prefixes.
+    """
     committed = {m["copy"] for m in fs._state().models.values()}
     copies = {"/".join(k.split("/")[:3]) for k in fs.objects.list_files(f"{MODELS}/")
               if k.count("/") >= 3}
@@ -219,6 +227,7 @@ class _Progress:
 
 
 def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
+    """Check every committed file of ``fs`` (see :meth:`FeatureStore.verify`)."""
     problems: dict[str, list[str]] = {}
     if fs.root() is None:
         return problems
@@ -307,7 +316,7 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
 
 
 def _holders(resolved) -> dict[str, list[tuple[str, str, int, int]]]:
-    """array path -> [(doc id, feature, first row, stop row)]."""
+    """Array path -> [(doc id, feature, first row, stop row)]."""
     out: dict[str, list] = {}
     for f in _catalog.feature_columns(resolved.columns):
         held = resolved.loc[resolved[f"{f}.array"].notna()]
@@ -320,7 +329,7 @@ def _holders(resolved) -> dict[str, list[tuple[str, str, int, int]]]:
 
 
 def _documents_of(fs, key: str, holders: dict) -> list[tuple[str, str]]:
-    """The (document, feature) pairs a damaged file touches."""
+    """Return the (document, feature) pairs a damaged file touches."""
     base = key.rsplit("/", 1)[0]
     if "/c/" in key:
         path, chunk = key.split("/c/", 1)
@@ -343,6 +352,7 @@ def _documents_of(fs, key: str, holders: dict) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------- repair
 def repair(fs: FeatureStore) -> list[str]:
+    """Rewrite missing or damaged catalog fragments (see :meth:`FeatureStore.repair`)."""
     fs._writable()
     if fs.root() is None:
         return []
@@ -428,8 +438,10 @@ def upgrade(fs: FeatureStore, progress: bool = False) -> int:
 
 
 def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
-    """Every file of an existing part, each array read whole (every chunk's CRC32C
-    checked): the records its commit gets."""
+    """Return the records a commit of an existing part gets: every file of it.
+
+    Each array is read whole, so every chunk's CRC32C is checked.
+    """
     files = fs.objects.list_files(f"parts/{part}/")
     records: dict[str, dict] = {}
     layouts: dict[str, tuple[int, bool] | bool | None] = {}
@@ -458,6 +470,7 @@ def _check_part(fs: FeatureStore, part: str) -> dict[str, dict]:
 
 # ---------------------------------------------------------------------- describe
 def describe(fs: FeatureStore) -> str:
+    """Summarise ``fs`` from its catalog (see :meth:`FeatureStore.describe`)."""
     attributes = fs.root()
     if attributes is None:
         return f"feature store {fs.url}\nno store here (nothing written yet)"

@@ -42,12 +42,15 @@ _EMPTY = 2**64 - 1
 
 
 def crc32c(data: bytes) -> int:
+    """Return the CRC32C checksum of ``data``."""
     return int(google_crc32c.value(data))
 
 
 def shard_index_size(chunks_per_shard: int) -> int:
-    """Bytes of a shard index at the end of a shard (offset and length per inner chunk,
-    then the index's CRC32C)."""
+    """Return the bytes of a shard index at the end of a shard.
+
+    That is an offset and length per inner chunk, then the index's CRC32C.
+    """
     return 16 * chunks_per_shard + 4
 
 
@@ -61,9 +64,11 @@ def _ends_with_crc(codecs: list) -> bool:
 
 
 def layout_of(metadata: bytes) -> tuple[int, bool] | bool | None:
-    """How the chunk files of the array whose ``zarr.json`` is ``metadata`` are made:
+    """Tell how the chunk files of the array whose ``zarr.json`` is ``metadata`` are made.
+
     ``(inner chunks per shard, inner chunks end with a CRC32C)`` for a sharded array,
-    ``True`` for chunks that end with their CRC32C, ``None`` otherwise."""
+    ``True`` for chunks that end with their CRC32C, ``None`` otherwise.
+    """
     try:
         meta = json.loads(metadata)
     except ValueError:
@@ -87,7 +92,7 @@ def _tail(block: bytes) -> str:
 
 
 def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> dict:
-    """The log's record of a file (see the module docs)."""
+    """Return the log's record of a file (see the module docs)."""
     record: dict = {"size": len(data), "crc32c": crc32c(data)}
     if isinstance(layout, tuple):
         n, checked = layout
@@ -110,8 +115,11 @@ _PIECE = 1 << 20
 
 
 def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
-    """:func:`check` of a local file of ``size`` bytes, read piece by piece (a shard
-    chunk by chunk), so that the buffers stay warm: what ``verify()`` does."""
+    """Run :func:`check` on a local file of ``size`` bytes, read piece by piece.
+
+    A shard is read chunk by chunk, so that the buffers stay warm: what ``verify()``
+    does.
+    """
     if size != record["size"]:
         return f"{size} bytes, {record['size']} committed (truncated or replaced)"
     if "chunks" in record:
@@ -141,14 +149,18 @@ def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
 
 
 def check_file(data: bytes | None, record: dict) -> str | None:
-    """What is wrong with a whole file's bytes (``None``: missing) against its record,
-    in words; ``None`` when it matches (:func:`check`)."""
+    """Say what is wrong with a whole file's bytes (``None``: missing) against its record.
+
+    In words; ``None`` when it matches (:func:`check`).
+    """
     return "missing" if data is None else check(data, record)
 
 
 def check(data: bytes, record: dict) -> str | None:
-    """What is wrong with a whole file, given its record (``None``: it is the committed
-    file)."""
+    """Say what is wrong with a whole file, given its record.
+
+    ``None``: it is the committed file.
+    """
     if len(data) != record["size"]:
         return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
     if "chunks" in record:
@@ -175,8 +187,11 @@ def check(data: bytes, record: dict) -> str | None:
 
 
 class RecordingStore(zarr.storage.WrapperStore):
-    """A writer's view of the store: every file written is recorded (size, CRC32C and,
-    for a shard, its index and inner chunks' checksums) at no extra I/O."""
+    """Record every file a writer writes to the store, at no extra I/O.
+
+    The record holds its size, CRC32C and, for a shard, its index and inner chunks'
+    checksums.
+    """
 
     def __init__(self, store):
         super().__init__(store)
@@ -188,6 +203,7 @@ class RecordingStore(zarr.storage.WrapperStore):
         return type(self)(store)
 
     async def set(self, key, value, byte_range=None):
+        """Write ``value`` at ``key`` and record the file."""
         await self._store.set(key, value)
         data = value.to_bytes()
         if key.endswith("zarr.json"):
@@ -207,5 +223,6 @@ class RecordingStore(zarr.storage.WrapperStore):
         return {p: a for p, a in self._arrays.items() if f"{p}/zarr.json" in self.records}
 
     async def delete(self, key):
+        """Delete ``key`` and forget its record."""
         await self._store.delete(key)
         self.records.pop(key, None)

@@ -53,6 +53,7 @@ _CREATE_LOCK = threading.Lock()
 
 
 def is_url(text: str) -> bool:
+    """Tell whether ``text`` is a URL (has a ``scheme://``) rather than a local path."""
     return "://" in text
 
 
@@ -61,7 +62,7 @@ def protocol(url: str) -> str:
 
 
 def is_client_error(exc: BaseException) -> bool:
-    """A failure to reach or authenticate with the storage (not a missing key)."""
+    """Tell whether ``exc`` failed to reach or authenticate with the storage (not a missing key)."""
     if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError)):
         return False
     if isinstance(exc, (OSError, asyncio.TimeoutError)):
@@ -77,7 +78,7 @@ def sync(coro):
 
 
 def open_zarr_store(url: str, storage_options: dict) -> ZarrStore:
-    """The zarr store of a local path or fsspec URL."""
+    """Open the zarr store of a local path or fsspec URL."""
     if is_url(url) and not url.startswith("file://"):
         options = dict(storage_options)
         if protocol(url) in ("s3", "s3a"):
@@ -110,7 +111,7 @@ class ObjectStore:
         self.fs: Any = zstore.fs if isinstance(zstore, zarr.storage.FsspecStore) else None
 
     def path(self, key: str) -> str:
-        """The local path (or fsspec path) of ``key``."""
+        """Return the local path (or fsspec path) of ``key``."""
         if self.local is not None:
             return os.path.join(self.local, key)
         assert isinstance(self.zarr, zarr.storage.FsspecStore)
@@ -136,7 +137,7 @@ class ObjectStore:
 
     # ------------------------------------------------------------------ reads
     def get(self, key: str) -> bytes | None:
-        """The whole object, or ``None`` when there is none."""
+        """Read the whole object, or ``None`` when there is none."""
         with self.reaching("read"):
             if self.local is not None:
                 try:
@@ -148,6 +149,7 @@ class ObjectStore:
             return None if buf is None else buf.to_bytes()
 
     def exists(self, key: str) -> bool:
+        """Tell whether the object ``key`` exists."""
         with self.reaching("read"):
             if self.local is not None:
                 return os.path.isfile(self.path(key))
@@ -244,6 +246,7 @@ class ObjectStore:
         return tmp
 
     def delete(self, key: str) -> None:
+        """Delete the object ``key`` (nothing when it is already gone)."""
         with self.reaching("delete from"):
             if self.local is not None:
                 with contextlib.suppress(FileNotFoundError):
@@ -252,5 +255,6 @@ class ObjectStore:
             sync(self.zarr.delete(key))
 
     def delete_dir(self, prefix: str) -> None:
+        """Delete every object under ``prefix``."""
         with self.reaching("delete from"):
             sync(self.zarr.delete_dir(prefix))

@@ -66,7 +66,7 @@ ENCODED_BYTES_CHUNK = 1 << 18
 
 
 def new_part_name() -> str:
-    """A unique part name that sorts by creation time."""
+    """Make a unique part name that sorts by creation time."""
     return f"{time.time_ns():019d}-{uuid.uuid4().hex[:12]}"
 
 
@@ -120,8 +120,10 @@ def _json_attrs(attrs: dict) -> dict:
 
 
 def _label_values(chunk: xr.DataArray, defs: dict) -> dict:
-    """Values of the non-time index coordinates, for readers without zounds_xr: band
-    centres in Hz, a window axis in seconds."""
+    """Return the values of the non-time index coordinates, for readers without zounds_xr.
+
+    That is band centres in Hz, a window axis in seconds.
+    """
     out = {}
     for dim, d in defs.items():
         coord = d.get("coord", dim)
@@ -137,9 +139,11 @@ def _label_values(chunk: xr.DataArray, defs: dict) -> dict:
 
 
 class _Labels:
-    """What the documents of one array share (see the module docs). ``key`` is cheap
-    (index definitions and small coordinates); the label values for readers without
-    zounds_xr are taken only when an array is created."""
+    """Hold what the documents of one array share (see the module docs).
+
+    ``key`` is cheap (index definitions and small coordinates); the label values
+    for readers without zounds_xr are taken only when an array is created.
+    """
 
     def __init__(self, name: str, chunk: xr.DataArray, index: TimeIndex, dtype: np.dtype):
         self.chunk: xr.DataArray | None = chunk  # dropped once the array is created
@@ -241,8 +245,10 @@ class PartArray:
         pass
 
     def rewind(self, rows: int) -> None:
-        """Forget what was appended after ``rows`` (an aborted document), when it has
-        not been written yet; written rows stay, unreferenced."""
+        """Forget what was appended after ``rows`` (an aborted document), if unwritten.
+
+        Written rows stay, unreferenced.
+        """
         if rows >= self.flushed and self.pending:
             data = np.concatenate(self.pending)[:rows - self.flushed]
             self.pending = [data] if data.shape[0] else []
@@ -292,8 +298,10 @@ class PartArray:
 
 
 class EncodedPartArray(PartArray):
-    """Audio as Ogg Vorbis or FLAC in independently decodable blocks of 5 s; each
-    document starts a new block. ``offset`` in the catalog is its first block."""
+    """Store audio as Ogg Vorbis or FLAC in independently decodable blocks of 5 s.
+
+    Each document starts a new block. ``offset`` in the catalog is its first block.
+    """
 
     FORMATS: ClassVar[dict] = {"ogg": ("OGG", "VORBIS"), "flac": ("FLAC", "PCM_16")}
 
@@ -441,7 +449,7 @@ class _FeatureSink:
                              f"{expected}s expected (a gap or overlap between chunks)")
 
     def finish(self) -> dict:
-        """The feature's catalog columns for this document."""
+        """Finish the feature for this document and return its catalog columns."""
         if self.first is None:
             raise StoreError(f"feature {self.name!r}: its function produced no chunk")
         assert self.target is not None  # set with the first chunk
@@ -463,8 +471,10 @@ class PartStorage(Protocol):
     """What a part writer needs of its store (``FeatureStore`` implements it)."""
 
     def part_group(self, name: str) -> tuple[zarr.Group, Any]:
-        """Create the part's group on a store that records what is written through it;
-        returns the group and that record."""
+        """Create the part's group on a store that records what is written through it.
+
+        Returns the group and that record.
+        """
 
     def commit_part(self, name: str, rows: list[dict], recording: Any) -> int:
         """Write the part's catalog fragment and commit it with the files recorded."""
@@ -498,6 +508,7 @@ class PartWriter:
 
     @property
     def path(self) -> str:
+        """The part's path under the store's root."""
         return f"parts/{self.name}"
 
     def _part_group(self) -> zarr.Group:
@@ -507,8 +518,11 @@ class PartWriter:
 
     def _target(self, feature: str, info: dict, chunk: xr.DataArray, index: TimeIndex,
                 dtype) -> PartArray:
-        """The array for a document's feature: the previous document's when the labels
-        are the same (compared by index parameters: cheap), else by label key."""
+        """Return the array for a document's feature.
+
+        The previous document's when the labels are the same (compared by index
+        parameters: cheap), else found or created by label key.
+        """
         last = self._last.get(feature)
         indexes = {k: v for k, v in chunk.xindexes.items() if k != "time"}
         coords = chunk.coords.variables
@@ -563,19 +577,24 @@ class PartWriter:
         self._sinks = {}
 
     def record_failure(self, doc_id: str | None, uri: str, reason: str) -> None:
+        """Record that ingesting ``uri`` failed, with ``reason``."""
         self.rows.append({"id": doc_id or "", "uri": uri, "_status": FAILED,
                           "_error": reason})
 
     def record_deletion(self, doc_id: str) -> None:
+        """Record that the document ``doc_id`` is deleted."""
         self.rows.append({"id": doc_id, "_status": DELETED})
 
     @property
     def documents(self) -> int:
+        """The number of documents written to this part."""
         return sum(1 for r in self.rows if r.get("_status") is None)
 
     def discard(self) -> None:
-        """Remove what was written (best effort: :meth:`FeatureStore.vacuum` removes
-        what a killed writer leaves)."""
+        """Remove what was written, best effort.
+
+        :meth:`FeatureStore.vacuum` removes what a killed writer leaves.
+        """
         if self._group is None:
             return
         with contextlib.suppress(Exception):  # the part is uncommitted either way
@@ -583,10 +602,13 @@ class PartWriter:
         self._group = self._recording = None
 
     def commit(self) -> str | None:
-        """Close the arrays, then commit the part: its catalog fragment, then its log
-        entry (the part becomes visible).
+        """Close the arrays, then commit the part.
 
-        Returns the part name, or ``None`` when there was nothing to record."""
+        The catalog fragment is written first, then the log entry (the part becomes
+        visible).
+
+        Returns the part name, or ``None`` when there was nothing to record.
+        """
         with self.fstore.reaching("write to"):
             for array in self._arrays.values():
                 array.close()

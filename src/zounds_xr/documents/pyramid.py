@@ -85,8 +85,11 @@ def pyramid_path(feature: str, doc_id: str) -> str:
 
 
 def root_store(store):
-    """The zarr store at a feature store's root, where derived data (pyramids, maps) is
-    written: ``store.zarr_store``, or one opened from ``store.url``."""
+    """Return the zarr store at a feature store's root, where derived data is written.
+
+    Derived data are pyramids and maps; the store is ``store.zarr_store``, or one
+    opened from ``store.url``.
+    """
     found = getattr(store, "zarr_store", None)
     if found is not None:
         return found
@@ -100,7 +103,7 @@ def root_store(store):
 
 
 def _source(row: dict, feature: str) -> dict | None:
-    """What a pyramid of ``feature`` summarises, from the document's catalog row."""
+    """Describe what a pyramid of ``feature`` summarises, from the document's catalog row."""
     path = row.get(f"{feature}.array")
     if not isinstance(path, str) or not path:
         return None
@@ -131,8 +134,10 @@ class Pyramid:
     stats: tuple[str, ...]
 
     def level_for(self, frames_per_pixel: float) -> int | None:
-        """The coarsest level with at most ``frames_per_pixel`` frames per row, or
-        ``None`` when even the first level is coarser (then read the frames)."""
+        """Return the coarsest level with at most ``frames_per_pixel`` frames per row.
+
+        ``None`` when even the first level is coarser (then read the frames).
+        """
         if frames_per_pixel < (1 << self.levels[0]):
             return None
         k = int(math.floor(math.log2(frames_per_pixel)))
@@ -166,8 +171,10 @@ class Pyramid:
 
 def open_pyramid(store, doc_id: str, feature: str, row: dict | None = None
                  ) -> Pyramid | None:
-    """The stored pyramid of ``feature`` of ``doc_id``, or ``None`` when there is none or
-    it is stale (its source differs from the document's catalog ``row``).
+    """Open the stored pyramid of ``feature`` of ``doc_id``, if there is a fresh one.
+
+    ``None`` when there is none or it is stale (its source differs from the
+    document's catalog ``row``).
 
     Parameters
     ----------
@@ -221,8 +228,11 @@ def _row(store, doc_id: str) -> dict:
 
 
 def _summarise(rows: np.ndarray, factor: int, stats: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Per group of ``factor`` rows (the last one may be short): the stats, with
-    ``sum`` and ``count`` in place of ``mean`` so that groups combine exactly."""
+    """Summarise each group of ``factor`` rows (the last one may be short).
+
+    The stats have ``sum`` and ``count`` in place of ``mean`` so that groups combine
+    exactly.
+    """
     n = rows.shape[0]
     groups = -(-n // factor)
     starts = np.arange(groups) * factor
@@ -382,8 +392,10 @@ def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallbac
 
 
 def _row_values(store, doc_id: str, feature: str) -> int:
-    """Values in one frame of a stored feature, channels averaged (what a pyramid row
-    holds)."""
+    """Return the values in one frame of a stored feature, channels averaged.
+
+    That is what a pyramid row holds.
+    """
     da = store[doc_id][feature]
     return int(np.prod([n for d, n in da.sizes.items() if d not in ("time", "channel")],
                        dtype=np.int64))
@@ -391,9 +403,12 @@ def _row_values(store, doc_id: str, feature: str) -> int:
 
 def long_documents(store, features: Iterable[str] | None = None, ids=None,
                    min_bytes: int | None = None) -> list[tuple[str, str, int]]:
-    """``(doc_id, feature, frames)`` of every stored feature whose frames hold at least
-    ``min_bytes`` (default ``MIN_BYTES``) as float32, longest first: from the catalog,
-    and the width of one frame of each feature (read from one document)."""
+    """List the stored features whose frames hold at least ``min_bytes`` as float32.
+
+    Returns ``(doc_id, feature, frames)`` of each, longest first, from the catalog
+    (``min_bytes`` defaults to ``MIN_BYTES``), and the width of one frame of each
+    feature (read from one document).
+    """
     min_bytes = MIN_BYTES if min_bytes is None else int(min_bytes)
     cat = store.catalog()
     if ids is not None:
@@ -418,8 +433,10 @@ def long_documents(store, features: Iterable[str] | None = None, ids=None,
 def build_pyramids(store, features: Iterable[str] | None = None, ids=None, *,
                    min_bytes: int | None = None, progress: ProgressCallback | None = None
                    ) -> list[tuple[str, str]]:
-    """Build the missing or stale pyramids of every document whose frames of a feature
-    hold at least ``min_bytes`` (see :func:`long_documents`).
+    """Build the missing or stale pyramids of every long enough document.
+
+    A document qualifies when its frames of a feature hold at least ``min_bytes``
+    (see :func:`long_documents`).
 
     Parameters
     ----------

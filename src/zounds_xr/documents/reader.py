@@ -50,7 +50,7 @@ CACHED = 256
 
 
 def _frames_said(definition) -> int:
-    """The frames a catalog row's time-index definition says (-1: unreadable)."""
+    """Return the frames a catalog row's time-index definition says (-1: unreadable)."""
     try:
         return int(json.loads(definition)["size"])
     except (TypeError, ValueError, KeyError):
@@ -58,7 +58,7 @@ def _frames_said(definition) -> int:
 
 
 def part_of(path: str) -> str | None:
-    """The part name in a path ``parts/<part>/...``."""
+    """Return the part name in a path ``parts/<part>/...``."""
     bits = str(path).split("/")
     return bits[1] if len(bits) > 2 and bits[0] == "parts" else None
 
@@ -68,9 +68,12 @@ class MissingChunkError(StoreError):
 
 
 class CheckedStore(zarr.storage.WrapperStore):
-    """How readers see one feature group: only the files its records commit, each
-    checked on every read (see the module docs). Shard indexes are cached (parts
-    never change): a slice reads each shard's index once, then its inner chunks."""
+    """Show readers one feature group: only the files its records commit, checked.
+
+    Each file is checked on every read (see the module docs). Shard indexes are
+    cached (parts never change): a slice reads each shard's index once, then its
+    inner chunks.
+    """
 
     _INDEX_CACHE = 4096
     #: turned off only to measure what the checks cost (benchmarks/bench_store_log.py)
@@ -150,9 +153,12 @@ class CheckedStore(zarr.storage.WrapperStore):
 
 
 class CheckedArray:
-    """A committed Zarr array whose every read failure is a :class:`StoreError` naming
-    the store, the part, the array and the key, with the cause chained (what
-    ``FeatureStore.array`` gives; other attributes are the Zarr array's)."""
+    """Wrap a committed Zarr array so that every read failure is a :class:`StoreError`.
+
+    The error names the store, the part, the array and the key, with the cause
+    chained. This is what ``FeatureStore.array`` gives; other attributes are the
+    Zarr array's.
+    """
 
     def __init__(self, array: zarr.Array, url: str):
         self._array, self._url = array, url
@@ -232,7 +238,7 @@ class Reader:
         return CheckedStore(self.zstore, self.url, records)
 
     def array(self, path: str) -> zarr.Array:
-        """The read-only, checked Zarr array at ``path`` (kept: parts never change)."""
+        """Open the read-only, checked Zarr array at ``path`` (kept: parts never change)."""
         return self._arrays(str(path))
 
     def _open_array(self, path: str) -> zarr.Array:
@@ -246,9 +252,12 @@ class Reader:
                              f"{self.url!r}: {type(exc).__name__}: {exc}") from exc
 
     def group_info(self, group_path: str) -> dict:
-        """A feature group's attrs (``info``: ``zounds_xr:feature``, ``defs``:
+        """Read a feature group's attrs, coordinate variables and labels, once.
+
+        That is its attrs (``info``: ``zounds_xr:feature``, ``defs``:
         ``zounds_xr:index``), its coordinate variables (``coords``) and its
-        :class:`~.labels.Labels` (kept: parts never change)."""
+        :class:`~.labels.Labels` (kept: parts never change).
+        """
         return self._groups(group_path)
 
     def _open_group(self, group_path: str) -> dict:
@@ -283,7 +292,7 @@ class Reader:
                 "labels": labels}
 
     def read(self, row: Mapping, name: str, where: str | None = None) -> xr.DataArray:
-        """A stored feature of a document (its catalog ``row``) as a lazy DataArray.
+        """Read a stored feature of a document (its catalog ``row``) as a lazy DataArray.
 
         Raises
         ------
@@ -318,9 +327,11 @@ class Reader:
             raise StoreError(f"cannot read {where}: {exc}") from exc
 
     def frames(self, feature: str, rows: pd.DataFrame, where: str) -> xr.DataArray:
-        """The stored rows of many documents (their catalog ``rows``), one after the
-        other, as one lazy DataArray with dims ``("frame", ...)``; each array is read
-        span by span in order (:func:`.rows.stacked_rows`).
+        """Read the stored rows of many documents as one lazy DataArray.
+
+        The documents (their catalog ``rows``) come one after the other, with dims
+        ``("frame", ...)``; each array is read span by span in order
+        (:func:`.rows.stacked_rows`).
 
         Raises
         ------
@@ -390,8 +401,11 @@ class Reader:
                               dtype=np.float32, meta=np.empty((0, 0), np.float32))
 
     def forget(self, parts) -> None:
-        """Drop what is kept of deleted parts (of every part: parts are rarely deleted,
-        and opening again is cheap)."""
+        """Drop what is kept of deleted parts.
+
+        Without ``parts``, of every part: parts are rarely deleted, and opening again
+        is cheap.
+        """
         if parts:
             for cache in (self._stores, self._arrays, self._groups):
                 cache.cache_clear()

@@ -32,7 +32,7 @@ MAX_TASKS = 512
 
 
 def read_error(where: str, what: str, exc: BaseException) -> StoreError:
-    """The error for a failure to read.
+    """Build the error for a failure to read.
 
     Parameters
     ----------
@@ -55,9 +55,10 @@ def read_error(where: str, what: str, exc: BaseException) -> StoreError:
 
 
 class CheckedRows:
-    """Rows ``[start, stop)`` of a stored array, indexed like a numpy array of them
-    (slices with any step, integers, one array of integers), as dask reads them
-    (picklable).
+    """Read rows ``[start, stop)`` of a stored array, checked, as dask reads them.
+
+    Indexed like a numpy array of those rows (slices with any step, integers, one
+    array of integers); picklable.
 
     Parameters
     ----------
@@ -159,8 +160,10 @@ def _token(*parts) -> str:
 
 
 def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -> da.Array:
-    """Rows ``[start, stop)`` of ``array`` as a dask array chunked at the array's shard
-    edges; a selection of it reads only the rows it selects.
+    """Return rows ``[start, stop)`` of ``array`` as a lazy dask array.
+
+    The dask array is chunked at the array's shard edges; a selection of it reads
+    only the rows it selects.
 
     Parameters
     ----------
@@ -193,7 +196,7 @@ def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -
 # ---------------------------------------------------------------------- many documents
 def stacked_rows(rows_of: Callable[[str], CheckedRows], paths, offsets, counts,
                  name: str) -> da.Array:
-    """The rows of many documents one after the other, as one dask array.
+    """Return the rows of many documents one after the other, as one dask array.
 
     Each array is read span by span in order, one span per shard holding requested
     rows (from its first requested row to its last), whatever the order of the
@@ -249,15 +252,17 @@ def _assemble(blocks: list[np.ndarray], ranges: list[tuple[int, int]]) -> np.nda
 
 
 def _plan(paths, offsets, counts, block_of: Callable[[str], int]):
-    """How to read many documents' rows: ``(spans, chunks)``, computed with numpy (a
-    million documents take a fraction of a second).
+    """Plan how to read many documents' rows: ``(spans, chunks)``.
+
+    Computed with numpy (a million documents take a fraction of a second).
 
     ``spans`` are ``(path, lo, hi)`` row ranges to read, in array order, each inside one
     dask block of its array (``block_of(path)`` rows, whole shards): the documents'
     rows sorted by position, from the first requested row of a block to the last, so
     that each shard is read once. ``chunks`` are the output's dask chunks, in the
     documents' order: lists of ``(span, lo, hi)`` pieces, about one block of rows
-    each."""
+    each.
+    """
     codes, names = pd.factorize(np.asarray(paths, dtype=object), sort=True)
     lo = np.asarray(offsets, dtype=np.int64)
     hi = lo + np.asarray(counts, dtype=np.int64)

@@ -97,8 +97,9 @@ def _fragments_content(state: LogState) -> tuple:
 
 
 class FeatureStore:
-    """A Zarr root holding feature documents in immutable parts, with a commit log and a
-    Parquet catalog.
+    """A Zarr root holding feature documents in immutable parts.
+
+    Its commit log and Parquet catalog say which parts are visible.
 
     Parameters
     ----------
@@ -109,6 +110,13 @@ class FeatureStore:
         Passed to fsspec for URLs.
     read_only : bool, default False
         Refuse writes (what :func:`open_store` gives).
+
+    Raises
+    ------
+    ParameterError
+        When ``url`` is not a non-empty path, URL or zarr store.
+    StoreError
+        When ``url`` is a local regular file rather than a directory.
 
     Notes
     -----
@@ -152,7 +160,7 @@ class FeatureStore:
 
     @classmethod
     def in_memory(cls) -> FeatureStore:
-        """A store in zarr's ``MemoryStore`` (this process only)."""
+        """Make a store in zarr's ``MemoryStore`` (this process only)."""
         return cls(zarr.storage.MemoryStore())
 
     def __getstate__(self):
@@ -176,6 +184,7 @@ class FeatureStore:
     # ------------------------------------------------------------------ layers
     @property
     def zarr_store(self):
+        """The zarr store at the root (opened on first use)."""
         if self._zstore is None:
             if self._token is not None:
                 self._zstore = self._memory
@@ -201,17 +210,21 @@ class FeatureStore:
 
     @functools.cached_property
     def reader(self) -> Reader:
-        """The checked reader (:class:`.reader.Reader`): the read path of every
-        document (an attribute once made: reading it costs no call)."""
+        """The checked reader (:class:`.reader.Reader`): the read path of every document.
+
+        An attribute once made: reading it costs no call.
+        """
         return Reader(self.zarr_store, str(self.url), self._files_of)
 
     def reaching(self, action: str):
-        """A context turning a failure to reach the storage into :class:`StoreError`."""
+        """Return a context turning a failure to reach the storage into :class:`StoreError`."""
         return self.objects.reaching(action)
 
     def _committed(self, what: str, key: str) -> dict | None:
-        """The log's record of a committed part or model (``what``: ``"parts"`` or
-        ``"models"``), ``None`` when the log commits none."""
+        """Return the log's record of a committed part or model.
+
+        ``what``: ``"parts"`` or ``"models"``; ``None`` when the log commits none.
+        """
         found = getattr(self._state(), what).get(key)
         if found is None:
             self.log.forget()  # committed since: read the log again, once
@@ -227,7 +240,7 @@ class FeatureStore:
 
     # ------------------------------------------------------------------ the root
     def _bucket(self) -> tuple[Any, str] | None:  # fsspec filesystems are untyped
-        """The fsspec filesystem and bucket of an object-storage URL, else ``None``."""
+        """Return the fsspec filesystem and bucket of an object-storage URL, else ``None``."""
         zstore = self.zarr_store
         if not (isinstance(self.url, str) and protocol(self.url) in BUCKET_PROTOCOLS
                 and isinstance(zstore, zarr.storage.FsspecStore)):
@@ -235,8 +248,10 @@ class FeatureStore:
         return zstore.fs, zstore.path.strip("/").split("/", 1)[0]
 
     def _check_container(self) -> None:
-        """Raise :class:`StoreError` when the store's bucket does not exist (so that a
-        misspelled bucket is an error instead of an empty store)."""
+        """Raise :class:`StoreError` when the store's bucket does not exist.
+
+        So a misspelled bucket is an error instead of an empty store.
+        """
         found = self._bucket()
         if found is None:
             return
@@ -266,7 +281,7 @@ class FeatureStore:
             f"zx.ingest(dataset, Sound) again; then delete the old store")
 
     def _attributes(self) -> dict | None:
-        """The root's attributes, parsed (``None`` when there is no root)."""
+        """Read the root's attributes, parsed (``None`` when there is no root)."""
         self._check_local_path()
         try:
             data = self.objects.get("zarr.json")
@@ -298,8 +313,9 @@ class FeatureStore:
                 f"writes the log), then open it again")
 
     def root(self, create: bool = False) -> dict | None:
-        """The root's attributes, checked (``None`` when there is no store here and
-        ``create`` is false).
+        """Read the root's attributes, checked; create the root when ``create``.
+
+        ``None`` when there is no store here and ``create`` is false.
 
         Creating a store is one put-if-absent of its root metadata: any number of
         threads or processes creating the same store get one store.
@@ -357,9 +373,11 @@ class FeatureStore:
         return state
 
     def _check_empty_log(self) -> LogState:
-        """An empty log over a store with catalog fragments: a first commit between its
-        fragment and its entry (wait for it), or a lost log (an error, never an empty
-        catalog)."""
+        """Handle an empty log over a store with catalog fragments.
+
+        Either a first commit is between its fragment and its entry (wait for it), or
+        the log is lost (an error, never an empty catalog).
+        """
         for attempt in range(5):
             if not self.objects.list_dir("catalog"):
                 return self.log.state()
@@ -374,20 +392,24 @@ class FeatureStore:
 
     @property
     def version(self) -> int:
-        """The number of the newest commit (0 for an empty store): what caches of
-        anything read from the store are keyed on."""
+        """The number of the newest commit (0 for an empty store).
+
+        What caches of anything read from the store are keyed on.
+        """
         return self._state().version
 
     # ------------------------------------------------------------------ writing
     def part(self) -> PartWriter:
-        """A new, uncommitted part to write documents into (see :class:`PartWriter`)."""
+        """Start a new, uncommitted part to write documents into (see :class:`PartWriter`)."""
         self._writable()
         self._ensure_root()
         return PartWriter(self)
 
     def part_group(self, name: str) -> tuple[zarr.Group, RecordingStore]:
-        """Create part ``name``'s group on a store that records every file written
-        through it (what :meth:`commit_part` commits)."""
+        """Create part ``name``'s group on a store that records every file written.
+
+        What it records is what :meth:`commit_part` commits.
+        """
         self._writable()
         recording = RecordingStore(self.zarr_store)
         with self.reaching("write to"):
@@ -397,9 +419,11 @@ class FeatureStore:
 
     def commit_part(self, name: str, rows: list[dict], recording: RecordingStore | None,
                     ) -> int:
-        """Write part ``name``'s catalog fragment, then commit the part with one log
-        entry (its fragment, rows, and the records of every file ``recording`` saw);
-        returns the entry's number."""
+        """Write part ``name``'s catalog fragment, then commit the part with one log entry.
+
+        The entry holds its fragment, rows, and the records of every file
+        ``recording`` saw. Returns the entry's number.
+        """
         self._writable()
         _catalog.check_rows(rows, f"part {name!r}")
         key = f"catalog/{name}.parquet"
@@ -415,14 +439,17 @@ class FeatureStore:
         return n
 
     def discard_part(self, name: str) -> None:
-        """Remove what an uncommitted part wrote (best effort: :meth:`vacuum` removes
-        what a killed writer leaves)."""
+        """Remove what an uncommitted part wrote, best effort.
+
+        :meth:`vacuum` removes what a killed writer leaves.
+        """
         self.objects.delete_dir(f"parts/{name}")
 
     # ------------------------------------------------------------------ models
     def save_model(self, digest: str, write: Callable[[Any, str], None]) -> int:
-        """Save a learned feature's model under ``_models/<digest>/`` and commit it,
-        unless the log vouches for a copy already.
+        """Save a learned feature's model under ``_models/<digest>/`` and commit it.
+
+        Nothing is written when the log vouches for a copy already.
 
         ``write(store, path)`` writes the model as a Zarr group at ``path`` of
         ``store`` (a store recording every file written: what the commit lists). Each
@@ -476,9 +503,10 @@ class FeatureStore:
         return n
 
     def model_copy(self, digest: str) -> zarr.storage.MemoryStore:
-        """The committed copy of the model ``digest``: its files, each checked against
-        the log, in a memory store whose root is the copy's group (so nothing is read
-        from the storage after the check).
+        """Open the committed copy of the model ``digest``, checked against the log.
+
+        Its files, each checked, are in a memory store whose root is the copy's group
+        (so nothing is read from the storage after the check).
 
         Raises
         ------
@@ -505,8 +533,11 @@ class FeatureStore:
             read_only=True)
 
     def _read_model(self, found: dict) -> tuple[dict[str, bytes], str | None]:
-        """A committed model copy's files, each checked against its record, and what is
-        wrong with the first that fails (``None``: the copy is intact)."""
+        """Read a committed model copy's files, each checked against its record.
+
+        Also returns what is wrong with the first that fails (``None``: the copy is
+        intact).
+        """
         files: dict[str, bytes] = {}
         for key, record in sorted(found["files"].items()):
             data = self.objects.get(key)
@@ -518,8 +549,11 @@ class FeatureStore:
 
     # ------------------------------------------------------------------ the catalog
     def _fragment_bytes(self, key: str, record: dict) -> bytes | None:
-        """A live fragment's bytes, checked against its log record (``None`` when it
-        is gone: a compaction may have replaced it since the state was read)."""
+        """Read a live fragment's bytes, checked against its log record.
+
+        ``None`` when it is gone: a compaction may have replaced it since the state
+        was read.
+        """
         data = self.objects.get(key)
         if data is not None and (len(data) != record["size"]
                                  or crc32c(data) != record["crc32c"]):
@@ -530,8 +564,11 @@ class FeatureStore:
         return data
 
     def _table(self, key: str, record: dict, columns=None) -> pa.Table | None:
-        """A live fragment's table, checked against its log record (``None`` when it
-        is gone: a compaction may have replaced it since the state was read)."""
+        """Read a live fragment's table, checked against its log record.
+
+        ``None`` when it is gone: a compaction may have replaced it since the state
+        was read.
+        """
         table = self._tables.get(key)
         if table is None:
             data = self._fragment_bytes(key, record)
@@ -548,9 +585,12 @@ class FeatureStore:
         return table
 
     def _resolved_before(self, state: LogState):
-        """``(catalog, failures)`` when this process resolved the same fragments before
-        (another object of this store: ``open_store`` again); each fragment is still
-        read and checked against the log here, only parsing and resolving are saved."""
+        """Return ``(catalog, failures)`` if this process resolved the same fragments before.
+
+        That is, another object of this store (``open_store`` again); each fragment is
+        still read and checked against the log here, only parsing and resolving are
+        saved.
+        """
         content = _fragments_content(state)
         found = _RESOLVED.get(content)
         if found is None:
@@ -570,9 +610,11 @@ class FeatureStore:
         return tables
 
     def _resolve_rows(self, version: int | None = None):
-        """``(version, catalog with hidden columns, failures, labels)`` as of commit
-        ``version`` (default the newest), before the label edits (``labels``) apply;
-        the newest is cached."""
+        """Resolve the catalog as of commit ``version`` (default the newest; cached).
+
+        Returns ``(version, catalog with hidden columns, failures, labels)``, before
+        the label edits (``labels``) apply.
+        """
         if version is not None and version < 0:
             raise ParameterError(f"version must be >= 0, got {version}")
         for _attempt in range(3):
@@ -619,8 +661,11 @@ class FeatureStore:
         return labelled, found[2]
 
     def _missing_fragment(self, state: LogState) -> None:
-        """A live fragment is gone: fine when the log moved on (a compaction replaced
-        it), else the store is damaged."""
+        """Handle a live fragment that is gone.
+
+        Fine when the log moved on (a compaction replaced it), else the store is
+        damaged.
+        """
         self.log.forget()
         newer = self.log.state()
         if newer.version != state.version:
@@ -631,8 +676,10 @@ class FeatureStore:
                          f"{self.url}` to rewrite them from the log")
 
     def catalog(self, version: int | None = None) -> pd.DataFrame:
-        """One row per visible document (index ``id``): metadata, then per stored feature
-        ``f``: ``f.frames``, ``f.version``, ``f.array``, ``f.offset``, ``f.index``.
+        """Return the catalog: one row per visible document (index ``id``).
+
+        Metadata, then per stored feature ``f``: ``f.frames``, ``f.version``,
+        ``f.array``, ``f.offset``, ``f.index``.
 
         Parameters
         ----------
@@ -642,7 +689,7 @@ class FeatureStore:
         return _catalog.public(self._resolve(version)[0])
 
     def failures(self) -> pd.DataFrame:
-        """Sources whose last ingest failed (columns ``uri``, ``error``)."""
+        """Return the sources whose last ingest failed (columns ``uri``, ``error``)."""
         failures = self._resolve()[1].rename(columns={"_error": "error"})
         return failures[[c for c in ("uri", "error") if c in failures]]
 
@@ -660,9 +707,11 @@ class FeatureStore:
         return pd.Index(self._visible_ids().to_pandas(), name="id")
 
     def has(self, ids) -> np.ndarray:
-        """Which of ``ids`` are visible documents (a boolean array): what ingest's resume
-        checks, vectorised in Arrow; reads only the catalog's id and order columns unless
-        the whole catalog is already at hand."""
+        """Tell which of ``ids`` are visible documents (a boolean array).
+
+        What ingest's resume checks, vectorised in Arrow; reads only the catalog's id
+        and order columns unless the whole catalog is already at hand.
+        """
         ids = pa.array([str(i) for i in ids], pa.string())
         return pc.is_in(ids, value_set=self._visible_ids()).to_numpy(zero_copy_only=False)
 
@@ -680,8 +729,10 @@ class FeatureStore:
         return validate_id(doc_id) in self._resolve()[0].index
 
     def row(self, doc_id: str) -> dict:
-        """The document's resolved catalog row (with hidden columns), else
-        :class:`DocumentNotFoundError`."""
+        """Return the document's resolved catalog row (with hidden columns).
+
+        Raises :class:`DocumentNotFoundError` when there is no such document.
+        """
         resolved = self._resolve()[0]
         validate_id(doc_id)
         try:
@@ -702,8 +753,9 @@ class FeatureStore:
         part.commit()
 
     def set_labels(self, column: str, values: dict, author: str | None = None) -> int:
-        """Commit a label edit: ``column`` of each document in ``values`` becomes its
-        value (applied on top of the documents' rows, in commit order).
+        """Commit a label edit: ``column`` of each document in ``values`` becomes its value.
+
+        Edits apply on top of the documents' rows, in commit order.
 
         Parameters
         ----------
@@ -756,28 +808,34 @@ class FeatureStore:
 
     # ------------------------------------------------------------------ reading
     def array(self, path: str) -> CheckedArray:
-        """The read-only Zarr array at ``path`` (relative to the root), every file of it
-        checked against the log on read, every failure a :class:`StoreError`; kept, as
-        parts never change."""
+        """Open the read-only Zarr array at ``path`` (relative to the root).
+
+        Every file of it is checked against the log on read, every failure is a
+        :class:`StoreError`; kept, as parts never change.
+        """
         return CheckedArray(self.reader.array(path), str(self.url))
 
     def read(self, row: dict, name: str, where: str | None = None) -> xr.DataArray:
-        """A stored feature of a document (its catalog ``row``) as a lazy DataArray."""
+        """Read a stored feature of a document (its catalog ``row``) as a lazy DataArray."""
         return self.reader.read(row, name, where)
 
     def __getitem__(self, doc_id: str) -> Mapping[str, xr.DataArray]:
-        """Each stored feature of the document as a lazy DataArray, by name (a mapping
-        that opens a feature when it is asked for)."""
+        """Return each stored feature of the document as a lazy DataArray, by name.
+
+        A mapping that opens a feature when it is asked for.
+        """
         return _Features(self, self.row(doc_id))
 
     def __contains__(self, doc_id) -> bool:
         return isinstance(doc_id, str) and self.exists(doc_id)
 
     def frames(self, feature: str, ids=None) -> xr.DataArray:
-        """The stored frames of many documents as one lazy DataArray, dims
-        ``("frame", ...)``: document ``ids[k]`` is the block of its ``f.frames`` rows
-        after those before it (default: every document holding it, catalog order).
-        Each array is read span by span in order, each shard once."""
+        """Read the stored frames of many documents as one lazy DataArray.
+
+        Dims ``("frame", ...)``: document ``ids[k]`` is the block of its ``f.frames``
+        rows after those before it (default: every document holding it, catalog order).
+        Each array is read span by span in order, each shard once.
+        """
         resolved = self._resolve()[0]
         col = f"{feature}.array"
         if col not in resolved.columns:
@@ -801,7 +859,7 @@ class FeatureStore:
                                                  f"{'...' if len(rows) > 3 else ''}")
 
     def iter_chunks(self, row: dict, name: str, seconds: Fraction):
-        """A stored feature in consecutive chunks of about ``seconds`` (a stream source)."""
+        """Read a stored feature in consecutive chunks of about ``seconds`` (a stream source)."""
         lazy = self.read(row, name)
         index = cast(TimeIndex, lazy.xindexes["time"])
         rows = max(1, int(seconds / index.frequency))
@@ -810,8 +868,9 @@ class FeatureStore:
 
     # ------------------------------------------------------------------ maintenance
     def verify(self, progress: bool = False) -> dict[str, list[str]]:
-        """Check every committed file against the log (present, size, CRC32C), the
-        catalog fragments and the log itself.
+        """Check every committed file, the catalog fragments and the log itself.
+
+        Each file is checked against the log: present, size, CRC32C.
 
         Parameters
         ----------
@@ -831,29 +890,39 @@ class FeatureStore:
         return _maintenance.verify(self, progress=progress)
 
     def repair(self) -> list[str]:
-        """Rewrite every committed catalog fragment that is missing or damaged from the
-        log's copy of its rows (one commit); returns the fragments rewritten."""
+        """Rewrite every missing or damaged committed catalog fragment from the log.
+
+        The log's copy of its rows is used (one commit); returns the fragments
+        rewritten.
+        """
         return _maintenance.repair(self)
 
     def compact(self) -> int:
-        """Merge every catalog fragment into one (the resolved, visible rows and the
-        current failures); returns the number of fragments merged. Readers keep
-        working meanwhile: the merged fragment is committed before the others go."""
+        """Merge every catalog fragment into one; return the number merged.
+
+        The merged fragment holds the resolved, visible rows and the current failures.
+        Readers keep working meanwhile: the merged fragment is committed before the
+        others go.
+        """
         return _maintenance.compact(self)
 
     def invisible_parts(self) -> list[str]:
-        """Parts no visible document refers to: uncommitted (being written, or left by a
-        killed writer) or superseded (:meth:`vacuum` removes them)."""
+        """List the parts no visible document refers to.
+
+        Uncommitted (being written, or left by a killed writer) or superseded
+        (:meth:`vacuum` removes them).
+        """
         return _maintenance.invisible_parts(self)
 
     def vacuum(self, grace: float = VACUUM_GRACE) -> list[str]:
-        """Delete what the log says is not needed: uncommitted parts older than
-        ``grace`` seconds (younger ones may belong to a writer still running),
-        committed parts that no visible document refers to any more, catalog
-        fragments a compaction replaced, the search index files
-        (:mod:`zounds_xr.search`) of parts no longer committed, and model copies the
-        log does not vouch for (a committed model is never deleted), each with the same
-        grace. Returns the parts deleted and the key prefixes
+        """Delete what the log says is not needed.
+
+        That is uncommitted parts older than ``grace`` seconds (younger ones may
+        belong to a writer still running), committed parts that no visible document
+        refers to any more, catalog fragments a compaction replaced, the search index
+        files (:mod:`zounds_xr.search`) of parts no longer committed, and model copies
+        the log does not vouch for (a committed model is never deleted), each with the
+        same grace. Returns the parts deleted and the key prefixes
         (``_models/<digest>/<copy>``) of the model copies.
 
         Raises
@@ -865,19 +934,26 @@ class FeatureStore:
         return _maintenance.vacuum(self, grace)
 
     def upgrade(self) -> int:
-        """Write the commit log of a store made before stores had one, after checking
-        every chunk's CRC32C; returns the number of commits written."""
+        """Write the commit log of a store made before stores had one.
+
+        Every chunk's CRC32C is checked first; returns the number of commits written.
+        """
         return _maintenance.upgrade(self)
 
     def describe(self) -> str:
-        """A summary read from the catalog: documents, hours of audio, features,
-        failures, parts and the log's version."""
+        """Summarise the store from the catalog.
+
+        Documents, hours of audio, features, failures, parts and the log's version.
+        """
         return _maintenance.describe(self)
 
 
 class _Features(Mapping):
-    """The stored features of one document (``store[doc_id]``): names from its catalog
-    row; a feature's lazy DataArray is built when it is asked for, once."""
+    """Map the stored features of one document (``store[doc_id]``) to lazy DataArrays.
+
+    Names come from its catalog row; a feature's lazy DataArray is built when it is
+    asked for, once.
+    """
 
     def __init__(self, store: FeatureStore, row: dict):
         self._store, self._row = store, row

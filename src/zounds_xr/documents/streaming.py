@@ -95,8 +95,10 @@ for _func, _spec in ((sliding_window, framing("wscheme", channelwise=True)),
 
 
 def register_streaming(func, factory: Callable) -> None:
-    """Declare the stateful streaming counterpart of ``func`` (for functions that
-    cannot carry a :func:`zounds_xr.stateful` declaration themselves).
+    """Declare the stateful streaming counterpart of ``func``.
+
+    For functions that cannot carry a :func:`zounds_xr.stateful` declaration
+    themselves.
 
     ``factory(**params)`` must return an object with ``push(chunk) -> DataArray | None``
     and ``flush() -> DataArray | None``; chunks out must carry exact TimeIndexes.
@@ -105,8 +107,11 @@ def register_streaming(func, factory: Callable) -> None:
 
 
 def declaration(func) -> Streaming:
-    """How ``func`` streams: its declaration, a registered factory, else frame-local
-    (numpy's ufuncs: frame-local and channelwise, they are elementwise)."""
+    """Tell how ``func`` streams.
+
+    Its declaration, a registered factory, else frame-local (numpy's ufuncs:
+    frame-local and channelwise, they are elementwise).
+    """
     spec = streaming_of(func)
     if spec is not None:
         return spec
@@ -119,6 +124,11 @@ def declaration(func) -> Streaming:
 
 
 def time_index_of(chunk: xr.DataArray, feature: str = "?") -> TimeIndex:
+    """Return the :class:`TimeIndex` of a function's output ``chunk``.
+
+    Raises :class:`StoreError` naming ``feature`` when ``chunk`` is not a DataArray
+    with a ``time`` axis carrying a :class:`TimeIndex`.
+    """
     if not isinstance(chunk, xr.DataArray) or "time" not in chunk.dims:
         raise StoreError(
             f"feature {feature!r}: expected a DataArray with a 'time' axis from its function, "
@@ -138,9 +148,11 @@ def _concat(pieces: list[xr.DataArray]) -> xr.DataArray:
 
 
 class MapNode:
-    """A frame-local function, applied chunk by chunk (each output chunk must have as
-    many frames as its input: a function that frames or reduces its input must declare
-    it, see :mod:`zounds_xr.core.streamable`)."""
+    """Apply a frame-local function chunk by chunk.
+
+    Each output chunk must have as many frames as its input: a function that frames
+    or reduces its input must declare it, see :mod:`zounds_xr.core.streamable`.
+    """
 
     def __init__(self, name: str, func, params: dict):
         self.name, self.func, self.params = name, func, params
@@ -148,6 +160,7 @@ class MapNode:
 
     def push(self, port: int, chunk: xr.DataArray, whole: bool = False
              ) -> list[xr.DataArray]:
+        """Take ``chunk`` on input ``port``; return the output chunks now ready."""
         if chunk.sizes["time"] == 0 and self._emitted:
             return []
         self._emitted = True
@@ -162,6 +175,7 @@ class MapNode:
         return [out]
 
     def flush(self) -> list[xr.DataArray]:
+        """Return the output chunks still held, at the end of the signal."""
         return []
 
 
@@ -206,6 +220,7 @@ class WindowNode:
 
     def push(self, port: int, chunk: xr.DataArray, whole: bool = False
              ) -> list[xr.DataArray]:
+        """Take ``chunk`` on input ``port``; return the output chunks now ready."""
         if whole and not self._buffer and not self._frames:
             # the whole signal in one chunk: the one-piece computation itself (one call
             # instead of the complete frames and then the padded tail)
@@ -225,6 +240,7 @@ class WindowNode:
         return [out]
 
     def flush(self) -> list[xr.DataArray]:
+        """Return the output chunks still held, at the end of the signal."""
         if not self._buffer:
             return []
         # a buffered chunk means push() has fixed the layout
@@ -254,6 +270,7 @@ class StatefulNode:
 
     def push(self, port: int, chunk: xr.DataArray, whole: bool = False
              ) -> list[xr.DataArray]:
+        """Take ``chunk`` on input ``port``; return the output chunks now ready."""
         if whole and self.state is None and self.func is not None:
             self._whole = True  # the whole signal: the plain function, no state to carry
             return [self.func(chunk, **self.params)]
@@ -264,6 +281,7 @@ class StatefulNode:
         return [] if out is None else [out]
 
     def flush(self) -> list[xr.DataArray]:
+        """Return the output chunks still held, at the end of the signal."""
         if self._whole or self.state is None:
             return []
         out = self.state.flush()
@@ -280,6 +298,7 @@ class AlignNode:
 
     def push(self, port: int, chunk: xr.DataArray, whole: bool = False
              ) -> list[xr.DataArray]:
+        """Take ``chunk`` on input ``port``; return the output chunks now ready."""
         buf = self._buffers[port]
         self._buffers[port] = chunk if buf is None else _concat([buf, chunk])
         buffers = [b for b in self._buffers if b is not None]
@@ -309,12 +328,15 @@ class AlignNode:
         return [self.func(*parts, **self.params)]
 
     def flush(self) -> list[xr.DataArray]:
+        """Return the output chunks still held, at the end of the signal."""
         return []
 
 
 class _ChooseNode:
-    """A framing function that is frame-local for some inputs (``when``): decided at
-    the first chunk."""
+    """Stream a framing function that is frame-local for some inputs (``when``).
+
+    Decided at the first chunk.
+    """
 
     def __init__(self, name: str, func, params: dict, spec: Streaming):
         self.name, self.func, self.params, self.spec = name, func, params, spec
@@ -324,6 +346,7 @@ class _ChooseNode:
 
     def push(self, port: int, chunk: xr.DataArray, whole: bool = False
              ) -> list[xr.DataArray]:
+        """Take ``chunk`` on input ``port``; return the output chunks now ready."""
         if self.node is None:
             framing_input = bool(self._when(chunk))
             self.node = (WindowNode(self.name, self.func, self.params, self.spec)
@@ -331,11 +354,12 @@ class _ChooseNode:
         return self.node.push(port, chunk, whole)
 
     def flush(self) -> list[xr.DataArray]:
+        """Return the output chunks still held, at the end of the signal."""
         return [] if self.node is None else self.node.flush()
 
 
 def make_node(name: str, feature: Feature):
-    """The streaming node for a computed feature, from its function's declaration."""
+    """Build the streaming node for a computed feature, from its function's declaration."""
     if len(feature.needs) > 1:
         return AlignNode(name, feature.func, feature.params, len(feature.needs))
     spec = declaration(feature.func)
@@ -369,8 +393,11 @@ class Pipeline:
                 self.consumers.setdefault(need, []).append((name, port))
 
     def feed(self, name: str, chunk: xr.DataArray, whole: bool = False) -> None:
-        """Push ``chunk`` of ``name`` to its sink and consumers; ``whole``: it is the
-        entire signal (a single-input node may then compute in one piece)."""
+        """Push ``chunk`` of ``name`` to its sink and consumers.
+
+        ``whole``: it is the entire signal (a single-input node may then compute in
+        one piece).
+        """
         time_index_of(chunk, name)
         sink = self.sinks.get(name)
         if sink is not None:
@@ -383,6 +410,7 @@ class Pipeline:
                 self.feed(consumer, out, passes)
 
     def finish(self) -> None:
+        """Flush every node at the end of the signal, feeding what they held."""
         for name, node in self.nodes.items():
             for out in node.flush():
                 self.feed(name, out)
