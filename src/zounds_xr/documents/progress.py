@@ -31,8 +31,11 @@ def _clock(seconds: float) -> str:
 
 
 def format_line(done: int, total: int, audio: float, failed: int, elapsed: float) -> str:
-    """``"ingest 1,234/2,000 clips (62%), 0.34 h of audio, 812 clips/s (1,120x
-    realtime), ETA 0:00:01, 3 failed"``."""
+    """Format one progress line.
+
+    For example ``"ingest 1,234/2,000 clips (62%), 0.34 h of audio, 812 clips/s
+    (1,120x realtime), ETA 0:00:01, 3 failed"``.
+    """
     rate = done / elapsed if elapsed > 0 else 0.0
     eta = _clock((total - done) / rate) if rate > 0 else "?"
     percent = 100 * done // total if total else 100
@@ -101,8 +104,11 @@ class Progress:
               file=self.stream, flush=True)
 
     def close(self, outcomes=None) -> None:
-        """The last line (or the bar closed); ``outcomes``: every clip's, to show the
-        final counts even where some messages are still under way."""
+        """Show the last line (or close the bar).
+
+        ``outcomes``: every clip's, to show the final counts even where some messages
+        are still under way.
+        """
         with self._lock:
             if outcomes is not None:
                 outcomes = list(outcomes)
@@ -121,10 +127,12 @@ class Progress:
 
 
 class Reporter:
-    """A worker task's side: collects ``(ok, seconds)`` per finished clip and sends
-    them in batches through ``channel`` (see the module docs), at most every
+    """Collect a worker task's ``(ok, seconds)`` per finished clip and send them.
+
+    Batches go through ``channel`` (see the module docs), at most every
     ``REPORT_EVERY`` seconds and at :meth:`close`. Never raises: progress is
-    informative, the task must go on."""
+    informative, the task must go on.
+    """
 
     def __init__(self, channel):
         self.channel = channel
@@ -132,6 +140,7 @@ class Reporter:
         self._last = time.perf_counter()
 
     def __call__(self, outcome) -> None:
+        """Count one finished clip's outcome (its result, or the exception it raised)."""
         if self.channel is None:
             return
         ok = not isinstance(outcome, BaseException)
@@ -140,6 +149,7 @@ class Reporter:
             self.flush()
 
     def flush(self) -> None:
+        """Send what is pending now."""
         if not self.pending or self.channel is None:
             return
         batch, self.pending = self.pending, []
@@ -177,8 +187,10 @@ def init_worker(queue) -> None:
 
 
 def drain(queue, token: str, progress: Progress, stop: threading.Event) -> None:
-    """Feed ``progress`` from a pool's queue until ``stop`` is set and it is empty
-    (messages of other runs are dropped)."""
+    """Feed ``progress`` from a pool's queue until ``stop`` is set and it is empty.
+
+    Messages of other runs are dropped.
+    """
     import queue as queue_module
 
     while True:
