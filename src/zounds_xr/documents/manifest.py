@@ -27,6 +27,7 @@ comparison.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 from typing import BinaryIO
@@ -115,10 +116,10 @@ _PIECE = 1 << 20
 
 
 def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
-    """Run :func:`check` on a local file of ``size`` bytes, read piece by piece.
+    """Say what is wrong with a file of ``size`` bytes read from ``f``, given its record.
 
-    A shard is read chunk by chunk, so that the buffers stay warm: what ``verify()``
-    does.
+    A shard is read chunk by chunk, so that the buffers stay warm (what ``verify()``
+    does on a local file); ``None``: it is the committed file.
     """
     if size != record["size"]:
         return f"{size} bytes, {record['size']} committed (truncated or replaced)"
@@ -140,7 +141,9 @@ def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
                 return f"inner chunk {i} fails its checksum or is not the committed one"
         return None
     if "tail" in record:
-        return check(f.read(), record)
+        data = f.read()
+        ok = _self_checked(data) and _tail(data) == record["tail"]
+        return None if ok else "damaged or not the committed chunk"
     crc = 0
     while piece := f.read(_PIECE):
         crc = google_crc32c.extend(crc, piece)
@@ -159,31 +162,10 @@ def check_file(data: bytes | None, record: dict) -> str | None:
 def check(data: bytes, record: dict) -> str | None:
     """Say what is wrong with a whole file, given its record.
 
-    ``None``: it is the committed file.
+    ``None``: it is the committed file. The same checks as :func:`check_stream`, on
+    bytes already read.
     """
-    if len(data) != record["size"]:
-        return f"{len(data)} bytes, {record['size']} committed (truncated or replaced)"
-    if "chunks" in record:
-        tails = record["chunks"].split(",")
-        index = data[-shard_index_size(len(tails)):]
-        if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
-            return "its shard index is damaged or not the committed one"
-        for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
-            if offset == _EMPTY:
-                if tails[i]:
-                    return f"inner chunk {i} is missing"
-                continue
-            end = offset + nbytes
-            tail = data[end - 4:end]
-            if end > len(data) or nbytes < 4 or tail.hex() != tails[i] \
-                    or crc32c(data[offset:end - 4]) != int.from_bytes(tail, "little"):
-                return f"inner chunk {i} fails its checksum or is not the committed one"
-        return None
-    if "tail" in record:
-        ok = _self_checked(data) and _tail(data) == record["tail"]
-        return None if ok else "damaged or not the committed chunk"
-    return None if crc32c(data) == record["crc32c"] else \
-        "damaged or replaced (its CRC32C is not the committed one)"
+    return check_stream(io.BytesIO(data), len(data), record)
 
 
 class RecordingStore(zarr.storage.WrapperStore):
