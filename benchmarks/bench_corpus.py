@@ -524,6 +524,7 @@ def main(argv=None):
     n_cat = args.catalog_docs or (20_000 if quick else 1_000_000)
     n_win = args.window_docs or (5_000 if quick else 100_000)
     os.environ.setdefault("ZX_BENCH_QUICK", "1" if quick else "0")
+    _signals.DATA.mkdir(parents=True, exist_ok=True)  # a fresh clone has no _data/ yet
     work = tempfile.mkdtemp(prefix="bench_corpus_", dir=_signals.DATA)
     lines = ["## Corpus scale: short clips, parts and the catalog (bench_corpus)", ""]
     try:
