@@ -100,9 +100,11 @@ def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> d
         index = data[-shard_index_size(n):]
         record["index"] = crc32c(index[:-4])
         if checked:
+            # each chunk's last four bytes, sliced alone: slicing the shard up to each
+            # chunk's end copied ~128x a 32 MiB shard (0.35 s a shard, 5x its write)
             record["chunks"] = ",".join(
-                "" if offset == _EMPTY else _tail(data[:int(offset) + int(nbytes)])
-                for offset, nbytes in index_offsets(index))
+                "" if offset == _EMPTY else data[max(0, offset + nbytes - 4):offset + nbytes]
+                .hex() for offset, nbytes in index_offsets(index).tolist())
     elif layout is True and len(data) >= 4:
         record["tail"] = _tail(data)
     return record
@@ -199,6 +201,14 @@ class RecordingStore(zarr.storage.WrapperStore):
             return
         array = key.split("/c/", 1)[0] if "/c/" in key else None
         self.records[key] = file_record(data, self._layouts.get(array) if array else None)
+
+    def adopt_array(self, path: str, metadata: bytes) -> None:
+        """Record the chunks written to an array that another writer created.
+
+        ``metadata``: its ``zarr.json`` (the layout of its shards). A split long
+        recording's ranges write disjoint shards of arrays its planner created.
+        """
+        self._layouts[path] = layout_of(metadata)
 
     def arrays(self) -> dict[str, dict]:
         """Each array written: its shape, data type and dims (the log shows them)."""
