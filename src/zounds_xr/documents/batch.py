@@ -32,6 +32,7 @@ from ..core.optional import optional_import
 from .progress import Progress, Reporter, drain, init_worker, unique_token
 from ..core.validation import positive_int
 from .document import Document
+from .longfile import plan as plan_split, write_range
 from .pyramid import build_pyramids
 from ..core.errors import ParameterError, ZoundsError
 from ..io.metadata import AudioMetaData
@@ -177,6 +178,57 @@ def _process_batch(shipped, items, channel=None):
             part.discard()
             return [("failed", src, None, reason if status == "ok" else detail)
                     for status, src, _, detail in results]
+    return results
+
+
+def _process_range(shipped, job):
+    """Write one time range of a split long recording (``documents/longfile.py``).
+
+    Returns :func:`~zounds_xr.documents.longfile.write_range`'s dict, or the reason it
+    failed (it never raises: the planner commits the document only when every range
+    succeeded).
+    """
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        try:
+            return write_range(_document_of(shipped), job)
+        except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
+            return _failure(exc)
+
+
+def _split(document, batch: list, workers: int):
+    """Plan a long recording alone in its task into time ranges, one per worker.
+
+    ``None``: the task runs whole (see :func:`~zounds_xr.documents.longfile.plan`).
+    """
+    if workers < 2 or len(batch) != 1:
+        return None
+    meta, doc_id, stale = batch[0]
+    if stale is not None or doc_id is None or _source_bytes(meta) < _LONG_FILE_BYTES:
+        return None
+    return plan_split(document, meta, doc_id, workers, _CHUNK)
+
+
+def _task_groups(batches: list, splits: list, submit, shipped, channel) -> list:
+    """Per batch, its tasks: one, or one per range of a split recording."""
+    return [[submit(_process_batch, shipped, batch, channel)] if split is None
+            else [submit(_process_range, shipped, job) for job in split.jobs]
+            for batch, split in zip(batches, splits, strict=True)]
+
+
+def _gather_groups(splits: list, outputs, display) -> list:
+    """Flatten the tasks' results; a split recording is committed here, once."""
+    results: list = []
+    outputs = iter(outputs)
+    for split in splits:
+        if split is None:
+            results.extend(next(outputs))
+            continue
+        outcome = split.finish([next(outputs) for _ in split.jobs])
+        if display is not None:
+            display.update(_final([outcome]))
+        results.append(outcome)
     return results
 
 
@@ -557,8 +609,10 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
             drainer = threading.Thread(target=drain, args=(queue, token, display, stop),
                                        daemon=True)
             drainer.start()
-    tasks = [dask.delayed(_process_batch, pure=False)(shipped, batch, channel)
-             for batch in _batches(todo, workers)]
+    batches = _batches(todo, workers)
+    splits = [_split(document, batch, workers) for batch in batches]
+    groups = _task_groups(batches, splits, lambda f, *a: dask.delayed(f, pure=False)(*a),
+                          shipped, channel)
     kwargs: dict[str, Any] = {"scheduler": "synchronous" if scheduler == "sync"
                               else scheduler}
     if num_workers:
@@ -570,8 +624,12 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
         kwargs["chunksize"] = 1
     try:
         with _task_progress(display if channel is None else None):
-            results = [r for batch in dask.compute(*tasks, **kwargs) for r in batch]
+            outputs = dask.compute(*[t for group in groups for t in group], **kwargs)
+        results = _gather_groups(splits, outputs, display)
     except concurrent.futures.process.BrokenProcessPool:
+        for split in splits:
+            if split is not None:
+                split.discard()
         if pool is None:
             raise
         # a worker died (a crash in a decoder, killed, out of memory): the batch goes on
@@ -635,10 +693,13 @@ def _run_distributed(client, document, todo, progress):
         channel = ("topic", f"zounds-xr-ingest-{unique_token()}")
         client.subscribe_topic(channel[1], lambda event: display.update(event[1]))
     try:
-        futures = [client.submit(_process_batch, shipped, batch, channel, pure=False)
-                   for batch in _batches(todo, workers)]
+        batches = _batches(todo, workers)
+        splits = [_split(document, batch, workers) for batch in batches]
+        groups = _task_groups(batches, splits,
+                              lambda f, *a: client.submit(f, *a, pure=False), shipped, channel)
         # one batched gather: a result() per future is a round trip each
-        results = [r for batch in client.gather(futures) for r in batch]
+        outputs = client.gather([f for group in groups for f in group])
+        results = _gather_groups(splits, outputs, display)
     finally:
         if channel is not None:
             client.unsubscribe_topic(channel[1])

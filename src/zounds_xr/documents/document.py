@@ -831,6 +831,11 @@ class Document(metaclass=DocumentMeta):
 
     @classmethod
     def _run(cls, sinks: dict, targets: list[str], sources: dict) -> None:
+        cls._pipeline(sinks, targets, sources).run(sources)
+
+    @classmethod
+    def _nodes(cls, targets: list[str], sources) -> dict:
+        """Build the streaming nodes that compute ``targets`` from ``sources``, in graph order."""
         needed: set[str] = set()
 
         def reach(name):
@@ -842,6 +847,10 @@ class Document(metaclass=DocumentMeta):
 
         for name in targets:
             reach(name)
-        nodes = {n: make_node(n, cls._features[n]) for n in cls._order if n in needed}
-        pipeline = Pipeline(nodes, {n: cls._graph[n] for n in nodes}, sinks)
-        pipeline.run(sources)
+        return {n: make_node(n, cls._features[n]) for n in cls._order if n in needed}
+
+    @classmethod
+    def _pipeline(cls, sinks: dict, targets: list[str], sources) -> Pipeline:
+        """Build the pipeline that streams ``sources`` (names) into ``targets``' ``sinks``."""
+        nodes = cls._nodes(targets, sources)
+        return Pipeline(nodes, {n: cls._graph[n] for n in nodes}, sinks)

@@ -231,6 +231,25 @@ class PartArray:
     def begin_document(self) -> int:
         return self.rows
 
+    def reserve(self, rows: int) -> zarr.Array:
+        """Create the array at ``rows`` rows for writers elsewhere; drop what was appended.
+
+        Each range of a split long recording writes its own whole shards into it
+        (:meth:`PartWriter.reserve`).
+        """
+        self.pending, self.pending_rows = [], 0
+        self.rows = self.flushed = 0
+        if self.array is None:
+            return self._create(rows, self.inner, self.shard_rows)
+        # the first chunks filled a shard already: the first range writes it again
+        self.array.resize((rows, *self.labels.rest))
+        self.capacity = rows
+        return self.array
+
+    def adopt(self, rows: int) -> None:
+        """Take the ``rows`` that writers elsewhere wrote: :meth:`close` trims to them."""
+        self.rows = self.flushed = rows
+
     def append(self, data: np.ndarray) -> None:
         n = data.shape[0]
         if not n:
@@ -466,6 +485,12 @@ class _FeatureSink:
         if self.target is not None:
             self.target.rewind(self.offset)
 
+    def adopt(self, rows: int) -> None:
+        """Take the ``rows`` of this feature that writers elsewhere wrote."""
+        assert self.target is not None  # reserved from the first chunk
+        self.received = rows
+        self.target.adopt(rows)
+
 
 class PartStorage(Protocol):
     """What a part writer needs of its store (``FeatureStore`` implements it)."""
@@ -569,6 +594,44 @@ class PartWriter:
         self._sinks = {}
         self.rows.append(row)
         return row
+
+    def reserve(self, rows: dict[str, int]) -> dict[str, dict] | None:
+        """Preallocate the current document's arrays for writers elsewhere.
+
+        A split long recording (``documents/longfile.py``): the document's sinks have
+        taken its first chunks (which fix labels and dtypes); each feature's array is
+        created at ``rows[name]`` rows, and the ranges write disjoint whole shards of
+        it. ``None`` when that cannot be (the document is not the part's first, or a
+        feature is stored encoded).
+
+        Returns
+        -------
+        dict or None
+            Per feature: ``path`` (the array's under the store's root), ``shard_rows``,
+            ``shape`` (one row's), ``dtype`` and ``metadata`` (its ``zarr.json``).
+        """
+        out = {}
+        for name, sink in self._sinks.items():
+            target = sink.target
+            if type(target) is not PartArray or sink.offset:
+                return None
+            with self.fstore.reaching("write to"):
+                array = target.reserve(rows[name])
+            out[name] = {"path": array.path, "shard_rows": target.shard_rows,
+                         "shape": target.labels.rest, "dtype": target.dtype.str,
+                         "metadata": json.dumps(array.metadata.to_dict()).encode()}
+        return out
+
+    def adopt(self, rows: dict[str, int], records: dict[str, dict]) -> None:
+        """Take what writers elsewhere wrote of the current document.
+
+        ``rows``: per feature, the rows written; ``records``: the log's records of
+        the files they wrote (committed with the part).
+        """
+        for name, n in rows.items():
+            self._sinks[name].adopt(n)
+        self._part_group()
+        self._recording.records.update(records)
 
     def abort_document(self) -> None:
         """Forget the document being written (a failure)."""

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..audio.samples import AudioSamples
 from ..core.errors import ParameterError
+from ..core.validation import nonnegative_int
 from ..audio.resampling import resample
 from ..timeseries.durations import to_fraction
 from ..timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate
@@ -235,7 +236,7 @@ def _stream(source, chunksize, mono: bool, policy: str):
 
 
 def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
-                  on_nonfinite: str = "warn"):
+                  on_nonfinite: str = "warn", start: int = 0):
     """Decode a source chunk by chunk into plain arrays, as :func:`stream` does.
 
     The same decode, reads, checks and errors as :func:`stream` (which wraps these
@@ -246,6 +247,11 @@ def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
     ----------
     source, chunksize, mono, on_nonfinite
         As :func:`stream` (checked when the iteration starts).
+    start : int, optional
+        The frame to start at (one libsndfile seek; the positions yielded count from
+        the file's start). Sample-exact only where the format seeks exactly (PCM,
+        FLAC: see :func:`zounds_xr.audio_info`); a split long recording decodes its
+        time ranges so (``documents/longfile.py``).
 
     Yields
     ------
@@ -254,12 +260,14 @@ def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
         rate, and the frame of the source the chunk starts at.
     """
     policy = nonfinite_policy(on_nonfinite)
+    start = nonnegative_int(start, "start")
     with open_reader(source, policy) as reader:
         rate = reader.rate
         frames = _chunk_frames(chunksize, rate, reader.channels)
         pending: list[np.ndarray] = []
         held = 0
-        position = 0
+        reader.seek(start)
+        position = start
         # the chunk is assembled from bounded reads, never allocated at its requested size
         for block in reader.blocks():
             pending.append(block)
@@ -271,7 +279,7 @@ def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
                 yield _shape(chunk, mono), rate, position
                 position += frames
         reader.nonfinite.warn()
-        if held or position == 0:
+        if held or position == start:
             joined = (np.concatenate(pending) if pending
                       else np.zeros((0, reader.channels), dtype=np.float32))
             yield _shape(joined, mono), rate, position
