@@ -1,0 +1,270 @@
+"""A long recording ingested by 1 and 2 workers (time ranges), with the control and memory.
+
+Issue 30's row: a 2-hour 44.1 kHz PCM_16 WAV (``_signals``) to a stored 128-band mel
+(n_fft 2048, hop 512, periodic Hann, float32), ``zx.ingest([path], Sound,
+scheduler="processes", num_workers=n)`` for n = 1 (one stream) and n = 2 (the file split
+in two time ranges, ``documents/longfile.py``); target >= 5,000x realtime with 2 workers
+and < 400 MiB peak RSS per worker. Each run writes a fresh store and includes what
+ingest does after the documents are in (compaction, and the explorer's pyramid of the
+2-hour mel, built in ingest's process); a second pair of rows times the same without
+the pyramid, to show where the time goes.
+
+The control, in the same interleaved rounds: 2 units of the same pure-CPU work (``rfft``
+of windowed frames) on 1 and on 2 already-started processes: what a second process can
+get from this shared machine right now. Peak RSS per worker: ``VmHWM`` of each worker
+process over the run.
+
+``--profile`` adds one worker's stages over the file's first time range, one thread:
+decode, decode + |STFT| alone, decode + the fused mel, and the range task itself
+(decode + mel + write).
+
+    .venv/bin/python benchmarks/bench_long_ingest.py [--minutes 120] [--rounds 3]
+    .venv/bin/python benchmarks/bench_long_ingest.py --quick   # 30 minutes, 1 round, < 3 min
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pathlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+TARGET_X = 5000
+TARGET_MIB = 400
+N_FFT, HOP, N_MELS = 2048, 512, 128
+
+
+def graph(store):
+    import zounds_xr as zx
+
+    @zx.zarr_settings(store)
+    class Sound(zx.Document):
+        mel = zx.Feature(zx.mel_spectrogram, needs=zx.Document.audio, n_mels=N_MELS,
+                         wscheme=zx.SR44100() * (HOP, N_FFT),
+                         wfunc=zx.HanningWindowingFunc(periodic=True), store=True)
+
+    return Sound
+
+
+def _control_work(seconds_of_audio: float) -> float:
+    """Fixed CPU work: |rfft| of 2048-sample frames of noise, hop 512."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    y = np.random.default_rng(0).standard_normal(int(44100 * seconds_of_audio)).astype("f4")
+    frames = np.lib.stride_tricks.sliding_window_view(y, 2048)[::512]
+    for i in range(0, len(frames), 4096):
+        np.abs(np.fft.rfft(frames[i:i + 4096] * np.hanning(2048).astype("f4"), axis=-1))
+    return time.perf_counter() - t0
+
+
+def _peak_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak(pid: int) -> None:
+    with contextlib.suppress(OSError):  # clear_refs "5" resets VmHWM (Linux >= 4.0)
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+
+
+def ingest_once(path, workers: int, pyramids: bool) -> float:
+    import zounds_xr as zx
+    from zounds_xr.documents import batch
+
+    folder = tempfile.mkdtemp(prefix="zx-bench-long-")
+    try:
+        sound = graph(os.path.join(folder, "store.zarr"))
+        build = batch.build_pyramids
+        if not pyramids:
+            batch.build_pyramids = lambda store: []
+        try:
+            t0 = time.perf_counter()
+            report = zx.ingest([str(path)], sound, scheduler="processes",
+                               num_workers=workers, progress=False)
+            seconds = time.perf_counter() - t0
+        finally:
+            batch.build_pyramids = build
+        if report.failed or len(report.processed) != 1:
+            raise RuntimeError(f"ingest failed: {report.failed}")
+        return seconds
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def profile_range(path) -> list[str]:
+    """One worker's stages over the file's first time range (of whole shards), one thread."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    import zounds_xr as zx
+    from zounds_xr.documents import longfile
+    from zounds_xr.io.decode import stream_arrays
+    from zounds_xr.spectral.kernels import set_default_threads
+
+    set_default_threads(1)
+    wscheme = zx.SR44100() * (HOP, N_FFT)
+    hann = zx.HanningWindowingFunc(periodic=True)
+    folder = tempfile.mkdtemp(prefix="zx-bench-long-")
+    try:
+        sound = graph(os.path.join(folder, "store.zarr"))
+        split = longfile.plan(sound, zx.AudioMetaData(uri=str(path)), "doc", 64,
+                              np.timedelta64(30, "s"))
+        if split is None:
+            return ["(the file is too short for a range of whole shards: no profile)"]
+        job = split.jobs[0]
+        stop = job.stop
+
+        def chunks():
+            for data, rate, at in stream_arrays(str(path), np.timedelta64(30, "s")):
+                if at >= stop:
+                    return
+                yield zx.AudioSamples(data[:stop - at], rate,
+                                      start=Fraction(at) * rate.exact_frequency)
+
+        def decode():
+            for _ in chunks():
+                pass
+
+        def power():
+            for c in chunks():
+                zx.stft(c, wscheme=wscheme, wfunc=hann, magnitude=True)
+
+        def mel():
+            for c in chunks():
+                zx.mel_spectrogram(c, n_mels=N_MELS, wscheme=wscheme, wfunc=hann)
+
+        stages = {"decode": decode, "decode + |STFT| (magnitude)": power,
+                  "decode + fused mel": mel,
+                  "the range task (decode + mel + write)":
+                      lambda: longfile.write_range(sound, job)}
+        times = {}
+        for name, f in stages.items():
+            t0 = time.perf_counter()
+            f()
+            times[name] = time.perf_counter() - t0
+        split.discard()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    seconds = stop / 44100
+    lines = [f"One worker's stages over the first range ({seconds / 60:.1f} min: whole "
+             f"shards of the mel), one thread:", "",
+             "| stage | s | x realtime |", "|---|---:|---:|"]
+    lines += [f"| {name} | {t:.2f} | {seconds / t:,.0f}x |" for name, t in times.items()]
+    return lines
+
+
+def main(argv=None) -> dict:
+    import concurrent.futures
+    import multiprocessing
+
+    from _signals import signal_path
+
+    from zounds_xr.documents.batch import process_pool
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=120.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="one worker's stages")
+    parser.add_argument("--quick", action="store_true", help="30 minutes, 1 round (< 3 min)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.minutes, args.rounds = 30.0, 1
+    path = signal_path(args.minutes * 60, "wav")
+    audio = args.minutes * 60
+    load0 = os.getloadavg()[0]
+    pools = {n: process_pool(n) for n in (1, 2)}
+    context = multiprocessing.get_context("spawn")
+    controls = {n: concurrent.futures.ProcessPoolExecutor(n, mp_context=context)
+                for n in (1, 2)}
+    for n, pool in controls.items():
+        list(pool.map(_control_work, [0.1] * n))
+    control_audio = min(audio / 8, 600.0)
+    contenders = {
+        "ingest, 1 worker (one stream)": lambda: ingest_once(path, 1, True),
+        "ingest, 2 workers (2 time ranges)": lambda: ingest_once(path, 2, True),
+        "without the pyramid, 1 worker": lambda: ingest_once(path, 1, False),
+        "without the pyramid, 2 workers": lambda: ingest_once(path, 2, False),
+        "control: 2 units of CPU work, 1 process":
+            lambda: _timed(controls[1], control_audio),
+        "control: 2 units of CPU work, 2 processes":
+            lambda: _timed(controls[2], control_audio),
+    }
+    ingest_once(path, 2, False)  # warm-up: the pools' first tasks, the file cached
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    peaks: dict[str, float] = {}
+    for _ in range(args.rounds):
+        for name, f in contenders.items():
+            workers = pools[2 if "2 workers" in name else 1]._processes \
+                if not name.startswith("control") else {}
+            for pid in workers:
+                _reset_peak(pid)
+            times[name].append(f())
+            if workers:
+                peaks[name] = max(peaks.get(name, 0.0), *(_peak_mib(p) for p in workers))
+
+    def speedup(slow, fast):
+        return statistics.median(s / f for s, f in zip(times[slow], times[fast], strict=True))
+
+    rows = []
+    pairs = {"ingest, 2 workers (2 time ranges)": "ingest, 1 worker (one stream)",
+             "without the pyramid, 2 workers": "without the pyramid, 1 worker",
+             "control: 2 units of CPU work, 2 processes":
+                 "control: 2 units of CPU work, 1 process"}
+    control = speedup("control: 2 units of CPU work, 1 process",
+                      "control: 2 units of CPU work, 2 processes")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        x = "" if name.startswith("control") else f"{audio / med:,.0f}x"
+        gain = ""
+        if name in pairs:
+            s = speedup(pairs[name], name)
+            gain = f"{s:.2f}x" + ("" if name.startswith("control") else
+                                  f" ({s / control:.2f} of the control's)")
+        peak = f"{peaks[name]:.0f}" if name in peaks else ""
+        rows.append(f"| {name} | {med:.2f} | {x} | {gain} | {peak} |")
+    two = audio / statistics.median(times["ingest, 2 workers (2 time ranges)"])
+    peak2 = peaks.get("ingest, 2 workers (2 time ranges)", float("nan"))
+    lines = ["## A long recording split across workers (bench_long_ingest)", "",
+             f"{args.minutes:g}-minute 44.1 kHz PCM_16 WAV -> stored {N_MELS}-band mel "
+             f"(n_fft {N_FFT}, hop {HOP}), `scheduler=\"processes\"`; {args.rounds} "
+             f"interleaved round(s), medians; {os.cpu_count()} CPUs shared with other work "
+             f"(1-min load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at "
+             f"the end). Peak RSS: the largest `VmHWM` of the pool's workers in that row.",
+             "", "| run | s | x realtime | 2 vs 1 | peak RSS per worker MiB |",
+             "|---|---:|---:|---:|---:|", *rows, "",
+             f"2 workers: **{two:,.0f}x realtime** (target {TARGET_X:,}x: "
+             f"{'met' if two >= TARGET_X else 'MISSED'}), peak RSS per worker "
+             f"{peak2:.0f} MiB (target < {TARGET_MIB}: "
+             f"{'met' if peak2 < TARGET_MIB else 'MISSED'})."]
+    if args.profile:
+        lines += [""] + profile_range(path)
+    for pool in controls.values():
+        pool.shutdown()
+    print("\n".join(lines))
+    return {}
+
+
+def _timed(pool, seconds: float) -> float:
+    t0 = time.perf_counter()
+    list(pool.map(_control_work, [seconds] * 2))
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    main()
