@@ -156,6 +156,7 @@ def test_a_failed_range_commits_nothing(tmp_path, small_shards, monkeypatch):
     assert "injected" in report.failed[path] and report.processed == []
     store = split._store_for(None)
     assert split.catalog().empty and store.invisible_parts() == []
+    assert "injected" in store.failures().set_index("uri").loc[path, "error"]
     monkeypatch.setattr(batch, "write_range", write_range)
     again = zx.ingest([path], split, num_workers=3, progress=False)
     assert again.processed == [split.id_for(path)] and not again.failed

@@ -30,10 +30,10 @@ created at their full length (no read-modify-write between writers; only the las
 writes a partial shard). Each range records the files it writes
 (:class:`~zounds_xr.documents.manifest.RecordingStore`) and returns the records; the
 planner commits the part (one catalog row, one log entry) once all ranges succeeded.
-A failed range leaves nothing committed: the part is discarded (what a killed writer
-leaves is vacuumed). Only files whose length libsndfile knows exactly and whose format
-seeks exactly (PCM, FLAC: :func:`zounds_xr.audio_info`) are split; each range seeks to
-its first sample.
+A failed range leaves no document: the part is discarded (what a killed writer leaves
+is vacuumed) and the failure recorded, as for a source that fails in one task. Only
+files whose length libsndfile knows exactly and whose format seeks exactly (PCM, FLAC:
+:func:`zounds_xr.audio_info`) are split; each range seeks to its first sample.
 
 Memory per worker: one decoded chunk, the nodes' carry-over, and one shard per stored
 feature.
@@ -273,8 +273,16 @@ class Split:
             self.discard()
             reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, ZoundsError) else \
                 f"unexpected error: {type(exc).__name__}: {exc}"
+            self._record_failure(reason)
             return ("failed", self.source, None, reason)
         return ("ok", self.source, self.doc_id, outcome[1])
+
+    def _record_failure(self, reason: str) -> None:
+        """Record the failure in the store, as a task that fails a source does."""
+        with contextlib.suppress(Exception):  # the report has it either way
+            part = self.part.fstore.part()
+            part.record_failure(self.doc_id, self.source, reason)
+            part.commit()
 
     def discard(self) -> None:
         """Remove what the ranges wrote (nothing was committed)."""
