@@ -39,6 +39,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_ingest import _control_work  # noqa: E402  (the same control as bench_ingest)
+
 TARGET_X = 5000
 TARGET_MIB = 400
 N_FFT, HOP, N_MELS = 2048, 512, 128
@@ -54,18 +56,6 @@ def graph(store):
                          wfunc=zx.HanningWindowingFunc(periodic=True), store=True)
 
     return Sound
-
-
-def _control_work(seconds_of_audio: float) -> float:
-    """Fixed CPU work: |rfft| of 2048-sample frames of noise, hop 512."""
-    import numpy as np
-
-    t0 = time.perf_counter()
-    y = np.random.default_rng(0).standard_normal(int(44100 * seconds_of_audio)).astype("f4")
-    frames = np.lib.stride_tricks.sliding_window_view(y, 2048)[::512]
-    for i in range(0, len(frames), 4096):
-        np.abs(np.fft.rfft(frames[i:i + 4096] * np.hanning(2048).astype("f4"), axis=-1))
-    return time.perf_counter() - t0
 
 
 def _peak_mib(pid: int) -> float:

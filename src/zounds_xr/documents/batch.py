@@ -225,7 +225,12 @@ def _gather_groups(splits: list, outputs, display) -> list:
         if split is None:
             results.extend(next(outputs))
             continue
-        outcome = split.finish([next(outputs) for _ in split.jobs])
+        try:
+            outcome = ("ok", split.source, *split.finish([next(outputs) for _ in split.jobs]))
+        except Exception as exc:  # noqa: BLE001  (reported, as the task it replaces)
+            reason = _failure(exc)
+            split.record_failure(reason)
+            outcome = ("failed", split.source, None, reason)
         if display is not None:
             display.update(_final([outcome]))
         results.append(outcome)

@@ -230,7 +230,7 @@ class Split:
         """The source's name in reports."""
         return self.meta.uri_string or repr(self.meta)
 
-    def finish(self, outcomes: list) -> tuple:
+    def finish(self, outcomes: list) -> tuple[str, float]:
         """Commit the document once every range succeeded; else discard the part.
 
         Parameters
@@ -242,8 +242,13 @@ class Split:
         Returns
         -------
         tuple
-            ``("ok", source, doc_id, seconds of audio)`` or ``("failed", source, None,
-            reason)`` (the form of ``ingest``'s task results).
+            ``(doc_id, seconds of audio)``.
+
+        Raises
+        ------
+        ZoundsError
+            When a range failed, or the ranges do not add up to the file (then nothing
+            is committed: the part is discarded).
         """
         try:
             failed = next((o for o in outcomes if not isinstance(o, dict)), None)
@@ -263,22 +268,19 @@ class Split:
                                          f"{hi - lo}")
                     rows[name] = lo + n
             self.part.adopt(rows, records)
-            outcome = self.document._finish(self.part, self.doc_id, self.meta,
-                                            {"first": self._first, "frames": frames},
-                                            channels=None)
-            if isinstance(outcome, BaseException):
-                raise outcome
+            done = self.document._finish(self.part, self.doc_id, self.meta,
+                                         {"first": self._first, "frames": frames},
+                                         channels=None)
+            if isinstance(done, BaseException):
+                raise done
             self.part.commit()
-        except Exception as exc:  # noqa: BLE001  (reported, as the task it replaces)
+        except BaseException:
             self.discard()
-            reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, ZoundsError) else \
-                f"unexpected error: {type(exc).__name__}: {exc}"
-            self._record_failure(reason)
-            return ("failed", self.source, None, reason)
-        return ("ok", self.source, self.doc_id, outcome[1])
+            raise
+        return done
 
-    def _record_failure(self, reason: str) -> None:
-        """Record the failure in the store, as a task that fails a source does."""
+    def record_failure(self, reason: str) -> None:
+        """Record in the store that the source failed, as a task that fails one does."""
         with contextlib.suppress(Exception):  # the report has it either way
             part = self.part.fstore.part()
             part.record_failure(self.doc_id, self.source, reason)
