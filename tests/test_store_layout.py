@@ -2,6 +2,7 @@
 import json
 import pathlib
 import pickle
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -149,8 +150,25 @@ def test_plain_xarray_opens_the_store(tmp_path, wavs):
         mel = zx.Feature(zx.mel_spectrogram, needs=spec, n_mels=16, store=True)
 
     doc_id = Sound.process(meta=wavs[0])
+    Sound.delete(Sound.process(meta=wavs[1]))  # a second fragment, and a tombstone
+    Sound._store.compact()
     path = Sound.catalog().loc[doc_id, "mel.array"]
-    tree = xr.open_datatree(tmp_path / "f.zarr", engine="zarr", consolidated=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        tree = xr.open_datatree(tmp_path / "f.zarr", engine="zarr", consolidated=False)
+        # the catalog and the log are empty groups: their files are not Zarr nodes
+        assert not tree["catalog"].ds.variables and not tree["catalog"].children
+        assert not tree["_log"].ds.variables and not tree["_log"].children
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        xr.open_datatree(tmp_path / "f.zarr", engine="zarr")
+    # without consolidated=False only xarray's advice that there is no consolidated
+    # metadata (a consolidated copy would go stale with every commit)
+    assert [str(w.message).split(",")[0] for w in caught] == [
+        "Failed to open Zarr store with consolidated metadata"]
+    # the fragments stay a Parquet dataset (its reader skips the group's zarr.json)
+    table = pq.read_table(tmp_path / "f.zarr" / "catalog", ignore_prefixes=[".", "_", "zarr"])
+    assert doc_id in table.column("id").to_pylist()
     node = tree["/".join(path.split("/")[:-1])]
     mel = node.ds["mel"]
     assert mel.dims == ("time", "frequency") and mel.shape == Sound(doc_id).mel.shape

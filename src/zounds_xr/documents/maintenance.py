@@ -87,8 +87,10 @@ def compact(fs: FeatureStore) -> int:
     def entry(now):
         if any(k not in now.fragments for k in replaces):
             return None  # another compaction won: ours is not needed
+        # its documents' ids are unique (resolved): readers need not hash them all
         return {"kind": "compact", "replaces": replaces,
-                "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data)}}
+                "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data),
+                             "unique_ids": True}}
 
     if not fs.log.commit(entry):
         fs.objects.delete(key)
@@ -288,7 +290,7 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
         resolved = fs._resolve_rows(state.version)[1]
     spans = _spans(resolved)
     # the parts visible documents refer to (superseded ones are read by nobody)
-    used = sorted({part_of(p) for p in set(spans.arrays.tolist())} - {None}
+    used = sorted({p for p in map(part_of, set(spans.arrays.tolist())) if p is not None}
                   & set(state.parts))
     total = sum(r["size"] for p in used for r in state.parts[p]["files"].values())
     shown = _Progress(total, progress)

@@ -27,9 +27,9 @@ comparison.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
-from typing import BinaryIO
 
 import crc32c as _crc32c
 import numpy as np
@@ -157,7 +157,8 @@ def _check(read, size: int, record: dict) -> str | None:
         "damaged or replaced (its CRC32C is not the committed one)"
 
 
-def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
+def check_stream(f: io.RawIOBase | io.BufferedIOBase, size: int, record: dict
+                 ) -> str | None:
     """Say what is wrong with a file of ``size`` bytes read from ``f``, given its record.
 
     ``f`` is a file opened for reading (unbuffered is best). A shard is read chunk by
