@@ -13,6 +13,7 @@ from _documents_helpers import HOP_WINDOW, gain, spectral_graph, tone, write_wav
 
 import zounds_xr as zx
 from zounds_xr.documents import FeatureStore
+from zounds_xr.documents import store as store_module
 
 
 def _fragments(path):
@@ -97,6 +98,15 @@ def test_update_adds_a_feature_through_a_new_fragment(tmp_path, wavs):
     assert len(_fragments(path)) == 1
     compacted = Sound.catalog()
     assert compacted.sort_index().equals(after.sort_index())
+    # read fresh (this process's resolutions forgotten): the log says the compacted
+    # fragment's ids are unique, and they are the same documents
+    state = Sound._store.log.state()
+    assert [r.get("unique_ids") for r in state.fragments.values()] == [True]
+    store_module._RESOLVED.clear()
+    fresh = FeatureStore(path)
+    assert fresh.catalog().sort_index().equals(after.sort_index())
+    store_module._RESOLVED.clear()
+    assert FeatureStore(path).has([*ids, "nope"]).tolist() == [True] * 3 + [False]
 
 
 def test_documents_whose_labels_differ_go_to_separate_arrays(tmp_path):
