@@ -370,6 +370,10 @@ def profile_task(paths, graph, work) -> dict[str, float]:
                (parts._FeatureSink, "__call__", "write"),
                (parts.PartWriter, "finish_document", "write"),
                (parts.PartWriter, "commit", "write")]
+    if "read_pcm" in vars(decode):  # short PCM clips' one-read decode (issue 30)
+        patches.append((decode, "read_pcm", "decode"))
+    if "finish_stacked" in vars(parts.PartWriter):  # stacked clips' rows in one append
+        patches.append((parts.PartWriter, "finish_stacked", "write"))
     with contextlib.ExitStack() as undo:
         undo.enter_context(undo_open)
         for owner, attr, label in patches:
