@@ -66,6 +66,13 @@ def _peak_mib(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak(pid: int) -> None:
     with contextlib.suppress(OSError):  # clear_refs "5" resets VmHWM (Linux >= 4.0)
         with open(f"/proc/{pid}/clear_refs", "w") as f:
@@ -198,13 +205,17 @@ def main(argv=None) -> dict:
     ingest_once(path, 2, False)  # warm-up: the pools' first tasks, the file cached
     times: dict[str, list[float]] = {k: [] for k in contenders}
     peaks: dict[str, float] = {}
+    cpu: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(args.rounds):
         for name, f in contenders.items():
-            workers = pools[2 if "2 workers" in name else 1]._processes \
-                if not name.startswith("control") else {}
+            workers = list(pools[2 if "2 workers" in name else 1]._processes) \
+                if not name.startswith("control") else []
             for pid in workers:
                 _reset_peak(pid)
+            c0 = time.process_time() + sum(_cpu_seconds(p) for p in workers)
             times[name].append(f())
+            cpu[name].append(time.process_time() + sum(_cpu_seconds(p) for p in workers)
+                             - c0)
             if workers:
                 peaks[name] = max(peaks.get(name, 0.0), *(_peak_mib(p) for p in workers))
 
@@ -227,7 +238,8 @@ def main(argv=None) -> dict:
             gain = f"{s:.2f}x" + ("" if name.startswith("control") else
                                   f" ({s / control:.2f} of the control's)")
         peak = f"{peaks[name]:.0f}" if name in peaks else ""
-        rows.append(f"| {name} | {med:.2f} | {x} | {gain} | {peak} |")
+        used = f"{statistics.median(cpu[name]):.2f}" if name in peaks else ""
+        rows.append(f"| {name} | {med:.2f} | {x} | {gain} | {used} | {peak} |")
     two = audio / statistics.median(times["ingest, 2 workers (2 time ranges)"])
     peak2 = peaks.get("ingest, 2 workers (2 time ranges)", float("nan"))
     lines = ["## A long recording split across workers (bench_long_ingest)", "",
@@ -235,9 +247,11 @@ def main(argv=None) -> dict:
              f"(n_fft {N_FFT}, hop {HOP}), `scheduler=\"processes\"`; {args.rounds} "
              f"interleaved round(s), medians; {os.cpu_count()} CPUs shared with other work "
              f"(1-min load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at "
-             f"the end). Peak RSS: the largest `VmHWM` of the pool's workers in that row.",
-             "", "| run | s | x realtime | 2 vs 1 | peak RSS per worker MiB |",
-             "|---|---:|---:|---:|---:|", *rows, "",
+             f"the end). CPU s: ingest's process and its workers together (what the "
+             f"split adds, whatever the load). Peak RSS: the largest `VmHWM` of the "
+             f"pool's workers in that row.",
+             "", "| run | s | x realtime | 2 vs 1 | CPU s | peak RSS per worker MiB |",
+             "|---|---:|---:|---:|---:|---:|", *rows, "",
              f"2 workers: **{two:,.0f}x realtime** (target {TARGET_X:,}x: "
              f"{'met' if two >= TARGET_X else 'MISSED'}), peak RSS per worker "
              f"{peak2:.0f} MiB (target < {TARGET_MIB}: "
