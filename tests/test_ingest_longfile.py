@@ -19,7 +19,13 @@ from zounds_xr.testing import assert_identical
 
 @pytest.fixture
 def small_shards(monkeypatch):
-    """Shards of 2 KiB (inner chunks of 512 B), and every file a long recording."""
+    """Shards of 2 KiB (inner chunks of 512 B), and every file a long recording.
+
+    The FFT is scipy's here as in the worker processes: "auto" picks torch's in a
+    process that has imported torch (as this one may have, after other tests), and
+    the two differ in the last bits, split or not.
+    """
+    previous = zx.set_fft_backend("scipy")
     monkeypatch.setattr(parts, "SHARD_BYTES", 1 << 11)
     monkeypatch.setattr(parts, "INNER_CHUNK_BYTES", 1 << 9)
     monkeypatch.setattr(batch, "_LONG_FILE_BYTES", 1)
@@ -32,7 +38,8 @@ def small_shards(monkeypatch):
         return split
 
     monkeypatch.setattr(batch, "plan_split", spy)
-    return planned
+    yield planned
+    zx.set_fft_backend(previous)
 
 
 def _document(root, hop=64, n_fft=256, n_mels=8, store_as=None, resampled=False,
