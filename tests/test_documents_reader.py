@@ -243,7 +243,7 @@ def test_opening_a_store_again_parses_no_catalog_twice_and_sees_new_commits(tmp_
     calls = []
     resolve = _catalog.resolve
     monkeypatch.setattr(_catalog, "resolve",
-                        lambda t, *rest: calls.append(1) or resolve(t, *rest))
+                        lambda *a, **k: calls.append(1) or resolve(*a, **k))
     first = zx.open_store(path).catalog()
     again = zx.open_store(path).catalog()  # a new object: fragments checked, not parsed
     assert list(first.index) == list(again.index) == ids and len(calls) <= 1

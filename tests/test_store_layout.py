@@ -266,3 +266,62 @@ def test_same_length_clips_are_computed_stacked_and_equal_one_piece(tmp_path, mo
                                    rtol=1e-5, atol=1e-7)
         assert doc.meta.samplerate == 22050
         assert doc.meta.duration_seconds == pytest.approx(zx.load(path).sizes["time"] / 22050)
+
+
+def test_stacked_clips_store_exactly_what_one_clip_at_a_time_stores(tmp_path, monkeypatch):
+    # ingest stacks same-length mono clips, computes them in one call per function and
+    # writes their rows in one append: the stored values and catalog rows must be the
+    # ones each clip gets on its own (Document.process), bit for bit
+    import soundfile as sf
+
+    paths = []
+    for i in range(9):
+        path = tmp_path / f"c{i}.wav"
+        sf.write(path, tone(0.5, 16000, seed=i), 16000, subtype="PCM_16" if i % 3 else "FLOAT")
+        paths.append(str(path))
+
+    def make(store):
+        @zx.zarr_settings(store)
+        class Clip(zx.Document):
+            mel = zx.Feature(zx.mel_spectrogram, needs=zx.Document.audio, n_mels=32,
+                             wscheme=zx.SR16000() * (160, 400), store=True)
+            half = zx.Feature(zx.stft, needs=zx.Document.audio, store=True,
+                              wscheme=zx.SR16000() * (256, 512))
+            small = zx.Feature(np.abs, needs=half, store=True, store_as="float16")
+        return Clip
+
+    from zounds_xr.documents.parts import PartWriter
+
+    written = []
+    original = PartWriter.finish_stacked
+
+    def spy(self, infos, chunks, docs):
+        rows = original(self, infos, chunks, docs)
+        written.append(0 if rows is None else len(rows))
+        return rows
+
+    monkeypatch.setattr(PartWriter, "finish_stacked", spy)
+    Stacked, Single = make(tmp_path / "stacked.zarr"), make(tmp_path / "single.zarr")
+    report = zx.ingest(paths, Stacked, scheduler="synchronous", progress=False)
+    assert len(report.processed) == 9 and not report.failed
+    assert written == [9]  # all nine in one stack, written in one append per feature
+    for path in paths:
+        Single.process(meta=path)
+    stacked, single = Stacked.catalog(), Single.catalog()
+    assert list(stacked.columns) == list(single.columns)
+    for doc_id in stacked.index:
+        a, b = Stacked(doc_id), Single(doc_id)
+        for name in ("mel", "half", "small"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x.values, y.values)
+            np.testing.assert_array_equal(x.time.values, y.time.values)
+        ra, rb = stacked.loc[doc_id], single.loc[doc_id]
+        for column in stacked.columns:
+            if column.endswith((".array", ".offset")) or column.startswith("_"):
+                continue
+            assert ra[column] == rb[column] or (ra[column] != ra[column]
+                                                and rb[column] != rb[column]), column
+    offsets = stacked["mel.offset"].sort_values().to_numpy()
+    frames = stacked["mel.frames"].to_numpy()
+    np.testing.assert_array_equal(np.diff(offsets), frames[:-1])  # back to back

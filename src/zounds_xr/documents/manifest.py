@@ -104,8 +104,11 @@ def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> d
         record["index"] = crc32c(index[:-4])
         if checked:
             record["chunks"] = ",".join(
-                "" if offset == _EMPTY else _tail(data[:int(offset) + int(nbytes)])
-                for offset, nbytes in index_offsets(index))
+                # the chunk's last 4 bytes only: slicing up to its end copied the
+                # shard once per chunk (quadratic in the shard's size)
+                "" if offset == _EMPTY else data[max(0, offset + nbytes - 4):
+                                                 offset + nbytes].hex()
+                for offset, nbytes in index_offsets(index).tolist())
     elif layout is True and len(data) >= 4:
         record["tail"] = _tail(data)
     return record
