@@ -248,7 +248,7 @@ def test_stores_created_at_once_on_s3_are_one_store(s3, url):
     for t in threads:
         t.join()
     assert not errors and _store(s3, url).version == 0
-    assert sorted(_bucket_keys(s3, url)) == ["_log/zarr.json", "catalog/zarr.json",
+    assert sorted(_bucket_keys(s3, url)) == ["_log/zarr.json",
                                              "parts/zarr.json", "zarr.json"]
 
 

@@ -374,10 +374,12 @@ class FeatureStore:
         self._check_root(attributes)
         if create:
             # plain Zarr readers (xr.open_datatree) see the parts as one group, and the
-            # log and the catalog as empty ones (their files are not Zarr nodes)
+            # log as an empty one (its files are not Zarr nodes). Not the catalog: a
+            # zarr.json among its fragments would break plain Parquet readers of the
+            # directory (DESIGN: any Parquet reader reads <root>/catalog/), at the price
+            # of zarr's warning that it does not recognise catalog/
             self.objects.put_if_absent("parts/zarr.json", group_json({}))
-            for empty in (LOG, CATALOG):
-                self.objects.put_if_absent(f"{empty}/zarr.json", group_json({}, empty=True))
+            self.objects.put_if_absent(f"{LOG}/zarr.json", group_json({}, empty=True))
         self._root_checked = True
         return attributes
 
