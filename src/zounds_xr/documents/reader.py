@@ -7,7 +7,8 @@ The one read path of a store: ``Sound(doc_id).<feature>``, ``open_store(url)[doc
     document's rows (:mod:`.rows`) -> indexes from cached definitions (:mod:`.labels`)
 
 Parts never change, so what is opened of them (checked stores, arrays, group labels)
-is kept in bounded LRU caches, never one object per document.
+is kept in bounded LRU caches, never one object per document, shared by the readers of
+one store in the process (``open_store`` again opens nothing again).
 
 Every file a read touches is checked against its record in the log
 (:mod:`.manifest`): a group's or an array's ``zarr.json`` (dtype, shape, chunk grid,
@@ -20,10 +21,11 @@ with the original exception chained; never fill values or another document's row
 """
 from __future__ import annotations
 
-import functools
 import io
 import json
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from typing import ClassVar, cast
 
 import dask.array as da
@@ -43,10 +45,45 @@ from .manifest import check, crc32c, index_offsets
 from .parts import FEATURE, INDEX
 from .rows import CheckedRows, lazy_rows, read_error, stacked_rows
 
-__all__ = ["CheckedArray", "MissingChunkError", "Reader", "part_of"]
+__all__ = ["CheckedArray", "MissingChunkError", "Reader", "forget_opened", "part_of"]
 
-#: parts' checked stores, arrays and groups kept open by a reader (each an LRU)
+#: parts' checked stores, arrays and groups kept open in the process (each an LRU)
 CACHED = 256
+
+
+class _Opened:
+    """A bounded LRU of what is opened of parts, by ``(store key, path)``."""
+
+    def __init__(self, size: int = CACHED):
+        self.size, self._lock = size, threading.Lock()
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+
+    def get(self, key: tuple, make: Callable[[], object]):
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        value = make()  # (outside the lock: opening reads the storage)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def forget(self, store: Hashable | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._items if store is None or k[0] == store]:
+                del self._items[key]
+
+
+_STORES, _ARRAYS, _GROUPS = _Opened(), _Opened(), _Opened()
+
+
+def forget_opened() -> None:
+    """Forget what is opened of every store's parts (opened again when read)."""
+    for cache in (_STORES, _ARRAYS, _GROUPS):
+        cache.forget()
 
 
 def _frames_said(definition) -> int:
@@ -218,14 +255,25 @@ class Reader:
     files_of : callable
         ``files_of(part) -> {key: record}``, the log's records of a committed part
         (:class:`StoreError` when the part is not committed).
+    key : hashable, optional
+        Names the store for the process: readers of the same key share what they
+        opened (part names are unique). Default: this reader only.
     """
 
-    def __init__(self, zstore, url: str, files_of: Callable[[str], dict]):
+    def __init__(self, zstore, url: str, files_of: Callable[[str], dict],
+                 key: Hashable | None = None):
         self.zstore, self.url, self.files_of = zstore, url, files_of
-        # parts never change: what is opened of them stays valid (LRUs, in C on a hit)
-        self._stores = functools.lru_cache(CACHED)(self._open_store)
-        self._arrays = functools.lru_cache(CACHED)(self._open_array)
-        self._groups = functools.lru_cache(CACHED)(self._open_group)
+        self.key = object() if key is None else key
+
+    # parts never change: what is opened of them stays valid
+    def _stores(self, group_path: str) -> CheckedStore:
+        return _STORES.get((self.key, group_path), lambda: self._open_store(group_path))
+
+    def _arrays(self, path: str) -> zarr.Array:
+        return _ARRAYS.get((self.key, path), lambda: self._open_array(path))
+
+    def _groups(self, group_path: str) -> dict:
+        return _GROUPS.get((self.key, group_path), lambda: self._open_group(group_path))
 
     def _open_store(self, group_path: str) -> CheckedStore:
         part = part_of(group_path)
@@ -401,11 +449,11 @@ class Reader:
                               dtype=np.float32, meta=np.empty((0, 0), np.float32))
 
     def forget(self, parts) -> None:
-        """Drop what is kept of deleted parts.
+        """Drop what is kept of this store's parts after ``parts`` were deleted.
 
-        Without ``parts``, of every part: parts are rarely deleted, and opening again
-        is cheap.
+        What is kept of all its parts goes: parts are rarely deleted, and opening
+        again is cheap.
         """
         if parts:
-            for cache in (self._stores, self._arrays, self._groups):
-                cache.cache_clear()
+            for cache in (_STORES, _ARRAYS, _GROUPS):
+                cache.forget(self.key)
