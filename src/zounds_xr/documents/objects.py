@@ -165,9 +165,12 @@ class ObjectStore:
                 except (FileNotFoundError, NotADirectoryError):
                     return None
                 return found.st_size if stat.S_ISREG(found.st_mode) else None
-            if not sync(self.zarr.exists(key)):
+            try:
+                if self.fs is not None:
+                    return int(sync(self.fs._info(self.path(key)))["size"])
+                return int(sync(self.zarr.getsize(key)))
+            except FileNotFoundError:
                 return None
-            return int(sync(self.zarr.getsize(key)))
 
     def list_dir(self, prefix: str) -> list[str]:
         """Names directly under ``prefix`` (a folder), sorted; empty when there is none."""

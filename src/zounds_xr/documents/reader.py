@@ -37,7 +37,11 @@ import zarr
 import zarr.errors
 import zarr.storage
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+from zarr.core.array import AsyncArray
+from zarr.core.buffer import default_buffer_prototype
 from zarr.core.metadata import ArrayV3Metadata
+from zarr.core.sync import sync
+from zarr.storage import StorePath
 
 from ..core.errors import StoreError
 from .labels import Labels
@@ -178,6 +182,23 @@ class CheckedStore(zarr.storage.WrapperStore):
         return buf
 
 
+    def metadata(self, path: str, read: Callable[[str], bytes | None]) -> dict:
+        """Read the ``zarr.json`` of the node at ``path`` with ``read``, checked; parsed.
+
+        ``read(key)`` reads a whole file (in this thread: no hand-off to zarr's).
+        """
+        key = f"{path}/zarr.json"
+        record = self.records.get(key)
+        if record is None and self.checks:
+            raise self._fail(key, "is not committed by the store's log")
+        data = read(key)
+        if data is None:
+            raise self._fail(key, "is missing", MissingChunkError)
+        problem = check(data, record) if self.checks and record is not None else None
+        if problem is not None:
+            raise self._fail(key, f"does not match the log's record: {problem}")
+        return json.loads(data)
+
     async def _unchecked(self, key, prototype, byte_range):
         if isinstance(byte_range, SuffixByteRequest):
             found = self._indexes.get(key)
@@ -258,12 +279,25 @@ class Reader:
     key : hashable, optional
         Names the store for the process: readers of the same key share what they
         opened (part names are unique). Default: this reader only.
+    read : callable, optional
+        ``read(key) -> bytes`` (``None``: no such file): how a node's ``zarr.json`` is
+        read (default: through zarr).
     """
 
     def __init__(self, zstore, url: str, files_of: Callable[[str], dict],
-                 key: Hashable | None = None):
+                 key: Hashable | None = None,
+                 read: Callable[[str], bytes | None] | None = None):
         self.zstore, self.url, self.files_of = zstore, url, files_of
         self.key = object() if key is None else key
+        self._read_file = read or self._read_zarr
+        try:  # what readers see is read-only
+            self._readonly = zstore if zstore.read_only else zstore.with_read_only(True)
+        except NotImplementedError:
+            self._readonly = zstore
+
+    def _read_zarr(self, key: str) -> bytes | None:
+        buf = sync(self.zstore.get(key, default_buffer_prototype()))
+        return None if buf is None else buf.to_bytes()
 
     # parts never change: what is opened of them stays valid
     def _stores(self, group_path: str) -> CheckedStore:
@@ -283,7 +317,7 @@ class Reader:
         files = self.files_of(part)
         prefix = f"{group_path}/"
         records = {k: r for k, r in files.items() if k.startswith(prefix)}
-        return CheckedStore(self.zstore, self.url, records)
+        return CheckedStore(self._readonly, self.url, records)
 
     def array(self, path: str) -> zarr.Array:
         """Open the read-only, checked Zarr array at ``path`` (kept: parts never change)."""
@@ -292,7 +326,9 @@ class Reader:
     def _open_array(self, path: str) -> zarr.Array:
         store = self._stores(path.rsplit("/", 1)[0])
         try:
-            return zarr.open_array(store, path=path, mode="r", zarr_format=3)
+            # (what zarr.open_array does, its metadata read in this thread)
+            metadata = ArrayV3Metadata.from_dict(store.metadata(path, self._read_file))
+            return zarr.Array(AsyncArray(metadata, StorePath(store, path)))
         except StoreError:
             raise
         except Exception as exc:
@@ -311,8 +347,10 @@ class Reader:
     def _open_group(self, group_path: str) -> dict:
         store = self._stores(group_path)
         try:
-            group = zarr.open_group(store, path=group_path, mode="r", zarr_format=3)
-            attrs = group.attrs.asdict()
+            node = store.metadata(group_path, self._read_file)
+            if node.get("node_type") != "group":
+                raise ValueError(f"it is a {node.get('node_type')!r}, not a Zarr group")
+            attrs = dict(node.get("attributes") or {})
             info = cast(dict, attrs.get(FEATURE) or {})
             name = group_path.rsplit("/", 1)[-1].split(".")[0]
             coords = {}
@@ -325,9 +363,9 @@ class Reader:
                 data = self.array(f"{group_path}/{name}")
                 dims = tuple(cast(ArrayV3Metadata, data.metadata).dimension_names or dims)
                 for cname in str(data.attrs.get("coordinates") or "").split():
-                    arr = cast(zarr.Array, group[cname])
+                    arr = self.array(f"{group_path}/{cname}")
                     attrs_c = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
-                    meta = cast(ArrayV3Metadata, arr.metadata)  # opened as zarr_format=3
+                    meta = cast(ArrayV3Metadata, arr.metadata)
                     coords[cname] = xr.Variable(tuple(meta.dimension_names or ()),
                                                 arr[...], attrs=attrs_c)
             labels = Labels(dims, defs, coords)

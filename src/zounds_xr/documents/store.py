@@ -247,7 +247,8 @@ class FeatureStore:
 
         An attribute once made: reading it costs no call.
         """
-        return Reader(self.zarr_store, str(self.url), self._files_of, self._key())
+        return Reader(self.zarr_store, str(self.url), self._files_of, self._key(),
+                      self.objects.get)
 
     def reaching(self, action: str):
         """Return a context turning a failure to reach the storage into :class:`StoreError`."""
