@@ -472,3 +472,48 @@ def test_neighbours_endpoint_through_the_real_server(fp_store):
             assert exc.code == 400
     finally:
         srv.stop()
+
+
+def test_the_explorer_opens_saved_indexes_once_as_it_starts(fp_store, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zounds_xr.explorer import Explorer
+
+    root, _ = fp_store
+    explorer = Explorer(zx.open_store(root / "store"))
+    ids = _ids(explorer.store)
+    loads = []
+    real_load = persist.load
+
+    def counted(store, config, *args, **kwargs):
+        loads.append(config.feature)
+        time.sleep(0.2)  # a slow read: the queries below arrive while it runs
+        return real_load(store, config, *args, **kwargs)
+
+    monkeypatch.setattr(persist, "load", counted)
+    with ThreadPoolExecutor(4) as pool:
+        started = pool.submit(explorer.prepare_indexes)
+        queries = [pool.submit(explorer.neighbours, "fp", ids["a1"], 0.4, 1.1, 3, None)
+                   for _ in range(3)]
+        started.result()
+        found = [q.result() for q in queries]
+    assert loads == ["fp"]  # one opening, shared by the start-up and every query
+    assert all(r["results"][0]["id"] == ids["a1"] and r["results"][0]["distance"] == 0
+               for r in found)
+
+
+def test_a_damaged_index_does_not_stop_the_start_and_the_query_reports_it(fp_store,
+                                                                           monkeypatch):
+    from zounds_xr.explorer import Explorer
+
+    root, _ = fp_store
+    explorer = Explorer(zx.open_store(root / "store"))
+
+    def damaged(store, config, *args, **kwargs):
+        raise zx.StoreError(f"index {config.key} of {config.feature!r} is damaged")
+
+    monkeypatch.setattr(persist, "load", damaged)
+    explorer.prepare_indexes()  # says nothing: the query that needs it will
+    assert explorer.indexes() == ["fp"]
+    with pytest.raises(zx.StoreError, match="damaged"):
+        explorer.neighbours("fp", _ids(explorer.store)["a1"], 0.4, 1.1)

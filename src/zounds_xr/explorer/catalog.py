@@ -120,18 +120,19 @@ class CatalogView:
             return pd.Series(default, index=catalog.index, dtype=object)
 
         uri = _strings(column("uri", None))
+        # string columns pass as pandas arrays: through object arrays, each of 10^5
+        # strings would be boxed and converted back
         self.table = pd.DataFrame({
-            "id": np.asarray(ids, dtype=object),
+            "id": ids.array,
             # the last path component, vectorised (``a/b/c.wav/`` -> ``c.wav``)
-            "source": uri.str.rstrip("/").str.replace(r"^.*/", "", regex=True).to_numpy(
-                dtype=object),
+            "source": uri.str.rstrip("/").str.replace(r"^.*/", "", regex=True).array,
             "duration": pd.to_numeric(column("duration", np.nan), errors="coerce").to_numpy(
                 dtype=np.float64),
             "samplerate": pd.to_numeric(column("samplerate", np.nan),
                                         errors="coerce").to_numpy(dtype=np.float64),
             "channels": pd.to_numeric(column("channels", np.nan), errors="coerce").to_numpy(
                 dtype=np.float64),
-            "tags": _strings(column("tags", None)).to_numpy(dtype=object),
+            "tags": _strings(column("tags", None)).array,
         })
         self.table.index = pd.RangeIndex(n)
         frames = {f: column(f"{f}.frames", 0).fillna(0).to_numpy() for f in self.features}

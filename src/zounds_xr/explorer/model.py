@@ -229,6 +229,7 @@ class Explorer:
         self._lock = threading.Lock()
         self._clips: OrderedDict = OrderedDict()
         self._indexes: dict = {}
+        self._opening: dict = {}  # feature -> lock held while its index is opened
         self._layouts: dict = {}  # feature -> _Layout
         self._arrays: dict = {}  # array path -> stored array
         self._pyramids: OrderedDict = OrderedDict()  # (doc, feature) -> Pyramid | None
@@ -768,8 +769,21 @@ class Explorer:
                                 f"{', '.join(self.features) or 'none'}")
         with self._lock:
             cached = self._indexes.get(feature)
+            opening = self._opening.setdefault(feature, threading.Lock())
         if cached is not None:
             return cached
+        # one opening per feature: a request that comes while the server's start-up
+        # opens it (prepare_indexes) waits for that, rather than reading it again
+        with opening:
+            with self._lock:
+                cached = self._indexes.get(feature)
+            if cached is None:
+                cached = self._open_index(feature)
+                with self._lock:
+                    self._indexes[feature] = cached
+        return cached
+
+    def _open_index(self, feature: str):
         saved = search.configured(self.store, feature)
         if saved:
             index = search.load(self.store, saved[0])
@@ -784,9 +798,21 @@ class Explorer:
                     f"no neighbour index of {feature!r}; build it with `zounds-xr index "
                     f"{self.url or 'STORE'} --feature {feature}`")
             index = search.open_index(self.store, feature)
-        with self._lock:
-            self._indexes[feature] = index
         return index
+
+    def prepare_indexes(self) -> None:
+        """Open the saved search index of every feature that has one, now.
+
+        The server calls this in a thread as it starts, so the first neighbour query
+        does not read and check the index files; a damaged index is left for the query
+        that asks for it to report.
+        """
+        for feature in dict.fromkeys(c.feature for c in search.configured(self.store)):
+            if feature in self.features:
+                try:
+                    self.index(feature)
+                except ZoundsError:
+                    pass  # the query that asks for it reports it
 
     def indexes(self) -> list[str]:
         """List the features with a saved search index (or one built since the start)."""

@@ -415,6 +415,7 @@ def make_app(explorer: Explorer, executor: ThreadPoolExecutor | None = None,
     executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="zx-explore")
     executor.submit(explorer.view.prepare_search)  # the filter's text, off the first request
     executor.submit(explorer.prepare_maps)  # stored maps' ids, off the first hover
+    executor.submit(explorer.prepare_indexes)  # saved search indexes, off the first query
     # a read-only explorer answers any Host (notebooks behind proxies); a writable one
     # only its own names, so that a DNS-rebinding page can never read its token
     guard = {"hosts": hosts if explorer.read_only is None else None,

@@ -38,6 +38,8 @@ import zlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from .._version import __version__
 from ..documents.labels import time_index
 from ..documents.maintenance import INDEXES
@@ -277,7 +279,7 @@ def _visible(store, feature: str, parts: set | None = None) -> pd.DataFrame:
         "array": pd.Categorical.from_codes(codes, paths),
         "offset": cat[f"{feature}.offset"].to_numpy(np.int64),
         "frames": frames,
-        "index": cat[f"{feature}.index"].to_numpy(),  # parsed where needed (_times)
+        "index": cat[f"{feature}.index"].array,  # parsed where needed (_times)
         "version": pd.Categorical(version.fillna("")),
         "part": pd.Categorical(np.asarray(part_names, dtype=object)[codes]
                                if len(codes) else np.zeros(0, object))},
@@ -691,9 +693,20 @@ def _places(rows: pd.DataFrame) -> str:
 
     A combined file is used only for the documents it was made of.
     """
-    hashed = pd.util.hash_pandas_object(rows[["id", "array", "offset", "frames", "version"]],
-                                        index=False)
-    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for name in ("id", "array", "offset", "frames", "version"):
+        column = rows[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):  # few strings, one code a row
+            digest.update(column.cat.codes.to_numpy(np.int64).tobytes())
+            column = pd.Series(column.cat.categories)
+        if column.dtype.kind in "iuf":
+            digest.update(column.to_numpy().tobytes())
+        else:  # each string's length, then their bytes: 10x pandas' row hashing
+            text = column.astype(str)
+            digest.update(pc.binary_length(pa.array(text)).to_numpy(
+                zero_copy_only=False).astype(np.int64).tobytes())
+            digest.update("".join(text.tolist()).encode())
+    return digest.hexdigest()[:16]
 
 
 def _combined_key(config: IndexConfig, commit) -> str:
