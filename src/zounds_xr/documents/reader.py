@@ -155,28 +155,31 @@ class CheckedStore(zarr.storage.WrapperStore):
         buf = await self._store.get(key, prototype, byte_range)
         if buf is None:
             raise self._fail(key, "is missing", MissingChunkError)
-        data = buf.to_bytes()
-        if byte_range is None:
-            problem = check(data, record)
+        if isinstance(byte_range, RangeByteRequest):  # an inner chunk: most reads
+            found = self._indexes.get(key)
+            tail = found[1].get(byte_range.start) if found is not None else None
+            data = buf.as_numpy_array()  # (a view: no copy)
+            if tail is None or len(data) != byte_range.end - byte_range.start or \
+                    data[-4:].tobytes().hex() != tail:
+                raise self._fail(key, f"has bytes {byte_range.start}:{byte_range.end} that "
+                                      f"are not the inner chunk committed there")
+        elif byte_range is None:
+            problem = check(buf.to_bytes(), record)
             if problem is not None:
                 raise self._fail(key, f"does not match the log's record: {problem}")
         elif suffix:
+            data = buf.to_bytes()
             if "index" not in record or len(data) != byte_range.suffix or \
                     crc32c(data[:-4]) != record["index"]:
                 raise self._fail(key, "has a shard index that is damaged or not the one "
                                       "committed (a truncated, zeroed or swapped shard)")
-            starts = {int(o): i for i, (o, _) in enumerate(index_offsets(data))}
+            # each inner chunk's offset -> the CRC32C the log commits for it (its tail)
+            tails = record.get("chunks", "").split(",")
+            starts = {int(o): tails[i] for i, (o, _) in enumerate(index_offsets(data))
+                      if i < len(tails)}
             if len(self._indexes) >= self._INDEX_CACHE:
                 self._indexes.pop(next(iter(self._indexes)))
             self._indexes[key] = (buf, starts)
-        elif isinstance(byte_range, RangeByteRequest):
-            tails = record.get("chunks", "").split(",")
-            found = self._indexes.get(key)
-            i = found[1].get(byte_range.start) if found is not None else None
-            if i is None or i >= len(tails) or len(data) != byte_range.end - \
-                    byte_range.start or data[-4:].hex() != tails[i]:
-                raise self._fail(key, f"has bytes {byte_range.start}:{byte_range.end} that "
-                                      f"are not the inner chunk committed there")
         else:
             raise self._fail(key, f"was read with an unexpected byte range {byte_range}")
         return buf
