@@ -337,8 +337,10 @@ class CommitLog:
             self._newest = (state.version, _digest(data))
         with _SHARED_LOCK:
             known = _SHARED.pop(self.key, None)  # (put back last: the newest used)
-            newer = known is not None and known[0].version > state.version
-            _SHARED[self.key] = known if newer else (state, self._newest[1])  # type: ignore[assignment]
+            if known is not None and known[0].version > state.version:
+                _SHARED[self.key] = known
+            else:
+                _SHARED[self.key] = (state, self._newest[1])
             while len(_SHARED) > SHARED_KEPT:
                 del _SHARED[next(iter(_SHARED))]
 

@@ -38,9 +38,7 @@ import zarr.errors
 import zarr.storage
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.array import AsyncArray
-from zarr.core.buffer import default_buffer_prototype
 from zarr.core.metadata import ArrayV3Metadata
-from zarr.core.sync import sync
 from zarr.storage import StorePath
 
 from ..core.errors import StoreError
@@ -178,12 +176,11 @@ class CheckedStore(zarr.storage.WrapperStore):
             starts = {int(o): tails[i] for i, (o, _) in enumerate(index_offsets(data))
                       if i < len(tails)}
             if len(self._indexes) >= self._INDEX_CACHE:
-                self._indexes.pop(next(iter(self._indexes)))
+                self._indexes.pop(next(iter(self._indexes), None), None)  # (threads)
             self._indexes[key] = (buf, starts)
         else:
             raise self._fail(key, f"was read with an unexpected byte range {byte_range}")
         return buf
-
 
     def metadata(self, path: str, read: Callable[[str], bytes | None]) -> dict:
         """Read the ``zarr.json`` of the node at ``path`` with ``read``, checked; parsed.
@@ -279,28 +276,23 @@ class Reader:
     files_of : callable
         ``files_of(part) -> {key: record}``, the log's records of a committed part
         (:class:`StoreError` when the part is not committed).
+    read : callable
+        ``read(key) -> bytes`` (``None``: no such file): how a node's ``zarr.json`` is
+        read (:meth:`.objects.ObjectStore.get`: a local file in this thread).
     key : hashable, optional
         Names the store for the process: readers of the same key share what they
         opened (part names are unique). Default: this reader only.
-    read : callable, optional
-        ``read(key) -> bytes`` (``None``: no such file): how a node's ``zarr.json`` is
-        read (default: through zarr).
     """
 
     def __init__(self, zstore, url: str, files_of: Callable[[str], dict],
-                 key: Hashable | None = None,
-                 read: Callable[[str], bytes | None] | None = None):
+                 read: Callable[[str], bytes | None], key: Hashable | None = None):
         self.zstore, self.url, self.files_of = zstore, url, files_of
+        self._read_file = read
         self.key = object() if key is None else key
-        self._read_file = read or self._read_zarr
         try:  # what readers see is read-only
             self._readonly = zstore if zstore.read_only else zstore.with_read_only(True)
         except NotImplementedError:
             self._readonly = zstore
-
-    def _read_zarr(self, key: str) -> bytes | None:
-        buf = sync(self.zstore.get(key, default_buffer_prototype()))
-        return None if buf is None else buf.to_bytes()
 
     # parts never change: what is opened of them stays valid
     def _stores(self, group_path: str) -> CheckedStore:

@@ -15,29 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from collections.abc import Callable
 
 import dask.array as da
-import dask.local
 import numpy as np
 import pandas as pd
 import zarr
 from dask._task_spec import DataNode, Task
 from dask.array.core import getter
-from dask.base import get_scheduler
 from dask.highlevelgraph import HighLevelGraph
 
 from ..core.errors import StoreError, ZoundsError
 
-__all__ = ["MAX_TASKS", "SMALL_GRAPH", "CheckedRows", "RowsArray", "block_rows", "lazy_rows",
-           "read_error", "stacked_rows"]
+__all__ = ["MAX_TASKS", "CheckedRows", "block_rows", "lazy_rows", "read_error", "stacked_rows"]
 
 #: at most about this many dask chunks in the lazy array of one document
 MAX_TASKS = 512
-#: a graph of at most this many tasks (reads of a few shards, dask's selections and
-#: assembly of them) is computed in the calling thread (:class:`RowsArray`)
-SMALL_GRAPH = 8
 
 
 def read_error(where: str, what: str, exc: BaseException) -> StoreError:
@@ -141,97 +134,6 @@ class CheckedRows:
         return out
 
 
-class _SmallInThread:
-    """dask's default scheduler, except that a small graph runs in the calling thread.
-
-    A small read is a task or two of waiting on storage: handing it to a worker thread
-    and its result back costs more than the task, and much more on a loaded machine.
-    Bigger graphs go to dask's threaded scheduler, as for any dask array. Only used
-    where no scheduler is chosen (``scheduler=``, ``dask.config`` and a distributed
-    client come first), and equal to dask's default, so that computing these arrays
-    together with others is allowed.
-    """
-
-    default = staticmethod(da.Array.__dask_scheduler__)
-
-    def __call__(self, dsk, keys, **kwargs):
-        graph = dsk if isinstance(dsk, Mapping) else dsk.__dask_graph__()
-        # (the graph's other nodes are data and aliases: nothing to run)
-        if sum(isinstance(node, Task) for node in graph.values()) <= SMALL_GRAPH:
-            return dask.local.get_sync(graph, keys, **kwargs)
-        return self.default(graph, keys, **kwargs)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, _SmallInThread) or other is self.default
-
-    def __hash__(self) -> int:
-        return hash(self.default)
-
-
-_SCHEDULER = _SmallInThread()
-
-
-class _Rows(NamedTuple):
-    """Rows ``[lo, hi)`` of ``checked`` in dask blocks ending at multiples of ``step``."""
-
-    checked: CheckedRows
-    lo: int
-    hi: int
-    step: int
-    name: str
-
-
-class RowsArray(da.Array):
-    """The dask array of stored rows (:func:`lazy_rows`), whose windows stay small reads.
-
-    A window of rows (a slice along the first axis, whole along the others) is again
-    the rows of the stored array: a :class:`RowsArray` over exactly those rows, with
-    no selection left to fuse; computed with no scheduler chosen, a window of at most
-    :data:`SMALL_GRAPH` dask chunks is one read of those rows in the calling thread,
-    without dask's graph machinery. Other selections are dask's (also computed in the
-    calling thread when their graph is small); any other operation gives a plain dask
-    array. Pickled, it is a plain dask array.
-    """
-
-    __slots__ = ()
-    __dask_scheduler__ = staticmethod(_SCHEDULER)
-
-    def _source(self) -> _Rows | None:
-        """Return the rows this array is (``None``: another selection, dask's)."""
-        return self.__dict__.get("rows")
-
-    def __getitem__(self, index):
-        source = self._source()
-        window = None if source is None else _window(index, self.shape)
-        if source is not None and window is not None:
-            return _rows_array(source.checked, source.lo + window[0], source.lo + window[1],
-                               source.step, source.name)
-        out = super().__getitem__(index)
-        if type(out) is da.Array:
-            out.__class__ = RowsArray  # same layout: a graph of dask's, small reads in thread
-        return out
-
-    def compute(self, **kwargs):
-        """Compute it (a small window with no scheduler chosen: one read, in this thread)."""
-        source = self._source()
-        if source is None or kwargs or len(self.chunks[0]) > SMALL_GRAPH or \
-                get_scheduler(collections=[self]) is not _SCHEDULER:
-            return super().compute(**kwargs)
-        return source.checked[source.lo:source.hi]
-
-
-def _window(index, shape) -> tuple[int, int] | None:
-    """Rows ``(a, b)`` when ``index`` selects rows ``a:b``, whole along the other axes."""
-    index = index if isinstance(index, tuple) else (index,)
-    if len(index) > len(shape) or not all(isinstance(i, slice) for i in index):
-        return None
-    a, b, step = index[0].indices(shape[0])
-    if step != 1 or any(i.indices(n) != (0, n, 1) for i, n in zip(index[1:], shape[1:],
-                                                                   strict=False)):
-        return None
-    return a, max(a, b)
-
-
 def block_rows(array: zarr.Array, rows: int = 0) -> int:
     """Rows per dask chunk of ``rows`` rows of ``array``.
 
@@ -259,7 +161,7 @@ def _token(*parts) -> str:
     return digest.hexdigest()[:16]
 
 
-def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -> RowsArray:
+def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -> da.Array:
     """Return rows ``[start, stop)`` of ``array`` as a lazy dask array.
 
     The dask array is chunked at the array's shard edges; a selection of it reads
@@ -279,19 +181,11 @@ def lazy_rows(array: zarr.Array, where: str, start: int, stop: int, name: str) -
 
     Returns
     -------
-    RowsArray
-        A dask array of ``stop - start`` rows, blocks ending at shard edges.
+    dask.array.Array
+        ``stop - start`` rows, blocks ending at shard edges.
     """
-    return _rows_array(CheckedRows(array, where, start, stop), 0, stop - start,
-                       block_rows(array, stop - start), name)
-
-
-def _rows_array(checked: CheckedRows, lo: int, hi: int, step: int, name: str) -> RowsArray:
-    """Return rows ``[lo, hi)`` of ``checked`` as a :class:`RowsArray`.
-
-    Its dask blocks end at multiples of ``step`` rows of the stored array.
-    """
-    start, stop = checked.start + lo, checked.start + hi
+    checked = CheckedRows(array, where, start, stop)
+    step = block_rows(checked.array, stop - start)
     edges = [start, *range((start // step + 1) * step, stop, step), stop]
     rest = tuple(slice(0, n) for n in checked.shape[1:])
     key = f"zx-{name}-{start}-{stop}-{_token(checked.where)}"
@@ -302,15 +196,12 @@ def _rows_array(checked: CheckedRows, lo: int, hi: int, step: int, name: str) ->
     dsk: dict = {}
     for i, (a, b) in enumerate(itertools.pairwise(edges)):
         k = (key, i, *(0,) * len(rest))
-        dsk[k] = Task(k, getter, source, DataNode(None, (slice(a - checked.start,
-                                                             b - checked.start), *rest)),
+        dsk[k] = Task(k, getter, source, DataNode(None, (slice(a - start, b - start), *rest)),
                       asarray=False, lock=False, _data_producer=True)
-    out = RowsArray(HighLevelGraph.from_collections(key, dsk, dependencies=()), key,
+    return da.Array(HighLevelGraph.from_collections(key, dsk, dependencies=()), key,
                     (tuple(b - a for a, b in itertools.pairwise(edges)),
                      *((n,) for n in checked.shape[1:])),
                     meta=np.empty((0,) * checked.ndim, checked.dtype))
-    out.__dict__["rows"] = _Rows(checked, lo, hi, step, name)
-    return out
 
 
 # ---------------------------------------------------------------------- many documents
@@ -357,8 +248,8 @@ def stacked_rows(rows_of: Callable[[str], CheckedRows], paths, offsets, counts,
             _assemble, [(read, i) for i, _, _ in pieces], [(a, b) for _, a, b in pieces])
     sizes = tuple(sum(b - a for _, a, b in pieces) for pieces in chunks)
     graph = HighLevelGraph.from_collections(out, dsk, dependencies=())
-    return RowsArray(graph, out, chunks=(sizes, *((n,) for n in rest)),
-                     meta=np.empty((0,) * first.ndim, first.dtype))
+    return da.Array(graph, out, chunks=(sizes, *((n,) for n in rest)),
+                    meta=np.empty((0,) * first.ndim, first.dtype))
 
 
 def _read_span(rows: CheckedRows, lo: int, hi: int) -> np.ndarray:

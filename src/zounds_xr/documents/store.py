@@ -247,8 +247,8 @@ class FeatureStore:
 
         An attribute once made: reading it costs no call.
         """
-        return Reader(self.zarr_store, str(self.url), self._files_of, self._key(),
-                      self.objects.get)
+        return Reader(self.zarr_store, str(self.url), self._files_of, self.objects.get,
+                      self._key())
 
     def reaching(self, action: str):
         """Return a context turning a failure to reach the storage into :class:`StoreError`."""
