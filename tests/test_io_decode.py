@@ -500,3 +500,45 @@ def test_corpus_every_file_gives_one_answer_on_every_path():
             assert got.shape == whole.shape, (row["path"], label)
             atol = 2e-3 if row["format"].startswith("MP3") and "open" in label else 0
             np.testing.assert_allclose(got, whole, atol=atol, err_msg=f"{row['path']} {label}")
+
+
+@pytest.mark.parametrize("fmt,subtype,ext,rate,lossy", FORMATS)
+def test_read_pcm_is_the_checked_readers_decode_or_declines(tmp_path, fmt, subtype, ext, rate,
+                                                          lossy):
+    # the one-read fast path of short clips: the same samples as the checked reader's
+    # blocks, or None (the reader then decodes it, with its checks and errors)
+    from zounds_xr.io.reader import open_reader, read_pcm
+
+    path = str(tmp_path / f"x.{ext}")
+    channels = 1 if fmt == "MP3" else 2
+    data = np.random.default_rng(0).uniform(-0.8, 0.8, (rate // 2, channels))
+    sf.write(path, data, rate, format=fmt, subtype=subtype)
+    got = read_pcm(path, lambda r, c: 1 << 30)
+    pcm = subtype.startswith("PCM") or subtype in ("ULAW", "ALAW")
+    assert (got is not None) == (pcm and not lossy)
+    if got is None:
+        return
+    with open_reader(path) as reader:
+        expected = np.concatenate(list(reader.blocks()))
+        assert got[1] == reader.rate
+    assert got[0].dtype == np.float32
+    np.testing.assert_array_equal(got[0], expected)
+    assert read_pcm(path, lambda r, c: rate // 2 - 1) is None  # longer than a chunk
+
+
+def test_read_pcm_declines_what_the_reader_must_judge(tmp_path):
+    from zounds_xr.io.reader import read_pcm
+
+    path = tmp_path / "x.wav"
+    sf.write(path, np.zeros(1000), 8000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(path.read_bytes()[:-500])  # the header announces more than is there
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0), 8000, subtype="PCM_16")
+    for target in (tmp_path / "missing.wav", tmp_path, empty):
+        assert read_pcm(str(target), lambda r, c: 1 << 30) is None
+    got = read_pcm(str(cut), lambda r, c: 1 << 30)
+    # libsndfile reports a short WAV with the frames its size holds: those, as the reader
+    assert got is None or np.array_equal(got[0], zx.load(str(cut)).values[:, None])
+    samples = list(decode.stream(str(cut)))
+    assert sum(s.sizes["time"] for s in samples) == zx.load(str(cut)).sizes["time"]

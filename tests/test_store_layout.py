@@ -2,6 +2,7 @@
 import json
 import pathlib
 import pickle
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,6 +13,7 @@ from _documents_helpers import HOP_WINDOW, gain, spectral_graph, tone, write_wav
 
 import zounds_xr as zx
 from zounds_xr.documents import FeatureStore
+from zounds_xr.documents import store as store_module
 
 
 def _fragments(path):
@@ -96,6 +98,15 @@ def test_update_adds_a_feature_through_a_new_fragment(tmp_path, wavs):
     assert len(_fragments(path)) == 1
     compacted = Sound.catalog()
     assert compacted.sort_index().equals(after.sort_index())
+    # read fresh (this process's resolutions forgotten): the log says the compacted
+    # fragment's ids are unique, and they are the same documents
+    state = Sound._store.log.state()
+    assert [r.get("unique_ids") for r in state.fragments.values()] == [True]
+    store_module._RESOLVED.clear()
+    fresh = FeatureStore(path)
+    assert fresh.catalog().sort_index().equals(after.sort_index())
+    store_module._RESOLVED.clear()
+    assert FeatureStore(path).has([*ids, "nope"]).tolist() == [True] * 3 + [False]
 
 
 def test_documents_whose_labels_differ_go_to_separate_arrays(tmp_path):
@@ -149,8 +160,25 @@ def test_plain_xarray_opens_the_store(tmp_path, wavs):
         mel = zx.Feature(zx.mel_spectrogram, needs=spec, n_mels=16, store=True)
 
     doc_id = Sound.process(meta=wavs[0])
+    Sound.delete(Sound.process(meta=wavs[1]))  # a second fragment, and a tombstone
+    Sound._store.compact()
     path = Sound.catalog().loc[doc_id, "mel.array"]
-    tree = xr.open_datatree(tmp_path / "f.zarr", engine="zarr", consolidated=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        tree = xr.open_datatree(tmp_path / "f.zarr", engine="zarr", consolidated=False)
+        # the catalog and the log are empty groups: their files are not Zarr nodes
+        assert not tree["catalog"].ds.variables and not tree["catalog"].children
+        assert not tree["_log"].ds.variables and not tree["_log"].children
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        xr.open_datatree(tmp_path / "f.zarr", engine="zarr")
+    # without consolidated=False only xarray's advice that there is no consolidated
+    # metadata (a consolidated copy would go stale with every commit)
+    assert [str(w.message).split(",")[0] for w in caught] == [
+        "Failed to open Zarr store with consolidated metadata"]
+    # the fragments stay a Parquet dataset (its reader skips the group's zarr.json)
+    table = pq.read_table(tmp_path / "f.zarr" / "catalog", ignore_prefixes=[".", "_", "zarr"])
+    assert doc_id in table.column("id").to_pylist()
     node = tree["/".join(path.split("/")[:-1])]
     mel = node.ds["mel"]
     assert mel.dims == ("time", "frequency") and mel.shape == Sound(doc_id).mel.shape
@@ -238,3 +266,62 @@ def test_same_length_clips_are_computed_stacked_and_equal_one_piece(tmp_path, mo
                                    rtol=1e-5, atol=1e-7)
         assert doc.meta.samplerate == 22050
         assert doc.meta.duration_seconds == pytest.approx(zx.load(path).sizes["time"] / 22050)
+
+
+def test_stacked_clips_store_exactly_what_one_clip_at_a_time_stores(tmp_path, monkeypatch):
+    # ingest stacks same-length mono clips, computes them in one call per function and
+    # writes their rows in one append: the stored values and catalog rows must be the
+    # ones each clip gets on its own (Document.process), bit for bit
+    import soundfile as sf
+
+    paths = []
+    for i in range(9):
+        path = tmp_path / f"c{i}.wav"
+        sf.write(path, tone(0.5, 16000, seed=i), 16000, subtype="PCM_16" if i % 3 else "FLOAT")
+        paths.append(str(path))
+
+    def make(store):
+        @zx.zarr_settings(store)
+        class Clip(zx.Document):
+            mel = zx.Feature(zx.mel_spectrogram, needs=zx.Document.audio, n_mels=32,
+                             wscheme=zx.SR16000() * (160, 400), store=True)
+            half = zx.Feature(zx.stft, needs=zx.Document.audio, store=True,
+                              wscheme=zx.SR16000() * (256, 512))
+            small = zx.Feature(np.abs, needs=half, store=True, store_as="float16")
+        return Clip
+
+    from zounds_xr.documents.parts import PartWriter
+
+    written = []
+    original = PartWriter.finish_stacked
+
+    def spy(self, infos, chunks, docs):
+        rows = original(self, infos, chunks, docs)
+        written.append(0 if rows is None else len(rows))
+        return rows
+
+    monkeypatch.setattr(PartWriter, "finish_stacked", spy)
+    Stacked, Single = make(tmp_path / "stacked.zarr"), make(tmp_path / "single.zarr")
+    report = zx.ingest(paths, Stacked, scheduler="synchronous", progress=False)
+    assert len(report.processed) == 9 and not report.failed
+    assert written == [9]  # all nine in one stack, written in one append per feature
+    for path in paths:
+        Single.process(meta=path)
+    stacked, single = Stacked.catalog(), Single.catalog()
+    assert list(stacked.columns) == list(single.columns)
+    for doc_id in stacked.index:
+        a, b = Stacked(doc_id), Single(doc_id)
+        for name in ("mel", "half", "small"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x.values, y.values)
+            np.testing.assert_array_equal(x.time.values, y.time.values)
+        ra, rb = stacked.loc[doc_id], single.loc[doc_id]
+        for column in stacked.columns:
+            if column.endswith((".array", ".offset")) or column.startswith("_"):
+                continue
+            assert ra[column] == rb[column] or (ra[column] != ra[column]
+                                                and rb[column] != rb[column]), column
+    offsets = stacked["mel.offset"].sort_values().to_numpy()
+    frames = stacked["mel.frames"].to_numpy()
+    np.testing.assert_array_equal(np.diff(offsets), frames[:-1])  # back to back

@@ -42,7 +42,8 @@ from ..timeseries.samplerate import MAX_SAMPLERATE, AudioSampleRate
 from .lazy import MAX_BLOCKS, audio_info, open_audio
 from .metadata import ChunkSizeBytes
 from .nonfinite import NONFINITE_POLICIES, nonfinite_policy
-from .reader import MAX_CHANNELS, open_reader
+from .reader import MAX_CHANNELS, open_reader, read_pcm
+from .sources import URL
 
 __all__ = ["MAX_BLOCKS", "MAX_CHANNELS", "MAX_SAMPLERATE", "MIN_CHUNK_FRAMES",
            "NONFINITE_POLICIES", "audio_info", "load", "open_audio", "stream",
@@ -254,6 +255,13 @@ def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
         rate, and the frame of the source the chunk starts at.
     """
     policy = nonfinite_policy(on_nonfinite)
+    if isinstance(source, str) and not URL.match(source):
+        # a short local PCM clip: one read, one chunk (the common corpus case)
+        whole = read_pcm(source, lambda rate, channels: _chunk_frames(chunksize, rate,
+                                                                       channels))
+        if whole is not None:
+            yield _shape(whole[0], mono), whole[1], 0
+            return
     with open_reader(source, policy) as reader:
         rate = reader.rate
         frames = _chunk_frames(chunksize, rate, reader.channels)

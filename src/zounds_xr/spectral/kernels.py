@@ -228,7 +228,7 @@ class FrameKernel:
         rows = out.reshape(nf, self.n_out, n_rest) if out.flags.c_contiguous or not rest \
             else None
         with pinned_threads():
-            bf = min(self.block_frames, nf)
+            bf = min(self.block_frames, nf * n_rest)
             buf = np.empty((bf, self.win), dtype=self.dtype)
             spec = np.empty((bf, self.nbins), dtype=_complex_of(self.dtype))
             work = None
@@ -236,14 +236,22 @@ class FrameKernel:
                 work = (np.empty((bf, self.nbins), dtype=self.dtype),
                         np.empty((self.nbins, bf), dtype=self.dtype),
                         np.empty((bf, 2 * self.nbins), dtype=self.dtype))
-            for c in range(n_rest):
+            # short signals (stacked clips) go several to a block, so that a block of
+            # frames, not a clip, pays each call's fixed cost (the values are the same:
+            # every frame is transformed and rebinned on its own)
+            group = max(1, bf // nf) if len(rest) == 1 else 1
+            for c0 in range(0, n_rest, group):
+                c1 = min(n_rest, c0 + group)
+                if c1 - c0 > 1:
+                    self._signals(signals[:, c0:c1], out[:, :, c0:c1], buf, spec, work)
+                    continue
                 if rows is not None:
-                    target = rows[:, :, c]
+                    target = rows[:, :, c0]
                 else:
                     where: tuple[Any, ...] = (slice(None), slice(None),
-                                              *(int(i) for i in np.unravel_index(c, rest)))
+                                              *(int(i) for i in np.unravel_index(c0, rest)))
                     target = out[where]
-                self._signal(signals[:, c], target, buf, spec, work)
+                self._signal(signals[:, c0], target, buf, spec, work)
         return out
 
     def _signal(self, signal: np.ndarray, out: np.ndarray, buf, spec, work) -> None:
@@ -258,24 +266,51 @@ class FrameKernel:
                 tmp[...] = frames
             else:
                 np.multiply(frames, self.window, out=tmp)
-            target = out[f0:f1]
-            if self.mode == "complex" and target.flags.c_contiguous:
-                rfft(tmp, out=target)
-                continue
-            x = rfft(tmp, out=spec[:n])
-            if self.mode == "complex":
-                target[...] = x
-            elif self.mode == "magnitude":
-                np.abs(x, out=target)
-            elif self.mode == "power":
-                magnitudes_to(x, 2.0, target)
-            else:
-                rebin = cast(SparseRebin, self.rebin)
-                mag, pt, scratch = work
-                magnitudes_to(x, cast(float, rebin.power), mag[:n], scratch[:n])
-                ptn = pt if n == pt.shape[1] else np.empty((self.nbins, n), self.dtype)
-                transpose_into(mag[:n], ptn)
-                rebin.into_transposed(ptn, target)
+            self._transform(tmp, out[f0:f1], spec, work)
+
+    def _signals(self, signals: np.ndarray, out: np.ndarray, buf, spec, work) -> None:
+        """All frames of several signals (columns of ``signals``) as one block.
+
+        ``out`` is ``(n_frames, n_out, signals)``; ``buf`` holds every frame.
+        """
+        nf, k = out.shape[0], signals.shape[1]
+        n = nf * k
+        frames = np.lib.stride_tricks.sliding_window_view(
+            signals[:(nf - 1) * self.hop + self.win].T, self.win, axis=1)[:, ::self.hop]
+        tmp = buf[:n]
+        if self.window is None:
+            tmp.reshape(k, nf, self.win)[...] = frames
+        else:
+            np.multiply(frames, self.window, out=tmp.reshape(k, nf, self.win))
+        planes = out.transpose(2, 0, 1)  # (signals, frames, n_out): contiguous when the
+        # output is one plane per signal (run_audio_kernel's layout)
+        if planes.flags.c_contiguous:
+            self._transform(tmp, planes.reshape(n, -1), spec, work)
+        else:
+            rows = np.empty((n, out.shape[1]), dtype=out.dtype)
+            self._transform(tmp, rows, spec, work)
+            planes[...] = rows.reshape(k, nf, -1)
+
+    def _transform(self, tmp: np.ndarray, target: np.ndarray, spec, work) -> None:
+        """Windowed frames ``tmp`` -> rFFT -> ``mode``, into the rows ``target``."""
+        n = tmp.shape[0]
+        if self.mode == "complex" and target.flags.c_contiguous:
+            rfft(tmp, out=target)
+            return
+        x = rfft(tmp, out=spec[:n])
+        if self.mode == "complex":
+            target[...] = x
+        elif self.mode == "magnitude":
+            np.abs(x, out=target)
+        elif self.mode == "power":
+            magnitudes_to(x, 2.0, target)
+        else:
+            rebin = cast(SparseRebin, self.rebin)
+            mag, pt, scratch = work
+            magnitudes_to(x, cast(float, rebin.power), mag[:n], scratch[:n])
+            ptn = pt if n == pt.shape[1] else np.empty((self.nbins, n), self.dtype)
+            transpose_into(mag[:n], ptn)
+            rebin.into_transposed(ptn, target)
 
     def __dask_tokenize__(self):
         return ("zounds_xr.FrameKernel", self.hop, self.win, self.mode, str(self.dtype),
