@@ -13,11 +13,13 @@ import pytest
 import xarray as xr
 import zarr
 import zarr.storage
+from zarr.codecs import Crc32cCodec
 from _documents_helpers import RecordingGets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zounds_xr as zx
+from zounds_xr.documents.chunks import ShardChunks
 from zounds_xr.documents.labels import Labels, _time_labels, time_index
 from zounds_xr.documents.rows import CheckedRows, block_rows, lazy_rows, stacked_rows
 from zounds_xr.core.errors import StoreError
@@ -218,3 +220,58 @@ def test_time_definitions_are_parsed_once_and_checked():
     assert stacked.dims == ("frame", "frequency") and "time" not in stacked.coords
     # a time definition is parsed once (a bounded cache)
     assert _time_labels.cache_info().maxsize == 4096
+
+
+# ----------------------------------------------------------- direct reads (chunks.py)
+def _local_sharded(root, rows=300, width=3, inner=4, per_shard=8):
+    """A local sharded array in the parts' layout (bytes + CRC32C; values = position)."""
+    array = zarr.create_array(zarr.storage.LocalStore(root), name="a", shape=(rows, width),
+                              dtype="f4", chunks=(inner, width),
+                              shards=(inner * per_shard, width), compressors=[Crc32cCodec()])
+    values = np.arange(rows * width, dtype="f4").reshape(rows, width)
+    array[...] = values
+    return zarr.open_array(zarr.storage.LocalStore(root), path="a", mode="r"), values
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    return _local_sharded(tmp_path_factory.mktemp("direct"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 299), length=st.integers(0, 120), key=st.builds(
+    slice, st.none() | st.integers(-130, 130), st.none() | st.integers(-130, 130)),
+    columns=st.sampled_from([None, slice(None), slice(0, 3), slice(1, 3)]))
+def test_direct_reads_return_exactly_zarrs_rows(local, start, length, key, columns):
+    array, values = local
+    direct = ShardChunks.of(array)
+    assert direct is not None and direct.local
+    stop = min(start + length, 300)
+    rows = CheckedRows(array, "document 'd'", start, stop, direct)
+    full = key if columns is None else (key, columns)
+    got = rows[full]
+    np.testing.assert_array_equal(got, values[start:stop][full])
+    assert got.dtype == values.dtype and got.flags.writeable
+
+
+def test_direct_reads_of_damaged_shards_raise_store_errors(tmp_path):
+    array, values = _local_sharded(tmp_path)
+    shard = tmp_path / "a" / "c" / "1" / "0"
+    good = shard.read_bytes()
+
+    def read(lo, hi):
+        return CheckedRows(array, "document 'd'", 0, 300, ShardChunks.of(array))[lo:hi]
+
+    np.testing.assert_array_equal(read(30, 70), values[30:70])
+    damaged = bytearray(good)
+    damaged[5] ^= 0x01  # a bit flip inside the shard's first inner chunk
+    shard.write_bytes(bytes(damaged))
+    with pytest.raises(StoreError, match=r"document 'd'.*a/c/1/0.*CRC32C"):
+        read(32, 36)
+    np.testing.assert_array_equal(read(36, 40), values[36:40])  # other chunks are whole
+    shard.write_bytes(good[:len(good) // 2])  # truncated: its index is gone
+    with pytest.raises(StoreError, match=r"a/c/1/0"):
+        read(32, 36)
+    shard.unlink()
+    with pytest.raises(StoreError, match=r"a/c/1/0.*cannot be read"):
+        read(32, 36)

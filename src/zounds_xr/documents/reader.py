@@ -42,6 +42,7 @@ from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import StorePath
 
 from ..core.errors import StoreError
+from .chunks import ShardChunks
 from .labels import Labels
 from .manifest import check, crc32c, index_offsets
 from .parts import FEATURE, INDEX
@@ -79,12 +80,12 @@ class _Opened:
                 del self._items[key]
 
 
-_STORES, _ARRAYS, _GROUPS = _Opened(), _Opened(), _Opened()
+_STORES, _ARRAYS, _GROUPS, _DIRECT = _Opened(), _Opened(), _Opened(), _Opened()
 
 
 def forget_opened() -> None:
     """Forget what is opened of every store's parts (opened again when read)."""
-    for cache in (_STORES, _ARRAYS, _GROUPS):
+    for cache in (_STORES, _ARRAYS, _GROUPS, _DIRECT):
         cache.forget()
 
 
@@ -301,6 +302,15 @@ class Reader:
     def _arrays(self, path: str) -> zarr.Array:
         return _ARRAYS.get((self.key, path), lambda: self._open_array(path))
 
+    def _direct(self, path: str) -> ShardChunks | None:
+        # a local array in the parts' layout is read without zarr (False: read through it)
+        found = _DIRECT.get((self.key, path), lambda: self._open_direct(path))
+        return found or None
+
+    def _open_direct(self, path: str) -> ShardChunks | bool:
+        chunks = ShardChunks.of(self._arrays(path)) if CheckedStore.checks else None
+        return chunks if chunks is not None and chunks.local else False
+
     def _groups(self, group_path: str) -> dict:
         return _GROUPS.get((self.key, group_path), lambda: self._open_group(group_path))
 
@@ -397,7 +407,8 @@ class Reader:
                 if offset < 0 or frames < 0 or offset + frames > array.shape[0]:
                     raise StoreError(f"its catalog row says rows {offset}:{offset + frames}, "
                                      f"outside the array's {array.shape[0]} rows")
-                data = lazy_rows(array, where, offset, offset + frames, path)
+                data = lazy_rows(array, where, offset, offset + frames, path,
+                                 self._direct(path))
             text = row.get(f"{name}.index")
             if not (isinstance(text, str) and text):
                 raise StoreError(f"the catalog row of feature {name!r} has no time index")
@@ -458,7 +469,8 @@ class Reader:
         if labels is None:
             raise StoreError(f"no documents store {feature!r}")
         data = stacked_rows(lambda p: CheckedRows(self._arrays(p), f"{where}, array {p!r} "
-                                                  f"of the feature store {self.url!r}"),
+                                                  f"of the feature store {self.url!r}",
+                                                  direct=self._direct(p)),
                             paths, offsets, counts, feature)
         return labels.label(data, feature, dims=("frame", *labels.dims[1:]))
 
@@ -488,5 +500,5 @@ class Reader:
         again is cheap.
         """
         if parts:
-            for cache in (_STORES, _ARRAYS, _GROUPS):
+            for cache in (_STORES, _ARRAYS, _GROUPS, _DIRECT):
                 cache.forget(self.key)
