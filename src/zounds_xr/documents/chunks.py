@@ -94,7 +94,7 @@ class ShardChunks:
         self.out_dtype = np.dtype(array.dtype)
         self.items = int(np.prod(self.chunk_shape))
         self.nbytes = self.items * self.dtype.itemsize
-        self.ndim, self.rows_total = array.ndim, int(array.shape[0])
+        self.ndim = array.ndim
         self.name = array.path  # names the array in errors
         self.store, self.prefix = array.store_path.store, array.store_path.path
         self.metadata = array.metadata

@@ -133,7 +133,7 @@ class CheckedRows:
                     and all(isinstance(k, slice) and k.indices(n) == (0, n, 1)
                             for k, n in zip(key[1:], self.shape[1:], strict=False)):
                 # the rows zarr would return (none past the array's end: checked below)
-                end = self.direct.rows_total
+                end = self.array.shape[0]
                 out = self.direct.rows(min(rows.start, end), min(rows.stop, end))
             else:
                 out = np.asarray(self.array.oindex[key] if fancy else self.array[key])
