@@ -242,7 +242,8 @@ def test_opening_a_store_again_parses_no_catalog_twice_and_sees_new_commits(tmp_
     _, ids = _write(FeatureStore(path), [5, 6])
     calls = []
     resolve = _catalog.resolve
-    monkeypatch.setattr(_catalog, "resolve", lambda t: calls.append(1) or resolve(t))
+    monkeypatch.setattr(_catalog, "resolve",
+                        lambda *a, **k: calls.append(1) or resolve(*a, **k))
     first = zx.open_store(path).catalog()
     again = zx.open_store(path).catalog()  # a new object: fragments checked, not parsed
     assert list(first.index) == list(again.index) == ids and len(calls) <= 1

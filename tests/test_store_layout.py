@@ -2,6 +2,7 @@
 import json
 import pathlib
 import pickle
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,6 +13,7 @@ from _documents_helpers import HOP_WINDOW, gain, spectral_graph, tone, write_wav
 
 import zounds_xr as zx
 from zounds_xr.documents import FeatureStore
+from zounds_xr.documents import store as store_module
 
 
 def _fragments(path):
@@ -96,6 +98,15 @@ def test_update_adds_a_feature_through_a_new_fragment(tmp_path, wavs):
     assert len(_fragments(path)) == 1
     compacted = Sound.catalog()
     assert compacted.sort_index().equals(after.sort_index())
+    # read fresh (this process's resolutions forgotten): the log says the compacted
+    # fragment's ids are unique, and they are the same documents
+    state = Sound._store.log.state()
+    assert [r.get("unique_ids") for r in state.fragments.values()] == [True]
+    store_module._RESOLVED.clear()
+    fresh = FeatureStore(path)
+    assert fresh.catalog().sort_index().equals(after.sort_index())
+    store_module._RESOLVED.clear()
+    assert FeatureStore(path).has([*ids, "nope"]).tolist() == [True] * 3 + [False]
 
 
 def test_documents_whose_labels_differ_go_to_separate_arrays(tmp_path):
@@ -149,8 +160,25 @@ def test_plain_xarray_opens_the_store(tmp_path, wavs):
         mel = zx.Feature(zx.mel_spectrogram, needs=spec, n_mels=16, store=True)
 
     doc_id = Sound.process(meta=wavs[0])
+    Sound.delete(Sound.process(meta=wavs[1]))  # a second fragment, and a tombstone
+    Sound._store.compact()
     path = Sound.catalog().loc[doc_id, "mel.array"]
-    tree = xr.open_datatree(tmp_path / "f.zarr", engine="zarr", consolidated=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        tree = xr.open_datatree(tmp_path / "f.zarr", engine="zarr", consolidated=False)
+        # the catalog and the log are empty groups: their files are not Zarr nodes
+        assert not tree["catalog"].ds.variables and not tree["catalog"].children
+        assert not tree["_log"].ds.variables and not tree["_log"].children
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        xr.open_datatree(tmp_path / "f.zarr", engine="zarr")
+    # without consolidated=False only xarray's advice that there is no consolidated
+    # metadata (a consolidated copy would go stale with every commit)
+    assert [str(w.message).split(",")[0] for w in caught] == [
+        "Failed to open Zarr store with consolidated metadata"]
+    # the fragments stay a Parquet dataset (its reader skips the group's zarr.json)
+    table = pq.read_table(tmp_path / "f.zarr" / "catalog", ignore_prefixes=[".", "_", "zarr"])
+    assert doc_id in table.column("id").to_pylist()
     node = tree["/".join(path.split("/")[:-1])]
     mel = node.ds["mel"]
     assert mel.dims == ("time", "frequency") and mel.shape == Sound(doc_id).mel.shape

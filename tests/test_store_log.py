@@ -201,7 +201,7 @@ def test_processes_creating_one_store_at_once_get_one_store(tmp_path):
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert FeatureStore(path).root()["zounds_xr:store"] == {"layout": 2, "log": 1}
-    assert sorted(os.listdir(path)) == ["_log", "parts", "zarr.json"]
+    assert sorted(os.listdir(path)) == ["_log", "catalog", "parts", "zarr.json"]
 
 
 @pytest.mark.slow

@@ -169,14 +169,31 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+#: columns of few distinct values (a part's arrays, features' versions and time
+#: indexes): read through their Parquet dictionary, then decoded in Arrow, which is
+#: faster than Parquet's own decoding of a million repeated strings
+_REPEATED = (".array", ".version", ".index")
+
+
 def read_fragment(data: bytes | str, where: str, columns=None) -> pa.Table:
     """Read a fragment's table; :class:`StoreError` if it is not a readable fragment.
 
     ``data`` is its bytes or a local path; ``columns``: only those.
     """
     try:
-        table = pq.read_table(io.BytesIO(data) if isinstance(data, bytes) else data,
-                              columns=columns)
+        file = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+        names = file.schema_arrow.names
+        repeated = [n for n in names if n.endswith(_REPEATED)
+                    and (columns is None or n in columns)]
+        if repeated:
+            file = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data,
+                                  read_dictionary=repeated)
+        table = file.read(columns=columns)
+        for name in repeated:
+            column = table.column(name)
+            if pa.types.is_dictionary(column.type):
+                table = table.set_column(table.column_names.index(name), name,
+                                         column.cast(column.type.value_type))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise StoreError(f"the catalog fragment {where} is unreadable ({exc}); move it "
                          f"away to read the rest of the store, or restore it") from exc
@@ -213,16 +230,17 @@ def combine(tables: list[pa.Table]) -> pa.Table:
         return pa.concat_tables(fixed, promote_options="permissive")
 
 
-def visible_ids(table: pa.Table) -> pa.Array:
+def visible_ids(table: pa.Table, unique: bool = False) -> pa.Array:
     """Return the ids :func:`resolve` would make visible, from the id and order columns.
 
-    A pyarrow string array: resume checks stay in Arrow, vectorised.
+    A pyarrow string array: resume checks stay in Arrow, vectorised. ``unique``: the
+    log says the documents' ids are unique in ``table`` (see :func:`resolve`).
     """
     status = pc.fill_null(table.column("_status"), OK)  # no status: a document
     deleted = pc.equal(status, DELETED)
     if not pc.any(deleted).as_py():
-        ids = table.filter(pc.not_equal(status, FAILED)).column("id")
-        return pc.unique(ids.combine_chunks())
+        ids = table.filter(pc.not_equal(status, FAILED)).column("id").combine_chunks()
+        return ids if unique else pc.unique(ids)
     df = table.select(["id", "_seq", "_part", "_status"]).to_pandas()
     df["_status"] = df["_status"].fillna(OK)
     df = df.loc[df["_status"] != FAILED].sort_values(["_seq", "_part"], kind="stable")
@@ -231,8 +249,12 @@ def visible_ids(table: pa.Table) -> pa.Array:
                     pa.string())
 
 
-def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resolve(table: pa.Table, unique: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Resolve the visible documents (indexed by ``id``, in commit order) and the failures.
+
+    ``unique``: the log says that the ids of the documents (the rows that are not
+    failures) are unique in ``table``, as in a compacted fragment, whose writer
+    resolved them: the check, a hash of every id, is skipped.
 
     Returns
     -------
@@ -260,7 +282,7 @@ def resolve(table: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
         last_tomb = last_tomb.groupby(level=0).max()
         cut = df["id"].map(last_tomb).fillna(-1).to_numpy()
         df = df.loc[order > cut]
-    if df["id"].is_unique:
+    if unique or df["id"].is_unique:
         out = df.set_index("id")
     else:
         # newest non-null value per column: the newest row for the metadata, and for

@@ -12,7 +12,9 @@ a store without commits). Kinds of entry (all with ``"time"`` and ``"author"``):
   people and other tools) and ``"rows"`` (the fragment's rows: a lost fragment is
   rewritten from them);
 - ``"compact"``: ``"fragment"`` replaces the fragments in ``"replaces"`` (their
-  records): compaction, and the repair of a lost fragment;
+  records): compaction, and the repair of a lost fragment; a compaction's fragment
+  record says ``"unique_ids": true`` (its rows are resolved: one per document, so a
+  reader of that one fragment need not hash every id to find duplicates);
 - ``"labels"``: ``"column"`` and ``"values"`` (``{id: value}``), applied on top of
   the rows in commit order;
 - ``"vacuum"``: the ``"parts"`` whose files were deleted (superseded, unreferenced);
@@ -38,7 +40,7 @@ import numpy as np
 from ..core.errors import ParameterError, StoreError
 from .objects import ObjectStore
 
-__all__ = ["CHECKPOINT_INTERVAL", "LAYOUT", "LOG", "LOG_FORMAT", "MODELS", "STORE",
+__all__ = ["CATALOG", "CHECKPOINT_INTERVAL", "LAYOUT", "LOG", "LOG_FORMAT", "MODELS", "STORE",
            "CommitLog", "LogState", "entry_key", "group_json", "model_path"]
 
 #: the store layout, and the version of the commit log the root declares:
@@ -47,6 +49,8 @@ LAYOUT = 2
 LOG_FORMAT = 1
 STORE = "zounds_xr:store"
 LOG = "_log"
+#: the catalog's fragments (:mod:`.catalog`): ``<root>/catalog/<part>.parquet``
+CATALOG = "catalog"
 LAST_CHECKPOINT = f"{LOG}/_last_checkpoint"
 #: the store prefix of content-addressed models (``"model"`` entries)
 MODELS = "_models"

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import zarr
@@ -85,8 +87,10 @@ def compact(fs: FeatureStore) -> int:
     def entry(now):
         if any(k not in now.fragments for k in replaces):
             return None  # another compaction won: ours is not needed
+        # its documents' ids are unique (resolved): readers need not hash them all
         return {"kind": "compact", "replaces": replaces,
-                "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data)}}
+                "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data),
+                             "unique_ids": True}}
 
     if not fs.log.commit(entry):
         fs.objects.delete(key)
@@ -211,6 +215,24 @@ def _vacuum_indexes(fs: FeatureStore, now: int, grace: float) -> None:
 
 
 # ---------------------------------------------------------------------- verify
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Return the threads verify() checks files with.
+
+    Kept: starting threads costs more than checking a small store. Made again in a
+    forked process, where they are gone.
+    """
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(_VERIFY_THREADS,
+                                                     thread_name_prefix="zx-verify"))
+        return _POOL[1]
+
+
 class _Progress:
     def __init__(self, total: int, show: bool):
         self.total, self.done, self.show = total, 0, show
@@ -246,22 +268,30 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
         store_problem(str(exc))
         return problems
     # the catalog, from the fragments where they match the log, else from the log
-    tables = []
-    for key, record in sorted(state.fragments.items(), key=lambda kv: kv[1]["version"]):
-        data = fs.objects.get(key)
-        found = check_file(data, record)
-        table = fs._table(key, record) if found is None else None
-        if table is None:  # damaged or lost: the rows the log keeps
-            table = rebuild_fragment(fs, key, record)
-            for doc_id in table.column("id").to_pylist():
-                problems.setdefault(str(doc_id), []).append(
-                    f"catalog fragment {key!r}: {found or 'missing'}; `zounds-xr repair` "
-                    f"rewrites it from the log")
-        tables.append(table)
-    resolved, _ = _catalog.resolve(_catalog.combine(tables))
-    holders = _holders(resolved)
+    damaged = {}
+    for key, record in state.fragments.items():
+        found = check_file(fs.objects.get(key), record)
+        if found is not None:
+            damaged[key] = found
+    if damaged:
+        tables = []
+        for key, record in sorted(state.fragments.items(),
+                                  key=lambda kv: kv[1]["version"]):
+            table = fs._table(key, record) if key not in damaged else None
+            if table is None:  # damaged or lost: the rows the log keeps
+                table = rebuild_fragment(fs, key, record)
+                for doc_id in table.column("id").to_pylist():
+                    problems.setdefault(str(doc_id), []).append(
+                        f"catalog fragment {key!r}: {damaged.get(key, 'missing')}; "
+                        f"`zounds-xr repair` rewrites it from the log")
+            tables.append(table)
+        resolved, _ = _catalog.resolve(_catalog.combine(tables))
+    else:  # every fragment is the committed one: the catalog as any read resolves it
+        resolved = fs._resolve_rows(state.version)[1]
+    spans = _spans(resolved)
     # the parts visible documents refer to (superseded ones are read by nobody)
-    used = sorted({p for p in map(part_of, holders) if p is not None} & set(state.parts))
+    used = sorted({p for p in map(part_of, set(spans.arrays.tolist())) if p is not None}
+                  & set(state.parts))
     total = sum(r["size"] for p in used for r in state.parts[p]["files"].values())
     shown = _Progress(total, progress)
     checks = [(key, record) for part in used
@@ -272,21 +302,20 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
         if fs.objects.local is None:
             return key, record["size"], check_file(fs.objects.get(key), record)
         try:
-            with open(fs.objects.path(key), "rb") as f:
+            with open(fs.objects.path(key), "rb", buffering=0) as f:
                 return key, record["size"], check_stream(f, os.fstat(f.fileno()).st_size,
                                                          record)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return key, record["size"], "missing"
 
-    # reading overlaps checking (file reads release the GIL), in file order
-    with ThreadPoolExecutor(_VERIFY_THREADS) as pool:
-        for key, size, found in pool.map(check_one, checks):
-            shown.add(size)
-            if found is None:
-                continue
-            message = f"file {key!r}: {found}"
-            for doc_id, feature in _documents_of(fs, key, holders):
-                problems.setdefault(doc_id, []).append(f"feature {feature!r} ({message})")
+    # files check in parallel: reads and the CRC release the GIL; in file order
+    for key, size, found in _pool().map(check_one, checks):
+        shown.add(size)
+        if found is None:
+            continue
+        message = f"file {key!r}: {found}"
+        for doc_id, feature in _documents_of(fs, key, spans):
+            problems.setdefault(doc_id, []).append(f"feature {feature!r} ({message})")
     shown.add(0)
     for digest, model in sorted(state.models.items()):
         found = fs._read_model(model)[1]
@@ -295,59 +324,97 @@ def verify(fs: FeatureStore, progress: bool = False) -> dict[str, list[str]]:
                           f"{found}; ingest with the Document class that declares it "
                           f"saves it again")
     # rows inside their arrays, no overlap in an array
-    for f in _catalog.feature_columns(resolved.columns):
-        held = resolved.loc[resolved[f"{f}.array"].notna()]
-        for path, docs in held.groupby(f"{f}.array", sort=False):
-            if str(path).endswith(".bytes"):
-                continue
-            shape = state.parts.get(part_of(path) or "", {}).get("arrays", {}).get(
-                str(path), {}).get("shape")
-            starts = docs[f"{f}.offset"].to_numpy(np.int64)
-            ends = starts + docs[f"{f}.frames"].to_numpy(np.int64)
-            order = np.argsort(starts, kind="stable")
-            overlap = np.zeros(len(docs), bool)
-            overlap[order[1:]] = starts[order[1:]] < ends[order[:-1]]
-            outside = (starts < 0) | (ends > (shape[0] if shape else np.iinfo(np.int64).max))
-            for doc_id in docs.index[overlap | outside]:
-                problems.setdefault(str(doc_id), []).append(
-                    f"feature {f!r}: its rows in {path!r} overlap another document's or "
-                    f"lie outside the array")
+    for doc_id, feature, path in _misplaced(spans, state):
+        problems.setdefault(doc_id, []).append(
+            f"feature {feature!r}: its rows in {path!r} overlap another document's or "
+            f"lie outside the array")
     return problems
 
 
-def _holders(resolved) -> dict[str, list[tuple[str, str, int, int]]]:
-    """Array path -> [(doc id, feature, first row, stop row)]."""
-    out: dict[str, list] = {}
+class _Spans(NamedTuple):
+    """Each stored feature's rows of each document, sorted by array and first row."""
+
+    ids: np.ndarray  # object: document ids
+    features: np.ndarray  # object: feature names
+    arrays: np.ndarray  # object: array paths
+    start: np.ndarray  # int64: first row
+    stop: np.ndarray  # int64: end row
+
+    def where(self, mask: np.ndarray) -> list[tuple[str, str]]:
+        """Return the (document, feature) pairs of the spans in ``mask``."""
+        return list(zip(self.ids[mask].tolist(), self.features[mask].tolist(), strict=True))
+
+
+def _spans(resolved) -> _Spans:
+    """Each stored feature's rows of each document in the catalog (vectorised)."""
+    ids, features, arrays, start, stop = [], [], [], [], []
+    index = resolved.index.to_numpy(dtype=object)
     for f in _catalog.feature_columns(resolved.columns):
-        held = resolved.loc[resolved[f"{f}.array"].notna()]
-        for doc_id, path, offset, frames in zip(held.index, held[f"{f}.array"],
-                                                held[f"{f}.offset"], held[f"{f}.frames"],
-                                                strict=True):
-            out.setdefault(str(path), []).append((str(doc_id), f, int(offset),
-                                                  int(offset) + int(frames)))
-    return out
+        held = resolved[f"{f}.array"].notna().to_numpy()
+        first = resolved[f"{f}.offset"].to_numpy()[held].astype(np.int64)
+        ids.append(index[held])
+        features.append(np.full(len(first), f, dtype=object))
+        arrays.append(resolved[f"{f}.array"].to_numpy(dtype=object)[held])
+        start.append(first)
+        stop.append(first + resolved[f"{f}.frames"].to_numpy()[held].astype(np.int64))
+    if not ids:
+        none = np.array([], dtype=object)
+        return _Spans(none, none, none, np.array([], np.int64), np.array([], np.int64))
+    out = _Spans(*(np.concatenate(x) for x in (ids, features, arrays, start, stop)))
+    order = np.lexsort((out.start, pd.factorize(out.arrays, sort=True)[0]))
+    return _Spans(*(x[order] for x in out))
 
 
-def _documents_of(fs, key: str, holders: dict) -> list[tuple[str, str]]:
+def _misplaced(spans: _Spans, state) -> list[tuple[str, str, str]]:
+    """Find the rows that overlap another document's in one array, or lie outside it.
+
+    Returns ``(document, feature, array)`` triples; vectorised. An array's length is
+    its committed shape.
+    """
+    code, names = pd.factorize(spans.arrays)  # increasing: spans are sorted by array
+    limit = np.array([np.iinfo(np.int64).min if str(a).endswith(".bytes")
+                      else _committed_rows(state, a) for a in names], np.int64)[code]
+    rows = limit != np.iinfo(np.int64).min  # audio (.bytes): blocks, not rows
+    if not rows.any():
+        return []
+    code, start, stop = code[rows], spans.start[rows], spans.stop[rows]
+    # the furthest any earlier document of the same array reaches (a running maximum,
+    # array by array: code * big + stop grows across arrays)
+    big = int(max(stop.max(), 0)) + 1
+    reach = np.maximum.accumulate(code * big + stop) - code * big
+    overlap = np.zeros(len(code), bool)
+    overlap[1:] = (code[1:] == code[:-1]) & (start[1:] < reach[:-1])
+    bad = np.flatnonzero(rows)[overlap | (start < 0) | (stop > limit[rows])]
+    return list(zip(spans.ids[bad].tolist(), spans.features[bad].tolist(),
+                    spans.arrays[bad].tolist(), strict=True))
+
+
+def _committed_rows(state, path: str) -> int:
+    shape = state.parts.get(part_of(path) or "", {}).get("arrays", {}).get(path, {}).get(
+        "shape")
+    return int(shape[0]) if shape else np.iinfo(np.int64).max
+
+
+def _documents_of(fs, key: str, spans: _Spans) -> list[tuple[str, str]]:
     """Return the (document, feature) pairs a damaged file touches."""
     base = key.rsplit("/", 1)[0]
     if "/c/" in key:
         path, chunk = key.split("/c/", 1)
-        if path in holders:  # a chunk of a feature's array: the documents in it
-            docs = holders[path]
+        held = spans.arrays == path
+        if held.any():  # a chunk of a feature's array: the documents in it
             meta = fs.objects.get(f"{path}/zarr.json")
             try:
                 grid = int(json.loads(meta)["chunk_grid"]["configuration"]["chunk_shape"][0])
                 lo = int(chunk.split("/")[0]) * grid
             except (ValueError, KeyError, TypeError, IndexError):
-                return [(d, f) for d, f, _, _ in docs]
-            if path.endswith(".bytes"):
-                return [(d, f) for d, f, _, _ in docs]
-            return [(d, f) for d, f, a, b in docs if a < lo + grid and b > lo]
+                return spans.where(held)
+            if not path.endswith(".bytes"):
+                held &= (spans.start < lo + grid) & (spans.stop > lo)
+            return spans.where(held)
         base = path.rsplit("/", 1)[0]  # a label array: its group's documents
     # metadata or labels: every document of the arrays under that group or array
-    return [(d, f) for path, docs in holders.items()
-            if path == base or path.startswith(f"{base}/") for d, f, _, _ in docs]
+    under = [a for a in set(spans.arrays.tolist()) if a == base or a.startswith(f"{base}/")]
+    return spans.where(np.isin(spans.arrays, under))
 
 
 # ---------------------------------------------------------------------- repair

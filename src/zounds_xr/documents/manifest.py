@@ -30,9 +30,8 @@ from __future__ import annotations
 import io
 import json
 import math
-from typing import BinaryIO
 
-import google_crc32c
+import crc32c as _crc32c
 import numpy as np
 import zarr.storage
 
@@ -42,9 +41,13 @@ __all__ = ["RecordingStore", "check", "check_file", "check_stream", "crc32c",
 _EMPTY = 2**64 - 1
 
 
-def crc32c(data: bytes) -> int:
-    """Return the CRC32C checksum of ``data``."""
-    return int(google_crc32c.value(data))
+def crc32c(data) -> int:
+    """Return the CRC32C checksum of ``data`` (any bytes-like object, not copied).
+
+    Hardware CRC32C that releases the GIL on large buffers: threads checking files
+    run in parallel.
+    """
+    return _crc32c.crc32c(data)
 
 
 def shard_index_size(chunks_per_shard: int) -> int:
@@ -88,7 +91,7 @@ def layout_of(metadata: bytes) -> tuple[int, bool] | bool | None:
     return True if _ends_with_crc(codecs) else None
 
 
-def _tail(block: bytes) -> str:
+def _tail(block) -> str:
     return block[-4:].hex()
 
 
@@ -111,26 +114,28 @@ def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> d
     return record
 
 
-def _self_checked(block: bytes) -> bool:
+def _self_checked(block) -> bool:
     return len(block) >= 4 and crc32c(block[:-4]) == int.from_bytes(block[-4:], "little")
 
 
+#: bytes a check reads at once from a file that is not a shard
 _PIECE = 1 << 20
 
 
-def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
-    """Say what is wrong with a file of ``size`` bytes read from ``f``, given its record.
+def _check(read, size: int, record: dict) -> str | None:
+    """Say what is wrong with a file of ``size`` bytes, given its record.
 
-    A shard is read chunk by chunk, so that the buffers stay warm (what ``verify()``
-    does on a local file); ``None``: it is the committed file.
+    ``read(offset, n)`` returns up to ``n`` bytes of it from ``offset`` (a buffer that
+    the next call may overwrite); ``None``: it is the committed file. Every byte the
+    record covers is checked: a shard's index and each inner chunk against their
+    recorded checksums, any other file's content against its CRC32C.
     """
     if size != record["size"]:
         return f"{size} bytes, {record['size']} committed (truncated or replaced)"
     if "chunks" in record:
         tails = record["chunks"].split(",")
         n = shard_index_size(len(tails))
-        f.seek(size - n)
-        index = f.read(n)
+        index = bytes(read(size - n, n))
         if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
             return "its shard index is damaged or not the committed one"
         for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
@@ -138,20 +143,46 @@ def check_stream(f: BinaryIO, size: int, record: dict) -> str | None:
                 if tails[i]:
                     return f"inner chunk {i} is missing"
                 continue
-            f.seek(offset)
-            block = f.read(nbytes)
-            if len(block) != nbytes or not _self_checked(block) or _tail(block) != tails[i]:
+            block = read(offset, nbytes)
+            if len(block) != nbytes or not _self_checked(block) or \
+                    _tail(block) != tails[i]:
                 return f"inner chunk {i} fails its checksum or is not the committed one"
         return None
     if "tail" in record:
-        data = f.read()
+        data = read(0, size)
         ok = _self_checked(data) and _tail(data) == record["tail"]
         return None if ok else "damaged or not the committed chunk"
-    crc = 0
-    while piece := f.read(_PIECE):
-        crc = google_crc32c.extend(crc, piece)
+    crc, offset = 0, 0
+    while offset < size and (piece := read(offset, min(_PIECE, size - offset))):
+        crc = _crc32c.crc32c(piece, crc)
+        offset += len(piece)
     return None if crc == record["crc32c"] else \
         "damaged or replaced (its CRC32C is not the committed one)"
+
+
+def check_stream(f: io.RawIOBase | io.BufferedIOBase, size: int, record: dict
+                 ) -> str | None:
+    """Say what is wrong with a file of ``size`` bytes read from ``f``, given its record.
+
+    ``f`` is a file opened for reading (unbuffered is best). A shard is read chunk by
+    chunk into one buffer that is reused, and checked without a copy (what
+    ``verify()`` does on a local file: the buffer stays in the CPU's cache, and the
+    CRC releases the GIL, so files check in parallel); ``None``: it is the committed
+    file.
+    """
+    buf = memoryview(bytearray(_PIECE))
+
+    def read(offset: int, n: int) -> memoryview:
+        nonlocal buf
+        if n > len(buf):
+            buf = memoryview(bytearray(n))
+        f.seek(offset)
+        got = 0
+        while got < n and (k := f.readinto(buf[got:n])):
+            got += k
+        return buf[:got]
+
+    return _check(read, size, record)
 
 
 def check_file(data: bytes | None, record: dict) -> str | None:
@@ -166,9 +197,10 @@ def check(data: bytes, record: dict) -> str | None:
     """Say what is wrong with a whole file, given its record.
 
     ``None``: it is the committed file. The same checks as :func:`check_stream`, on
-    bytes already read.
+    bytes already read (without copying them).
     """
-    return check_stream(io.BytesIO(data), len(data), record)
+    view = memoryview(data)
+    return _check(lambda offset, n: view[offset:offset + n], len(data), record)
 
 
 class RecordingStore(zarr.storage.WrapperStore):

@@ -48,7 +48,17 @@ from ..core.errors import DocumentNotFoundError, ParameterError, StoreError
 from ..timeseries.index import TimeIndex
 from . import catalog as _catalog
 from . import maintenance as _maintenance
-from .log import LAYOUT, LOG, LOG_FORMAT, STORE, CommitLog, LogState, group_json, model_path
+from .log import (
+    CATALOG,
+    LAYOUT,
+    LOG,
+    LOG_FORMAT,
+    STORE,
+    CommitLog,
+    LogState,
+    group_json,
+    model_path,
+)
 from .manifest import RecordingStore, check_file, crc32c
 from .objects import BUCKET_PROTOCOLS, ObjectStore, is_url, open_zarr_store, protocol, sync
 from .parts import PartWriter, encode_labels, new_part_name
@@ -94,6 +104,23 @@ _RESOLVED_LOCK = threading.Lock()
 def _fragments_content(state: LogState) -> tuple:
     return tuple(sorted((k, r["size"], r["crc32c"], r["version"], r.get("kind"))
                         for k, r in state.fragments.items()))
+
+
+def _unique_ids(state: LogState) -> bool:
+    """Whether the log says the documents' ids are unique across the live fragments.
+
+    It does for one compacted fragment (its writer resolved its rows).
+    """
+    return len(state.fragments) == 1 and bool(
+        next(iter(state.fragments.values())).get("unique_ids"))
+
+
+def _arrow_ids(index: pd.Index) -> pa.Array:
+    """Return the catalog's ids as a pyarrow string array (no copy when Arrow holds them)."""
+    try:
+        return pa.array(index.array, pa.large_string()).cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(index.to_numpy(dtype=object), pa.string())
 
 
 class FeatureStore:
@@ -330,7 +357,7 @@ class FeatureStore:
         if attributes is None:
             self._check_container()
             if not create:
-                if not (self.objects.list_dir("catalog") or self.objects.list_dir("parts")):
+                if not (self._fragment_names() or self.objects.list_dir("parts")):
                     return None
                 # a creator puts zarr.json before any part: parts listed after a missing
                 # root may be a concurrent creator's (read the root again), or damage
@@ -347,11 +374,16 @@ class FeatureStore:
         self._check_root(attributes)
         if create:
             # plain Zarr readers (xr.open_datatree) see the parts as one group, and the
-            # log as an empty one (its entries are not Zarr nodes)
+            # log and the catalog as empty ones (their files are not Zarr nodes)
             self.objects.put_if_absent("parts/zarr.json", group_json({}))
-            self.objects.put_if_absent(f"{LOG}/zarr.json", group_json({}, empty=True))
+            for empty in (LOG, CATALOG):
+                self.objects.put_if_absent(f"{empty}/zarr.json", group_json({}, empty=True))
         self._root_checked = True
         return attributes
+
+    def _fragment_names(self) -> list[str]:
+        """List the files in ``catalog/`` that are catalog fragments (a listing)."""
+        return [n for n in self.objects.list_dir(CATALOG) if n.endswith(".parquet")]
 
     def _writable(self) -> None:
         if self.read_only:
@@ -379,7 +411,7 @@ class FeatureStore:
         the log is lost (an error, never an empty catalog).
         """
         for attempt in range(5):
-            if not self.objects.list_dir("catalog"):
+            if not self._fragment_names():
                 return self.log.state()
             time.sleep(0.05 * (attempt + 1))
             self.log.forget()
@@ -639,7 +671,8 @@ class FeatureStore:
                                                     key=lambda kv: kv[1]["version"])]
             for stale in set(self._tables) - set(state.fragments):
                 del self._tables[stale]
-            resolved, failures = _catalog.resolve(_catalog.combine(tables))
+            resolved, failures = _catalog.resolve(_catalog.combine(tables),
+                                                  _unique_ids(state))
             with _RESOLVED_LOCK:
                 _RESOLVED[_fragments_content(state)] = (resolved, failures)
                 while len(_RESOLVED) > _RESOLVED_KEPT:
@@ -712,17 +745,24 @@ class FeatureStore:
         What ingest's resume checks, vectorised in Arrow; reads only the catalog's id
         and order columns unless the whole catalog is already at hand.
         """
-        ids = pa.array([str(i) for i in ids], pa.string())
+        ids = ids if isinstance(ids, (list, pd.Index, pd.Series)) else list(ids)
+        try:  # text: converted at once, not one by one
+            ids = pa.array(ids, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            ids = pa.array([str(i) for i in ids], pa.string())
         return pc.is_in(ids, value_set=self._visible_ids()).to_numpy(zero_copy_only=False)
 
     def _visible_ids(self) -> pa.Array:
         state = self._state()
         cached = self._resolution
         if cached is None or cached[0] != state.version:
+            before = self._resolved_before(state)
+            if before is not None:
+                return _arrow_ids(before[0].index)
             tables = self._fragment_tables(state, ["id", "_seq", "_part", "_status"])
             if tables is not None:
-                return _catalog.visible_ids(_catalog.combine(tables))
-        return pa.array(self._resolve()[0].index.to_numpy(dtype=object), pa.string())
+                return _catalog.visible_ids(_catalog.combine(tables), _unique_ids(state))
+        return _arrow_ids(self._resolve()[0].index)
 
     def exists(self, doc_id: str) -> bool:
         """Whether a visible document ``doc_id`` is in the store."""

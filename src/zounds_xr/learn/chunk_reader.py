@@ -34,11 +34,8 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, WrapperStore
 
 from ..core.errors import ParameterError, StoreError
+from ..documents.manifest import crc32c as _crc32c  # the checksum of zarr's crc32c codec
 
-try:  # the checksum zarr's crc32c codec computes (a zarr dependency)
-    from google_crc32c import value as _crc32c
-except ImportError:  # pragma: no cover - zarr always brings one
-    _crc32c = None
 
 __all__ = ["CACHE_BYTES", "ChunkReader"]
 
@@ -120,7 +117,7 @@ class _Raw:
         """
         codecs: tuple[Any, ...] = tuple(getattr(array.metadata, "codecs", ()))
         shard = getattr(array.metadata.chunk_grid, "chunk_shape", None)
-        if _crc32c is None or len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec) \
+        if len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec) \
                 or shard is None:
             return None
         sharding = codecs[0]
