@@ -292,7 +292,9 @@ def read_pcm(path: str, max_frames: Callable[[AudioSampleRate, int], int],
     The fast path of :func:`~zounds_xr.io.decode.stream_arrays` for short clips: the
     same samples as :class:`Reader`'s blocks (integer PCM decodes the same whatever the
     read size) after the same header checks, at a fraction of the cost of opening a
-    ``soundfile.SoundFile`` (short clips spent more time there than decoding).
+    ``soundfile.SoundFile`` (short clips spent more time there than decoding); 16-bit
+    PCM outside FLAC is read as shorts and scaled by ``2**-15`` here, as libsndfile
+    scales it.
 
     Parameters
     ----------
