@@ -324,3 +324,29 @@ def test_stacked_clips_store_exactly_what_one_clip_at_a_time_stores(tmp_path, mo
     offsets = stacked["mel.offset"].sort_values().to_numpy()
     frames = stacked["mel.frames"].to_numpy()
     np.testing.assert_array_equal(np.diff(offsets), frames[:-1])  # back to back
+
+
+def test_finish_stacked_declines_what_must_be_written_one_by_one(tmp_path):
+    # compressed audio (blocks per document), a chunk whose last dim is not the
+    # stacked clips, and a chunk the sink refuses: nothing is recorded, and the
+    # documents are then written one by one (each with its own outcome)
+    @zx.zarr_settings(tmp_path / "f.zarr")
+    class Clip(zx.Document):
+        loud = zx.Feature(np.abs, needs=zx.Document.audio, store=True)
+        coded = zx.Feature(np.abs, needs=zx.Document.audio, store=True, store_as="flac")
+
+    fstore = Clip._store_for(None)
+    part = fstore.part()
+    audio = zx.AudioSamples(np.zeros((800, 3), np.float32), zx.SR8000())
+    docs = [(f"{i:032x}", {"uri": None}) for i in range(3)]
+    infos = {"loud": Clip._feature_info("loud")}
+    assert part.finish_stacked({"coded": Clip._feature_info("coded")}, {"coded": audio},
+                               docs) is None
+    assert part.finish_stacked(infos, {"loud": audio.transpose("channel", "time")},
+                               docs) is None
+    dated = audio.copy(data=np.zeros((800, 3), "datetime64[ns]"))
+    assert part.finish_stacked(infos, {"loud": dated}, docs) is None
+    assert part.rows == []
+    rows = part.finish_stacked(infos, {"loud": audio}, docs)
+    assert [r["loud.offset"] for r in rows] == [0, 800, 1600]
+    assert part.rows == rows
