@@ -7,9 +7,11 @@ round; ratios are medians of per-round ratios):
   and 5 s 44.1 kHz clips resampled to 22.05 kHz to a 128-band mel, against the naive
   loop (``soundfile.read`` or ``librosa.load(sr=22050)`` with librosa's default
   resampler, ``librosa.feature.melspectrogram``, ``np.save``) and its read + mel alone;
-  ingest in-process, on the process scheduler with 1 and 2 workers (the session's warm
-  pool) and on a 2-worker ``LocalCluster``; the pure-CPU control (the same work on 1
-  and 2 started processes) in the same rounds; files in the store per 100 documents;
+  ingest in-process and on the process scheduler with 1 and 2 workers (the session's
+  warm pool), with the CPU time of in-process and of the 1-worker pool; the pure-CPU
+  control (the same work on 1 and 2 started processes) in the same rounds; files in the
+  store per 100 documents; then, in a phase of its own, the 2-worker pool against a
+  2-worker ``LocalCluster``;
 - ``--profile``: one worker's task (``batch._process_batch``) in one process, CPU ms per
   clip by decode / labelling / compute / write / rest (works on the code before issue
   30 too, with ``PYTHONPATH`` at its checkout), and soxr one-shot vs streaming on
@@ -156,12 +158,12 @@ def _children_cpu(pool) -> float:
     return total
 
 
-def compare(name, paths, graph, naive, rounds, work, cluster=None, bare=False):
+def compare(name, paths, graph, naive, rounds, work, bare=False):
     """Seconds per round of each contender, interleaved round by round: the naive loop
     (and, with ``bare``, its read + compute alone), ingest in-process, on the process
-    scheduler with 1 and 2 workers (the session's warm pool), on a 2-worker
-    LocalCluster (``cluster``: a Client), and the control: the same 4 units of pure
-    CPU work on 1 and 2 already-started processes."""
+    scheduler with 1 and 2 workers (the session's warm pool), and the control: the
+    same 4 units of pure CPU work on 1 and 2 already-started processes (the
+    LocalCluster: :func:`cluster_pair`)."""
     import concurrent.futures
     import multiprocessing
 
@@ -176,8 +178,6 @@ def compare(name, paths, graph, naive, rounds, work, cluster=None, bare=False):
     runs = {"ingest 1 process": {"scheduler": "synchronous"},
             "processes 1 worker": {"scheduler": "processes", "num_workers": 1},
             "processes 2 workers": {"scheduler": "processes", "num_workers": 2}}
-    if cluster is not None:
-        runs["LocalCluster 2 workers"] = {"client": cluster}
     times: dict[str, list] = {"naive": []}
     if bare:
         times["naive read + compute"] = []
@@ -224,6 +224,33 @@ def compare(name, paths, graph, naive, rounds, work, cluster=None, bare=False):
     for pool in controls.values():
         pool.shutdown()
     return times, cpu, files
+
+
+def cluster_pair(name, paths, graph, rounds, work, client) -> dict[str, list]:
+    """Seconds per round of the process pool's 2 workers and a 2-worker LocalCluster
+    (``client``), interleaved. A phase of its own: an idle LocalCluster (its scheduler
+    in this process, two nannies, two workers) alongside the other contenders took CPU
+    from them (the 1-worker pool measured 0.5-0.7x of in-process that way, ~1.0x
+    without it, on a loaded machine)."""
+    import zounds_xr as zx
+
+    runs = {"processes 2 workers": {"scheduler": "processes", "num_workers": 2},
+            "LocalCluster 2 workers": {"client": client}}
+    warm = tempfile.mkdtemp(dir=work)
+    for label, kwargs in runs.items():
+        zx.ingest(paths[:40], graph(os.path.join(warm, f"{label}.zarr")), progress=False,
+                  **kwargs)
+    shutil.rmtree(warm)
+    times: dict[str, list] = {k: [] for k in runs}
+    for r in range(rounds):
+        for label, kwargs in runs.items():
+            store = os.path.join(work, f"{name}-pair-{r}-{label.replace(' ', '_')}.zarr")
+            t0 = time.perf_counter()
+            report = zx.ingest(paths, graph(store), progress=False, **kwargs)
+            times[label].append(time.perf_counter() - t0)
+            assert len(report.processed) == len(paths) and not report.failed, report
+            shutil.rmtree(store)
+    return times
 
 
 def _ratio(times, slow, fast) -> float:
@@ -479,14 +506,16 @@ def _clip_lines(n_a, n_b, rounds, work) -> list[str]:
     a = paths_of(clips(n_a, 1.0, 16000))
     b = paths_of(clips(n_b, 5.0, 44100))
     loads = [os.getloadavg()[0]]
+    results = {
+        "speech": compare("speech", a, graph_speech, naive_speech, rounds, work, bare=True),
+        "a": compare("a", a, graph_a, naive_a, rounds, work, bare=True),
+        "b": compare("b", b, graph_b, naive_b, rounds, work)}
+    graphs = {"speech": (a, graph_speech), "a": (a, graph_a), "b": (b, graph_b)}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, silence_logs=50) as cluster, \
             distributed.Client(cluster) as client:
-        results = {
-            "speech": compare("speech", a, graph_speech, naive_speech, rounds, work,
-                              client, bare=True),
-            "a": compare("a", a, graph_a, naive_a, rounds, work, client, bare=True),
-            "b": compare("b", b, graph_b, naive_b, rounds, work, client)}
+        pairs = {key: cluster_pair(key, *graphs[key], rounds, work, client)
+                 for key in results}
     loads.append(os.getloadavg()[0])
     labels = {"speech": f"{n_a} x 1 s 16 kHz -> 64-band mel, 400/160 framing",
               "a": f"{n_a} x 1 s 16 kHz -> 64-band mel, 2048/512 framing",
@@ -497,7 +526,9 @@ def _clip_lines(n_a, n_b, rounds, work) -> list[str]:
              f"`librosa.load(sr=22050)`, librosa's default resampler soxr HQ; ingest "
              f"resamples at VHQ) + `librosa.feature.melspectrogram` + `np.save` per clip; "
              f"'read + mel' is the same loop without the saves. Control: 4 units of pure "
-             f"CPU work on 1 and on 2 started processes, in the same rounds.",
+             f"CPU work on 1 and on 2 started processes, in the same rounds. LocalCluster: "
+             f"processes 2 workers and a 2-worker LocalCluster interleaved in a later phase "
+             f"(an idle cluster alongside slowed the pool contenders).",
              "",
              "| corpus | naive clips/s | ingest 1 process | vs naive | vs naive read + mel "
              "| CPU-time ratio | processes 1 worker (vs in-process) | same, CPU time | "
@@ -510,8 +541,7 @@ def _clip_lines(n_a, n_b, rounds, work) -> list[str]:
         rate = {k: n / statistics.median(v) for k, v in times.items()}
         bare = (f"{_ratio(times, 'naive read + compute', 'ingest 1 process'):.2f}x"
                 if "naive read + compute" in times else "–")
-        cluster = (f"{_ratio(times, 'processes 2 workers', 'LocalCluster 2 workers'):.2f}x"
-                   if "LocalCluster 2 workers" in times else "–")
+        cluster = f"{_ratio(pairs[key], 'processes 2 workers', 'LocalCluster 2 workers'):.2f}x"
         cpu_ratio = statistics.median(x / y for x, y in zip(cpu["naive"],
                                                              cpu["ingest 1 process"],
                                                              strict=True))

@@ -3,6 +3,7 @@ small reads stay small, bulk reads read each shard once, caches stay bounded."""
 from __future__ import annotations
 
 import pickle
+import shutil
 from fractions import Fraction
 
 import dask
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import zounds_xr as zx
 from zounds_xr.documents import FeatureStore, parts
 from zounds_xr.documents.catalog import meta_columns
+from zounds_xr.documents.log import entry_key
 from zounds_xr.testing import assert_identical
 
 #: documents of the test store: (frames of "spec", rate of its frames)
@@ -222,16 +224,79 @@ def test_frames_of_any_ids_are_the_raw_rows_one_after_the_other(stored, picks):
 
 def test_a_document_opens_only_the_feature_asked_for(stored):
     path, Doc, ids = stored
-    store = zx.open_store(path)
-    features = store[ids[3]]
+    counting = RecordingGets(zarr.storage.LocalStore(path, read_only=True))
+    features = FeatureStore(counting)[ids[3]]  # (a store object: nothing shared)
+
+    def opened():
+        return {k for k, _ in counting.gets if k.startswith("parts/")}
+
     assert sorted(features) == ["env", "spec"] and len(features) == 2
-    assert store.reader._arrays.cache_info().currsize == 0  # nothing opened yet
+    assert not opened()  # nothing opened yet
     spec = features["spec"]
     assert features["spec"] is spec  # built once
-    opened = store.reader._arrays.cache_info().currsize
-    assert opened == 1  # the spec array, not env's
+    assert opened() and not any("/env" in k for k in opened())  # spec's files, not env's
     with pytest.raises(KeyError):
         features["missing"]
+
+
+def _reads(monkeypatch) -> list[tuple[str, str]]:
+    """Record every read of a local store: ``(how, key)``, how ``get`` (a whole file of
+    the log or catalog), ``size`` or ``zarr`` (arrays)."""
+    from zounds_xr.documents.objects import ObjectStore
+
+    reads: list[tuple[str, str]] = []
+    get, size, zget = ObjectStore.get, ObjectStore.size, zarr.storage.LocalStore.get
+    monkeypatch.setattr(ObjectStore, "get",
+                        lambda self, k: reads.append(("get", k)) or get(self, k))
+    monkeypatch.setattr(ObjectStore, "size",
+                        lambda self, k: reads.append(("size", k)) or size(self, k))
+
+    async def zarr_get(self, key, prototype=None, byte_range=None):
+        reads.append(("zarr", key))
+        return await zget(self, key, prototype, byte_range)
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "get", zarr_get)
+    return reads
+
+
+def test_a_store_opened_again_in_the_process_opens_nothing_again(tmp_path, monkeypatch):
+    path = tmp_path / "f.zarr"
+    _, ids = _write(FeatureStore(path), [5, 6, 300])
+    expected = {i: _raw(path, i, "spec") for i in ids}
+    for i in ids:
+        np.testing.assert_array_equal(zx.open_store(path)[i]["spec"].values, expected[i])
+    state = FeatureStore(path).log.state()
+    reads = _reads(monkeypatch)
+    for i in ids:  # each a new object
+        np.testing.assert_array_equal(zx.open_store(path)[i]["spec"].values, expected[i])
+    # per open: the root, the newest log entry (checked to be the one read before) and
+    # the next one (a new commit?), each catalog fragment's size; then only chunks
+    assert {k for how, k in reads if how == "get"} == {
+        "zarr.json", entry_key(state.version), entry_key(state.version + 1)}
+    assert {k for how, k in reads if how == "size"} == set(state.fragments)
+    assert all("/c/" in k for how, k in reads if how == "zarr"), reads
+
+
+def test_a_store_opened_again_sees_other_writers_and_a_store_made_again(tmp_path):
+    path = tmp_path / "f.zarr"
+    _, ids = _write(FeatureStore(path), [5, 6])
+    assert zx.open_store(path)["doc000"]["spec"].sizes["time"] == 5
+    # another process commits (a writer sharing nothing with this process's objects)
+    _write(FeatureStore(zarr.storage.LocalStore(path)), [7], seed=1)
+    fresh = zx.open_store(path)
+    assert fresh.catalog().loc["doc000", "spec.frames"] == 7
+    np.testing.assert_array_equal(fresh["doc000"]["spec"].values, _raw(path, "doc000",
+                                                                        "spec"))
+    # the store deleted and written again at the same place, with fewer or as many
+    # commits: never the rows of the old one
+    for lengths in ([9], [3, 4, 8]):
+        shutil.rmtree(path)
+        _write(FeatureStore(zarr.storage.LocalStore(path)), lengths, seed=2)
+        again = zx.open_store(path)
+        assert list(again.catalog()["spec.frames"]) == lengths
+        for i in range(len(lengths)):
+            np.testing.assert_array_equal(again[f"doc{i:03d}"]["spec"].values,
+                                          _raw(path, f"doc{i:03d}", "spec"))
 
 
 def test_opening_a_store_again_parses_no_catalog_twice_and_sees_new_commits(tmp_path,

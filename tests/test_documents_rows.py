@@ -7,16 +7,19 @@ import json
 import pickle
 from fractions import Fraction
 
+import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
 import zarr
 import zarr.storage
+from zarr.codecs import Crc32cCodec
 from _documents_helpers import RecordingGets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zounds_xr as zx
+from zounds_xr.documents.chunks import ShardChunks
 from zounds_xr.documents.labels import Labels, _time_labels, time_index
 from zounds_xr.documents.rows import CheckedRows, block_rows, lazy_rows, stacked_rows
 from zounds_xr.core.errors import StoreError
@@ -74,6 +77,56 @@ def test_a_selection_of_the_lazy_rows_reads_only_the_inner_chunks_it_needs(start
     # no more requests than the inner chunks and the shard indexes touched
     assert len(COUNTING.gets) <= len(inner) + len(shards)
     assert {k for k, _ in COUNTING.gets} == {f"a/c/{s}/0" for s in shards}
+
+
+# (not slices from below the start backwards: dask's answer is not numpy's there)
+rows_keys = st.one_of(
+    st.builds(slice, st.none() | st.integers(0, 60), st.none() | st.integers(-60, 60),
+              st.none() | st.integers(-5, 5).filter(bool)),
+    st.integers(-40, 39),
+    st.lists(st.integers(-40, 39), min_size=1, max_size=5))
+lazy_keys = st.one_of(
+    rows_keys, st.tuples(rows_keys, st.sampled_from([slice(None), slice(1, 3), 2])),
+    st.just(Ellipsis), st.tuples(st.just(Ellipsis), st.just(1)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=st.integers(0, 900), length=st.integers(0, 100), key=lazy_keys,
+       window=st.none() | st.tuples(st.integers(-120, 120), st.integers(-120, 120)))
+def test_any_selection_of_the_lazy_rows_equals_numpy_on_the_rows(start, length, key,
+                                                                 window):
+    # dask's selections fused into the reads of the rows: numpy's answer, and so is a
+    # selection of a window
+    stop = min(1000, start + length)
+    lazy, expected = lazy_rows(ARRAY, "document 'd'", start, stop, "a"), VALUES[start:stop]
+    if window is not None:
+        lazy, expected = lazy[slice(*window)], expected[slice(*window)]
+    if isinstance(key, list) and len(key) and not (-len(expected) <= min(key) and
+                                                   max(key) < len(expected)):
+        return  # dask checks fancy indexes too: an IndexError either way
+    try:
+        want = expected[key]
+    except IndexError:
+        with pytest.raises(IndexError):
+            lazy[key].compute()
+        return
+    got = lazy[key]
+    assert isinstance(got, da.Array) and got.shape == want.shape
+    np.testing.assert_array_equal(got.compute(), want)
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_the_lazy_rows_are_plain_dask_arrays_that_mix_with_others_in_xarray():
+    # xarray refuses to compute or combine two types of chunked array: a dask array
+    # subclass (one tried for small reads) breaks Dataset.load() and apply_ufunc
+    lazy = lazy_rows(ARRAY, "document 'd'", 10, 300, "a")
+    assert type(lazy) is da.Array and type(lazy[5:70]) is da.Array
+    other = xr.DataArray(da.ones(290, chunks=100), dims="time")
+    mixed = xr.Dataset({"rows": (("time", "c"), lazy), "other": other}).load()
+    np.testing.assert_array_equal(mixed["rows"].values, VALUES[10:300])
+    both = xr.apply_ufunc(np.add, xr.DataArray(lazy[:, 0], dims="time"), other,
+                          dask="allowed")
+    np.testing.assert_array_equal(both.values, VALUES[10:300, 0] + 1)
 
 
 def test_lazy_rows_pickle_and_a_short_array_is_an_error():
@@ -167,3 +220,58 @@ def test_time_definitions_are_parsed_once_and_checked():
     assert stacked.dims == ("frame", "frequency") and "time" not in stacked.coords
     # a time definition is parsed once (a bounded cache)
     assert _time_labels.cache_info().maxsize == 4096
+
+
+# ----------------------------------------------------------- direct reads (chunks.py)
+def _local_sharded(root, rows=300, width=3, inner=4, per_shard=8):
+    """A local sharded array in the parts' layout (bytes + CRC32C; values = position)."""
+    array = zarr.create_array(zarr.storage.LocalStore(root), name="a", shape=(rows, width),
+                              dtype="f4", chunks=(inner, width),
+                              shards=(inner * per_shard, width), compressors=[Crc32cCodec()])
+    values = np.arange(rows * width, dtype="f4").reshape(rows, width)
+    array[...] = values
+    return zarr.open_array(zarr.storage.LocalStore(root), path="a", mode="r"), values
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    return _local_sharded(tmp_path_factory.mktemp("direct"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 299), length=st.integers(0, 120), key=st.builds(
+    slice, st.none() | st.integers(-130, 130), st.none() | st.integers(-130, 130)),
+    columns=st.sampled_from([None, slice(None), slice(0, 3), slice(1, 3)]))
+def test_direct_reads_return_exactly_zarrs_rows(local, start, length, key, columns):
+    array, values = local
+    direct = ShardChunks.of(array)
+    assert direct is not None and direct.local
+    stop = min(start + length, 300)
+    rows = CheckedRows(array, "document 'd'", start, stop, direct)
+    full = key if columns is None else (key, columns)
+    got = rows[full]
+    np.testing.assert_array_equal(got, values[start:stop][full])
+    assert got.dtype == values.dtype and got.flags.writeable
+
+
+def test_direct_reads_of_damaged_shards_raise_store_errors(tmp_path):
+    array, values = _local_sharded(tmp_path)
+    shard = tmp_path / "a" / "c" / "1" / "0"
+    good = shard.read_bytes()
+
+    def read(lo, hi):
+        return CheckedRows(array, "document 'd'", 0, 300, ShardChunks.of(array))[lo:hi]
+
+    np.testing.assert_array_equal(read(30, 70), values[30:70])
+    damaged = bytearray(good)
+    damaged[5] ^= 0x01  # a bit flip inside the shard's first inner chunk
+    shard.write_bytes(bytes(damaged))
+    with pytest.raises(StoreError, match=r"document 'd'.*a/c/1/0.*CRC32C"):
+        read(32, 36)
+    np.testing.assert_array_equal(read(36, 40), values[36:40])  # other chunks are whole
+    shard.write_bytes(good[:len(good) // 2])  # truncated: its index is gone
+    with pytest.raises(StoreError, match=r"a/c/1/0"):
+        read(32, 36)
+    shard.unlink()
+    with pytest.raises(StoreError, match=r"a/c/1/0.*cannot be read"):
+        read(32, 36)

@@ -497,7 +497,7 @@ def test_weighted_sampling_and_labels_from_any_column(fake):
 def test_damaged_chunks_raise_a_store_error(real, tmp_path):
     import shutil
 
-    from zounds_xr.learn.chunk_reader import _Raw
+    from zounds_xr.documents.chunks import ShardChunks
 
     _, path = real
     copy = tmp_path / "copy.zarr"
@@ -508,7 +508,7 @@ def test_damaged_chunks_raise_a_store_error(real, tmp_path):
     data[10] ^= 0xFF  # a bit flip inside the first inner chunk
     shards[0].write_bytes(bytes(data))
     windows = FeatureWindows(str(copy), "mel", window=zx.Milliseconds(100))
-    assert _Raw.of(windows.reader.array(0)[0]) is not None  # the fast path reads it
+    assert ShardChunks.of(windows.reader.array(0)[0]) is not None  # the fast path reads it
     with pytest.raises(zx.StoreError, match="CRC32C"):
         list(RandomWindows(str(copy), "mel", window=zx.Milliseconds(100), batch_size=8))
     with pytest.raises(zx.StoreError, match="CRC32C"):

@@ -12,6 +12,7 @@ from _documents_helpers import python_argv, spectral_graph, tone, write_wav
 
 import zounds_xr as zx
 from zounds_xr.documents import FeatureStore
+from zounds_xr.documents.store import forget_process_state
 from zounds_xr.documents.log import CHECKPOINT_INTERVAL, entry_key
 
 #: a process that commits ``n`` parts (one short document each) and ``n`` label edits
@@ -119,20 +120,30 @@ def test_opening_reads_a_checkpoint_and_the_entries_after_it(tmp_path, stored):
     last = version - version % CHECKPOINT_INTERVAL
     assert json.loads((tmp_path / "f.zarr/_log/_last_checkpoint").read_text()) == {
         "version": last}
-    fresh = FeatureStore(tmp_path / "f.zarr")
-    read = []
-    original = fresh.objects.get
 
-    def counting(key):
-        read.append(key)
-        return original(key)
+    def opened():
+        fresh = FeatureStore(tmp_path / "f.zarr")
+        read = []
+        original = fresh.objects.get
 
-    fresh.objects.get = counting
-    cat = fresh.catalog()
-    assert cat.loc[ids[0], "n"] == 2 * CHECKPOINT_INTERVAL + 1
-    entries = [k for k in read if k.startswith("_log/") and k[5:25].isdigit()
-               and not k.endswith("checkpoint.json")]
-    # the entries after the checkpoint, the next one and the gap probe: O(1) files
+        def counting(key):
+            read.append(key)
+            return original(key)
+
+        fresh.objects.get = counting
+        cat = fresh.catalog()
+        assert cat.loc[ids[0], "n"] == 2 * CHECKPOINT_INTERVAL + 1
+        return read, [k for k in read if k.startswith("_log/") and k[5:25].isdigit()
+                      and not k.endswith("checkpoint.json")]
+
+    # opened again in this process: the newest entry read (checked to be the same) and
+    # the next one
+    read, entries = opened()
+    assert entries == [entry_key(version), entry_key(version + 1)] and len(read) <= 3
+    # as in a new process: the entries after the checkpoint, the next one and the gap
+    # probe: O(1) files
+    forget_process_state()
+    read, entries = opened()
     assert entries == [entry_key(n) for n in range(last + 1, version + 3)]
     assert len(read) <= 4 + len(entries) + 3
     # a damaged checkpoint is only slower: the entries are replayed
@@ -143,6 +154,7 @@ def test_opening_reads_a_checkpoint_and_the_entries_after_it(tmp_path, stored):
 def test_a_lost_log_entry_is_a_store_error_and_verify_names_it(tmp_path, stored):
     Sound, _ = stored
     os.remove(tmp_path / "f.zarr" / entry_key(2))
+    forget_process_state()  # (this process read the log before: as another process)
     with pytest.raises(zx.StoreError, match="missing while later entries exist"):
         spectral_graph(tmp_path / "f.zarr").catalog()
     problems = FeatureStore(tmp_path / "f.zarr").verify()
@@ -201,7 +213,7 @@ def test_processes_creating_one_store_at_once_get_one_store(tmp_path):
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert FeatureStore(path).root()["zounds_xr:store"] == {"layout": 2, "log": 1}
-    assert sorted(os.listdir(path)) == ["_log", "catalog", "parts", "zarr.json"]
+    assert sorted(os.listdir(path)) == ["_log", "parts", "zarr.json"]
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ import dask.array as dask_array  # noqa: E402
 
 import zounds_xr as zx  # noqa: E402
 from zounds_xr.documents import FeatureStore  # noqa: E402
+from zounds_xr.documents.store import forget_process_state  # noqa: E402
 
 from _documents_helpers import (  # noqa: E402
     HOP_WINDOW,
@@ -248,7 +249,7 @@ def test_stores_created_at_once_on_s3_are_one_store(s3, url):
     for t in threads:
         t.join()
     assert not errors and _store(s3, url).version == 0
-    assert sorted(_bucket_keys(s3, url)) == ["_log/zarr.json", "catalog/zarr.json",
+    assert sorted(_bucket_keys(s3, url)) == ["_log/zarr.json",
                                              "parts/zarr.json", "zarr.json"]
 
 
@@ -287,9 +288,19 @@ def test_opening_and_reading_a_window_makes_a_bounded_number_of_requests(s3, url
     Sound(long).fft.values
     assert len(s3.since(mark)) > len(requests) + 4
 
-    # a fresh store: the root metadata, the checkpoint pointer, the two entries, the
-    # next two (none: the second checks that the log has no gap), one read per
+    # the store opened again in this process: the root metadata, the newest entry
+    # (checked to be the one read before), the next one (none), the size of each
+    # fragment (one HEAD); no listing
+    fresh = spectral_graph(_store(s3, url))
+    mark = s3.mark()
+    assert fresh.ids() == sorted([short, long])
+    listing = s3.since(mark)
+    assert sum(r.is_list for r in listing) == 0 and len(listing) == 1 + 2 + 2, listing
+    assert [r.method for r in listing].count("HEAD") == 2
+    # as in a new process: the root metadata, the checkpoint pointer, the two entries,
+    # the next two (none: the second checks that the log has no gap), one read per
     # fragment; no listing
+    forget_process_state()
     fresh = spectral_graph(_store(s3, url))
     mark = s3.mark()
     assert fresh.ids() == sorted([short, long])

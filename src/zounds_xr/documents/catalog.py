@@ -180,15 +180,14 @@ def read_fragment(data: bytes | str, where: str, columns=None) -> pa.Table:
 
     ``data`` is its bytes or a local path; ``columns``: only those.
     """
+    def source():
+        return io.BytesIO(data) if isinstance(data, bytes) else data
+
     try:
-        file = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data)
-        names = file.schema_arrow.names
-        repeated = [n for n in names if n.endswith(_REPEATED)
+        repeated = [n for n in pq.read_schema(source()).names if n.endswith(_REPEATED)
                     and (columns is None or n in columns)]
-        if repeated:
-            file = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data,
-                                  read_dictionary=repeated)
-        table = file.read(columns=columns)
+        table = pq.ParquetFile(source(), read_dictionary=repeated or None).read(
+            columns=columns)
         for name in repeated:
             column = table.column(name)
             if pa.types.is_dictionary(column.type):

@@ -28,12 +28,19 @@ Every :data:`CHECKPOINT_INTERVAL` commits the committer writes the replayed stat
 (:class:`LogState`) as ``_log/<n>.checkpoint.json`` and points ``_log/_last_checkpoint``
 at it, so that opening a store reads a checkpoint and the few entries after it (Delta
 Lake's ``_delta_log`` works the same way).
+
+The newest state read of a store is kept for the process (:data:`SHARED_KEPT` stores):
+opening the same store again starts from it once its newest entry is checked to be
+still the one read (a store made again at the same place is not), then reads only the
+entries after it.
 """
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
@@ -41,7 +48,7 @@ from ..core.errors import ParameterError, StoreError
 from .objects import ObjectStore
 
 __all__ = ["CATALOG", "CHECKPOINT_INTERVAL", "LAYOUT", "LOG", "LOG_FORMAT", "MODELS", "STORE",
-           "CommitLog", "LogState", "entry_key", "group_json", "model_path"]
+           "CommitLog", "LogState", "entry_key", "forget_shared", "group_json", "model_path"]
 
 #: the store layout, and the version of the commit log the root declares:
 #: ``<root>/zarr.json`` attrs ``{"zounds_xr:store": {"layout": 2, "log": 1}}``
@@ -58,6 +65,21 @@ MODELS = "_models"
 CHECKPOINT_INTERVAL = 10
 #: how often a writer retries after losing the race for an entry number
 _MAX_RACES = 1000
+#: stores whose newest state read is kept for the process (see the module docs)
+SHARED_KEPT = 16
+#: store key -> (newest state read, (CRC32 and size of its newest entry))
+_SHARED: dict[Hashable, tuple[LogState, tuple[int, int]]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def forget_shared() -> None:
+    """Forget the states read of every store (their next logs read a checkpoint)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
+
+
+def _digest(data: bytes) -> tuple[int, int]:
+    return zlib.crc32(data), len(data)
 
 
 def entry_key(n: int) -> str:
@@ -193,11 +215,16 @@ class LogState:
 
 
 class CommitLog:
-    """The log of one store (see the module docs); caches the newest state it read."""
+    """The log of one store (see the module docs); caches the newest state it read.
 
-    def __init__(self, objects: ObjectStore):
-        self.objects = objects
+    ``key`` names the store for the process (``None``: this object only): logs of the
+    same key start from the newest state one of them read, checked.
+    """
+
+    def __init__(self, objects: ObjectStore, key: Hashable | None = None):
+        self.objects, self.key = objects, key
         self._state: LogState | None = None
+        self._newest: tuple[int, tuple[int, int]] | None = None  # (n, digest of entry n)
 
     @property
     def url(self) -> str:
@@ -212,6 +239,7 @@ class CommitLog:
         data = self.objects.get(entry_key(n))
         if data is None:
             return None
+        self._newest = (n, _digest(data))
         try:
             entry = json.loads(data)
             if not isinstance(entry, dict) or "kind" not in entry:
@@ -283,13 +311,42 @@ class CommitLog:
             if cached is not None and cached.version < version:
                 return self._replay(cached.copy(), version, False)
             return self._replay(self._start(version), version, False)
+        if self._state is None:
+            self._state = self._shared()
         fresh = self._state is None
         state = self._start(None) if fresh else self._state.copy()  # type: ignore[union-attr]
         old = state.version
         state = self._replay(state, None, fresh)
         if fresh or state.version != old:
             self._state = state
+            self._share(state)
         return self._state  # type: ignore[return-value]
+
+    def _shared(self) -> LogState | None:
+        """Return the newest state read of this store in the process, if still its log."""
+        found = _SHARED.get(self.key) if self.key is not None else None
+        if found is None:
+            return None
+        state, digest = found
+        data = self.objects.get(entry_key(state.version))
+        return state if data is not None and _digest(data) == digest else None
+
+    def _share(self, state: LogState) -> None:
+        if self.key is None or not state.version:
+            return
+        if self._newest is None or self._newest[0] != state.version:
+            data = self.objects.get(entry_key(state.version))  # (a checkpoint's)
+            if data is None:
+                return
+            self._newest = (state.version, _digest(data))
+        with _SHARED_LOCK:
+            known = _SHARED.pop(self.key, None)  # (put back last: the newest used)
+            if known is not None and known[0].version > state.version:
+                _SHARED[self.key] = known
+            else:
+                _SHARED[self.key] = (state, self._newest[1])
+            while len(_SHARED) > SHARED_KEPT:
+                del _SHARED[next(iter(_SHARED))]
 
     @property
     def version(self) -> int:
@@ -314,10 +371,12 @@ class CommitLog:
                 return 0
             n = state.version + 1
             entry = {**entry, "time": time.time(), "author": author}
-            if self.objects.put_if_absent(entry_key(n), dumps(entry)):
+            data = dumps(entry)
+            if self.objects.put_if_absent(entry_key(n), data):
                 new = state.copy()
                 new.apply(n, entry)
-                self._state = new
+                self._state, self._newest = new, (n, _digest(data))
+                self._share(new)
                 if n % CHECKPOINT_INTERVAL == 0:
                     self._write_checkpoint(new)
                 return n

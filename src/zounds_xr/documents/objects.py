@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import threading
 import uuid
 from collections.abc import Iterator
@@ -154,6 +155,22 @@ class ObjectStore:
             if self.local is not None:
                 return os.path.isfile(self.path(key))
             return bool(sync(self.zarr.exists(key)))
+
+    def size(self, key: str) -> int | None:
+        """Return the object's size in bytes (one metadata request), ``None`` when absent."""
+        with self.reaching("read"):
+            if self.local is not None:
+                try:
+                    found = os.stat(self.path(key))
+                except (FileNotFoundError, NotADirectoryError):
+                    return None
+                return found.st_size if stat.S_ISREG(found.st_mode) else None
+            try:
+                if self.fs is not None:
+                    return int(sync(self.fs._info(self.path(key)))["size"])
+                return int(sync(self.zarr.getsize(key)))
+            except FileNotFoundError:
+                return None
 
     def list_dir(self, prefix: str) -> list[str]:
         """Names directly under ``prefix`` (a folder), sorted; empty when there is none."""

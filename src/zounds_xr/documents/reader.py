@@ -7,7 +7,8 @@ The one read path of a store: ``Sound(doc_id).<feature>``, ``open_store(url)[doc
     document's rows (:mod:`.rows`) -> indexes from cached definitions (:mod:`.labels`)
 
 Parts never change, so what is opened of them (checked stores, arrays, group labels)
-is kept in bounded LRU caches, never one object per document.
+is kept in bounded LRU caches, never one object per document, shared by the readers of
+one store in the process (``open_store`` again opens nothing again).
 
 Every file a read touches is checked against its record in the log
 (:mod:`.manifest`): a group's or an array's ``zarr.json`` (dtype, shape, chunk grid,
@@ -20,10 +21,11 @@ with the original exception chained; never fill values or another document's row
 """
 from __future__ import annotations
 
-import functools
 import io
 import json
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from typing import ClassVar, cast
 
 import dask.array as da
@@ -35,18 +37,56 @@ import zarr
 import zarr.errors
 import zarr.storage
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+from zarr.core.array import AsyncArray
 from zarr.core.metadata import ArrayV3Metadata
+from zarr.storage import StorePath
 
 from ..core.errors import StoreError
+from .chunks import ShardChunks
 from .labels import Labels
 from .manifest import check, crc32c, index_offsets
 from .parts import FEATURE, INDEX
 from .rows import CheckedRows, lazy_rows, read_error, stacked_rows
 
-__all__ = ["CheckedArray", "MissingChunkError", "Reader", "part_of"]
+__all__ = ["CheckedArray", "MissingChunkError", "Reader", "forget_opened", "part_of"]
 
-#: parts' checked stores, arrays and groups kept open by a reader (each an LRU)
+#: parts' checked stores, arrays and groups kept open in the process (each an LRU)
 CACHED = 256
+
+
+class _Opened:
+    """A bounded LRU of what is opened of parts, by ``(store key, path)``."""
+
+    def __init__(self, size: int = CACHED):
+        self.size, self._lock = size, threading.Lock()
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+
+    def get(self, key: tuple, make: Callable[[], object]):
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        value = make()  # (outside the lock: opening reads the storage)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def forget(self, store: Hashable | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._items if store is None or k[0] == store]:
+                del self._items[key]
+
+
+_STORES, _ARRAYS, _GROUPS, _DIRECT = _Opened(), _Opened(), _Opened(), _Opened()
+
+
+def forget_opened() -> None:
+    """Forget what is opened of every store's parts (opened again when read)."""
+    for cache in (_STORES, _ARRAYS, _GROUPS, _DIRECT):
+        cache.forget()
 
 
 def _frames_said(definition) -> int:
@@ -114,32 +154,51 @@ class CheckedStore(zarr.storage.WrapperStore):
         buf = await self._store.get(key, prototype, byte_range)
         if buf is None:
             raise self._fail(key, "is missing", MissingChunkError)
-        data = buf.to_bytes()
-        if byte_range is None:
-            problem = check(data, record)
+        if isinstance(byte_range, RangeByteRequest):  # an inner chunk: most reads
+            found = self._indexes.get(key)
+            tail = found[1].get(byte_range.start) if found is not None else None
+            data = buf.as_numpy_array()  # (a view: no copy)
+            if tail is None or len(data) != byte_range.end - byte_range.start or \
+                    data[-4:].tobytes().hex() != tail:
+                raise self._fail(key, f"has bytes {byte_range.start}:{byte_range.end} that "
+                                      f"are not the inner chunk committed there")
+        elif byte_range is None:
+            problem = check(buf.to_bytes(), record)
             if problem is not None:
                 raise self._fail(key, f"does not match the log's record: {problem}")
         elif suffix:
+            data = buf.to_bytes()
             if "index" not in record or len(data) != byte_range.suffix or \
                     crc32c(data[:-4]) != record["index"]:
                 raise self._fail(key, "has a shard index that is damaged or not the one "
                                       "committed (a truncated, zeroed or swapped shard)")
-            starts = {int(o): i for i, (o, _) in enumerate(index_offsets(data))}
-            if len(self._indexes) >= self._INDEX_CACHE:
-                self._indexes.pop(next(iter(self._indexes)))
-            self._indexes[key] = (buf, starts)
-        elif isinstance(byte_range, RangeByteRequest):
+            # each inner chunk's offset -> the CRC32C the log commits for it (its tail)
             tails = record.get("chunks", "").split(",")
-            found = self._indexes.get(key)
-            i = found[1].get(byte_range.start) if found is not None else None
-            if i is None or i >= len(tails) or len(data) != byte_range.end - \
-                    byte_range.start or data[-4:].hex() != tails[i]:
-                raise self._fail(key, f"has bytes {byte_range.start}:{byte_range.end} that "
-                                      f"are not the inner chunk committed there")
+            starts = {int(o): tails[i] for i, (o, _) in enumerate(index_offsets(data))
+                      if i < len(tails)}
+            if len(self._indexes) >= self._INDEX_CACHE:
+                self._indexes.pop(next(iter(self._indexes), None), None)  # (threads)
+            self._indexes[key] = (buf, starts)
         else:
             raise self._fail(key, f"was read with an unexpected byte range {byte_range}")
         return buf
 
+    def metadata(self, path: str, read: Callable[[str], bytes | None]) -> dict:
+        """Read the ``zarr.json`` of the node at ``path`` with ``read``, checked; parsed.
+
+        ``read(key)`` reads a whole file (in this thread: no hand-off to zarr's).
+        """
+        key = f"{path}/zarr.json"
+        record = self.records.get(key)
+        if record is None and self.checks:
+            raise self._fail(key, "is not committed by the store's log")
+        data = read(key)
+        if data is None:
+            raise self._fail(key, "is missing", MissingChunkError)
+        problem = check(data, record) if self.checks and record is not None else None
+        if problem is not None:
+            raise self._fail(key, f"does not match the log's record: {problem}")
+        return json.loads(data)
 
     async def _unchecked(self, key, prototype, byte_range):
         if isinstance(byte_range, SuffixByteRequest):
@@ -218,14 +277,43 @@ class Reader:
     files_of : callable
         ``files_of(part) -> {key: record}``, the log's records of a committed part
         (:class:`StoreError` when the part is not committed).
+    read : callable
+        ``read(key) -> bytes`` (``None``: no such file): how a node's ``zarr.json`` is
+        read (:meth:`.objects.ObjectStore.get`: a local file in this thread).
+    key : hashable, optional
+        Names the store for the process: readers of the same key share what they
+        opened (part names are unique). Default: this reader only.
     """
 
-    def __init__(self, zstore, url: str, files_of: Callable[[str], dict]):
+    def __init__(self, zstore, url: str, files_of: Callable[[str], dict],
+                 read: Callable[[str], bytes | None], key: Hashable | None = None):
         self.zstore, self.url, self.files_of = zstore, url, files_of
-        # parts never change: what is opened of them stays valid (LRUs, in C on a hit)
-        self._stores = functools.lru_cache(CACHED)(self._open_store)
-        self._arrays = functools.lru_cache(CACHED)(self._open_array)
-        self._groups = functools.lru_cache(CACHED)(self._open_group)
+        self._read_file = read
+        self.key = object() if key is None else key
+        try:  # what readers see is read-only
+            self._readonly = zstore if zstore.read_only else zstore.with_read_only(True)
+        except NotImplementedError:
+            self._readonly = zstore
+
+    # parts never change: what is opened of them stays valid
+    def _stores(self, group_path: str) -> CheckedStore:
+        return _STORES.get((self.key, group_path), lambda: self._open_store(group_path))
+
+    def _arrays(self, path: str) -> zarr.Array:
+        return _ARRAYS.get((self.key, path), lambda: self._open_array(path))
+
+    def _direct(self, path: str) -> ShardChunks | None:
+        # a local array in the parts' layout is read without zarr (False: through zarr,
+        # as with the checks turned off, which bench_store_log measures through zarr)
+        found = _DIRECT.get((self.key, path), lambda: self._open_direct(path))
+        return found or None
+
+    def _open_direct(self, path: str) -> ShardChunks | bool:
+        chunks = ShardChunks.of(self._arrays(path)) if CheckedStore.checks else None
+        return chunks if chunks is not None and chunks.local else False
+
+    def _groups(self, group_path: str) -> dict:
+        return _GROUPS.get((self.key, group_path), lambda: self._open_group(group_path))
 
     def _open_store(self, group_path: str) -> CheckedStore:
         part = part_of(group_path)
@@ -235,7 +323,7 @@ class Reader:
         files = self.files_of(part)
         prefix = f"{group_path}/"
         records = {k: r for k, r in files.items() if k.startswith(prefix)}
-        return CheckedStore(self.zstore, self.url, records)
+        return CheckedStore(self._readonly, self.url, records)
 
     def array(self, path: str) -> zarr.Array:
         """Open the read-only, checked Zarr array at ``path`` (kept: parts never change)."""
@@ -244,7 +332,9 @@ class Reader:
     def _open_array(self, path: str) -> zarr.Array:
         store = self._stores(path.rsplit("/", 1)[0])
         try:
-            return zarr.open_array(store, path=path, mode="r", zarr_format=3)
+            # (what zarr.open_array does, its metadata read in this thread)
+            metadata = ArrayV3Metadata.from_dict(store.metadata(path, self._read_file))
+            return zarr.Array(AsyncArray(metadata, StorePath(store, path)))
         except StoreError:
             raise
         except Exception as exc:
@@ -263,8 +353,10 @@ class Reader:
     def _open_group(self, group_path: str) -> dict:
         store = self._stores(group_path)
         try:
-            group = zarr.open_group(store, path=group_path, mode="r", zarr_format=3)
-            attrs = group.attrs.asdict()
+            node = store.metadata(group_path, self._read_file)
+            if node.get("node_type") != "group":
+                raise ValueError(f"it is a {node.get('node_type')!r}, not a Zarr group")
+            attrs = dict(node.get("attributes") or {})
             info = cast(dict, attrs.get(FEATURE) or {})
             name = group_path.rsplit("/", 1)[-1].split(".")[0]
             coords = {}
@@ -277,9 +369,9 @@ class Reader:
                 data = self.array(f"{group_path}/{name}")
                 dims = tuple(cast(ArrayV3Metadata, data.metadata).dimension_names or dims)
                 for cname in str(data.attrs.get("coordinates") or "").split():
-                    arr = cast(zarr.Array, group[cname])
+                    arr = self.array(f"{group_path}/{cname}")
                     attrs_c = {k: v for k, v in arr.attrs.items() if k != "zounds_xr:role"}
-                    meta = cast(ArrayV3Metadata, arr.metadata)  # opened as zarr_format=3
+                    meta = cast(ArrayV3Metadata, arr.metadata)
                     coords[cname] = xr.Variable(tuple(meta.dimension_names or ()),
                                                 arr[...], attrs=attrs_c)
             labels = Labels(dims, defs, coords)
@@ -316,7 +408,8 @@ class Reader:
                 if offset < 0 or frames < 0 or offset + frames > array.shape[0]:
                     raise StoreError(f"its catalog row says rows {offset}:{offset + frames}, "
                                      f"outside the array's {array.shape[0]} rows")
-                data = lazy_rows(array, where, offset, offset + frames, path)
+                data = lazy_rows(array, where, offset, offset + frames, path,
+                                 self._direct(path))
             text = row.get(f"{name}.index")
             if not (isinstance(text, str) and text):
                 raise StoreError(f"the catalog row of feature {name!r} has no time index")
@@ -377,7 +470,8 @@ class Reader:
         if labels is None:
             raise StoreError(f"no documents store {feature!r}")
         data = stacked_rows(lambda p: CheckedRows(self._arrays(p), f"{where}, array {p!r} "
-                                                  f"of the feature store {self.url!r}"),
+                                                  f"of the feature store {self.url!r}",
+                                                  direct=self._direct(p)),
                             paths, offsets, counts, feature)
         return labels.label(data, feature, dims=("frame", *labels.dims[1:]))
 
@@ -401,11 +495,11 @@ class Reader:
                               dtype=np.float32, meta=np.empty((0, 0), np.float32))
 
     def forget(self, parts) -> None:
-        """Drop what is kept of deleted parts.
+        """Drop what is kept of this store's parts after ``parts`` were deleted.
 
-        Without ``parts``, of every part: parts are rarely deleted, and opening again
-        is cheap.
+        What is kept of all its parts goes: parts are rarely deleted, and opening
+        again is cheap.
         """
         if parts:
-            for cache in (self._stores, self._arrays, self._groups):
-                cache.cache_clear()
+            for cache in (_STORES, _ARRAYS, _GROUPS, _DIRECT):
+                cache.forget(self.key)

@@ -56,19 +56,21 @@ from .log import (
     STORE,
     CommitLog,
     LogState,
+    forget_shared,
     group_json,
     model_path,
 )
 from .manifest import RecordingStore, check_file, crc32c
 from .objects import BUCKET_PROTOCOLS, ObjectStore, is_url, open_zarr_store, protocol, sync
 from .parts import PartWriter, encode_labels, new_part_name
-from .reader import CheckedArray, Reader
+from .reader import CheckedArray, Reader, forget_opened
 
 __all__ = [
     "LAYOUT",
     "STORE",
     "FeatureStore",
     "encode_labels",
+    "forget_process_state",
     "open_store",
     "validate_id",
 ]
@@ -93,12 +95,31 @@ def validate_id(doc_id) -> str:
     return doc_id
 
 
-#: catalogs this process resolved, by the fragments they come from (keys and the log's
-#: checksums): a store opened again parses and resolves nothing twice; bounded, a
-#: catalog of 10^6 documents being large
+#: catalogs this process resolved, by store (``FeatureStore._key``) and the fragments
+#: they come from (keys and the log's checksums): a store opened again parses and
+#: resolves nothing twice; bounded, a catalog of 10^6 documents being large
 _RESOLVED: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
 _RESOLVED_KEPT = 2
 _RESOLVED_LOCK = threading.Lock()
+
+
+def forget_process_state() -> None:
+    """Forget what this process read and opened of every store, as a new process would.
+
+    Objects made afterwards read the log from its checkpoint, the catalog fragments
+    (each checked against the log) and the parts' metadata afresh: after a store was
+    changed behind the log's back (damage, a restore from a backup) in a long-lived
+    process.
+    """
+    with _RESOLVED_LOCK:
+        _RESOLVED.clear()
+    forget_shared()
+    forget_opened()
+
+
+def _native(value):
+    """Return a catalog cell as pandas gives it in a row's ``to_dict()`` (Python scalars)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _fragments_content(state: LogState) -> tuple:
@@ -184,6 +205,7 @@ class FeatureStore:
         self._root_checked = False
         self._tables: dict[str, pa.Table] = {}  # fragment key -> checked table
         self._resolution: tuple | None = None  # see _resolve_rows, + the labelled catalog
+        self._columns: tuple | None = None  # (that catalog, its columns' arrays): row()
 
     @classmethod
     def in_memory(cls) -> FeatureStore:
@@ -232,8 +254,19 @@ class FeatureStore:
     def log(self) -> CommitLog:
         """The commit log (:class:`.log.CommitLog`)."""
         if self._log is None:
-            self._log = CommitLog(self.objects)
+            self._log = CommitLog(self.objects, self._key())
         return self._log
+
+    def _key(self) -> tuple | None:
+        """Name the store for the process: what its objects share.
+
+        That is the log's state and what is opened of its parts; ``None`` for a zarr
+        store object (this object only).
+        """
+        if not isinstance(self.url, str):
+            return None
+        options = json.dumps(self.storage_options, sort_keys=True, default=repr)
+        return (self._token or self.url, options, os.getpid())  # (not a forked parent's)
 
     @functools.cached_property
     def reader(self) -> Reader:
@@ -241,7 +274,8 @@ class FeatureStore:
 
         An attribute once made: reading it costs no call.
         """
-        return Reader(self.zarr_store, str(self.url), self._files_of)
+        return Reader(self.zarr_store, str(self.url), self._files_of, self.objects.get,
+                      self._key())
 
     def reaching(self, action: str):
         """Return a context turning a failure to reach the storage into :class:`StoreError`."""
@@ -374,10 +408,12 @@ class FeatureStore:
         self._check_root(attributes)
         if create:
             # plain Zarr readers (xr.open_datatree) see the parts as one group, and the
-            # log and the catalog as empty ones (their files are not Zarr nodes)
+            # log as an empty one (its files are not Zarr nodes). Not the catalog: a
+            # zarr.json among its fragments would break plain Parquet readers of the
+            # directory (DESIGN: any Parquet reader reads <root>/catalog/), at the price
+            # of zarr's warning that it does not recognise catalog/
             self.objects.put_if_absent("parts/zarr.json", group_json({}))
-            for empty in (LOG, CATALOG):
-                self.objects.put_if_absent(f"{empty}/zarr.json", group_json({}, empty=True))
+            self.objects.put_if_absent(f"{LOG}/zarr.json", group_json({}, empty=True))
         self._root_checked = True
         return attributes
 
@@ -589,11 +625,14 @@ class FeatureStore:
         data = self.objects.get(key)
         if data is not None and (len(data) != record["size"]
                                  or crc32c(data) != record["crc32c"]):
-            raise StoreError(f"the catalog fragment {key!r} of {self.url!r} (committed by "
-                             f"log entry {record['version']}) is damaged or replaced: it "
-                             f"does not match the log's record; run `zounds-xr repair "
-                             f"{self.url}` to rewrite it from the log")
+            raise self._damaged_fragment(key, record)
         return data
+
+    def _damaged_fragment(self, key: str, record: dict) -> StoreError:
+        return StoreError(f"the catalog fragment {key!r} of {self.url!r} (committed by "
+                          f"log entry {record['version']}) is damaged or replaced: it does "
+                          f"not match the log's record; run `zounds-xr repair {self.url}` "
+                          f"to rewrite it from the log")
 
     def _table(self, key: str, record: dict, columns=None) -> pa.Table | None:
         """Read a live fragment's table, checked against its log record.
@@ -619,17 +658,20 @@ class FeatureStore:
     def _resolved_before(self, state: LogState):
         """Return ``(catalog, failures)`` if this process resolved the same fragments before.
 
-        That is, another object of this store (``open_store`` again); each fragment is
-        still read and checked against the log here, only parsing and resolving are
-        saved.
+        That is, another object of this store (``open_store`` again). Their rows were
+        checked against the log when they were read; here each fragment is checked to
+        be still there, of its committed size (one metadata request each).
         """
-        content = _fragments_content(state)
-        found = _RESOLVED.get(content)
+        found = _RESOLVED.get((self._key(), _fragments_content(state)))
         if found is None:
             return None
         for key, record in state.fragments.items():
-            if key not in self._tables and self._fragment_bytes(key, record) is None:
-                return None  # gone: the slow path says why
+            if key not in self._tables:
+                size = self.objects.size(key)
+                if size is None:
+                    return None  # gone: the slow path says why
+                if size != record["size"]:
+                    raise self._damaged_fragment(key, record)
         return found
 
     def _fragment_tables(self, state: LogState, columns=None) -> list[pa.Table] | None:
@@ -674,7 +716,8 @@ class FeatureStore:
             resolved, failures = _catalog.resolve(_catalog.combine(tables),
                                                   _unique_ids(state))
             with _RESOLVED_LOCK:
-                _RESOLVED[_fragments_content(state)] = (resolved, failures)
+                if self._key() is not None:
+                    _RESOLVED[(self._key(), _fragments_content(state))] = (resolved, failures)
                 while len(_RESOLVED) > _RESOLVED_KEPT:
                     del _RESOLVED[next(iter(_RESOLVED))]
             found = (state.version, resolved, failures, state.labels, None)
@@ -776,11 +819,14 @@ class FeatureStore:
         resolved = self._resolve()[0]
         validate_id(doc_id)
         try:
-            row = resolved.loc[doc_id]
+            i = resolved.index.get_loc(doc_id)
         except KeyError:
             raise DocumentNotFoundError(
                 f"no document {doc_id!r} in the feature store {self.url!r}") from None
-        out = row.to_dict()
+        if self._columns is None or self._columns[0] is not resolved:
+            self._columns = (resolved, [(c, resolved[c].array) for c in resolved.columns])
+        # (what ``resolved.loc[doc_id].to_dict()`` gives, a third of the time)
+        out = {c: _native(values[i]) for c, values in self._columns[1]}
         out["id"] = doc_id
         return out
 
