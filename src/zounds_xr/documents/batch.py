@@ -15,6 +15,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -616,7 +617,10 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
             drainer.start()
     batches = _batches(todo, workers)
     splits = [_split(document, batch, workers) for batch in batches]
-    groups = _task_groups(batches, splits, lambda f, *a: dask.delayed(f, pure=False)(*a),
+    # the arguments travel inside a partial: dask would otherwise walk every item of
+    # every batch looking for collections (8,000 calls for 2,000 clips, 7% of an ingest)
+    groups = _task_groups(batches, splits,
+                          lambda f, *a: dask.delayed(functools.partial(f, *a), pure=False)(),
                           shipped, channel)
     kwargs: dict[str, Any] = {"scheduler": "synchronous" if scheduler == "sync"
                               else scheduler}
