@@ -36,11 +36,10 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, WrapperStore
 
 from ..core.errors import StoreError
-from .manifest import crc32c
+from .manifest import EMPTY, crc32c, index_offsets, shard_index_size
 
 __all__ = ["ShardChunks", "checked_payload"]
 
-_EMPTY = int(np.uint64(2**64 - 1))
 #: shard files kept mapped per array
 _OPEN_MAPS = 64
 
@@ -174,7 +173,7 @@ class ShardChunks:
         shard, inner = divmod(c, self.per_shard)
         offset, nbytes = self.indexes[shard][inner]
         if nbytes != self.nbytes + 4:
-            state = "is missing" if offset == nbytes == _EMPTY else \
+            state = "is missing" if offset == nbytes == EMPTY else \
                 f"has {nbytes} bytes, expected {self.nbytes + 4}"
             raise StoreError(f"chunk {inner} of shard {self.key(shard)!r} of the array "
                              f"{self.name!r} {state}")
@@ -183,20 +182,22 @@ class ShardChunks:
     def _index(self, shard: int, blob: bytes) -> None:
         """Check shard ``shard``'s index ``blob`` (read from its end) and keep it."""
         key = self.key(shard)
-        if len(blob) != self.per_shard * 16 + 4:
+        if len(blob) != shard_index_size(self.per_shard):
             raise StoreError(f"the index of shard {key!r} of the array {self.name!r} is "
                              f"truncated")
-        payload = checked_payload(blob, f"the index of the shard {key!r} of the array "
-                                        f"{self.name!r}")
+        view = np.frombuffer(blob, np.uint8)
+        crc = crc32c(view[:-4])  # once: against the index's own checksum and the log's
+        if crc != int.from_bytes(view[-4:].tobytes(), "little"):
+            raise StoreError(f"the index of the shard {key!r} of the array {self.name!r} "
+                             f"fails its CRC32C checksum: the stored bytes are damaged")
         record = self._record(key)
         # the log records the CRC32C of the index without its own checksum
         # (documents/manifest.py: a block ending with its CRC32C has a constant one)
-        if record is not None and crc32c(np.frombuffer(blob, np.uint8)[:-4]) != \
-                record.get("index"):
+        if record is not None and crc != record.get("index"):
             raise StoreError(f"the shard {key!r} of the array {self.name!r} has an index "
                              f"that is not the one committed (a truncated, zeroed or "
                              f"swapped shard)")
-        self.indexes[shard] = payload.view("<u8").reshape(-1, 2).tolist()
+        self.indexes[shard] = index_offsets(blob).tolist()
 
     def _decoded(self, payload: np.ndarray) -> np.ndarray:
         array = payload.view(self.dtype).reshape(self.chunk_shape)
@@ -238,7 +239,7 @@ class ShardChunks:
                                  f"read: {exc}") from exc
             try:
                 if shard not in self.indexes:
-                    size = self.per_shard * 16 + 4
+                    size = shard_index_size(self.per_shard)
                     end = os.fstat(fd).st_size
                     self._index(shard, os.pread(fd, size, end - size) if end >= size
                                 else b"")
@@ -331,7 +332,7 @@ class ShardChunks:
     def _read_indexes(self, shards: list[int]) -> None:
         if not shards:
             return
-        size = self.per_shard * 16 + 4
+        size = shard_index_size(self.per_shard)
         keys = [self.key(s) for s in shards]
         if self.root is not None:
             blobs = []

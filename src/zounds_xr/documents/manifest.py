@@ -35,10 +35,11 @@ import crc32c as _crc32c
 import numpy as np
 import zarr.storage
 
-__all__ = ["RecordingStore", "check", "check_file", "check_stream", "crc32c",
+__all__ = ["EMPTY", "RecordingStore", "check", "check_file", "check_stream", "crc32c",
            "file_record", "index_offsets", "layout_of", "shard_index_size"]
 
-_EMPTY = 2**64 - 1
+#: the offset and length a shard index gives an inner chunk that was never written
+EMPTY = 2**64 - 1
 
 
 def crc32c(data) -> int:
@@ -106,7 +107,7 @@ def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> d
             record["chunks"] = ",".join(
                 # the chunk's last 4 bytes only: slicing up to its end copied the
                 # shard once per chunk (quadratic in the shard's size)
-                "" if offset == _EMPTY else data[max(0, offset + nbytes - 4):
+                "" if offset == EMPTY else data[max(0, offset + nbytes - 4):
                                                  offset + nbytes].hex()
                 for offset, nbytes in index_offsets(index).tolist())
     elif layout is True and len(data) >= 4:
@@ -139,7 +140,7 @@ def _check(read, size: int, record: dict) -> str | None:
         if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
             return "its shard index is damaged or not the committed one"
         for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
-            if offset == _EMPTY:
+            if offset == EMPTY:
                 if tails[i]:
                     return f"inner chunk {i} is missing"
                 continue
