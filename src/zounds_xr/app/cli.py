@@ -161,26 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify the stored documents first and recompute damaged ones")
     p.set_defaults(run=_cmd_ingest)
 
-    p = sub.add_parser("info", help="documents, hours, features, failures and parts of a "
-                                    "store (read from its catalog)")
-    p.add_argument("store", help="Zarr store path or URL")
-    p.set_defaults(run=_cmd_info)
-
-    p = sub.add_parser("verify", help="check every committed file against the store's "
-                                      "log (sizes, checksums), by document and feature")
-    p.add_argument("store", help="Zarr store path or URL")
-    p.add_argument("--quiet", action="store_true", help="no progress")
-    p.set_defaults(run=_cmd_verify)
-
-    p = sub.add_parser("repair", help="rewrite lost or damaged catalog fragments from the "
-                                      "store's log")
-    p.add_argument("store", help="Zarr store path or URL")
-    p.set_defaults(run=_cmd_repair)
-
-    p = sub.add_parser("upgrade", help="write the commit log of a store made before "
-                                       "stores had one (checks every chunk first)")
-    p.add_argument("store", help="Zarr store path or URL")
-    p.set_defaults(run=_cmd_upgrade)
+    # the commands that take one store (and, where progress shows, --quiet)
+    for name, run, quiet, text in [
+            ("info", _cmd_info, False,
+             "documents, hours, features, failures and parts of a store (read from its "
+             "catalog)"),
+            ("verify", _cmd_verify, True,
+             "check every committed file against the store's log (sizes, checksums), by "
+             "document and feature"),
+            ("repair", _cmd_repair, False,
+             "rewrite lost or damaged catalog fragments from the store's log"),
+            ("upgrade", _cmd_upgrade, False,
+             "write the commit log of a store made before stores had one (checks every "
+             "chunk first)")]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("store", help="Zarr store path or URL")
+        p.set_defaults(run=run)
+        if quiet:
+            p.add_argument("--quiet", action="store_true", help="no progress")
 
     p = sub.add_parser("demo", help="ingest a generated (or given) corpus and report")
     p.add_argument("--audio", help="a directory of audio (default: generate a corpus)")
