@@ -275,3 +275,22 @@ def test_direct_reads_of_damaged_shards_raise_store_errors(tmp_path):
     shard.unlink()
     with pytest.raises(StoreError, match=r"a/c/1/0.*cannot be read"):
         read(32, 36)
+
+
+@settings(max_examples=40, deadline=None)
+@given(position=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
+def test_a_flipped_bit_anywhere_in_a_shard_is_caught_by_a_direct_read(tmp_path_factory,
+                                                                       position, bit):
+    # a bit of a chunk's values, of its checksum, or of the shard's index: every one is
+    # under a CRC32C, so reading the shard's rows must fail, never return other values
+    root = tmp_path_factory.mktemp("flip")
+    array, values = _local_sharded(root)
+    shard = root / "a" / "c" / "1" / "0"  # rows 32..63
+    data = bytearray(shard.read_bytes())
+    data[int(position * len(data))] ^= 1 << bit
+    shard.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"a/c/1/0"):
+        CheckedRows(array, "document 'd'", 0, 300, ShardChunks.of(array))[32:64]
+    # the other shards read as stored
+    np.testing.assert_array_equal(
+        CheckedRows(array, "document 'd'", 0, 300, ShardChunks.of(array))[0:32], values[:32])
