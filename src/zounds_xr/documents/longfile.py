@@ -490,4 +490,5 @@ def _pyramid_of(fstore, name: str, doc_id: str, capacity: int, array: dict,
         return None
     rest = tuple(n for d, n in zip(dims[1:], array["shape"], strict=True) if d != "channel")
     channel = dims.index("channel") if "channel" in dims else None
-    return plan_split_pyramid(fstore, name, doc_id, capacity, rest, channel, starts)
+    return plan_split_pyramid(fstore, name, doc_id, capacity, rest, channel,
+                              int(array["shard_rows"]), starts)

@@ -299,20 +299,42 @@ class _Layout:
     base: int
     chunk: int  # rows of a chunk
     block_level: int  # frames summarised per read: 2**block_level
+    align: int | None  # log2 of the frames of a shard of the stored feature
 
     @classmethod
-    def of(cls, rest: tuple[int, ...]) -> _Layout:
+    def of(cls, rest: tuple[int, ...], shard_rows: int | None) -> _Layout:
+        """Return the layout of the pyramid of frames of shape ``rest`` (channels averaged).
+
+        ``shard_rows``: the rows of a shard of the stored feature (``None``: unsharded).
+        """
         kind = "2d" if rest else "1d"
         row_bytes = int(np.prod(rest, dtype=np.int64)) * 4
         return cls(rest, kind, ("min", "max", "mean") if kind == "1d" else ("max", "mean"),
                    BASE_LEVEL[kind], _chunk_rows(row_bytes),
-                   max(12, int(math.log2(max(1, BLOCK_BYTES // row_bytes)))))
+                   max(12, int(math.log2(max(1, BLOCK_BYTES // row_bytes)))),
+                   None if not shard_rows else _trailing_zeros(int(shard_rows)))
+
+    def shard(self, level: int) -> int | None:
+        """Rows of a shard at ``level`` (``None``: one file per chunk).
+
+        A shard summarises the largest power of two of frames that divides the stored
+        feature's shards (the time ranges of a split recording start on those): each
+        is written whole by one writer, and a level has a file per shard of the feature
+        (creating files costs more than writing them) instead of one per chunk; levels
+        whose shard would hold less than two chunks have a file per chunk.
+        """
+        if self.align is None or self.align - level < 0:
+            return None
+        rows = 1 << (self.align - level)
+        return rows if rows >= 2 * self.chunk else None
 
     def create(self, group: zarr.Group, stat: str, level: int, rows: int) -> zarr.Array:
         """Create the array of ``stat`` at ``level`` with ``rows`` rows in ``group``."""
+        shard = self.shard(level)
         return group.create_array(
             f"{stat}_{level}", shape=(rows, *self.rest), dtype=np.float32,
             chunks=(min(self.chunk, max(rows, 1)), *self.rest),
+            shards=None if shard is None else (shard, *self.rest),
             compressors=[Crc32cCodec()], fill_value=0.0,
             config={"write_empty_chunks": True})
 
@@ -364,6 +386,16 @@ def _frames_reader(store, doc_id: str, feature: str):
     return read, kind, rest, int(da.shape[0])
 
 
+def _shard_rows(store, path: str) -> int | None:
+    """Rows of a shard of the stored array at ``path`` (``None``: not sharded)."""
+    try:
+        array = zarr.open_array(root_store(store), path=path, mode="r", zarr_format=3)
+    except Exception:  # noqa: BLE001  (a layout without shards: a file per chunk)
+        return None
+    shards = getattr(array, "shards", None)
+    return int(shards[0]) if shards else None
+
+
 def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallback | None = None
                   ) -> Pyramid:
     """Compute and store the pyramid of ``feature`` of ``doc_id`` (see the module docs).
@@ -404,7 +436,7 @@ def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallbac
     if frames != source["frames"]:
         raise StoreError(f"document {doc_id!r}, feature {feature!r}: the catalog says "
                          f"{source['frames']} frames, the stored array {frames}")
-    layout = _Layout.of(rest)
+    layout = _Layout.of(rest, _shard_rows(store, source["array"]))
     levels = _levels(frames, layout.base)
     top = min(levels[-1], layout.block_level)
     try:
@@ -549,7 +581,8 @@ def _trailing_zeros(n: int) -> int:
 
 
 def plan_split_pyramid(fstore, feature: str, doc_id: str, capacity: int, rest: tuple,
-                       channel: int | None, starts: list[int]) -> dict | None:
+                       channel: int | None, shard_rows: int, starts: list[int]
+                       ) -> dict | None:
     """Create the pyramid arrays that the ranges of a split recording write into.
 
     Parameters
@@ -563,6 +596,8 @@ def plan_split_pyramid(fstore, feature: str, doc_id: str, capacity: int, rest: t
         The shape of a summary row (a frame's, without channels).
     channel : int or None
         The axis of channels in a block of stored frames.
+    shard_rows : int
+        The rows of a shard of the stored feature.
     starts : list of int
         Each range's first frame.
 
@@ -573,7 +608,7 @@ def plan_split_pyramid(fstore, feature: str, doc_id: str, capacity: int, rest: t
         pyramid here (too short, or its ranges are not aligned on the first level):
         ingest then builds it after the commit, as for any document.
     """
-    layout = _Layout.of(tuple(rest))
+    layout = _Layout.of(tuple(rest), shard_rows)
     width = int(np.prod(layout.rest, dtype=np.int64))
     align = min((_trailing_zeros(s) for s in starts if s), default=62)
     if capacity * 4 * width < MIN_BYTES or align < layout.base:
@@ -581,30 +616,34 @@ def plan_split_pyramid(fstore, feature: str, doc_id: str, capacity: int, rest: t
     levels = _levels(capacity, layout.base)
     path = pyramid_path(feature, doc_id)
     group = zarr.open_group(root_store(fstore), path=path, mode="w", zarr_format=3)
-    # levels of at least 2 chunks are written by the ranges where they can be: trimmed
-    # to the exact length at the end, their chunks are those of build_pyramid's arrays
+    # levels of at least 2 chunks are written by the ranges where they can be (whole
+    # shards, or the chunks a range alone covers); the last range trims them to the
+    # exact length before its last write: their files are build_pyramid's
     created = [k for k in levels
                if k <= align and -(-capacity // (1 << k)) >= 2 * layout.chunk]
     for level in created:
         for stat in layout.stats:
             layout.create(group, stat, level, -(-capacity // (1 << level)))
     return {"path": path, "rest": list(layout.rest), "channel": channel, "levels": levels,
-            "align": align, "created": created}
+            "align": align, "created": created, "shard_rows": shard_rows}
 
 
 class _LevelRows:
-    """One level's rows of one range: its own chunks written, shared ones kept."""
+    """One level's rows of one range: its own files written, rows of shared ones kept.
 
-    def __init__(self, arrays: dict | None, lo: int, hi: int | None, chunk: int):
-        self.arrays, self.chunk, self.at = arrays, chunk, lo
-        # the rows whose chunks this range alone writes: [own_lo, own_hi)
-        self.own_lo = -(-lo // chunk) * chunk if arrays is not None else lo
+    ``unit``: the rows of a file (a shard, or a chunk).
+    """
+
+    def __init__(self, arrays: dict | None, lo: int, hi: int | None, unit: int):
+        self.arrays, self.unit, self.at = arrays, unit, lo
+        # the rows whose files this range alone writes: [own_lo, own_hi)
+        self.own_lo = -(-lo // unit) * unit if arrays is not None else lo
         if arrays is None:
             self.own_hi = lo
         elif hi is None:  # the last range: up to the end
             self.own_hi = 1 << 62
         else:
-            self.own_hi = max(self.own_lo, hi // chunk * chunk)
+            self.own_hi = max(self.own_lo, hi // unit * unit)
         self.kept: list[tuple[int, dict[str, np.ndarray]]] = []
         self.pending: list[dict[str, np.ndarray]] = []
         self.pending_at = self.own_lo
@@ -627,7 +666,7 @@ class _LevelRows:
 
     def _write(self, final: bool) -> None:
         held = sum(next(iter(p.values())).shape[0] for p in self.pending)
-        n = held if final else held // self.chunk * self.chunk
+        n = held if final else held // self.unit * self.unit
         if not n or self.arrays is None:
             return
         joined = {s: np.concatenate([p[s] for p in self.pending]) for s in self.arrays}
@@ -636,8 +675,15 @@ class _LevelRows:
         self.pending = [{s: v[n:] for s, v in joined.items()}] if n < held else []
         self.pending_at += n
 
-    def close(self) -> list[tuple[int, dict[str, np.ndarray]]]:
-        """Write what is left of the range's own rows; return the rows kept."""
+    def close(self, rows: int | None) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Write what is left of the range's own rows; return the rows kept.
+
+        ``rows``: the level's length, known to the last range, which trims the arrays
+        to it first (the planner made them as long as the file could make them).
+        """
+        if rows is not None and self.arrays is not None:
+            for array in self.arrays.values():
+                array.resize((rows, *array.shape[1:]))
         self._write(final=True)
         return self.kept
 
@@ -657,8 +703,8 @@ class RangePyramid:
     """
 
     def __init__(self, fstore, spec: dict, first: int, stop: int | None):
-        self.spec, self.first = spec, first
-        self.layout = layout = _Layout.of(tuple(spec["rest"]))
+        self.spec, self.first, self.last = spec, first, stop is None
+        self.layout = layout = _Layout.of(tuple(spec["rest"]), spec["shard_rows"])
         self.top = min(spec["levels"][-1], spec["align"])  # the levels computed here
         self.block = 1 << min(layout.block_level, self.top)
         group = zarr.open_group(root_store(fstore), path=spec["path"], mode="r+",
@@ -668,9 +714,11 @@ class RangePyramid:
             arrays = ({s: cast(zarr.Array, group[f"{s}_{k}"]) for s in layout.stats}
                       if k in spec["created"] else None)
             self.rows[k] = _LevelRows(arrays, first >> k,
-                                      None if stop is None else stop >> k, layout.chunk)
+                                      None if stop is None else stop >> k,
+                                      layout.shard(k) or layout.chunk)
         self.pending: list[np.ndarray] = []
         self.held = 0
+        self.frames = first  # the frame after the last taken
         self.carried: list[dict[str, np.ndarray]] = []
         self.seconds = 0.0
 
@@ -679,6 +727,7 @@ class RangePyramid:
         started = time.perf_counter()
         self.pending.append(frame_values(frames, self.spec["channel"]))
         self.held += frames.shape[0]
+        self.frames += frames.shape[0]
         if self.held >= self.block:
             values = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
             whole = self.held // self.block * self.block
@@ -714,7 +763,8 @@ class RangePyramid:
             assert parts is not None
             parts = _combine(parts, 2)
             self.rows[level].push({s: _stat_rows(parts, s) for s in self.layout.stats})
-        kept = {k: rows.close() for k, rows in self.rows.items()}
+        kept = {k: rows.close(-(-self.frames // (1 << k)) if self.last else None)
+                for k, rows in self.rows.items()}
         self.seconds += time.perf_counter() - started
         return {"kept": kept, "parts": parts, "seconds": self.seconds}
 
@@ -743,7 +793,7 @@ def finish_split_pyramid(fstore, spec: dict, frames: int, ranges: list[dict]) ->
     StoreError
         When the ranges' rows do not tile a level.
     """
-    layout = _Layout.of(tuple(spec["rest"]))
+    layout = _Layout.of(tuple(spec["rest"]), spec["shard_rows"])
     width = int(np.prod(layout.rest, dtype=np.int64))
     if not frames or frames * 4 * width < MIN_BYTES:
         discard_split_pyramid(fstore, spec)
@@ -755,10 +805,8 @@ def finish_split_pyramid(fstore, spec: dict, frames: int, ranges: list[dict]) ->
         n = -(-frames // (1 << level))
         if level > top:
             break
-        if level in spec["created"]:
+        if level in spec["created"]:  # trimmed by the last range
             arrays = {s: cast(zarr.Array, group[f"{s}_{level}"]) for s in layout.stats}
-            for array in arrays.values():
-                array.resize((n, *layout.rest))
         else:
             arrays = {s: layout.create(group, s, level, n) for s in layout.stats}
         runs: list[list] = []  # contiguous rows: [first, [pieces]]
@@ -797,7 +845,8 @@ def seal_split_pyramid(fstore, spec: dict, feature: str, doc_id: str, row: dict,
     if source is None:
         raise StoreError(f"document {doc_id!r} has no stored feature {feature!r} to summarise")
     group = zarr.open_group(root_store(fstore), path=spec["path"], mode="r+", zarr_format=3)
-    group.attrs[PYRAMID] = _attrs(feature, doc_id, source, _Layout.of(tuple(spec["rest"])),
+    group.attrs[PYRAMID] = _attrs(feature, doc_id, source,
+                                  _Layout.of(tuple(spec["rest"]), spec["shard_rows"]),
                                   levels, seconds)
 
 
