@@ -260,3 +260,17 @@ def test_the_ranges_build_the_pyramid_of_the_stored_frames_bytes_and_all(
     split_store = zx.open_store(str(folder / "split.zarr"))
     for name in ("inverted", "mel", "louder"):
         assert open_pyramid(split_store, doc_id, name) is not None  # current
+
+
+def test_silence_splits_and_reads_back(tmp_path, small_shards):
+    # chunks of zeros are written like any other (the direct reads refuse a missing one)
+    path = str(tmp_path / "silent.wav")
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, 48_000).astype("f4")
+    x[6_000:44_000] = 0
+    sf.write(path, x, 8000, subtype="PCM_16")
+    one, split = _document(tmp_path / "one.zarr"), _document(tmp_path / "split.zarr")
+    one.process(path)
+    report = zx.ingest([path], split, scheduler="threads", num_workers=3, progress=False)
+    assert not report.failed and len(small_shards[-1]) >= 2
+    _assert_same_document(one, split, split.id_for(path))
+    assert split._store_for(None).verify() == {}

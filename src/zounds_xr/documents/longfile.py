@@ -69,6 +69,7 @@ from ..io.decode import stream_arrays
 from ..io.lazy import audio_info
 from ..io.metadata import AudioMetaData
 from .document import _as_meta
+from .chunks import write_rows
 from .manifest import RecordingStore
 from .pyramid import (
     RangePyramid,
@@ -177,7 +178,7 @@ class _RangeSink:
         if self.row + rows > self.array.shape[0]:
             raise StoreError(f"feature {self.name!r}: more frames than the file's length "
                              f"announces ({self.array.shape[0]} rows reserved)")
-        self.array[self.row:self.row + rows] = block
+        write_rows(self.array, self.row, block)
         if self.pyramid is not None:
             self.pyramid.add(block)
         self.row += rows
@@ -218,7 +219,10 @@ def write_range(document, job: RangeJob) -> dict:
     with fstore.reaching("write to"):
         for name, spec in job.arrays.items():
             recording.adopt_array(spec["path"], spec["metadata"])
-            array = zarr.open_array(recording, path=spec["path"], zarr_format=3, mode="r+")
+            # every chunk written, as the part's own writer does (the direct reads
+            # refuse a missing one; zarr leaves out chunks of zeros by default)
+            array = zarr.open_array(recording, path=spec["path"], zarr_format=3, mode="r+"
+                                    ).with_config({"write_empty_chunks": True})
             lo, hi = job.rows[name]
             pyramid = job.pyramids.get(name)
             sinks[name] = _RangeSink(name, array, lo, hi, spec, None if pyramid is None

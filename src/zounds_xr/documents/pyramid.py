@@ -42,6 +42,7 @@ import zarr.storage
 from zarr.codecs import Crc32cCodec
 
 from ..core.errors import ParameterError, StoreError
+from .chunks import write_rows
 from .store import validate_id
 
 __all__ = [
@@ -628,6 +629,11 @@ def plan_split_pyramid(fstore, feature: str, doc_id: str, capacity: int, rest: t
             "align": align, "created": created, "shard_rows": shard_rows}
 
 
+def _opened(group: zarr.Group, name: str) -> zarr.Array:
+    """Open the array ``name`` of ``group`` writing every chunk, as it was created."""
+    return cast(zarr.Array, group[name]).with_config({"write_empty_chunks": True})
+
+
 class _LevelRows:
     """One level's rows of one range: its own files written, rows of shared ones kept.
 
@@ -671,7 +677,7 @@ class _LevelRows:
             return
         joined = {s: np.concatenate([p[s] for p in self.pending]) for s in self.arrays}
         for stat, array in self.arrays.items():
-            array[self.pending_at:self.pending_at + n] = joined[stat][:n]
+            write_rows(array, self.pending_at, joined[stat][:n])
         self.pending = [{s: v[n:] for s, v in joined.items()}] if n < held else []
         self.pending_at += n
 
@@ -711,7 +717,7 @@ class RangePyramid:
                                 zarr_format=3)
         self.rows = {}
         for k in range(layout.base, self.top + 1):
-            arrays = ({s: cast(zarr.Array, group[f"{s}_{k}"]) for s in layout.stats}
+            arrays = ({s: _opened(group, f"{s}_{k}") for s in layout.stats}
                       if k in spec["created"] else None)
             self.rows[k] = _LevelRows(arrays, first >> k,
                                       None if stop is None else stop >> k,
@@ -806,7 +812,7 @@ def finish_split_pyramid(fstore, spec: dict, frames: int, ranges: list[dict]) ->
         if level > top:
             break
         if level in spec["created"]:  # trimmed by the last range
-            arrays = {s: cast(zarr.Array, group[f"{s}_{level}"]) for s in layout.stats}
+            arrays = {s: _opened(group, f"{s}_{level}") for s in layout.stats}
         else:
             arrays = {s: layout.create(group, s, level, n) for s in layout.stats}
         runs: list[list] = []  # contiguous rows: [first, [pieces]]
