@@ -141,7 +141,9 @@ class _RangeSink:
         self.shape = tuple(spec["shape"])
         self.shard = int(spec["shard_rows"])
         self.row = lo  # the next row to write to the array
-        self.pending: list[np.ndarray] = []
+        # the shard being filled, reused (a fresh 32 MiB array per shard costs its
+        # page faults, and concatenating the frames a copy)
+        self.buffer = np.empty((self.shard, *self.shape), dtype=self.dtype)
         self.held = 0
         self.done = False  # every row of the range emitted (hi reached)
 
@@ -164,29 +166,31 @@ class _RangeSink:
             if data.shape[1:] != self.shape:
                 raise StoreError(f"feature {self.name!r}: frames of shape {data.shape[1:]} "
                                  f"in a range, {self.shape} in the first chunk")
-            self.pending.append(data.astype(self.dtype, copy=False))
-            self.held += stop - expected
-            while self.held >= self.shard:
-                self._write(self.shard)
+            while len(data):
+                take = min(len(data), self.shard - self.held)
+                self.buffer[self.held:self.held + take] = data[:take]  # (the stored dtype)
+                self.held += take
+                data = data[take:]
+                if self.held == self.shard:
+                    self._write()
         if self.hi is not None and first + n >= self.hi:
             self.done = True
 
-    def _write(self, rows: int) -> None:
-        data = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
-        block, rest = data[:rows], data[rows:]
-        self.pending, self.held = ([rest] if len(rest) else []), len(rest)
-        if self.row + rows > self.array.shape[0]:
+    def _write(self) -> None:
+        block = self.buffer[:self.held]
+        if self.row + len(block) > self.array.shape[0]:
             raise StoreError(f"feature {self.name!r}: more frames than the file's length "
                              f"announces ({self.array.shape[0]} rows reserved)")
         write_rows(self.array, self.row, block)
         if self.pyramid is not None:
             self.pyramid.add(block)
-        self.row += rows
+        self.row += len(block)
+        self.held = 0
 
     def close(self) -> int:
         """Write what is held; return the rows this range wrote."""
         if self.held:
-            self._write(self.held)
+            self._write()
         return self.row - self.lo
 
 

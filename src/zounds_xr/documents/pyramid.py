@@ -729,18 +729,22 @@ class RangePyramid:
         self.seconds = 0.0
 
     def add(self, frames: np.ndarray) -> None:
-        """Take the range's next stored frames (time first, the stored dtype)."""
+        """Take the range's next stored frames (time first, the stored dtype).
+
+        ``frames`` is not kept: the caller may overwrite it after the call.
+        """
         started = time.perf_counter()
-        self.pending.append(frame_values(frames, self.spec["channel"]))
+        values = frame_values(frames, self.spec["channel"])  # (may be ``frames`` itself)
+        if self.pending:
+            values = np.concatenate([*self.pending, values])
         self.held += frames.shape[0]
         self.frames += frames.shape[0]
-        if self.held >= self.block:
-            values = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
-            whole = self.held // self.block * self.block
-            for b in range(0, whole, self.block):
-                self._block(values[b:b + self.block])
-            self.pending = [values[whole:]] if whole < self.held else []
-            self.held -= whole
+        whole = self.held // self.block * self.block
+        for b in range(0, whole, self.block):
+            self._block(values[b:b + self.block])
+        # what is left is kept as a copy: the caller reuses its buffer
+        self.pending = [values[whole:].copy()] if whole < self.held else []
+        self.held -= whole
         self.seconds += time.perf_counter() - started
 
     def _block(self, values: np.ndarray) -> None:
