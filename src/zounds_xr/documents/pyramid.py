@@ -675,7 +675,8 @@ class _LevelRows:
         n = held if final else held // self.unit * self.unit
         if not n or self.arrays is None:
             return
-        joined = {s: np.concatenate([p[s] for p in self.pending]) for s in self.arrays}
+        joined = self.pending[0] if len(self.pending) == 1 else \
+            {s: np.concatenate([p[s] for p in self.pending]) for s in self.arrays}
         for stat, array in self.arrays.items():
             write_rows(array, self.pending_at, joined[stat][:n])
         self.pending = [{s: v[n:] for s, v in joined.items()}] if n < held else []
