@@ -5,8 +5,9 @@ Issue 30's row: a 2-hour 44.1 kHz PCM_16 WAV (``_signals``) to a stored 128-band
 scheduler="processes", num_workers=n)`` for n = 1 (one stream) and n = 2 (the file split
 in two time ranges, ``documents/longfile.py``); target >= 5,000x realtime with 2 workers
 and < 400 MiB peak RSS per worker. Each run writes a fresh store and includes what
-ingest does after the documents are in (compaction, and the explorer's pyramid of the
-2-hour mel, built in ingest's process); a second pair of rows times the same without
+ingest does after the documents are in: compaction, and the explorer's pyramid of the
+2-hour mel (built by the time ranges from the frames they write, or, in one stream,
+read back and built in ingest's process); a second pair of rows times the same without
 the pyramid, to show where the time goes.
 
 The control, in the same interleaved rounds: 2 units of the same pure-CPU work (``rfft``
@@ -14,9 +15,12 @@ of windowed frames) on 1 and on 2 already-started processes: what a second proce
 get from this shared machine right now. Peak RSS per worker: ``VmHWM`` of each worker
 process over the run.
 
-``--profile`` adds one worker's stages over the file's first time range, one thread:
-decode, decode + |STFT| alone, decode + the fused mel, and the range task itself
-(decode + mel + write).
+``--profile`` adds one worker's stages over the file's first time range (one shard of
+the mel, 12.7 minutes), one thread: the CPU time (``time.process_time``: every thread of
+the process, and less sensitive to the machine's load than wall time) spent in each
+stage of the range task, in ms per minute of audio, measured by wrapping the stages'
+functions (decode, FFT, |X|^2, mel product, the shard writes, the pyramid; "other" is
+the rest: the document pipeline's Python and xarray).
 
     .venv/bin/python benchmarks/bench_long_ingest.py [--minutes 120] [--rounds 3]
     .venv/bin/python benchmarks/bench_long_ingest.py --quick   # 30 minutes, 1 round, < 3 min
@@ -81,21 +85,22 @@ def _reset_peak(pid: int) -> None:
 
 def ingest_once(path, workers: int, pyramids: bool) -> float:
     import zounds_xr as zx
-    from zounds_xr.documents import batch
+    from zounds_xr.documents import batch, pyramid
 
     folder = tempfile.mkdtemp(prefix="zx-bench-long-")
     try:
         sound = graph(os.path.join(folder, "store.zarr"))
-        build = batch.build_pyramids
-        if not pyramids:
+        build, least = batch.build_pyramids, pyramid.MIN_BYTES
+        if not pyramids:  # neither after the commit nor by the ranges (planned here)
             batch.build_pyramids = lambda store: []
+            pyramid.MIN_BYTES = 1 << 62
         try:
             t0 = time.perf_counter()
             report = zx.ingest([str(path)], sound, scheduler="processes",
                                num_workers=workers, progress=False)
             seconds = time.perf_counter() - t0
         finally:
-            batch.build_pyramids = build
+            batch.build_pyramids, pyramid.MIN_BYTES = build, least
         if report.failed or len(report.processed) != 1:
             raise RuntimeError(f"ingest failed: {report.failed}")
         return seconds
@@ -103,20 +108,55 @@ def ingest_once(path, workers: int, pyramids: bool) -> float:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+#: the stages of a range task: (owner module, attribute, label); each one's CPU time
+#: excludes that of the stages it calls
+_STAGES = [
+    ("zounds_xr.io.reader:Reader", "_readf", "decode (libsndfile, 16-bit PCM to float)"),
+    ("zounds_xr.spectral.kernels:FrameKernel", "_signal", "framing + window"),
+    ("zounds_xr.spectral.kernels", "rfft", "FFT"),
+    ("zounds_xr.spectral.kernels", "magnitudes_to", "\\|X\\|^2"),
+    ("zounds_xr.spectral.kernels", "transpose_into", "transpose for the mel product"),
+    ("zounds_xr.spectral.kernels:SparseRebin", "into_transposed", "mel product (sparse)"),
+    ("zounds_xr.documents.longfile:_RangeSink", "_write", "shard writes (+ log records)"),
+    ("zounds_xr.documents.pyramid:RangePyramid", "add", "explorer pyramid (summaries, writes)"),
+    ("zounds_xr.documents.pyramid:RangePyramid", "close", "explorer pyramid (summaries, writes)"),
+]
+
+
 def profile_range(path) -> list[str]:
     """One worker's stages over the file's first time range (of whole shards), one thread."""
-    from fractions import Fraction
+    import collections
+    import functools
+    import importlib
 
     import numpy as np
 
     import zounds_xr as zx
     from zounds_xr.documents import longfile
-    from zounds_xr.io.decode import stream_arrays
     from zounds_xr.spectral.kernels import set_default_threads
 
     set_default_threads(1)
-    wscheme = zx.SR44100() * (HOP, N_FFT)
-    hann = zx.HanningWindowingFunc(periodic=True)
+    spent: collections.Counter = collections.Counter()
+    inner: list[float] = []
+    undo = []
+
+    def wrap(owner, attr, label):
+        f = getattr(owner, attr)
+
+        @functools.wraps(f)
+        def timed(*args, **kwargs):
+            t0 = time.process_time()
+            inner.append(0.0)
+            try:
+                return f(*args, **kwargs)
+            finally:
+                took, nested = time.process_time() - t0, inner.pop()
+                spent[label] += took - nested
+                if inner:
+                    inner[-1] += took
+        setattr(owner, attr, timed)
+        undo.append((owner, attr, f))
+
     folder = tempfile.mkdtemp(prefix="zx-bench-long-")
     try:
         sound = graph(os.path.join(folder, "store.zarr"))
@@ -125,44 +165,31 @@ def profile_range(path) -> list[str]:
         if split is None:
             return ["(the file is too short for a range of whole shards: no profile)"]
         job = split.jobs[0]
-        stop = job.stop
-
-        def chunks():
-            for data, rate, at in stream_arrays(str(path), np.timedelta64(30, "s")):
-                if at >= stop:
-                    return
-                yield zx.AudioSamples(data[:stop - at], rate,
-                                      start=Fraction(at) * rate.exact_frequency)
-
-        def decode():
-            for _ in chunks():
-                pass
-
-        def power():
-            for c in chunks():
-                zx.stft(c, wscheme=wscheme, wfunc=hann, magnitude=True)
-
-        def mel():
-            for c in chunks():
-                zx.mel_spectrogram(c, n_mels=N_MELS, wscheme=wscheme, wfunc=hann)
-
-        stages = {"decode": decode, "decode + |STFT| (magnitude)": power,
-                  "decode + fused mel": mel,
-                  "the range task (decode + mel + write)":
-                      lambda: longfile.write_range(sound, job)}
-        times = {}
-        for name, f in stages.items():
-            t0 = time.perf_counter()
-            f()
-            times[name] = time.perf_counter() - t0
+        for where, attr, label in _STAGES:
+            module, _, cls = where.partition(":")
+            owner = importlib.import_module(module)
+            owner = getattr(owner, cls, None) if cls else owner
+            if hasattr(owner, attr):  # (an older version may lack a stage: a baseline)
+                wrap(owner, attr, label)
+        try:
+            t0, w0 = time.process_time(), time.perf_counter()
+            longfile.write_range(sound, job)
+            total, wall = time.process_time() - t0, time.perf_counter() - w0
+        finally:
+            for owner, attr, f in reversed(undo):
+                setattr(owner, attr, f)
         split.discard()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    seconds = stop / 44100
-    lines = [f"One worker's stages over the first range ({seconds / 60:.1f} min: whole "
-             f"shards of the mel), one thread:", "",
-             "| stage | s | x realtime |", "|---|---:|---:|"]
-    lines += [f"| {name} | {t:.2f} | {seconds / t:,.0f}x |" for name, t in times.items()]
+    minutes = job.stop / 44100 / 60
+    spent["other (the document pipeline: Python, xarray)"] = total - sum(spent.values())
+    lines = [f"One worker's range task over the first range ({minutes:.1f} min of audio, one "
+             f"thread; 1-min load average {os.getloadavg()[0]:.1f}): {total:.2f} CPU s, "
+             f"{wall:.2f} s wall, **{minutes * 60 / total:,.0f}x realtime per core**.", "",
+             "| stage | CPU ms per minute of audio | share |", "|---|---:|---:|"]
+    lines += [f"| {name} | {1000 * t / minutes:.1f} | {100 * t / total:.0f} % |"
+              for name, t in sorted(spent.items(), key=lambda kv: -kv[1])]
+    lines.append(f"| **the range task** | **{1000 * total / minutes:.1f}** | 100 % |")
     return lines
 
 

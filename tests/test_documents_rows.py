@@ -294,3 +294,35 @@ def test_a_flipped_bit_anywhere_in_a_shard_is_caught_by_a_direct_read(tmp_path_f
     # the other shards read as stored
     np.testing.assert_array_equal(
         CheckedRows(array, "document 'd'", 0, 300, ShardChunks.of(array))[0:32], values[:32])
+
+
+@settings(max_examples=30, deadline=None)
+@given(dtype=st.sampled_from(["<f4", "<f2", "<i2", "<f8"]),
+       rest=st.sampled_from([(), (3,), (2, 5)]), inner=st.sampled_from([1, 4, 8]),
+       per_shard=st.sampled_from([1, 2, 8]), rows=st.integers(1, 300),
+       writes=st.lists(st.tuples(st.integers(0, 299), st.integers(0, 120)), min_size=1,
+                       max_size=4))
+def test_shards_written_directly_are_the_files_zarr_writes(dtype, rest, inner, per_shard,
+                                                            rows, writes):
+    # write_rows encodes whole shards itself: the same files and log records as zarr's
+    from zounds_xr.documents.chunks import write_rows
+    from zounds_xr.documents.manifest import RecordingStore
+
+    stores = []
+    for direct in (False, True):
+        store = RecordingStore(zarr.storage.MemoryStore())
+        array = zarr.create_array(store, name="a", shape=(rows, *rest), dtype=dtype,
+                                  chunks=(inner, *rest), shards=(inner * per_shard, *rest),
+                                  compressors=[Crc32cCodec()], fill_value=0,
+                                  config={"write_empty_chunks": True})
+        rng = np.random.default_rng(rows)
+        for lo, n in writes:
+            lo, n = min(lo, rows), min(n, rows - min(lo, rows))
+            block = (rng.standard_normal((n, *rest)) * 100).astype(dtype)
+            if direct:
+                write_rows(array, lo, block)
+            else:
+                array[lo:lo + n] = block
+        files = {k: v.to_bytes() for k, v in store._store._store_dict.items()}
+        stores.append((files, store.records))
+    assert stores[0] == stores[1]

@@ -5,6 +5,8 @@ The property users rely on: the stored document is the one-process stream's, exa
 channels, framing and decoding chunks; a failed range commits nothing. Shards and the
 long-file threshold are made small so that short files split into several ranges.
 """
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -144,7 +146,7 @@ def test_a_resampling_graph_streams_in_one_task(tmp_path, small_shards):
     _assert_same_document(one, split, split.id_for(path))
 
 
-def test_a_failed_range_commits_nothing(tmp_path, small_shards, monkeypatch):
+def test_a_failed_range_commits_nothing(tmp_path, small_shards, small_pyramids, monkeypatch):
     path = _write(tmp_path / "long.wav", 40_000, 1, "wav")
     split = _document(tmp_path / "split.zarr")
     write_range = batch.write_range
@@ -164,6 +166,7 @@ def test_a_failed_range_commits_nothing(tmp_path, small_shards, monkeypatch):
     store = split._store_for(None)
     assert split.catalog().empty and store.invisible_parts() == []
     assert "injected" in store.failures().set_index("uri").loc[path, "error"]
+    assert not [p for p in (tmp_path / "split.zarr").rglob("pyramids/*/*/*") if p.is_file()]
     monkeypatch.setattr(batch, "write_range", write_range)
     again = zx.ingest([path], split, num_workers=3, progress=False)
     assert again.processed == [split.id_for(path)] and not again.failed
@@ -187,3 +190,87 @@ def test_stream_arrays_starts_at_a_frame(tmp_path):
     np.testing.assert_array_equal(np.concatenate([d for d, _, _ in chunks]), whole[4321:])
     with pytest.raises(zx.ParameterError, match="start"):
         next(stream_arrays(path, 1000, start=-1))
+
+
+def _pyramid_files(root, doc_id):
+    """Every file of a document's pyramids, bytes; the group's attrs without the timing
+    and the stored array's path (a part's name: each store has its own)."""
+    from zounds_xr.documents.pyramid import PYRAMID
+
+    files = {}
+    for path in sorted((root / "pyramids").rglob("*")):
+        if not path.is_file() or doc_id not in path.parts:
+            continue
+        key = str(path.relative_to(root))
+        if path.parent.name == doc_id and path.name == "zarr.json":
+            meta = json.loads(path.read_bytes())
+            meta["attributes"][PYRAMID].pop("built_seconds")
+            meta["attributes"][PYRAMID]["source"].pop("array")
+            files[key] = meta
+        else:
+            files[key] = path.read_bytes()
+    return files
+
+
+@pytest.fixture
+def small_pyramids(monkeypatch):
+    """Pyramids for every document, of chunks of 64 B and levels up to 4 rows."""
+    from zounds_xr.documents import pyramid
+
+    monkeypatch.setattr(pyramid, "MIN_BYTES", 1)
+    monkeypatch.setattr(pyramid, "CHUNK_BYTES", 1 << 6)
+    monkeypatch.setattr(pyramid, "TOP_ROWS", 4)
+    built = []
+    reader = pyramid._frames_reader
+
+    def spy(store, doc_id, feature):
+        built.append(feature)
+        return reader(store, doc_id, feature)
+
+    monkeypatch.setattr(pyramid, "_frames_reader", spy)
+    return built
+
+
+@settings(max_examples=5, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frames=st.integers(26_000, 70_000), channels=st.sampled_from([1, 2]),
+       hop=st.sampled_from([32, 64, 100]), workers=st.integers(2, 4),
+       store_as=st.sampled_from([None, "float16"]))
+def test_the_ranges_build_the_pyramid_of_the_stored_frames_bytes_and_all(
+        tmp_path_factory, small_shards, small_pyramids, frames, channels, hop, workers,
+        store_as):
+    from zounds_xr.documents.pyramid import build_pyramid, open_pyramid
+
+    folder = tmp_path_factory.mktemp("pyramid")
+    path = _write(folder / "long.wav", frames, channels, "wav", seed=frames)
+    split = _document(folder / "split.zarr", hop=hop, store_as=store_as)
+    small_pyramids.clear()  # (the fixture lives across hypothesis' examples)
+    report = zx.ingest([path], split, scheduler="threads", num_workers=workers,
+                       progress=False)
+    (doc_id,) = report.processed
+    assert len(small_shards[-1]) >= 2 and small_pyramids == []  # none read back
+    one = _document(folder / "one.zarr", hop=hop, store_as=store_as)
+    one.process(path)
+    store = zx.open_store(str(folder / "one.zarr"))
+    for name in ("inverted", "mel", "louder"):
+        build_pyramid(store, doc_id, name)
+    serial = _pyramid_files(folder / "one.zarr", doc_id)
+    assert {k.split("/")[1] for k in serial} == {"inverted", "mel", "louder"}
+    assert _pyramid_files(folder / "split.zarr", doc_id) == serial
+    split_store = zx.open_store(str(folder / "split.zarr"))
+    for name in ("inverted", "mel", "louder"):
+        assert open_pyramid(split_store, doc_id, name) is not None  # current
+
+
+def test_silence_splits_and_reads_back(tmp_path, small_shards):
+    # chunks of zeros are written like any other (the direct reads refuse a missing one)
+    path = str(tmp_path / "silent.wav")
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, 48_000).astype("f4")
+    x[6_000:44_000] = 0
+    sf.write(path, x, 8000, subtype="PCM_16")
+    one, split = _document(tmp_path / "one.zarr"), _document(tmp_path / "split.zarr")
+    one.process(path)
+    report = zx.ingest([path], split, scheduler="threads", num_workers=3, progress=False)
+    assert not report.failed and len(small_shards[-1]) >= 2
+    _assert_same_document(one, split, split.id_for(path))
+    assert split._store_for(None).verify() == {}

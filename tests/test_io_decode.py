@@ -542,3 +542,25 @@ def test_read_pcm_declines_what_the_reader_must_judge(tmp_path):
     assert got is None or np.array_equal(got[0], zx.load(str(cut)).values[:, None])
     samples = list(decode.stream(str(cut)))
     assert sum(s.sizes["time"] for s in samples) == zx.load(str(cut)).sizes["time"]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pcm16_read_as_shorts_is_libsndfiles_float_decode(tmp_path, channels):
+    # 16-bit PCM is read as shorts and scaled in numpy: every value, on every path (whole,
+    # chunks decoded in place at odd sizes, a seek, lazy blocks), is libsndfile's float
+    from zounds_xr.io.decode import stream_arrays
+
+    path = str(tmp_path / "all.wav")
+    every = np.arange(-2 ** 15, 2 ** 15, dtype=np.int16)
+    pcm = np.stack([np.roll(every, 7919 * c) for c in range(channels)], axis=1)
+    pcm = np.concatenate([pcm, pcm, pcm[:4465]])  # 135,537 frames: over two read blocks
+    sf.write(path, pcm, 8000, subtype="PCM_16")
+    expected, _ = sf.read(path, dtype="float32", always_2d=True)  # libsndfile's floats
+    np.testing.assert_array_equal(expected, pcm.astype(np.float32) / 2 ** 15)  # the scale
+    np.testing.assert_array_equal(zx.load(path).values.reshape(expected.shape), expected)
+    for chunk, start in ((1 << 30, 0), (65537, 0), (30000, 12345), (1000, 135000)):
+        got = np.concatenate([d.reshape(len(d), -1) for d, _, _ in
+                              stream_arrays(path, chunk, start=start)])
+        np.testing.assert_array_equal(got, expected[start:], err_msg=f"{chunk} {start}")
+    lazy = zx.open_audio(path, chunks=40000).values.reshape(expected.shape)
+    np.testing.assert_array_equal(lazy, expected)

@@ -185,3 +185,18 @@ def test_features_match_librosa_on_real_audio(corpus, name):
                                rtol=1e-8, atol=1e-6)
     np.testing.assert_allclose(zx.spectral_flatness(spec).values,
                                librosa.feature.spectral_flatness(S=d)[0], rtol=1e-8)
+
+
+def test_mel_of_audio_checks_and_warns_on_every_call_with_its_kernel_built_once():
+    # the filter bank of a long recording's chunks is built once a process: the checks
+    # and the warning still come with every call, and 1 / 1.0 / True stay apart
+    audio = zx.AudioSamples(np.random.default_rng(0).standard_normal(4096).astype("f4"),
+                            zx.SR11025())
+    first = zx.mel_spectrogram(audio, n_mels=1)
+    np.testing.assert_array_equal(zx.mel_spectrogram(audio, n_mels=1).values, first.values)
+    for bad in (True, 1.0):
+        with pytest.raises(zx.ParameterError, match="n_mels"):
+            zx.mel_spectrogram(audio, n_mels=bad)
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="mel bands are empty"):
+            zx.mel_spectrogram(audio, n_mels=400)

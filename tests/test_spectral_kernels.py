@@ -8,6 +8,7 @@ import sys
 import warnings
 
 import numpy as np
+import scipy.fft
 import pytest
 import xarray as xr
 
@@ -245,3 +246,19 @@ def test_a_process_default_of_threads_caps_workers_none():
     assert kernels.n_workers(None) == max(1, os.cpu_count() or 1)
     with pytest.raises(zx.ParameterError):
         kernels.set_default_threads(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scipy_rfft_into_an_output_is_scipys_rfft(dtype):
+    # the kernels' FFT writes scipy's coefficients into their own buffer, bit for bit
+    from zounds_xr.spectral.fft_backend import rfft
+
+    previous = zx.set_fft_backend("scipy")
+    try:
+        frames = np.random.default_rng(1).standard_normal((37, 2048)).astype(dtype)
+        out = np.empty((37, 1025), dtype=np.result_type(dtype, np.complex64))
+        assert rfft(frames.copy(), out=out) is out
+        np.testing.assert_array_equal(out, scipy.fft.rfft(frames, axis=-1))
+        np.testing.assert_array_equal(rfft(frames.copy()), out)
+    finally:
+        zx.set_fft_backend(previous)

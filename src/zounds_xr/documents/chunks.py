@@ -38,7 +38,7 @@ from zarr.storage import LocalStore, WrapperStore
 from ..core.errors import StoreError
 from .manifest import EMPTY, crc32c, index_offsets, shard_index_size
 
-__all__ = ["ShardChunks", "checked_payload"]
+__all__ = ["ShardChunks", "checked_payload", "write_rows"]
 
 #: shard files kept mapped per array
 _OPEN_MAPS = 64
@@ -134,6 +134,29 @@ class ShardChunks:
               and tuple(shard[1:]) == tuple(array.shape[1:])
               and shard[0] % sharding.chunk_shape[0] == 0)
         return cls(array, sharding, int(shard[0])) if ok else None
+
+    def write_shard(self, shard: int, rows: np.ndarray) -> None:
+        """Write ``rows`` as the whole shard ``shard``: the bytes zarr writes, encoded here.
+
+        Inner chunks in order, each followed by its CRC32C, then the index (offset and
+        length of each, little-endian) and its CRC32C. zarr's codec pipeline costs
+        about 0.4 ms per inner chunk (0.1-0.25 s for a 32 MiB shard of 256 chunks);
+        this is a copy, the checksums and one write.
+        """
+        per, size = self.per_shard, self.nbytes + 4
+        data = np.ascontiguousarray(rows, dtype=self.dtype).reshape(per, self.items)
+        out = np.empty(per * size + shard_index_size(per), dtype=np.uint8)
+        body = out[:per * size].reshape(per, size)
+        body[:, :self.nbytes] = data.view(np.uint8)
+        body[:, self.nbytes:] = np.array([crc32c(body[i, :self.nbytes]) for i in range(per)],
+                                         dtype="<u4").view(np.uint8).reshape(per, 4)
+        index = out[per * size:-4]
+        entries = index.view("<u8").reshape(per, 2)
+        entries[:, 0] = np.arange(per, dtype=np.uint64) * size
+        entries[:, 1] = size
+        out[-4:] = np.array([crc32c(index)], dtype="<u4").view(np.uint8)
+        sync(self.store.set(self.key(shard),
+                            default_buffer_prototype().buffer.from_array_like(out)))
 
     def key(self, shard: int) -> str:
         """Return the store key of shard ``shard``."""
@@ -361,3 +384,30 @@ class ShardChunks:
                 raise StoreError(f"the shard {key!r} of the array {self.name!r} is missing")
             out.append(buf.to_bytes())
         return out
+
+
+def write_rows(array: zarr.Array, lo: int, block: np.ndarray) -> None:
+    """``array[lo:lo + len(block)] = block``, whole shards of the parts' layout encoded here.
+
+    The writers of long features (a part's arrays, a split recording's ranges, the
+    explorer's pyramids) write whole shards: those inside the array's shape, in the
+    layout :class:`ShardChunks` reads, go through :meth:`ShardChunks.write_shard`, every
+    chunk written (as zarr's ``write_empty_chunks``: the direct reads refuse a missing
+    chunk); anything else (a partial or edge shard, another layout) through zarr.
+    """
+    n = block.shape[0]
+    layout = ShardChunks.of(array) if n else None
+    if layout is None:
+        array[lo:lo + n] = block
+        return
+    rows = layout.per_shard * layout.rows_per_chunk
+    first = -(-lo // rows) * rows
+    last = max(first, min(lo + n, array.shape[0]) // rows * rows)
+    if first > lo:
+        array[lo:min(first, lo + n)] = block[:first - lo]
+        if first >= lo + n:
+            return
+    for at in range(first, last, rows):
+        layout.write_shard(at // rows, block[at - lo:at - lo + rows])
+    if lo + n > last:
+        array[last:lo + n] = block[last - lo:]

@@ -35,14 +35,28 @@ is vacuumed) and the failure recorded, as for a source that fails in one task. O
 files whose length libsndfile knows exactly and whose format seeks exactly (PCM, FLAC:
 :func:`zounds_xr.audio_info`) are split; each range seeks to its first sample.
 
-Memory per worker: one decoded chunk, the nodes' carry-over, and one shard per stored
-feature.
+The explorer's pyramid
+----------------------
+A stored feature long enough for a pyramid (:mod:`.pyramid`) gets it from the ranges:
+each summarises the frames it writes, shard by shard, into the levels whose rows lie
+within its range (ranges start on multiples of a shard, a power of two of frames), and
+writes the chunks of those levels that are its own; ingest's process writes the few
+rows of shared chunks and the levels above from the ranges' summaries before the
+commit, and makes the pyramid current after it. The pyramid equals the one
+:func:`~zounds_xr.documents.pyramid.build_pyramid` builds from the stored frames,
+bytes and all, without reading the frames back.
+
+Memory per worker: one decoded chunk, the nodes' carry-over, one shard per stored
+feature and its summaries.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
+import time
+import warnings
 from fractions import Fraction
 from typing import Any
 
@@ -55,7 +69,15 @@ from ..io.decode import stream_arrays
 from ..io.lazy import audio_info
 from ..io.metadata import AudioMetaData
 from .document import _as_meta
+from .chunks import write_rows
 from .manifest import RecordingStore
+from .pyramid import (
+    RangePyramid,
+    discard_split_pyramid,
+    finish_split_pyramid,
+    plan_split_pyramid,
+    seal_split_pyramid,
+)
 from .streaming import AlignNode, StatefulNode, time_index_of
 
 __all__ = ["RangeJob", "Split", "plan", "splittable", "write_range"]
@@ -94,6 +116,9 @@ class RangeJob:
         (:meth:`~zounds_xr.documents.parts.PartWriter.reserve`).
     chunksize : object
         The decoding chunk (as :func:`zounds_xr.stream` takes it).
+    pyramids : dict of str to dict
+        Per stored feature that gets a pyramid, what the range builds of it
+        (:func:`~zounds_xr.documents.pyramid.plan_split_pyramid`).
     """
 
     uri: str
@@ -102,18 +127,23 @@ class RangeJob:
     rows: dict[str, tuple[int, int | None]]
     arrays: dict[str, dict]
     chunksize: Any
+    pyramids: dict[str, dict] = dataclasses.field(default_factory=dict)
 
 
 class _RangeSink:
     """Write one stored feature's rows ``[lo, hi)`` of a range, in whole shards."""
 
-    def __init__(self, name: str, array: zarr.Array, lo: int, hi: int | None, spec: dict):
+    def __init__(self, name: str, array: zarr.Array, lo: int, hi: int | None, spec: dict,
+                 pyramid: RangePyramid | None = None):
         self.name, self.array, self.lo, self.hi = name, array, lo, hi
+        self.pyramid = pyramid
         self.dtype = np.dtype(spec["dtype"])
         self.shape = tuple(spec["shape"])
         self.shard = int(spec["shard_rows"])
         self.row = lo  # the next row to write to the array
-        self.pending: list[np.ndarray] = []
+        # the shard being filled, reused (a fresh 32 MiB array per shard costs its
+        # page faults, and concatenating the frames a copy)
+        self.buffer = np.empty((self.shard, *self.shape), dtype=self.dtype)
         self.held = 0
         self.done = False  # every row of the range emitted (hi reached)
 
@@ -136,27 +166,31 @@ class _RangeSink:
             if data.shape[1:] != self.shape:
                 raise StoreError(f"feature {self.name!r}: frames of shape {data.shape[1:]} "
                                  f"in a range, {self.shape} in the first chunk")
-            self.pending.append(data.astype(self.dtype, copy=False))
-            self.held += stop - expected
-            while self.held >= self.shard:
-                self._write(self.shard)
+            while len(data):
+                take = min(len(data), self.shard - self.held)
+                self.buffer[self.held:self.held + take] = data[:take]  # (the stored dtype)
+                self.held += take
+                data = data[take:]
+                if self.held == self.shard:
+                    self._write()
         if self.hi is not None and first + n >= self.hi:
             self.done = True
 
-    def _write(self, rows: int) -> None:
-        data = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
-        block, rest = data[:rows], data[rows:]
-        self.pending, self.held = ([rest] if len(rest) else []), len(rest)
-        if self.row + rows > self.array.shape[0]:
+    def _write(self) -> None:
+        block = self.buffer[:self.held]
+        if self.row + len(block) > self.array.shape[0]:
             raise StoreError(f"feature {self.name!r}: more frames than the file's length "
                              f"announces ({self.array.shape[0]} rows reserved)")
-        self.array[self.row:self.row + rows] = block
-        self.row += rows
+        write_rows(self.array, self.row, block)
+        if self.pyramid is not None:
+            self.pyramid.add(block)
+        self.row += len(block)
+        self.held = 0
 
     def close(self) -> int:
         """Write what is held; return the rows this range wrote."""
         if self.held:
-            self._write(self.held)
+            self._write()
         return self.row - self.lo
 
 
@@ -174,7 +208,8 @@ def write_range(document, job: RangeJob) -> dict:
     -------
     dict
         ``rows`` (per stored feature, the rows written), ``frames`` (the sample after
-        the last one decoded) and ``records`` (the log's records of the files written).
+        the last one decoded), ``records`` (the log's records of the files written)
+        and ``pyramids`` (per feature with one, what ingest's process writes of it).
 
     Raises
     ------
@@ -188,9 +223,14 @@ def write_range(document, job: RangeJob) -> dict:
     with fstore.reaching("write to"):
         for name, spec in job.arrays.items():
             recording.adopt_array(spec["path"], spec["metadata"])
-            array = zarr.open_array(recording, path=spec["path"], zarr_format=3, mode="r+")
+            # every chunk written, as the part's own writer does (the direct reads
+            # refuse a missing one; zarr leaves out chunks of zeros by default)
+            array = zarr.open_array(recording, path=spec["path"], zarr_format=3, mode="r+"
+                                    ).with_config({"write_empty_chunks": True})
             lo, hi = job.rows[name]
-            sinks[name] = _RangeSink(name, array, lo, hi, spec)
+            pyramid = job.pyramids.get(name)
+            sinks[name] = _RangeSink(name, array, lo, hi, spec, None if pyramid is None
+                                     else RangePyramid(fstore, pyramid, lo, hi))
     audio = document._root_name("audio")
     pipeline = document._pipeline(sinks, list(sinks), {audio})
     last = job.stop is None
@@ -210,7 +250,10 @@ def write_range(document, job: RangeJob) -> dict:
                          f"the file before its last frames")
     with fstore.reaching("write to"):
         rows = {name: s.close() for name, s in sinks.items()}
-    return {"rows": rows, "frames": position, "records": dict(recording.records)}
+        pyramids = {name: s.pyramid.close() for name, s in sinks.items()
+                    if s.pyramid is not None}
+    return {"rows": rows, "frames": position, "records": dict(recording.records),
+            "pyramids": pyramids}
 
 
 class Split:
@@ -267,6 +310,7 @@ class Split:
                         raise StoreError(f"feature {name!r}: a range wrote {n} rows of "
                                          f"{hi - lo}")
                     rows[name] = lo + n
+            pyramids = self._finish_pyramids(rows, outcomes)
             self.part.adopt(rows, records)
             done = self.document._finish(self.part, self.doc_id, self.meta,
                                          {"first": self._first, "frames": frames},
@@ -277,7 +321,53 @@ class Split:
         except BaseException:
             self.discard()
             raise
+        self._seal_pyramids(pyramids)
         return done
+
+    def _pyramid_failed(self, name: str, spec: dict, exc: Exception) -> None:
+        warnings.warn(f"the pyramid of feature {name!r} of {self.source} was not built with "
+                      f"its ranges ({type(exc).__name__}: {exc}); ingest builds it from "
+                      f"the stored frames", RuntimeWarning, stacklevel=3)
+        with contextlib.suppress(Exception):
+            discard_split_pyramid(self.part.fstore, spec)
+
+    def _finish_pyramids(self, rows: dict[str, int], outcomes: list) -> dict:
+        """Write what the ranges left of each pyramid: ``{name: (levels, seconds)}``.
+
+        A pyramid that cannot be finished is dropped (ingest then builds it from the
+        stored frames, after the commit): it never fails the document.
+        """
+        out = {}
+        for name, spec in self.jobs[0].pyramids.items():
+            ranges = [o["pyramids"][name] for o in outcomes]
+            started = time.perf_counter()
+            try:
+                levels = finish_split_pyramid(self.part.fstore, spec, rows[name], ranges)
+            except Exception as exc:  # noqa: BLE001  (derived data: rebuilt after the commit)
+                self._pyramid_failed(name, spec, exc)
+                continue
+            if levels is not None:
+                seconds = sum(r["seconds"] for r in ranges) + time.perf_counter() - started
+                out[name] = (levels, seconds)
+        return out
+
+    def _seal_pyramids(self, pyramids: dict) -> None:
+        """Make the finished pyramids current (the document is committed)."""
+        if not pyramids:
+            return
+        fstore = self.part.fstore
+        try:
+            row = fstore.row(self.doc_id)
+        except Exception as exc:  # noqa: BLE001  (derived data: rebuilt after the commit)
+            for name in pyramids:
+                self._pyramid_failed(name, self.jobs[0].pyramids[name], exc)
+            return
+        for name, (levels, seconds) in pyramids.items():
+            spec = self.jobs[0].pyramids[name]
+            try:
+                seal_split_pyramid(fstore, spec, name, self.doc_id, row, levels, seconds)
+            except Exception as exc:  # noqa: BLE001
+                self._pyramid_failed(name, spec, exc)
 
     def record_failure(self, reason: str) -> None:
         """Record in the store that the source failed, as a task that fails one does."""
@@ -288,6 +378,9 @@ class Split:
 
     def discard(self) -> None:
         """Remove what the ranges wrote (nothing was committed)."""
+        for spec in self.jobs[0].pyramids.values() if self.jobs else ():
+            with contextlib.suppress(Exception):  # derived data; never current
+                discard_split_pyramid(self.part.fstore, spec)
         self.part.discard()
 
 
@@ -384,7 +477,26 @@ def _plan(document, part, meta, doc_id, info, ranges, chunksize) -> Split | None
     if not edges:
         return None
     bounds = [0, *edges, None]
-    jobs = [RangeJob(uri, a, b, {n: (a // periods[n], None if b is None else b // periods[n])
-                                 for n in targets}, arrays, chunksize)
+    rows = [{n: (a // periods[n], None if b is None else b // periods[n]) for n in targets}
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    pyramids = {}
+    for name in targets:
+        spec = _pyramid_of(part.fstore, name, doc_id, capacity[name], arrays[name],
+                           [r[name][0] for r in rows])
+        if spec is not None:
+            pyramids[name] = spec
+    jobs = [RangeJob(uri, a, b, r, arrays, chunksize, pyramids)
+            for a, b, r in zip(bounds[:-1], bounds[1:], rows, strict=True)]
     return Split(document, part, meta, doc_id, jobs, head, total)
+
+
+def _pyramid_of(fstore, name: str, doc_id: str, capacity: int, array: dict,
+                starts: list[int]) -> dict | None:
+    """Plan the pyramid of a stored feature built by the ranges (``None``: none)."""
+    dims = json.loads(array["metadata"]).get("dimension_names") or []
+    if not dims or dims[0] != "time":
+        return None
+    rest = tuple(n for d, n in zip(dims[1:], array["shape"], strict=True) if d != "channel")
+    channel = dims.index("channel") if "channel" in dims else None
+    return plan_split_pyramid(fstore, name, doc_id, capacity, rest, channel,
+                              int(array["shard_rows"]), starts)

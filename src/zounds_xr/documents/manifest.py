@@ -59,7 +59,7 @@ def shard_index_size(chunks_per_shard: int) -> int:
     return 16 * chunks_per_shard + 4
 
 
-def index_offsets(index: bytes) -> np.ndarray:
+def index_offsets(index: bytes | memoryview) -> np.ndarray:
     """``(n, 2)`` uint64: each inner chunk's offset and length (all-ones when empty)."""
     return np.frombuffer(index[:-4], dtype="<u8").reshape(-1, 2)
 
@@ -96,7 +96,7 @@ def _tail(block) -> str:
     return block[-4:].hex()
 
 
-def file_record(data: bytes, layout: tuple[int, bool] | bool | None = None) -> dict:
+def file_record(data: bytes | memoryview, layout: tuple[int, bool] | bool | None = None) -> dict:
     """Return the log's record of a file (see the module docs)."""
     record: dict = {"size": len(data), "crc32c": crc32c(data)}
     if isinstance(layout, tuple):
@@ -223,8 +223,9 @@ class RecordingStore(zarr.storage.WrapperStore):
     async def set(self, key, value, byte_range=None):
         """Write ``value`` at ``key`` and record the file."""
         await self._store.set(key, value)
-        data = value.to_bytes()
+        data = value.as_buffer_like()  # a view: a shard is recorded without a copy
         if key.endswith("zarr.json"):
+            data = value.to_bytes()
             path = key.rsplit("/", 1)[0] if "/" in key else ""
             self._layouts[path] = layout_of(data)
             meta = json.loads(data)

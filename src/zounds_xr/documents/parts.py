@@ -37,6 +37,7 @@ from ..dimensions.lookup import INDEX_TYPES
 from ..core.errors import StoreError
 from ..timeseries.index import TimeIndex
 from .catalog import DELETED, FAILED
+from .chunks import write_rows
 from .streaming import time_index_of
 
 __all__ = [
@@ -291,7 +292,7 @@ class PartArray:
             # part is invisible until its fragment exists, so the shape may run ahead)
             self.capacity = max(self.flushed + n, 2 * self.capacity)
             array.resize((self.capacity, *self.labels.rest))
-        array[self.flushed:self.flushed + n] = block
+        write_rows(array, self.flushed, block)
         self.flushed += n
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ import zarr.storage
 from zarr.codecs import Crc32cCodec
 
 from ..core.errors import ParameterError, StoreError
+from .chunks import write_rows
 from .store import validate_id
 
 __all__ = [
@@ -276,6 +277,95 @@ def _chunk_rows(row_bytes: int) -> int:
     return 1 << int(math.floor(math.log2(rows)))
 
 
+def frame_values(values: np.ndarray, channel: int | None) -> np.ndarray:
+    """Return stored frames as a pyramid summarises them: float32 magnitudes, channels averaged.
+
+    ``channel``: the axis of channels in ``values`` (``None``: none).
+    """
+    if np.iscomplexobj(values):
+        values = np.abs(values)
+    values = values.astype(np.float32, copy=False)
+    if channel is not None:
+        values = values.mean(axis=channel, dtype=np.float32)
+    return values
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a pyramid of frames of one shape holds and how it is chunked and built."""
+
+    rest: tuple[int, ...]  # a summary row's shape (the frame's, channels averaged)
+    kind: str
+    stats: tuple[str, ...]
+    base: int
+    chunk: int  # rows of a chunk
+    block_level: int  # frames summarised per read: 2**block_level
+    align: int | None  # log2 of the frames of a shard of the stored feature
+
+    @classmethod
+    def of(cls, rest: tuple[int, ...], shard_rows: int | None) -> _Layout:
+        """Return the layout of the pyramid of frames of shape ``rest`` (channels averaged).
+
+        ``shard_rows``: the rows of a shard of the stored feature (``None``: unsharded).
+        """
+        kind = "2d" if rest else "1d"
+        row_bytes = int(np.prod(rest, dtype=np.int64)) * 4
+        return cls(rest, kind, ("min", "max", "mean") if kind == "1d" else ("max", "mean"),
+                   BASE_LEVEL[kind], _chunk_rows(row_bytes),
+                   max(12, int(math.log2(max(1, BLOCK_BYTES // row_bytes)))),
+                   None if not shard_rows else _trailing_zeros(int(shard_rows)))
+
+    def shard(self, level: int) -> int | None:
+        """Rows of a shard at ``level`` (``None``: one file per chunk).
+
+        A shard summarises the largest power of two of frames that divides the stored
+        feature's shards (the time ranges of a split recording start on those): each
+        is written whole by one writer, and a level has a file per shard of the feature
+        (creating files costs more than writing them) instead of one per chunk; levels
+        whose shard would hold less than two chunks have a file per chunk.
+        """
+        if self.align is None or self.align - level < 0:
+            return None
+        rows = 1 << (self.align - level)
+        return rows if rows >= 2 * self.chunk else None
+
+    def create(self, group: zarr.Group, stat: str, level: int, rows: int) -> zarr.Array:
+        """Create the array of ``stat`` at ``level`` with ``rows`` rows in ``group``."""
+        shard = self.shard(level)
+        return group.create_array(
+            f"{stat}_{level}", shape=(rows, *self.rest), dtype=np.float32,
+            chunks=(min(self.chunk, max(rows, 1)), *self.rest),
+            shards=None if shard is None else (shard, *self.rest),
+            compressors=[Crc32cCodec()], fill_value=0.0,
+            config={"write_empty_chunks": True})
+
+    def block(self, values: np.ndarray, top: int):
+        """Summaries of a block of frames (aligned on ``2**top``) at levels ``base..top``.
+
+        Yields ``(level, parts)``; the last ``parts`` summarise the block at ``top``.
+        """
+        parts = _summarise(values, 1 << self.base, self.stats)
+        level = self.base
+        while True:
+            yield level, parts
+            if level >= top:
+                return
+            parts = _combine(parts, 2)
+            level += 1
+
+
+def _stat_rows(parts: dict[str, np.ndarray], stat: str) -> np.ndarray:
+    return _mean(parts) if stat == "mean" else parts[stat]
+
+
+def _attrs(feature: str, doc_id: str, source: dict, layout: _Layout, levels: list[int],
+           seconds: float) -> dict:
+    """Return the attributes that make a written pyramid current (written last)."""
+    return {"format": FORMAT_VERSION, "feature": feature, "document": doc_id,
+            "source": source, "kind": layout.kind, "levels": levels,
+            "stats": list(layout.stats), "built_seconds": round(seconds, 3)}
+
+
 def _frames_reader(store, doc_id: str, feature: str):
     """``(read(a, b) -> float32 rows with channels averaged, magnitudes), kind, shape)``."""
     arrays = store[doc_id]
@@ -291,16 +381,20 @@ def _frames_reader(store, doc_id: str, feature: str):
 
     def read(a: int, b: int) -> np.ndarray:
         part = da.data[a:b]
-        values = np.asarray(part.compute(scheduler="synchronous")
-                            if hasattr(part, "dask") else part)
-        if np.iscomplexobj(values):
-            values = np.abs(values)
-        values = values.astype(np.float32, copy=False)
-        if channel is not None:
-            values = values.mean(axis=channel, dtype=np.float32)
-        return values
+        return frame_values(np.asarray(part.compute(scheduler="synchronous")
+                                       if hasattr(part, "dask") else part), channel)
 
     return read, kind, rest, int(da.shape[0])
+
+
+def _shard_rows(store, path: str) -> int | None:
+    """Rows of a shard of the stored array at ``path`` (``None``: not sharded)."""
+    try:
+        array = zarr.open_array(root_store(store), path=path, mode="r", zarr_format=3)
+    except Exception:  # noqa: BLE001  (a layout without shards: a file per chunk)
+        return None
+    shards = getattr(array, "shards", None)
+    return int(shards[0]) if shards else None
 
 
 def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallback | None = None
@@ -339,59 +433,40 @@ def build_pyramid(store, doc_id: str, feature: str, *, progress: ProgressCallbac
     if source is None:
         raise ParameterError(f"document {doc_id!r} has no stored feature {feature!r}")
     started = time.perf_counter()
-    read, kind, rest, frames = _frames_reader(store, doc_id, feature)
+    read, _, rest, frames = _frames_reader(store, doc_id, feature)
     if frames != source["frames"]:
         raise StoreError(f"document {doc_id!r}, feature {feature!r}: the catalog says "
                          f"{source['frames']} frames, the stored array {frames}")
-    stats = ("min", "max", "mean") if kind == "1d" else ("max", "mean")
-    base = BASE_LEVEL[kind]
-    levels = _levels(frames, base)
-    row_bytes = int(np.prod(rest, dtype=np.int64)) * 4
-    block_level = max(12, int(math.log2(max(1, BLOCK_BYTES // row_bytes))))
-    block_frames = 1 << block_level
+    layout = _Layout.of(rest, _shard_rows(store, source["array"]))
+    levels = _levels(frames, layout.base)
+    top = min(levels[-1], layout.block_level)
     try:
         group = zarr.open_group(root_store(store), path=pyramid_path(feature, doc_id),
                                 mode="w", zarr_format=3)
-        chunk = _chunk_rows(row_bytes)
-        arrays = {}
-        for level in levels:
-            n = -(-frames // (1 << level))
-            for stat in stats:
-                arrays[stat, level] = group.create_array(
-                    f"{stat}_{level}", shape=(n, *rest), dtype=np.float32,
-                    chunks=(min(chunk, max(n, 1)), *rest), compressors=[Crc32cCodec()],
-                    fill_value=0.0, config={"write_empty_chunks": True})
+        arrays = {(stat, level): layout.create(group, stat, level, -(-frames // (1 << level)))
+                  for level in levels for stat in layout.stats}
         carried: list[dict[str, np.ndarray]] = []  # per block: summaries over the block
         done = 0
         while done < frames:
-            stop = min(frames, done + block_frames)
-            parts = _summarise(read(done, stop), 1 << base, stats)
-            level = base
-            while True:
-                if level in levels:
-                    r0 = done >> level
-                    for stat in stats:
-                        values = _mean(parts) if stat == "mean" else parts[stat]
-                        arrays[stat, level][r0:r0 + values.shape[0]] = values
-                if level >= min(levels[-1], block_level):
-                    break
-                parts = _combine(parts, 2)
-                level += 1
+            stop = min(frames, done + (1 << layout.block_level))
+            for level, parts in layout.block(read(done, stop), top):
+                r0 = done >> level
+                for stat in layout.stats:
+                    values = _stat_rows(parts, stat)
+                    arrays[stat, level][r0:r0 + values.shape[0]] = values
             carried.append(parts)
             done = stop
             if progress is not None:
                 progress(done, frames)
-        if levels[-1] > block_level:
+        if levels[-1] > top:
             # higher levels from one summary row per block: few rows, kept in memory
             parts = {k: np.concatenate([c[k] for c in carried]) for k in carried[0]}
-            for level in range(block_level + 1, levels[-1] + 1):
+            for level in range(top + 1, levels[-1] + 1):
                 parts = _combine(parts, 2)
-                for stat in stats:
-                    arrays[stat, level][...] = _mean(parts) if stat == "mean" else parts[stat]
-        group.attrs[PYRAMID] = {
-            "format": FORMAT_VERSION, "feature": feature, "document": doc_id,
-            "source": source, "kind": kind, "levels": levels, "stats": list(stats),
-            "built_seconds": round(time.perf_counter() - started, 3)}
+                for stat in layout.stats:
+                    arrays[stat, level][...] = _stat_rows(parts, stat)
+        group.attrs[PYRAMID] = _attrs(feature, doc_id, source, layout, levels,
+                                      time.perf_counter() - started)
     except (OSError, zarr.errors.ContainsArrayError, zarr.errors.ContainsGroupError) as exc:
         raise StoreError(f"cannot write the pyramid of document {doc_id!r}, feature "
                          f"{feature!r} to {getattr(store, 'url', store)!r}: "
@@ -485,3 +560,307 @@ def build_pyramids(store, features: Iterable[str] | None = None, ids=None, *,
     if progress is not None:
         progress(total, total)
     return out
+
+
+# ------------------------------------------------------------------------------------
+# a split long recording's pyramid, built by its time ranges from the frames they write
+# ------------------------------------------------------------------------------------
+# Row r of level k summarises frames [r 2**k, (r + 1) 2**k), and every value is the same
+# binary tree of pairwise combinations of groups of 2**base frames, however the frames
+# are cut into blocks aligned on a power of two: so the ranges of a split recording
+# (documents/longfile.py), which start on multiples of 2**align frames, compute every
+# row of the levels up to ``align`` from their own frames, bitwise as build_pyramid
+# does. Each range writes the chunks of those levels that lie in its rows alone; the
+# rows of chunks shared with a neighbour (a few per level), the levels that fit in two
+# chunks and the summaries at ``align`` for the levels above come back to ingest's
+# process, which writes them once every range succeeded (finish_split_pyramid), and
+# makes the pyramid current once the document is committed (seal_split_pyramid).
+
+
+def _trailing_zeros(n: int) -> int:
+    return (n & -n).bit_length() - 1
+
+
+def plan_split_pyramid(fstore, feature: str, doc_id: str, capacity: int, rest: tuple,
+                       channel: int | None, shard_rows: int, starts: list[int]
+                       ) -> dict | None:
+    """Create the pyramid arrays that the ranges of a split recording write into.
+
+    Parameters
+    ----------
+    fstore : FeatureStore
+        The store being ingested into.
+    feature, doc_id : str
+    capacity : int
+        At least the frames the document will have (the arrays are trimmed at the end).
+    rest : tuple of int
+        The shape of a summary row (a frame's, without channels).
+    channel : int or None
+        The axis of channels in a block of stored frames.
+    shard_rows : int
+        The rows of a shard of the stored feature.
+    starts : list of int
+        Each range's first frame.
+
+    Returns
+    -------
+    dict or None
+        What each range needs (small, pickled), or ``None`` when the document gets no
+        pyramid here (too short, or its ranges are not aligned on the first level):
+        ingest then builds it after the commit, as for any document.
+    """
+    layout = _Layout.of(tuple(rest), shard_rows)
+    width = int(np.prod(layout.rest, dtype=np.int64))
+    align = min((_trailing_zeros(s) for s in starts if s), default=62)
+    if capacity * 4 * width < MIN_BYTES or align < layout.base:
+        return None
+    levels = _levels(capacity, layout.base)
+    path = pyramid_path(feature, doc_id)
+    group = zarr.open_group(root_store(fstore), path=path, mode="w", zarr_format=3)
+    # levels of at least 2 chunks are written by the ranges where they can be (whole
+    # shards, or the chunks a range alone covers); the last range trims them to the
+    # exact length before its last write: their files are build_pyramid's
+    created = [k for k in levels
+               if k <= align and -(-capacity // (1 << k)) >= 2 * layout.chunk]
+    for level in created:
+        for stat in layout.stats:
+            layout.create(group, stat, level, -(-capacity // (1 << level)))
+    return {"path": path, "rest": list(layout.rest), "channel": channel, "levels": levels,
+            "align": align, "created": created, "shard_rows": shard_rows}
+
+
+def _opened(group: zarr.Group, name: str) -> zarr.Array:
+    """Open the array ``name`` of ``group`` writing every chunk, as it was created."""
+    return cast(zarr.Array, group[name]).with_config({"write_empty_chunks": True})
+
+
+class _LevelRows:
+    """One level's rows of one range: its own files written, rows of shared ones kept.
+
+    ``unit``: the rows of a file (a shard, or a chunk).
+    """
+
+    def __init__(self, arrays: dict | None, lo: int, hi: int | None, unit: int):
+        self.arrays, self.unit, self.at = arrays, unit, lo
+        # the rows whose files this range alone writes: [own_lo, own_hi)
+        self.own_lo = -(-lo // unit) * unit if arrays is not None else lo
+        if arrays is None:
+            self.own_hi = lo
+        elif hi is None:  # the last range: up to the end
+            self.own_hi = 1 << 62
+        else:
+            self.own_hi = max(self.own_lo, hi // unit * unit)
+        self.kept: list[tuple[int, dict[str, np.ndarray]]] = []
+        self.pending: list[dict[str, np.ndarray]] = []
+        self.pending_at = self.own_lo
+
+    def push(self, rows: dict[str, np.ndarray]) -> None:
+        n = next(iter(rows.values())).shape[0]
+        a, b = self.at, self.at + n
+        for lo, hi, own in ((a, min(b, self.own_lo), False),
+                            (max(a, self.own_lo), min(b, self.own_hi), True),
+                            (max(a, self.own_hi), b, False)):
+            if hi <= lo:
+                continue
+            piece = {s: v[lo - a:hi - a] for s, v in rows.items()}
+            if own:
+                self.pending.append(piece)
+            else:
+                self.kept.append((lo, piece))
+        self.at = b
+        self._write(final=False)
+
+    def _write(self, final: bool) -> None:
+        held = sum(next(iter(p.values())).shape[0] for p in self.pending)
+        n = held if final else held // self.unit * self.unit
+        if not n or self.arrays is None:
+            return
+        joined = self.pending[0] if len(self.pending) == 1 else \
+            {s: np.concatenate([p[s] for p in self.pending]) for s in self.arrays}
+        for stat, array in self.arrays.items():
+            write_rows(array, self.pending_at, joined[stat][:n])
+        self.pending = [{s: v[n:] for s, v in joined.items()}] if n < held else []
+        self.pending_at += n
+
+    def close(self, rows: int | None) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Write what is left of the range's own rows; return the rows kept.
+
+        ``rows``: the level's length, known to the last range, which trims the arrays
+        to it first (the planner made them as long as the file could make them).
+        """
+        if rows is not None and self.arrays is not None:
+            for array in self.arrays.values():
+                array.resize((rows, *array.shape[1:]))
+        self._write(final=True)
+        return self.kept
+
+
+class RangePyramid:
+    """The pyramid of one range of a split recording, from the frames it writes.
+
+    Parameters
+    ----------
+    fstore : FeatureStore
+    spec : dict
+        :func:`plan_split_pyramid`'s.
+    first : int
+        The range's first frame (a multiple of ``2**spec["align"]``).
+    stop : int or None
+        The frame after its last (``None``: the last range, to the end).
+    """
+
+    def __init__(self, fstore, spec: dict, first: int, stop: int | None):
+        self.spec, self.first, self.last = spec, first, stop is None
+        self.layout = layout = _Layout.of(tuple(spec["rest"]), spec["shard_rows"])
+        self.top = min(spec["levels"][-1], spec["align"])  # the levels computed here
+        self.block = 1 << min(layout.block_level, self.top)
+        group = zarr.open_group(root_store(fstore), path=spec["path"], mode="r+",
+                                zarr_format=3)
+        self.rows = {}
+        for k in range(layout.base, self.top + 1):
+            arrays = ({s: _opened(group, f"{s}_{k}") for s in layout.stats}
+                      if k in spec["created"] else None)
+            self.rows[k] = _LevelRows(arrays, first >> k,
+                                      None if stop is None else stop >> k,
+                                      layout.shard(k) or layout.chunk)
+        self.pending: list[np.ndarray] = []
+        self.held = 0
+        self.frames = first  # the frame after the last taken
+        self.carried: list[dict[str, np.ndarray]] = []
+        self.seconds = 0.0
+
+    def add(self, frames: np.ndarray) -> None:
+        """Take the range's next stored frames (time first, the stored dtype).
+
+        ``frames`` is not kept: the caller may overwrite it after the call.
+        """
+        started = time.perf_counter()
+        values = frame_values(frames, self.spec["channel"])  # (may be ``frames`` itself)
+        if self.pending:
+            values = np.concatenate([*self.pending, values])
+        self.held += frames.shape[0]
+        self.frames += frames.shape[0]
+        whole = self.held // self.block * self.block
+        for b in range(0, whole, self.block):
+            self._block(values[b:b + self.block])
+        # what is left is kept as a copy: the caller reuses its buffer
+        self.pending = [values[whole:].copy()] if whole < self.held else []
+        self.held -= whole
+        self.seconds += time.perf_counter() - started
+
+    def _block(self, values: np.ndarray) -> None:
+        top = min(self.top, int(math.log2(self.block)))
+        for level, parts in self.layout.block(values, top):
+            self.rows[level].push({s: _stat_rows(parts, s) for s in self.layout.stats})
+        self.carried.append(parts)
+
+    def close(self) -> dict:
+        """Summarise what is left; return what ingest's process writes of the pyramid.
+
+        That is ``{"kept": ..., "parts": ..., "seconds": ...}``.
+
+        ``kept``: per level, ``(first row, {stat: rows})`` of the chunks shared with
+        other ranges; ``parts``: the summaries at ``align`` (for the levels above).
+        """
+        started = time.perf_counter()
+        if self.held:  # the end of the recording (only the last range stops mid-block)
+            self._block(np.concatenate(self.pending) if len(self.pending) > 1
+                        else self.pending[0])
+            self.pending, self.held = [], 0
+        block_top = min(self.top, int(math.log2(self.block)))
+        parts = {k: np.concatenate([c[k] for c in self.carried]) for k in self.carried[0]} \
+            if self.carried else None
+        for level in range(block_top + 1, self.top + 1):
+            assert parts is not None
+            parts = _combine(parts, 2)
+            self.rows[level].push({s: _stat_rows(parts, s) for s in self.layout.stats})
+        kept = {k: rows.close(-(-self.frames // (1 << k)) if self.last else None)
+                for k, rows in self.rows.items()}
+        self.seconds += time.perf_counter() - started
+        return {"kept": kept, "parts": parts, "seconds": self.seconds}
+
+
+def finish_split_pyramid(fstore, spec: dict, frames: int, ranges: list[dict]) -> list[int] | None:
+    """Write what the ranges of a split recording left of its pyramid (before the commit).
+
+    Parameters
+    ----------
+    fstore : FeatureStore
+    spec : dict
+        :func:`plan_split_pyramid`'s.
+    frames : int
+        The document's frames.
+    ranges : list of dict
+        Each range's :meth:`RangePyramid.close`, in order.
+
+    Returns
+    -------
+    list of int or None
+        The levels, or ``None`` when the document is too short for a pyramid after all
+        (then it has none, as with :func:`build_pyramids`).
+
+    Raises
+    ------
+    StoreError
+        When the ranges' rows do not tile a level.
+    """
+    layout = _Layout.of(tuple(spec["rest"]), spec["shard_rows"])
+    width = int(np.prod(layout.rest, dtype=np.int64))
+    if not frames or frames * 4 * width < MIN_BYTES:
+        discard_split_pyramid(fstore, spec)
+        return None
+    levels = _levels(frames, layout.base)
+    group = zarr.open_group(root_store(fstore), path=spec["path"], mode="r+", zarr_format=3)
+    top = min(levels[-1], spec["align"])
+    for level in levels:
+        n = -(-frames // (1 << level))
+        if level > top:
+            break
+        if level in spec["created"]:  # trimmed by the last range
+            arrays = {s: _opened(group, f"{s}_{level}") for s in layout.stats}
+        else:
+            arrays = {s: layout.create(group, s, level, n) for s in layout.stats}
+        runs: list[list] = []  # contiguous rows: [first, [pieces]]
+        for first, piece in sorted((p for r in ranges for p in r["kept"].get(level, ())),
+                                   key=lambda p: p[0]):
+            rows = next(iter(piece.values())).shape[0]
+            if runs and runs[-1][0] + runs[-1][1] == first:
+                runs[-1][1] += rows
+                runs[-1][2].append(piece)
+            else:
+                runs.append([first, rows, [piece]])
+        if level not in spec["created"] and [(r[0], r[1]) for r in runs] != [(0, n)]:
+            raise StoreError(f"the ranges' pyramid rows at level {level} do not tile its "
+                             f"{n} rows ({[(r[0], r[1]) for r in runs]})")
+        for first, rows, pieces in runs:
+            for stat, array in arrays.items():
+                array[first:first + rows] = np.concatenate([p[stat] for p in pieces])
+    if levels[-1] > top:
+        # higher levels from each range's summaries at `align`: few rows
+        parts = {k: np.concatenate([r["parts"][k] for r in ranges]) for k in ranges[0]["parts"]}
+        for level in range(top + 1, levels[-1] + 1):
+            parts = _combine(parts, 2)
+            for stat in layout.stats:
+                layout.create(group, stat, level, parts["count"].shape[0])[...] = \
+                    _stat_rows(parts, stat)
+    return levels
+
+
+def seal_split_pyramid(fstore, spec: dict, feature: str, doc_id: str, row: dict,
+                       levels: list[int], seconds: float) -> None:
+    """Make a split recording's pyramid current, once its document is committed.
+
+    ``row``: the document's catalog row (the pyramid's source).
+    """
+    source = _source(row, feature)
+    if source is None:
+        raise StoreError(f"document {doc_id!r} has no stored feature {feature!r} to summarise")
+    group = zarr.open_group(root_store(fstore), path=spec["path"], mode="r+", zarr_format=3)
+    group.attrs[PYRAMID] = _attrs(feature, doc_id, source,
+                                  _Layout.of(tuple(spec["rest"]), spec["shard_rows"]),
+                                  levels, seconds)
+
+
+def discard_split_pyramid(fstore, spec: dict) -> None:
+    """Remove what was written of a split recording's pyramid (it never became current)."""
+    fstore.objects.delete_dir(spec["path"])

@@ -272,22 +272,11 @@ def stream_arrays(source, chunksize=_STREAM_CHUNK, *, mono: bool = False,
     with open_reader(source, policy) as reader:
         rate = reader.rate
         frames = _chunk_frames(chunksize, rate, reader.channels)
-        pending: list[np.ndarray] = []
-        held = 0
         reader.seek(start)
         position = start
-        # the chunk is assembled from bounded reads, never allocated at its requested size
-        for block in reader.blocks():
-            pending.append(block)
-            held += len(block)
-            while held >= frames:
-                joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
-                chunk, rest = joined[:frames], joined[frames:]
-                pending, held = ([rest] if len(rest) else []), len(rest)
-                yield _shape(chunk, mono), rate, position
-                position += frames
+        for chunk in reader.chunks(frames):
+            yield _shape(chunk, mono), rate, position
+            position += len(chunk)
         reader.nonfinite.warn()
-        if held or position == start:
-            joined = (np.concatenate(pending) if pending
-                      else np.zeros((0, reader.channels), dtype=np.float32))
-            yield _shape(joined, mono), rate, position
+        if position == start:
+            yield _shape(np.zeros((0, reader.channels), dtype=np.float32), mono), rate, start

@@ -43,6 +43,7 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import numpy as np
 import soundfile as sf
@@ -71,12 +72,21 @@ _FRAMES_PER_BYTE = 1 << 14
 #: bytes per frame and channel of the uncompressed subtypes (their count is exact)
 _PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3,
               "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+#: 16-bit PCM is read as the shorts it stores and scaled by ``2**-15`` here, as libsndfile
+#: scales it (``float(x) * 2**-15``, exact): the same floats as libsndfile's float read,
+#: which costs 5x as much (outside FLAC, whose decoder hands out the samples otherwise)
+_SHORT_SCALE = np.float32(2.0 ** -15)
 #: a header frame count at or above this is a placeholder, not a length
 _ABSURD_FRAMES = 1 << 62
 #: lines of libsndfile's log that report an error or damage
 _LOG_ERROR = re.compile(r"error|unexpected|junk|failed|hole|corrupt", re.IGNORECASE)
 #: lines of libsndfile's log that say an Ogg stream is damaged (its length is then wrong)
 _OGG_DAMAGE = re.compile(r"hole|corrupt|ended unexpectedly", re.IGNORECASE)
+
+
+def _reads_shorts(container: str | None, subtype: str | None) -> bool:
+    """Whether samples of this format are read as shorts (see ``_SHORT_SCALE``)."""
+    return subtype == "PCM_16" and container != "FLAC"
 
 
 def _reason(exc: Exception) -> str:
@@ -141,9 +151,15 @@ class Reader:
         self.expected = frames if self.trusted else None
         if self.trusted:
             self._check_frames(frames)
+        #: the header's count is exact and the file's size holds it (uncompressed PCM)
+        self.exact = self.trusted and self.size is not None and \
+            self.subtype in _PCM_BYTES and self.format not in ("FLAC", "OGG", "MP3")
         #: frames per read: READ_BLOCK (MP3 needs reads this large), fewer for many channels
         self.cap = max(1, min(READ_BLOCK, READ_BYTES // (4 * self.channels)))
         self.position = 0
+        #: the shorts of one read (see ``_SHORT_SCALE``); ``None``: read floats
+        self._shorts = (np.empty((self.cap, self.channels), dtype=np.int16)
+                        if _reads_shorts(self.format, self.subtype) else None)
 
     def _check_ogg(self) -> None:
         # libsndfile takes an Ogg stream's length from the granule of the last page it
@@ -194,8 +210,9 @@ class Reader:
     def _readf(self, out: np.ndarray, screen: bool = True) -> int:
         """Decode up to ``len(out)`` frames into ``out`` (float32, C-contiguous, 2-D).
 
-        Calls libsndfile's ``sf_readf_float`` directly: soundfile's ``read`` sizes its
-        buffer by the header's frame count, which is wrong for files whose header lies.
+        Calls libsndfile's ``sf_readf_float`` (``sf_readf_short`` for 16-bit PCM, see
+        ``_SHORT_SCALE``) directly: soundfile's ``read`` sizes its buffer by the header's
+        frame count, which is wrong for files whose header lies.
         Falls back to soundfile's public ``read`` if its internals ever change.
         """
         where = f"frames {self.position}..{self.position + len(out)}"
@@ -207,8 +224,11 @@ class Reader:
                 got = handle.read(len(out), dtype="float32", always_2d=True, out=out)
                 n = len(got)
             else:
-                n = int(snd.sf_readf_float(raw, ffi.cast("float *", out.ctypes.data),
-                                           len(out)))
+                if self._shorts is None:
+                    n = int(snd.sf_readf_float(raw, ffi.cast("float *", out.ctypes.data),
+                                               len(out)))
+                else:
+                    n = self._read_shorts(snd, ffi, raw, out)
                 error = snd.sf_error(raw)
                 if error:
                     message = ffi.string(snd.sf_error_number(error)).decode("utf-8",
@@ -228,6 +248,70 @@ class Reader:
             self.nonfinite.screen(out[:n], self.position)
         self.position += n
         return n
+
+    def _read_shorts(self, snd, ffi, raw, out: np.ndarray) -> int:
+        """Fill ``out`` from 16-bit PCM read as shorts, a block of ``cap`` frames at a time.
+
+        Returns the frames read (fewer at the end, or where a read falls short).
+        """
+        pcm = self._shorts
+        assert pcm is not None
+        done = 0
+        while done < len(out):
+            want = min(len(pcm), len(out) - done)
+            n = max(0, int(snd.sf_readf_short(raw, ffi.cast("short *", pcm.ctypes.data),
+                                              want)))
+            np.multiply(pcm[:n], _SHORT_SCALE, out=out[done:done + n])
+            done += n
+            if n < want:
+                break
+        return done
+
+    def fill(self, out: np.ndarray) -> int:
+        """Decode into ``out`` (float32 ``(frames, channels)``, C-contiguous) until it is full.
+
+        Reads of at most ``cap`` frames; returns the frames decoded (fewer only where
+        decoding ended: then call :meth:`ended`).
+        """
+        done = 0
+        while done < len(out):
+            n = self._readf(out[done:done + self.cap])
+            if n <= 0:
+                break
+            done += n
+        return done
+
+    def chunks(self, frames: int) -> Iterator[np.ndarray]:
+        """Yield decoded chunks of ``frames`` frames (the last one shorter) to the end.
+
+        Where the header's count is exact (:attr:`exact`) each chunk is decoded in
+        place into its own array; otherwise it is assembled from :meth:`blocks`, so
+        that no buffer is ever sized by a count the file may not hold. The end is
+        checked by :meth:`ended` before the last chunk is yielded.
+        """
+        if not self.exact:
+            pending: list[np.ndarray] = []
+            held = 0
+            for block in self.blocks():  # checks the end when exhausted
+                pending.append(block)
+                held += len(block)
+                while held >= frames:
+                    joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                    chunk, rest = joined[:frames], joined[frames:]
+                    pending, held = ([rest] if len(rest) else []), len(rest)
+                    yield chunk
+            if held:
+                yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+            return
+        while True:
+            want = min(frames, cast(int, self.remaining()))
+            if want == 0:
+                break
+            out = np.empty((want, self.channels), dtype=np.float32)
+            if self.fill(out) < want:
+                break  # decoding ended before the count: ended() raises
+            yield out
+        self.ended()
 
     def ended(self) -> None:
         """Refuse a partial decode once decoding returns nothing more (module docstring)."""
@@ -338,13 +422,10 @@ def read_pcm(path: str, max_frames: Callable[[AudioSampleRate, int], int],
         samplerate = audio_sample_rate(rate)
         if frames > max_frames(samplerate, channels):
             return None
-        if subtype == "PCM_16" and container != "FLAC":
-            # the 16-bit samples as they are, scaled here: libsndfile's float read is
-            # the same product (float(x) * 2**-15, exact) at 5x the cost
+        if _reads_shorts(container, subtype):
             pcm = np.empty((frames, channels), dtype=np.int16)
             got = snd.sf_readf_short(handle, ffi.cast("short *", pcm.ctypes.data), frames)
-            out = pcm.astype(np.float32)
-            out *= np.float32(2.0 ** -15)
+            out = np.multiply(pcm, _SHORT_SCALE)
         else:
             out = np.empty((frames, channels), dtype=np.float32)
             got = snd.sf_readf_float(handle, ffi.cast("float *", out.ctypes.data), frames)
