@@ -33,6 +33,7 @@ from ..core.optional import optional_import
 from .progress import Progress, Reporter, drain, init_worker, unique_token
 from ..core.validation import positive_int
 from .document import Document
+from .heap import task_heap
 from .longfile import plan as plan_split, write_range
 from .pyramid import build_pyramids
 from ..core.errors import ParameterError, ZoundsError
@@ -152,7 +153,9 @@ def _process_batch(shipped, items, channel=None):
 
     results = []
     reporter = Reporter(channel)
-    with dask.config.set(scheduler="synchronous"):
+    # task_heap: a distributed worker's fixed malloc threshold would mmap (and fault in)
+    # every large temporary afresh, per stack of clips (documents/heap.py)
+    with dask.config.set(scheduler="synchronous"), task_heap():
         try:
             document = _document_of(shipped)
             fstore = document._store_for(None)
@@ -191,7 +194,7 @@ def _process_range(shipped, job):
     """
     import dask
 
-    with dask.config.set(scheduler="synchronous"):
+    with dask.config.set(scheduler="synchronous"), task_heap():
         try:
             return write_range(_document_of(shipped), job)
         except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
