@@ -1,4 +1,8 @@
 """Batch ingest on the local schedulers and on a distributed LocalCluster."""
+import os
+import socket
+import time
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -34,8 +38,10 @@ def corpus(tmp_path):
 @pytest.mark.parametrize("scheduler", ["threads", "processes", "synchronous"])
 def test_ingest_records_failures_and_resumes(tmp_path, corpus, scheduler):
     Sound = _make_sound(tmp_path / "features.zarr")
+    t0 = time.time()
     report = zx.ingest(zx.Directory(corpus), Sound, scheduler=scheduler, progress=False,
                        num_workers=2)
+    _check_timeline(report, t0, time.time(), other_processes=scheduler == "processes")
     assert len(report.processed) == 4 and not report.skipped
     assert list(report.failed) == [str(corpus / "broken.wav")]
     assert "AudioDecodeError" in report.failed[str(corpus / "broken.wav")]
@@ -43,6 +49,18 @@ def test_ingest_records_failures_and_resumes(tmp_path, corpus, scheduler):
     again = zx.ingest(zx.Directory(corpus), Sound, scheduler=scheduler, progress=False)
     assert not again.processed and sorted(again.skipped) == sorted(report.processed)
     assert list(again.failed) == [str(corpus / "broken.wav")]
+    assert sum(t.sources for t in again.tasks) == 1  # only the broken file was retried
+
+
+def _check_timeline(report, t0, t1, other_processes):
+    """Every source of the run is in exactly one task, which ran within the run."""
+    assert report.tasks
+    assert sum(t.sources for t in report.tasks) == len(report.processed) + len(report.failed)
+    for task in report.tasks:
+        assert t0 <= task.start <= task.end <= t1
+        host, pid, thread = task.worker.split("/")
+        assert host == socket.gethostname() and thread
+        assert (int(pid) != os.getpid()) == other_processes
 
 
 def test_ingest_redoes_a_deleted_document_only(tmp_path, corpus):
@@ -89,7 +107,11 @@ def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
+        t0 = time.time()
         report = zx.ingest(zx.Directory(corpus), Sound, client=client, progress=False)
+        _check_timeline(report, t0, time.time(), other_processes=True)
+        assert {t.worker.split("/")[1] for t in report.tasks} <= {
+            str(pid) for pid in client.run(os.getpid).values()}
     assert len(report.processed) == 4
     assert list(report.failed) == [str(corpus / "broken.wav")]
     snd = Sound(report.processed[0])

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import multiprocessing
 import os
+import socket
 import threading
 import time
 import traceback
@@ -48,6 +49,43 @@ _CHUNK = np.timedelta64(30, "s")
 _SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded")
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskTiming:
+    """Where and when one task of an :func:`ingest` ran (``IngestReport.tasks``).
+
+    Attributes
+    ----------
+    worker : str
+        ``host/pid/thread`` of the worker that ran it.
+    start, end : float
+        Wall-clock time (``time.time()``, seconds since the epoch) at which the task
+        began and ended, inside the worker.
+    sources : int
+        Sources (clips) the task held; 0 for a time range of a long recording split
+        across workers.
+    """
+
+    worker: str
+    start: float
+    end: float
+    sources: int
+
+
+def _timed(func):
+    """Wrap a task's function to return ``(result, TaskTiming)``.
+
+    The wrapper keeps the function's name: dask's keys, and pickling by reference.
+    """
+    @functools.wraps(func)
+    def timed(shipped, work, *args):
+        start = time.time()
+        result = func(shipped, work, *args)
+        worker = f"{socket.gethostname()}/{os.getpid()}/{threading.current_thread().name}"
+        return result, TaskTiming(worker, start, time.time(),
+                                  len(work) if isinstance(work, list) else 0)
+    return timed
+
+
 @dataclasses.dataclass
 class IngestReport:
     """Record what an :func:`ingest` run did.
@@ -64,6 +102,8 @@ class IngestReport:
         See Attributes.
     seconds, audio_seconds : float, optional
         See Attributes; ``>= 0``.
+    tasks : list of TaskTiming, optional
+        See Attributes.
 
     Attributes
     ----------
@@ -82,6 +122,10 @@ class IngestReport:
         Wall-clock time of the run.
     audio_seconds : float
         Seconds of audio processed by this run (when the documents report it).
+    tasks : list of TaskTiming
+        Where and when each task of the run ran, in submission order: a timeline of the
+        workers, to see whether they were all busy until the end (none when a worker
+        process died).
     """
 
     processed: list[str] = dataclasses.field(default_factory=list)
@@ -90,6 +134,7 @@ class IngestReport:
     updated: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     audio_seconds: float = 0.0
+    tasks: list[TaskTiming] = dataclasses.field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -139,14 +184,15 @@ def _document_of(shipped):
     return document
 
 
+@_timed
 def _process_batch(shipped, items, channel=None):
     """Process several sources into one part of the store.
 
     It never raises (the batch must go on): it returns ``(status, source, doc_id,
-    seconds or reason)`` per source. ``items`` are ``(meta, doc_id, stale)``: a source
-    to process (``stale`` is ``None``), or a stored document whose ``stale`` features
-    are computed. Each finished clip is reported through ``channel`` (see
-    :mod:`zounds_xr._progress`).
+    seconds or reason)`` per source, and the task's :class:`TaskTiming`. ``items`` are
+    ``(meta, doc_id, stale)``: a source to process (``stale`` is ``None``), or a stored
+    document whose ``stale`` features are computed. Each finished clip is reported
+    through ``channel`` (see :mod:`zounds_xr.documents.progress`).
     """
     # nested parallelism inside a worker only oversubscribes its cores
     import dask
@@ -185,12 +231,13 @@ def _process_batch(shipped, items, channel=None):
     return results
 
 
+@_timed
 def _process_range(shipped, job):
     """Write one time range of a split long recording (``documents/longfile.py``).
 
     Returns :func:`~zounds_xr.documents.longfile.write_range`'s dict, or the reason it
     failed (it never raises: the planner commits the document only when every range
-    succeeded).
+    succeeded), and the task's :class:`TaskTiming`.
     """
     import dask
 
@@ -221,10 +268,14 @@ def _task_groups(batches: list, splits: list, submit, shipped, channel) -> list:
             for batch, split in zip(batches, splits, strict=True)]
 
 
-def _gather_groups(splits: list, outputs, display) -> list:
-    """Flatten the tasks' results; a split recording is committed here, once."""
+def _gather_groups(splits: list, outputs, display) -> tuple[list, list[TaskTiming]]:
+    """Flatten the tasks' results, and list their timings.
+
+    A split recording is committed here, once.
+    """
     results: list = []
-    outputs = iter(outputs)
+    timings = [timing for _, timing in outputs]
+    outputs = iter(output for output, _ in outputs)
     for split in splits:
         if split is None:
             results.extend(next(outputs))
@@ -238,7 +289,7 @@ def _gather_groups(splits: list, outputs, display) -> list:
         if display is not None:
             display.update(_final([outcome]))
         results.append(outcome)
-    return results
+    return results, timings
 
 
 #: a task's share of sources: at least this many files (when there are enough) ...
@@ -420,9 +471,10 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
             if stale is not None:
                 report.updated[doc_id] = list(stale)
     if client is not None:
-        results = _run_distributed(client, document, todo, progress)
+        results, report.tasks = _run_distributed(client, document, todo, progress)
     else:
-        results = _run_local(document, todo, scheduler, progress, num_workers, pool)
+        results, report.tasks = _run_local(document, todo, scheduler, progress,
+                                           num_workers, pool)
     if todo:
         # one fragment again, and what killed writers left behind goes; the documents
         # are committed already, so a failure here is a warning, not a lost run
@@ -597,7 +649,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
     import dask
 
     if not todo:
-        return []
+        return [], []
     workers = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     if scheduler in ("synchronous", "sync", "single-threaded"):
         workers = 1
@@ -637,7 +689,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
     try:
         with _task_progress(display if channel is None else None):
             outputs = dask.compute(*[t for group in groups for t in group], **kwargs)
-        results = _gather_groups(splits, outputs, display)
+        results, timings = _gather_groups(splits, outputs, display)
     except concurrent.futures.process.BrokenProcessPool:
         for split in splits:
             if split is not None:
@@ -651,13 +703,14 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
         pending = document._pending(fstore.catalog(), [doc_id for _, doc_id, _ in todo])
         results = [_outcome_after_crash(document, meta, doc_id, left == ())
                    for (meta, doc_id, _), left in zip(todo, pending, strict=True)]
+        timings = []
     finally:
         stop.set()
         if drainer is not None:
             drainer.join()
     if display is not None:
         display.close(_final(results))
-    return results
+    return results, timings
 
 
 def _final(results) -> list[tuple[bool, float]]:
@@ -678,8 +731,9 @@ def _task_progress(display):
     from dask.callbacks import Callback
 
     def posttask(key, result, dsk, state, worker_id):
-        if isinstance(result, list):
-            display.update(_final(result))
+        output, _ = result  # (output, TaskTiming)
+        if isinstance(output, list):  # a batch's outcomes (not a long file's range)
+            display.update(_final(output))
 
     with Callback(posttask=posttask):
         yield
@@ -695,7 +749,7 @@ def _outcome_after_crash(document, meta, doc_id, found):
 def _run_distributed(client, document, todo, progress):
     optional_import("distributed", extra="distributed")
     if not todo:
-        return []
+        return [], []
     # the document class travels once, as bytes; each worker unpickles it once
     [shipped] = client.scatter([_ship(document)], broadcast=True)
     workers = sum(client.nthreads().values()) or 1
@@ -711,10 +765,10 @@ def _run_distributed(client, document, todo, progress):
                               lambda f, *a: client.submit(f, *a, pure=False), shipped, channel)
         # one batched gather: a result() per future is a round trip each
         outputs = client.gather([f for group in groups for f in group])
-        results = _gather_groups(splits, outputs, display)
+        results, timings = _gather_groups(splits, outputs, display)
     finally:
         if channel is not None:
             client.unsubscribe_topic(channel[1])
     if display is not None:
         display.close(_final(results))
-    return results
+    return results, timings
