@@ -165,6 +165,22 @@ def _children_cpu(pool) -> float:
     return _usage(getattr(pool, "_processes", None) or {})[0]
 
 
+def _timeline(report, t0: float, t1: float, workers: int) -> dict[str, float]:
+    """Where a multi-worker ingest's wall time (``time.time()`` from ``t0`` to ``t1``)
+    was not spent on tasks of every worker, in seconds, from ``IngestReport.tasks``:
+    ingest's process alone before the first task starts and after the last one ends
+    (planning; gathering, commit of a split file, compaction, indexes), and the idle
+    tail: how long the first worker to finish waited for the last (a worker that got
+    no task waited for the whole span)."""
+    start = min(t.start for t in report.tasks)
+    end = max(t.end for t in report.tasks)
+    last = {}
+    for t in report.tasks:
+        last[t.worker] = max(last.get(t.worker, 0.0), t.end)
+    first_done = min(last.values()) if len(last) >= workers else start
+    return {"before": start - t0, "tail": end - first_done, "after": t1 - end}
+
+
 def compare(name, paths, graph, naive, rounds, work, bare=False):
     """Seconds per round of each contender, interleaved round by round: the naive loop
     (and, with ``bare``, its read + compute alone), ingest in-process, on the process
@@ -193,6 +209,7 @@ def compare(name, paths, graph, naive, rounds, work, bare=False):
     # CPU seconds (this process, and a pool's workers): robust to others' load
     cpu = {"naive": [], "ingest 1 process": [], "processes 1 worker": []}
     files: dict[str, int] = {}  # files in the store, by contender
+    timeline: dict[str, list] = {"before": [], "tail": [], "after": []}  # 2 workers
     warm = tempfile.mkdtemp(dir=work)  # warm-up: librosa's caches, imports, the pools
     naive(paths[:20], warm)
     for label, kwargs in runs.items():
@@ -215,9 +232,12 @@ def compare(name, paths, graph, naive, rounds, work, bare=False):
             Clip = graph(store)
             pool = process_pool(kwargs["num_workers"]) if "num_workers" in kwargs else None
             w0 = _children_cpu(pool)
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, wall0 = time.perf_counter(), time.process_time(), time.time()
             report = zx.ingest(paths, Clip, progress=False, **kwargs)
             times[label].append(time.perf_counter() - t0)
+            if kwargs.get("num_workers") == 2:
+                for k, v in _timeline(report, wall0, time.time(), 2).items():
+                    timeline[k].append(v)
             if label in cpu:
                 cpu[label].append(time.process_time() - c0 + _children_cpu(pool) - w0)
             assert len(report.processed) == len(paths) and not report.failed, report
@@ -230,7 +250,7 @@ def compare(name, paths, graph, naive, rounds, work, bare=False):
                 time.perf_counter() - t0)
     for pool in controls.values():
         pool.shutdown()
-    return times, cpu, files
+    return times, cpu, files, timeline
 
 
 def cluster_pair(name, paths, graph, rounds, work, client) -> tuple[dict, dict, dict]:
@@ -557,7 +577,21 @@ def _clip_lines(n_a, n_b, rounds, work) -> list[str]:
              "the workers, processes / cluster) | files per 100 documents (in-process; "
              "2 workers) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for key, (times, cpu, files) in results.items():
+    spans = ["", "Processes with 2 workers, where the wall time was not both workers' tasks "
+                 "(`IngestReport.tasks`; medians over rounds, ms): ingest's process alone "
+                 "before the first task and after the last, and the idle tail (the first "
+                 "worker done waiting for the last).", "",
+             "| corpus | 2 vs 1 worker / control's 2 vs 1 process | before the tasks | "
+             "idle tail | after the tasks | wall |", "|---|---:|---:|---:|---:|---:|"]
+    for key, (times, _, _, timeline) in results.items():
+        scaling = (_ratio(times, 'processes 1 worker', 'processes 2 workers')
+                   / _ratio(times, 'control 1 process', 'control 2 processes'))
+        spans.append(
+            f"| {labels[key]} | {scaling:.2f} | "
+            + " | ".join(f"{1e3 * statistics.median(timeline[k]):.0f}"
+                         for k in ("before", "tail", "after"))
+            + f" | {1e3 * statistics.median(times['processes 2 workers']):.0f} |")
+    for key, (times, cpu, files, _) in results.items():
         n = n_a if key != "b" else n_b
         rate = {k: n / statistics.median(v) for k, v in times.items()}
         bare = (f"{_ratio(times, 'naive read + compute', 'ingest 1 process'):.2f}x"
@@ -584,7 +618,7 @@ def _clip_lines(n_a, n_b, rounds, work) -> list[str]:
             f"{_ratio(times, 'control 1 process', 'control 2 processes'):.2f}x | "
             f"{cluster} | {100 * files['ingest 1 process'] / n:.1f}; "
             f"{100 * files['processes 2 workers'] / n:.1f} |")
-    return lines
+    return lines + spans
 
 
 def main(argv=None):

@@ -2,8 +2,9 @@
 
 dask.distributed's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which
 turns glibc's dynamic mmap threshold off: every temporary above 128 KiB is then mapped
-and faulted in afresh. ``task_heap`` must keep them on the heap during a task, restore
-the environment's thresholds after it, and give the memory back to the OS.
+and faulted in afresh. ``task_heap`` must keep them on the heap for a run's tasks, and
+``release_heap`` (at the run's end) restore the environment's thresholds and give the
+memory back to the OS.
 """
 import os
 import subprocess
@@ -17,7 +18,7 @@ from zounds_xr.documents.heap import _glibc, fixed_thresholds
 _PROBE = textwrap.dedent("""
     import ctypes, json
     import numpy as np
-    from zounds_xr.documents.heap import task_heap
+    from zounds_xr.documents.heap import release_heap, task_heap
 
     class Mallinfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -39,14 +40,17 @@ _PROBE = textwrap.dedent("""
     out = {"outside": mapped()}
     with task_heap():
         out["inside"] = mapped()
-        with task_heap():  # a nested (or concurrent) task ...
-            pass
-        out["after inner"] = mapped()  # ... leaves the outer one's thresholds alone
+        with task_heap():  # a concurrent task of the same process
+            out["released while a task runs"] = release_heap()
+        out["after inner"] = mapped()
         big = [np.ones(1 << 20) for _ in range(3)]  # 24 MiB on the heap, then freed
         del big
-        out["heap held"] = libc.mallinfo2().arena
+    out["next task"] = mapped()  # the heap is kept for the run's next task ...
+    out["heap held"] = libc.mallinfo2().arena
+    out["released"] = release_heap()  # ... until the run ends
     out["heap after"] = libc.mallinfo2().arena
     out["after"] = mapped()
+    out["released again"] = release_heap()
     print(json.dumps(out))
 """)
 
@@ -83,10 +87,13 @@ def test_a_task_reuses_its_heap_under_a_distributed_workers_threshold():
     out = _probe({"MALLOC_TRIM_THRESHOLD_": "65536"})  # what distributed's nanny sets
     # outside a task: an 8 MiB temporary is a fresh mapping (faulted in, zeroed, unmapped)
     assert out["outside"] >= 8 << 20
-    assert out["after"] >= 8 << 20  # the environment's threshold is back after the task
+    assert out["after"] >= 8 << 20  # the environment's threshold is back after the run
     # inside: on the heap, reused by the next one
     assert out["inside"] == 0 and out["after inner"] == 0
-    # the heap the task grew goes back to the OS when it ends (the nanny's intent)
+    assert not out["released while a task runs"]
+    assert out["next task"] == 0
+    # the heap the tasks grew goes back to the OS when the run ends (the nanny's intent)
+    assert out["released"] and not out["released again"]
     assert out["heap held"] - out["heap after"] >= 16 << 20
 
 
@@ -96,3 +103,4 @@ def test_glibcs_own_thresholds_are_left_alone():
     out = _probe({})
     assert out["outside"] >= 8 << 20  # the first one, before glibc adjusts
     assert out["after"] == 0  # the adjustment is still on after a task
+    assert not out["released"]

@@ -34,7 +34,7 @@ from ..core.optional import optional_import
 from .progress import Progress, Reporter, drain, init_worker, unique_token
 from ..core.validation import positive_int
 from .document import Document
-from .heap import task_heap
+from .heap import release_heap, task_heap
 from .longfile import plan as plan_split, write_range
 from .pyramid import build_pyramids
 from ..core.errors import ParameterError, ZoundsError
@@ -708,6 +708,8 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
         stop.set()
         if drainer is not None:
             drainer.join()
+        if pool is None:  # this process ran the tasks (the pool's are ingest's own)
+            release_heap()
     if display is not None:
         display.close(_final(results))
     return results, timings
@@ -746,6 +748,11 @@ def _outcome_after_crash(document, meta, doc_id, found):
             "the worker process died (a crash or a kill) while processing this batch")
 
 
+async def _release_heap() -> None:
+    # a coroutine: what distributed's Client.run(wait=False) needs
+    release_heap()
+
+
 def _run_distributed(client, document, todo, progress):
     optional_import("distributed", extra="distributed")
     if not todo:
@@ -769,6 +776,9 @@ def _run_distributed(client, document, todo, progress):
     finally:
         if channel is not None:
             client.unsubscribe_topic(channel[1])
+        # the workers' memory goes back to the OS now that the run's tasks are done
+        # (documents/heap.py); no need to wait for it
+        client.run(_release_heap, wait=False)
     if display is not None:
         display.close(_final(results))
     return results, timings
