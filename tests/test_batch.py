@@ -169,9 +169,10 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
     assert batch.process_pool(2) is not None  # a fresh pool for the next run
 
 
-@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 2), (50, 2, 25),
-                                              (1000, 2, 500), (1000, 64, 15),
-                                              (100_000, 2, 2000)])
+@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 3), (50, 2, 25),
+                                              (1000, 2, 500), (1000, 64, 16),
+                                              (2500, 2, 1250), (100_000, 2, 2000),
+                                              (100_000, 8, 1786), (7, 3, 3)])
 def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
     from zounds_xr.documents.batch import _batches
 
@@ -180,6 +181,25 @@ def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
     if size is not None:
         assert max(map(len, batches)) == size
         assert len(batches) >= min(n, workers)
+        # whole rounds of equal tasks: no last round that leaves workers idle
+        assert len(batches) % workers == 0 or len(batches) < workers
+        assert max(map(len, batches)) - min(map(len, batches)) <= 1
+
+
+def test_tasks_are_balanced_by_source_bytes(tmp_path):
+    from zounds_xr.documents.batch import _batches
+
+    items = []
+    for i, size in enumerate([4000, 1000, 1000, 1000, 1000, 2000, 2000]):
+        path = tmp_path / f"{i}.wav"
+        path.write_bytes(b"x" * size)
+        items.append((zx.AudioMetaData(uri=str(path)), str(i)))
+    batches = _batches(items, 2)  # 12,000 bytes: 6,000 a task, not 4 + 3 files
+    assert [[doc_id for _, doc_id in b] for b in batches] == [["0", "1", "2"],
+                                                              ["3", "4", "5", "6"]]
+    # a source of unknown size (a URL): the tasks are balanced by counts
+    items[3] = (zx.AudioMetaData(uri="https://example.org/3.wav"), "3")
+    assert [len(b) for b in _batches(items, 2)] == [4, 3]
 
 
 def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):

@@ -313,35 +313,60 @@ def _source_bytes(meta: AudioMetaData) -> int:
     return 0
 
 
-def _batches(todo: list, workers: int) -> list[list]:
-    """Group sources into tasks of one part each.
+def _task_count(n: int, workers: int) -> int:
+    """How many tasks ``n`` short clips make, on ``workers`` workers.
 
     A short clip takes a few ms to compute; a part costs a few files and a task a few
-    ms of scheduling. So tasks hold many clips (up to ``_MAX_FILES_PER_TASK`` files and
-    ``_MAX_BYTES_PER_TASK`` bytes of source), while every worker still gets >= 4 tasks
-    to balance uneven lengths, and small corpora are not split into tiny parts (one per
-    worker). A long recording (``_LONG_FILE_BYTES``) is a task of its own.
+    ms of scheduling. So tasks hold many clips (up to ``_MAX_FILES_PER_TASK``), while
+    every worker still gets >= 4 tasks to balance uneven lengths, and small corpora are
+    not split into tiny parts (one per worker). The count is a whole number of rounds
+    (a multiple of ``workers``): a last round of fewer tasks than workers leaves the
+    others idle while it runs (2,500 clips on 2 workers were tasks of 1,000, 1,000 and
+    500: a worker idle for a fifth of the run).
     """
-    if not todo:
-        return []
-    n, workers = len(todo), max(1, workers)
     # >= 4 tasks per worker, but no fewer than _MIN_FILES_PER_TASK files a task unless
     # that would leave a worker without work: a part costs ~10 files and a few writes
     per_task = max(-(-n // (4 * workers)), min(_MIN_FILES_PER_TASK, n // workers))
-    per_task = max(1, min(_MAX_FILES_PER_TASK, per_task))
+    tasks = -(-n // max(1, min(_MAX_FILES_PER_TASK, per_task)))
+    if tasks <= workers:
+        return tasks
+    fewer = tasks // workers * workers  # larger tasks (fewer parts), if they may be
+    return fewer if -(-n // fewer) <= _MAX_FILES_PER_TASK else -(-tasks // workers) * workers
+
+
+def _batches(todo: list, workers: int) -> list[list]:
+    """Group sources into tasks of one part each, in whole rounds of ``workers``.
+
+    :func:`_task_count` tasks of about equal source bytes (equal counts when a source's
+    size is unknown: a URL), in order; a task closes early at ``_MAX_FILES_PER_TASK``
+    files or ``_MAX_BYTES_PER_TASK`` bytes. A long recording (``_LONG_FILE_BYTES``) is a
+    task of its own.
+    """
+    if not todo:
+        return []
+    sizes = [_source_bytes(item[0]) if isinstance(item, tuple) else 0 for item in todo]
+    short = [n for n in sizes if n < _LONG_FILE_BYTES]
+    weights = sizes if short and all(short) else [1] * len(todo)
+    step = sum(w for w, n in zip(weights, sizes, strict=True) if n < _LONG_FILE_BYTES) / max(
+        1, _task_count(len(short), max(1, workers)))
     batches: list[list] = []
     current: list = []
-    size = 0
-    for item in todo:
-        n = _source_bytes(item[0]) if isinstance(item, tuple) else 0
+    size = done = 0
+    cut = step  # the next boundary between tasks, in cumulated weight
+    for item, n, weight in zip(todo, sizes, weights, strict=True):
         if n >= _LONG_FILE_BYTES:
             batches.append([item])
             continue
-        if current and (len(current) >= per_task or size + n > _MAX_BYTES_PER_TASK):
+        middle = done + weight / 2  # a source goes to the task its middle falls in
+        if current and (middle > cut or len(current) >= _MAX_FILES_PER_TASK
+                        or size + n > _MAX_BYTES_PER_TASK):
             batches.append(current)
             current, size = [], 0
+        while cut < middle:
+            cut += step
         current.append(item)
         size += n
+        done += weight
     if current:
         batches.append(current)
     return batches
