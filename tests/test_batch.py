@@ -101,8 +101,13 @@ def test_ingest_accepts_paths_and_shows_progress(tmp_path, corpus, capsys):
     assert "ingest 2/2 clips (100%)" in err and "1 failed" in err and "\r" not in err
 
 
-def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus):
+@pytest.mark.parametrize("scattered", [False, True])
+def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus, monkeypatch, scattered):
     distributed = pytest.importorskip("distributed")
+    from zounds_xr.documents import batch
+
+    if scattered:  # as a large document class is: scattered once, not sent per task
+        monkeypatch.setattr(batch, "_SCATTER_BYTES", 0)
     Sound = _make_sound(tmp_path / "features.zarr")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
