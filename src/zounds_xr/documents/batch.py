@@ -42,7 +42,7 @@ from ..io.metadata import AudioMetaData
 from ..search.persist import update_indexes
 from ..spectral.kernels import set_default_threads
 
-__all__ = ["ingest", "IngestReport", "process_pool"]
+__all__ = ["ingest", "IngestReport", "TaskTiming", "process_pool"]
 
 _CHUNK = np.timedelta64(30, "s")
 
@@ -810,8 +810,9 @@ def _run_distributed(client, document, todo, progress):
         if channel is not None:
             client.unsubscribe_topic(channel[1])
         # the workers' memory goes back to the OS now that the run's tasks are done
-        # (documents/heap.py); no need to wait for it
-        client.run(_release_heap, wait=False)
+        # (documents/heap.py); not waited for, and a lost cluster takes its heaps along
+        with contextlib.suppress(Exception):
+            client.run(_release_heap, wait=False)
     if display is not None:
         display.close(_final(results))
     return results, timings
