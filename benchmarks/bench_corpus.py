@@ -478,6 +478,8 @@ def profile_task(paths, graph, work) -> dict[str, float]:
         c0 = time.process_time()
         results = batch._process_batch(Clip, items)
         total = time.process_time() - c0
+    if isinstance(results, tuple):  # (outcomes, TaskTiming) since the workers' timeline
+        results = results[0]
     assert all(r[0] == "ok" for r in results), results[:2]
     shutil.rmtree(os.path.join(work, "profile.zarr"), ignore_errors=True)
     shutil.rmtree(os.path.join(work, "profile-warm.zarr"), ignore_errors=True)
