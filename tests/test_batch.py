@@ -252,6 +252,23 @@ Sound = zx.zarr_settings("features.zarr")(Sound)
 """
 
 
+def test_a_scripts_guards_are_parsed_once_per_version(tmp_path):
+    from zounds_xr.documents.batch import _script_guards
+
+    def guards(path):
+        stat = os.stat(path)
+        return _script_guards(str(path), stat.st_mtime_ns, stat.st_size)
+
+    script = tmp_path / "script.py"
+    script.write_text("import os\nif __name__ == '__main__':\n    print(1)\n")
+    first = guards(script)
+    assert first == ((3, 3),) and guards(script) is first  # parsed once
+    script.write_text("if __name__ == '__main__':\n    print(1)\n    print(2)\n")
+    assert guards(script) == ((2, 3),)  # an edited script is parsed again
+    script.write_text("if (:\n")
+    assert guards(script) is None
+
+
 @pytest.mark.parametrize("guarded", [False, True])
 def test_processes_from_a_script_without_a_main_guard_is_one_clear_error(tmp_path, corpus,
                                                                          guarded):
