@@ -145,17 +145,40 @@ def _control_unit(_=None) -> float:
     return time.perf_counter() - t0
 
 
-def _children_cpu(pool) -> float:
-    """CPU seconds used so far by a process pool's workers (Linux ``/proc``; 0 elsewhere)."""
-    total = 0.0
-    for pid in getattr(pool, "_processes", None) or {}:
+def _usage(pids) -> tuple[float, int]:
+    """CPU seconds and minor page faults so far of processes ``pids`` (Linux ``/proc``;
+    zeros elsewhere)."""
+    cpu, faults = 0.0, 0
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        faults += int(fields[7])
+    return cpu, faults
+
+
+def _children_cpu(pool) -> float:
+    """CPU seconds used so far by a process pool's workers."""
+    return _usage(getattr(pool, "_processes", None) or {})[0]
+
+
+def _timeline(report, t0: float, t1: float, workers: int) -> dict[str, float]:
+    """Where a multi-worker ingest's wall time (``time.time()`` from ``t0`` to ``t1``)
+    was not spent on tasks of every worker, in seconds, from ``IngestReport.tasks``:
+    ingest's process alone before the first task starts and after the last one ends
+    (planning; gathering, commit of a split file, compaction, indexes), and the idle
+    tail: how long the first worker to finish waited for the last (a worker that got
+    no task waited for the whole span)."""
+    start = min(t.start for t in report.tasks)
+    end = max(t.end for t in report.tasks)
+    last = {}
+    for t in report.tasks:
+        last[t.worker] = max(last.get(t.worker, 0.0), t.end)
+    first_done = min(last.values()) if len(last) >= workers else start
+    return {"before": start - t0, "tail": end - first_done, "after": t1 - end}
 
 
 def compare(name, paths, graph, naive, rounds, work, bare=False):
@@ -186,6 +209,7 @@ def compare(name, paths, graph, naive, rounds, work, bare=False):
     # CPU seconds (this process, and a pool's workers): robust to others' load
     cpu = {"naive": [], "ingest 1 process": [], "processes 1 worker": []}
     files: dict[str, int] = {}  # files in the store, by contender
+    timeline: dict[str, list] = {"before": [], "tail": [], "after": []}  # 2 workers
     warm = tempfile.mkdtemp(dir=work)  # warm-up: librosa's caches, imports, the pools
     naive(paths[:20], warm)
     for label, kwargs in runs.items():
@@ -208,9 +232,12 @@ def compare(name, paths, graph, naive, rounds, work, bare=False):
             Clip = graph(store)
             pool = process_pool(kwargs["num_workers"]) if "num_workers" in kwargs else None
             w0 = _children_cpu(pool)
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, wall0 = time.perf_counter(), time.process_time(), time.time()
             report = zx.ingest(paths, Clip, progress=False, **kwargs)
             times[label].append(time.perf_counter() - t0)
+            if kwargs.get("num_workers") == 2:
+                for k, v in _timeline(report, wall0, time.time(), 2).items():
+                    timeline[k].append(v)
             if label in cpu:
                 cpu[label].append(time.process_time() - c0 + _children_cpu(pool) - w0)
             assert len(report.processed) == len(paths) and not report.failed, report
@@ -223,34 +250,46 @@ def compare(name, paths, graph, naive, rounds, work, bare=False):
                 time.perf_counter() - t0)
     for pool in controls.values():
         pool.shutdown()
-    return times, cpu, files
+    return times, cpu, files, timeline
 
 
-def cluster_pair(name, paths, graph, rounds, work, client) -> dict[str, list]:
+def cluster_pair(name, paths, graph, rounds, work, client) -> tuple[dict, dict, dict]:
     """Seconds per round of the process pool's 2 workers and a 2-worker LocalCluster
-    (``client``), interleaved. A phase of its own: an idle LocalCluster (its scheduler
-    in this process, two nannies, two workers) alongside the other contenders took CPU
-    from them (the 1-worker pool measured 0.5-0.7x of in-process that way, ~1.0x
-    without it, on a loaded machine)."""
+    (``client``), interleaved, with each contender's CPU seconds and minor page faults
+    (ingest's process and its workers). A phase of its own: an idle LocalCluster (its
+    scheduler in this process, two nannies, two workers) alongside the other contenders
+    took CPU from them (the 1-worker pool measured 0.5-0.7x of in-process that way,
+    ~1.0x without it, on a loaded machine). Both contenders are warmed alike, by a
+    whole ingest of the corpus: worker processes that have run whole ingests reuse a
+    grown heap (the pool's had, in :func:`compare`, and ran 1.3x faster than fresh)."""
     import zounds_xr as zx
+    from zounds_xr.documents.batch import process_pool
 
-    runs = {"processes 2 workers": {"scheduler": "processes", "num_workers": 2},
-            "LocalCluster 2 workers": {"client": client}}
+    cluster_pids = list(client.run(os.getpid).values())
+    runs = {"processes 2 workers": ({"scheduler": "processes", "num_workers": 2},
+                                    lambda: list(process_pool(2)._processes)),
+            "LocalCluster 2 workers": ({"client": client}, lambda: cluster_pids)}
     warm = tempfile.mkdtemp(dir=work)
-    for label, kwargs in runs.items():
-        zx.ingest(paths[:40], graph(os.path.join(warm, f"{label}.zarr")), progress=False,
+    for label, (kwargs, _) in runs.items():
+        zx.ingest(paths, graph(os.path.join(warm, f"{label}.zarr")), progress=False,
                   **kwargs)
     shutil.rmtree(warm)
     times: dict[str, list] = {k: [] for k in runs}
+    cpu: dict[str, list] = {k: [] for k in runs}
+    faults: dict[str, list] = {k: [] for k in runs}
     for r in range(rounds):
-        for label, kwargs in runs.items():
+        for label, (kwargs, pids) in runs.items():
             store = os.path.join(work, f"{name}-pair-{r}-{label.replace(' ', '_')}.zarr")
+            (w0, f0), c0 = _usage(pids()), time.process_time()
             t0 = time.perf_counter()
             report = zx.ingest(paths, graph(store), progress=False, **kwargs)
             times[label].append(time.perf_counter() - t0)
+            w1, f1 = _usage(pids())
+            cpu[label].append(time.process_time() - c0 + w1 - w0)
+            faults[label].append((f1 - f0) / len(paths))
             assert len(report.processed) == len(paths) and not report.failed, report
             shutil.rmtree(store)
-    return times
+    return times, cpu, faults
 
 
 def _ratio(times, slow, fast) -> float:
@@ -439,6 +478,8 @@ def profile_task(paths, graph, work) -> dict[str, float]:
         c0 = time.process_time()
         results = batch._process_batch(Clip, items)
         total = time.process_time() - c0
+    if isinstance(results, tuple):  # (outcomes, TaskTiming) since the workers' timeline
+        results = results[0]
     assert all(r[0] == "ok" for r in results), results[:2]
     shutil.rmtree(os.path.join(work, "profile.zarr"), ignore_errors=True)
     shutil.rmtree(os.path.join(work, "profile-warm.zarr"), ignore_errors=True)
@@ -528,20 +569,40 @@ def _clip_lines(n_a, n_b, rounds, work) -> list[str]:
              f"'read + mel' is the same loop without the saves. Control: 4 units of pure "
              f"CPU work on 1 and on 2 started processes, in the same rounds. LocalCluster: "
              f"processes 2 workers and a 2-worker LocalCluster interleaved in a later phase "
-             f"(an idle cluster alongside slowed the pool contenders).",
+             f"(an idle cluster alongside slowed the pool contenders), each warmed by a "
+             f"whole ingest of the corpus first; CPU: ingest's process and the workers.",
              "",
              "| corpus | naive clips/s | ingest 1 process | vs naive | vs naive read + mel "
              "| CPU-time ratio | processes 1 worker (vs in-process) | same, CPU time | "
              "processes 2 workers | vs naive | 2 vs 1 worker | control 2 vs 1 process | "
-             "LocalCluster 2 workers vs processes 2 | files per 100 documents (in-process; "
+             "LocalCluster 2 workers vs processes 2 (wall; CPU; minor page faults per clip of "
+             "the workers, processes / cluster) | files per 100 documents (in-process; "
              "2 workers) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for key, (times, cpu, files) in results.items():
+    spans = ["", "Processes with 2 workers, where the wall time was not both workers' tasks "
+                 "(`IngestReport.tasks`; medians over rounds, ms): ingest's process alone "
+                 "before the first task and after the last, and the idle tail (the first "
+                 "worker done waiting for the last).", "",
+             "| corpus | 2 vs 1 worker / control's 2 vs 1 process | before the tasks | "
+             "idle tail | after the tasks | wall |", "|---|---:|---:|---:|---:|---:|"]
+    for key, (times, _, _, timeline) in results.items():
+        scaling = (_ratio(times, 'processes 1 worker', 'processes 2 workers')
+                   / _ratio(times, 'control 1 process', 'control 2 processes'))
+        spans.append(
+            f"| {labels[key]} | {scaling:.2f} | "
+            + " | ".join(f"{1e3 * statistics.median(timeline[k]):.0f}"
+                         for k in ("before", "tail", "after"))
+            + f" | {1e3 * statistics.median(times['processes 2 workers']):.0f} |")
+    for key, (times, cpu, files, _) in results.items():
         n = n_a if key != "b" else n_b
         rate = {k: n / statistics.median(v) for k, v in times.items()}
         bare = (f"{_ratio(times, 'naive read + compute', 'ingest 1 process'):.2f}x"
                 if "naive read + compute" in times else "–")
-        cluster = f"{_ratio(pairs[key], 'processes 2 workers', 'LocalCluster 2 workers'):.2f}x"
+        pair_t, pair_cpu, pair_faults = pairs[key]
+        cluster = (f"{_ratio(pair_t, 'processes 2 workers', 'LocalCluster 2 workers'):.2f}x; "
+                   f"{_ratio(pair_cpu, 'processes 2 workers', 'LocalCluster 2 workers'):.2f}x; "
+                   + " / ".join(f"{statistics.median(pair_faults[k]):.1f}"
+                                for k in ('processes 2 workers', 'LocalCluster 2 workers')))
         cpu_ratio = statistics.median(x / y for x, y in zip(cpu["naive"],
                                                              cpu["ingest 1 process"],
                                                              strict=True))
@@ -559,7 +620,7 @@ def _clip_lines(n_a, n_b, rounds, work) -> list[str]:
             f"{_ratio(times, 'control 1 process', 'control 2 processes'):.2f}x | "
             f"{cluster} | {100 * files['ingest 1 process'] / n:.1f}; "
             f"{100 * files['processes 2 workers'] / n:.1f} |")
-    return lines
+    return lines + spans
 
 
 def main(argv=None):

@@ -1,4 +1,8 @@
 """Batch ingest on the local schedulers and on a distributed LocalCluster."""
+import os
+import socket
+import time
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -34,8 +38,10 @@ def corpus(tmp_path):
 @pytest.mark.parametrize("scheduler", ["threads", "processes", "synchronous"])
 def test_ingest_records_failures_and_resumes(tmp_path, corpus, scheduler):
     Sound = _make_sound(tmp_path / "features.zarr")
+    t0 = time.time()
     report = zx.ingest(zx.Directory(corpus), Sound, scheduler=scheduler, progress=False,
                        num_workers=2)
+    _check_timeline(report, t0, time.time(), other_processes=scheduler == "processes")
     assert len(report.processed) == 4 and not report.skipped
     assert list(report.failed) == [str(corpus / "broken.wav")]
     assert "AudioDecodeError" in report.failed[str(corpus / "broken.wav")]
@@ -43,6 +49,18 @@ def test_ingest_records_failures_and_resumes(tmp_path, corpus, scheduler):
     again = zx.ingest(zx.Directory(corpus), Sound, scheduler=scheduler, progress=False)
     assert not again.processed and sorted(again.skipped) == sorted(report.processed)
     assert list(again.failed) == [str(corpus / "broken.wav")]
+    assert sum(t.sources for t in again.tasks) == 1  # only the broken file was retried
+
+
+def _check_timeline(report, t0, t1, other_processes):
+    """Every source of the run is in exactly one task, which ran within the run."""
+    assert report.tasks
+    assert sum(t.sources for t in report.tasks) == len(report.processed) + len(report.failed)
+    for task in report.tasks:
+        assert t0 <= task.start <= task.end <= t1
+        host, pid, thread = task.worker.split("/")
+        assert host == socket.gethostname() and thread
+        assert (int(pid) != os.getpid()) == other_processes
 
 
 def test_ingest_redoes_a_deleted_document_only(tmp_path, corpus):
@@ -83,17 +101,39 @@ def test_ingest_accepts_paths_and_shows_progress(tmp_path, corpus, capsys):
     assert "ingest 2/2 clips (100%)" in err and "1 failed" in err and "\r" not in err
 
 
-def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus):
+@pytest.mark.parametrize("scattered", [False, True])
+def test_ingest_on_a_distributed_local_cluster(tmp_path, corpus, monkeypatch, scattered):
     distributed = pytest.importorskip("distributed")
+    from zounds_xr.documents import batch
+
+    if scattered:  # as a large document class is: scattered once, not sent per task
+        monkeypatch.setattr(batch, "_SCATTER_BYTES", 0)
     Sound = _make_sound(tmp_path / "features.zarr")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
+        t0 = time.time()
         report = zx.ingest(zx.Directory(corpus), Sound, client=client, progress=False)
+        _check_timeline(report, t0, time.time(), other_processes=True)
+        assert {t.worker.split("/")[1] for t in report.tasks} <= {
+            str(pid) for pid in client.run(os.getpid).values()}
+        # the workers' heaps are released after the run (documents/heap.py): the
+        # nanny's malloc setting holds again (the release is not waited for)
+        for _ in range(100):
+            if not any(client.run(_heap_raised).values()):
+                break
+            time.sleep(0.1)
+        assert not any(client.run(_heap_raised).values())
     assert len(report.processed) == 4
     assert list(report.failed) == [str(corpus / "broken.wav")]
     snd = Sound(report.processed[0])
     assert snd.mag.dims == ("time", "frequency") and snd.resampled.zx.samplerate == zx.SR8000()
+
+
+def _heap_raised():
+    from zounds_xr.documents import heap
+
+    return heap._raised
 
 
 def _pid(_):
@@ -134,9 +174,10 @@ def test_a_crashing_worker_does_not_stop_the_batch(tmp_path, corpus, monkeypatch
     assert batch.process_pool(2) is not None  # a fresh pool for the next run
 
 
-@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 2), (50, 2, 25),
-                                              (1000, 2, 500), (1000, 64, 15),
-                                              (100_000, 2, 2000)])
+@pytest.mark.parametrize("n, workers, size", [(0, 2, None), (5, 2, 3), (50, 2, 25),
+                                              (1000, 2, 500), (1000, 64, 16),
+                                              (2500, 2, 1250), (100_000, 2, 2000),
+                                              (100_000, 8, 1786), (7, 3, 3)])
 def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
     from zounds_xr.documents.batch import _batches
 
@@ -145,6 +186,25 @@ def test_tasks_hold_many_clips_but_keep_every_worker_busy(n, workers, size):
     if size is not None:
         assert max(map(len, batches)) == size
         assert len(batches) >= min(n, workers)
+        # whole rounds of equal tasks: no last round that leaves workers idle
+        assert len(batches) % workers == 0 or len(batches) < workers
+        assert max(map(len, batches)) - min(map(len, batches)) <= 1
+
+
+def test_tasks_are_balanced_by_source_bytes(tmp_path):
+    from zounds_xr.documents.batch import _batches
+
+    items = []
+    for i, size in enumerate([4000, 1000, 1000, 1000, 1000, 2000, 2000]):
+        path = tmp_path / f"{i}.wav"
+        path.write_bytes(b"x" * size)
+        items.append((zx.AudioMetaData(uri=str(path)), str(i)))
+    batches = _batches(items, 2)  # 12,000 bytes: 6,000 a task, not 4 + 3 files
+    assert [[doc_id for _, doc_id in b] for b in batches] == [["0", "1", "2"],
+                                                              ["3", "4", "5", "6"]]
+    # a source of unknown size (a URL): the tasks are balanced by counts
+    items[3] = (zx.AudioMetaData(uri="https://example.org/3.wav"), "3")
+    assert [len(b) for b in _batches(items, 2)] == [4, 3]
 
 
 def test_a_long_recording_is_a_task_of_its_own(tmp_path, monkeypatch):
@@ -190,6 +250,23 @@ class Sound(zx.Document):
 Sound = zx.zarr_settings("features.zarr")(Sound)
 {call}
 """
+
+
+def test_a_scripts_guards_are_parsed_once_per_version(tmp_path):
+    from zounds_xr.documents.batch import _script_guards
+
+    def guards(path):
+        stat = os.stat(path)
+        return _script_guards(str(path), stat.st_mtime_ns, stat.st_size)
+
+    script = tmp_path / "script.py"
+    script.write_text("import os\nif __name__ == '__main__':\n    print(1)\n")
+    first = guards(script)
+    assert first == ((3, 3),) and guards(script) is first  # parsed once
+    script.write_text("if __name__ == '__main__':\n    print(1)\n    print(2)\n")
+    assert guards(script) == ((2, 3),)  # an edited script is parsed again
+    script.write_text("if (:\n")
+    assert guards(script) is None
 
 
 @pytest.mark.parametrize("guarded", [False, True])

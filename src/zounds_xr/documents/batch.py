@@ -19,6 +19,7 @@ import functools
 import hashlib
 import multiprocessing
 import os
+import socket
 import threading
 import time
 import traceback
@@ -33,6 +34,7 @@ from ..core.optional import optional_import
 from .progress import Progress, Reporter, drain, init_worker, unique_token
 from ..core.validation import positive_int
 from .document import Document
+from .heap import release_heap, task_heap
 from .longfile import plan as plan_split, write_range
 from .pyramid import build_pyramids
 from ..core.errors import ParameterError, ZoundsError
@@ -40,11 +42,48 @@ from ..io.metadata import AudioMetaData
 from ..search.persist import update_indexes
 from ..spectral.kernels import set_default_threads
 
-__all__ = ["ingest", "IngestReport", "process_pool"]
+__all__ = ["ingest", "IngestReport", "TaskTiming", "process_pool"]
 
 _CHUNK = np.timedelta64(30, "s")
 
 _SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskTiming:
+    """Where and when one task of an :func:`ingest` ran (``IngestReport.tasks``).
+
+    Attributes
+    ----------
+    worker : str
+        ``host/pid/thread`` of the worker that ran it.
+    start, end : float
+        Wall-clock time (``time.time()``, seconds since the epoch) at which the task
+        began and ended, inside the worker.
+    sources : int
+        Sources (clips) the task held; 0 for a time range of a long recording split
+        across workers.
+    """
+
+    worker: str
+    start: float
+    end: float
+    sources: int
+
+
+def _timed(func):
+    """Wrap a task's function to return ``(result, TaskTiming)``.
+
+    The wrapper keeps the function's name: dask's keys, and pickling by reference.
+    """
+    @functools.wraps(func)
+    def timed(shipped, work, *args):
+        start = time.time()
+        result = func(shipped, work, *args)
+        worker = f"{socket.gethostname()}/{os.getpid()}/{threading.current_thread().name}"
+        return result, TaskTiming(worker, start, time.time(),
+                                  len(work) if isinstance(work, list) else 0)
+    return timed
 
 
 @dataclasses.dataclass
@@ -63,6 +102,8 @@ class IngestReport:
         See Attributes.
     seconds, audio_seconds : float, optional
         See Attributes; ``>= 0``.
+    tasks : list of TaskTiming, optional
+        See Attributes.
 
     Attributes
     ----------
@@ -81,6 +122,10 @@ class IngestReport:
         Wall-clock time of the run.
     audio_seconds : float
         Seconds of audio processed by this run (when the documents report it).
+    tasks : list of TaskTiming
+        Where and when each task of the run ran, in submission order: a timeline of the
+        workers, to see whether they were all busy until the end (none when a worker
+        process died).
     """
 
     processed: list[str] = dataclasses.field(default_factory=list)
@@ -89,6 +134,7 @@ class IngestReport:
     updated: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     audio_seconds: float = 0.0
+    tasks: list[TaskTiming] = dataclasses.field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -138,21 +184,24 @@ def _document_of(shipped):
     return document
 
 
+@_timed
 def _process_batch(shipped, items, channel=None):
     """Process several sources into one part of the store.
 
     It never raises (the batch must go on): it returns ``(status, source, doc_id,
-    seconds or reason)`` per source. ``items`` are ``(meta, doc_id, stale)``: a source
-    to process (``stale`` is ``None``), or a stored document whose ``stale`` features
-    are computed. Each finished clip is reported through ``channel`` (see
-    :mod:`zounds_xr._progress`).
+    seconds or reason)`` per source, and the task's :class:`TaskTiming`. ``items`` are
+    ``(meta, doc_id, stale)``: a source to process (``stale`` is ``None``), or a stored
+    document whose ``stale`` features are computed. Each finished clip is reported
+    through ``channel`` (see :mod:`zounds_xr.documents.progress`).
     """
     # nested parallelism inside a worker only oversubscribes its cores
     import dask
 
     results = []
     reporter = Reporter(channel)
-    with dask.config.set(scheduler="synchronous"):
+    # task_heap: a distributed worker's fixed malloc threshold would mmap (and fault in)
+    # every large temporary afresh, per stack of clips (documents/heap.py)
+    with dask.config.set(scheduler="synchronous"), task_heap():
         try:
             document = _document_of(shipped)
             fstore = document._store_for(None)
@@ -182,16 +231,17 @@ def _process_batch(shipped, items, channel=None):
     return results
 
 
+@_timed
 def _process_range(shipped, job):
     """Write one time range of a split long recording (``documents/longfile.py``).
 
     Returns :func:`~zounds_xr.documents.longfile.write_range`'s dict, or the reason it
     failed (it never raises: the planner commits the document only when every range
-    succeeded).
+    succeeded), and the task's :class:`TaskTiming`.
     """
     import dask
 
-    with dask.config.set(scheduler="synchronous"):
+    with dask.config.set(scheduler="synchronous"), task_heap():
         try:
             return write_range(_document_of(shipped), job)
         except Exception as exc:  # noqa: BLE001  (a worker must report, not die)
@@ -218,10 +268,14 @@ def _task_groups(batches: list, splits: list, submit, shipped, channel) -> list:
             for batch, split in zip(batches, splits, strict=True)]
 
 
-def _gather_groups(splits: list, outputs, display) -> list:
-    """Flatten the tasks' results; a split recording is committed here, once."""
+def _gather_groups(splits: list, outputs, display) -> tuple[list, list[TaskTiming]]:
+    """Flatten the tasks' results, and list their timings.
+
+    A split recording is committed here, once.
+    """
     results: list = []
-    outputs = iter(outputs)
+    timings = [timing for _, timing in outputs]
+    outputs = iter(output for output, _ in outputs)
     for split in splits:
         if split is None:
             results.extend(next(outputs))
@@ -235,7 +289,7 @@ def _gather_groups(splits: list, outputs, display) -> list:
         if display is not None:
             display.update(_final([outcome]))
         results.append(outcome)
-    return results
+    return results, timings
 
 
 #: a task's share of sources: at least this many files (when there are enough) ...
@@ -259,35 +313,60 @@ def _source_bytes(meta: AudioMetaData) -> int:
     return 0
 
 
-def _batches(todo: list, workers: int) -> list[list]:
-    """Group sources into tasks of one part each.
+def _task_count(n: int, workers: int) -> int:
+    """How many tasks ``n`` short clips make, on ``workers`` workers.
 
     A short clip takes a few ms to compute; a part costs a few files and a task a few
-    ms of scheduling. So tasks hold many clips (up to ``_MAX_FILES_PER_TASK`` files and
-    ``_MAX_BYTES_PER_TASK`` bytes of source), while every worker still gets >= 4 tasks
-    to balance uneven lengths, and small corpora are not split into tiny parts (one per
-    worker). A long recording (``_LONG_FILE_BYTES``) is a task of its own.
+    ms of scheduling. So tasks hold many clips (up to ``_MAX_FILES_PER_TASK``), while
+    every worker still gets >= 4 tasks to balance uneven lengths, and small corpora are
+    not split into tiny parts (one per worker). The count is a whole number of rounds
+    (a multiple of ``workers``): a last round of fewer tasks than workers leaves the
+    others idle while it runs (2,500 clips on 2 workers were tasks of 1,000, 1,000 and
+    500: a worker idle for a fifth of the run).
     """
-    if not todo:
-        return []
-    n, workers = len(todo), max(1, workers)
     # >= 4 tasks per worker, but no fewer than _MIN_FILES_PER_TASK files a task unless
     # that would leave a worker without work: a part costs ~10 files and a few writes
     per_task = max(-(-n // (4 * workers)), min(_MIN_FILES_PER_TASK, n // workers))
-    per_task = max(1, min(_MAX_FILES_PER_TASK, per_task))
+    tasks = -(-n // max(1, min(_MAX_FILES_PER_TASK, per_task)))
+    if tasks <= workers:
+        return tasks
+    fewer = tasks // workers * workers  # larger tasks (fewer parts), if they may be
+    return fewer if -(-n // fewer) <= _MAX_FILES_PER_TASK else -(-tasks // workers) * workers
+
+
+def _batches(todo: list, workers: int) -> list[list]:
+    """Group sources into tasks of one part each, in whole rounds of ``workers``.
+
+    :func:`_task_count` tasks of about equal source bytes (equal counts when a source's
+    size is unknown: a URL), in order; a task closes early at ``_MAX_FILES_PER_TASK``
+    files or ``_MAX_BYTES_PER_TASK`` bytes. A long recording (``_LONG_FILE_BYTES``) is a
+    task of its own.
+    """
+    if not todo:
+        return []
+    sizes = [_source_bytes(item[0]) if isinstance(item, tuple) else 0 for item in todo]
+    short = [n for n in sizes if n < _LONG_FILE_BYTES]
+    weights = sizes if short and all(short) else [1] * len(todo)
+    step = sum(w for w, n in zip(weights, sizes, strict=True) if n < _LONG_FILE_BYTES) / max(
+        1, _task_count(len(short), max(1, workers)))
     batches: list[list] = []
     current: list = []
-    size = 0
-    for item in todo:
-        n = _source_bytes(item[0]) if isinstance(item, tuple) else 0
+    size = done = 0
+    cut = step  # the next boundary between tasks, in cumulated weight
+    for item, n, weight in zip(todo, sizes, weights, strict=True):
         if n >= _LONG_FILE_BYTES:
             batches.append([item])
             continue
-        if current and (len(current) >= per_task or size + n > _MAX_BYTES_PER_TASK):
+        middle = done + weight / 2  # a source goes to the task its middle falls in
+        if current and (middle > cut or len(current) >= _MAX_FILES_PER_TASK
+                        or size + n > _MAX_BYTES_PER_TASK):
             batches.append(current)
             current, size = [], 0
+        while cut < middle:
+            cut += step
         current.append(item)
         size += n
+        done += weight
     if current:
         batches.append(current)
     return batches
@@ -417,9 +496,10 @@ def ingest(dataset: Iterable, document, client=None, scheduler: str = "threads",
             if stale is not None:
                 report.updated[doc_id] = list(stale)
     if client is not None:
-        results = _run_distributed(client, document, todo, progress)
+        results, report.tasks = _run_distributed(client, document, todo, progress)
     else:
-        results = _run_local(document, todo, scheduler, progress, num_workers, pool)
+        results, report.tasks = _run_local(document, todo, scheduler, progress,
+                                           num_workers, pool)
     if todo:
         # one fragment again, and what killed writers left behind goes; the documents
         # are committed already, so a failure here is a warning, not a lost run
@@ -471,6 +551,20 @@ def _guarded_lines(source: str) -> list[tuple[int, int]]:
     return spans
 
 
+@functools.lru_cache(maxsize=8)
+def _script_guards(path: str, mtime_ns: int, size: int) -> tuple[tuple[int, int], ...] | None:
+    """Return the guard spans of a script; ``None`` when it cannot be read or parsed.
+
+    Parsed once per version of the file: a 600-line script takes 10-20 ms to parse, a
+    fixed cost of every ingest call it makes otherwise.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return tuple(_guarded_lines(f.read()))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+
+
 def _check_main_guard() -> None:
     """Refuse ``ingest(scheduler="processes")`` at a script's unguarded top level.
 
@@ -487,7 +581,7 @@ def _check_main_guard() -> None:
     import dask
 
     method = dask.config.get("multiprocessing.context", "spawn")
-    if not path or method == "fork" or not os.path.exists(path):
+    if not path or method == "fork":
         return
     frame: types.FrameType | None = sys._getframe(1)
     while frame is not None and not (frame.f_globals is vars(main)
@@ -496,9 +590,11 @@ def _check_main_guard() -> None:
     if frame is None:
         return  # not called from the main script's code (a notebook, a test runner)
     try:
-        with open(path, encoding="utf-8") as f:
-            spans = _guarded_lines(f.read())
-    except (OSError, SyntaxError, UnicodeDecodeError):
+        stat = os.stat(path)
+    except OSError:
+        return
+    spans = _script_guards(path, stat.st_mtime_ns, stat.st_size)
+    if spans is None:
         return
     line = frame.f_lineno
     if not any(lo <= line <= hi for lo, hi in spans):
@@ -594,7 +690,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
     import dask
 
     if not todo:
-        return []
+        return [], []
     workers = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     if scheduler in ("synchronous", "sync", "single-threaded"):
         workers = 1
@@ -634,7 +730,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
     try:
         with _task_progress(display if channel is None else None):
             outputs = dask.compute(*[t for group in groups for t in group], **kwargs)
-        results = _gather_groups(splits, outputs, display)
+        results, timings = _gather_groups(splits, outputs, display)
     except concurrent.futures.process.BrokenProcessPool:
         for split in splits:
             if split is not None:
@@ -648,13 +744,16 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
         pending = document._pending(fstore.catalog(), [doc_id for _, doc_id, _ in todo])
         results = [_outcome_after_crash(document, meta, doc_id, left == ())
                    for (meta, doc_id, _), left in zip(todo, pending, strict=True)]
+        timings = []
     finally:
         stop.set()
         if drainer is not None:
             drainer.join()
+        if pool is None:  # this process ran the tasks (the pool's are ingest's own)
+            release_heap()
     if display is not None:
         display.close(_final(results))
-    return results
+    return results, timings
 
 
 def _final(results) -> list[tuple[bool, float]]:
@@ -675,8 +774,9 @@ def _task_progress(display):
     from dask.callbacks import Callback
 
     def posttask(key, result, dsk, state, worker_id):
-        if isinstance(result, list):
-            display.update(_final(result))
+        output, _ = result  # (output, TaskTiming)
+        if isinstance(output, list):  # a batch's outcomes (not a long file's range)
+            display.update(_final(output))
 
     with Callback(posttask=posttask):
         yield
@@ -689,12 +789,25 @@ def _outcome_after_crash(document, meta, doc_id, found):
             "the worker process died (a crash or a kill) while processing this batch")
 
 
+#: a shipped document class larger than this is scattered to the workers once
+_SCATTER_BYTES = 64 << 10
+
+
+async def _release_heap() -> None:
+    # a coroutine: what distributed's Client.run(wait=False) needs
+    release_heap()
+
+
 def _run_distributed(client, document, todo, progress):
     optional_import("distributed", extra="distributed")
     if not todo:
-        return []
-    # the document class travels once, as bytes; each worker unpickles it once
-    [shipped] = client.scatter([_ship(document)], broadcast=True)
+        return [], []
+    # the document class travels as bytes, unpickled once per worker; a large one (a
+    # class that holds arrays) is scattered once, a small one (~1 KB) goes in each task:
+    # a scatter is a round trip to every worker (5-9 ms of a 0.5 s ingest)
+    shipped = _ship(document)
+    if len(shipped[1]) > _SCATTER_BYTES:
+        [shipped] = client.scatter([shipped], broadcast=True)
     workers = sum(client.nthreads().values()) or 1
     display = Progress(len(todo)) if progress else None
     channel = None
@@ -708,10 +821,14 @@ def _run_distributed(client, document, todo, progress):
                               lambda f, *a: client.submit(f, *a, pure=False), shipped, channel)
         # one batched gather: a result() per future is a round trip each
         outputs = client.gather([f for group in groups for f in group])
-        results = _gather_groups(splits, outputs, display)
+        results, timings = _gather_groups(splits, outputs, display)
     finally:
         if channel is not None:
             client.unsubscribe_topic(channel[1])
+        # the workers' memory goes back to the OS now that the run's tasks are done
+        # (documents/heap.py); not waited for, and a lost cluster takes its heaps along
+        with contextlib.suppress(Exception):
+            client.run(_release_heap, wait=False)
     if display is not None:
         display.close(_final(results))
-    return results
+    return results, timings
