@@ -92,12 +92,18 @@ def compact(fs: FeatureStore) -> int:
                 "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data),
                              "unique_ids": True}}
 
-    if not fs.log.commit(entry):
+    version = fs.log.commit(entry)
+    if not version:
         fs.objects.delete(key)
         return 0
     for old in replaces:  # readers that listed them re-read the log and move on
         fs.objects.delete(old)
     fs._resolution = None
+    now = fs._state()
+    if now.version == version and set(now.fragments) == {key}:
+        # the new fragment holds exactly the rows just resolved: ingest's maintenance
+        # after it (vacuum, indexes, pyramids) need not read and resolve it again
+        fs._resolution = (version, resolved, failures, now.labels, None)
     return len(replaces)
 
 
