@@ -259,11 +259,14 @@ class FrameKernel:
 
     def _signal(self, signal: np.ndarray, out: np.ndarray, buf, spec, work) -> None:
         hop, win, nf = self.hop, self.win, out.shape[0]
+        # one strided view of every frame, sliced per block (building the view costs
+        # ~30 us, a block's FFT ~300 us)
+        every = np.lib.stride_tricks.sliding_window_view(
+            signal[:(nf - 1) * hop + win], win)[::hop]
         for f0 in range(0, nf, buf.shape[0]):
             f1 = min(nf, f0 + buf.shape[0])
             n = f1 - f0
-            frames = np.lib.stride_tricks.sliding_window_view(
-                signal[f0 * hop:(f1 - 1) * hop + win], win)[::hop]
+            frames = every[f0:f1]
             tmp = buf[:n]
             if self.window is None:
                 tmp[...] = frames
