@@ -36,6 +36,28 @@ def test_with_labels_keeps_custom_indexes():
     assert out.xindexes["time"].equals(samples.xindexes["time"])
 
 
+@pytest.mark.parametrize("collide", [False, True])
+def test_with_labels_equals_assigning_the_coordinates_one_by_one(collide):
+    # distinct names are labelled in one step, a name given twice (the later wins) by
+    # assign_coords in turn: either way the result is the step-by-step one
+    samples = zx.AudioSamples(np.ones((800, 2)), zx.SR8000()).assign_coords(
+        channel=["l", "r"], gain=("channel", [1.0, 0.5]), take=7)
+    like = samples.isel(time=slice(0, 0)).drop_vars("time")
+    frames = zx.TimeIndex.coords(9, np.timedelta64(10, "ms"), np.timedelta64(20, "ms"))
+    bands = zx.frequency_coords(zx.LinearScale(zx.FrequencyBand(0, 4000), 5))
+    extra = xr.Coordinates({"take": 8}) if collide else xr.Coordinates({"note": "x"})
+    data = np.arange(90.0).reshape(9, 5, 2)
+    dims = ("time", "frequency", "channel")
+    out = with_labels(data, like, dims, coords=[frames, bands, extra], attrs={"a": 1})
+    expected = xr.DataArray(data, dims=dims, attrs={"a": 1}).assign_coords(like.coords)
+    for c in (frames, bands, extra):
+        expected = expected.assign_coords(c)
+    xr.testing.assert_identical(out, expected)
+    assert [type(out.xindexes[k]) for k in ("time", "frequency")] == \
+        [zx.TimeIndex, type(bands.xindexes["frequency"])]
+    assert int(out["take"]) == (8 if collide else 7)
+
+
 @pytest.mark.parametrize("channels", [1, 2, 6])
 def test_audio_samples_any_channel_count(channels, backend):
     raw = np.random.default_rng(0).normal(size=(1000, channels)).squeeze()

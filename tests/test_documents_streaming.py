@@ -152,3 +152,26 @@ def test_mel_spectrogram_of_audio_frames_and_of_a_spectrum_is_frame_local():
     got = _run_node(of_spec, _chunks(spec, [10, 3, 50]))
     np.testing.assert_allclose(got.values, zx.mel_spectrogram(spec, n_mels=16).values,
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [None, ["l", "r"]])
+def test_a_windows_carry_joins_the_next_chunk_as_xarray_concat_does(channels):
+    # the carry-over is joined to the next chunk without xr.concat's alignment: the
+    # same values, labels and attrs; pieces that are not contiguous are refused alike
+    from zounds_xr.documents.streaming import _concat
+
+    raw = np.random.default_rng(0).standard_normal((1000, 2)).astype("f4")
+    audio = zx.AudioSamples(raw, zx.SR8000())
+    if channels:
+        audio = audio.assign_coords(channel=channels, gain=("channel", [1.0, 0.5]))
+    audio.attrs["note"] = "kept"
+    pieces = [audio.isel(time=slice(0, 300)), audio.isel(time=slice(300, 310)),
+              audio.isel(time=slice(310, None))]
+    expected = xr.concat(pieces, dim="time", coords="minimal", compat="override",
+                         join="override", combine_attrs="override")
+    out = _concat(pieces)
+    xr.testing.assert_identical(out, expected)
+    xr.testing.assert_identical(out, audio)
+    assert isinstance(out.xindexes["time"], zx.TimeIndex)
+    with pytest.raises(zx.ParameterError, match="contiguous"):
+        _concat([pieces[0], pieces[2]])

@@ -147,6 +147,24 @@ def test_short_signals_framed_several_to_a_block_equal_one_by_one(mode, planes):
         np.testing.assert_array_equal(out[..., c], kernel(clips[:, c]))
 
 
+@pytest.mark.parametrize("power", [1.0, 2.0, 0.5])
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+def test_fused_rebin_is_the_rebinned_spectrum_bit_for_bit(power, dtype, fft_lib):
+    # the fused kernel (coefficients written in columns, no transpose) gives, bit for
+    # bit, the sparse product of the spectrum's magnitudes, in full and short blocks
+    rng = np.random.default_rng(5)
+    signal = rng.standard_normal(20_000).astype(dtype)
+    weights = rng.random((24, 257)) * (rng.random((24, 257)) < 0.08)
+    mode = "power" if power == 2.0 else "magnitude"
+    spectrum = kernels.FrameKernel(128, 512, np.hanning(512), dtype, mode)(signal)
+    rebinned = SparseRebin(weights, None if power == 2.0 else power, dtype)(spectrum)
+    for block_bytes in (kernels.BLOCK_BYTES, 512 * 8 * 13):  # 153 frames, 13 or 26 a block
+        fused = kernels.FrameKernel(128, 512, np.hanning(512), dtype, "rebin",
+                                    SparseRebin(weights, power, dtype),
+                                    block_bytes=block_bytes)
+        np.testing.assert_array_equal(fused(signal), rebinned)
+
+
 def test_mfcc_of_audio_matches_librosa(signal, backend):
     audio = backend(zx.AudioSamples(signal, SR))
     out = zx.mfcc(audio, n_mfcc=13, wscheme=SCHEME, wfunc=HANN, n_mels=40)
@@ -260,5 +278,8 @@ def test_scipy_rfft_into_an_output_is_scipys_rfft(dtype):
         assert rfft(frames.copy(), out=out) is out
         np.testing.assert_array_equal(out, scipy.fft.rfft(frames, axis=-1))
         np.testing.assert_array_equal(rfft(frames.copy()), out)
+        columns = np.empty((1025, 37), dtype=out.dtype)  # each frame's in a column
+        assert rfft(frames.copy(), out=columns.T) is not None
+        np.testing.assert_array_equal(columns.T, out)
     finally:
         zx.set_fft_backend(previous)

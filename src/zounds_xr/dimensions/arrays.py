@@ -110,13 +110,22 @@ def with_labels(data, like: xr.DataArray, dims: Sequence[str], coords=(), name=N
         ``data`` with ``like``'s coordinates on the dims they share, then ``coords``.
     """
     dims = list(dims)
-    out = xr.DataArray(data, dims=dims, name=like.name if name is None else name,
-                       attrs=attrs)
+    name = like.name if name is None else name
+    sizes = dict(zip(dims, np.shape(data), strict=True))
     keep = [k for k, v in like.coords.items()
-            if set(v.dims) <= set(dims)
-            and all(like.sizes[d] == out.sizes[d] for d in v.dims)]
-    dropped = like.drop_vars([k for k in like.coords if k not in keep])
-    out = out.assign_coords(dropped.coords)
-    for extra in coords if isinstance(coords, (list, tuple)) else [coords]:
+            if set(v.dims) <= set(dims) and all(like.sizes[d] == sizes[d] for d in v.dims)]
+    sources = [like.drop_vars([k for k in like.coords if k not in keep]).coords,
+               *(coords if isinstance(coords, (list, tuple)) else [coords])]
+    named = [set(c) for c in sources]
+    if all(isinstance(c, xr.Coordinates) for c in sources) \
+            and sum(map(len, named)) == len(set().union(*named)):
+        # distinct names: the same labels built in one step (each assign_coords aligns
+        # and copies the coordinates so far: ~0.4 ms, a long recording's per-chunk cost)
+        variables = {k: v.variable for c in sources for k, v in c.items()}
+        indexes = {k: i for c in sources for k, i in c.xindexes.items()}
+        return xr.DataArray(data, coords=xr.Coordinates(variables, indexes), dims=dims,
+                            name=name, attrs=attrs)
+    out = xr.DataArray(data, dims=dims, name=name, attrs=attrs)
+    for extra in sources:
         out = out.assign_coords(extra)
     return out

@@ -143,6 +143,24 @@ def time_index_of(chunk: xr.DataArray, feature: str = "?") -> TimeIndex:
 def _concat(pieces: list[xr.DataArray]) -> xr.DataArray:
     if len(pieces) == 1:
         return pieces[0]
+    first = pieces[0]
+    indexes = [p.xindexes.get("time") for p in pieces]
+    if all(isinstance(p.data, np.ndarray) and p.dims == first.dims
+           and p.dtype == first.dtype for p in pieces) \
+            and all(isinstance(i, TimeIndex) for i in indexes) \
+            and all(k == "time" or "time" not in v.dims for k, v in first.coords.items()):
+        # what xr.concat below makes of a window's carry and the next chunk (the first
+        # piece's other labels and attrs), without its alignment of every coordinate
+        # (0.55 ms of every 30 s of a long recording)
+        axis = first.dims.index("time")
+        time = xr.Coordinates.from_xindex(TimeIndex.concat(indexes, "time"))
+        rest = first.drop_vars("time").coords
+        return xr.DataArray(
+            np.concatenate([p.data for p in pieces], axis=axis), dims=first.dims,
+            coords=xr.Coordinates({**{k: v.variable for k, v in rest.items()},
+                                   **{k: v.variable for k, v in time.items()}},
+                                  {**rest.xindexes, **time.xindexes}),
+            name=first.name, attrs=first.attrs)
     return xr.concat(pieces, dim="time", coords="minimal", compat="override",
                      join="override", combine_attrs="override")
 
