@@ -3,8 +3,8 @@
 dask.distributed's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which
 turns glibc's dynamic mmap threshold off: every temporary above 128 KiB is then mapped
 and faulted in afresh. ``task_heap`` must keep them on the heap for a run's tasks, and
-``release_heap`` (at the run's end) restore the environment's thresholds and give the
-memory back to the OS.
+``release_heap`` (at the run's end, or once the worker is idle) restore the
+environment's thresholds and give the memory back to the OS.
 """
 import os
 import subprocess
@@ -18,7 +18,7 @@ from zounds_xr.documents.heap import _glibc, fixed_thresholds
 _PROBE = textwrap.dedent("""
     import ctypes, json
     import numpy as np
-    from zounds_xr.documents.heap import release_heap, task_heap
+    from zounds_xr.documents.heap import release_heap, release_heap_later, task_heap
 
     class Mallinfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -51,6 +51,24 @@ _PROBE = textwrap.dedent("""
     out["heap after"] = libc.mallinfo2().arena
     out["after"] = mapped()
     out["released again"] = release_heap()
+    # a loop of runs: the release scheduled at a run's end waits; the next run's first
+    # task cancels it, and keeps the heap
+    with task_heap():
+        big = [np.ones(1 << 20) for _ in range(3)]
+        del big
+    pending = release_heap_later(3600)
+    with task_heap():
+        pass
+    if pending is not None:  # None: nothing to release (glibc's own thresholds)
+        pending.join(timeout=60)
+    out["later, a task came"] = mapped()
+    held = libc.mallinfo2().arena
+    pending = release_heap_later(0.01)
+    if pending is not None:  # idle: it happens
+        pending.join(timeout=60)
+    out["later, idle"] = mapped()
+    out["later, heap freed"] = held - libc.mallinfo2().arena
+    out["later, nothing to release"] = release_heap_later() is None
     print(json.dumps(out))
 """)
 
@@ -95,6 +113,10 @@ def test_a_task_reuses_its_heap_under_a_distributed_workers_threshold():
     # the heap the tasks grew goes back to the OS when the run ends (the nanny's intent)
     assert out["released"] and not out["released again"]
     assert out["heap held"] - out["heap after"] >= 16 << 20
+    # ... or, scheduled at its end, once no task has begun for a while
+    assert out["later, a task came"] == 0
+    assert out["later, idle"] >= 8 << 20 and out["later, heap freed"] >= 16 << 20
+    assert out["later, nothing to release"]
 
 
 @pytest.mark.skipif(not hasattr(_glibc(), "mallinfo2"), reason="glibc >= 2.33 only")
@@ -104,3 +126,4 @@ def test_glibcs_own_thresholds_are_left_alone():
     assert out["outside"] >= 8 << 20  # the first one, before glibc adjusts
     assert out["after"] == 0  # the adjustment is still on after a task
     assert not out["released"]
+    assert out["later, idle"] == 0 and out["later, nothing to release"]

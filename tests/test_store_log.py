@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from _documents_helpers import python_argv, spectral_graph, tone, write_wav
 
@@ -227,3 +228,29 @@ def test_two_committing_processes_lose_no_commit(tmp_path):
         np.testing.assert_allclose(spectral_graph(url)(doc_id).louder.values,
                                    tone(0.1, seed=int(store.catalog().loc[doc_id, "uri"]
                                                       [-5])) * 2, atol=1e-6)
+
+
+def test_a_compactions_catalog_as_its_writer_keeps_it_is_what_a_fresh_reader_reads(
+        tmp_path):
+    # the writer keeps the rows it resolved and wrote (ingest's maintenance reads them
+    # next); they must be the compacted fragment's, as any other process reads it:
+    # updated documents (two rows of an id), deletions, failures and labels included
+    url = tmp_path / "f.zarr"
+    Sound = spectral_graph(url)
+    wavs = [write_wav(tmp_path / f"{i}.wav", 0.1 + 0.05 * i, seed=i) for i in range(5)]
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not a wave file")
+    ids = zx.ingest(wavs[:3] + [str(broken)], Sound, scheduler="synchronous",
+                    progress=False).processed
+    Sound.process(meta=wavs[0])  # a second row of the same id
+    Sound.delete(ids[1])
+    Sound.set_labels("label", {ids[0]: "dog", ids[2]: "cat"})
+    zx.ingest(wavs[3:], Sound, scheduler="synchronous", progress=False)  # compacts
+    store = Sound._store
+    assert len(store.log.state().fragments) == 1
+    for version in (None, store.version):
+        kept, kept_failures = store._resolve(version)
+        fresh, fresh_failures = FeatureStore(url)._resolve(version)
+        pd.testing.assert_frame_equal(kept, fresh)
+        pd.testing.assert_frame_equal(kept_failures, fresh_failures)
+    assert len(kept_failures) == 1 and ids[1] not in kept.index

@@ -34,7 +34,7 @@ from ..core.optional import optional_import
 from .progress import Progress, Reporter, drain, init_worker, unique_token
 from ..core.validation import positive_int
 from .document import Document
-from .heap import release_heap, task_heap
+from .heap import release_heap, release_heap_later, task_heap
 from .longfile import plan as plan_split, write_range
 from .pyramid import build_pyramids
 from ..core.errors import ParameterError, ZoundsError
@@ -793,9 +793,9 @@ def _outcome_after_crash(document, meta, doc_id, found):
 _SCATTER_BYTES = 64 << 10
 
 
-async def _release_heap() -> None:
+async def _release_heap_later() -> None:
     # a coroutine: what distributed's Client.run(wait=False) needs
-    release_heap()
+    release_heap_later()
 
 
 def _run_distributed(client, document, todo, progress):
@@ -825,10 +825,11 @@ def _run_distributed(client, document, todo, progress):
     finally:
         if channel is not None:
             client.unsubscribe_topic(channel[1])
-        # the workers' memory goes back to the OS now that the run's tasks are done
-        # (documents/heap.py); not waited for, and a lost cluster takes its heaps along
+        # the workers' memory goes back to the OS once they have been idle a while (a
+        # loop of ingests keeps it: documents/heap.py); not waited for, and a lost
+        # cluster takes its heaps along
         with contextlib.suppress(Exception):
-            client.run(_release_heap, wait=False)
+            client.run(_release_heap_later, wait=False)
     if display is not None:
         display.close(_final(results))
     return results, timings

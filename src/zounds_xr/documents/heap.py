@@ -15,13 +15,16 @@ took ~110,000 minor page faults and ~1.5x the CPU of the same task in a process 
 worker (benchmarks/RESULTS.md, issue 30).
 
 :func:`task_heap` sets, for ingest's tasks, the thresholds glibc's own adjustment
-reaches (mmap 32 MiB, trim 64 MiB); :func:`release_heap`, which ingest calls on every
-worker when the run ends, restores those the environment asked for and gives the free
-memory back to the OS (``malloc_trim``): the nanny's intent, memory returned when the
-work is done, is kept. Not at each task's end: the next task would fault its heap in
-again (~20,000 pages a 1,000-clip task of speech-framed clips, ~13% of its CPU). Both
-do nothing off glibc, or where no threshold was fixed (glibc's adjustment already
-reuses the heap there).
+reaches (mmap 32 MiB, trim 64 MiB); :func:`release_heap` restores those the environment
+asked for and gives the free memory back to the OS (``malloc_trim``): the nanny's
+intent, memory returned when the work is done, is kept. Ingest schedules it on every
+worker when a run ends, to happen once the worker has run no ingest task for
+``RELEASE_DELAY`` seconds (:func:`release_heap_later`): not at each task's end, where
+the next task would fault its heap in again (~20,000 pages a 1,000-clip task of
+speech-framed clips, ~13% of its CPU), nor at once at the run's end, where the next
+run of a loop of ingests would (6 faults a clip and ~10% more worker CPU for 2,000
+one-second clips, 2048/512 framing). All do nothing off glibc, or where no threshold
+was fixed (glibc's adjustment already reuses the heap there).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["task_heap", "release_heap", "fixed_thresholds"]
+__all__ = ["task_heap", "release_heap", "release_heap_later", "fixed_thresholds"]
 
 #: ``mallopt`` parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -44,6 +47,8 @@ _DEFAULT_THRESHOLD = 128 * 1024
 #: adjustment stops there too), and a trim threshold twice it (the adjustment's ratio)
 TASK_MMAP_THRESHOLD = 32 << 20
 TASK_TRIM_THRESHOLD = 64 << 20
+#: seconds without an ingest task after which a worker's heap goes back to the OS
+RELEASE_DELAY = 5.0
 
 #: the settings that turn glibc's dynamic thresholds off, by environment variable
 _ENVIRON = {"MALLOC_TRIM_THRESHOLD_": "trim_threshold", "MALLOC_TOP_PAD_": "top_pad",
@@ -52,6 +57,7 @@ _ENVIRON = {"MALLOC_TRIM_THRESHOLD_": "trim_threshold", "MALLOC_TOP_PAD_": "top_
 _lock = threading.Lock()
 _active = 0  # tasks inside task_heap (threads of one worker share its heap)
 _raised = False  # the task thresholds are set
+_timer: threading.Timer | None = None  # a pending release_heap_later
 
 
 @functools.cache
@@ -120,6 +126,7 @@ def task_heap() -> Iterator[None]:
         yield
         return
     with _lock:
+        _cancel_timer()
         if not _raised:
             libc.mallopt(_M_MMAP_THRESHOLD, TASK_MMAP_THRESHOLD)
             libc.mallopt(_M_TRIM_THRESHOLD, max(TASK_TRIM_THRESHOLD,
@@ -155,3 +162,38 @@ def release_heap() -> bool:
         libc.malloc_trim(0)
         _raised = False
         return True
+
+
+def _cancel_timer() -> None:
+    global _timer
+    if _timer is not None:
+        _timer.cancel()
+        _timer = None
+
+
+def release_heap_later(delay: float = RELEASE_DELAY) -> threading.Timer | None:
+    """Call :func:`release_heap` once no :func:`task_heap` has begun for ``delay`` seconds.
+
+    A task that begins before then cancels it (its run schedules another when it ends):
+    a loop of ingests keeps the heap its first run grew.
+
+    Parameters
+    ----------
+    delay : float, optional
+        Seconds (``>= 0``); default ``RELEASE_DELAY``.
+
+    Returns
+    -------
+    threading.Timer or None
+        The pending release (a daemon thread); ``None`` when there is nothing to
+        release (the thresholds are not raised, or off glibc).
+    """
+    global _timer
+    with _lock:
+        _cancel_timer()
+        if not _raised:
+            return None
+        _timer = threading.Timer(delay, release_heap)
+        _timer.daemon = True
+        _timer.start()
+        return _timer

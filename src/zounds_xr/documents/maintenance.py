@@ -92,12 +92,18 @@ def compact(fs: FeatureStore) -> int:
                 "fragment": {"key": key, "size": len(data), "crc32c": crc32c(data),
                              "unique_ids": True}}
 
-    if not fs.log.commit(entry):
+    version = fs.log.commit(entry)
+    if not version:
         fs.objects.delete(key)
         return 0
     for old in replaces:  # readers that listed them re-read the log and move on
         fs.objects.delete(old)
     fs._resolution = None
+    now = fs._state()
+    if now.version == version and set(now.fragments) == {key}:
+        # the new fragment holds exactly the rows just resolved: ingest's maintenance
+        # after it (vacuum, indexes, pyramids) need not read and resolve it again
+        fs._resolution = (version, resolved, failures, now.labels, None)
     return len(replaces)
 
 
@@ -130,15 +136,47 @@ def _age(name: str, now: int) -> float | None:
         return None  # not a name of ours
 
 
+def _stale_fragment(key: str, live, parts, now: int, grace: float) -> bool:
+    """Whether vacuum deletes the catalog fragment ``key`` (``live``: the log's)."""
+    if key in live or not key.endswith(".parquet"):
+        return False
+    name = _name_of(key)
+    age = _age(name, now)
+    # a fragment the log replaced, or one a killed writer left before its commit
+    return name in parts or (age is not None and age >= grace)
+
+
+def _may_delete(fs: FeatureStore, state, fragments: dict, now: int, grace: float) -> bool:
+    """Whether :func:`vacuum` has a part or a catalog fragment it might delete.
+
+    A part (on disk, or committed and perhaps superseded) older than ``grace``, or a
+    stale fragment. Cheap: one listing of the parts' directories, no catalog read.
+    """
+    for part in set(_part_dirs(fs)) | set(state.parts):
+        age = _age(part, now)
+        if age is None and part in state.parts:
+            age = 0.0  # as vacuum takes a committed part's age
+        if age is not None and age >= grace:
+            return True
+    return any(_stale_fragment(k, state.fragments, state.parts, now, grace)
+               for k in fragments)
+
+
 def vacuum(fs: FeatureStore, grace: float) -> list[str]:
     """Delete what no commit vouches for, older than ``grace`` (see :meth:`FeatureStore.vacuum`)."""
     fs._writable()
     if fs.root() is None:
         return []
     state = fs._state()
+    fragments = fs.objects.list_files("catalog/")
+    now = time.time_ns()
+    if not _may_delete(fs, state, fragments, now, grace):
+        # nothing old enough (every ingest ends with a vacuum, and its parts are new):
+        # the catalog's resolution and the listing of every part's files are not needed
+        _vacuum_indexes(fs, now, grace)
+        return _vacuum_models(fs, grace, now)
     used = _used_parts(fs)  # a damaged or lost fragment raises here: nothing deleted
     listed = fs.objects.list_files("parts/")
-    fragments = fs.objects.list_files("catalog/")
     # the files of the parts visible documents refer to (a superseded part may be
     # damaged: nothing reads it, and it goes below)
     disagree = [k for p in used if p in state.parts
@@ -149,7 +187,6 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
             f"vacuum refuses to delete anything from {fs.url!r}: the log and the files "
             f"disagree ({len(disagree)} committed files missing or of another size, e.g. "
             f"{disagree[:3]}); run `zounds-xr verify {fs.url}` (and `zounds-xr repair`)")
-    now = time.time_ns()
     on_disk = {k.split("/")[1] for k in listed if k.count("/") >= 2}
     gone = []
     for part in sorted(on_disk - set(state.parts)):  # uncommitted
@@ -167,12 +204,7 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
         fs.objects.delete_dir(f"parts/{part}")
     live = set(fs._state().fragments)
     for key in fragments:
-        name = _name_of(key)
-        if key in live or not key.endswith(".parquet"):
-            continue
-        age = _age(name, now)
-        # a fragment the log replaced, or one a killed writer left before its commit
-        if name in state.parts or (age is not None and age >= grace):
+        if _stale_fragment(key, live, state.parts, now, grace):
             fs.objects.delete(key)
     _vacuum_indexes(fs, now, grace)
     fs.reader.forget(gone + superseded)
