@@ -713,7 +713,9 @@ class RangePyramid:
         self.spec, self.first, self.last = spec, first, stop is None
         self.layout = layout = _Layout.of(tuple(spec["rest"]), spec["shard_rows"])
         self.top = min(spec["levels"][-1], spec["align"])  # the levels computed here
-        self.block = 1 << min(layout.block_level, self.top)
+        # the levels a block of frames summarises (above it: from the blocks' summaries)
+        self.block_top = min(layout.block_level, self.top)
+        self.block = 1 << self.block_top
         group = zarr.open_group(root_store(fstore), path=spec["path"], mode="r+",
                                 zarr_format=3)
         self.rows = {}
@@ -749,8 +751,7 @@ class RangePyramid:
         self.seconds += time.perf_counter() - started
 
     def _block(self, values: np.ndarray) -> None:
-        top = min(self.top, int(math.log2(self.block)))
-        for level, parts in self.layout.block(values, top):
+        for level, parts in self.layout.block(values, self.block_top):
             self.rows[level].push({s: _stat_rows(parts, s) for s in self.layout.stats})
         self.carried.append(parts)
 
@@ -767,10 +768,9 @@ class RangePyramid:
             self._block(np.concatenate(self.pending) if len(self.pending) > 1
                         else self.pending[0])
             self.pending, self.held = [], 0
-        block_top = min(self.top, int(math.log2(self.block)))
         parts = {k: np.concatenate([c[k] for c in self.carried]) for k in self.carried[0]} \
             if self.carried else None
-        for level in range(block_top + 1, self.top + 1):
+        for level in range(self.block_top + 1, self.top + 1):
             assert parts is not None
             parts = _combine(parts, 2)
             self.rows[level].push({s: _stat_rows(parts, s) for s in self.layout.stats})
