@@ -36,38 +36,12 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, WrapperStore
 
 from ..core.errors import StoreError
-from .manifest import EMPTY, crc32c, index_offsets, shard_index_size
+from .manifest import EMPTY, chunk_tail, crc32c, index_offsets, self_checked, shard_index_size
 
-__all__ = ["ShardChunks", "checked_payload", "write_rows"]
+__all__ = ["ShardChunks", "write_rows"]
 
 #: shard files kept mapped per array
 _OPEN_MAPS = 64
-
-
-def checked_payload(data, what: str) -> np.ndarray:
-    """Return the payload of ``data``, whose last 4 bytes are the CRC32C of the rest.
-
-    Parameters
-    ----------
-    data : bytes-like
-        A block ending with its CRC32C (an inner chunk, a shard index).
-    what : str
-        What it is, for the error.
-
-    Returns
-    -------
-    numpy.ndarray
-        The bytes before the checksum (a view: no copy).
-
-    Raises
-    ------
-    StoreError
-        When the checksum does not match: the stored bytes are damaged.
-    """
-    view = np.frombuffer(data, dtype=np.uint8)
-    if len(view) < 4 or crc32c(view[:-4]) != int.from_bytes(view[-4:].tobytes(), "little"):
-        raise StoreError(f"{what} fails its CRC32C checksum: the stored bytes are damaged")
-    return view[:-4]
 
 
 class ShardChunks:
@@ -179,17 +153,20 @@ class ShardChunks:
         """Check inner chunk ``c`` (its bytes with their CRC32C); return its payload."""
         shard, inner = divmod(c, self.per_shard)
         key = self.key(shard)
-        payload = checked_payload(data, f"chunk {inner} of the shard {key!r} of the array "
-                                        f"{self.name!r}")
+        view = np.frombuffer(data, dtype=np.uint8)
+        if not self_checked(view):  # the message is built only then: this runs per chunk
+            raise StoreError(f"chunk {inner} of the shard {key!r} of the array "
+                             f"{self.name!r} fails its CRC32C checksum: the stored bytes "
+                             f"are damaged")
         record = self._record(key)
         if record is not None:
             tails = self._tails.get(key)
             if tails is None:
                 tails = self._tails[key] = str(record.get("chunks", "")).split(",")
-            if inner >= len(tails) or data[-4:].tobytes().hex() != tails[inner]:
+            if inner >= len(tails) or chunk_tail(view) != tails[inner]:
                 raise StoreError(f"the file {key!r} has an inner chunk {inner} that is not "
                                  f"the one committed there (a swapped or replaced shard)")
-        return payload
+        return view[:-4]
 
     def _range(self, c: int) -> tuple[int, int, int]:
         """(shard, first byte, end byte) of inner chunk ``c`` (its shard index read)."""

@@ -35,7 +35,8 @@ import crc32c as _crc32c
 import numpy as np
 import zarr.storage
 
-__all__ = ["EMPTY", "RecordingStore", "check", "check_file", "check_stream", "crc32c",
+__all__ = ["EMPTY", "RecordingStore", "check", "check_file", "check_stream", "chunk_tail",
+           "crc32c", "self_checked",
            "file_record", "index_offsets", "layout_of", "shard_index_size"]
 
 #: the offset and length a shard index gives an inner chunk that was never written
@@ -92,8 +93,9 @@ def layout_of(metadata: bytes) -> tuple[int, bool] | bool | None:
     return True if _ends_with_crc(codecs) else None
 
 
-def _tail(block) -> str:
-    return block[-4:].hex()
+def chunk_tail(block) -> str:
+    """Return the log's name of a checksummed block: its own CRC32C (last 4 bytes), in hex."""
+    return bytes(block[-4:]).hex()
 
 
 def file_record(data: bytes | memoryview, layout: tuple[int, bool] | bool | None = None) -> dict:
@@ -111,11 +113,12 @@ def file_record(data: bytes | memoryview, layout: tuple[int, bool] | bool | None
                                                  offset + nbytes].hex()
                 for offset, nbytes in index_offsets(index).tolist())
     elif layout is True and len(data) >= 4:
-        record["tail"] = _tail(data)
+        record["tail"] = chunk_tail(data)
     return record
 
 
-def _self_checked(block) -> bool:
+def self_checked(block) -> bool:
+    """Whether ``block`` (bytes-like) ends with the CRC32C of the bytes before it."""
     return len(block) >= 4 and crc32c(block[:-4]) == int.from_bytes(block[-4:], "little")
 
 
@@ -137,7 +140,7 @@ def _check(read, size: int, record: dict) -> str | None:
         tails = record["chunks"].split(",")
         n = shard_index_size(len(tails))
         index = bytes(read(size - n, n))
-        if not _self_checked(index) or crc32c(index[:-4]) != record["index"]:
+        if not self_checked(index) or crc32c(index[:-4]) != record["index"]:
             return "its shard index is damaged or not the committed one"
         for i, (offset, nbytes) in enumerate(index_offsets(index).tolist()):
             if offset == EMPTY:
@@ -145,13 +148,13 @@ def _check(read, size: int, record: dict) -> str | None:
                     return f"inner chunk {i} is missing"
                 continue
             block = read(offset, nbytes)
-            if len(block) != nbytes or not _self_checked(block) or \
-                    _tail(block) != tails[i]:
+            if len(block) != nbytes or not self_checked(block) or \
+                    chunk_tail(block) != tails[i]:
                 return f"inner chunk {i} fails its checksum or is not the committed one"
         return None
     if "tail" in record:
         data = read(0, size)
-        ok = _self_checked(data) and _tail(data) == record["tail"]
+        ok = self_checked(data) and chunk_tail(data) == record["tail"]
         return None if ok else "damaged or not the committed chunk"
     crc, offset = 0, 0
     while offset < size and (piece := read(offset, min(_PIECE, size - offset))):
