@@ -20,6 +20,7 @@ import zounds_xr as zx
 from _documents_helpers import write_wav
 from zounds_xr.documents import FeatureStore
 from zounds_xr.documents.log import entry_key
+from zounds_xr.documents.manifest import index_offsets, shard_index_size
 from zounds_xr.explorer.model import Explorer
 
 SECONDS = 40
@@ -154,6 +155,21 @@ def swap_shards(root):
     b.write_bytes(da)
 
 
+def swap_inner_chunks(root):
+    """Exchange the first two inner chunks of a shard, the index left as it is: each
+    chunk still passes its own CRC32C, only the log's record of each position knows."""
+    shard = _shards(root)[0]
+    raw = bytearray(shard.read_bytes())
+    meta = json.loads((_part(root) / "spec" / "spec" / "zarr.json").read_text())
+    per_shard = (meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+                 // meta["codecs"][0]["configuration"]["chunk_shape"][0])
+    index = raw[-shard_index_size(per_shard):]
+    (a0, an), (b0, bn) = index_offsets(bytes(index)).tolist()[:2]
+    assert an == bn and raw[a0:a0 + an] != raw[b0:b0 + bn]
+    raw[a0:a0 + an], raw[b0:b0 + bn] = raw[b0:b0 + bn], raw[a0:a0 + an]
+    shard.write_bytes(bytes(raw))
+
+
 def edit_dtype(root):
     path = _part(root) / "spec" / "spec" / "zarr.json"
     meta = json.loads(path.read_text())
@@ -230,9 +246,9 @@ def lose_part(root):  # a log entry whose files are missing
     shutil.rmtree(_part(root))
 
 
-DAMAGE = [swap_shards, edit_dtype, truncate_interior_shard, zero_shard_index, shift_labels,
-          drop_labels, garbage_group, fragment_offset, fragment_frames, fragment_footer_bit,
-          lose_fragment, lose_part]
+DAMAGE = [swap_shards, swap_inner_chunks, edit_dtype, truncate_interior_shard,
+          zero_shard_index, shift_labels, drop_labels, garbage_group, fragment_offset,
+          fragment_frames, fragment_footer_bit, lose_fragment, lose_part]
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
