@@ -233,10 +233,13 @@ class FrameKernel:
             work = None
             if self.mode == "rebin":
                 # the coefficients in columns (bins, frames): the CSR product streams
-                # the magnitudes' rows, and the FFT writes there without a transpose
-                spec = np.empty((self.nbins, bf), dtype=_complex_of(self.dtype))
-                work = (np.empty((self.nbins, bf), dtype=self.dtype),
-                        np.empty((self.nbins, 2 * bf), dtype=self.dtype))
+                # the magnitudes' rows, and the FFT writes there without a transpose.
+                # Flat buffers: a block of any n frames is a C-contiguous (bins, n) view
+                # of their start (grouped clips make most blocks shorter than bf, and a
+                # fresh array per block is an mmap under a fixed malloc threshold)
+                spec = np.empty(self.nbins * bf, dtype=_complex_of(self.dtype))
+                work = (np.empty(self.nbins * bf, dtype=self.dtype),
+                        np.empty(self.nbins * 2 * bf, dtype=self.dtype))
             else:
                 spec = np.empty((bf, self.nbins), dtype=_complex_of(self.dtype))
             # short signals (stacked clips) go several to a block, so that a block of
@@ -302,10 +305,9 @@ class FrameKernel:
         n = tmp.shape[0]
         if self.mode == "rebin":
             rebin = cast(SparseRebin, self.rebin)
-            mag, scratch = work
-            if n < spec.shape[1]:  # a last, shorter block: C-contiguous columns of n
-                spec, mag, scratch = (np.empty((self.nbins, n), dtype=spec.dtype),
-                                      np.empty((self.nbins, n), dtype=self.dtype), None)
+            mag, scratch = (w[:self.nbins * n * k].reshape(self.nbins, n * k)
+                            for w, k in zip(work, (1, 2), strict=True))
+            spec = spec[:self.nbins * n].reshape(self.nbins, n)
             rfft(tmp, out=spec.T)
             magnitudes_to(spec, cast(float, rebin.power), mag, scratch)
             rebin.into_transposed(mag, target)
