@@ -591,6 +591,7 @@ class Document(metaclass=DocumentMeta):
                               for n, chunks in sources.items()}, targets)]
         if not stacked:
             return [cls._finish(part, doc_id, meta, seen, channels=None)]
+        found = None  # each document's columns, once computed
         if all(len(outputs[name]) == 1 for name in targets):
             # every document's rows in one append per feature; else (or when a
             # document fails) one by one below, each with its own outcome
@@ -610,13 +611,19 @@ class Document(metaclass=DocumentMeta):
                 part.abort_document()
                 results.append(exc)
                 continue
-            results.append(cls._finish(part, doc_id, meta, seen, channels=1))
+            results.append(cls._finish(part, doc_id, meta, seen, channels=1,
+                                       found=None if found is None else found[k]))
         return results
 
     @classmethod
-    def _finish(cls, part, doc_id: str, meta, seen: dict, channels: int | None):
-        """Record a written document with its metadata; its outcome for :meth:`_write`."""
-        found = cls._columns(doc_id, meta, seen, channels)
+    def _finish(cls, part, doc_id: str, meta, seen: dict, channels: int | None,
+                found=None):
+        """Record a written document with its metadata; its outcome for :meth:`_write`.
+
+        ``found``: its :meth:`_columns`, when already computed.
+        """
+        if found is None:
+            found = cls._columns(doc_id, meta, seen, channels)
         if not isinstance(found, BaseException):
             try:
                 part.finish_document(doc_id, found[0])
