@@ -34,7 +34,7 @@ from ..core.optional import optional_import
 from .progress import Progress, Reporter, drain, init_worker, unique_token
 from ..core.validation import positive_int
 from .document import Document
-from .heap import release_heap, release_heap_later, task_heap
+from .heap import release_heap_later, task_heap
 from .longfile import plan as plan_split, write_range
 from .pyramid import build_pyramids
 from ..core.errors import ParameterError, ZoundsError
@@ -750,7 +750,7 @@ def _run_local(document, todo, scheduler, progress, num_workers, pool=None):
         if drainer is not None:
             drainer.join()
         if pool is None:  # this process ran the tasks (the pool's are ingest's own)
-            release_heap()
+            release_heap_later()  # as on a cluster: a loop of ingests keeps its heap
     if display is not None:
         display.close(_final(results))
     return results, timings

@@ -22,7 +22,7 @@ import zarr
 
 from ..core.errors import StoreError
 from . import catalog as _catalog
-from .log import LOG_FORMAT, MODELS, STORE, group_json
+from .log import CATALOG, LOG_FORMAT, MODELS, STORE, group_json
 from .manifest import check_file, check_stream, crc32c, file_record, layout_of
 from .parts import new_part_name
 from .reader import part_of
@@ -168,7 +168,7 @@ def vacuum(fs: FeatureStore, grace: float) -> list[str]:
     if fs.root() is None:
         return []
     state = fs._state()
-    fragments = fs.objects.list_files("catalog/")
+    fragments = fs.objects.list_files(f"{CATALOG}/")
     now = time.time_ns()
     if not _may_delete(fs, state, fragments, now, grace):
         # nothing old enough (every ingest ends with a vacuum, and its parts are new):

@@ -21,7 +21,7 @@ import zarr
 from ..core.errors import ParameterError, StoreError
 from ..documents.chunks import ShardChunks
 
-__all__ = ["CACHE_BYTES", "ChunkReader", "ShardChunks"]
+__all__ = ["CACHE_BYTES", "ChunkReader"]
 
 #: decoded chunks a reader keeps per process (bytes)
 CACHE_BYTES = 256 << 20
