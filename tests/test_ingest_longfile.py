@@ -175,6 +175,40 @@ def test_a_failed_range_commits_nothing(tmp_path, small_shards, small_pyramids, 
     _assert_same_document(one, split, split.id_for(path))
 
 
+def _range_then_die(shipped, job):
+    """A range task whose worker process dies (a segfault, as the pool sees it) after the
+    range wrote its shards, for every range but the first."""
+    import os
+
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        out = batch.write_range(batch._document_of(shipped), job)
+    if job.start:
+        os._exit(3)
+    return out, batch.TaskTiming("test", 0.0, 0.0, 0)
+
+
+def test_a_killed_range_worker_leaves_the_store_exact(tmp_path, small_shards, small_pyramids,
+                                                       monkeypatch):
+    path = _write(tmp_path / "long.wav", 40_000, 1, "wav")
+    split = _document(tmp_path / "split.zarr")
+    task = batch._process_range
+    monkeypatch.setattr(batch, "_process_range", _range_then_die)
+    report = zx.ingest([path], split, scheduler="processes", num_workers=2, progress=False)
+    assert len(small_shards[-1]) == 2 and report.processed == []
+    assert "worker process died" in report.failed[path]
+    store = split._store_for(None)
+    assert split.catalog().empty and store.invisible_parts() == [] and store.verify() == {}
+    assert not [p for p in (tmp_path / "split.zarr").rglob("pyramids/*/*/*") if p.is_file()]
+    monkeypatch.setattr(batch, "_process_range", task)  # a fresh pool replaced the broken one
+    again = zx.ingest([path], split, scheduler="processes", num_workers=2, progress=False)
+    assert again.processed == [split.id_for(path)] and not again.failed
+    one = _document(tmp_path / "one.zarr")
+    one.process(path)
+    _assert_same_document(one, split, split.id_for(path))
+
+
 def test_a_short_file_is_not_split(tmp_path, small_shards):
     path = _write(tmp_path / "short.wav", 3_000, 1, "wav")
     split = _document(tmp_path / "split.zarr")
